@@ -1,0 +1,8 @@
+"""The function app: registers the functions; nothing else runs at import (see handlers/ and shared/)."""
+import azure.functions as func
+
+from handlers import cluster_events, install_requests
+
+app = func.FunctionApp()
+app.register_functions(cluster_events.bp)
+app.register_functions(install_requests.bp)

@@ -1,0 +1,128 @@
+"""Azure Resource Manager access over the real SDK clients; the only module that sees azure-core errors.
+
+Implements `shared.reconciler.ClusterApi`. Clients are built on first use and cached per
+subscription (never at import). `ARM_ENDPOINT` / `ARM_CA_BUNDLE` point them at the local emulator;
+in Azure they are unset and the same code talks to management.azure.com with the app's identity.
+azure-core's pipeline already retries 429/5xx (honouring Retry-After); what still fails is
+translated into `AzureError` with Azure's own code and message.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from shared.argocd_extension import ExtensionSpec, ExtensionState
+from shared.azure_errors import AzureError
+from shared.cluster_facts import ClusterFacts, cluster_facts
+from shared.clusters import ClusterRef
+
+ARM_SCOPE = "https://management.azure.com/.default"
+# Pinned API versions (see the ARM reference): Arc 2024-01-01 does not return the OIDC issuer.
+CLUSTER_API_VERSIONS = {"aks": "2025-10-01", "arc": "2026-03-01"}
+T = TypeVar("T")
+
+
+@contextmanager
+def _azure_errors() -> Iterator[None]:
+    """Translate azure-core exceptions into AzureError (status 0 when no response came back)."""
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+
+    try:
+        yield
+    except HttpResponseError as exc:
+        code = (exc.error.code if exc.error is not None and exc.error.code else None) or str(exc.status_code)
+        message = (exc.error.message if exc.error is not None and exc.error.message else None) or exc.message
+        retry_after = None
+        if exc.response is not None:
+            header = exc.response.headers.get("Retry-After")
+            retry_after = float(header) if header and header.isdigit() else None
+        raise AzureError(exc.status_code or 0, code, message, retry_after) from exc
+    except (ServiceRequestError, ServiceResponseError) as exc:
+        raise AzureError(0, "ConnectionError", str(exc)) from exc
+
+
+class ArmGateway:
+    """The reconciler's window on ARM: providers, clusters (AKS and Arc) and cluster extensions."""
+
+    def __init__(self, credential: Any, *, endpoint: str, ca_bundle: str | None = None) -> None:
+        self._credential = credential
+        self._options: dict[str, Any] = {"base_url": endpoint, "credential_scopes": [ARM_SCOPE]}
+        if ca_bundle:
+            self._options["connection_verify"] = ca_bundle
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def _client(self, kind: str, subscription: str, build: Callable[..., T]) -> T:
+        with self._lock:
+            client = self._clients.get((kind, subscription))
+            if client is None:
+                client = self._clients[(kind, subscription)] = build(self._credential, subscription, **self._options)
+            return client  # type: ignore[no-any-return]
+
+    def _resources(self, subscription: str) -> Any:
+        from azure.mgmt.resource.resources import ResourceManagementClient
+
+        return self._client("resources", subscription, ResourceManagementClient)
+
+    def _extensions(self, subscription: str) -> Any:
+        from azure.mgmt.kubernetesconfiguration.v2023_05_01 import SourceControlConfigurationClient
+
+        return self._client("extensions", subscription, SourceControlConfigurationClient).extensions
+
+    def provider_state(self, subscription: str, namespace: str) -> str:
+        with _azure_errors():
+            return str(self._resources(subscription).providers.get(namespace).registration_state)
+
+    def register_provider(self, subscription: str, namespace: str) -> str:
+        with _azure_errors():
+            return str(self._resources(subscription).providers.register(namespace).registration_state)
+
+    def get_cluster(self, cluster: ClusterRef) -> ClusterFacts | None:
+        try:
+            with _azure_errors():
+                resource = self._resources(cluster.subscription).resources.get_by_id(
+                    cluster.id, api_version=CLUSTER_API_VERSIONS[cluster.kind])
+        except AzureError as exc:
+            if exc.not_found:
+                return None
+            raise
+        identity = resource.identity.as_dict() if resource.identity is not None else {}
+        return cluster_facts(cluster.kind, {"location": resource.location, "identity": identity,
+                                            "properties": resource.properties or {}})
+
+    def get_extension(self, cluster: ClusterRef, name: str) -> ExtensionState | None:
+        try:
+            with _azure_errors():
+                ext = self._extensions(cluster.subscription).get(*_cluster_path(cluster), name)
+        except AzureError as exc:
+            if exc.not_found:
+                return None
+            raise
+        return _extension_state(ext)
+
+    def put_extension(self, cluster: ClusterRef, name: str, spec: ExtensionSpec) -> ExtensionState:
+        """Start the install and return at once: the caller polls by continuation, not by blocking here."""
+        from azure.mgmt.kubernetesconfiguration.v2023_05_01.models import (Extension, Scope, ScopeCluster)
+
+        body = Extension(extension_type=spec.extension_type, release_train=spec.release_train,
+                         auto_upgrade_minor_version=True, configuration_settings=dict(spec.settings),
+                         scope=Scope(cluster=ScopeCluster(release_namespace=spec.release_namespace)))
+        with _azure_errors():
+            poller = self._extensions(cluster.subscription).begin_create(*_cluster_path(cluster), name, body,
+                                                                          polling=False)
+            return _extension_state(poller.result())
+
+
+def _cluster_path(cluster: ClusterRef) -> tuple[str, str, str, str]:
+    return cluster.resource_group, cluster.namespace, cluster.resource_type, cluster.name
+
+
+def _extension_state(ext: Any) -> ExtensionState:
+    error = ext.error_info
+    return ExtensionState(
+        extension_type=str(ext.extension_type or ""), provisioning_state=str(ext.provisioning_state or "Unknown"),
+        settings=dict(ext.configuration_settings or {}), version=ext.current_version or ext.version,
+        error_code=error.code if error is not None else None,
+        error_message=error.message if error is not None else None)

@@ -1,0 +1,31 @@
+"""The service's view of Azure's errors, so the reconciler never imports azure-core.
+
+`shared.arm` translates `azure.core.exceptions.HttpResponseError` into these (with the original
+chained as the cause); the reconciler decides from `status` and `code` alone.
+"""
+from __future__ import annotations
+
+
+class AzureError(Exception):
+    """An error response from Azure (or no response at all: status 0)."""
+
+    def __init__(self, status: int, code: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def retryable(self) -> bool:
+        """Throttling, server errors, dropped connections and 'another operation in progress' conflicts."""
+        return (
+            self.status in (0, 408, 429)
+            or self.status >= 500
+            or self.code in {"OperationNotAllowed", "AnotherOperationInProgress",
+                             "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity"}
+        )

@@ -1,0 +1,52 @@
+"""Turns Event Grid resource events into cluster events, or says why an event is not for us.
+
+A subscription topic delivers every resource write in the subscription (deployments, agent pools,
+node-resource-group VMs, extensions...). Only writes and deletes of the clusters themselves matter;
+everything else is ignored with a reason the handler logs at debug level.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from shared.clusters import ClusterRef, InvalidClusterId, parse_cluster_id
+
+_KINDS: dict[str, Literal["write", "delete"]] = {
+    "microsoft.resources.resourcewritesuccess": "write",
+    "microsoft.resources.resourcedeletesuccess": "delete",
+}
+
+
+@dataclass(frozen=True)
+class ClusterEvent:
+    """A successful write or delete of a cluster, as Event Grid reported it."""
+
+    event_id: str
+    kind: Literal["write", "delete"]
+    cluster: ClusterRef
+    event_time: str | None
+
+    @property
+    def message_id(self) -> str:
+        """Deterministic per event, so a redelivered event is a duplicate to Service Bus."""
+        return "evt-" + hashlib.sha256(f"{self.event_id}|{self.cluster.key}".encode()).hexdigest()[:40]
+
+
+def cluster_event(event_id: str | None, event_type: str | None, subject: str | None,
+                  data: Any, event_time: str | None) -> ClusterEvent | str:
+    """The cluster event, or a one-line reason why this event is ignored."""
+    kind = _KINDS.get((event_type or "").lower())
+    if kind is None:
+        return f"event type {event_type!r} is not a resource write or delete success"
+    if not event_id:
+        return "event has no id"
+    resource_uri = data.get("resourceUri") if isinstance(data, dict) else None
+    target = resource_uri or subject
+    if not isinstance(target, str):
+        return "event names no resource (no data.resourceUri or subject)"
+    try:
+        cluster = parse_cluster_id(target)
+    except InvalidClusterId as exc:
+        return f"not a cluster: {exc}"
+    return ClusterEvent(event_id=event_id, kind=kind, cluster=cluster, event_time=event_time)

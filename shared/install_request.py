@@ -1,0 +1,81 @@
+"""Install requests (schema v1): the one message format the queue handler reads.
+
+Other services post these; the Event Grid handler and the continuation logic produce them too.
+Validation is strict and every refusal names the field and the fix, because the sender is
+another team's service that will read the dead-letter reason, not our logs.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from shared.clusters import ClusterRef, InvalidClusterId, parse_cluster_id
+from shared.errors import RequestRejected
+
+SCHEMA_VERSION = 1
+ACTIONS = ("bootstrap",)
+MAX_BODY_BYTES = 64 * 1024
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+_PROFILE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_FIELDS = {"schemaVersion", "action", "clusterResourceId", "profile", "requestId"}
+
+
+@dataclass(frozen=True)
+class InstallRequest:
+    """A validated request: what to do to which cluster, and who asked."""
+
+    request_id: str
+    action: str
+    cluster: ClusterRef
+    profile: str | None = None
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"schemaVersion": SCHEMA_VERSION, "action": self.action,
+                                "clusterResourceId": self.cluster.id, "requestId": self.request_id}
+        if self.profile:
+            body["profile"] = self.profile
+        return body
+
+
+def parse_install_request(body: bytes, *, message_id: str | None) -> InstallRequest:
+    """Parse a message body; raise RequestRejected with a reason and a description naming the field."""
+    if len(body) > MAX_BODY_BYTES:
+        raise RequestRejected("BodyTooLarge", f"the body has {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted")
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RequestRejected("InvalidJson", f"the body is not UTF-8 JSON ({exc}); send a JSON object "
+                              '{"schemaVersion": 1, "action": "bootstrap", "clusterResourceId": "..."}') from None
+    if not isinstance(data, dict):
+        raise RequestRejected("InvalidJson", f"the body is a JSON {type(data).__name__}; send a JSON object")
+    unknown = sorted(set(data) - _FIELDS)
+    if unknown:
+        raise RequestRejected("UnknownField", f"field(s) {', '.join(unknown)} are not part of schema v1; "
+                              f"allowed: {', '.join(sorted(_FIELDS))}")
+    version = data.get("schemaVersion")
+    if version != SCHEMA_VERSION or isinstance(version, bool):
+        raise RequestRejected("UnsupportedSchemaVersion",
+                              f"schemaVersion is {version!r}; this service reads schemaVersion {SCHEMA_VERSION}")
+    action = data.get("action")
+    if action not in ACTIONS:
+        raise RequestRejected("UnknownAction", f"action is {action!r}; supported: {', '.join(ACTIONS)}")
+    raw_id = data.get("clusterResourceId")
+    if raw_id is None:
+        raise RequestRejected("MissingField", "clusterResourceId is required: the ARM id of an AKS or Arc cluster")
+    if not isinstance(raw_id, str):
+        raise RequestRejected("InvalidClusterResourceId", "clusterResourceId must be a string")
+    try:
+        cluster = parse_cluster_id(raw_id)
+    except InvalidClusterId as exc:
+        raise RequestRejected("InvalidClusterResourceId", f"clusterResourceId: {exc}") from None
+    profile = data.get("profile")
+    if profile is not None and (not isinstance(profile, str) or not _PROFILE.match(profile)):
+        raise RequestRejected("InvalidProfile", f"profile {profile!r} is not a profile name "
+                              "(lower-case letters, digits and hyphens)")
+    request_id = data.get("requestId", message_id)
+    if not isinstance(request_id, str) or not _REQUEST_ID.match(request_id):
+        raise RequestRejected("InvalidRequestId", f"requestId {request_id!r} must be 1-128 characters of "
+                              "letters, digits, '.', '_', ':' or '-' (or omit it to use the message id)")
+    return InstallRequest(request_id=request_id, action=action, cluster=cluster, profile=profile)

@@ -1,0 +1,58 @@
+"""Messages the service sends: install requests, continuations and replies.
+
+The handlers depend on the `Outbox` protocol; in Azure it is `ServiceBusOutbox` (azure-servicebus
+with the app's identity), locally the Service Bus stand-in in `localazure.bus`. Message ids are
+deterministic wherever a retry could send the same thing twice, so duplicate detection drops them.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A message to a queue; `scheduled_at` (epoch seconds) defers delivery, `session_id` keeps per-cluster order."""
+
+    queue: str
+    body: bytes
+    message_id: str
+    session_id: str | None = None
+    correlation_id: str | None = None
+    reply_to: str | None = None
+    scheduled_at: float | None = None
+    application_properties: dict[str, str | int] = field(default_factory=dict)
+    content_type: str = "application/json"
+
+
+class Outbox(Protocol):
+    def send(self, message: OutgoingMessage) -> None: ...
+
+
+class ServiceBusOutbox:
+    """Sends through Azure Service Bus with an identity (no connection strings); one client per instance."""
+
+    def __init__(self, fully_qualified_namespace: str, credential: Any) -> None:
+        self._namespace = fully_qualified_namespace
+        self._credential = credential
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def send(self, message: OutgoingMessage) -> None:
+        from datetime import datetime, timezone
+
+        from azure.servicebus import ServiceBusClient, ServiceBusMessage
+
+        with self._lock:
+            if self._client is None:
+                self._client = ServiceBusClient(self._namespace, self._credential)
+        sb_message = ServiceBusMessage(
+            message.body, message_id=message.message_id, session_id=message.session_id,
+            correlation_id=message.correlation_id, reply_to=message.reply_to, content_type=message.content_type,
+            application_properties=dict(message.application_properties))
+        with self._client.get_queue_sender(message.queue) as sender:
+            if message.scheduled_at is None:
+                sender.send_messages(sb_message)
+            else:
+                sender.schedule_messages(sb_message, datetime.fromtimestamp(message.scheduled_at, tz=timezone.utc))

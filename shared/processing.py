@@ -1,0 +1,208 @@
+"""What the queue handler does with one message: validate, reconcile, record, continue or reply.
+
+Called by `handlers.install_requests` with a plain `InboundMessage` (no azure.functions types here).
+Per-cluster ordering comes from Service Bus sessions; the ledger coalesces concurrent waits so that
+however many requests arrive for one cluster, one continuation chain polls Azure and every sender
+gets its reply when the outcome is known.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from shared.clusters import ClusterRef
+from shared.errors import RequestRejected
+from shared.install_request import SCHEMA_VERSION, InstallRequest, parse_install_request
+from shared.ledger import ClusterRecord, Ledger, LedgerConflict, RequestRecord, Waiter
+from shared.messaging import OutgoingMessage, Outbox
+from shared.outcome import Outcome, Phase
+from shared.profiles import resolve_profile
+from shared.reconciler import Reconciler
+from shared.settings import Settings
+
+log = logging.getLogger("argoboot.requests")
+
+CONTINUATION_PROPERTY = "argobootContinuation"
+_LEDGER_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """The parts of a Service Bus message the service reads."""
+
+    body: bytes
+    message_id: str | None = None
+    session_id: str | None = None
+    reply_to: str | None = None
+    correlation_id: str | None = None
+    delivery_count: int | None = None
+    application_properties: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def continuation(self) -> int:
+        """0 for a request someone sent; n for our own n-th scheduled follow-up."""
+        try:
+            return int(self.application_properties.get(CONTINUATION_PROPERTY) or 0)
+        except (TypeError, ValueError):
+            return 0
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """Complete the message, or dead-letter it with a reason and a description."""
+
+    dead_letter_reason: str | None = None
+    dead_letter_description: str | None = None
+
+    @property
+    def dead_letter(self) -> bool:
+        return self.dead_letter_reason is not None
+
+
+@dataclass
+class RequestProcessor:
+    """Everything one message needs; built once per instance by `shared.services`."""
+
+    settings: Settings
+    ledger: Ledger
+    outbox: Outbox
+    reconciler: Reconciler
+    clock: Callable[[], float]
+
+    def process(self, msg: InboundMessage) -> Settlement:
+        """Handle one install-request message; raise only for failures worth a redelivery (ledger/bus down)."""
+        try:
+            request = parse_install_request(msg.body, message_id=msg.message_id)
+            if request.cluster.subscription not in self.settings.allowed_subscriptions:
+                raise RequestRejected("SubscriptionNotAllowed",
+                                      f"subscription {request.cluster.subscription} is not in ALLOWED_SUBSCRIPTIONS; "
+                                      "ask the platform team to onboard it")
+            profile = resolve_profile(request.profile, self.settings.default_profile)
+        except RequestRejected as exc:
+            return self._reject(msg, exc)
+        if msg.session_id and msg.session_id != request.cluster.key:
+            log.warning("request=%s cluster=%s arrived in session %r; send requests with session id = the "
+                        "lower-cased cluster id so they are serialised", request.request_id, request.cluster.key,
+                        msg.session_id)
+        record = self.ledger.get_cluster(request.cluster.key)
+        live = msg.continuation > 0 and record is not None and msg.continuation >= record.continuation
+        outcome = self.reconciler.reconcile(
+            request.cluster, profile, retry_failed=msg.continuation == 0,
+            waiting_on=record.waiting_on if live and record is not None else None)
+        log.info("cluster=%s request=%s continuation=%d outcome=%s waiting_on=%s error=%s %s",
+                 request.cluster.key, request.request_id, msg.continuation, outcome.phase.value,
+                 outcome.waiting_on, outcome.error_code, outcome.error_message or "")
+        self._record(request, profile.name, msg, outcome, record)
+        return Settlement()
+
+    def _record(self, request: InstallRequest, profile: str, msg: InboundMessage, outcome: Outcome,
+                record: ClusterRecord | None) -> None:
+        """Fold the outcome into the ledger (ETag-safe), schedule the follow-up or answer every waiter."""
+        for _ in range(_LEDGER_RETRIES):
+            now = self.clock()
+            base = record or ClusterRecord.new(request.cluster, now)
+            updated, follow_up, answered = self._fold(base, request, profile, msg, outcome, now)
+            if follow_up is not None:
+                self.outbox.send(follow_up)  # before saving: a crash in between leaves a duplicate, never a gap
+            try:
+                saved = self.ledger.save_cluster(updated)
+            except LedgerConflict:
+                record = self.ledger.get_cluster(request.cluster.key)
+                continue
+            self._save_request(request, saved, now)
+            for waiter in answered:
+                self._reply(waiter, request.cluster, saved, now)
+            return
+        raise LedgerConflict(f"{request.cluster.key}: gave up after {_LEDGER_RETRIES} conflicting ledger writes")
+
+    def _fold(self, base: ClusterRecord, request: InstallRequest, profile: str, msg: InboundMessage,
+              outcome: Outcome, now: float) -> tuple[ClusterRecord, OutgoingMessage | None, tuple[Waiter, ...]]:
+        live = msg.continuation > 0 and msg.continuation >= base.continuation
+        polls = base.polls + 1 if live else 0
+        if outcome.phase is Phase.WAITING and polls > self.settings.max_wait_polls:
+            outcome = Outcome(Phase.FAILED, outcome.steps, error_code="WaitTimedOut",
+                              error_message=f"still waiting on {outcome.waiting_on} after {polls - 1} checks; "
+                              "look at the cluster in the portal, then send the request again")
+        record = replace(
+            base.with_history(now, list(outcome.steps)), phase=outcome.phase.value, waiting_on=outcome.waiting_on,
+            profile=profile, polls=polls, last_changed=now,
+            last_request_id=request.request_id if msg.continuation == 0 else base.last_request_id,
+            last_error_code=outcome.error_code, last_error_message=outcome.error_message,
+            attempts=base.attempts + sum(1 for s in outcome.steps if "install started" in s or "restarted" in s))
+        if msg.continuation == 0:
+            record = record.with_waiter(Waiter(request.request_id, msg.reply_to, msg.message_id, request.action))
+        if outcome.phase is not Phase.WAITING:
+            return replace(record, waiters=(), continuation_due=None), None, record.waiters
+        grace = max(60.0, (outcome.retry_after or 0) * 2)
+        chain_lost = base.continuation_due is None or now > base.continuation_due + grace
+        if not (live or chain_lost):
+            return record, None, ()  # a live follow-up is already scheduled; it will answer this request too
+        generation = max(base.continuation, msg.continuation) + 1
+        due = now + (outcome.retry_after or self.settings.cluster_poll_seconds)
+        follow_up = OutgoingMessage(
+            queue=self.settings.queue_name, body=json.dumps(request.to_body()).encode(),
+            message_id=f"cont-{_digest(request.cluster.key)}-{generation}", session_id=request.cluster.key,
+            scheduled_at=due, application_properties={CONTINUATION_PROPERTY: generation})
+        return replace(record, continuation=generation, continuation_due=due), follow_up, ()
+
+    def _save_request(self, request: InstallRequest, record: ClusterRecord, now: float) -> None:
+        """Keep each waiting request's row in step with its cluster (best effort; the cluster row is the truth)."""
+        ids = {w.request_id for w in record.waiters} | {request.request_id}
+        for request_id in ids:
+            existing = self.ledger.get_request(request_id)
+            base = existing or RequestRecord(request_id=request_id, cluster_key=record.key, action=request.action,
+                                             status="accepted", created=now, updated=now)
+            if existing is not None and existing.status in ("succeeded", "failed", "rejected") \
+                    and request_id != record.last_request_id:
+                continue
+            try:
+                self.ledger.save_request(replace(base, status=record.phase, updated=now,
+                                                 error_code=record.last_error_code,
+                                                 error_message=record.last_error_message))
+            except LedgerConflict:
+                log.info("request=%s updated concurrently; keeping the other write", request_id)
+
+    def _reply(self, waiter: Waiter, cluster: ClusterRef, record: ClusterRecord, now: float) -> None:
+        if not waiter.reply_to:
+            return
+        error = {"code": record.last_error_code, "message": record.last_error_message} \
+            if record.last_error_code else None
+        body = result_body(waiter.request_id, cluster.id, waiter.action, record.phase,
+                           [h["step"] for h in record.history], error, now)
+        self.outbox.send(OutgoingMessage(queue=waiter.reply_to, body=json.dumps(body).encode(),
+                                         message_id=f"reply-{waiter.request_id}",
+                                         correlation_id=waiter.correlation_id))
+
+    def _reject(self, msg: InboundMessage, exc: RequestRejected) -> Settlement:
+        log.error("message=%s rejected: %s: %s", msg.message_id, exc.reason, exc.description)
+        now = self.clock()
+        if msg.message_id:
+            try:
+                self.ledger.save_request(RequestRecord(
+                    request_id=msg.message_id, cluster_key="", action="unknown", status="rejected", created=now,
+                    updated=now, error_code=exc.reason, error_message=exc.description))
+            except LedgerConflict:
+                log.info("message=%s was already recorded as rejected", msg.message_id)
+        if msg.reply_to and msg.message_id:
+            body = result_body(msg.message_id, None, None, "rejected", [],
+                               {"code": exc.reason, "message": exc.description}, now)
+            self.outbox.send(OutgoingMessage(queue=msg.reply_to, body=json.dumps(body).encode(),
+                                             message_id=f"reply-{msg.message_id}", correlation_id=msg.message_id))
+        return Settlement(dead_letter_reason=exc.reason, dead_letter_description=exc.description)
+
+
+def result_body(request_id: str, cluster_id: str | None, action: str | None, outcome: str, steps: list[str],
+                error: dict[str, str | None] | None, now: float) -> dict[str, Any]:
+    """The reply to a request (result schema v1)."""
+    return {"schemaVersion": SCHEMA_VERSION, "requestId": request_id, "clusterResourceId": cluster_id,
+            "action": action, "outcome": outcome, "steps": steps, "error": error,
+            "completedAt": datetime.fromtimestamp(now, tz=timezone.utc).isoformat()}
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]

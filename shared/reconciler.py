@@ -1,0 +1,169 @@
+"""The reconciler: make one cluster match its desired state, a step at a time, never blocking on Azure.
+
+Called by the queue handler (through `shared.processing`) for every message about a cluster.
+Level-triggered like a Kubernetes controller: each step observes, then acts only on a difference,
+so a duplicate message, a late event or a redelivery after a crash is harmless. Long waits
+(provider registration, a cluster still creating, the extension install) end the run with a
+WAITING outcome; the caller schedules a continuation instead of holding the message.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from shared.argocd_extension import (EXTENSION_NAME, EXTENSION_TYPE, ExtensionSpec, ExtensionState,
+                                     desired_extension)
+from shared.azure_errors import AzureError
+from shared.cluster_facts import ClusterFacts
+from shared.clusters import ClusterRef
+from shared.errors import PermanentError
+from shared.outcome import Outcome, Phase
+from shared.profiles import Profile
+from shared.settings import Settings
+
+REQUIRED_PROVIDERS = ("Microsoft.Kubernetes", "Microsoft.ContainerService", "Microsoft.KubernetesConfiguration")
+_READY = "succeeded"
+_BROKEN_CLUSTER_STATES = ("failed", "canceled", "deleting")
+
+
+class ClusterApi(Protocol):
+    """The Azure calls the reconciler makes; `shared.arm.ArmGateway` implements it over the real SDKs."""
+
+    def provider_state(self, subscription: str, namespace: str) -> str: ...
+    def register_provider(self, subscription: str, namespace: str) -> str: ...
+    def get_cluster(self, cluster: ClusterRef) -> ClusterFacts | None: ...
+    def get_extension(self, cluster: ClusterRef, name: str) -> ExtensionState | None: ...
+    def put_extension(self, cluster: ClusterRef, name: str, spec: ExtensionSpec) -> ExtensionState: ...
+
+
+@dataclass
+class ProviderCache:
+    """Subscriptions whose providers were all seen Registered recently (per instance), to skip three GETs."""
+
+    clock: Callable[[], float]
+    ttl: float
+    _seen: dict[str, float] = field(default_factory=dict)
+
+    def fresh(self, subscription: str) -> bool:
+        seen = self._seen.get(subscription)
+        return seen is not None and self.clock() - seen < self.ttl
+
+    def mark(self, subscription: str) -> None:
+        self._seen[subscription] = self.clock()
+
+
+@dataclass
+class Reconciler:
+    """One reconcile = providers -> cluster checks -> extension; `steps` narrates it."""
+
+    api: ClusterApi
+    settings: Settings
+    providers: ProviderCache
+
+    def reconcile(self, cluster: ClusterRef, profile: Profile, *, retry_failed: bool,
+                  waiting_on: str | None = None) -> Outcome:
+        """Run the steps; `retry_failed` re-installs a Failed extension (a new request, not our own poll)."""
+        run = _Run(cluster)
+        try:
+            if waiting_on == "extension":
+                # Polling our own install: one GET while it is still in progress.
+                ext = self.api.get_extension(cluster, EXTENSION_NAME)
+                if ext is not None and ext.in_progress:
+                    return run.wait("extension", f"extension {EXTENSION_NAME} still {ext.provisioning_state}",
+                                    self.settings.extension_poll_seconds)
+                return self._full(run, cluster, profile, retry_failed=retry_failed, known=(ext,))
+            return self._full(run, cluster, profile, retry_failed=retry_failed, known=None)
+        except PermanentError as exc:
+            return run.fail(exc.code, exc.message)
+        except AzureError as exc:
+            if exc.retryable:
+                delay = exc.retry_after or self.settings.cluster_poll_seconds
+                return run.wait("azure", f"Azure answered {exc.status} {exc.code}; retrying in {delay:.0f}s", delay)
+            return run.fail(exc.code, exc.message)
+
+    def _full(self, run: _Run, cluster: ClusterRef, profile: Profile, *, retry_failed: bool,
+              known: tuple[ExtensionState | None] | None) -> Outcome:
+        pending = self._providers(run, cluster.subscription)
+        if pending:
+            return run.wait("providers", f"waiting for {', '.join(pending)} to finish registering",
+                            self.settings.provider_poll_seconds)
+        facts = self.api.get_cluster(cluster)
+        if facts is None:
+            return run.fail("ClusterNotFound", f"{cluster.id} does not exist (deleted, or a typo in the id). "
+                            "Check the id, then send the request again")
+        state = facts.provisioning_state.lower()
+        if state in _BROKEN_CLUSTER_STATES:
+            return run.fail("ClusterNotReady", f"the cluster's provisioningState is {facts.provisioning_state}; "
+                            "repair or recreate it, then send the request again")
+        if state != _READY:
+            return run.wait("cluster", f"cluster is {facts.provisioning_state}", self.settings.cluster_poll_seconds)
+        if not facts.managed_identity:
+            return run.fail("ClusterNotManagedIdentity",
+                            "the AKS cluster uses a service principal; the Argo CD extension needs a managed-identity "
+                            f"cluster. Convert it with `az aks update -g {cluster.resource_group} -n {cluster.name} "
+                            "--enable-managed-identity` (then `az aks nodepool upgrade --node-image-only` per pool), "
+                            "and send the request again")
+        spec = desired_extension(profile, facts)
+        run.step(f"cluster checked: {facts.node_count if facts.node_count is not None else 'unknown'} node(s), "
+                 f"redis-ha.enabled={spec.settings['redis-ha.enabled']}")
+        ext = known[0] if known is not None else self.api.get_extension(cluster, EXTENSION_NAME)
+        return self._extension(run, cluster, spec, ext, retry_failed=retry_failed)
+
+    def _providers(self, run: _Run, subscription: str) -> list[str]:
+        if self.providers.fresh(subscription):
+            return []
+        pending = []
+        for namespace in REQUIRED_PROVIDERS:
+            state = self.api.provider_state(subscription, namespace)
+            if state.lower() in ("notregistered", "unregistered"):
+                state = self.api.register_provider(subscription, namespace)
+                run.step(f"registered provider {namespace} ({state})")
+            if state.lower() != "registered":
+                pending.append(namespace)
+        if not pending:
+            self.providers.mark(subscription)
+        return pending
+
+    def _extension(self, run: _Run, cluster: ClusterRef, spec: ExtensionSpec, ext: ExtensionState | None, *,
+                   retry_failed: bool) -> Outcome:
+        poll = self.settings.extension_poll_seconds
+        if ext is None:
+            created = self.api.put_extension(cluster, EXTENSION_NAME, spec)
+            run.step(f"extension {EXTENSION_NAME} ({EXTENSION_TYPE}) install started: {created.provisioning_state}")
+            return run.wait("extension", f"extension {EXTENSION_NAME} {created.provisioning_state}", poll)
+        if ext.extension_type.lower() != EXTENSION_TYPE.lower():
+            return run.fail("ExtensionNameTaken", f"an extension named {EXTENSION_NAME!r} of type "
+                            f"{ext.extension_type} already exists on the cluster; remove it or rename it")
+        if ext.in_progress:
+            return run.wait("extension", f"extension {EXTENSION_NAME} {ext.provisioning_state}", poll)
+        if ext.provisioning_state.lower() == "failed":
+            if not retry_failed:
+                return run.fail(ext.error_code or "ExtensionFailed",
+                                ext.error_message or "the extension install failed without an error message")
+            created = self.api.put_extension(cluster, EXTENSION_NAME, spec)
+            run.step(f"extension {EXTENSION_NAME} had failed ({ext.error_code}); install restarted")
+            return run.wait("extension", f"extension {EXTENSION_NAME} {created.provisioning_state}", poll)
+        run.step(f"extension {EXTENSION_NAME} {ext.provisioning_state}"
+                 + (f" (version {ext.version})" if ext.version else ""))
+        return run.done()
+
+
+class _Run:
+    """Collects the steps of one reconcile and builds its outcome."""
+
+    def __init__(self, cluster: ClusterRef) -> None:
+        self.cluster = cluster
+        self.steps: list[str] = []
+
+    def step(self, text: str) -> None:
+        self.steps.append(text)
+
+    def wait(self, on: str, why: str, delay: float) -> Outcome:
+        return Outcome(Phase.WAITING, (*self.steps, why), waiting_on=on, retry_after=delay)
+
+    def fail(self, code: str, message: str) -> Outcome:
+        return Outcome(Phase.FAILED, tuple(self.steps), error_code=code, error_message=message)
+
+    def done(self) -> Outcome:
+        return Outcome(Phase.SUCCEEDED, tuple(self.steps))

@@ -1,0 +1,76 @@
+"""The composition root: builds the service's parts from app settings, once per instance, on first use.
+
+Handlers call `services()`; nothing is built at import so indexing stays fast and a missing setting
+fails the first invocation with a clear message instead of leaving the app with no functions.
+The local Azure (`localazure`) calls `install()` to plug in its Service Bus stand-in and clock.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shared.ledger import Ledger, TableLedger
+from shared.messaging import Outbox, ServiceBusOutbox
+from shared.processing import RequestProcessor
+from shared.reconciler import ClusterApi, ProviderCache, Reconciler
+from shared.settings import Settings, SettingsError
+
+
+@dataclass
+class Services:
+    """The parts every handler shares within one instance."""
+
+    settings: Settings
+    ledger: Ledger
+    outbox: Outbox
+    processor: RequestProcessor
+    clock: Callable[[], float]
+
+
+_current: Services | None = None
+_lock = threading.Lock()
+
+
+def build_services(settings: Settings, *, outbox: Outbox | None = None, api: ClusterApi | None = None,
+                   ledger: Ledger | None = None, clock: Callable[[], float] = time.time,
+                   credential: Any = None) -> Services:
+    """Wire the parts; anything not given is built for Azure from the settings."""
+    if credential is None and (api is None or ledger is None or outbox is None):
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential()
+    if api is None:
+        from shared.arm import ArmGateway
+
+        api = ArmGateway(credential, endpoint=settings.arm_endpoint, ca_bundle=settings.arm_ca_bundle)
+    if ledger is None:
+        ledger = TableLedger(connection_string=settings.ledger_connection_string,
+                             endpoint=settings.ledger_table_endpoint, prefix=settings.ledger_table_prefix,
+                             credential=credential)
+    if outbox is None:
+        if not settings.servicebus_namespace:
+            raise SettingsError("app setting ServiceBusConnection__fullyQualifiedNamespace is empty")
+        outbox = ServiceBusOutbox(settings.servicebus_namespace, credential)
+    reconciler = Reconciler(api=api, settings=settings,
+                            providers=ProviderCache(clock=clock, ttl=settings.provider_cache_seconds))
+    processor = RequestProcessor(settings=settings, ledger=ledger, outbox=outbox, reconciler=reconciler, clock=clock)
+    return Services(settings=settings, ledger=ledger, outbox=outbox, processor=processor, clock=clock)
+
+
+def services() -> Services:
+    """This instance's services, built from the environment on first call."""
+    global _current
+    with _lock:
+        if _current is None:
+            _current = build_services(Settings.from_env())
+        return _current
+
+
+def install(replacement: Services | None) -> None:
+    """Use these services from now on (None: rebuild from the environment on next use)."""
+    global _current
+    with _lock:
+        _current = replacement

@@ -1,0 +1,79 @@
+"""App settings, read once at first use (never at import), so a missing setting fails only what needs it.
+
+Every name here is an app setting in `local.settings.json.template`, the README table and infra/.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+ARM_PUBLIC = "https://management.azure.com"
+
+
+class SettingsError(ValueError):
+    """An app setting is missing or malformed; the message names it."""
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"app setting {name}={raw!r} is not a number of seconds") from None
+    if value < 0:
+        raise SettingsError(f"app setting {name} must not be negative")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _float(env, name, default)
+    if value != int(value):
+        raise SettingsError(f"app setting {name} must be a whole number")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the service needs to know about where it runs; see the README's settings table."""
+
+    queue_name: str = "install-requests"
+    servicebus_namespace: str | None = None
+    arm_endpoint: str = ARM_PUBLIC
+    arm_ca_bundle: str | None = None
+    allowed_subscriptions: frozenset[str] = field(default_factory=frozenset)
+    ledger_connection_string: str | None = None
+    ledger_table_endpoint: str | None = None
+    ledger_table_prefix: str = "argoboot"
+    default_profile: str = "default"
+    provider_poll_seconds: float = 20.0
+    cluster_poll_seconds: float = 60.0
+    extension_poll_seconds: float = 15.0
+    provider_cache_seconds: float = 3600.0
+    max_wait_polls: int = 240
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        allowed = frozenset(s.strip().lower() for s in env.get("ALLOWED_SUBSCRIPTIONS", "").split(",") if s.strip())
+        if not allowed:
+            raise SettingsError("app setting ALLOWED_SUBSCRIPTIONS is empty: list the subscription ids "
+                                "(comma-separated) the service may act on")
+        return cls(
+            queue_name=env.get("INSTALL_QUEUE_NAME") or cls.queue_name,
+            servicebus_namespace=env.get("ServiceBusConnection__fullyQualifiedNamespace") or None,
+            arm_endpoint=(env.get("ARM_ENDPOINT") or ARM_PUBLIC).rstrip("/"),
+            arm_ca_bundle=env.get("ARM_CA_BUNDLE") or None,
+            allowed_subscriptions=allowed,
+            ledger_connection_string=env.get("LEDGER_CONNECTION_STRING") or None,
+            ledger_table_endpoint=env.get("LEDGER_TABLE_ENDPOINT") or None,
+            ledger_table_prefix=env.get("LEDGER_TABLE_PREFIX") or cls.ledger_table_prefix,
+            default_profile=env.get("DEFAULT_PROFILE") or cls.default_profile,
+            provider_poll_seconds=_float(env, "PROVIDER_POLL_SECONDS", cls.provider_poll_seconds),
+            cluster_poll_seconds=_float(env, "CLUSTER_POLL_SECONDS", cls.cluster_poll_seconds),
+            extension_poll_seconds=_float(env, "EXTENSION_POLL_SECONDS", cls.extension_poll_seconds),
+            provider_cache_seconds=_float(env, "PROVIDER_CACHE_SECONDS", cls.provider_cache_seconds),
+            max_wait_polls=_int(env, "MAX_WAIT_POLLS", cls.max_wait_polls),
+        )
