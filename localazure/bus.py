@@ -1,0 +1,210 @@
+"""A local stand-in for Service Bus with the semantics the service relies on.
+
+Sessions (one message of a session in flight at a time, FIFO within a session), duplicate detection
+by message id, scheduled messages (on the shared clock), delivery counts, abandon on exception, and
+dead-lettering after the max delivery count or when the handler dead-letters explicitly, with the
+reason and description kept. Messages reach the function as the real `azure.functions` type.
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from azure.functions.servicebus import ServiceBusMessage as FunctionsServiceBusMessage
+
+from shared.messaging import OutgoingMessage
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A message as the broker holds it."""
+
+    message: OutgoingMessage
+    sequence_number: int
+    enqueued_at: float
+    delivery_count: int = 0
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    envelope: Envelope
+    reason: str
+    description: str
+
+
+@dataclass
+class Queue:
+    name: str
+    requires_session: bool
+    max_delivery_count: int
+    active: list[Envelope] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    seen_ids: dict[str, float] = field(default_factory=dict)
+    completed: int = 0
+    duplicates_dropped: int = 0
+
+
+class LocalBus:
+    """Queues on one clock; `send` is the service's Outbox, `run_until_idle` plays the Functions host."""
+
+    duplicate_window = 600.0
+
+    def __init__(self, clock: Callable[[], float], *, advance: Callable[[float], None] | None = None) -> None:
+        self._clock = clock
+        self._advance = advance
+        self._queues: dict[str, Queue] = {}
+        self._lock = threading.RLock()
+        self._sequence = itertools.count(1)
+        self._locked_sessions: set[str] = set()
+        self._dead_lettered: dict[str, tuple[str, str]] = {}
+        self.errors: list[BaseException] = []
+
+    def create_queue(self, name: str, *, requires_session: bool = False, max_delivery_count: int = 10) -> Queue:
+        with self._lock:
+            queue = self._queues[name] = Queue(name, requires_session, max_delivery_count)
+            return queue
+
+    def queue(self, name: str) -> Queue:
+        with self._lock:
+            if name not in self._queues:
+                raise LookupError(f"queue {name!r} does not exist")
+            return self._queues[name]
+
+    def send(self, message: OutgoingMessage) -> None:
+        """Enqueue (or schedule); a message id seen within the duplicate window is dropped, as Service Bus does."""
+        with self._lock:
+            queue = self._queues.get(message.queue) or self.create_queue(message.queue)
+            if queue.requires_session and not message.session_id:
+                raise ValueError(f"queue {queue.name} requires sessions: the message has no session id")
+            now = self._clock()
+            if now - queue.seen_ids.get(message.message_id, -1e18) < self.duplicate_window:
+                queue.duplicates_dropped += 1
+                return
+            queue.seen_ids[message.message_id] = now
+            queue.active.append(Envelope(message, next(self._sequence), now))
+
+    def messages(self, queue: str) -> list[OutgoingMessage]:
+        """What is in a queue now (a peek, e.g. at a reply queue)."""
+        with self._lock:
+            return [e.message for e in self.queue(queue).active]
+
+    def dead_letters(self, queue: str) -> list[DeadLetter]:
+        with self._lock:
+            return list(self.queue(queue).dead_letters)
+
+    def settler(self) -> BusSettler:
+        return BusSettler(self)
+
+    def run_until_idle(self, queue: str, function: Callable[[Any], None], *, workers: int = 1,
+                       max_deliveries: int = 10_000) -> int:
+        """Deliver until nothing is left, moving the clock to each scheduled message; returns deliveries made."""
+        delivered = 0
+        while delivered < max_deliveries:
+            batch = self._take(queue, workers)
+            if not batch:
+                due = self._next_due(queue)
+                if due is None:
+                    return delivered
+                self._wait_until(due)
+                continue
+            threads = [threading.Thread(target=self._deliver, args=(queue, env, function)) for env in batch]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            delivered += len(batch)
+        raise RuntimeError(f"queue {queue} did not go idle after {max_deliveries} deliveries")
+
+    def _wait_until(self, due: float) -> None:
+        if self._advance is not None:
+            self._advance(due)
+            return
+        import time
+
+        time.sleep(max(0.0, due - self._clock()))
+
+    def _next_due(self, name: str) -> float | None:
+        with self._lock:
+            times = [e.message.scheduled_at or e.enqueued_at for e in self.queue(name).active]
+            return min(times) if times else None
+
+    def _take(self, name: str, limit: int) -> list[Envelope]:
+        """Lock up to `limit` sessions and take the head message of each that is due."""
+        with self._lock:
+            queue, now, taken = self.queue(name), self._clock(), []
+            heads: dict[str | None, Envelope] = {}
+            for env in sorted(queue.active, key=lambda e: e.sequence_number):
+                if (env.message.scheduled_at or 0) > now:
+                    continue
+                session = env.message.session_id
+                if session is None:
+                    heads[f"\0{env.sequence_number}"] = env
+                elif session not in heads:
+                    heads[session] = env
+            for session, env in heads.items():
+                if len(taken) >= limit:
+                    break
+                if session in self._locked_sessions:
+                    continue
+                if session is not None:
+                    self._locked_sessions.add(session)
+                queue.active.remove(env)
+                taken.append(replace(env, delivery_count=env.delivery_count + 1))
+            return taken
+
+    def _deliver(self, name: str, env: Envelope, function: Callable[[Any], None]) -> None:
+        lock_token = str(uuid.uuid4())
+        failure: BaseException | None = None
+        try:
+            function(_functions_message(env, lock_token))
+        except Exception as exc:  # the host abandons the message on any exception
+            failure = exc
+        with self._lock:
+            queue = self.queue(name)
+            session = env.message.session_id
+            self._locked_sessions.discard(session or f"\0{env.sequence_number}")
+            settled = self._dead_lettered.pop(lock_token, None)
+            if settled is not None:
+                queue.dead_letters.append(DeadLetter(env, *settled))
+            elif failure is None:
+                queue.completed += 1
+            else:
+                self.errors.append(failure)
+                if env.delivery_count >= queue.max_delivery_count:
+                    queue.dead_letters.append(DeadLetter(
+                        env, "MaxDeliveryCountExceeded",
+                        f"Message could not be consumed after {env.delivery_count} delivery attempts."))
+                else:  # abandoned: back at the head of its session, available at once
+                    queue.active.append(env)
+                    queue.active.sort(key=lambda e: e.sequence_number)
+
+    def _mark_dead_letter(self, lock_token: str, reason: str, description: str) -> None:
+        with self._lock:
+            self._dead_lettered[lock_token] = (reason, description)
+
+
+class BusSettler:
+    """The host's settlement actions for messages this bus delivered (see handlers.settlement)."""
+
+    def __init__(self, bus: LocalBus) -> None:
+        self._bus = bus
+
+    def dead_letter(self, msg: Any, reason: str, description: str) -> None:
+        self._bus._mark_dead_letter(msg.lock_token, reason, description)
+
+
+def _functions_message(env: Envelope, lock_token: str) -> FunctionsServiceBusMessage:
+    m = env.message
+    return FunctionsServiceBusMessage(
+        body=m.body, message_id=m.message_id, session_id=m.session_id, reply_to=m.reply_to,
+        correlation_id=m.correlation_id, content_type=m.content_type, delivery_count=env.delivery_count,
+        application_properties=dict(m.application_properties), user_properties=dict(m.application_properties),
+        lock_token=lock_token, sequence_number=env.sequence_number,
+        enqueued_time_utc=datetime.fromtimestamp(env.enqueued_at, tz=timezone.utc),
+        scheduled_enqueue_time_utc=(datetime.fromtimestamp(m.scheduled_at, tz=timezone.utc)
+                                    if m.scheduled_at else None))
