@@ -1,0 +1,136 @@
+"""End to end: Event Grid event or request -> queue -> reconciler -> ARM emulator, through the real entry points."""
+from __future__ import annotations
+
+from localazure.functions_host import as_cloud_event
+from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
+from tests.e2e.helpers import RG, arc_id, extension_puts, record, replies, send_request
+
+
+def test_new_three_node_aks_cluster_gets_argocd_with_ha(local_azure: LocalAzure) -> None:
+    az = local_azure
+    event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-prod-1", node_counts=(3,))
+    assert az.deliver_event(event) is None
+    az.drain()
+
+    cluster_id = event["data"]["resourceUri"]
+    ext = az.arm.extension(cluster_id, "argocd")
+    assert ext is not None
+    props = ext["properties"]
+    assert props["extensionType"].lower() == "microsoft.argocd"
+    assert props["releaseTrain"] == "preview"
+    assert props["scope"] == {"cluster": {"releaseNamespace": "argocd"}}
+    assert props["configurationSettings"] == {"redis-ha.enabled": "true"}
+    assert props["provisioningState"] == "Succeeded"
+    assert extension_puts(az) == 1
+    rec = record(az, cluster_id)
+    assert rec.phase == "succeeded" and rec.last_error_code is None and rec.attempts == 1
+    steps = [h["step"] for h in rec.history]
+    assert any("install started" in s for s in steps) and steps[-1].startswith("extension argocd Succeeded")
+    assert az.bus.errors == [] and az.bus.dead_letters(QUEUE) == []
+
+
+def test_two_node_cluster_gets_single_node_argocd(local_azure: LocalAzure) -> None:
+    az = local_azure
+    event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-small", node_counts=(2,))
+    az.deliver_event(event)
+    az.drain()
+    ext = az.arm.extension(event["data"]["resourceUri"], "argocd")
+    assert ext is not None and ext["properties"]["configurationSettings"] == {"redis-ha.enabled": "false"}
+    assert ext["properties"]["provisioningState"] == "Succeeded"
+
+
+def test_arc_cluster_gets_the_extension_on_connected_clusters(local_azure: LocalAzure) -> None:
+    az = local_azure
+    event = az.arm.add_arc_cluster(SUBSCRIPTION, RG, "arc-edge-1", node_count=4)
+    az.deliver_event(as_cloud_event(event))  # CloudEvents 1.0 schema this time
+    az.drain()
+    assert az.arm.count("PUT", r"/Microsoft\.Kubernetes/connectedClusters/arc-edge-1/providers/"
+                               r"Microsoft\.KubernetesConfiguration/extensions/argocd$") == 1
+    assert az.arm.extension(arc_id("arc-edge-1"), "argocd")["properties"]["provisioningState"] == "Succeeded"
+    assert record(az, arc_id("arc-edge-1")).phase == "succeeded"
+
+
+def test_cluster_still_creating_waits_then_installs(local_azure: LocalAzure) -> None:
+    az = local_azure
+    start = az.clock()
+    event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-new", provisioning_state="Creating", ready_after=300)
+    az.deliver_event(event)
+    az.drain()
+    puts = [r for r in az.arm.requests if r.method == "PUT" and r.path.endswith("/extensions/argocd")]
+    assert len(puts) == 1 and puts[0].started >= start + 300  # never before the cluster was ready
+    rec = record(az, event["data"]["resourceUri"])
+    assert rec.phase == "succeeded"
+    assert any("cluster is Creating" in h["step"] for h in rec.history)
+
+
+def test_unregistered_provider_is_registered_before_the_install(local_azure: LocalAzure) -> None:
+    az = local_azure
+    az.arm.set_provider(SUBSCRIPTION, "Microsoft.KubernetesConfiguration", "NotRegistered")
+    event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-fresh-sub")
+    az.deliver_event(event)
+    az.drain()
+    order = [(r.method, r.path) for r in az.arm.requests if r.method in ("POST", "PUT")]
+    assert order[0] == ("POST", f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.KubernetesConfiguration/register")
+    assert order[1][0] == "PUT" and order[1][1].endswith("/extensions/argocd")
+    assert az.arm.count("POST", "/register$") == 1
+    assert record(az, event["data"]["resourceUri"]).phase == "succeeded"
+
+
+def test_duplicate_events_and_requests_make_exactly_one_install(local_azure: LocalAzure) -> None:
+    az = local_azure
+    event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-dup")
+    cluster_id = event["data"]["resourceUri"]
+    for _ in range(3):
+        az.deliver_event(event)
+    send_request(az, cluster_id, message_id="req-a", requestId="team-a-1")
+    send_request(az, cluster_id, message_id="req-b", requestId="team-b-1")
+    az.drain(workers=4)
+    assert extension_puts(az) == 1
+    assert az.bus.errors == [] and az.bus.dead_letters(QUEUE) == []
+    answers = {r["requestId"]: r for r in replies(az)}
+    assert set(answers) == {"team-a-1", "team-b-1"}
+    assert {r["outcome"] for r in answers.values()} == {"succeeded"}
+    assert answers["team-a-1"]["_correlationId"] == "req-a"
+    assert az.bus.queue(QUEUE).duplicates_dropped == 2
+
+
+def test_failed_install_is_reported_with_azures_code_and_message(local_azure: LocalAzure) -> None:
+    az = local_azure
+    az.arm.fail_extension_installs(code="ExtensionOperationFailed",
+                                   message="Helm installation failed : pre-install hook failed", times=1)
+    event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-broken")
+    cluster_id = event["data"]["resourceUri"]
+    send_request(az, cluster_id, message_id="req-1")
+    az.drain()
+    rec = record(az, cluster_id)
+    assert rec.phase == "failed" and rec.last_error_code == "ExtensionOperationFailed"
+    assert "pre-install hook failed" in (rec.last_error_message or "")
+    [reply] = replies(az)
+    assert reply["outcome"] == "failed" and reply["error"]["code"] == "ExtensionOperationFailed"
+    assert extension_puts(az) == 1  # our own polls do not retry; a new request would
+
+
+def test_a_new_request_retries_a_failed_install(local_azure: LocalAzure) -> None:
+    az = local_azure
+    az.arm.fail_extension_installs(times=1)
+    event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-retry")
+    cluster_id = event["data"]["resourceUri"]
+    send_request(az, cluster_id, message_id="first")
+    az.drain()
+    assert record(az, cluster_id).phase == "failed"
+    send_request(az, cluster_id, message_id="second")
+    az.drain()
+    rec = record(az, cluster_id)
+    assert rec.phase == "succeeded" and rec.attempts == 2 and extension_puts(az) == 2
+
+
+def test_converged_cluster_is_a_no_op(local_azure: LocalAzure) -> None:
+    az = local_azure
+    event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-steady")
+    az.deliver_event(event)
+    az.drain()
+    az.arm.clear_log()
+    send_request(az, event["data"]["resourceUri"], message_id="again")
+    az.drain()
+    assert [(r.method, r.kind) for r in az.arm.requests] == [("GET", "read"), ("GET", "read")]
+    assert replies(az)[0]["outcome"] == "succeeded"
