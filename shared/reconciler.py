@@ -39,18 +39,18 @@ class ClusterApi(Protocol):
 
 @dataclass
 class ProviderCache:
-    """Subscriptions whose providers were all seen Registered recently (per instance), to skip three GETs."""
+    """Providers seen Registered recently, per subscription (per instance): a later cluster skips their GETs."""
 
     clock: Callable[[], float]
     ttl: float
-    _seen: dict[str, float] = field(default_factory=dict)
+    _seen: dict[tuple[str, str], float] = field(default_factory=dict)
 
-    def fresh(self, subscription: str) -> bool:
-        seen = self._seen.get(subscription)
+    def fresh(self, subscription: str, namespace: str) -> bool:
+        seen = self._seen.get((subscription, namespace))
         return seen is not None and self.clock() - seen < self.ttl
 
-    def mark(self, subscription: str) -> None:
-        self._seen[subscription] = self.clock()
+    def mark(self, subscription: str, namespace: str) -> None:
+        self._seen[(subscription, namespace)] = self.clock()
 
 
 @dataclass
@@ -111,18 +111,18 @@ class Reconciler:
         return self._extension(run, cluster, spec, ext, retry_failed=retry_failed)
 
     def _providers(self, run: _Run, subscription: str) -> list[str]:
-        if self.providers.fresh(subscription):
-            return []
         pending = []
         for namespace in REQUIRED_PROVIDERS:
+            if self.providers.fresh(subscription, namespace):
+                continue
             state = self.api.provider_state(subscription, namespace)
             if state.lower() in ("notregistered", "unregistered"):
                 state = self.api.register_provider(subscription, namespace)
                 run.step(f"registered provider {namespace} ({state})")
-            if state.lower() != "registered":
+            if state.lower() == "registered":
+                self.providers.mark(subscription, namespace)
+            else:
                 pending.append(namespace)
-        if not pending:
-            self.providers.mark(subscription)
         return pending
 
     def _extension(self, run: _Run, cluster: ClusterRef, spec: ExtensionSpec, ext: ExtensionState | None, *,
@@ -131,7 +131,7 @@ class Reconciler:
         if ext is None:
             created = self.api.put_extension(cluster, EXTENSION_NAME, spec)
             run.step(f"extension {EXTENSION_NAME} ({EXTENSION_TYPE}) install started: {created.provisioning_state}")
-            return run.wait("extension", f"extension {EXTENSION_NAME} {created.provisioning_state}", poll)
+            return run.wait("extension", "waiting for the install to finish", poll)
         if ext.extension_type.lower() != EXTENSION_TYPE.lower():
             return run.fail("ExtensionNameTaken", f"an extension named {EXTENSION_NAME!r} of type "
                             f"{ext.extension_type} already exists on the cluster; remove it or rename it")
@@ -142,8 +142,9 @@ class Reconciler:
                 return run.fail(ext.error_code or "ExtensionFailed",
                                 ext.error_message or "the extension install failed without an error message")
             created = self.api.put_extension(cluster, EXTENSION_NAME, spec)
-            run.step(f"extension {EXTENSION_NAME} had failed ({ext.error_code}); install restarted")
-            return run.wait("extension", f"extension {EXTENSION_NAME} {created.provisioning_state}", poll)
+            run.step(f"extension {EXTENSION_NAME} had failed ({ext.error_code}); install restarted: "
+                     f"{created.provisioning_state}")
+            return run.wait("extension", "waiting for the install to finish", poll)
         run.step(f"extension {EXTENSION_NAME} {ext.provisioning_state}"
                  + (f" (version {ext.version})" if ext.version else ""))
         return run.done()

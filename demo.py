@@ -1,0 +1,99 @@
+"""The main job on the local Azure: a new cluster appears as an Event Grid event and ends with Argo CD installed.
+
+Run with `./dev demo` (it sets itself up). Prints a timeline on the simulated clock — Azure's own
+waits (provider registration, cluster creation, the extension install) take simulated minutes — and
+the ARM requests it took. Everything between the event and ARM is the production code path: the
+real function entry points, the real Azure SDK clients over HTTPS, DefaultAzureCredential against
+a local token endpoint, Azurite for the ledger.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from collections import Counter
+from typing import Any
+
+from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
+
+RESOURCE_GROUP = "rg-platform"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="default", help="default (HA by node count), single-node or ha")
+    parser.add_argument("--nodes", type=int, default=3, help="node count of the new cluster")
+    parser.add_argument("--arc", action="store_true", help="an Azure Arc connected cluster instead of AKS")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("argoboot").setLevel(logging.WARNING)
+
+    with LocalAzure(settings={"DEFAULT_PROFILE": args.profile}) as az:
+        t0 = az.clock()
+        stamp = lambda: f"+{int(az.clock() - t0) // 60:02d}:{int(az.clock() - t0) % 60:02d}"  # noqa: E731
+        az.arm.set_provider(SUBSCRIPTION, "Microsoft.KubernetesConfiguration", "NotRegistered")
+        if args.arc:
+            event = az.arm.add_arc_cluster(SUBSCRIPTION, RESOURCE_GROUP, "arc-store-042", node_count=args.nodes,
+                                           provisioning_state="Provisioning", ready_after=90)
+        else:
+            event = az.arm.add_aks_cluster(SUBSCRIPTION, RESOURCE_GROUP, "aks-payments-prod",
+                                           node_counts=(args.nodes,), provisioning_state="Creating", ready_after=90)
+        cluster_id = event["data"]["resourceUri"]
+        print(f"Local Azure up: ARM emulator {az.arm.url}, Azurite, local Service Bus; profile {args.profile!r}\n")
+        print(f"{stamp()}  Event Grid   {event['eventType']}  {event['data']['operationName']}")
+        print(f"{'':8}             subject {event['subject']}")
+        az.deliver_event(event)
+        [queued] = az.bus.messages(QUEUE)
+        print(f"{stamp()}  cluster_events  enqueued a bootstrap request (message {queued.message_id[:16]}..., "
+              f"session = cluster id)")
+
+        function = az.host.functions["install_requests"].get_user_function()  # type: ignore[union-attr]
+        last_step, repeats = "", 0
+
+        def traced(msg: Any) -> None:
+            nonlocal last_step, repeats
+            before = az.services.ledger.get_cluster(cluster_id.lower())
+            function(msg)
+            record = az.services.ledger.get_cluster(cluster_id.lower())
+            if record is None:
+                return
+            new = [h["step"] for h in record.history[len(before.history) if before else 0:]] or \
+                [record.history[-1]["step"]]
+            if new == [last_step] and record.phase == "waiting":
+                repeats += 1  # the same wait again: fold it into one line
+                return
+            if repeats:
+                print(f"{'':8}     ... {repeats} more check(s), same answer")
+                repeats = 0
+            continuation = msg.application_properties.get("argobootContinuation")
+            kind = f"continuation #{continuation}" if continuation else "request"
+            print(f"{stamp()}  install_requests  {kind} (delivery {msg.delivery_count})")
+            for step in new:
+                print(f"{'':8}     - {step}")
+            last_step = new[-1]
+            if record.phase == "waiting" and record.continuation_due is not None:
+                print(f"{'':8}     next check in {int(record.continuation_due - az.clock())}s "
+                      "(a scheduled message; this one completes now)")
+
+        az.bus.run_until_idle(QUEUE, traced)
+        record = az.services.ledger.get_cluster(cluster_id.lower())
+        ext = az.arm.extension(cluster_id, "argocd")
+        print(f"\n{stamp()}  final state: ledger phase {record.phase if record else '?'}", end="")
+        if record and record.last_error_code:
+            print(f", error {record.last_error_code}: {record.last_error_message}")
+        else:
+            print()
+        if ext:
+            props = ext["properties"]
+            print(f"{'':8}  extension argocd ({props['extensionType']}, train {props['releaseTrain']}, "
+                  f"namespace argocd): {props['provisioningState']}, version {props.get('currentVersion')}")
+            print(f"{'':8}  configurationSettings {props['configurationSettings']}")
+        counts = Counter(f"{r.method}" for r in az.arm.requests)
+        print(f"\nARM requests: {len(az.arm.requests)} ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
+        prefix = f"/subscriptions/{SUBSCRIPTION}"
+        for r in az.arm.requests:
+            print(f"  {r.method:6} {r.status}  {r.path.replace(prefix, '/subscriptions/…')}")
+        return 0 if record and record.phase == "succeeded" else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
