@@ -42,7 +42,8 @@ def arm_requests() -> None:
         print(f"    of which extension status polls     : {polls} (install {az.arm.extension_install_seconds:.0f}s, "
               f"poll every {az.services.settings.extension_poll_seconds:.0f}s)")
         az.arm.clear_log()
-        body = json.dumps({"schemaVersion": 1, "action": "bootstrap", "clusterResourceId": later["data"]["resourceUri"]})
+        cluster_id = later["data"]["resourceUri"]
+        body = json.dumps({"schemaVersion": 1, "action": "bootstrap", "clusterResourceId": cluster_id})
         az.bus.send(OutgoingMessage(queue=QUEUE, body=body.encode(), message_id="noop",
                                     session_id=later["data"]["resourceUri"].lower()))
         az.drain()

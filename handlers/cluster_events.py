@@ -19,7 +19,7 @@ from shared.ledger import ClusterRecord, LedgerConflict
 from shared.messaging import OutgoingMessage
 from shared.services import Services, services
 
-bp = func.Blueprint()
+bp = func.Blueprint()  # type: ignore[no-untyped-call]
 log = logging.getLogger("argoboot.events")
 
 

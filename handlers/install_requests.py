@@ -13,7 +13,7 @@ from handlers.settlement import settler
 from shared.processing import InboundMessage
 from shared.services import services
 
-bp = func.Blueprint()
+bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
 
 @bp.function_name("install_requests")

@@ -12,7 +12,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from azure.functions.servicebus import ServiceBusMessage as FunctionsServiceBusMessage
@@ -136,7 +136,8 @@ class LocalBus:
     def _take(self, name: str, limit: int) -> list[Envelope]:
         """Lock up to `limit` sessions and take the head message of each that is due."""
         with self._lock:
-            queue, now, taken = self.queue(name), self._clock(), []
+            queue, now = self.queue(name), self._clock()
+            taken: list[Envelope] = []
             heads: dict[str | None, Envelope] = {}
             for env in sorted(queue.active, key=lambda e: e.sequence_number):
                 if (env.message.scheduled_at or 0) > now:
@@ -205,6 +206,6 @@ def _functions_message(env: Envelope, lock_token: str) -> FunctionsServiceBusMes
         correlation_id=m.correlation_id, content_type=m.content_type, delivery_count=env.delivery_count,
         application_properties=dict(m.application_properties), user_properties=dict(m.application_properties),
         lock_token=lock_token, sequence_number=env.sequence_number,
-        enqueued_time_utc=datetime.fromtimestamp(env.enqueued_at, tz=timezone.utc),
-        scheduled_enqueue_time_utc=(datetime.fromtimestamp(m.scheduled_at, tz=timezone.utc)
+        enqueued_time_utc=datetime.fromtimestamp(env.enqueued_at, tz=UTC),
+        scheduled_enqueue_time_utc=(datetime.fromtimestamp(m.scheduled_at, tz=UTC)
                                     if m.scheduled_at else None))

@@ -36,7 +36,7 @@ def _azure_errors() -> Iterator[None]:
         message = (exc.error.message if exc.error is not None and exc.error.message else None) or exc.message
         retry_after = None
         if exc.response is not None:
-            header = exc.response.headers.get("Retry-After")
+            header = getattr(exc.response, "headers", {}).get("Retry-After")
             retry_after = float(header) if header and header.isdigit() else None
         raise AzureError(exc.status_code or 0, code, message, retry_after) from exc
     except (ServiceRequestError, ServiceResponseError) as exc:
@@ -59,7 +59,7 @@ class ArmGateway:
             client = self._clients.get((kind, subscription))
             if client is None:
                 client = self._clients[(kind, subscription)] = build(self._credential, subscription, **self._options)
-            return client  # type: ignore[no-any-return]
+            return client
 
     def _resources(self, subscription: str) -> Any:
         from azure.mgmt.resource.resources import ResourceManagementClient
@@ -104,7 +104,7 @@ class ArmGateway:
 
     def put_extension(self, cluster: ClusterRef, name: str, spec: ExtensionSpec) -> ExtensionState:
         """Start the install and return at once: the caller polls by continuation, not by blocking here."""
-        from azure.mgmt.kubernetesconfiguration.v2023_05_01.models import (Extension, Scope, ScopeCluster)
+        from azure.mgmt.kubernetesconfiguration.v2023_05_01.models import Extension, Scope, ScopeCluster
 
         body = Extension(extension_type=spec.extension_type, release_train=spec.release_train,
                          auto_upgrade_minor_version=True, configuration_settings=dict(spec.settings),

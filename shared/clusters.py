@@ -77,7 +77,7 @@ def parse_cluster_id(resource_id: str) -> ClusterRef:
                                "/subscriptions/<id>/resourceGroups/<group>/providers/"
                                "Microsoft.ContainerService/managedClusters/<name> (or an Arc connectedClusters id)")
     text = resource_id.strip().rstrip("/")
-    parts = parse_resource_id(text)
+    parts = {k: str(v) for k, v in parse_resource_id(text).items() if v is not None}
     subscription = parts.get("subscription") or ""
     try:
         uuid.UUID(subscription)

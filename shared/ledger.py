@@ -65,7 +65,7 @@ class ClusterRecord:
     def with_waiter(self, waiter: Waiter) -> ClusterRecord:
         if any(w.request_id == waiter.request_id for w in self.waiters):
             return self
-        return replace(self, waiters=(self.waiters + (waiter,))[-WAITERS_LIMIT:])
+        return replace(self, waiters=(*self.waiters, waiter)[-WAITERS_LIMIT:])
 
 
 @dataclass(frozen=True)

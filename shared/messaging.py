@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any, Protocol
 
 
@@ -40,7 +41,7 @@ class ServiceBusOutbox:
         self._lock = threading.Lock()
 
     def send(self, message: OutgoingMessage) -> None:
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
@@ -50,9 +51,10 @@ class ServiceBusOutbox:
         sb_message = ServiceBusMessage(
             message.body, message_id=message.message_id, session_id=message.session_id,
             correlation_id=message.correlation_id, reply_to=message.reply_to, content_type=message.content_type,
-            application_properties=dict(message.application_properties))
+            application_properties=dict(message.application_properties),  # type: ignore[arg-type]
+        )
         with self._client.get_queue_sender(message.queue) as sender:
             if message.scheduled_at is None:
                 sender.send_messages(sb_message)
             else:
-                sender.schedule_messages(sb_message, datetime.fromtimestamp(message.scheduled_at, tz=timezone.utc))
+                sender.schedule_messages(sb_message, datetime.fromtimestamp(message.scheduled_at, tz=UTC))

@@ -12,14 +12,14 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.clusters import ClusterRef
 from shared.errors import RequestRejected
 from shared.install_request import SCHEMA_VERSION, InstallRequest, parse_install_request
 from shared.ledger import ClusterRecord, Ledger, LedgerConflict, RequestRecord, Waiter
-from shared.messaging import OutgoingMessage, Outbox
+from shared.messaging import Outbox, OutgoingMessage
 from shared.outcome import Outcome, Phase
 from shared.profiles import resolve_profile
 from shared.reconciler import Reconciler
@@ -201,7 +201,7 @@ def result_body(request_id: str, cluster_id: str | None, action: str | None, out
     """The reply to a request (result schema v1)."""
     return {"schemaVersion": SCHEMA_VERSION, "requestId": request_id, "clusterResourceId": cluster_id,
             "action": action, "outcome": outcome, "steps": steps, "error": error,
-            "completedAt": datetime.fromtimestamp(now, tz=timezone.utc).isoformat()}
+            "completedAt": datetime.fromtimestamp(now, tz=UTC).isoformat()}
 
 
 def _digest(text: str) -> str:

@@ -12,8 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from shared.argocd_extension import (EXTENSION_NAME, EXTENSION_TYPE, ExtensionSpec, ExtensionState,
-                                     desired_extension)
+from shared.argocd_extension import EXTENSION_NAME, EXTENSION_TYPE, ExtensionSpec, ExtensionState, desired_extension
 from shared.azure_errors import AzureError
 from shared.cluster_facts import ClusterFacts
 from shared.clusters import ClusterRef

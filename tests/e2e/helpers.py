@@ -13,7 +13,8 @@ RG = "rg-platform"
 
 
 def aks_id(name: str, subscription: str = SUBSCRIPTION) -> str:
-    return f"/subscriptions/{subscription}/resourceGroups/{RG}/providers/Microsoft.ContainerService/managedClusters/{name}"
+    return (f"/subscriptions/{subscription}/resourceGroups/{RG}/providers/"
+            f"Microsoft.ContainerService/managedClusters/{name}")
 
 
 def arc_id(name: str) -> str:
