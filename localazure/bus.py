@@ -120,6 +120,13 @@ class LocalBus:
             delivered += len(batch)
         raise RuntimeError(f"queue {queue} did not go idle after {max_deliveries} deliveries")
 
+    def deliver_one(self, queue: str, function: Callable[[Any], None]) -> bool:
+        """Deliver the first message that is due now, if any (the clock does not move)."""
+        batch = self._take(queue, 1)
+        for env in batch:
+            self._deliver(queue, env, function)
+        return bool(batch)
+
     def _wait_until(self, due: float) -> None:
         if self._advance is not None:
             self._advance(due)

@@ -45,6 +45,7 @@ class LocalAzure:
             "ALLOWED_SUBSCRIPTIONS": ",".join(self._allowed),
             "LEDGER_CONNECTION_STRING": self.azurite.connection_string,
             "LEDGER_TABLE_PREFIX": "t" + secrets.token_hex(6),
+            "ARM_RETRY_BACKOFF_SECONDS": "0.01",  # azure-core's retries, without real seconds of backoff
             **self._extra,
         }
 
@@ -84,6 +85,16 @@ class LocalAzure:
         self.arm.stop()
         if self._own_azurite:
             self.azurite.stop()
+
+    def reconfigure(self, **changes: Any) -> None:
+        """Rebuild the service's parts with some settings changed (e.g. max_wait_polls=3)."""
+        from dataclasses import replace
+
+        from shared.services import build_services, install
+
+        self.services = build_services(replace(self.services.settings, **changes), outbox=self.bus,
+                                       ledger=self.services.ledger, clock=self.clock)
+        install(self.services)
 
     def deliver_event(self, event: dict[str, Any]) -> Any:
         assert self.host is not None

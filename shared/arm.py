@@ -46,9 +46,11 @@ def _azure_errors() -> Iterator[None]:
 class ArmGateway:
     """The reconciler's window on ARM: providers, clusters (AKS and Arc) and cluster extensions."""
 
-    def __init__(self, credential: Any, *, endpoint: str, ca_bundle: str | None = None) -> None:
+    def __init__(self, credential: Any, *, endpoint: str, ca_bundle: str | None = None,
+                 retry_backoff: float = 0.8) -> None:
         self._credential = credential
-        self._options: dict[str, Any] = {"base_url": endpoint, "credential_scopes": [ARM_SCOPE]}
+        self._options: dict[str, Any] = {"base_url": endpoint, "credential_scopes": [ARM_SCOPE],
+                                         "retry_backoff_factor": retry_backoff}
         if ca_bundle:
             self._options["connection_verify"] = ca_bundle
         self._clients: dict[tuple[str, str], Any] = {}

@@ -33,13 +33,13 @@ class ClusterEvent:
         return "evt-" + hashlib.sha256(f"{self.event_id}|{self.cluster.key}".encode()).hexdigest()[:40]
 
 
-def cluster_event(event_id: str | None, event_type: str | None, subject: str | None,
-                  data: Any, event_time: str | None) -> ClusterEvent | str:
-    """The cluster event, or a one-line reason why this event is ignored."""
-    kind = _KINDS.get((event_type or "").lower())
+def cluster_event(event_id: Any, event_type: Any, subject: Any, data: Any,
+                  event_time: str | None) -> ClusterEvent | str:
+    """The cluster event, or a one-line reason why this event is ignored (fields are untrusted JSON values)."""
+    kind = _KINDS.get(event_type.lower()) if isinstance(event_type, str) else None
     if kind is None:
         return f"event type {event_type!r} is not a resource write or delete success"
-    if not event_id:
+    if not isinstance(event_id, str) or not event_id:
         return "event has no id"
     resource_uri = data.get("resourceUri") if isinstance(data, dict) else None
     target = resource_uri or subject

@@ -45,7 +45,8 @@ def build_services(settings: Settings, *, outbox: Outbox | None = None, api: Clu
     if api is None:
         from shared.arm import ArmGateway
 
-        api = ArmGateway(credential, endpoint=settings.arm_endpoint, ca_bundle=settings.arm_ca_bundle)
+        api = ArmGateway(credential, endpoint=settings.arm_endpoint, ca_bundle=settings.arm_ca_bundle,
+                         retry_backoff=settings.arm_retry_backoff)
     if ledger is None:
         ledger = TableLedger(connection_string=settings.ledger_connection_string,
                              endpoint=settings.ledger_table_endpoint, prefix=settings.ledger_table_prefix,

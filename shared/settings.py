@@ -43,6 +43,7 @@ class Settings:
     servicebus_namespace: str | None = None
     arm_endpoint: str = ARM_PUBLIC
     arm_ca_bundle: str | None = None
+    arm_retry_backoff: float = 0.8
     allowed_subscriptions: frozenset[str] = field(default_factory=frozenset)
     ledger_connection_string: str | None = None
     ledger_table_endpoint: str | None = None
@@ -66,6 +67,7 @@ class Settings:
             servicebus_namespace=env.get("ServiceBusConnection__fullyQualifiedNamespace") or None,
             arm_endpoint=(env.get("ARM_ENDPOINT") or ARM_PUBLIC).rstrip("/"),
             arm_ca_bundle=env.get("ARM_CA_BUNDLE") or None,
+            arm_retry_backoff=_float(env, "ARM_RETRY_BACKOFF_SECONDS", cls.arm_retry_backoff),
             allowed_subscriptions=allowed,
             ledger_connection_string=env.get("LEDGER_CONNECTION_STRING") or None,
             ledger_table_endpoint=env.get("LEDGER_TABLE_ENDPOINT") or None,

@@ -1,0 +1,96 @@
+"""The Service Bus stand-in keeps the semantics the service relies on."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from localazure.bus import LocalBus
+from localazure.clock import VirtualClock
+from shared.messaging import OutgoingMessage
+
+
+def bus() -> tuple[LocalBus, VirtualClock]:
+    clock = VirtualClock(start=1000.0)
+    b = LocalBus(clock, advance=clock.advance_to)
+    b.create_queue("q", requires_session=True, max_delivery_count=3)
+    return b, clock
+
+
+def msg(message_id: str, session: str = "s1", **kw: Any) -> OutgoingMessage:
+    return OutgoingMessage(queue="q", body=message_id.encode(), message_id=message_id, session_id=session, **kw)
+
+
+def test_sessions_are_ordered_and_never_processed_concurrently() -> None:
+    b, _ = bus()
+    for i in range(5):
+        b.send(msg(f"a{i}", "A"))
+        b.send(msg(f"b{i}", "B"))
+    active: dict[str, int] = {"A": 0, "B": 0}
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def handler(m: Any) -> None:
+        with lock:
+            active[m.session_id] += 1
+            assert active[m.session_id] == 1
+        time.sleep(0.005)
+        with lock:
+            seen.append(m.get_body().decode())
+            active[m.session_id] -= 1
+
+    assert b.run_until_idle("q", handler, workers=4) == 10
+    assert [s for s in seen if s[0] == "a"] == [f"a{i}" for i in range(5)]
+    assert [s for s in seen if s[0] == "b"] == [f"b{i}" for i in range(5)]
+
+
+def test_duplicates_are_dropped_within_the_window() -> None:
+    b, clock = bus()
+    b.send(msg("m1"))
+    b.send(msg("m1"))
+    assert len(b.messages("q")) == 1 and b.queue("q").duplicates_dropped == 1
+    clock.advance(LocalBus.duplicate_window + 1)
+    b.send(msg("m1"))
+    assert len(b.messages("q")) == 2
+
+
+def test_scheduled_messages_wait_for_the_clock() -> None:
+    b, clock = bus()
+    b.send(msg("later", scheduled_at=clock() + 90))
+    times: list[float] = []
+    assert b.deliver_one("q", lambda m: times.append(clock())) is False
+    b.run_until_idle("q", lambda m: times.append(clock()))
+    assert times == [1090.0]
+
+
+def test_exceptions_abandon_then_dead_letter_after_max_delivery_count() -> None:
+    b, _ = bus()
+    b.send(msg("poison"))
+    counts: list[int] = []
+
+    def boom(m: Any) -> None:
+        counts.append(m.delivery_count)
+        raise RuntimeError("ledger unreachable")
+
+    b.run_until_idle("q", boom)
+    assert counts == [1, 2, 3]
+    [dead] = b.dead_letters("q")
+    assert dead.reason == "MaxDeliveryCountExceeded" and "3 delivery attempts" in dead.description
+    assert len(b.errors) == 3
+
+
+def test_explicit_dead_letter_keeps_reason_and_description() -> None:
+    b, _ = bus()
+    b.send(msg("bad"))
+    settler = b.settler()
+    b.run_until_idle("q", lambda m: settler.dead_letter(m, "InvalidJson", "the body is not JSON"))
+    [dead] = b.dead_letters("q")
+    assert (dead.reason, dead.description, dead.envelope.delivery_count) == ("InvalidJson", "the body is not JSON", 1)
+
+
+def test_session_queue_refuses_messages_without_session() -> None:
+    b, _ = bus()
+    with pytest.raises(ValueError, match="requires sessions"):
+        b.send(OutgoingMessage(queue="q", body=b"x", message_id="x"))
