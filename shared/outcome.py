@@ -15,7 +15,8 @@ class Phase(StrEnum):
 
 @dataclass(frozen=True)
 class Outcome:
-    """`steps` lists what this run observed and did, in order, for the timeline, the ledger and the reply."""
+    """`steps` lists what this run observed and did, in order, for the timeline, the ledger and the reply;
+    `installs` counts the extension installs it started (the ledger's attempt counter)."""
 
     phase: Phase
     steps: tuple[str, ...] = ()
@@ -23,6 +24,7 @@ class Outcome:
     retry_after: float | None = None
     error_code: str | None = None
     error_message: str | None = None
+    installs: int = 0
 
     @property
     def terminal(self) -> bool:

@@ -114,7 +114,7 @@ class RequestProcessor:
             except LedgerConflict:
                 record = self.ledger.get_cluster(request.cluster.key)
                 continue
-            self._save_request(request, saved, now)
+            self._save_requests((*saved.waiters, *answered), saved, now)
             for waiter in answered:
                 self._reply(waiter, request.cluster, saved, now)
             return
@@ -133,7 +133,7 @@ class RequestProcessor:
             profile=profile, polls=polls, last_changed=now,
             last_request_id=request.request_id if msg.continuation == 0 else base.last_request_id,
             last_error_code=outcome.error_code, last_error_message=outcome.error_message,
-            attempts=base.attempts + sum(1 for s in outcome.steps if "install started" in s or "restarted" in s))
+            attempts=base.attempts + outcome.installs)
         if msg.continuation == 0:
             record = record.with_waiter(Waiter(request.request_id, msg.reply_to, msg.message_id, request.action))
         if outcome.phase is not Phase.WAITING:
@@ -150,22 +150,21 @@ class RequestProcessor:
             scheduled_at=due, application_properties={CONTINUATION_PROPERTY: generation})
         return replace(record, continuation=generation, continuation_due=due), follow_up, ()
 
-    def _save_request(self, request: InstallRequest, record: ClusterRecord, now: float) -> None:
-        """Keep each waiting request's row in step with its cluster (best effort; the cluster row is the truth)."""
-        ids = {w.request_id for w in record.waiters} | {request.request_id}
-        for request_id in ids:
-            existing = self.ledger.get_request(request_id)
-            base = existing or RequestRecord(request_id=request_id, cluster_key=record.key, action=request.action,
-                                             status="accepted", created=now, updated=now)
-            if existing is not None and existing.status in ("succeeded", "failed", "rejected") \
-                    and request_id != record.last_request_id:
-                continue
+    def _save_requests(self, waiters: tuple[Waiter, ...], record: ClusterRecord, now: float) -> None:
+        """Bring the rows of the requests waiting on (or answered by) this run in step with the cluster."""
+        for waiter in waiters:
+            existing = self.ledger.get_request(waiter.request_id)
+            if existing is not None and (existing.status, existing.error_code) == (record.phase,
+                                                                                   record.last_error_code):
+                continue  # unchanged: no write
+            base = existing or RequestRecord(request_id=waiter.request_id, cluster_key=record.key,
+                                             action=waiter.action, status="accepted", created=now, updated=now)
             try:
                 self.ledger.save_request(replace(base, status=record.phase, updated=now,
                                                  error_code=record.last_error_code,
                                                  error_message=record.last_error_message))
             except LedgerConflict:
-                log.info("request=%s updated concurrently; keeping the other write", request_id)
+                log.info("request=%s updated concurrently; keeping the other write", waiter.request_id)
 
     def _reply(self, waiter: Waiter, cluster: ClusterRef, record: ClusterRecord, now: float) -> None:
         if not waiter.reply_to:

@@ -129,6 +129,7 @@ class Reconciler:
         poll = self.settings.extension_poll_seconds
         if ext is None:
             created = self.api.put_extension(cluster, EXTENSION_NAME, spec)
+            run.installs += 1
             run.step(f"extension {EXTENSION_NAME} ({EXTENSION_TYPE}) install started: {created.provisioning_state}")
             return run.wait("extension", "waiting for the install to finish", poll)
         if ext.extension_type.lower() != EXTENSION_TYPE.lower():
@@ -141,6 +142,7 @@ class Reconciler:
                 return run.fail(ext.error_code or "ExtensionFailed",
                                 ext.error_message or "the extension install failed without an error message")
             created = self.api.put_extension(cluster, EXTENSION_NAME, spec)
+            run.installs += 1
             run.step(f"extension {EXTENSION_NAME} had failed ({ext.error_code}); install restarted: "
                      f"{created.provisioning_state}")
             return run.wait("extension", "waiting for the install to finish", poll)
@@ -155,15 +157,17 @@ class _Run:
     def __init__(self, cluster: ClusterRef) -> None:
         self.cluster = cluster
         self.steps: list[str] = []
+        self.installs = 0
 
     def step(self, text: str) -> None:
         self.steps.append(text)
 
     def wait(self, on: str, why: str, delay: float) -> Outcome:
-        return Outcome(Phase.WAITING, (*self.steps, why), waiting_on=on, retry_after=delay)
+        return Outcome(Phase.WAITING, (*self.steps, why), waiting_on=on, retry_after=delay, installs=self.installs)
 
     def fail(self, code: str, message: str) -> Outcome:
-        return Outcome(Phase.FAILED, tuple(self.steps), error_code=code, error_message=message)
+        return Outcome(Phase.FAILED, (*self.steps, f"failed: {code}"), error_code=code, error_message=message,
+                       installs=self.installs)
 
     def done(self) -> Outcome:
-        return Outcome(Phase.SUCCEEDED, tuple(self.steps))
+        return Outcome(Phase.SUCCEEDED, tuple(self.steps), installs=self.installs)

@@ -91,6 +91,9 @@ def test_duplicate_events_and_requests_make_exactly_one_install(local_azure: Loc
     assert set(answers) == {"team-a-1", "team-b-1"}
     assert {r["outcome"] for r in answers.values()} == {"succeeded"}
     assert answers["team-a-1"]["_correlationId"] == "req-a"
+    for request_id in ("team-a-1", "team-b-1", f"evt-{event['id']}"):
+        row = az.services.ledger.get_request(request_id)
+        assert row is not None and row.status == "succeeded", request_id
     assert az.bus.queue(QUEUE).duplicates_dropped == 2
 
 
@@ -134,3 +137,26 @@ def test_converged_cluster_is_a_no_op(local_azure: LocalAzure) -> None:
     az.drain()
     assert [(r.method, r.kind) for r in az.arm.requests] == [("GET", "read"), ("GET", "read")]
     assert replies(az)[0]["outcome"] == "succeeded"
+
+
+def test_no_reconcile_reads_the_same_thing_twice(local_azure: LocalAzure) -> None:
+    az = local_azure
+    az.arm.set_provider(SUBSCRIPTION, "Microsoft.Kubernetes", "NotRegistered")
+    event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-frugal", provisioning_state="Creating", ready_after=120)
+    az.deliver_event(event)
+    function = az.host.functions["install_requests"].get_user_function()  # type: ignore[union-attr]
+    per_delivery: list[list[str]] = []
+
+    def counted(msg: object) -> None:
+        start = len(az.arm.requests)
+        function(msg)
+        per_delivery.append([r.path for r in az.arm.requests[start:] if r.method == "GET"])
+
+    az.bus.run_until_idle(QUEUE, counted)
+    assert record(az, event["data"]["resourceUri"]).phase == "succeeded"
+    assert len(per_delivery) > 5
+    for reads in per_delivery:
+        assert len(reads) == len(set(reads)), reads
+    # once a provider is seen Registered it is not read again by this instance
+    provider_reads = [p for reads in per_delivery for p in reads if p.endswith("/providers/Microsoft.ContainerService")]
+    assert len(provider_reads) == 1

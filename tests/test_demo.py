@@ -1,0 +1,32 @@
+"""The README's first command: the demo runs the main job end to end and prints its timeline."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "demo.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_demo_bootstraps_an_aks_cluster_and_prints_the_timeline() -> None:
+    out = run_demo()
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    for expected in ("Event Grid   Microsoft.Resources.ResourceWriteSuccess", "cluster_events  enqueued",
+                     "registered provider Microsoft.KubernetesConfiguration", "cluster is Creating",
+                     "install started", "final state: ledger phase succeeded",
+                     "configurationSettings {'redis-ha.enabled': 'true'}"):
+        assert expected in text, f"{expected!r} missing from:\n{text}"
+    requests = re.search(r"ARM requests: (\d+) \(GET (\d+), POST (\d+), PUT (\d+)\)", text)
+    assert requests is not None and int(requests.group(4)) == 1 and int(requests.group(3)) == 1
+
+
+def test_demo_refuses_forced_ha_on_a_small_cluster_with_the_fix() -> None:
+    out = run_demo("--nodes", "2", "--profile", "ha")
+    assert out.returncode == 1
+    assert "NotEnoughNodesForHA" in out.stdout and "at least 3" in out.stdout
