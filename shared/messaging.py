@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 
@@ -32,29 +32,48 @@ class Outbox(Protocol):
 
 
 class ServiceBusOutbox:
-    """Sends through Azure Service Bus with an identity (no connection strings); one client per instance."""
+    """Sends through Azure Service Bus with an identity (no connection strings).
+
+    One client per instance and one sender per queue, kept open: opening an AMQP link per message
+    would cost more than the reconcile itself. Senders are not thread-safe, so each has a lock; a
+    sender that failed is dropped and reopened on the next send.
+    """
 
     def __init__(self, fully_qualified_namespace: str, credential: Any) -> None:
         self._namespace = fully_qualified_namespace
         self._credential = credential
         self._client: Any = None
+        self._senders: dict[str, tuple[Any, threading.Lock]] = {}
         self._lock = threading.Lock()
 
-    def send(self, message: OutgoingMessage) -> None:
-        from datetime import datetime
-
-        from azure.servicebus import ServiceBusClient, ServiceBusMessage
+    def _sender(self, queue: str) -> tuple[Any, threading.Lock]:
+        from azure.servicebus import ServiceBusClient
 
         with self._lock:
             if self._client is None:
                 self._client = ServiceBusClient(self._namespace, self._credential)
+            if queue not in self._senders:
+                self._senders[queue] = (self._client.get_queue_sender(queue), threading.Lock())
+            return self._senders[queue]
+
+    def send(self, message: OutgoingMessage) -> None:
+        from azure.servicebus import ServiceBusMessage
+
         sb_message = ServiceBusMessage(
             message.body, message_id=message.message_id, session_id=message.session_id,
             correlation_id=message.correlation_id, reply_to=message.reply_to, content_type=message.content_type,
             application_properties=dict(message.application_properties),  # type: ignore[arg-type]
         )
-        with self._client.get_queue_sender(message.queue) as sender:
-            if message.scheduled_at is None:
-                sender.send_messages(sb_message)
-            else:
-                sender.schedule_messages(sb_message, datetime.fromtimestamp(message.scheduled_at, tz=UTC))
+        sender, lock = self._sender(message.queue)
+        try:
+            with lock:
+                if message.scheduled_at is None:
+                    sender.send_messages(sb_message)
+                else:
+                    sender.schedule_messages(sb_message,
+                                             datetime.fromtimestamp(message.scheduled_at, tz=UTC))
+        except Exception:
+            with self._lock:
+                self._senders.pop(message.queue, None)
+            sender.close()
+            raise
