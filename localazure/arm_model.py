@@ -533,6 +533,20 @@ KNOWN_PROVIDERS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
+PROVIDER_STATES = ("NotRegistered", "Registering", "Registered")
+
+
+@dataclass
+class Provider:
+    """A subscription's registration of one resource provider namespace."""
+
+    state: str
+    ready_at: float = 0.0  # when Registering turns Registered
+
+    def current(self, now: float) -> str:
+        return "Registered" if self.state == "Registering" and now >= self.ready_at else self.state
+
+
 def namespace_display(namespace: str) -> str:
     known = KNOWN_PROVIDERS.get(namespace.lower())
     return known[0] if known else namespace

@@ -1,0 +1,77 @@
+"""AKS managed clusters and Arc connected clusters: created from Python, read over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from localazure.arm_model import (
+    AKS,
+    TERMINAL_CLUSTER_STATES,
+    Cluster,
+    ClusterKind,
+    Json,
+    cluster_event,
+    not_found_message,
+)
+from localazure.arm_request import ArmError, Call, allow
+from localazure.arm_server import Reply
+from localazure.arm_state import ArmState
+
+
+class ClusterRoutes(ArmState):
+    def _add_cluster(
+        self,
+        kind: ClusterKind,
+        subscription: str,
+        resource_group: str,
+        name: str,
+        location: str,
+        node_counts: tuple[int, ...],
+        identity: str,
+        oidc_issuer: bool,
+        workload_identity: bool,
+        provisioning_state: str,
+        ready_after: float | None,
+        tags: Mapping[str, str] | None,
+        now: float,
+    ) -> Json:
+        cluster = Cluster(
+            kind=kind,
+            subscription=subscription,
+            resource_group=resource_group,
+            name=name,
+            location=location,
+            node_counts=node_counts,
+            identity=identity,
+            oidc_issuer=oidc_issuer,
+            workload_identity=workload_identity,
+            provisioning_state=provisioning_state,
+            ready_at=None if ready_after is None else now + ready_after,
+            tags=dict(tags or {}),
+            created=now,
+            tenant_id=self.tenant_id,
+        )
+        if cluster.key in self._clusters:
+            raise ValueError(f"cluster {cluster.resource_uri} already exists")
+        self._clusters[cluster.key] = cluster
+        return cluster_event(cluster, deleted=False, now=now, tenant_id=self.tenant_id)
+
+    def _cluster(self, call: Call) -> Reply:
+        allow(call, "GET")
+        cluster = self._clusters.get("/" + "/".join(call.lower))
+        if cluster is None:
+            s = call.segments
+            raise ArmError(404, "ResourceNotFound", not_found_message(s[5], s[6], s[7], s[3]))
+        return Reply(200, cluster.body(call.api_version, call.now))
+
+
+def refuse_busy_cluster(cluster: Cluster, now: float) -> None:
+    """AKS refuses extension writes while the cluster itself is being created or updated."""
+    state = cluster.state(now)
+    if cluster.kind is AKS and state.lower() not in TERMINAL_CLUSTER_STATES:
+        raise ArmError(
+            409,
+            "OperationNotAllowed",
+            f"Operation is not allowed: Another operation ({state}) is in progress, please wait for it to finish "
+            "before starting a new operation. See https://aka.ms/aks-pending-operation for more details",
+        )

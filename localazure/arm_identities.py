@@ -1,0 +1,152 @@
+"""User-assigned managed identities and their federated identity credentials (Microsoft.ManagedIdentity)."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from localazure.arm_model import FederatedCredential, Identity, not_found_message
+from localazure.arm_request import ArmError, Call, allow, string_map
+from localazure.arm_server import Reply
+from localazure.arm_state import ArmState
+
+_FIC_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-_]{2,119}$")
+_MAX_CREDENTIALS = 20
+
+
+class IdentityRoutes(ArmState):
+    def _identity(self, call: Call) -> Reply:
+        allow(call, "GET", "PUT", "PATCH", "DELETE")
+        key = "/" + "/".join(call.lower)
+        identity = self._identities.get(key)
+        subscription, resource_group, name = call.segments[1], call.segments[3], call.segments[7]
+        if call.method == "PUT":
+            body = call.body if isinstance(call.body, dict) else {}
+            location = body.get("location")
+            if not isinstance(location, str) or not location:
+                raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+            tags = string_map(body.get("tags"), "tags")
+            if identity is not None:
+                if _region(location) != _region(identity.location):
+                    raise ArmError(
+                        400,
+                        "InvalidResourceLocation",
+                        f"The resource '{identity.name}' already exists in location '{identity.location}' in resource "
+                        f"group '{identity.resource_group}'. A resource with the same name cannot be created in "
+                        f"location '{location}'. Please select a new resource name.",
+                    )
+                identity.tags = tags
+                return Reply(200, identity.body(call.api_version))
+            identity = Identity(subscription, resource_group, name, location, tags, self.tenant_id)
+            self._identities[key] = identity
+            return Reply(201, identity.body(call.api_version), {"Location": identity.id})
+        if call.method == "DELETE":
+            if identity is None:
+                return Reply(204)
+            del self._identities[key]
+            return Reply(200)
+        if identity is None:
+            raise ArmError(
+                404,
+                "ResourceNotFound",
+                not_found_message("Microsoft.ManagedIdentity", "userAssignedIdentities", name, resource_group),
+            )
+        if call.method == "PATCH" and isinstance(call.body, dict) and "tags" in call.body:
+            identity.tags = string_map(call.body["tags"], "tags")
+        return Reply(200, identity.body(call.api_version))
+
+    def _parent_identity(self, call: Call) -> Identity:
+        identity = self._identities.get("/" + "/".join(call.lower[:8]))
+        if identity is None:
+            raise ArmError(404, "ParentResourceNotFound", "The parent user-assigned identity doesn't exist.")
+        return identity
+
+    def _credential_list(self, call: Call) -> Reply:
+        allow(call, "GET")
+        identity = self._parent_identity(call)
+        return Reply(200, {"value": [identity.credential_body(c) for c in identity.credentials.values()]})
+
+    def _credential(self, call: Call) -> Reply:
+        """Federated credentials: synchronous writes, one at a time per identity (409 otherwise)."""
+        allow(call, "GET", "PUT", "DELETE")
+        identity = self._parent_identity(call)
+        name = call.segments[9]
+        existing = identity.credentials.get(name.lower())
+        if call.method == "GET":
+            if existing is None:
+                raise ArmError(
+                    404,
+                    "ResourceNotFound",
+                    not_found_message(
+                        "Microsoft.ManagedIdentity",
+                        f"userAssignedIdentities/{identity.name}/federatedIdentityCredentials",
+                        name,
+                        identity.resource_group,
+                    ),
+                )
+            return Reply(200, identity.credential_body(existing))
+        if call.method == "DELETE":
+            _refuse_concurrent_write(identity)
+            if existing is None:
+                return Reply(204)
+            del identity.credentials[name.lower()]
+            return self._hold(identity, Reply(200))
+        if not _FIC_NAME.match(name):
+            raise ArmError(400, "BadRequest", f"Federated Identity Credential name '{name}' is invalid.")
+        credential = _credential_from(name if existing is None else existing.name, call.body)
+        _refuse_concurrent_write(identity)
+        for other in identity.credentials.values():
+            if other is not existing and (other.issuer, other.subject) == (credential.issuer, credential.subject):
+                raise ArmError(
+                    400, "BadRequest", "Issuer and subject combination already exists for this Managed Identity."
+                )
+        if existing is None and len(identity.credentials) >= _MAX_CREDENTIALS:
+            raise ArmError(
+                400,
+                "BadRequest",
+                f"A maximum of {_MAX_CREDENTIALS} federated identity credentials can be added to a "
+                "user-assigned managed identity.",
+            )
+        identity.credentials[name.lower()] = credential
+        body = identity.credential_body(credential)
+        if existing is not None:
+            return self._hold(identity, Reply(200, body))
+        return self._hold(identity, Reply(201, body, {"Location": body["id"]}))
+
+    def _hold(self, identity: Identity, reply: Reply) -> Reply:
+        """Keep the identity's credential write in flight for fic_write_seconds (real time)."""
+        identity.busy_until = time.monotonic() + self.fic_write_seconds
+        reply.delay = self.fic_write_seconds
+        return reply
+
+
+def _refuse_concurrent_write(identity: Identity) -> None:
+    if time.monotonic() < identity.busy_until:
+        raise ArmError(
+            409,
+            "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity",
+            f"Too many Federated Identity Credentials are written concurrently for the managed identity "
+            f"'{identity.id.lower()}'. Concurrent Federated Identity Credentials writes under the same managed "
+            "identity are not supported.",
+        )
+
+
+def _region(location: str) -> str:
+    """`East US` and `eastus` are the same region."""
+    return location.replace(" ", "").lower()
+
+
+def _credential_from(name: str, body: Any) -> FederatedCredential:
+    properties = body.get("properties") if isinstance(body, dict) else None
+    if not isinstance(properties, dict) or not properties:
+        raise ArmError(400, "BadRequest", "Federated Identity Credential from HTTP body has empty properties")
+    audiences = properties.get("audiences")
+    if not isinstance(audiences, list) or len(audiences) != 1 or not isinstance(audiences[0], str):
+        raise ArmError(400, "BadRequest", "Federated identity credentials must have exactly one audience.")
+    issuer, subject = properties.get("issuer"), properties.get("subject")
+    if not isinstance(issuer, str) or not issuer or not isinstance(subject, str) or not subject:
+        raise ArmError(
+            400, "BadRequest", "The properties 'issuer' and 'subject' of a Federated Identity Credential are required."
+        )
+    return FederatedCredential(name, issuer, subject, list(audiences))

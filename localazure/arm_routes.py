@@ -1,0 +1,82 @@
+"""The local ARM's URL map: which route family answers which path. Add a resource here and in its own module."""
+
+from __future__ import annotations
+
+from localazure.arm_clusters import ClusterRoutes
+from localazure.arm_extensions import ExtensionRoutes
+from localazure.arm_identities import IdentityRoutes
+from localazure.arm_model import CLUSTER_KINDS, Json
+from localazure.arm_providers import ProviderRoutes
+from localazure.arm_request import Call, allow, unknown
+from localazure.arm_server import Reply
+
+
+class ArmRoutes(ProviderRoutes, ClusterRoutes, ExtensionRoutes, IdentityRoutes):
+    def _route(self, call: Call) -> Reply:
+        match call.lower:
+            case ["subscriptions", _, "providers", _]:
+                allow(call, "GET")
+                return self._provider(call, register=False)
+            case ["subscriptions", _, "providers", _, "register"]:
+                allow(call, "POST")
+                return self._provider(call, register=True)
+        self._require_registration(call)
+        match call.lower:
+            case ["subscriptions", _, "resourcegroups", _, "providers", namespace, resource_type, _] if (
+                namespace,
+                resource_type,
+            ) in CLUSTER_KINDS:
+                return self._cluster(call)
+            case [*_, "providers", "microsoft.kubernetesconfiguration", "extensions"] if len(call.lower) == 11:
+                return self._extension_list(call)
+            case [*_, "providers", "microsoft.kubernetesconfiguration", "extensions", _] if len(call.lower) == 12:
+                return self._extension(call)
+            case [*_, "providers", "microsoft.kubernetesconfiguration", "extensions", _, "operations", _] if (
+                len(call.lower) == 14
+            ):
+                return self._operation(call)
+            case [
+                "subscriptions",
+                _,
+                "resourcegroups",
+                _,
+                "providers",
+                "microsoft.managedidentity",
+                "userassignedidentities",
+                _,
+            ]:
+                return self._identity(call)
+            case [*_, "userassignedidentities", _, "federatedidentitycredentials"] if len(call.lower) == 9:
+                return self._credential_list(call)
+            case [*_, "userassignedidentities", _, "federatedidentitycredentials", _] if len(call.lower) == 10:
+                return self._credential(call)
+            case ["subscriptions", _, "providers", _, _] | ["subscriptions", _, "resourcegroups", _, "providers", _, _]:
+                return self._list(call)
+        unknown(call)
+
+    def _list(self, call: Call) -> Reply:
+        """Subscription- and resource-group-wide lists of clusters and identities."""
+        allow(call, "GET")
+        namespace, resource_type = call.lower[-2], call.lower[-1]
+        resource_group = call.lower[3] if call.lower[2] == "resourcegroups" else None
+        bodies: list[Json]
+        if (namespace, resource_type) in CLUSTER_KINDS:
+            kind = CLUSTER_KINDS[(namespace, resource_type)]
+            bodies = [
+                c.body(call.api_version, call.now)
+                for c in self._clusters.values()
+                if c.kind is kind and _in_scope(c.subscription, c.resource_group, call.subscription, resource_group)
+            ]
+        elif (namespace, resource_type) == ("microsoft.managedidentity", "userassignedidentities"):
+            bodies = [
+                i.body(call.api_version)
+                for i in self._identities.values()
+                if _in_scope(i.subscription, i.resource_group, call.subscription, resource_group)
+            ]
+        else:
+            unknown(call)
+        return Reply(200, {"value": bodies})
+
+
+def _in_scope(subscription: str, resource_group: str, want_subscription: str | None, want_group: str | None) -> bool:
+    return subscription.lower() == want_subscription and (want_group is None or resource_group.lower() == want_group)
