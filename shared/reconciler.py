@@ -26,6 +26,13 @@ _READY = "succeeded"
 _BROKEN_CLUSTER_STATES = ("failed", "canceled", "deleting")
 
 
+class _NotRead:
+    """Marks an extension this run has not read yet (distinct from None, 'read and absent')."""
+
+
+_NOT_READ = _NotRead()
+
+
 class ClusterApi(Protocol):
     """The Azure calls the reconciler makes; `shared.arm.ArmGateway` implements it over the real SDKs."""
 
@@ -71,8 +78,8 @@ class Reconciler:
                 if ext is not None and ext.in_progress:
                     return run.wait("extension", f"extension {EXTENSION_NAME} still {ext.provisioning_state}",
                                     self.settings.extension_poll_seconds)
-                return self._full(run, cluster, profile, retry_failed=retry_failed, known=(ext,))
-            return self._full(run, cluster, profile, retry_failed=retry_failed, known=None)
+                return self._full(run, cluster, profile, retry_failed=retry_failed, known=ext)
+            return self._full(run, cluster, profile, retry_failed=retry_failed)
         except PermanentError as exc:
             return run.fail(exc.code, exc.message)
         except AzureError as exc:
@@ -82,7 +89,8 @@ class Reconciler:
             return run.fail(exc.code, exc.message)
 
     def _full(self, run: _Run, cluster: ClusterRef, profile: Profile, *, retry_failed: bool,
-              known: tuple[ExtensionState | None] | None) -> Outcome:
+              known: ExtensionState | _NotRead | None = _NOT_READ) -> Outcome:
+        """All steps; `known` is the extension when this run already read it (None: it does not exist)."""
         pending = self._providers(run, cluster.subscription)
         if pending:
             return run.wait("providers", f"waiting for {', '.join(pending)} to finish registering",
@@ -106,7 +114,7 @@ class Reconciler:
         spec = desired_extension(profile, facts)
         run.step(f"cluster checked: {facts.node_count if facts.node_count is not None else 'unknown'} node(s), "
                  f"redis-ha.enabled={spec.settings['redis-ha.enabled']}")
-        ext = known[0] if known is not None else self.api.get_extension(cluster, EXTENSION_NAME)
+        ext = self.api.get_extension(cluster, EXTENSION_NAME) if isinstance(known, _NotRead) else known
         return self._extension(run, cluster, spec, ext, retry_failed=retry_failed)
 
     def _providers(self, run: _Run, subscription: str) -> list[str]:
