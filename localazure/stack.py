@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from localazure.arm import ArmEmulator
@@ -26,15 +26,18 @@ class LocalAzure:
     """Start with `with LocalAzure() as az:`; `az.arm`, `az.bus`, `az.clock`, `az.host` are the parts."""
 
     def __init__(self, *, azurite: Azurite | None = None, settings: Mapping[str, str] | None = None,
-                 allowed_subscriptions: tuple[str, ...] = (SUBSCRIPTION,)) -> None:
-        self.clock = VirtualClock()
+                 allowed_subscriptions: tuple[str, ...] = (SUBSCRIPTION,),
+                 clock: Callable[[], float] | None = None) -> None:
+        """`clock`: the shared virtual clock by default; a real one (time.time) for the long-lived local Azure."""
+        self.clock: Callable[[], float] = clock or VirtualClock()
         self.arm = ArmEmulator(clock=self.clock)
-        self.bus = LocalBus(self.clock, advance=self.clock.advance_to)
+        self.bus = LocalBus(self.clock, advance=self.clock.advance_to if isinstance(self.clock, VirtualClock) else None)
         self._own_azurite = azurite is None
         self.azurite = azurite or Azurite()
         self._extra = dict(settings or {})
         self._allowed = allowed_subscriptions
         self._saved_env: dict[str, str | None] = {}
+        self.app_settings: dict[str, str] = {}  # what the service was given, once started
         self.host: FunctionsHost | None = None
 
     def environ(self) -> dict[str, str]:
@@ -59,7 +62,8 @@ class LocalAzure:
             self.azurite.start()
         for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "MSI_ENDPOINT"):
             self._saved_env.setdefault(name, os.environ.pop(name, None))
-        for name, value in self.environ().items():
+        self.app_settings = self.environ()
+        for name, value in self.app_settings.items():
             self._saved_env.setdefault(name, os.environ.get(name))
             os.environ[name] = value
         self.bus.create_queue(QUEUE, requires_session=True)

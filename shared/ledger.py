@@ -95,6 +95,13 @@ def _row_key(key: str) -> str:
     return key.replace("/", "|")
 
 
+def _cluster_record(entity: Any) -> ClusterRecord:
+    fields = json.loads(entity["Record"])
+    fields["waiters"] = tuple(Waiter(**w) for w in fields["waiters"])
+    fields["history"] = tuple(fields["history"])
+    return ClusterRecord(**fields, etag=entity.metadata["etag"])
+
+
 class TableLedger:
     """The ledger over `azure-data-tables`: Azurite locally, a storage account reached by identity in Azure."""
 
@@ -113,12 +120,13 @@ class TableLedger:
 
     def get_cluster(self, key: str) -> ClusterRecord | None:
         entity = self._get(self._clusters, key.split("/")[2], _row_key(key))
-        if entity is None:
-            return None
-        fields = json.loads(entity["Record"])
-        fields["waiters"] = tuple(Waiter(**w) for w in fields["waiters"])
-        fields["history"] = tuple(fields["history"])
-        return ClusterRecord(**fields, etag=entity.metadata["etag"])
+        return None if entity is None else _cluster_record(entity)
+
+    def list_clusters(self, phase: str | None = None) -> list[ClusterRecord]:
+        """Every cluster, or those in one phase (the `Phase` column is filtered by the table service)."""
+        entities = self._clusters.list_entities() if phase is None else \
+            self._clusters.query_entities("Phase eq @phase", parameters={"phase": phase})
+        return sorted((_cluster_record(e) for e in entities), key=lambda r: r.key)
 
     def save_cluster(self, record: ClusterRecord) -> ClusterRecord:
         data = asdict(record)

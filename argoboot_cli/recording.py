@@ -1,0 +1,56 @@
+"""Keeps the ledger in step with an `argoboot run`, so `status` and the service see what it did.
+
+A run writes the same fields a queue run does (phase, waiting on, steps, error, attempts, last
+request) and leaves the queue's own bookkeeping (continuation chain, waiters, poll count) alone,
+so a service run of the same cluster carries on unharmed. Writes are ETag-conditional, like the
+service's: on a conflict the record is re-read and the change re-applied.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from shared.clusters import ClusterRef
+from shared.ledger import ClusterRecord, Ledger, LedgerConflict, RequestRecord
+from shared.outcome import Outcome
+
+_RETRIES = 5
+
+
+class RunRecorder:
+    def __init__(self, ledger: Ledger, cluster: ClusterRef, profile: str, request_id: str,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._ledger = ledger
+        self._cluster = cluster
+        self._profile = profile
+        self._clock = clock
+        now = clock()
+        self._request = RequestRecord(request_id=request_id, cluster_key=cluster.key, action="bootstrap",
+                                      status="accepted", created=now, updated=now)
+        self._installs = 0
+        self.written = False
+
+    def record(self, outcome: Outcome) -> None:
+        """Fold one reconcile pass into the cluster's record and the run's request row."""
+        self._installs += outcome.installs
+        now = self._clock()
+        for _ in range(_RETRIES):
+            base = self._ledger.get_cluster(self._cluster.key) or ClusterRecord.new(self._cluster, now)
+            updated = replace(
+                base.with_history(now, list(outcome.steps)), phase=outcome.phase.value,
+                waiting_on=outcome.waiting_on, profile=self._profile, last_changed=now,
+                last_request_id=self._request.request_id, last_error_code=outcome.error_code,
+                last_error_message=outcome.error_message, attempts=base.attempts + self._installs)
+            try:
+                self._ledger.save_cluster(updated)
+                break
+            except LedgerConflict:
+                continue
+        else:
+            raise LedgerConflict(f"{self._cluster.key}: gave up after {_RETRIES} conflicting ledger writes")
+        self._installs = 0
+        self.written = True
+        self._request = self._ledger.save_request(replace(
+            self._request, status=outcome.phase.value, updated=now, error_code=outcome.error_code,
+            error_message=outcome.error_message))
