@@ -7,6 +7,7 @@ the credential refused, 5 still in progress when the command stopped following, 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from argoboot_cli.commands import emulator, plan, run, status, submit
@@ -33,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Output(getattr(args, "output", "text"))
+    # The Azure SDK's own warnings (each credential it tried, each retry) would bury the one line that matters.
+    logging.basicConfig(level=logging.WARNING, format="argoboot: %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("azure").setLevel(logging.CRITICAL)
     try:
         return int(args.handler(args, out))
     except CliError as exc:
@@ -65,7 +69,7 @@ def _unreachable(exc: Exception) -> CliError | None:
 
 
 def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
 
 
 if __name__ == "__main__":

@@ -97,7 +97,7 @@ class Target:
             self.credential().get_token(ARM_SCOPE)
         except ClientAuthenticationError as exc:
             raise CliError(Exit.AZURE, "CredentialUnavailable",
-                           f"no token for Azure Resource Manager: {_first_line(exc)}. Sign in with `az login` "
+                           f"no token for Azure Resource Manager ({_first_line(exc)}); sign in with `az login` "
                            "(or set AZURE_CLIENT_ID and friends), or use --emulator") from None
         return ArmGateway(self.credential(), endpoint=settings.arm_endpoint, ca_bundle=settings.arm_ca_bundle,
                           retry_backoff=settings.arm_retry_backoff)
@@ -145,4 +145,4 @@ def profile_for(name: str | None, settings: Settings) -> Profile:
 
 
 def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")

@@ -21,6 +21,7 @@ from shared.reconciler import ClusterApi, ProviderCache, Reconciler
 from shared.settings import Settings
 
 SettingChangeKind = Literal["add", "change", "remove", "keep"]
+EXTENSIONS_NAMESPACE = "Microsoft.KubernetesConfiguration"  # where cluster extensions live
 
 
 @dataclass(frozen=True)
@@ -63,13 +64,16 @@ class Plan:
 
 
 class PlanningApi:
-    """A `ClusterApi` that reads through `api` and records writes (reads: provider_state, get_cluster,
-    get_extension; writes: register_provider, put_extension)."""
+    """A `ClusterApi` that reads through `api` and records writes.
+
+    Reads: provider_state, get_cluster, get_extension. Writes: register_provider, put_extension.
+    """
 
     def __init__(self, api: ClusterApi) -> None:
         self._api = api
         self._extensions: dict[tuple[str, str], ExtensionState | None] = {}
         self.facts: dict[str, ClusterFacts | None] = {}  # by cluster key, as last read
+        self._registered: set[tuple[str, str]] = set()  # (subscription, namespace) the plan registers
         self.changes: list[PlannedChange] = []
 
     # Reads: passed through.
@@ -78,12 +82,20 @@ class PlanningApi:
         return self._api.provider_state(subscription, namespace)
 
     def get_cluster(self, cluster: ClusterRef) -> ClusterFacts | None:
-        facts = self.facts[cluster.key] = self._api.get_cluster(cluster)
+        unregistered = self._registers(cluster.subscription, cluster.namespace)
+        facts = self.facts[cluster.key] = None if unregistered else self._api.get_cluster(cluster)
         return facts
 
     def get_extension(self, cluster: ClusterRef, name: str) -> ExtensionState | None:
-        state = self._extensions[(cluster.key, name.lower())] = self._api.get_extension(cluster, name)
+        unregistered = self._registers(cluster.subscription, EXTENSIONS_NAMESPACE)
+        state = self._extensions[(cluster.key, name.lower())] = \
+            None if unregistered else self._api.get_extension(cluster, name)
         return state
+
+    def _registers(self, subscription: str, namespace: str) -> bool:
+        """A namespace the plan registers holds no resources yet, and reading one would answer 409
+        MissingSubscriptionRegistration, which azure-mgmt-core meets by registering it: a write."""
+        return (subscription, namespace.lower()) in self._registered
 
     def extension(self, cluster: ClusterRef, name: str) -> ExtensionState | None:
         """The extension as last read (None: absent, or not read)."""
@@ -92,6 +104,7 @@ class PlanningApi:
     # Writes: recorded, answered as if accepted.
 
     def register_provider(self, subscription: str, namespace: str) -> str:
+        self._registered.add((subscription, namespace.lower()))
         self.changes.append(PlannedChange("register-provider", namespace,
                                           f"register {namespace} in subscription {subscription} "
                                           "(Azure takes a few minutes; the install waits for it)"))
