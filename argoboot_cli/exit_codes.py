@@ -12,6 +12,7 @@ class Exit(IntEnum):
     AZURE = 4  # Azure, the ledger, the queue or the local Azure could not be reached, or refused the credential
     TIMEOUT = 5  # still in progress when the command stopped following it
     INTERRUPTED = 130  # Ctrl-C
+    BROKEN_PIPE = 141  # whoever read stdout stopped reading (`| head`), as if killed by SIGPIPE
 
 
 class CliError(Exception):

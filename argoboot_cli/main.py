@@ -2,12 +2,14 @@
 
 Exit codes (`argoboot_cli.exit_codes.Exit`): 0 success, 1 the bootstrap failed (or would fail),
 2 bad input or configuration, 3 not found, 4 Azure / ledger / queue / local Azure unreachable or
-the credential refused, 5 still in progress when the command stopped following, 130 interrupted.
+the credential refused, 5 still in progress when the command stopped following, 130 interrupted,
+141 stdout closed early.
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from argoboot_cli.commands import emulator, plan, run, status, submit
@@ -45,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         out.note("interrupted; whatever Azure started goes on (argoboot status shows it)")
         return int(Exit.INTERRUPTED)
+    except BrokenPipeError:  # the reader went away (`| head`): end quietly, as a SIGPIPE would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return int(Exit.BROKEN_PIPE)
     except Exception as exc:
         failure = _unreachable(exc)
         if failure is None:

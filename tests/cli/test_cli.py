@@ -270,3 +270,13 @@ def test_unreachable_arm_is_retried_then_exits_4(cli: Cli, tmp_path: Path) -> No
     error = json.loads(done.stdout)["error"]
     assert error["code"] == "AzureUnavailable" and "ConnectionError" in error["message"]
     assert "gave up after 4 tries" in error["message"]
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(cli: Cli) -> None:
+    env = dict(os.environ, ARGOBOOT_STATE_DIR=str(cli.state_dir))
+    process = subprocess.Popen([str(ARGOBOOT), "status", "--emulator", "-o", "json"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # like `| head` that has read enough
+    assert process.wait(timeout=60) == 141
+    assert "Traceback" not in process.stderr.read()
