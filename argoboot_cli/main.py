@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="argoboot", description="Bootstrap Argo CD on AKS and Arc clusters: run, plan, submit, status.",
         epilog="exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 Azure unreachable or credential refused, "
-        "5 still in progress, 130 interrupted")
+        "5 still in progress, 130 interrupted, 141 stdout closed early")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (run, plan, submit, status, emulator):
         module.register(commands, common)

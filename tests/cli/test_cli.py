@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -280,3 +281,32 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(cli: Cli) -> None:
     process.stdout.close()  # like `| head` that has read enough
     assert process.wait(timeout=60) == 141
     assert "Traceback" not in process.stderr.read()
+
+
+def test_run_timeout_exits_5_while_the_cluster_is_still_creating(cli: Cli) -> None:
+    cluster_id = cli.add_cluster("aks-slow", "--creating", "3600")
+    done = cli("run", cluster_id, "--timeout", "1", "--emulator", "-o", "json")
+    assert done.code == 5, done.stdout + done.stderr
+    assert done.json["error"]["code"] == "StillWaiting" and "still waiting on cluster" in done.json["error"]["message"]
+
+
+def test_service_principal_cluster_is_refused_with_the_fix(cli: Cli) -> None:
+    cluster_id = cli.add_cluster("aks-sp", "--service-principal")
+    done = cli("plan", cluster_id, "--emulator", "-o", "json")
+    assert done.code == 1
+    assert done.json["error"]["code"] == "ClusterNotManagedIdentity" and "--enable-managed-identity" in done.stdout
+
+
+def test_an_arc_cluster_announced_by_event_grid_is_bootstrapped_by_the_service(cli: Cli) -> None:
+    cluster_id = cli.add_cluster("arc-store-1", "--arc", "--event")
+    assert "/Microsoft.Kubernetes/connectedClusters/arc-store-1" in cluster_id
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        record = cli("status", cluster_id, "--emulator", "-o", "json")
+        if record.code == 0 and record.json["cluster"]["phase"] == "succeeded":
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"the service did not bootstrap {cluster_id}: {record.stdout}{record.stderr}")
+    ext = cli.control.call("GET", f"/clusters?id={cluster_id}")["extension"]
+    assert ext["properties"]["provisioningState"] == "Succeeded"
