@@ -26,36 +26,38 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
     minimumTlsVersion: '1.2'
     publicNetworkAccess: 'Enabled'
   }
+}
 
-  // One session per cluster (session id = lower-cased cluster id); message ids are deterministic, so duplicates
-  // from Event Grid retries and repeated requests are dropped. Lock 5 min = host.json maxAutoLockRenewalDuration.
-  resource installQueue 'queues' = {
-    name: installQueueName
-    properties: {
-      requiresSession: true
-      requiresDuplicateDetection: true
-      duplicateDetectionHistoryTimeWindow: 'PT1H'
-      maxDeliveryCount: 10
-      lockDuration: 'PT5M'
-      deadLetteringOnMessageExpiration: true
-      defaultMessageTimeToLive: 'P14D'
-      enablePartitioning: false
-      maxSizeInMegabytes: 1024
-    }
+// One session per cluster (session id = lower-cased cluster id); message ids are deterministic, so duplicates
+// from Event Grid retries and repeated requests are dropped. Lock 5 min = host.json maxAutoLockRenewalDuration.
+resource installQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
+  parent: namespace
+  name: installQueueName
+  properties: {
+    requiresSession: true
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: 'PT1H'
+    maxDeliveryCount: 10
+    lockDuration: 'PT5M'
+    deadLetteringOnMessageExpiration: true
+    defaultMessageTimeToLive: 'P14D'
+    enablePartitioning: false
+    maxSizeInMegabytes: 1024
   }
+}
 
-  // Where replies go when a sender names it in ReplyTo; senders may use any queue of this namespace instead.
-  resource repliesQueue 'queues' = {
-    name: repliesQueueName
-    properties: {
-      requiresSession: false
-      maxDeliveryCount: 10
-      lockDuration: 'PT1M'
-      deadLetteringOnMessageExpiration: true
-      defaultMessageTimeToLive: 'P7D'
-      enablePartitioning: false
-      maxSizeInMegabytes: 1024
-    }
+// Where replies go when a sender names it in ReplyTo; senders may use any queue of this namespace instead.
+resource repliesQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
+  parent: namespace
+  name: repliesQueueName
+  properties: {
+    requiresSession: false
+    maxDeliveryCount: 10
+    lockDuration: 'PT1M'
+    deadLetteringOnMessageExpiration: true
+    defaultMessageTimeToLive: 'P7D'
+    enablePartitioning: false
+    maxSizeInMegabytes: 1024
   }
 }
 

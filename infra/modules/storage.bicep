@@ -51,47 +51,50 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
       bypass: 'AzureServices'
     }
   }
+}
 
-  resource blobs 'blobServices' = {
-    name: 'default'
-    properties: {
-      deleteRetentionPolicy: {
-        enabled: true
-        days: 7
-      }
-      containerDeleteRetentionPolicy: {
-        enabled: true
-        days: 7
-      }
+resource blobs 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+  properties: {
+    deleteRetentionPolicy: {
+      enabled: true
+      days: 7
     }
-
-    resource deployment 'containers' = {
-      name: deploymentContainerName
-      properties: {
-        publicAccess: 'None'
-      }
-    }
-
-    resource deadLetters 'containers' = {
-      name: deadLetterContainerName
-      properties: {
-        publicAccess: 'None'
-      }
-    }
-  }
-
-  resource tableService 'tableServices' = {
-    name: 'default'
-
-    resource clusters 'tables' = {
-      name: '${ledgerTablePrefix}clusters'
-    }
-
-    resource requests 'tables' = {
-      name: '${ledgerTablePrefix}requests'
+    containerDeleteRetentionPolicy: {
+      enabled: true
+      days: 7
     }
   }
 }
+
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobs
+  name: deploymentContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobs
+  name: deadLetterContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource tables 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+}
+
+resource ledgerTables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = [
+  for table in ['clusters', 'requests']: {
+    parent: tables
+    name: '${ledgerTablePrefix}${table}'
+  }
+]
 
 resource appAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   for roleId in appRoles: {
@@ -107,8 +110,8 @@ resource appAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
 
 // Event Grid writes undeliverable events into this one container, nowhere else.
 resource eventsDeadLetterAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(account::blobs::deadLetters.id, eventsPrincipalId, roles.blobDataContributor)
-  scope: account::blobs::deadLetters
+  name: guid(deadLetterContainer.id, eventsPrincipalId, roles.blobDataContributor)
+  scope: deadLetterContainer
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataContributor)
     principalId: eventsPrincipalId
