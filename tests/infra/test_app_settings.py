@@ -79,7 +79,7 @@ def settings_the_code_reads(paths: list[Path] | None = None) -> dict[str, str]:
                     if connection is None:
                         continue
                     kinds = [k for k in _CONNECTION_SUFFIXES if k in node.func.attr]
-                    assert kinds, f"{where}:{node.lineno}: teach this test the settings of a {node.func.attr} connection"
+                    assert kinds, f"{where}:{node.lineno}: teach me {node.func.attr}'s connection"
                     for suffix in _CONNECTION_SUFFIXES[kinds[0]]:
                         found.setdefault(connection + suffix, f"{where}:{node.lineno} (connection={connection!r})")
     return found

@@ -58,7 +58,7 @@ def test_checkov_reports_no_failed_check_and_every_skip_is_inline_with_a_reason(
         [str(CHECKOV), "--framework", "bicep", "-d", str(INFRA), "--compact", "--skip-download", "-o", "json"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
         env={**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"})
-    assert result.stdout.strip().startswith("{"), f"checkov printed no report:\n{result.stdout}\n{result.stderr[-3000:]}"
+    assert result.stdout.strip().startswith("{"), f"no checkov report:\n{result.stdout}\n{result.stderr[-3000:]}"
     report = json.loads(result.stdout)
     summary, results = report["summary"], report["results"]
     failed = [f"{c['check_id']} {c['check_name']}: {c['file_path']}:{c['file_line_range']}"
@@ -80,7 +80,9 @@ def test_checkov_reports_no_failed_check_and_every_skip_is_inline_with_a_reason(
 
 
 def _cluster_events_subscription() -> dict[str, Any]:
-    return one_resource(CLUSTER_EVENTS, "Microsoft.EventGrid/systemTopics/eventSubscriptions")["config"]["properties"]
+    found = one_resource(CLUSTER_EVENTS, "Microsoft.EventGrid/systemTopics/eventSubscriptions")
+    properties: dict[str, Any] = found["config"]["properties"]
+    return properties
 
 
 def _event_grid_functions() -> set[str]:
@@ -101,7 +103,8 @@ def _event_grid_functions() -> set[str]:
 
 def test_event_grid_subscription_sends_exactly_the_cluster_events_the_handler_consumes() -> None:
     props = _cluster_events_subscription()
-    expected_ops = {f"{ns}/{rtype}/{verb}".lower() for ns, rtype in CLUSTER_TYPES.values() for verb in ("write", "delete")}
+    expected_ops = {f"{ns}/{rtype}/{verb}".lower() for ns, rtype in CLUSTER_TYPES.values()
+                    for verb in ("write", "delete")}
     (operation_filter,) = props["filter"]["advancedFilters"]
     assert operation_filter["key"] == "data.operationName" and operation_filter["operatorType"] == "StringIn"
     assert {v.lower() for v in operation_filter["values"]} == expected_ops
