@@ -27,7 +27,7 @@ def bicep_files() -> list[Path]:
 
 @cache
 def parse(path: Path) -> dict[str, Any]:
-    tree = BicepParser().parse(text=path.read_text())
+    tree: Any = BicepParser().parse(text=path.read_text())
     assert isinstance(tree, dict), f"{path}: pycep returned {type(tree)}"
     return tree
 
