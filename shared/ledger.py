@@ -41,6 +41,9 @@ class ClusterRecord:
     phase: str = "pending"
     waiting_on: str | None = None
     profile: str | None = None
+    overrides: dict[str, Any] | None = None
+    config_hash: str | None = None
+    created: tuple[str, ...] = ()
     attempts: int = 0
     polls: int = 0
     last_error_code: str | None = None
@@ -118,6 +121,7 @@ class TableLedger:
         fields = json.loads(entity["Record"])
         fields["waiters"] = tuple(Waiter(**w) for w in fields["waiters"])
         fields["history"] = tuple(fields["history"])
+        fields["created"] = tuple(fields.get("created", ()))
         return ClusterRecord(**fields, etag=entity.metadata["etag"])
 
     def save_cluster(self, record: ClusterRecord) -> ClusterRecord:

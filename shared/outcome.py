@@ -25,7 +25,38 @@ class Outcome:
     error_code: str | None = None
     error_message: str | None = None
     installs: int = 0
+    created: tuple[str, ...] = ()
+    config_hash: str | None = None
 
     @property
     def terminal(self) -> bool:
         return self.phase in (Phase.SUCCEEDED, Phase.FAILED)
+
+
+class Run:
+    """Collects the steps of one reconcile (and the resources it created) and builds its outcome."""
+
+    def __init__(self) -> None:
+        self.steps: list[str] = []
+        self.created: list[str] = []
+        self.installs = 0
+        self.config_hash: str | None = None
+
+    def step(self, text: str) -> None:
+        self.steps.append(text)
+
+    def wait(self, on: str, why: str, delay: float) -> Outcome:
+        return self._outcome(Phase.WAITING, (*self.steps, why), waiting_on=on, retry_after=delay)
+
+    def fail(self, code: str, message: str) -> Outcome:
+        return self._outcome(Phase.FAILED, (*self.steps, f"failed: {code}"), error_code=code, error_message=message)
+
+    def done(self) -> Outcome:
+        return self._outcome(Phase.SUCCEEDED, tuple(self.steps))
+
+    def _outcome(self, phase: Phase, steps: tuple[str, ...], *, waiting_on: str | None = None,
+                 retry_after: float | None = None, error_code: str | None = None,
+                 error_message: str | None = None) -> Outcome:
+        return Outcome(phase, steps, waiting_on=waiting_on, retry_after=retry_after, error_code=error_code,
+                       error_message=error_message, installs=self.installs, created=tuple(self.created),
+                       config_hash=self.config_hash)

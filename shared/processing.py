@@ -21,7 +21,7 @@ from shared.install_request import SCHEMA_VERSION, InstallRequest, parse_install
 from shared.ledger import ClusterRecord, Ledger, LedgerConflict, RequestRecord, Waiter
 from shared.messaging import Outbox, OutgoingMessage
 from shared.outcome import Outcome, Phase
-from shared.profiles import resolve_profile
+from shared.profiles import Profile, ProfileCatalog
 from shared.reconciler import Reconciler
 from shared.settings import Settings
 
@@ -72,6 +72,7 @@ class RequestProcessor:
     ledger: Ledger
     outbox: Outbox
     reconciler: Reconciler
+    profiles: ProfileCatalog
     clock: Callable[[], float]
 
     def process(self, msg: InboundMessage) -> Settlement:
@@ -82,14 +83,14 @@ class RequestProcessor:
                 raise RequestRejected("SubscriptionNotAllowed",
                                       f"subscription {request.cluster.subscription} is not in ALLOWED_SUBSCRIPTIONS; "
                                       "ask the platform team to onboard it")
-            profile = resolve_profile(request.profile, self.settings.default_profile)
+            record = self.ledger.get_cluster(request.cluster.key)
+            profile = self._profile(request, msg, record)
         except RequestRejected as exc:
             return self._reject(msg, exc)
         if msg.session_id and msg.session_id != request.cluster.key:
             log.warning("request=%s cluster=%s arrived in session %r; send requests with session id = the "
                         "lower-cased cluster id so they are serialised", request.request_id, request.cluster.key,
                         msg.session_id)
-        record = self.ledger.get_cluster(request.cluster.key)
         live = msg.continuation > 0 and record is not None and msg.continuation >= record.continuation
         outcome = self.reconciler.reconcile(
             request.cluster, profile, retry_failed=msg.continuation == 0,
@@ -97,10 +98,19 @@ class RequestProcessor:
         log.info("cluster=%s request=%s continuation=%d outcome=%s waiting_on=%s error=%s %s",
                  request.cluster.key, request.request_id, msg.continuation, outcome.phase.value,
                  outcome.waiting_on, outcome.error_code, outcome.error_message or "")
-        self._record(request, profile.name, msg, outcome, record)
+        self._record(request, profile, msg, outcome, record)
         return Settlement()
 
-    def _record(self, request: InstallRequest, profile: str, msg: InboundMessage, outcome: Outcome,
+    def _profile(self, request: InstallRequest, msg: InboundMessage, record: ClusterRecord | None) -> Profile:
+        """A request that names a profile or overrides sets the cluster's desired state; anything else (an event,
+        our own follow-ups) keeps what the ledger recorded, so a cluster update event never undoes a request."""
+        if msg.continuation == 0 and (request.profile is not None or request.overrides is not None):
+            return self.profiles.resolve(request.profile, request.overrides)
+        if record is not None and record.profile is not None:
+            return self.profiles.resolve(record.profile, record.overrides)
+        return self.profiles.resolve(None)
+
+    def _record(self, request: InstallRequest, profile: Profile, msg: InboundMessage, outcome: Outcome,
                 record: ClusterRecord | None) -> None:
         """Fold the outcome into the ledger (ETag-safe), schedule the follow-up or answer every waiter."""
         for _ in range(_LEDGER_RETRIES):
@@ -120,7 +130,7 @@ class RequestProcessor:
             return
         raise LedgerConflict(f"{request.cluster.key}: gave up after {_LEDGER_RETRIES} conflicting ledger writes")
 
-    def _fold(self, base: ClusterRecord, request: InstallRequest, profile: str, msg: InboundMessage,
+    def _fold(self, base: ClusterRecord, request: InstallRequest, profile: Profile, msg: InboundMessage,
               outcome: Outcome, now: float) -> tuple[ClusterRecord, OutgoingMessage | None, tuple[Waiter, ...]]:
         live = msg.continuation > 0 and msg.continuation >= base.continuation
         polls = base.polls + 1 if live else 0
@@ -130,7 +140,9 @@ class RequestProcessor:
                               "look at the cluster in the portal, then send the request again")
         record = replace(
             base.with_history(now, list(outcome.steps)), phase=outcome.phase.value, waiting_on=outcome.waiting_on,
-            profile=profile, polls=polls, last_changed=now,
+            profile=profile.name, overrides=_overrides_of(profile, request, msg, base), polls=polls,
+            last_changed=now, config_hash=outcome.config_hash or base.config_hash,
+            created=base.created + tuple(i for i in outcome.created if i not in base.created),
             last_request_id=request.request_id if msg.continuation == 0 else base.last_request_id,
             last_error_code=outcome.error_code, last_error_message=outcome.error_message,
             attempts=base.attempts + outcome.installs)
@@ -144,8 +156,10 @@ class RequestProcessor:
             return record, None, ()  # a live follow-up is already scheduled; it will answer this request too
         generation = max(base.continuation, msg.continuation) + 1
         due = now + (outcome.retry_after or self.settings.cluster_poll_seconds)
+        # Follow-ups carry no profile: they reconcile to whatever the ledger says is desired when they run.
+        body = replace(request, profile=None, overrides=None).to_body()
         follow_up = OutgoingMessage(
-            queue=self.settings.queue_name, body=json.dumps(request.to_body()).encode(),
+            queue=self.settings.queue_name, body=json.dumps(body).encode(),
             message_id=f"cont-{_digest(request.cluster.key)}-{generation}", session_id=request.cluster.key,
             scheduled_at=due, application_properties={CONTINUATION_PROPERTY: generation})
         return replace(record, continuation=generation, continuation_due=due), follow_up, ()
@@ -201,6 +215,14 @@ def result_body(request_id: str, cluster_id: str | None, action: str | None, out
     return {"schemaVersion": SCHEMA_VERSION, "requestId": request_id, "clusterResourceId": cluster_id,
             "action": action, "outcome": outcome, "steps": steps, "error": error,
             "completedAt": datetime.fromtimestamp(now, tz=UTC).isoformat()}
+
+
+def _overrides_of(profile: Profile, request: InstallRequest, msg: InboundMessage,
+                  base: ClusterRecord) -> dict[str, Any] | None:
+    """The overrides now desired: the request's when it set the desired state, else the recorded ones."""
+    if msg.continuation == 0 and (request.profile is not None or request.overrides is not None):
+        return request.overrides
+    return base.overrides if base.profile == profile.name else None
 
 
 def _digest(text: str) -> str:

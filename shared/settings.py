@@ -7,8 +7,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 ARM_PUBLIC = "https://management.azure.com"
+GRAPH_PUBLIC = "https://graph.microsoft.com"
+REPOSITORY_PROFILES = Path(__file__).resolve().parent.parent / "profiles"
 
 
 class SettingsError(ValueError):
@@ -49,6 +52,10 @@ class Settings:
     ledger_table_endpoint: str | None = None
     ledger_table_prefix: str = "argoboot"
     default_profile: str = "default"
+    profiles_dir: Path = REPOSITORY_PROFILES
+    identity_resource_group: str | None = None
+    graph_endpoint: str = GRAPH_PUBLIC
+    identity_retry_seconds: float = 10.0
     provider_poll_seconds: float = 20.0
     cluster_poll_seconds: float = 60.0
     extension_poll_seconds: float = 15.0
@@ -73,6 +80,10 @@ class Settings:
             ledger_table_endpoint=env.get("LEDGER_TABLE_ENDPOINT") or None,
             ledger_table_prefix=env.get("LEDGER_TABLE_PREFIX") or cls.ledger_table_prefix,
             default_profile=env.get("DEFAULT_PROFILE") or cls.default_profile,
+            profiles_dir=Path(env.get("PROFILES_DIR") or REPOSITORY_PROFILES),
+            identity_resource_group=env.get("IDENTITY_RESOURCE_GROUP") or None,
+            graph_endpoint=(env.get("GRAPH_ENDPOINT") or GRAPH_PUBLIC).rstrip("/"),
+            identity_retry_seconds=_float(env, "IDENTITY_RETRY_SECONDS", cls.identity_retry_seconds),
             provider_poll_seconds=_float(env, "PROVIDER_POLL_SECONDS", cls.provider_poll_seconds),
             cluster_poll_seconds=_float(env, "CLUSTER_POLL_SECONDS", cls.cluster_poll_seconds),
             extension_poll_seconds=_float(env, "EXTENSION_POLL_SECONDS", cls.extension_poll_seconds),
