@@ -97,7 +97,7 @@ class IdentitySteps:
         if not sso.create_federated_credential:
             parameters = json.dumps({"name": want.name, "issuer": want.issuer, "subject": want.subject,
                                      "audiences": [AUDIENCE]})
-            run.step(f"action required: add federated credential {want.name} to Entra application {sso.client_id} "
+            run.actions_required.append(f"add federated credential {want.name} to Entra application {sso.client_id} "
                      f"(issuer {want.issuer}, subject {want.subject}, audience {AUDIENCE}): "
                      f"az ad app federated-credential create --id {sso.client_id} --parameters '{parameters}'")
             return

@@ -44,6 +44,7 @@ class ClusterRecord:
     overrides: dict[str, Any] | None = None
     config_hash: str | None = None
     created: tuple[str, ...] = ()
+    actions_required: tuple[str, ...] = ()
     attempts: int = 0
     polls: int = 0
     last_error_code: str | None = None
@@ -122,6 +123,7 @@ class TableLedger:
         fields["waiters"] = tuple(Waiter(**w) for w in fields["waiters"])
         fields["history"] = tuple(fields["history"])
         fields["created"] = tuple(fields.get("created", ()))
+        fields["actions_required"] = tuple(fields.get("actions_required", ()))
         return ClusterRecord(**fields, etag=entity.metadata["etag"])
 
     def save_cluster(self, record: ClusterRecord) -> ClusterRecord:

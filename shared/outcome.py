@@ -16,7 +16,9 @@ class Phase(StrEnum):
 @dataclass(frozen=True)
 class Outcome:
     """`steps` lists what this run observed and did, in order, for the timeline, the ledger and the reply;
-    `installs` counts the extension installs it started (the ledger's attempt counter)."""
+    `installs` counts the extension installs it started (the ledger's attempt counter); `created` names the
+    resources it created; `actions_required` says what only a person can do (e.g. a Graph permission the
+    service was not given)."""
 
     phase: Phase
     steps: tuple[str, ...] = ()
@@ -27,6 +29,7 @@ class Outcome:
     installs: int = 0
     created: tuple[str, ...] = ()
     config_hash: str | None = None
+    actions_required: tuple[str, ...] = ()
 
     @property
     def terminal(self) -> bool:
@@ -41,6 +44,7 @@ class Run:
         self.created: list[str] = []
         self.installs = 0
         self.config_hash: str | None = None
+        self.actions_required: list[str] = []
 
     def step(self, text: str) -> None:
         self.steps.append(text)
@@ -59,4 +63,4 @@ class Run:
                  error_message: str | None = None) -> Outcome:
         return Outcome(phase, steps, waiting_on=waiting_on, retry_after=retry_after, error_code=error_code,
                        error_message=error_message, installs=self.installs, created=tuple(self.created),
-                       config_hash=self.config_hash)
+                       config_hash=self.config_hash, actions_required=tuple(self.actions_required))

@@ -143,6 +143,8 @@ class RequestProcessor:
             profile=profile.name, overrides=_overrides_of(profile, request, msg, base), polls=polls,
             last_changed=now, config_hash=outcome.config_hash or base.config_hash,
             created=base.created + tuple(i for i in outcome.created if i not in base.created),
+            # A run that got as far as the extension re-derived them; a short poll keeps the last ones.
+            actions_required=outcome.actions_required if outcome.config_hash else base.actions_required,
             last_request_id=request.request_id if msg.continuation == 0 else base.last_request_id,
             last_error_code=outcome.error_code, last_error_message=outcome.error_message,
             attempts=base.attempts + outcome.installs)
@@ -186,7 +188,7 @@ class RequestProcessor:
         error = {"code": record.last_error_code, "message": record.last_error_message} \
             if record.last_error_code else None
         body = result_body(waiter.request_id, cluster.id, waiter.action, record.phase,
-                           [h["step"] for h in record.history], error, now)
+                           [h["step"] for h in record.history], error, now, list(record.actions_required))
         self.outbox.send(OutgoingMessage(queue=waiter.reply_to, body=json.dumps(body).encode(),
                                          message_id=f"reply-{waiter.request_id}",
                                          correlation_id=waiter.correlation_id))
@@ -210,10 +212,12 @@ class RequestProcessor:
 
 
 def result_body(request_id: str, cluster_id: str | None, action: str | None, outcome: str, steps: list[str],
-                error: dict[str, str | None] | None, now: float) -> dict[str, Any]:
-    """The reply to a request (result schema v1)."""
+                error: dict[str, str | None] | None, now: float,
+                actions_required: list[str] | None = None) -> dict[str, Any]:
+    """The reply to a request (result schema v1); `actionsRequired` lists what a person still has to do."""
     return {"schemaVersion": SCHEMA_VERSION, "requestId": request_id, "clusterResourceId": cluster_id,
             "action": action, "outcome": outcome, "steps": steps, "error": error,
+            "actionsRequired": actions_required or [],
             "completedAt": datetime.fromtimestamp(now, tz=UTC).isoformat()}
 
 

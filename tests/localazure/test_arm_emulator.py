@@ -141,6 +141,7 @@ def test_default_credential_gets_a_token_that_arm_accepts(
         "IDENTITY_HEADER": emu.identity_header,
         "ARM_ENDPOINT": emu.url,
         "ARM_CA_BUNDLE": emu.ca_path,
+        "GRAPH_ENDPOINT": emu.url,
     }
     assert emu.url.startswith("https://127.0.0.1:") and emu.identity_endpoint.endswith("/msi/token")
     token = credential.get_token(SCOPE)
