@@ -327,9 +327,11 @@ def _registries(value: Any, source: str) -> tuple[str, ...]:
     for registry in registries:
         try:
             parsed = parse_resource_id(registry)
-        except InvalidClusterId as exc:
-            raise ProfileError(source, "containerRegistries", f"{registry!r}: {exc}") from None
-        if (parsed.namespace.lower(), parsed.resource_type.lower()) != ("microsoft.containerregistry", "registries"):
+            is_registry = (parsed.namespace.lower(), parsed.resource_type.lower()) == \
+                ("microsoft.containerregistry", "registries")
+        except InvalidClusterId:
+            is_registry = False
+        if not is_registry:
             raise ProfileError(source, "containerRegistries", f"{registry!r} is not the resource id of a container "
                                "registry (/subscriptions/.../providers/Microsoft.ContainerRegistry/registries/NAME)")
     return registries
