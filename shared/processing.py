@@ -104,7 +104,7 @@ class RequestProcessor:
     def _profile(self, request: InstallRequest, msg: InboundMessage, record: ClusterRecord | None) -> Profile:
         """A request that names a profile or overrides sets the cluster's desired state; anything else (an event,
         our own follow-ups) keeps what the ledger recorded, so a cluster update event never undoes a request."""
-        if msg.continuation == 0 and (request.profile is not None or request.overrides is not None):
+        if _sets_desired(request, msg):
             return self.profiles.resolve(request.profile, request.overrides)
         if record is not None and record.profile is not None:
             return self.profiles.resolve(record.profile, record.overrides)
@@ -221,10 +221,15 @@ def result_body(request_id: str, cluster_id: str | None, action: str | None, out
             "completedAt": datetime.fromtimestamp(now, tz=UTC).isoformat()}
 
 
+def _sets_desired(request: InstallRequest, msg: InboundMessage) -> bool:
+    """A request someone sent that names a profile or overrides (not an event's, not our own follow-up)."""
+    return msg.continuation == 0 and (request.profile is not None or request.overrides is not None)
+
+
 def _overrides_of(profile: Profile, request: InstallRequest, msg: InboundMessage,
                   base: ClusterRecord) -> dict[str, Any] | None:
     """The overrides now desired: the request's when it set the desired state, else the recorded ones."""
-    if msg.continuation == 0 and (request.profile is not None or request.overrides is not None):
+    if _sets_desired(request, msg):
         return request.overrides
     return base.overrides if base.profile == profile.name else None
 
