@@ -104,7 +104,7 @@ class ArmGateway:
             raise
         identity = resource.identity.as_dict() if resource.identity is not None else {}
         return cluster_facts(cluster.kind, {"location": resource.location, "identity": identity,
-                                            "properties": resource.properties or {}})
+                                            "tags": resource.tags or {}, "properties": resource.properties or {}})
 
     def get_extension(self, cluster: ClusterRef, name: str) -> ExtensionState | None:
         try:

@@ -33,6 +33,7 @@ from shared.workload_identity import (
 )
 
 APP_CREDENTIAL_LIMIT = 20
+_ROLE_ASSIGNMENTS = "/providers/Microsoft.Authorization/roleAssignments/"
 
 
 @dataclass
@@ -119,3 +120,45 @@ class IdentitySteps:
         credential_id = self.directory.add_credential(app, want, f"Argo CD SSO for {cluster.id}")
         run.created.append(f"graph:/applications/{app}/federatedIdentityCredentials/{credential_id}")
         run.step(f"created federated credential {want.name} on Entra application {sso.client_id} for argocd-server")
+
+    def remove(self, run: Run, cluster: ClusterRef, created: tuple[str, ...]) -> None:
+        """Delete what the ledger says the service created, and the cluster's identity if it carries our tags."""
+        for item in created:
+            if item.startswith("graph:/applications/"):
+                _, _, app, _, credential_id = item.removeprefix("graph:").split("/")
+                self.directory.delete_credential(app, credential_id)
+                run.removed.append(item)
+                run.step(f"deleted the SSO application's federated credential for this cluster ({credential_id})")
+        for item in created:
+            scope, marker, name = item.rpartition(_ROLE_ASSIGNMENTS)
+            if not marker:
+                scope, marker, name = item.lower().rpartition(_ROLE_ASSIGNMENTS.lower())
+            if marker:
+                scope = item[:len(scope)]
+                self.api.delete_role_assignment(parse_resource_id(scope).subscription, scope, name)
+                run.removed.append(item)
+                run.step(f"deleted role assignment {name} on {scope.rsplit('/', 1)[-1]}")
+        refs = {identity_for(cluster, self.identity_resource_group)}
+        for item in created:
+            if "/userassignedidentities/" in item.lower() and "/federatedidentitycredentials/" not in item.lower():
+                parsed = parse_resource_id(item)
+                refs.add(IdentityRef(parsed.subscription, parsed.resource_group, parsed.name))
+        for ref in sorted(refs, key=lambda r: r.id):
+            self._remove_identity(run, cluster, ref, created)
+
+    def _remove_identity(self, run: Run, cluster: ClusterRef, ref: IdentityRef, created: tuple[str, ...]) -> None:
+        identity = self.api.get_identity(ref)
+        gone = [i for i in created if i.lower().startswith(ref.id.lower())]
+        if identity is None:
+            run.removed.extend(gone)
+            return
+        if not owned_by_us(identity.tags, cluster):
+            run.step(f"managed identity {ref.name} does not carry the service's ownership tags; left alone")
+            return
+        for credential in self.api.list_credentials(ref):
+            if credential.name.startswith(CREDENTIAL_PREFIX):
+                self.api.delete_credential(ref, credential.name)  # one at a time, as for writes
+                run.step(f"deleted federated credential {credential.name}")
+        self.api.delete_identity(ref)
+        run.removed.extend(gone)
+        run.step(f"deleted managed identity {ref.name}")

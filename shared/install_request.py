@@ -15,7 +15,7 @@ from shared.clusters import ClusterRef, InvalidClusterId, parse_cluster_id
 from shared.errors import RequestRejected
 
 SCHEMA_VERSION = 1
-ACTIONS = ("bootstrap",)
+ACTIONS = ("bootstrap", "update", "uninstall")
 MAX_BODY_BYTES = 64 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 _PROFILE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")

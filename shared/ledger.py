@@ -40,7 +40,11 @@ class ClusterRecord:
     kind: str
     phase: str = "pending"
     waiting_on: str | None = None
+    waiting_since: float | None = None
+    intent: str = "installed"  # or "absent": uninstalled on request, or the cluster was deleted
+    deleted_at: float | None = None  # event time of the cluster's deletion: older write events are ignored
     profile: str | None = None
+    profile_digest: str | None = None  # of the profile (with overrides) last applied successfully
     overrides: dict[str, Any] | None = None
     config_hash: str | None = None
     created: tuple[str, ...] = ()

@@ -10,7 +10,9 @@ class Phase(StrEnum):
     WAITING = "waiting"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
-    DELETED = "deleted"
+    UNINSTALLED = "uninstalled"  # removed on request; the cluster stays
+    DELETED = "deleted"  # the cluster is gone, and what the service created for it too
+    SKIPPED = "skipped"  # the cluster opted out by its tag
 
 
 @dataclass(frozen=True)
@@ -28,12 +30,13 @@ class Outcome:
     error_message: str | None = None
     installs: int = 0
     created: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
     config_hash: str | None = None
     actions_required: tuple[str, ...] = ()
 
     @property
     def terminal(self) -> bool:
-        return self.phase in (Phase.SUCCEEDED, Phase.FAILED)
+        return self.phase is not Phase.WAITING
 
 
 class Run:
@@ -42,6 +45,7 @@ class Run:
     def __init__(self) -> None:
         self.steps: list[str] = []
         self.created: list[str] = []
+        self.removed: list[str] = []
         self.installs = 0
         self.config_hash: str | None = None
         self.actions_required: list[str] = []
@@ -55,12 +59,13 @@ class Run:
     def fail(self, code: str, message: str) -> Outcome:
         return self._outcome(Phase.FAILED, (*self.steps, f"failed: {code}"), error_code=code, error_message=message)
 
-    def done(self) -> Outcome:
-        return self._outcome(Phase.SUCCEEDED, tuple(self.steps))
+    def done(self, phase: Phase = Phase.SUCCEEDED) -> Outcome:
+        return self._outcome(phase, tuple(self.steps))
 
     def _outcome(self, phase: Phase, steps: tuple[str, ...], *, waiting_on: str | None = None,
                  retry_after: float | None = None, error_code: str | None = None,
                  error_message: str | None = None) -> Outcome:
         return Outcome(phase, steps, waiting_on=waiting_on, retry_after=retry_after, error_code=error_code,
                        error_message=error_message, installs=self.installs, created=tuple(self.created),
-                       config_hash=self.config_hash, actions_required=tuple(self.actions_required))
+                       removed=tuple(self.removed), config_hash=self.config_hash,
+                       actions_required=tuple(self.actions_required))

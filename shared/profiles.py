@@ -7,6 +7,8 @@ whose request override was refused. See the README ("Profiles") for the format.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -121,6 +123,12 @@ class Profile:
     overridable: frozenset[str] = frozenset()
     description: str = ""
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def digest(self) -> str:
+        """Changes when the profile file (or a request's overrides) change: the sweep re-applies on a change."""
+        text = json.dumps({"name": self.name, "document": self.document}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Profile:
         """This profile with a request's overrides applied; refused unless every key is overridable."""

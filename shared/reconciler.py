@@ -27,8 +27,9 @@ from shared.cluster_facts import ClusterFacts
 from shared.clusters import ClusterRef
 from shared.errors import PermanentError
 from shared.identity_steps import IdentitySteps
-from shared.outcome import Outcome, Run
+from shared.outcome import Outcome, Phase, Run
 from shared.profiles import Profile
+from shared.scope import opted_in
 from shared.settings import Settings
 
 REQUIRED_PROVIDERS = ("Microsoft.Kubernetes", "Microsoft.ContainerService", "Microsoft.KubernetesConfiguration")
@@ -74,9 +75,10 @@ class Reconciler:
     def __post_init__(self) -> None:
         self.identities = IdentitySteps(self.api, self.directory, self.settings.identity_resource_group)
 
-    def reconcile(self, cluster: ClusterRef, profile: Profile, *, retry_failed: bool,
-                  waiting_on: str | None = None) -> Outcome:
-        """Run the steps; `retry_failed` re-installs a Failed extension (a new request, not our own poll)."""
+    def reconcile(self, cluster: ClusterRef, profile: Profile, *, may_reinstall: bool,
+                  waiting_on: str | None = None, honour_opt_out: bool = False) -> Outcome:
+        """Run the steps. `may_reinstall`: a Failed extension is installed again (a new request, or attempts
+        left under MAX_INSTALL_ATTEMPTS); `honour_opt_out`: skip a cluster tagged out (events and the sweep)."""
         run = Run()
         try:
             if waiting_on == "extension":
@@ -85,18 +87,48 @@ class Reconciler:
                 if ext is not None and ext.in_progress:
                     return run.wait("extension", f"extension {EXTENSION_NAME} still {ext.provisioning_state}",
                                     self.settings.extension_poll_seconds)
-                return self._full(run, cluster, profile, retry_failed=retry_failed, known=ext)
-            return self._full(run, cluster, profile, retry_failed=retry_failed)
-        except PermanentError as exc:
-            return run.fail(exc.code, exc.message)
-        except AzureError as exc:
-            if exc.retryable:
-                delay = exc.retry_after or (self.settings.identity_retry_seconds if exc.code in _RACES
-                                            else self.settings.cluster_poll_seconds)
-                return run.wait("azure", f"Azure answered {exc.status} {exc.code}; retrying in {delay:.0f}s", delay)
-            return run.fail(exc.code, exc.message)
+                return self._full(run, cluster, profile, may_reinstall, honour_opt_out, known=ext)
+            return self._full(run, cluster, profile, may_reinstall, honour_opt_out)
+        except (PermanentError, AzureError) as exc:
+            return self._failed(run, exc)
 
-    def _full(self, run: Run, cluster: ClusterRef, profile: Profile, *, retry_failed: bool,
+    def remove(self, cluster: ClusterRef, created: tuple[str, ...], *, waiting_on: str | None = None) -> Outcome:
+        """Uninstall: the extension first (asynchronous, polled), then the SSO credential, the role assignments,
+        the federated credentials and the identity the service created. Ends UNINSTALLED, or DELETED when the
+        cluster itself is gone."""
+        run = Run()
+        try:
+            ext = self.api.get_extension(cluster, EXTENSION_NAME)
+            if ext is not None and ext.extension_type.lower() != EXTENSION_TYPE.lower():
+                run.step(f"extension {EXTENSION_NAME!r} is of type {ext.extension_type}, not ours; left alone")
+            elif ext is not None and ext.in_progress:
+                return run.wait("extension", f"extension {EXTENSION_NAME} {ext.provisioning_state}",
+                                self.settings.extension_poll_seconds)
+            elif ext is not None:
+                self.api.delete_extension(cluster, EXTENSION_NAME)
+                run.step(f"uninstall of extension {EXTENSION_NAME} started")
+                return run.wait("extension", "waiting for the extension to be removed",
+                                self.settings.extension_poll_seconds)
+            self.identities.remove(run, cluster, created)
+            if self.api.get_cluster(cluster) is None:
+                run.step("cluster is gone; what the service created for it is removed")
+                return run.done(Phase.DELETED)
+            run.step(f"Argo CD uninstalled from {cluster.name}")
+            return run.done(Phase.UNINSTALLED)
+        except (PermanentError, AzureError) as exc:
+            return self._failed(run, exc)
+
+    def _failed(self, run: Run, exc: PermanentError | AzureError) -> Outcome:
+        """A permanent error fails the run; a passing Azure error makes it wait and try again."""
+        if isinstance(exc, PermanentError):
+            return run.fail(exc.code, exc.message)
+        if exc.retryable:
+            delay = exc.retry_after or (self.settings.identity_retry_seconds if exc.code in _RACES
+                                        else self.settings.cluster_poll_seconds)
+            return run.wait("azure", f"Azure answered {exc.status} {exc.code}; retrying in {delay:.0f}s", delay)
+        return run.fail(exc.code, exc.message)
+
+    def _full(self, run: Run, cluster: ClusterRef, profile: Profile, may_reinstall: bool, honour_opt_out: bool,
               known: ExtensionState | _NotRead | None = _NOT_READ) -> Outcome:
         """All steps; `known` is the extension when this run already read it (None: it does not exist)."""
         pending = self._providers(run, cluster.subscription)
@@ -113,6 +145,10 @@ class Reconciler:
                             "repair or recreate it, then send the request again")
         if state != _READY:
             return run.wait("cluster", f"cluster is {facts.provisioning_state}", self.settings.cluster_poll_seconds)
+        if honour_opt_out and not opted_in(facts.tags, self.settings):
+            run.step(f"cluster opted out (tag {self.settings.opt_tag}={facts.tags.get(self.settings.opt_tag, '')!r}"
+                     f", default {'in' if self.settings.opt_in_by_default else 'out'}); nothing done")
+            return run.done(Phase.SKIPPED)
         if not facts.managed_identity:
             return run.fail("ClusterNotManagedIdentity",
                             "the AKS cluster uses a service principal; the Argo CD extension needs a managed-identity "
@@ -132,7 +168,7 @@ class Reconciler:
         run.step(f"cluster checked: {facts.node_count if facts.node_count is not None else 'unknown'} node(s), "
                  f"redis-ha.enabled={spec.settings['redis-ha.enabled']}")
         ext = self.api.get_extension(cluster, EXTENSION_NAME) if isinstance(known, _NotRead) else known
-        return self._extension(run, cluster, spec, ext, retry_failed=retry_failed)
+        return self._extension(run, cluster, spec, ext, may_reinstall=may_reinstall)
 
     def _issuer(self, run: Run, cluster: ClusterRef, profile: Profile, facts: ClusterFacts) -> str | None:
         """The cluster's OIDC issuer for workload identity; None while AKS is turning it on at our request."""
@@ -173,7 +209,7 @@ class Reconciler:
         return pending
 
     def _extension(self, run: Run, cluster: ClusterRef, spec: ExtensionSpec, ext: ExtensionState | None, *,
-                   retry_failed: bool) -> Outcome:
+                   may_reinstall: bool) -> Outcome:
         poll = self.settings.extension_poll_seconds
         if ext is None:
             return self._install(run, cluster, spec, "install started")
@@ -189,9 +225,11 @@ class Reconciler:
             run.step(f"legacy Argo CD extension found ({legacy}): uninstalling it to reinstall 1.x with the new keys")
             return run.wait("extension", "waiting for the legacy extension to be removed", poll)
         if ext.provisioning_state.lower() == "failed":
-            if not retry_failed:
+            if not may_reinstall:
                 return run.fail(ext.error_code or "ExtensionFailed",
-                                ext.error_message or "the extension install failed without an error message")
+                                (ext.error_message or "the extension install failed without an error message")
+                                + f" (after {self.settings.max_install_attempts} attempts; send a request to try "
+                                "again)")
             return self._install(run, cluster, spec, f"had failed ({ext.error_code}); install restarted")
         patch = settings_patch(ext.settings, spec.settings)
         if patch:
