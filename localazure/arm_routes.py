@@ -8,12 +8,16 @@ from localazure.arm_identities import IdentityRoutes
 from localazure.arm_model import CLUSTER_KINDS, Json
 from localazure.arm_providers import ProviderRoutes
 from localazure.arm_request import Call, allow, unknown
+from localazure.arm_roles import RoleAssignmentRoutes
 from localazure.arm_server import Reply
+from localazure.graph_routes import GraphRoutes
 
 
-class ArmRoutes(ProviderRoutes, ClusterRoutes, ExtensionRoutes, IdentityRoutes):
+class ArmRoutes(ProviderRoutes, ClusterRoutes, ExtensionRoutes, IdentityRoutes, RoleAssignmentRoutes, GraphRoutes):
     def _route(self, call: Call) -> Reply:
         match call.lower:
+            case [*_, "providers", "microsoft.authorization", "roleassignments", _]:
+                return self._role_assignment(call)
             case ["subscriptions", _, "providers", _]:
                 allow(call, "GET")
                 return self._provider(call, register=False)

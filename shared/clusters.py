@@ -98,3 +98,34 @@ def parse_cluster_id(resource_id: str) -> ClusterRef:
     if not _CLUSTER_NAME.match(name):
         raise InvalidClusterId(f"'{name}' is not a valid cluster name")
     return ClusterRef(subscription=subscription.lower(), resource_group=group, kind=kind, name=name)
+
+
+@dataclass(frozen=True)
+class ResourceId:
+    """Any top-level ARM resource id (e.g. a container registry), validated like a cluster id."""
+
+    id: str
+    subscription: str
+    resource_group: str
+    namespace: str
+    resource_type: str
+    name: str
+
+
+def parse_resource_id(resource_id: str) -> ResourceId:
+    """Parse /subscriptions/<guid>/resourceGroups/<g>/providers/<ns>/<type>/<name>; raise InvalidClusterId."""
+    from azure.mgmt.core.tools import is_valid_resource_id
+    from azure.mgmt.core.tools import parse_resource_id as parse
+
+    text = resource_id.strip().rstrip("/") if isinstance(resource_id, str) else ""
+    if not is_valid_resource_id(text):
+        raise InvalidClusterId(f"'{resource_id}' is not an ARM resource id")
+    parts = {k: str(v) for k, v in parse(text).items() if v is not None}
+    try:
+        uuid.UUID(parts.get("subscription") or "")
+    except ValueError:
+        raise InvalidClusterId(f"'{resource_id}' does not start with /subscriptions/<subscription GUID>") from None
+    if parts.get("children") or not all(parts.get(k) for k in ("resource_group", "namespace", "type", "name")):
+        raise InvalidClusterId(f"'{resource_id}' is not the id of a top-level resource in a resource group")
+    return ResourceId(id=text, subscription=parts["subscription"].lower(), resource_group=parts["resource_group"],
+                      namespace=parts["namespace"], resource_type=parts["type"], name=parts["name"])

@@ -15,11 +15,11 @@ from shared.clusters import ClusterRef, InvalidClusterId, parse_cluster_id
 from shared.errors import RequestRejected
 
 SCHEMA_VERSION = 1
-ACTIONS = ("bootstrap",)
+ACTIONS = ("bootstrap", "update", "uninstall")
 MAX_BODY_BYTES = 64 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 _PROFILE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_FIELDS = {"schemaVersion", "action", "clusterResourceId", "profile", "requestId"}
+_FIELDS = {"schemaVersion", "action", "clusterResourceId", "profile", "overrides", "requestId"}
 
 
 @dataclass(frozen=True)
@@ -30,12 +30,15 @@ class InstallRequest:
     action: str
     cluster: ClusterRef
     profile: str | None = None
+    overrides: dict[str, Any] | None = None
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"schemaVersion": SCHEMA_VERSION, "action": self.action,
                                 "clusterResourceId": self.cluster.id, "requestId": self.request_id}
         if self.profile:
             body["profile"] = self.profile
+        if self.overrides is not None:
+            body["overrides"] = self.overrides
         return body
 
 
@@ -74,8 +77,13 @@ def parse_install_request(body: bytes, *, message_id: str | None) -> InstallRequ
     if profile is not None and (not isinstance(profile, str) or not _PROFILE.match(profile)):
         raise RequestRejected("InvalidProfile", f"profile {profile!r} is not a profile name "
                               "(lower-case letters, digits and hyphens)")
+    overrides = data.get("overrides")
+    if overrides is not None and not isinstance(overrides, dict):
+        raise RequestRejected("InvalidOverride", "overrides must be an object shaped like a profile, e.g. "
+                              '{"rbac": {"policyCsv": "..."}}; the profile lists what may be overridden')
     request_id = data.get("requestId", message_id)
     if not isinstance(request_id, str) or not _REQUEST_ID.match(request_id):
         raise RequestRejected("InvalidRequestId", f"requestId {request_id!r} must be 1-128 characters of "
                               "letters, digits, '.', '_', ':' or '-' (or omit it to use the message id)")
-    return InstallRequest(request_id=request_id, action=action, cluster=cluster, profile=profile)
+    return InstallRequest(request_id=request_id, action=action, cluster=cluster, profile=profile,
+                          overrides=overrides)

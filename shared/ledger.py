@@ -40,7 +40,15 @@ class ClusterRecord:
     kind: str
     phase: str = "pending"
     waiting_on: str | None = None
+    waiting_since: float | None = None
+    intent: str = "installed"  # or "absent": uninstalled on request, or the cluster was deleted
+    deleted_at: float | None = None  # event time of the cluster's deletion: older write events are ignored
     profile: str | None = None
+    profile_digest: str | None = None  # of the profile (with overrides) last applied successfully
+    overrides: dict[str, Any] | None = None
+    config_hash: str | None = None
+    created: tuple[str, ...] = ()
+    actions_required: tuple[str, ...] = ()
     attempts: int = 0
     polls: int = 0
     last_error_code: str | None = None
@@ -118,6 +126,8 @@ class TableLedger:
         fields = json.loads(entity["Record"])
         fields["waiters"] = tuple(Waiter(**w) for w in fields["waiters"])
         fields["history"] = tuple(fields["history"])
+        fields["created"] = tuple(fields.get("created", ()))
+        fields["actions_required"] = tuple(fields.get("actions_required", ()))
         return ClusterRecord(**fields, etag=entity.metadata["etag"])
 
     def save_cluster(self, record: ClusterRecord) -> ClusterRecord:
