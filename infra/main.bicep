@@ -26,8 +26,24 @@ param resourceGroupName string = ''
 @description('Comma-separated ids of other subscriptions the service may act on, each onboarded with onboard-subscription.bicep. This subscription is always included.')
 param otherSubscriptions string = ''
 
+@description('Comma-separated <subscription>/<resource group> pairs: limits those subscriptions to those groups (ALLOWED_RESOURCE_GROUPS). Empty: every group.')
+param allowedResourceGroups string = ''
+
 @description('Profile for events and for requests that name none (DEFAULT_PROFILE).')
 param defaultProfile string = 'default'
+
+@description('Resource group for the per-cluster Argo CD identities (IDENTITY_RESOURCE_GROUP); it must exist in each subscription. Empty: the cluster\'s own group.')
+param identityResourceGroup string = ''
+
+@description('The tag a cluster opts out (or in) with (OPT_TAG).')
+param optTag string = 'argoboot'
+
+@allowed([
+  'in'
+  'out'
+])
+@description('in: clusters are bootstrapped unless tagged off; out: only clusters tagged on (OPT_DEFAULT).')
+param optDefault string = 'in'
 
 @description('The request queue (INSTALL_QUEUE_NAME).')
 param installQueueName string = 'install-requests'
@@ -68,6 +84,14 @@ param extensionPollSeconds int = 15
 param providerCacheSeconds int = 3600
 @description('Checks before a wait is declared failed (MAX_WAIT_POLLS).')
 param maxWaitPolls int = 240
+@description('Retry delay for Azure\'s identity races (IDENTITY_RETRY_SECONDS).')
+param identityRetrySeconds int = 10
+@description('Installs of a failing extension before it is reported failed (MAX_INSTALL_ATTEMPTS).')
+param maxInstallAttempts int = 3
+@description('How long a provider may stay Registering (PROVIDER_REGISTRATION_TIMEOUT_SECONDS).')
+param providerRegistrationTimeoutSeconds int = 1200
+@description('The sweep re-queues a cluster whose wait has not moved for this long (STUCK_AFTER_SECONDS).')
+param stuckAfterSeconds int = 3600
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -156,15 +180,23 @@ module app 'modules/functionapp.bicep' = {
     serviceBusNamespace: serviceBus.outputs.fullyQualifiedNamespace
     installQueueName: installQueueName
     allowedSubscriptions: allowedSubscriptions
+    allowedResourceGroups: allowedResourceGroups
     defaultProfile: defaultProfile
+    identityResourceGroup: identityResourceGroup
+    optTag: optTag
+    optDefault: optDefault
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     maximumInstanceCount: maximumInstanceCount
-    pollSeconds: {
-      provider: providerPollSeconds
-      cluster: clusterPollSeconds
-      extension: extensionPollSeconds
-      providerCache: providerCacheSeconds
+    tuning: {
+      providerPollSeconds: providerPollSeconds
+      clusterPollSeconds: clusterPollSeconds
+      extensionPollSeconds: extensionPollSeconds
+      providerCacheSeconds: providerCacheSeconds
       maxWaitPolls: maxWaitPolls
+      identityRetrySeconds: identityRetrySeconds
+      maxInstallAttempts: maxInstallAttempts
+      providerRegistrationTimeoutSeconds: providerRegistrationTimeoutSeconds
+      stuckAfterSeconds: stuckAfterSeconds
     }
   }
 }

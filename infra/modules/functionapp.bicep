@@ -17,7 +17,13 @@ param allowedSubscriptions string
 param defaultProfile string
 param applicationInsightsConnectionString string
 param maximumInstanceCount int
-param pollSeconds object
+@description('Where the per-cluster identities go (IDENTITY_RESOURCE_GROUP); empty: each cluster\'s own group.')
+param identityResourceGroup string
+param allowedResourceGroups string
+param optTag string
+param optDefault string
+@description('Numeric tuning settings, each the code\'s default unless main.bicep is told otherwise.')
+param tuning object
 
 // The app settings: exactly the names the code, the bindings and host.json read.
 var appSettings = {
@@ -38,12 +44,20 @@ var appSettings = {
   ALLOWED_SUBSCRIPTIONS: allowedSubscriptions
   LEDGER_TABLE_ENDPOINT: ledgerTableEndpoint
   LEDGER_TABLE_PREFIX: ledgerTablePrefix
+  ALLOWED_RESOURCE_GROUPS: allowedResourceGroups
   DEFAULT_PROFILE: defaultProfile
-  PROVIDER_POLL_SECONDS: string(pollSeconds.provider)
-  CLUSTER_POLL_SECONDS: string(pollSeconds.cluster)
-  EXTENSION_POLL_SECONDS: string(pollSeconds.extension)
-  PROVIDER_CACHE_SECONDS: string(pollSeconds.providerCache)
-  MAX_WAIT_POLLS: string(pollSeconds.maxWaitPolls)
+  IDENTITY_RESOURCE_GROUP: identityResourceGroup
+  OPT_TAG: optTag
+  OPT_DEFAULT: optDefault
+  PROVIDER_POLL_SECONDS: string(tuning.providerPollSeconds)
+  CLUSTER_POLL_SECONDS: string(tuning.clusterPollSeconds)
+  EXTENSION_POLL_SECONDS: string(tuning.extensionPollSeconds)
+  PROVIDER_CACHE_SECONDS: string(tuning.providerCacheSeconds)
+  MAX_WAIT_POLLS: string(tuning.maxWaitPolls)
+  IDENTITY_RETRY_SECONDS: string(tuning.identityRetrySeconds)
+  MAX_INSTALL_ATTEMPTS: string(tuning.maxInstallAttempts)
+  PROVIDER_REGISTRATION_TIMEOUT_SECONDS: string(tuning.providerRegistrationTimeoutSeconds)
+  STUCK_AFTER_SECONDS: string(tuning.stuckAfterSeconds)
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {

@@ -23,6 +23,11 @@ NAMESPACES = {ns.lower(): ns for ns in ("Microsoft.Kubernetes", "Microsoft.Conta
 VERBS = {"GET": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete"}
 
 
+def is_graph(path: str) -> bool:
+    """A Microsoft Graph call (the emulator serves Graph beside ARM): no Azure RBAC action applies."""
+    return path.startswith(("/v1.0/", "/beta/"))
+
+
 class UnmappedRequest(ValueError):
     """An ARM request this module cannot map to an RBAC action; the message names it."""
 

@@ -1,14 +1,17 @@
 """Collects the ARM requests of every test that used the local Azure, for the custom role's coverage test.
 
-A conftest's own hooks only see the tests beside it, so this registers a plugin that sees the whole session: after
-each test it keeps the (method, path) of every request in that test's `local_azure.arm.requests`. The role tests in
-test_role_coverage.py are moved to the end of the run so they see everything the other tests did.
+A conftest's own hooks only see the tests beside it, so this registers a plugin that sees the whole session. Before
+each test that has a LocalAzure among its fixture values (`local_azure`, `platform_azure`, ...) runs, it swaps the
+emulator's request log for a list that also copies every entry into the recorder, so requests a test later drops
+with `arm.clear_log()` are kept too. The role tests in test_role_coverage.py are moved to the end of the run so
+they see everything the other tests did.
 """
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any, SupportsIndex
 
 import pytest
 
@@ -17,6 +20,23 @@ from localazure.stack import LocalAzure
 ROOT = Path(__file__).resolve().parents[2]
 E2E = ROOT / "tests" / "e2e"
 ROLE_TESTS = Path(__file__).resolve().parent / "test_role_coverage.py"
+
+
+class _TeeLog(list[Any]):
+    """The emulator's request log, copying each appended request (method, path) into a set the log cannot clear."""
+
+    def __init__(self, entries: Iterable[Any], sink: set[tuple[str, str]]) -> None:
+        super().__init__(entries)
+        self._sink = sink
+        sink.update((r.method, r.path) for r in self)
+
+    def append(self, entry: Any) -> None:
+        self._sink.add((entry.method, entry.path))
+        super().append(entry)
+
+    def insert(self, index: SupportsIndex, entry: Any) -> None:
+        self._sink.add((entry.method, entry.path))
+        super().insert(index, entry)
 
 
 class ArmRequestRecorder:
@@ -36,16 +56,21 @@ class ArmRequestRecorder:
         for item in session.items:
             if item.path.is_relative_to(E2E):
                 self.e2e_in_session.add((item.path.name, getattr(item, "originalname", item.name)))
-            if "local_azure" in getattr(item, "fixturenames", ()) and item.path != ROLE_TESTS:
+            uses_local_azure = "local_azure" in getattr(item, "fixturenames", ()) or item.path.is_relative_to(E2E)
+            if uses_local_azure and item.path != ROLE_TESTS:
                 self.local_azure_tests.add(item.nodeid)
 
     @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> None:
+        for az in _local_azures(item):
+            if not isinstance(az.arm.requests, _TeeLog):
+                az.arm.requests = _TeeLog(az.arm.requests, self.requests)
+
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:
-        az = getattr(item, "funcargs", {}).get("local_azure")
-        if isinstance(az, LocalAzure):
+        for az in _local_azures(item):
             self.requests.update((r.method, r.path) for r in az.arm.requests)
-            if az.arm.requests:
-                self.tests_with_requests.add(item.nodeid)
+            self.tests_with_requests.add(item.nodeid)
         self.finished.add(item.nodeid)
 
     def whole_e2e_suite_ran(self) -> bool:
@@ -54,6 +79,10 @@ class ArmRequestRecorder:
                       for node in ast.parse(path.read_text()).body
                       if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")}
         return bool(everything) and everything <= self.e2e_in_session and self.local_azure_tests <= self.finished
+
+
+def _local_azures(item: pytest.Item) -> list[LocalAzure]:
+    return [value for value in (getattr(item, "funcargs", None) or {}).values() if isinstance(value, LocalAzure)]
 
 
 _recorder = ArmRequestRecorder()

@@ -18,6 +18,8 @@ LOCAL_ONLY = {
     "ARM_CA_BUNDLE": "the emulator's test CA",
     "ARM_RETRY_BACKOFF_SECONDS": "the local Azure shortens azure-core's backoff; in Azure the code's default 0.8",
     "LEDGER_CONNECTION_STRING": "Azurite's connection string; in Azure LEDGER_TABLE_ENDPOINT with the identity",
+    "GRAPH_ENDPOINT": "the Graph emulator's URL; in Azure the code's default, Microsoft Graph's public endpoint",
+    "PROFILES_DIR": "tests and the demo point it at a copy; in Azure the default, profiles/ deployed with the app",
 }
 
 _ENV_NAMES = {"env", "environ", "environment"}

@@ -137,19 +137,26 @@ def test_request_queue_matches_the_trigger_and_host_json() -> None:
     renewal = json.loads((ROOT / "host.json").read_text())["extensions"]["serviceBus"]["maxAutoLockRenewalDuration"]
     hours, minutes, seconds = (int(x) for x in renewal.split(":"))
     assert install["lockDuration"] == f"PT{hours * 60 + minutes}M" and seconds == 0
-    main_params = parse(MAIN)["parameters"]
-    assert main_params["installQueueName"]["default"] == Settings.queue_name
-    assert main_params["ledgerTablePrefix"]["default"] == Settings.ledger_table_prefix
-    assert main_params["defaultProfile"]["default"] == Settings.default_profile
 
 
-def test_poll_defaults_in_bicep_are_the_codes_defaults() -> None:
+# main.bicep parameter -> the Settings field whose default it must repeat.
+DEFAULTS = {
+    "providerPollSeconds": "provider_poll_seconds", "clusterPollSeconds": "cluster_poll_seconds",
+    "extensionPollSeconds": "extension_poll_seconds", "providerCacheSeconds": "provider_cache_seconds",
+    "maxWaitPolls": "max_wait_polls", "identityRetrySeconds": "identity_retry_seconds",
+    "maxInstallAttempts": "max_install_attempts", "providerRegistrationTimeoutSeconds": "provider_registration_timeout",
+    "stuckAfterSeconds": "stuck_after_seconds", "optTag": "opt_tag", "defaultProfile": "default_profile",
+    "installQueueName": "queue_name", "ledgerTablePrefix": "ledger_table_prefix",
+}
+
+
+def test_defaults_in_bicep_are_the_codes_defaults() -> None:
     params = parse(MAIN)["parameters"]
-    assert params["providerPollSeconds"]["default"] == Settings.provider_poll_seconds
-    assert params["clusterPollSeconds"]["default"] == Settings.cluster_poll_seconds
-    assert params["extensionPollSeconds"]["default"] == Settings.extension_poll_seconds
-    assert params["providerCacheSeconds"]["default"] == Settings.provider_cache_seconds
-    assert params["maxWaitPolls"]["default"] == Settings.max_wait_polls
+    wrong = {name: (params[name].get("default"), getattr(Settings, field)) for name, field in DEFAULTS.items()
+             if params[name].get("default") != getattr(Settings, field)}
+    assert wrong == {}, "main.bicep default != shared/settings.py default: " + repr(wrong)
+    assert params["optDefault"]["default"] == ("in" if Settings.opt_in_by_default else "out")
+    assert params["identityResourceGroup"]["default"] == "" and Settings.identity_resource_group is None
 
 
 def test_no_keys_or_connection_strings_anywhere() -> None:
