@@ -7,7 +7,6 @@ derived from the event id (Service Bus drops the duplicate) and the reconciler r
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import replace
 from typing import Any
 
@@ -16,17 +15,20 @@ import azure.functions as func
 from shared.cluster_events import ClusterEvent, cluster_event
 from shared.install_request import InstallRequest
 from shared.ledger import ClusterRecord, LedgerConflict
+from shared.log_context import get_logger, log_scope
 from shared.messaging import OutgoingMessage
 from shared.services import Services, services
+from shared.telemetry import start_telemetry
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
-log = logging.getLogger("argoboot.events")
+log = get_logger("argoboot.events")
 
 
 @bp.function_name("cluster_events")
 @bp.event_grid_trigger(arg_name="event")
 def cluster_events(event: func.EventGridEvent) -> None:
     """Entry point for both the Event Grid schema and CloudEvents 1.0 (the binding decodes either)."""
+    start_telemetry()
     handle_event(_fields(event))
 
 
@@ -45,7 +47,13 @@ def handle_event(fields: dict[str, Any], svc: Services | None = None) -> str:
     if isinstance(found, str):
         log.debug("event %s ignored: %s", fields.get("id"), found)
         return "ignored"
-    svc = svc or services()
+    request_id = f"evt-{found.event_id}"[:128]
+    with log_scope(cluster_id=found.cluster.key, request_id=request_id, correlation_id=found.event_id):
+        return _act(found, request_id, svc or services())
+
+
+def _act(found: ClusterEvent, request_id: str, svc: Services) -> str:
+    """Refuse, record the delete or enqueue; inside the event's log scope, so every line names the cluster."""
     if found.cluster.subscription not in svc.settings.allowed_subscriptions:
         log.warning("event=%s cluster=%s refused: subscription %s is not in ALLOWED_SUBSCRIPTIONS",
                     found.event_id, found.cluster.key, found.cluster.subscription)
@@ -53,9 +61,10 @@ def handle_event(fields: dict[str, Any], svc: Services | None = None) -> str:
     if found.kind == "delete":
         _record_delete(found, svc)
         return "deleted"
-    request = InstallRequest(request_id=f"evt-{found.event_id}"[:128], action="bootstrap", cluster=found.cluster)
+    request = InstallRequest(request_id=request_id, action="bootstrap", cluster=found.cluster)
     svc.outbox.send(OutgoingMessage(queue=svc.settings.queue_name, body=json.dumps(request.to_body()).encode(),
-                                    message_id=found.message_id, session_id=found.cluster.key))
+                                    message_id=found.message_id, session_id=found.cluster.key,
+                                    correlation_id=found.event_id))
     log.info("event=%s cluster=%s enqueued request=%s", found.event_id, found.cluster.key, request.request_id)
     return "enqueued"
 

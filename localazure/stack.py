@@ -62,7 +62,8 @@ class LocalAzure:
         self.arm.start()
         if self._own_azurite:
             self.azurite.start()
-        for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "MSI_ENDPOINT"):
+        for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "MSI_ENDPOINT",
+                     "APPLICATIONINSIGHTS_CONNECTION_STRING"):
             self._saved_env.setdefault(name, os.environ.pop(name, None))
         for name, value in self.environ().items():
             self._saved_env.setdefault(name, os.environ.get(name))
@@ -106,6 +107,11 @@ class LocalAzure:
     def deliver_event(self, event: dict[str, Any]) -> Any:
         assert self.host is not None
         return self.host.deliver_event(event)
+
+    def http(self, method: str, path: str, params: dict[str, str] | None = None) -> Any:
+        """Call the app's HTTP functions by URL path (e.g. `/api/clusters`), as the host routes them."""
+        assert self.host is not None
+        return self.host.http(method, path, params)
 
     def drain(self, *, workers: int = 1) -> int:
         """Run the queue function until no message is left (scheduled ones included, by moving the clock)."""

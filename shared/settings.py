@@ -54,6 +54,7 @@ class Settings:
     extension_poll_seconds: float = 15.0
     provider_cache_seconds: float = 3600.0
     max_wait_polls: int = 240
+    request_retention_days: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -78,4 +79,13 @@ class Settings:
             extension_poll_seconds=_float(env, "EXTENSION_POLL_SECONDS", cls.extension_poll_seconds),
             provider_cache_seconds=_float(env, "PROVIDER_CACHE_SECONDS", cls.provider_cache_seconds),
             max_wait_polls=_int(env, "MAX_WAIT_POLLS", cls.max_wait_polls),
+            request_retention_days=_retention_days(env),
         )
+
+
+def _retention_days(env: Mapping[str, str]) -> int:
+    days = _int(env, "REQUEST_RETENTION_DAYS", Settings.request_retention_days)
+    if days < 1:
+        raise SettingsError("app setting REQUEST_RETENTION_DAYS must be at least 1: request rows still "
+                            "answering their senders must not be purged")
+    return days
