@@ -50,8 +50,9 @@ class FunctionsHost:
                 if found and (not methods or method.upper() in methods):
                     route_params = {k: unquote(v) for k, v in found.groupdict(default="").items()}
                     url = f"http://localhost{path}" + (f"?{urlencode(params)}" if params else "")
-                    return self.call(name, func.HttpRequest(method=method.upper(), url=url, params=params or {},
-                                                            route_params=route_params, body=b""))
+                    response: func.HttpResponse = self.call(name, func.HttpRequest(
+                        method=method.upper(), url=url, params=params or {}, route_params=route_params, body=b""))
+                    return response
         return func.HttpResponse(status_code=404)
 
 

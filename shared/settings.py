@@ -84,8 +84,10 @@ class Settings:
 
 
 def _retention_days(env: Mapping[str, str]) -> int:
-    days = _int(env, "REQUEST_RETENTION_DAYS", Settings.request_retention_days)
-    if days < 1:
-        raise SettingsError("app setting REQUEST_RETENTION_DAYS must be at least 1: request rows still "
-                            "answering their senders must not be purged")
-    return days
+    raw = (env.get("REQUEST_RETENTION_DAYS") or "").strip()
+    if not raw:
+        return Settings.request_retention_days
+    if not raw.isdecimal() or int(raw) < 1:
+        raise SettingsError(f"app setting REQUEST_RETENTION_DAYS={raw!r} must be a whole number of days, at least 1 "
+                            "(a shorter retention could purge the rows of requests still in progress)")
+    return int(raw)

@@ -28,9 +28,9 @@ def test_every_ledger_field_is_shown_or_kept_internal_on_purpose() -> None:
 def test_cluster_view_whole() -> None:
     record = ClusterRecord.new(parse_cluster_id(AKS), 0.0).with_history(60.0, ["install started"]).with_waiter(
         Waiter("r-1", "private-replies", "m-1"))
-    record = replace(record, phase="failed", profile="ha", attempts=2, polls=7, last_error_code="ExtensionOperationFailed",
-                     last_error_message="bad", last_request_id="r-1", last_changed=90.0, continuation=3,
-                     continuation_due=120.0, etag="W/x")
+    record = replace(record, phase="failed", profile="ha", attempts=2, polls=7,
+                     last_error_code="ExtensionOperationFailed", last_error_message="bad", last_request_id="r-1",
+                     last_changed=90.0, continuation=3, continuation_due=120.0, etag="W/x")
     assert cluster_view(record) == {
         "clusterResourceId": AKS, "kind": "aks", "phase": "failed", "waitingOn": None, "profile": "ha",
         "attempts": 2, "lastError": {"code": "ExtensionOperationFailed", "message": "bad"},
