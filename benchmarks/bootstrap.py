@@ -18,7 +18,8 @@ from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
 from shared.messaging import OutgoingMessage
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("azure.mgmt", "azure.servicebus", "azure.identity", "azure.data.tables", "azurefunctions", "uamqp")
+HEAVY = ("azure.mgmt", "azure.servicebus", "azure.identity", "azure.data.tables", "azure.monitor", "azurefunctions",
+         "uamqp", "opentelemetry", "jsonschema")
 
 
 def _summary(requests: list) -> str:  # type: ignore[type-arg]

@@ -7,26 +7,28 @@ derived from the event id (Service Bus drops the duplicate) and the reconciler r
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 import azure.functions as func
 
-from shared.cluster_events import cluster_event
+from shared.cluster_events import ClusterEvent, cluster_event
 from shared.install_request import InstallRequest
+from shared.log_context import get_logger, log_scope
 from shared.messaging import OutgoingMessage
 from shared.processing import EVENT_TIME_PROPERTY, SOURCE_PROPERTY
 from shared.scope import out_of_scope
 from shared.services import Services, services
+from shared.telemetry import start_telemetry
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
-log = logging.getLogger("argoboot.events")
+log = get_logger("argoboot.events")
 
 
 @bp.function_name("cluster_events")
 @bp.event_grid_trigger(arg_name="event")
 def cluster_events(event: func.EventGridEvent) -> None:
     """Entry point for both the Event Grid schema and CloudEvents 1.0 (the binding decodes either)."""
+    start_telemetry()
     handle_event(_fields(event))
 
 
@@ -49,19 +51,25 @@ def handle_event(fields: dict[str, Any], svc: Services | None = None) -> str:
     if isinstance(found, str):
         log.debug("event %s ignored: %s", fields.get("id"), found)
         return "ignored"
-    svc = svc or services()
+    request_id = f"evt-{found.event_id}"[:128]
+    with log_scope(cluster_id=found.cluster.key, request_id=request_id, correlation_id=found.event_id):
+        return _enqueue(found, request_id, svc or services())
+
+
+def _enqueue(found: ClusterEvent, request_id: str, svc: Services) -> str:
+    """Refuse or enqueue, inside the event's log scope so every line names the cluster."""
     refusal = out_of_scope(found.cluster, svc.settings)
     if refusal is not None:
         log.warning("event=%s cluster=%s refused: %s", found.event_id, found.cluster.key, refusal[1])
         return "refused"
     action = "uninstall" if found.kind == "delete" else "bootstrap"
-    request = InstallRequest(request_id=f"evt-{found.event_id}"[:128], action=action, cluster=found.cluster)
+    request = InstallRequest(request_id=request_id, action=action, cluster=found.cluster)
     properties: dict[str, str | int] = {SOURCE_PROPERTY: "event"}
     if found.epoch is not None:
         properties[EVENT_TIME_PROPERTY] = str(found.epoch)
     svc.outbox.send(OutgoingMessage(queue=svc.settings.queue_name, body=json.dumps(request.to_body()).encode(),
                                     message_id=found.message_id, session_id=found.cluster.key,
-                                    application_properties=properties))
+                                    correlation_id=found.event_id, application_properties=properties))
     log.info("event=%s cluster=%s %s enqueued as %s request=%s", found.event_id, found.cluster.key, found.kind,
              action, request.request_id)
     return "enqueued"

@@ -263,6 +263,11 @@ class ArmEmulator(ArmRoutes):
             self._principals[identity.principal_id] = self._clock()
         return identity.id
 
+    def set_identity_tags(self, identity_id: str, tags: Mapping[str, str]) -> None:
+        """Replace an identity's tags, as someone editing it in the portal would."""
+        with self._lock:
+            self._identities[_key(identity_id)].tags = dict(tags)
+
     def add_registry(self, subscription: str, resource_group: str, name: str) -> str:
         """A container registry that role assignments can target; returns its id."""
         registry = (

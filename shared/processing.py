@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -20,14 +19,16 @@ from shared.errors import RequestRejected
 from shared.install_request import SCHEMA_VERSION, InstallRequest, parse_install_request
 from shared.intent import Decision, Remembered, Source, decide
 from shared.ledger import ClusterRecord, Ledger, LedgerConflict, RequestRecord, Waiter
+from shared.log_context import add_log_ids, get_logger, log_scope
 from shared.messaging import Outbox, OutgoingMessage
 from shared.outcome import Outcome, Phase
 from shared.profiles import Profile, ProfileCatalog
 from shared.reconciler import Reconciler
 from shared.scope import out_of_scope
 from shared.settings import Settings
+from shared.telemetry import span
 
-log = logging.getLogger("argoboot.requests")
+log = get_logger("argoboot.requests")
 
 CONTINUATION_PROPERTY = "argobootContinuation"
 SOURCE_PROPERTY = "argobootSource"  # "event" or "sweep"; absent on requests someone sent
@@ -94,7 +95,22 @@ class RequestProcessor:
     clock: Callable[[], float]
 
     def process(self, msg: InboundMessage) -> Settlement:
-        """Handle one install-request message; raise only for failures worth a redelivery (ledger/bus down)."""
+        """Handle one install-request message; raise only for failures worth a redelivery (ledger/bus down).
+
+        Every log line of the run carries the cluster, request and correlation ids (`shared.log_context`):
+        at first the session id and the message id, then the parsed body's cluster and request id.
+        """
+        with log_scope(cluster_id=msg.session_id, request_id=msg.message_id, correlation_id=_correlation(msg)), \
+                span("install_request", message_id=msg.message_id, session_id=msg.session_id):
+            try:
+                return self._process(msg)
+            except Exception:
+                log.exception("message=%s session=%s delivery=%s failed; Service Bus will redeliver it (then "
+                              "dead-letter it after the queue's max delivery count)", msg.message_id, msg.session_id,
+                              msg.delivery_count)
+                raise
+
+    def _process(self, msg: InboundMessage) -> Settlement:
         try:
             request = parse_install_request(msg.body, message_id=msg.message_id)
             refusal = out_of_scope(request.cluster, self.settings)
@@ -106,6 +122,7 @@ class RequestProcessor:
                 if decision.work == "reconcile" else None
         except RequestRejected as exc:
             return self._reject(msg, exc)
+        add_log_ids(cluster_id=request.cluster.key, request_id=request.request_id)
         if msg.session_id and msg.session_id != request.cluster.key:
             log.warning("request=%s cluster=%s arrived in session %r; send requests with session id = the "
                         "lower-cased cluster id so they are serialised", request.request_id, request.cluster.key,
@@ -187,6 +204,7 @@ class RequestProcessor:
         follow_up = OutgoingMessage(
             queue=self.settings.queue_name, body=json.dumps(body).encode(),
             message_id=f"cont-{_digest(request.cluster.key)}-{generation}", session_id=request.cluster.key,
+            correlation_id=_correlation(msg),  # the chain's log lines share the id of the message that began it
             scheduled_at=due, application_properties={CONTINUATION_PROPERTY: generation})
         return replace(record, continuation=generation, continuation_due=due), follow_up, ()
 
@@ -273,6 +291,11 @@ def _created(before: tuple[str, ...], outcome: Outcome) -> tuple[str, ...]:
     """What the service owns for the cluster now: what it had, plus what this run created, minus what it removed."""
     kept = tuple(i for i in before if i not in outcome.removed)
     return kept + tuple(i for i in outcome.created if i not in kept)
+
+
+def _correlation(msg: InboundMessage) -> str | None:
+    """The id a sender can search the logs for: its CorrelationId if it set one, else its MessageId."""
+    return msg.correlation_id or msg.message_id
 
 
 def _digest(text: str) -> str:

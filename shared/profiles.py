@@ -42,6 +42,8 @@ _LAYOUT: dict[str, frozenset[str] | None] = {
     "overridable": None,
 }
 
+PROFILE_KEYS = tuple(_LAYOUT)
+
 #: What a request may be allowed to override (`overridable:`); `helmValues.<key>` names one value.
 OVERRIDABLE = frozenset({"ha", "url", "applicationNamespaces", "rbac", "rbac.policyDefault", "rbac.policyCsv",
                          "containerRegistries", "workloadIdentity.serviceAccounts", "helmValues"})

@@ -87,6 +87,7 @@ class Settings:
     opt_tag: str = "argoboot"
     opt_in_by_default: bool = True
     stuck_after_seconds: float = 3600.0
+    request_retention_days: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -122,4 +123,15 @@ class Settings:
             opt_tag=env.get("OPT_TAG") or cls.opt_tag,
             opt_in_by_default=_opt_default(env.get("OPT_DEFAULT") or "in"),
             stuck_after_seconds=_float(env, "STUCK_AFTER_SECONDS", cls.stuck_after_seconds),
+            request_retention_days=_retention_days(env),
         )
+
+
+def _retention_days(env: Mapping[str, str]) -> int:
+    raw = (env.get("REQUEST_RETENTION_DAYS") or "").strip()
+    if not raw:
+        return Settings.request_retention_days
+    if not raw.isdecimal() or int(raw) < 1:
+        raise SettingsError(f"app setting REQUEST_RETENTION_DAYS={raw!r} must be a whole number of days, at least 1 "
+                            "(a shorter retention could purge the rows of requests still in progress)")
+    return int(raw)
