@@ -92,6 +92,9 @@ param maxInstallAttempts int = 3
 param providerRegistrationTimeoutSeconds int = 1200
 @description('The sweep re-queues a cluster whose wait has not moved for this long (STUCK_AFTER_SECONDS).')
 param stuckAfterSeconds int = 3600
+@minValue(1)
+@description('Days request rows are kept in the ledger before the daily purge (REQUEST_RETENTION_DAYS).')
+param requestRetentionDays int = 30
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -197,6 +200,7 @@ module app 'modules/functionapp.bicep' = {
       maxInstallAttempts: maxInstallAttempts
       providerRegistrationTimeoutSeconds: providerRegistrationTimeoutSeconds
       stuckAfterSeconds: stuckAfterSeconds
+      requestRetentionDays: requestRetentionDays
     }
   }
 }

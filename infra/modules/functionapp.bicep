@@ -58,6 +58,7 @@ var appSettings = {
   MAX_INSTALL_ATTEMPTS: string(tuning.maxInstallAttempts)
   PROVIDER_REGISTRATION_TIMEOUT_SECONDS: string(tuning.providerRegistrationTimeoutSeconds)
   STUCK_AFTER_SECONDS: string(tuning.stuckAfterSeconds)
+  REQUEST_RETENTION_DAYS: string(tuning.requestRetentionDays)
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
@@ -86,8 +87,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       '${identityId}': {}
     }
   }
-  //checkov:skip=CKV_AZURE_17:No HTTP functions for clients to present certificates to; Event Grid delivers with the system key
-  //checkov:skip=CKV_AZURE_222:Event Grid must reach the cluster_events endpoint; no HTTP functions otherwise
+  //checkov:skip=CKV_AZURE_17:Event Grid cannot present client certificates; the read-only status API takes function keys
+  //checkov:skip=CKV_AZURE_222:Event Grid must reach cluster_events; the status API needs a function key (add IP rules as needed)
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
@@ -101,7 +102,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     }
     // (checkov skips are spread out: the Bicep parser checkov uses takes at most four comment lines in a row)
     //checkov:skip=CKV_AZURE_212:Flex Consumption scales per function from zero; there are no fixed instances to fail over
-    //checkov:skip=CKV_AZURE_213:No HTTP endpoint to probe; the platform watches the triggers
+    //checkov:skip=CKV_AZURE_213:Flex Consumption has no health-check probe: instances come and go per trigger from zero
     functionAppConfig: {
       deployment: {
         storage: {

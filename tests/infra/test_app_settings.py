@@ -32,29 +32,40 @@ _CONNECTION_SUFFIXES = {
 
 
 def _is_env(node: ast.expr) -> bool:
-    """`env`, `environ`, `os.environ`: a mapping of app settings."""
+    """`env`, `environ`, `os.environ`, `(os.environ if env is None else env)`: a mapping of app settings."""
+    if isinstance(node, ast.IfExp):
+        return _is_env(node.body) or _is_env(node.orelse)
     return (isinstance(node, ast.Name) and node.id in _ENV_NAMES) or (
         isinstance(node, ast.Attribute) and node.attr in _ENV_NAMES)
 
 
-def _literal(node: ast.expr | None) -> str | None:
+def _literal(node: ast.expr | None, constants: dict[str, str]) -> str | None:
+    """A string literal, or a module-level constant naming one (CONNECTION_SETTING = "...")."""
+    if isinstance(node, ast.Name):
+        return constants.get(node.id)
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
-def _reads(node: ast.AST) -> str | None:
+def _reads(node: ast.AST, constants: dict[str, str]) -> str | None:
     """The setting name this expression reads, if it reads one."""
     if isinstance(node, ast.Subscript) and _is_env(node.value):  # env["NAME"]
-        return _literal(node.slice)
+        return _literal(node.slice, constants)
     if not isinstance(node, ast.Call) or not node.args:
         return None
     func = node.func
     if isinstance(func, ast.Attribute) and func.attr in ("get", "pop", "setdefault") and _is_env(func.value):
-        return _literal(node.args[0])  # env.get("NAME"), os.environ.get("NAME")
+        return _literal(node.args[0], constants)  # env.get("NAME"), os.environ.get("NAME")
     if isinstance(func, ast.Attribute | ast.Name) and getattr(func, "attr", getattr(func, "id", "")) == "getenv":
-        return _literal(node.args[0])  # os.getenv("NAME")
+        return _literal(node.args[0], constants)  # os.getenv("NAME")
     if _is_env(node.args[0]) and len(node.args) > 1:
-        return _literal(node.args[1])  # helper readers: _float(env, "NAME", default)
+        return _literal(node.args[1], constants)  # helper readers: _float(env, "NAME", default)
     return None
+
+
+def _module_constants(tree: ast.Module) -> dict[str, str]:
+    return {target.id: node.value.value for node in tree.body if isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+            for target in node.targets if isinstance(target, ast.Name)}
 
 
 def settings_the_code_reads(paths: list[Path] | None = None) -> dict[str, str]:
@@ -66,18 +77,20 @@ def settings_the_code_reads(paths: list[Path] | None = None) -> dict[str, str]:
     for path in paths:
         where = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
         tree = ast.parse(path.read_text())
+        constants = _module_constants(tree)
         for node in ast.walk(tree):
-            name = _reads(node)
+            name = _reads(node, constants)
             if name:
                 found.setdefault(name, f"{where}:{getattr(node, 'lineno', '?')}")
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                for expression in _BINDING_EXPRESSION.findall(node.value):  # queue_name="%INSTALL_QUEUE_NAME%"
-                    found.setdefault(expression, f"{where}:{node.lineno} (binding expression)")
+            if isinstance(node, ast.Call):  # binding expressions in decorator arguments: queue_name="%NAME%"
+                for argument in [*node.args, *(k.value for k in node.keywords)]:
+                    for expression in _BINDING_EXPRESSION.findall(_literal(argument, constants) or ""):
+                        found.setdefault(expression, f"{where}:{node.lineno} (binding expression)")
             if isinstance(node, ast.Name) and node.id in ("DefaultAzureCredential", "ManagedIdentityCredential"):
                 found.setdefault("AZURE_CLIENT_ID", f"{where}:{node.lineno} ({node.id} with a user-assigned identity)")
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 for keyword in node.keywords:
-                    connection = _literal(keyword.value) if keyword.arg == "connection" else None
+                    connection = _literal(keyword.value, constants) if keyword.arg == "connection" else None
                     if connection is None:
                         continue
                     kinds = [k for k in _CONNECTION_SUFFIXES if k in node.func.attr]
@@ -138,13 +151,16 @@ def test_the_scan_reads_helpers_bindings_and_connections(tmp_path: Path) -> None
     """The scanner itself, on a made-up module: each way of reading a setting is found, defaults are not."""
     module = tmp_path / "made_up.py"
     module.write_text(
+        '"""Not a setting: a docstring that says %DOCSTRING% or REQUEST_RETENTION_DAYS."""\n'
         "import os\n"
         "from azure.identity import DefaultAzureCredential\n"
+        "ZETA_SETTING = 'ZETA'\n"
         "def f(env):\n"
         "    a = env.get('ALPHA') or _float(env, 'BETA', 'not_a_setting')\n"
+        "    b = (os.environ if env is None else env).get(ZETA_SETTING)\n"
         "    return os.environ['GAMMA'], os.getenv('DELTA'), DefaultAzureCredential()\n"
         "@bp.service_bus_queue_trigger(arg_name='msg', queue_name='%EPSILON%', connection='Bus')\n"
         "def g(msg): pass\n")
     assert set(settings_the_code_reads([module])) == {
-        "ALPHA", "BETA", "GAMMA", "DELTA", "EPSILON", "AZURE_CLIENT_ID",
+        "ALPHA", "BETA", "GAMMA", "DELTA", "EPSILON", "ZETA", "AZURE_CLIENT_ID",
         "Bus__fullyQualifiedNamespace", "Bus__credential", "Bus__clientId"}

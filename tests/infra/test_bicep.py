@@ -147,6 +147,7 @@ DEFAULTS = {
     "maxInstallAttempts": "max_install_attempts", "providerRegistrationTimeoutSeconds": "provider_registration_timeout",
     "stuckAfterSeconds": "stuck_after_seconds", "optTag": "opt_tag", "defaultProfile": "default_profile",
     "installQueueName": "queue_name", "ledgerTablePrefix": "ledger_table_prefix",
+    "requestRetentionDays": "request_retention_days",
 }
 
 
