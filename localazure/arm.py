@@ -263,6 +263,11 @@ class ArmEmulator(ArmRoutes):
             self._principals[identity.principal_id] = self._clock()
         return identity.id
 
+    def remove_extension(self, cluster_id: str, name: str) -> None:
+        """Take an extension off a cluster at once, as someone running `az k8s-extension delete --force` would."""
+        with self._lock:
+            del self._clusters[_key(cluster_id)].extensions[name.lower()]
+
     def set_identity_tags(self, identity_id: str, tags: Mapping[str, str]) -> None:
         """Replace an identity's tags, as someone editing it in the portal would."""
         with self._lock:

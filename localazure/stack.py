@@ -50,7 +50,8 @@ class LocalAzure:
             "ALLOWED_SUBSCRIPTIONS": ",".join(self._allowed),
             "LEDGER_CONNECTION_STRING": self.azurite.connection_string,
             "LEDGER_TABLE_PREFIX": "t" + secrets.token_hex(6),
-            "ARM_RETRY_BACKOFF_SECONDS": "0.01",  # azure-core's retries, without real seconds of backoff
+            "ARM_RETRY_BACKOFF_SECONDS": "0.01",
+            "SWEEP_SCHEDULE": "0 */30 * * * *",  # azure-core's retries, without real seconds of backoff
             **self._extra,
         }
 
@@ -95,13 +96,14 @@ class LocalAzure:
             self.contract.assert_clean()  # every reply sent and every request accepted matched schemas/
 
     def reconfigure(self, **changes: Any) -> None:
-        """Rebuild the service's parts with some settings changed (e.g. max_wait_polls=3)."""
+        """Rebuild the service's parts with some settings changed (e.g. max_wait_polls=3); profiles are reloaded."""
         from dataclasses import replace
 
         from shared.services import build_services, install
 
+        ledger = None if "ledger_table_prefix" in changes else self.services.ledger  # a new prefix: new tables
         self.services = build_services(replace(self.services.settings, **changes), outbox=self.bus,
-                                       ledger=self.services.ledger, clock=self.clock)
+                                       ledger=ledger, clock=self.clock)
         install(self.services)
 
     def deliver_event(self, event: dict[str, Any]) -> Any:

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from shared.argocd_extension import RELEASE_TRAIN, ExtensionSpec, ExtensionState
 from shared.azure_errors import AzureError
 from shared.cluster_facts import ClusterFacts, cluster_facts
-from shared.clusters import ClusterRef
+from shared.clusters import CLUSTER_TYPES, ClusterRef, InvalidClusterId, ListedCluster, parse_cluster_id
 from shared.workload_identity import FederatedCredential, IdentityRef, ManagedIdentity
 
 ARM_SCOPE = "https://management.azure.com/.default"
@@ -106,6 +106,19 @@ class ArmGateway:
         return cluster_facts(cluster.kind, {"location": resource.location, "identity": identity,
                                             "tags": resource.tags or {}, "properties": resource.properties or {}})
 
+    def list_clusters(self, subscription: str) -> list[ListedCluster]:
+        """Every AKS and Arc cluster in the subscription, with its tags (one paged list call)."""
+        wanted = " or ".join(f"resourceType eq '{ns}/{t}'" for ns, t in CLUSTER_TYPES.values())
+        found = []
+        with _azure_errors():
+            for resource in self._resources(subscription).resources.list(filter=wanted):
+                try:
+                    ref = parse_cluster_id(str(resource.id))
+                except InvalidClusterId:
+                    continue
+                found.append(ListedCluster(ref=ref, tags=dict(resource.tags or {})))
+        return found
+
     def get_extension(self, cluster: ClusterRef, name: str) -> ExtensionState | None:
         try:
             with _azure_errors():
@@ -183,6 +196,11 @@ class ArmGateway:
     def delete_identity(self, ref: IdentityRef) -> None:
         with _azure_errors():
             self._identities(ref.subscription).user_assigned_identities.delete(ref.resource_group, ref.name)
+
+    def list_identities(self, subscription: str) -> list[ManagedIdentity]:
+        with _azure_errors():
+            return [_identity(i) for i in
+                    self._identities(subscription).user_assigned_identities.list_by_subscription()]
 
     def list_credentials(self, ref: IdentityRef) -> list[FederatedCredential]:
         with _azure_errors():

@@ -60,6 +60,14 @@ class ClusterRef:
         return self.id
 
 
+@dataclass(frozen=True)
+class ListedCluster:
+    """A cluster as a subscription-wide list shows it: enough to decide whether it needs a reconcile."""
+
+    ref: ClusterRef
+    tags: dict[str, str]
+
+
 def cluster_kind_of(resource_id: str) -> ClusterKind | None:
     """The kind when `resource_id` names a cluster itself (not a child such as an agent pool), else None."""
     try:

@@ -55,7 +55,7 @@ def decide(request: InstallRequest, source: Source, remembered: Remembered | Non
     if source in ("event", "sweep") and request.action == "uninstall":  # the cluster is gone
         return Decision("remove", "absent", profile, overrides, explicit=False,
                         deleted_at=max(event_time or 0.0, deleted_at or 0.0))
-    if source == "event" and deleted_at is not None:
+    if source in ("event", "sweep") and deleted_at is not None:
         if event_time is None or event_time <= deleted_at:
             return Decision(None, "absent", profile, overrides, explicit=False, deleted_at=deleted_at,
                             reason="a write event older than the cluster's deletion arrived late; ignored")

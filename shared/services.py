@@ -19,6 +19,7 @@ from shared.processing import RequestProcessor
 from shared.profiles import ProfileCatalog, ProfileError
 from shared.reconciler import ProviderCache, Reconciler
 from shared.settings import Settings, SettingsError
+from shared.sweep import Sweeper
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Services:
     ledger: Ledger
     outbox: Outbox
     processor: RequestProcessor
+    sweeper: Sweeper
     clock: Callable[[], float]
 
 
@@ -71,7 +73,9 @@ def build_services(settings: Settings, *, outbox: Outbox | None = None, api: Azu
                             providers=ProviderCache(clock=clock, ttl=settings.provider_cache_seconds))
     processor = RequestProcessor(settings=settings, ledger=ledger, outbox=outbox, reconciler=reconciler,
                                  profiles=profiles, clock=clock)
-    return Services(settings=settings, ledger=ledger, outbox=outbox, processor=processor, clock=clock)
+    sweeper = Sweeper(api=api, ledger=ledger, outbox=outbox, settings=settings, profiles=profiles, clock=clock)
+    return Services(settings=settings, ledger=ledger, outbox=outbox, processor=processor, sweeper=sweeper,
+                    clock=clock)
 
 
 def services() -> Services:

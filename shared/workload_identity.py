@@ -20,6 +20,7 @@ SSO_SERVICE_ACCOUNT = "argocd-server"
 MANAGED_BY_TAG = "managed-by"
 MANAGED_BY = "argoboot"
 CLUSTER_TAG = "argoboot-cluster"  # sha256 of the lower-cased cluster id: tag values stop at 256 characters
+CLUSTER_ID_TAG = "argoboot-cluster-id"
 CREDENTIAL_PREFIX = "argoboot-"
 ACR_PULL_ROLE = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 _NAME_CHARS = re.compile(r"[^a-zA-Z0-9-]")
@@ -77,8 +78,16 @@ def identity_for(cluster: ClusterRef, resource_group: str | None) -> IdentityRef
 
 
 def ownership_tags(cluster: ClusterRef) -> dict[str, str]:
-    """The tags that prove the service created a resource for this cluster (checked before any change)."""
-    return {MANAGED_BY_TAG: MANAGED_BY, CLUSTER_TAG: _digest(cluster.key, 64), "argoboot-cluster-name": cluster.name}
+    """The tags that prove the service created a resource for this cluster (checked before any change), and
+    the cluster's id when it fits a tag value, so the sweep can clean up after a cluster whose record is lost."""
+    tags = {MANAGED_BY_TAG: MANAGED_BY, CLUSTER_TAG: cluster_digest(cluster.key), "argoboot-cluster-name": cluster.name}
+    if len(cluster.id) <= 256:
+        tags[CLUSTER_ID_TAG] = cluster.id
+    return tags
+
+
+def cluster_digest(key: str) -> str:
+    return _digest(key, 64)
 
 
 def owned_by_us(tags: Mapping[str, str], cluster: ClusterRef) -> bool:

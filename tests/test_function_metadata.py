@@ -27,6 +27,8 @@ def test_functions_index_with_the_bindings_the_host_reads() -> None:
         "status_request": http_get("requests/{requestId}"),
         "purge_requests": [{"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "0 30 3 * * *",
                             "runOnStartup": False, "useMonitor": True}],
+        "sweep": [{"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "%SWEEP_SCHEDULE%",
+                   "runOnStartup": False, "useMonitor": True}],
     }
 
 
