@@ -45,6 +45,9 @@ param optTag string = 'argoboot'
 @description('in: clusters are bootstrapped unless tagged off; out: only clusters tagged on (OPT_DEFAULT).')
 param optDefault string = 'in'
 
+@description('NCRONTAB schedule of the sweep that re-queues clusters that are not converged (SWEEP_SCHEDULE).')
+param sweepSchedule string = '0 */30 * * * *'
+
 @description('The request queue (INSTALL_QUEUE_NAME).')
 param installQueueName string = 'install-requests'
 
@@ -188,6 +191,7 @@ module app 'modules/functionapp.bicep' = {
     identityResourceGroup: identityResourceGroup
     optTag: optTag
     optDefault: optDefault
+    sweepSchedule: sweepSchedule
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     maximumInstanceCount: maximumInstanceCount
     tuning: {

@@ -22,6 +22,8 @@ param identityResourceGroup string
 param allowedResourceGroups string
 param optTag string
 param optDefault string
+@description('NCRONTAB schedule of the sweep timer (SWEEP_SCHEDULE).')
+param sweepSchedule string
 @description('Numeric tuning settings, each the code\'s default unless main.bicep is told otherwise.')
 param tuning object
 
@@ -49,6 +51,7 @@ var appSettings = {
   IDENTITY_RESOURCE_GROUP: identityResourceGroup
   OPT_TAG: optTag
   OPT_DEFAULT: optDefault
+  SWEEP_SCHEDULE: sweepSchedule
   PROVIDER_POLL_SECONDS: string(tuning.providerPollSeconds)
   CLUSTER_POLL_SECONDS: string(tuning.clusterPollSeconds)
   EXTENSION_POLL_SECONDS: string(tuning.extensionPollSeconds)

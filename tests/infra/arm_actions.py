@@ -36,6 +36,11 @@ def rbac_action(method: str, path: str) -> str:
     segments = [s for s in path.split("/") if s]
     lower = [s.lower() for s in segments]
     request = f"{method} {path}"
+    # Generic resource lists (the sweep: GET /subscriptions/{s}/resources?$filter=resourceType eq '...').
+    if method == "GET" and len(lower) == 3 and lower[0] == "subscriptions" and lower[2] == "resources":
+        return "Microsoft.Resources/subscriptions/resources/read"
+    if method == "GET" and len(lower) == 5 and lower[2] == "resourcegroups" and lower[4] == "resources":
+        return "Microsoft.Resources/subscriptions/resourceGroups/resources/read"
     if len(lower) < 2 or lower[0] != "subscriptions" or "providers" not in lower:
         raise UnmappedRequest(f"not a subscription resource path: {request}")
     # Provider registration: /subscriptions/{s}/providers/{ns}[/register]

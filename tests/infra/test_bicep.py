@@ -157,6 +157,8 @@ def test_defaults_in_bicep_are_the_codes_defaults() -> None:
              if params[name].get("default") != getattr(Settings, field)}
     assert wrong == {}, "main.bicep default != shared/settings.py default: " + repr(wrong)
     assert params["optDefault"]["default"] == ("in" if Settings.opt_in_by_default else "out")
+    template = json.loads((ROOT / "local.settings.json.template").read_text())["Values"]
+    assert params["sweepSchedule"]["default"] == template["SWEEP_SCHEDULE"]  # no code default: the template's
     assert params["identityResourceGroup"]["default"] == "" and Settings.identity_resource_group is None
 
 
