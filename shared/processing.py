@@ -154,16 +154,19 @@ class RequestProcessor:
             now = self.clock()
             base = record or ClusterRecord.new(request.cluster, now)
             updated, follow_up, answered = self._fold(base, request, decision, profile, msg, outcome, now)
+            # Everything else before saving the cluster's row: a crash in between leaves a duplicate (the same
+            # message ids, dropped by duplicate detection), never a gap. Saved first, the row would forget the
+            # waiters, and the redelivered message would answer nobody.
             if follow_up is not None:
-                self.outbox.send(follow_up)  # before saving: a crash in between leaves a duplicate, never a gap
+                self.outbox.send(follow_up)
+            self._save_requests((*updated.waiters, *answered), updated, now)
+            for waiter in answered:
+                self._reply(waiter, request.cluster, updated, now)
             try:
-                saved = self.ledger.save_cluster(updated)
+                self.ledger.save_cluster(updated)
             except LedgerConflict:
                 record = self.ledger.get_cluster(request.cluster.key)
                 continue
-            self._save_requests((*saved.waiters, *answered), saved, now)
-            for waiter in answered:
-                self._reply(waiter, request.cluster, saved, now)
             return
         raise LedgerConflict(f"{request.cluster.key}: gave up after {_LEDGER_RETRIES} conflicting ledger writes")
 
