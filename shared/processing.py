@@ -204,9 +204,13 @@ class RequestProcessor:
         due = now + (outcome.retry_after or self.settings.cluster_poll_seconds)
         # Follow-ups carry no profile or action: they work toward what the ledger says is desired when they run.
         body = replace(request, action="bootstrap", profile=None, overrides=None).to_body()
+        # Its id is the same when this message is redelivered (a duplicate: dropped), and new when another message
+        # restarts a chain whose ledger row was never saved (a ledger outage): the old ids may still be in the
+        # duplicate-detection window, and the new chain would be dropped.
         follow_up = OutgoingMessage(
             queue=self.settings.queue_name, body=json.dumps(body).encode(),
-            message_id=f"cont-{_digest(request.cluster.key)}-{generation}", session_id=request.cluster.key,
+            message_id=f"cont-{_digest(request.cluster.key)}-{generation}-{_digest(msg.message_id or '')[:8]}",
+            session_id=request.cluster.key,
             correlation_id=_correlation(msg),  # the chain's log lines share the id of the message that began it
             scheduled_at=due, application_properties={CONTINUATION_PROPERTY: generation})
         return replace(record, continuation=generation, continuation_due=due), follow_up, ()
