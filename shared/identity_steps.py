@@ -57,6 +57,8 @@ class IdentitySteps:
                 "IdentityNotOwned",
                 f"managed identity {ref.id} exists but does not carry the service's ownership tags, so the service "
                 "will not use or change it. Delete or rename it, or set IDENTITY_RESOURCE_GROUP to another group")
+        else:
+            run.created.append(identity.id)  # ours (tagged): a run that died after creating it left it unrecorded
         self._credentials(run, ref, profile, issuer)
         for registry in profile.container_registries:
             self._acr_pull(run, registry, identity)
@@ -67,6 +69,8 @@ class IdentitySteps:
         wanted = desired_credentials(profile.workload_identity.service_accounts, issuer)
         for want in wanted:
             if any(have.matches(want) for have in existing):
+                if any(have.name == want.name for have in existing):
+                    run.created.append(f"{ref.id}/federatedIdentityCredentials/{want.name}")
                 continue
             replaced = next((have for have in existing if have.name == want.name), None)
             self.api.put_credential(ref, want)  # one at a time: parallel writes under one identity get a 409
@@ -82,6 +86,8 @@ class IdentitySteps:
         scope = parse_resource_id(registry)
         name = role_assignment_name(scope.id, identity.principal_id, ACR_PULL_ROLE)
         if self.api.role_assignment_exists(scope.subscription, scope.id, name):
+            # Its deterministic name says the service made it for this identity (maybe in a run that died after).
+            run.created.append(f"{scope.id}{_ROLE_ASSIGNMENTS}{name}")
             return
         assignment = self.api.create_role_assignment(scope.subscription, scope.id, name,
                                                      role_definition_id(scope.subscription, ACR_PULL_ROLE),
@@ -110,6 +116,9 @@ class IdentitySteps:
                                  "owner of the application")
         existing = self.directory.list_credentials(app)
         if any(have.matches(want) for have in existing):
+            # Ours if it has our name: a run that died right after creating it left it out of the ledger.
+            run.created += [f"graph:/applications/{app}/federatedIdentityCredentials/{have.id}" for have in existing
+                            if have.matches(want) and have.name == want.name and have.id]
             return
         if len(existing) >= APP_CREDENTIAL_LIMIT:
             raise PermanentError(

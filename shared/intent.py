@@ -49,6 +49,11 @@ def decide(request: InstallRequest, source: Source, remembered: Remembered | Non
         profile = request.profile if sets_profile else (remembered.profile if remembered else None)
         overrides = request.overrides if sets_profile else (remembered.overrides if remembered else None)
         return Decision("remove" if intent == "absent" else "reconcile", intent, profile, overrides, explicit=True)
+    if source == "continuation" and remembered is None:
+        # Follow-ups carry no profile: with no record (its first run never saved one, the ledger was down) it would
+        # fall back to the default profile and undo what the request asked for. Its sender asks again.
+        return Decision(None, "installed", None, None, explicit=False,
+                        reason="a follow-up for a cluster the ledger has no record of; ignored")
     profile = remembered.profile if remembered else None
     overrides = remembered.overrides if remembered else None
     deleted_at = remembered.deleted_at if remembered else None

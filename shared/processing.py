@@ -154,16 +154,19 @@ class RequestProcessor:
             now = self.clock()
             base = record or ClusterRecord.new(request.cluster, now)
             updated, follow_up, answered = self._fold(base, request, decision, profile, msg, outcome, now)
+            # Everything else before saving the cluster's row: a crash in between leaves a duplicate (the same
+            # message ids, dropped by duplicate detection), never a gap. Saved first, the row would forget the
+            # waiters, and the redelivered message would answer nobody.
             if follow_up is not None:
-                self.outbox.send(follow_up)  # before saving: a crash in between leaves a duplicate, never a gap
+                self.outbox.send(follow_up)
+            self._save_requests((*updated.waiters, *answered), updated, now)
+            for waiter in answered:
+                self._reply(waiter, request.cluster, updated, now)
             try:
-                saved = self.ledger.save_cluster(updated)
+                self.ledger.save_cluster(updated)
             except LedgerConflict:
                 record = self.ledger.get_cluster(request.cluster.key)
                 continue
-            self._save_requests((*saved.waiters, *answered), saved, now)
-            for waiter in answered:
-                self._reply(waiter, request.cluster, saved, now)
             return
         raise LedgerConflict(f"{request.cluster.key}: gave up after {_LEDGER_RETRIES} conflicting ledger writes")
 
@@ -201,9 +204,13 @@ class RequestProcessor:
         due = now + (outcome.retry_after or self.settings.cluster_poll_seconds)
         # Follow-ups carry no profile or action: they work toward what the ledger says is desired when they run.
         body = replace(request, action="bootstrap", profile=None, overrides=None).to_body()
+        # Its id is the same when this message is redelivered (a duplicate: dropped), and new when another message
+        # restarts a chain whose ledger row was never saved (a ledger outage): the old ids may still be in the
+        # duplicate-detection window, and the new chain would be dropped.
         follow_up = OutgoingMessage(
             queue=self.settings.queue_name, body=json.dumps(body).encode(),
-            message_id=f"cont-{_digest(request.cluster.key)}-{generation}", session_id=request.cluster.key,
+            message_id=f"cont-{_digest(request.cluster.key)}-{generation}-{_digest(msg.message_id or '')[:8]}",
+            session_id=request.cluster.key,
             correlation_id=_correlation(msg),  # the chain's log lines share the id of the message that began it
             scheduled_at=due, application_properties={CONTINUATION_PROPERTY: generation})
         return replace(record, continuation=generation, continuation_due=due), follow_up, ()
