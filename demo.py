@@ -14,13 +14,17 @@ from collections import Counter
 from typing import Any
 
 from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
+from shared.settings import REPOSITORY_PROFILES
 
 RESOURCE_GROUP = "rg-platform"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="default", help="default (HA by node count), single-node or ha")
+    profiles = sorted(p.stem for p in REPOSITORY_PROFILES.glob("*.yaml"))
+    parser.add_argument("--profile", default="default", choices=profiles,
+                        help="a profile from profiles/ (workload-identity also creates the cluster's identity "
+                             "and federated credentials)")
     parser.add_argument("--nodes", type=int, default=3, help="node count of the new cluster")
     parser.add_argument("--arc", action="store_true", help="an Azure Arc connected cluster instead of AKS")
     args = parser.parse_args()
@@ -87,6 +91,11 @@ def main() -> int:
             print(f"{'':8}  extension argocd ({props['extensionType']}, train {props['releaseTrain']}, "
                   f"namespace argocd): {props['provisioningState']}, version {props.get('currentVersion')}")
             print(f"{'':8}  configurationSettings {props['configurationSettings']}")
+        for identity in az.arm.identities():
+            print(f"{'':8}  managed identity {identity['name']} (client id {identity['properties']['clientId']})")
+            for credential in az.arm.federated_credentials(identity["id"]):
+                print(f"{'':8}    federated credential {credential['name']}: "
+                      f"{credential['properties']['subject']} from {credential['properties']['issuer']}")
         counts = Counter(f"{r.method}" for r in az.arm.requests)
         print(f"\nARM requests: {len(az.arm.requests)} ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
         prefix = f"/subscriptions/{SUBSCRIPTION}"

@@ -19,7 +19,7 @@ from shared.clusters import ClusterRef, InvalidClusterId, parse_cluster_id
 from shared.errors import RequestRejected
 from shared.ledger import TableLedger
 from shared.messaging import Outbox
-from shared.profiles import Profile, resolve_profile
+from shared.profiles import Profile, ProfileCatalog, ProfileError
 from shared.settings import Settings, SettingsError
 
 # Variables that would steer DefaultAzureCredential away from the local Azure's identity endpoint.
@@ -102,6 +102,13 @@ class Target:
         return ArmGateway(self.credential(), endpoint=settings.arm_endpoint, ca_bundle=settings.arm_ca_bundle,
                           retry_backoff=settings.arm_retry_backoff)
 
+    def directory(self, settings: Settings) -> Any:
+        """Microsoft Graph (for profiles with SSO), with the same credential."""
+        from shared.graph import GraphGateway
+
+        return GraphGateway(self.credential(), endpoint=settings.graph_endpoint, ca_bundle=settings.arm_ca_bundle,
+                            retry_backoff=settings.arm_retry_backoff)
+
     @property
     def has_ledger(self) -> bool:
         return bool(self.env.get("LEDGER_CONNECTION_STRING") or self.env.get("LEDGER_TABLE_ENDPOINT"))
@@ -138,8 +145,11 @@ def parse_cluster(text: str) -> ClusterRef:
 
 
 def profile_for(name: str | None, settings: Settings) -> Profile:
+    """The named profile (or DEFAULT_PROFILE) from the deployment's profile files (PROFILES_DIR)."""
     try:
-        return resolve_profile(name, settings.default_profile)
+        return ProfileCatalog.load(settings.profiles_dir, settings.default_profile).resolve(name)
+    except ProfileError as exc:
+        raise CliError(Exit.BAD_INPUT, "InvalidProfiles", str(exc)) from None
     except RequestRejected as exc:
         raise CliError(Exit.BAD_INPUT, exc.reason, exc.description) from None
 

@@ -18,7 +18,8 @@ from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
 from shared.messaging import OutgoingMessage
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("azure.mgmt", "azure.servicebus", "azure.identity", "azure.data.tables", "azurefunctions", "uamqp")
+HEAVY = ("azure.mgmt", "azure.servicebus", "azure.identity", "azure.data.tables", "azure.monitor", "azurefunctions",
+         "uamqp", "opentelemetry", "jsonschema")
 
 
 def _summary(requests: list) -> str:  # type: ignore[type-arg]
@@ -48,6 +49,27 @@ def arm_requests() -> None:
                                     session_id=later["data"]["resourceUri"].lower()))
         az.drain()
         print(f"  no-op reconcile of a converged cluster : {_summary(az.arm.requests)}")
+
+
+def workload_identity_requests() -> None:
+    """The same with the `workload-identity` profile: an identity and two federated credentials per cluster."""
+    with LocalAzure() as az:
+        warm = az.arm.add_aks_cluster(SUBSCRIPTION, "rg-bench", "aks-warm")  # providers cached, as in a fleet
+        _request(az, warm["data"]["resourceUri"], "wi-warm")
+        az.arm.clear_log()
+        event = az.arm.add_aks_cluster(SUBSCRIPTION, "rg-bench", "aks-wi")
+        _request(az, event["data"]["resourceUri"], "wi-1")
+        print(f"  new cluster, workload-identity profile : {_summary(az.arm.requests)}")
+        az.arm.clear_log()
+        _request(az, event["data"]["resourceUri"], "wi-2")
+        print(f"  no-op, workload-identity profile       : {_summary(az.arm.requests)}")
+
+
+def _request(az: LocalAzure, cluster_id: str, message_id: str) -> None:
+    body = json.dumps({"schemaVersion": 1, "action": "bootstrap", "clusterResourceId": cluster_id,
+                       "profile": "workload-identity"})
+    az.bus.send(OutgoingMessage(queue=QUEUE, body=body.encode(), message_id=message_id, session_id=cluster_id.lower()))
+    az.drain()
 
 
 def cpu_per_cluster(clusters: int = 20) -> None:
@@ -85,6 +107,7 @@ def cold_start(runs: int = 5) -> None:
 
 def main() -> None:
     arm_requests()
+    workload_identity_requests()
     cpu_per_cluster()
     cold_start()
 

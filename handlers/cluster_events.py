@@ -1,4 +1,4 @@
-"""Event Grid trigger: cluster writes become bootstrap requests on the queue; deletes are recorded.
+"""Event Grid trigger: cluster writes become bootstrap requests on the queue, deletes become clean-ups.
 
 Event Grid gives the endpoint 30 s and retries on failure, so this only filters and enqueues; the
 queue handler does the work. Events arrive duplicated, late and out of order: the message id is
@@ -7,26 +7,28 @@ derived from the event id (Service Bus drops the duplicate) and the reconciler r
 from __future__ import annotations
 
 import json
-import logging
-from dataclasses import replace
 from typing import Any
 
 import azure.functions as func
 
 from shared.cluster_events import ClusterEvent, cluster_event
 from shared.install_request import InstallRequest
-from shared.ledger import ClusterRecord, LedgerConflict
+from shared.log_context import get_logger, log_scope
 from shared.messaging import OutgoingMessage
+from shared.processing import EVENT_TIME_PROPERTY, SOURCE_PROPERTY
+from shared.scope import out_of_scope
 from shared.services import Services, services
+from shared.telemetry import start_telemetry
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
-log = logging.getLogger("argoboot.events")
+log = get_logger("argoboot.events")
 
 
 @bp.function_name("cluster_events")
 @bp.event_grid_trigger(arg_name="event")
 def cluster_events(event: func.EventGridEvent) -> None:
     """Entry point for both the Event Grid schema and CloudEvents 1.0 (the binding decodes either)."""
+    start_telemetry()
     handle_event(_fields(event))
 
 
@@ -39,38 +41,35 @@ def _fields(event: Any) -> dict[str, Any]:
 
 
 def handle_event(fields: dict[str, Any], svc: Services | None = None) -> str:
-    """Act on one event; returns what was done ("enqueued", "deleted", "refused", "ignored") for logs and tests."""
+    """Act on one event; returns what was done ("enqueued", "refused", "ignored") for logs and tests.
+
+    A write becomes a bootstrap and a delete an uninstall (cleaning up what the service created), both
+    on the cluster's session and marked as coming from an event with its time: the queue handler then
+    ignores a write that Event Grid delivers after the delete, and never undoes an explicit request."""
     found = cluster_event(fields.get("id"), fields.get("type"), fields.get("subject"), fields.get("data"),
                           fields.get("time"))
     if isinstance(found, str):
         log.debug("event %s ignored: %s", fields.get("id"), found)
         return "ignored"
-    svc = svc or services()
-    if found.cluster.subscription not in svc.settings.allowed_subscriptions:
-        log.warning("event=%s cluster=%s refused: subscription %s is not in ALLOWED_SUBSCRIPTIONS",
-                    found.event_id, found.cluster.key, found.cluster.subscription)
+    request_id = f"evt-{found.event_id}"[:128]
+    with log_scope(cluster_id=found.cluster.key, request_id=request_id, correlation_id=found.event_id):
+        return _enqueue(found, request_id, svc or services())
+
+
+def _enqueue(found: ClusterEvent, request_id: str, svc: Services) -> str:
+    """Refuse or enqueue, inside the event's log scope so every line names the cluster."""
+    refusal = out_of_scope(found.cluster, svc.settings)
+    if refusal is not None:
+        log.warning("event=%s cluster=%s refused: %s", found.event_id, found.cluster.key, refusal[1])
         return "refused"
-    if found.kind == "delete":
-        _record_delete(found, svc)
-        return "deleted"
-    request = InstallRequest(request_id=f"evt-{found.event_id}"[:128], action="bootstrap", cluster=found.cluster)
+    action = "uninstall" if found.kind == "delete" else "bootstrap"
+    request = InstallRequest(request_id=request_id, action=action, cluster=found.cluster)
+    properties: dict[str, str | int] = {SOURCE_PROPERTY: "event"}
+    if found.epoch is not None:
+        properties[EVENT_TIME_PROPERTY] = str(found.epoch)
     svc.outbox.send(OutgoingMessage(queue=svc.settings.queue_name, body=json.dumps(request.to_body()).encode(),
-                                    message_id=found.message_id, session_id=found.cluster.key))
-    log.info("event=%s cluster=%s enqueued request=%s", found.event_id, found.cluster.key, request.request_id)
+                                    message_id=found.message_id, session_id=found.cluster.key,
+                                    correlation_id=found.event_id, application_properties=properties))
+    log.info("event=%s cluster=%s %s enqueued as %s request=%s", found.event_id, found.cluster.key, found.kind,
+             action, request.request_id)
     return "enqueued"
-
-
-def _record_delete(event: ClusterEvent, svc: Services) -> None:
-    """Mark the cluster deleted in the ledger (cleanup of what we created comes with the lifecycle work)."""
-    for _ in range(5):
-        now = svc.clock()
-        record = svc.ledger.get_cluster(event.cluster.key) or ClusterRecord.new(event.cluster, now)
-        updated = replace(record.with_history(now, [f"cluster deleted (event {event.event_id})"]),
-                          phase="deleted", waiting_on=None, last_changed=now, continuation_due=None)
-        try:
-            svc.ledger.save_cluster(updated)
-        except LedgerConflict:
-            continue
-        log.info("event=%s cluster=%s deleted; recorded", event.event_id, event.cluster.key)
-        return
-    raise LedgerConflict(f"{event.cluster.key}: could not record the delete")

@@ -7,31 +7,25 @@ until its max delivery count, then dead-letters it.
 """
 from __future__ import annotations
 
-import logging
-
 import azure.functions as func
 
 from handlers.settlement import settler
 from shared.processing import InboundMessage
 from shared.services import services
+from shared.telemetry import start_telemetry
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
-log = logging.getLogger("argoboot.requests")
 
 
 @bp.function_name("install_requests")
 @bp.service_bus_queue_trigger(arg_name="msg", queue_name="%INSTALL_QUEUE_NAME%",
                               connection="ServiceBusConnection", is_sessions_enabled=True)
 def install_requests(msg: func.ServiceBusMessage) -> None:
+    start_telemetry()
     inbound = InboundMessage(
         body=msg.get_body(), message_id=msg.message_id, session_id=msg.session_id, reply_to=msg.reply_to,
         correlation_id=msg.correlation_id, delivery_count=msg.delivery_count,
         application_properties=dict(msg.application_properties or {}))
-    try:
-        settlement = services().processor.process(inbound)
-    except Exception:
-        log.exception("message=%s session=%s delivery=%s failed; Service Bus will redeliver it (then dead-letter "
-                      "it after the queue's max delivery count)", msg.message_id, msg.session_id, msg.delivery_count)
-        raise
+    settlement = services().processor.process(inbound)  # logs an unexpected failure before it propagates
     if settlement.dead_letter:
         settler().dead_letter(msg, settlement.dead_letter_reason or "", settlement.dead_letter_description or "")

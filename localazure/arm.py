@@ -39,10 +39,14 @@ from localazure.arm_limits import INTERNAL_ERROR, Fault, Faults, RateLimits
 from localazure.arm_model import (
     AKS,
     ARC,
+    AUDIENCE,
     INSTALL_FAILURE_MESSAGE,
     PROVIDER_STATES,
+    Application,
     Extension,
     Failure,
+    FederatedCredential,
+    Identity,
     Json,
     Provider,
     cluster_event,
@@ -139,6 +143,7 @@ class ArmEmulator(ArmRoutes):
             "IDENTITY_HEADER": self.identity_header,
             "ARM_ENDPOINT": self.url,
             "ARM_CA_BUNDLE": self.ca_path,
+            "GRAPH_ENDPOINT": self.url,
         }
 
     # ------------------------------------------------------------------ state set-up (Python, not HTTP)
@@ -247,7 +252,62 @@ class ArmEmulator(ArmRoutes):
                 failed_at=now,
             )
 
+    def add_identity(
+        self, subscription: str, resource_group: str, name: str, *, location: str = "eastus",
+        tags: Mapping[str, str] | None = None,
+    ) -> str:
+        """A user-assigned identity someone else created (e.g. to check the service never adopts it); its id."""
+        identity = Identity(subscription, resource_group, name, location, dict(tags or {}), self.tenant_id)
+        with self._lock:
+            self._identities[_key(identity.id)] = identity
+            self._principals[identity.principal_id] = self._clock()
+        return identity.id
+
+    def remove_extension(self, cluster_id: str, name: str) -> None:
+        """Take an extension off a cluster at once, as someone running `az k8s-extension delete --force` would."""
+        with self._lock:
+            del self._clusters[_key(cluster_id)].extensions[name.lower()]
+
+    def set_identity_tags(self, identity_id: str, tags: Mapping[str, str]) -> None:
+        """Replace an identity's tags, as someone editing it in the portal would."""
+        with self._lock:
+            self._identities[_key(identity_id)].tags = dict(tags)
+
+    def add_registry(self, subscription: str, resource_group: str, name: str) -> str:
+        """A container registry that role assignments can target; returns its id."""
+        registry = (
+            f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/"
+            f"Microsoft.ContainerRegistry/registries/{name}"
+        )
+        with self._lock:
+            self._registries.add(registry.lower())
+        return registry
+
+    def add_application(self, display_name: str, app_id: str | None = None) -> str:
+        """An Entra application registration (Graph); returns its client (app) id."""
+        application = Application(object_id=new_guid(), app_id=app_id or new_guid(), display_name=display_name)
+        with self._lock:
+            self._applications[application.object_id] = application
+        return application.app_id
+
+    def add_application_credential(self, app_id: str, name: str, issuer: str, subject: str) -> None:
+        """Give an application a federated credential directly (e.g. to fill it up to Graph's limit)."""
+        with self._lock:
+            application = next(a for a in self._applications.values() if a.app_id == app_id)
+            application.credentials[new_guid()] = FederatedCredential(name, issuer, subject, [AUDIENCE])
+
     # ------------------------------------------------------------------ state inspection
+
+    def application_credentials(self, app_id: str) -> list[Json]:
+        with self._lock:
+            application = next(a for a in self._applications.values() if a.app_id == app_id)
+            return [application.credential_body(i, c) for i, c in application.credentials.items()]
+
+    def role_assignments(self, scope: str | None = None) -> list[Json]:
+        """Role assignments at a scope (all of them when None)."""
+        with self._lock:
+            return [a.body() for a in self._role_assignments.values() if scope is None or
+                    a.scope.lower() == scope.lower()]
 
     def cluster(self, cluster_id: str) -> Json | None:
         """The cluster's ARM body at the newest api-version, or None."""
@@ -420,6 +480,8 @@ class ArmEmulator(ArmRoutes):
     def _process(self, call: Call, headers: Mapping[str, str], body_error: str | None) -> Reply:
         try:
             self._authenticate(headers)
+            if call.lower[:1] == ["v1.0"]:
+                return self._graph(call)
             if not call.api_version:
                 raise ArmError(
                     400,

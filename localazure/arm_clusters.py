@@ -57,11 +57,36 @@ class ClusterRoutes(ArmState):
         return cluster_event(cluster, deleted=False, now=now, tenant_id=self.tenant_id)
 
     def _cluster(self, call: Call) -> Reply:
-        allow(call, "GET")
+        allow(call, "GET", "PUT")
         cluster = self._clusters.get("/" + "/".join(call.lower))
         if cluster is None:
             s = call.segments
+            if call.method == "PUT":
+                raise ArmError(400, "BadRequest", "The local ARM creates clusters from Python (add_aks_cluster).")
             raise ArmError(404, "ResourceNotFound", not_found_message(s[5], s[6], s[7], s[3]))
+        if call.method == "PUT":
+            return self._update_cluster(call, cluster)
+        return Reply(200, cluster.body(call.api_version, call.now))
+
+    def _update_cluster(self, call: Call, cluster: Cluster) -> Reply:
+        """`az aks update` for the OIDC issuer and workload identity: a PUT of the whole cluster, then Updating."""
+        if cluster.kind is not AKS:
+            raise ArmError(400, "BadRequest", "Connected clusters are updated with PATCH and the agents' Helm chart.")
+        refuse_busy_cluster(cluster, call.now)
+        properties = call.body.get("properties") if isinstance(call.body, dict) else None
+        if not isinstance(properties, dict):
+            raise ArmError(400, "InvalidRequestContent", "The request body must contain an object 'properties'.")
+        oidc = bool((properties.get("oidcIssuerProfile") or {}).get("enabled"))
+        workload = bool(((properties.get("securityProfile") or {}).get("workloadIdentity") or {}).get("enabled"))
+        if cluster.oidc_issuer and not oidc:
+            raise ArmError(400, "BadRequest", "OIDC issuer cannot be disabled once it is enabled.")
+        if workload and not oidc:
+            raise ArmError(
+                400, "BadRequest", "Enabling workload identity requires enabling OIDC issuer (--enable-oidc-issuer)."
+            )
+        cluster.oidc_issuer, cluster.workload_identity = oidc, workload
+        cluster.provisioning_state = "Updating"
+        cluster.ready_at = call.now + self.cluster_update_seconds
         return Reply(200, cluster.body(call.api_version, call.now))
 
 

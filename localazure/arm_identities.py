@@ -40,6 +40,7 @@ class IdentityRoutes(ArmState):
                 return Reply(200, identity.body(call.api_version))
             identity = Identity(subscription, resource_group, name, location, tags, self.tenant_id)
             self._identities[key] = identity
+            self._principals[identity.principal_id] = call.now
             return Reply(201, identity.body(call.api_version), {"Location": identity.id})
         if call.method == "DELETE":
             if identity is None:

@@ -508,6 +508,57 @@ class Identity:
         }
 
 
+AUDIENCE = "api://AzureADTokenExchange"
+
+
+@dataclass
+class RoleAssignment:
+    """A role assignment (Microsoft.Authorization/roleAssignments) at a scope."""
+
+    scope: str
+    name: str
+    role_definition_id: str
+    principal_id: str
+    principal_type: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.scope}/providers/Microsoft.Authorization/roleAssignments/{self.name}"
+
+    def body(self) -> Json:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "type": "Microsoft.Authorization/roleAssignments",
+            "properties": {
+                "roleDefinitionId": self.role_definition_id,
+                "principalId": self.principal_id,
+                "principalType": self.principal_type,
+                "scope": self.scope,
+            },
+        }
+
+
+@dataclass
+class Application:
+    """An Entra application registration (Microsoft Graph), with its federated identity credentials by id."""
+
+    object_id: str
+    app_id: str
+    display_name: str
+    credentials: dict[str, FederatedCredential] = field(default_factory=dict)
+
+    def credential_body(self, credential_id: str, credential: FederatedCredential) -> Json:
+        return {
+            "id": credential_id,
+            "name": credential.name,
+            "issuer": credential.issuer,
+            "subject": credential.subject,
+            "audiences": list(credential.audiences),
+            "description": None,
+        }
+
+
 #: Canonical namespace casing and the resource types each provider lists.
 KNOWN_PROVIDERS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "microsoft.containerservice": (

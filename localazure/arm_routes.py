@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import re
+
 from localazure.arm_clusters import ClusterRoutes
 from localazure.arm_extensions import ExtensionRoutes
 from localazure.arm_identities import IdentityRoutes
 from localazure.arm_model import CLUSTER_KINDS, Json
 from localazure.arm_providers import ProviderRoutes
-from localazure.arm_request import Call, allow, unknown
+from localazure.arm_request import ArmError, Call, allow, unknown
+from localazure.arm_roles import RoleAssignmentRoutes
 from localazure.arm_server import Reply
+from localazure.graph_routes import GraphRoutes
 
 
-class ArmRoutes(ProviderRoutes, ClusterRoutes, ExtensionRoutes, IdentityRoutes):
+class ArmRoutes(ProviderRoutes, ClusterRoutes, ExtensionRoutes, IdentityRoutes, RoleAssignmentRoutes, GraphRoutes):
     def _route(self, call: Call) -> Reply:
         match call.lower:
+            case [*_, "providers", "microsoft.authorization", "roleassignments", _]:
+                return self._role_assignment(call)
             case ["subscriptions", _, "providers", _]:
                 allow(call, "GET")
                 return self._provider(call, register=False)
@@ -52,6 +58,8 @@ class ArmRoutes(ProviderRoutes, ClusterRoutes, ExtensionRoutes, IdentityRoutes):
                 return self._credential(call)
             case ["subscriptions", _, "providers", _, _] | ["subscriptions", _, "resourcegroups", _, "providers", _, _]:
                 return self._list(call)
+            case ["subscriptions", _, "resources"]:
+                return self._resources(call)
         unknown(call)
 
     def _list(self, call: Call) -> Reply:
@@ -76,6 +84,24 @@ class ArmRoutes(ProviderRoutes, ClusterRoutes, ExtensionRoutes, IdentityRoutes):
         else:
             unknown(call)
         return Reply(200, {"value": bodies})
+
+
+    def _resources(self, call: Call) -> Reply:
+        """`GET /subscriptions/{s}/resources?$filter=resourceType eq '...' [or ...]`: the generic list, which
+        the sweep uses to find clusters (ids, locations and tags; properties only with `$expand`)."""
+        allow(call, "GET")
+        wanted = {t.lower() for t in re.findall(r"resourceType eq '([^']+)'", call.query.get("$filter", ""))}
+        if call.query.get("$filter") and not wanted:
+            raise ArmError(400, "InvalidFilterInQueryString", "Only resourceType eq '...' filters are supported.")
+        found: list[Json] = []
+        for cluster in self._clusters.values():
+            if cluster.subscription.lower() != call.subscription or (
+                wanted and cluster.kind.body_type.lower() not in wanted
+            ):
+                continue
+            body = cluster.body(cluster.kind.latest_api, call.now)
+            found.append({k: body[k] for k in ("id", "name", "type", "location", "tags")})
+        return Reply(200, {"value": found})
 
 
 def _in_scope(subscription: str, resource_group: str, want_subscription: str | None, want_group: str | None) -> bool:

@@ -1,13 +1,23 @@
 """The state the local ARM's route families share: resources, and the knobs their handlers read.
 
-Each family (`localazure.arm_providers`, `arm_clusters`, `arm_extensions`, `arm_identities`) is a
-mixin over `ArmState`, and `ArmEmulator` inherits them all, so handlers read `self._clusters` or
+Each family (`localazure.arm_providers`, `arm_clusters`, `arm_extensions`, `arm_identities`, `arm_roles`,
+`graph_routes`) is a mixin over `ArmState`, and `ArmEmulator` inherits them all, so handlers read `self._clusters` or
 `self.extension_install_seconds` directly. Handlers never lock: `ArmEmulator` holds its lock around them.
 """
 
 from __future__ import annotations
 
-from localazure.arm_model import LATEST_ARGOCD_VERSION, Cluster, Failure, Identity, Operation, Provider, new_guid
+from localazure.arm_model import (
+    LATEST_ARGOCD_VERSION,
+    Application,
+    Cluster,
+    Failure,
+    Identity,
+    Operation,
+    Provider,
+    RoleAssignment,
+    new_guid,
+)
 
 
 class ArmState:
@@ -18,6 +28,8 @@ class ArmState:
         self.extension_install_seconds = 120.0
         self.extension_update_seconds = 60.0
         self.extension_delete_seconds = 60.0
+        self.cluster_update_seconds = 240.0
+        self.principal_replication_seconds = 20.0
         self.fic_write_seconds = 0.0  # real seconds, not on the clock: the write's HTTP reply is held that long
         self.extension_version = LATEST_ARGOCD_VERSION
         self.tenant_id = new_guid()
@@ -27,3 +39,7 @@ class ArmState:
         self._identities: dict[str, Identity] = {}
         self._operations: dict[str, Operation] = {}  # by operation id
         self._install_failures: list[Failure] = []
+        self._role_assignments: dict[str, RoleAssignment] = {}  # by lower-cased id
+        self._principals: dict[str, float] = {}  # principal id -> when it was created, on the clock
+        self._registries: set[str] = set()  # lower-cased container registry ids
+        self._applications: dict[str, Application] = {}  # Entra applications by object id

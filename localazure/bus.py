@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from azure.functions.servicebus import ServiceBusMessage as FunctionsServiceBusMessage
 
@@ -37,6 +37,16 @@ class DeadLetter:
     description: str
 
 
+Settled = Literal["completed", "dead-lettered", "abandoned"]
+
+
+class BusObserver(Protocol):
+    """Sees every message sent and every delivery settled (the message contract checks in `localazure.contract`)."""
+
+    def sent(self, message: OutgoingMessage) -> None: ...
+    def settled(self, queue: str, message: OutgoingMessage, how: Settled) -> None: ...
+
+
 @dataclass
 class Queue:
     name: str
@@ -54,9 +64,11 @@ class LocalBus:
 
     duplicate_window = 600.0
 
-    def __init__(self, clock: Callable[[], float], *, advance: Callable[[float], None] | None = None) -> None:
+    def __init__(self, clock: Callable[[], float], *, advance: Callable[[float], None] | None = None,
+                 observer: BusObserver | None = None) -> None:
         self._clock = clock
         self._advance = advance
+        self._observer = observer
         self._queues: dict[str, Queue] = {}
         self._lock = threading.RLock()
         self._sequence = itertools.count(1)
@@ -77,6 +89,8 @@ class LocalBus:
 
     def send(self, message: OutgoingMessage) -> None:
         """Enqueue (or schedule); a message id seen within the duplicate window is dropped, as Service Bus does."""
+        if self._observer is not None:
+            self._observer.sent(message)
         with self._lock:
             queue = self._queues.get(message.queue) or self.create_queue(message.queue)
             if queue.requires_session and not message.session_id:
@@ -177,10 +191,12 @@ class LocalBus:
             session = env.message.session_id
             self._locked_sessions.discard(session or f"\0{env.sequence_number}")
             settled = self._dead_lettered.pop(lock_token, None)
+            how: Settled = "dead-lettered"
             if settled is not None:
                 queue.dead_letters.append(DeadLetter(env, *settled))
             elif failure is None:
                 queue.completed += 1
+                how = "completed"
             else:
                 self.errors.append(failure)
                 if env.delivery_count >= queue.max_delivery_count:
@@ -190,6 +206,9 @@ class LocalBus:
                 else:  # abandoned: back at the head of its session, available at once
                     queue.active.append(env)
                     queue.active.sort(key=lambda e: e.sequence_number)
+                    how = "abandoned"
+        if self._observer is not None:
+            self._observer.settled(name, env.message, how)
 
     def _mark_dead_letter(self, lock_token: str, reason: str, description: str) -> None:
         with self._lock:

@@ -6,10 +6,16 @@ same validation the worker runs) and decodes Event Grid payloads with the bindin
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+from urllib.parse import unquote, urlencode
 
+import azure.functions as func
 from azure.functions.eventgrid import EventGridEventInConverter
 from azure.functions.meta import Datum
+from azure.functions.timer import TimerRequest
+
+ROUTE_PREFIX = "api"  # host.json extensions.http.routePrefix (not set: the default)
 
 
 class FunctionsHost:
@@ -17,6 +23,9 @@ class FunctionsHost:
 
     def __init__(self, app: Any) -> None:
         self.functions = {f.get_function_name(): f for f in app.get_functions()}  # get_functions() only once
+        self.routes = [(name, _route_pattern(b["route"]), {m.upper() for m in b.get("methods") or ()})
+                       for name, f in sorted(self.functions.items())
+                       for b in json.loads(f.get_function_json())["bindings"] if b["type"] == "httpTrigger"]
 
     def call(self, name: str, *args: Any) -> Any:
         return self.functions[name].get_user_function()(*args)
@@ -25,6 +34,40 @@ class FunctionsHost:
         """Deliver one Event Grid event (Event Grid schema or CloudEvents 1.0, picked by `specversion`)."""
         decoded = EventGridEventInConverter.decode(Datum(json.dumps(event), "json"), trigger_metadata={})
         return self.call(function, decoded)
+
+
+    def run_timer(self, name: str, *, past_due: bool = False) -> Any:
+        """Fire a timer function now, as its schedule would."""
+        return self.call(name, TimerRequest(past_due=past_due))
+
+    def http(self, method: str, path: str, params: dict[str, str] | None = None) -> func.HttpResponse:
+        """Route a request as the host does: under `/api`, to the first HTTP function by name whose route
+        and methods match (the host orders overlapping routes by name, not by specificity); 404 when none."""
+        prefix = f"/{ROUTE_PREFIX}"
+        if path.startswith(prefix + "/"):
+            for name, pattern, methods in self.routes:
+                found = pattern.fullmatch(path[len(prefix):])
+                if found and (not methods or method.upper() in methods):
+                    route_params = {k: unquote(v) for k, v in found.groupdict(default="").items()}
+                    url = f"http://localhost{path}" + (f"?{urlencode(params)}" if params else "")
+                    response: func.HttpResponse = self.call(name, func.HttpRequest(
+                        method=method.upper(), url=url, params=params or {}, route_params=route_params, body=b""))
+                    return response
+        return func.HttpResponse(status_code=404)
+
+
+def _route_pattern(template: str) -> re.Pattern[str]:
+    """An ASP.NET-style route template (`a/{b}/{*rest}`, literals case-insensitive) as a regex over `/a/...`."""
+    parts = []
+    for segment in template.strip("/").split("/"):
+        param = re.fullmatch(r"\{(\*?)(\w+)\}", segment)
+        if param is None:
+            parts.append("/" + re.escape(segment))
+        elif param[1]:
+            parts.append(f"(?:/(?P<{param[2]}>.*))?")  # a catch-all also matches nothing
+        else:
+            parts.append(f"/(?P<{param[2]}>[^/]+)")
+    return re.compile("".join(parts), re.IGNORECASE)
 
 
 def as_cloud_event(event: dict[str, Any]) -> dict[str, Any]:

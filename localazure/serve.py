@@ -59,7 +59,12 @@ class QueueWorkers:
 
     def _work(self) -> None:
         while not self._stop.is_set():
-            if not self._az.bus.deliver_one(QUEUE, self._function):
+            try:
+                delivered = self._az.bus.deliver_one(QUEUE, self._function)
+            except Exception:  # the function's own failures are the bus's to handle; this is the stand-in failing
+                log.exception("the local bus failed to deliver a message; this worker carries on")
+                delivered = False
+            if not delivered:
                 self._stop.wait(0.05)
 
 

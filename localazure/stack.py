@@ -15,6 +15,7 @@ from localazure.arm import ArmEmulator
 from localazure.azurite import Azurite
 from localazure.bus import LocalBus
 from localazure.clock import VirtualClock
+from localazure.contract import MessageContract
 from localazure.functions_host import FunctionsHost
 
 QUEUE = "install-requests"
@@ -23,7 +24,10 @@ OTHER_SUBSCRIPTION = "0d9e4b7a-53c1-4f0e-8e2b-7c6a5d4f3e21"
 
 
 class LocalAzure:
-    """Start with `with LocalAzure() as az:`; `az.arm`, `az.bus`, `az.clock`, `az.host` are the parts."""
+    """Start with `with LocalAzure() as az:`; `az.arm`, `az.bus`, `az.clock`, `az.host` are the parts.
+
+    On a clean exit it raises `ContractViolation` if any message on the bus broke the published schemas.
+    """
 
     def __init__(self, *, azurite: Azurite | None = None, settings: Mapping[str, str] | None = None,
                  allowed_subscriptions: tuple[str, ...] = (SUBSCRIPTION,),
@@ -31,7 +35,9 @@ class LocalAzure:
         """`clock`: the shared virtual clock by default; a real one (time.time) for the long-lived local Azure."""
         self.clock: Callable[[], float] = clock or VirtualClock()
         self.arm = ArmEmulator(clock=self.clock)
-        self.bus = LocalBus(self.clock, advance=self.clock.advance_to if isinstance(self.clock, VirtualClock) else None)
+        self.contract = MessageContract(QUEUE)
+        advance = self.clock.advance_to if isinstance(self.clock, VirtualClock) else None
+        self.bus = LocalBus(self.clock, advance=advance, observer=self.contract)
         self._own_azurite = azurite is None
         self.azurite = azurite or Azurite()
         self._extra = dict(settings or {})
@@ -48,7 +54,8 @@ class LocalAzure:
             "ALLOWED_SUBSCRIPTIONS": ",".join(self._allowed),
             "LEDGER_CONNECTION_STRING": self.azurite.connection_string,
             "LEDGER_TABLE_PREFIX": "t" + secrets.token_hex(6),
-            "ARM_RETRY_BACKOFF_SECONDS": "0.01",  # azure-core's retries, without real seconds of backoff
+            "ARM_RETRY_BACKOFF_SECONDS": "0.01",
+            "SWEEP_SCHEDULE": "0 */30 * * * *",  # azure-core's retries, without real seconds of backoff
             **self._extra,
         }
 
@@ -60,7 +67,8 @@ class LocalAzure:
         self.arm.start()
         if self._own_azurite:
             self.azurite.start()
-        for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "MSI_ENDPOINT"):
+        for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "MSI_ENDPOINT",
+                     "APPLICATIONINSIGHTS_CONNECTION_STRING"):
             self._saved_env.setdefault(name, os.environ.pop(name, None))
         self.app_settings = self.environ()
         for name, value in self.app_settings.items():
@@ -89,20 +97,28 @@ class LocalAzure:
         self.arm.stop()
         if self._own_azurite:
             self.azurite.stop()
+        if exc[0] is None:
+            self.contract.assert_clean()  # every reply sent and every request accepted matched schemas/
 
     def reconfigure(self, **changes: Any) -> None:
-        """Rebuild the service's parts with some settings changed (e.g. max_wait_polls=3)."""
+        """Rebuild the service's parts with some settings changed (e.g. max_wait_polls=3); profiles are reloaded."""
         from dataclasses import replace
 
         from shared.services import build_services, install
 
+        ledger = None if "ledger_table_prefix" in changes else self.services.ledger  # a new prefix: new tables
         self.services = build_services(replace(self.services.settings, **changes), outbox=self.bus,
-                                       ledger=self.services.ledger, clock=self.clock)
+                                       ledger=ledger, clock=self.clock)
         install(self.services)
 
     def deliver_event(self, event: dict[str, Any]) -> Any:
         assert self.host is not None
         return self.host.deliver_event(event)
+
+    def http(self, method: str, path: str, params: dict[str, str] | None = None) -> Any:
+        """Call the app's HTTP functions by URL path (e.g. `/api/clusters`), as the host routes them."""
+        assert self.host is not None
+        return self.host.http(method, path, params)
 
     def drain(self, *, workers: int = 1) -> int:
         """Run the queue function until no message is left (scheduled ones included, by moving the clock)."""

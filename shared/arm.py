@@ -9,14 +9,15 @@ translated into `AzureError` with Azure's own code and message.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from shared.argocd_extension import ExtensionSpec, ExtensionState
+from shared.argocd_extension import RELEASE_TRAIN, ExtensionSpec, ExtensionState
 from shared.azure_errors import AzureError
 from shared.cluster_facts import ClusterFacts, cluster_facts
-from shared.clusters import ClusterRef
+from shared.clusters import CLUSTER_TYPES, ClusterRef, InvalidClusterId, ListedCluster, parse_cluster_id
+from shared.workload_identity import FederatedCredential, IdentityRef, ManagedIdentity
 
 ARM_SCOPE = "https://management.azure.com/.default"
 # Pinned API versions (see the ARM reference): Arc 2024-01-01 does not return the OIDC issuer.
@@ -44,7 +45,8 @@ def _azure_errors() -> Iterator[None]:
 
 
 class ArmGateway:
-    """The reconciler's window on ARM: providers, clusters (AKS and Arc) and cluster extensions."""
+    """The reconciler's window on ARM: providers, clusters (AKS and Arc), cluster extensions, identities,
+    federated credentials and role assignments."""
 
     def __init__(self, credential: Any, *, endpoint: str, ca_bundle: str | None = None,
                  retry_backoff: float = 0.8) -> None:
@@ -73,6 +75,16 @@ class ArmGateway:
 
         return self._client("extensions", subscription, SourceControlConfigurationClient).extensions
 
+    def _identities(self, subscription: str) -> Any:
+        from azure.mgmt.msi import ManagedServiceIdentityClient
+
+        return self._client("msi", subscription, ManagedServiceIdentityClient)
+
+    def _authorization(self, subscription: str) -> Any:
+        from azure.mgmt.authorization import AuthorizationManagementClient
+
+        return self._client("authorization", subscription, AuthorizationManagementClient)
+
     def provider_state(self, subscription: str, namespace: str) -> str:
         with _azure_errors():
             return str(self._resources(subscription).providers.get(namespace).registration_state)
@@ -92,7 +104,20 @@ class ArmGateway:
             raise
         identity = resource.identity.as_dict() if resource.identity is not None else {}
         return cluster_facts(cluster.kind, {"location": resource.location, "identity": identity,
-                                            "properties": resource.properties or {}})
+                                            "tags": resource.tags or {}, "properties": resource.properties or {}})
+
+    def list_clusters(self, subscription: str) -> list[ListedCluster]:
+        """Every AKS and Arc cluster in the subscription, with its tags (one paged list call)."""
+        wanted = " or ".join(f"resourceType eq '{ns}/{t}'" for ns, t in CLUSTER_TYPES.values())
+        found = []
+        with _azure_errors():
+            for resource in self._resources(subscription).resources.list(filter=wanted):
+                try:
+                    ref = parse_cluster_id(str(resource.id))
+                except InvalidClusterId:
+                    continue
+                found.append(ListedCluster(ref=ref, tags=dict(resource.tags or {})))
+        return found
 
     def get_extension(self, cluster: ClusterRef, name: str) -> ExtensionState | None:
         try:
@@ -115,6 +140,118 @@ class ArmGateway:
             poller = self._extensions(cluster.subscription).begin_create(*_cluster_path(cluster), name, body,
                                                                           polling=False)
             return _extension_state(poller.result())
+
+
+    def patch_extension(self, cluster: ClusterRef, name: str, settings: Mapping[str, str | None]) -> ExtensionState:
+        """Change only these settings (None removes one); returns at once like put_extension."""
+        from azure.mgmt.kubernetesconfiguration.v2023_05_01.models import PatchExtension
+
+        # The model defaults releaseTrain to Stable: send ours, or the PATCH would switch trains. Its type says
+        # dict[str, str], but a None value is sent as JSON null, which removes the key.
+        changes: dict[str, Any] = dict(settings)
+        body = PatchExtension(configuration_settings=changes, release_train=RELEASE_TRAIN)
+        with _azure_errors():
+            poller = self._extensions(cluster.subscription).begin_update(*_cluster_path(cluster), name, body,
+                                                                          polling=False)
+            return _extension_state(poller.result())
+
+    def delete_extension(self, cluster: ClusterRef, name: str) -> None:
+        """Start the uninstall (asynchronous on Azure's side; the caller polls by continuation)."""
+        with _azure_errors():
+            self._extensions(cluster.subscription).begin_delete(*_cluster_path(cluster), name, polling=False).result()
+
+    def enable_workload_identity(self, cluster: ClusterRef) -> None:
+        """Turn on the AKS OIDC issuer and workload identity, as `az aks update` does: GET, change, PUT back."""
+        resources = self._resources(cluster.subscription).resources
+        version = CLUSTER_API_VERSIONS[cluster.kind]
+        with _azure_errors():
+            resource = resources.get_by_id(cluster.id, api_version=version)
+            properties = dict(resource.properties or {})
+            properties["oidcIssuerProfile"] = {**(properties.get("oidcIssuerProfile") or {}), "enabled": True}
+            security = dict(properties.get("securityProfile") or {})
+            security["workloadIdentity"] = {"enabled": True}
+            properties["securityProfile"] = security
+            resource.properties = properties
+            resources.begin_create_or_update_by_id(cluster.id, api_version=version, parameters=resource,
+                                                   polling=False).result()
+
+    def get_identity(self, ref: IdentityRef) -> ManagedIdentity | None:
+        try:
+            with _azure_errors():
+                found = self._identities(ref.subscription).user_assigned_identities.get(ref.resource_group, ref.name)
+        except AzureError as exc:
+            if exc.not_found:
+                return None
+            raise
+        return _identity(found)
+
+    def put_identity(self, ref: IdentityRef, location: str, tags: Mapping[str, str]) -> ManagedIdentity:
+        from azure.mgmt.msi.models import Identity
+
+        with _azure_errors():
+            created = self._identities(ref.subscription).user_assigned_identities.create_or_update(
+                ref.resource_group, ref.name, Identity(location=location, tags=dict(tags)))
+        return _identity(created)
+
+    def delete_identity(self, ref: IdentityRef) -> None:
+        with _azure_errors():
+            self._identities(ref.subscription).user_assigned_identities.delete(ref.resource_group, ref.name)
+
+    def list_identities(self, subscription: str) -> list[ManagedIdentity]:
+        with _azure_errors():
+            return [_identity(i) for i in
+                    self._identities(subscription).user_assigned_identities.list_by_subscription()]
+
+    def list_credentials(self, ref: IdentityRef) -> list[FederatedCredential]:
+        with _azure_errors():
+            pages = self._identities(ref.subscription).federated_identity_credentials.list(ref.resource_group,
+                                                                                            ref.name)
+            return [FederatedCredential(name=c.name, issuer=c.issuer, subject=c.subject,
+                                        audiences=tuple(c.audiences or ()), id=c.id) for c in pages]
+
+    def put_credential(self, ref: IdentityRef, credential: FederatedCredential) -> None:
+        from azure.mgmt.msi.models import FederatedIdentityCredential
+
+        body = FederatedIdentityCredential(issuer=credential.issuer, subject=credential.subject,
+                                           audiences=list(credential.audiences))
+        with _azure_errors():
+            self._identities(ref.subscription).federated_identity_credentials.create_or_update(
+                ref.resource_group, ref.name, credential.name, body)
+
+    def delete_credential(self, ref: IdentityRef, name: str) -> None:
+        with _azure_errors():
+            self._identities(ref.subscription).federated_identity_credentials.delete(ref.resource_group, ref.name,
+                                                                                     name)
+
+    def role_assignment_exists(self, subscription: str, scope: str, name: str) -> bool:
+        try:
+            with _azure_errors():
+                self._authorization(subscription).role_assignments.get(scope, name)
+        except AzureError as exc:
+            if exc.not_found:
+                return False
+            raise
+        return True
+
+    def create_role_assignment(self, subscription: str, scope: str, name: str, role_definition_id: str,
+                               principal_id: str) -> str:
+        """Assign the role (principal type ServicePrincipal: skips Entra's lookup of a not-yet-replicated
+        principal where Azure can); returns the assignment id."""
+        from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
+
+        body = RoleAssignmentCreateParameters(role_definition_id=role_definition_id, principal_id=principal_id,
+                                              principal_type="ServicePrincipal")
+        with _azure_errors():
+            return str(self._authorization(subscription).role_assignments.create(scope, name, body).id)
+
+    def delete_role_assignment(self, subscription: str, scope: str, name: str) -> None:
+        with _azure_errors():
+            self._authorization(subscription).role_assignments.delete(scope, name)
+
+
+def _identity(found: Any) -> ManagedIdentity:
+    return ManagedIdentity(id=str(found.id), location=str(found.location), client_id=str(found.client_id),
+                           principal_id=str(found.principal_id), tags=dict(found.tags or {}))
 
 
 def _cluster_path(cluster: ClusterRef) -> tuple[str, str, str, str]:

@@ -22,10 +22,12 @@ class AzureError(Exception):
 
     @property
     def retryable(self) -> bool:
-        """Throttling, server errors, dropped connections and 'another operation in progress' conflicts."""
+        """Throttling, server errors, dropped connections, 'another operation in progress' conflicts, and a new
+        principal that Entra has not replicated yet (role assignments right after an identity is created)."""
         return (
             self.status in (0, 408, 429)
             or self.status >= 500
             or self.code in {"OperationNotAllowed", "AnotherOperationInProgress",
-                             "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity"}
+                             "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity",
+                             "PrincipalNotFound"}
         )

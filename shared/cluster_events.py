@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from shared.clusters import ClusterRef, InvalidClusterId, parse_cluster_id
@@ -26,6 +27,17 @@ class ClusterEvent:
     kind: Literal["write", "delete"]
     cluster: ClusterRef
     event_time: str | None
+
+    @property
+    def epoch(self) -> float | None:
+        """The event time in epoch seconds (None when absent or unreadable): orders a delete and a late write."""
+        if not self.event_time:
+            return None
+        try:
+            moment = datetime.fromisoformat(self.event_time.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
     @property
     def message_id(self) -> str:

@@ -6,7 +6,7 @@ these pure functions hide that so the reconciler decides on one shape.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from shared.clusters import ClusterKind
@@ -22,6 +22,7 @@ class ClusterFacts:
     node_count: int | None
     oidc_issuer_url: str | None
     workload_identity: bool
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 def _dict(value: Any) -> Mapping[str, Any]:
@@ -52,4 +53,5 @@ def cluster_facts(kind: ClusterKind, body: Mapping[str, Any]) -> ClusterFacts:
         node_count=nodes,
         oidc_issuer_url=issuer if isinstance(issuer, str) and issuer else None,
         workload_identity=workload,
+        tags={str(k): str(v) for k, v in _dict(body.get("tags")).items()},
     )

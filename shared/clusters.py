@@ -7,7 +7,6 @@ Service Bus session id that serialises work per cluster.
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,8 +19,9 @@ CLUSTER_TYPES: dict[ClusterKind, tuple[str, str]] = {
 }
 _KIND_BY_TYPE = {f"{ns}/{t}".lower(): kind for kind, (ns, t) in CLUSTER_TYPES.items()}
 
-_RESOURCE_GROUP = re.compile(r"^[-\w._()]{1,90}$")
-_CLUSTER_NAME = re.compile(r"^[a-zA-Z0-9]$|^[a-zA-Z0-9][-_a-zA-Z0-9]{0,61}[a-zA-Z0-9]$")
+_RESOURCE_GROUP = re.compile(r"[-\w._()]{1,90}")
+_CLUSTER_NAME = re.compile(r"[a-zA-Z0-9]|[a-zA-Z0-9][-_a-zA-Z0-9]{0,61}[a-zA-Z0-9]")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 class InvalidClusterId(ValueError):
@@ -60,6 +60,14 @@ class ClusterRef:
         return self.id
 
 
+@dataclass(frozen=True)
+class ListedCluster:
+    """A cluster as a subscription-wide list shows it: enough to decide whether it needs a reconcile."""
+
+    ref: ClusterRef
+    tags: dict[str, str]
+
+
 def cluster_kind_of(resource_id: str) -> ClusterKind | None:
     """The kind when `resource_id` names a cluster itself (not a child such as an agent pool), else None."""
     try:
@@ -76,15 +84,13 @@ def parse_cluster_id(resource_id: str) -> ClusterRef:
         raise InvalidClusterId("clusterResourceId is empty; expected "
                                "/subscriptions/<id>/resourceGroups/<group>/providers/"
                                "Microsoft.ContainerService/managedClusters/<name> (or an Arc connectedClusters id)")
-    text = resource_id.strip().rstrip("/")
+    text = resource_id.rstrip("/")  # no other leniency: schemas/install-request.v1.schema.json says the same
     parts = {k: str(v) for k, v in parse_resource_id(text).items() if v is not None}
     subscription = parts.get("subscription") or ""
-    try:
-        uuid.UUID(subscription)
-    except ValueError:
-        raise InvalidClusterId(f"'{resource_id}' does not start with /subscriptions/<subscription GUID>") from None
+    if not _GUID.fullmatch(subscription):
+        raise InvalidClusterId(f"'{resource_id}' does not start with /subscriptions/<subscription GUID>")
     group = parts.get("resource_group") or ""
-    if not _RESOURCE_GROUP.match(group):
+    if not _RESOURCE_GROUP.fullmatch(group):
         raise InvalidClusterId(f"'{resource_id}' has no valid resourceGroups/<name> segment")
     full_type = f"{parts.get('namespace') or ''}/{parts.get('type') or ''}".lower()
     kind = _KIND_BY_TYPE.get(full_type)
@@ -95,6 +101,35 @@ def parse_cluster_id(resource_id: str) -> ClusterRef:
     if parts.get("children"):
         raise InvalidClusterId(f"'{resource_id}' names a child resource of a cluster, not the cluster itself")
     name = parts.get("name") or ""
-    if not _CLUSTER_NAME.match(name):
+    if not _CLUSTER_NAME.fullmatch(name):
         raise InvalidClusterId(f"'{name}' is not a valid cluster name")
     return ClusterRef(subscription=subscription.lower(), resource_group=group, kind=kind, name=name)
+
+
+@dataclass(frozen=True)
+class ResourceId:
+    """Any top-level ARM resource id (e.g. a container registry), validated like a cluster id."""
+
+    id: str
+    subscription: str
+    resource_group: str
+    namespace: str
+    resource_type: str
+    name: str
+
+
+def parse_resource_id(resource_id: str) -> ResourceId:
+    """Parse /subscriptions/<guid>/resourceGroups/<g>/providers/<ns>/<type>/<name>; raise InvalidClusterId."""
+    from azure.mgmt.core.tools import is_valid_resource_id
+    from azure.mgmt.core.tools import parse_resource_id as parse
+
+    text = resource_id.strip().rstrip("/") if isinstance(resource_id, str) else ""
+    if not is_valid_resource_id(text):
+        raise InvalidClusterId(f"'{resource_id}' is not an ARM resource id")
+    parts = {k: str(v) for k, v in parse(text).items() if v is not None}
+    if not _GUID.fullmatch(parts.get("subscription") or ""):
+        raise InvalidClusterId(f"'{resource_id}' does not start with /subscriptions/<subscription GUID>")
+    if parts.get("children") or not all(parts.get(k) for k in ("resource_group", "namespace", "type", "name")):
+        raise InvalidClusterId(f"'{resource_id}' is not the id of a top-level resource in a resource group")
+    return ResourceId(id=text, subscription=parts["subscription"].lower(), resource_group=parts["resource_group"],
+                      namespace=parts["namespace"], resource_type=parts["type"], name=parts["name"])

@@ -13,13 +13,14 @@ from typing import Any
 
 from shared.clusters import ClusterRef, InvalidClusterId, parse_cluster_id
 from shared.errors import RequestRejected
+from shared.profiles import PROFILE_KEYS
 
 SCHEMA_VERSION = 1
-ACTIONS = ("bootstrap",)
+ACTIONS = ("bootstrap", "update", "uninstall")
 MAX_BODY_BYTES = 64 * 1024
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-_PROFILE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_FIELDS = {"schemaVersion", "action", "clusterResourceId", "profile", "requestId"}
+_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")  # the same patterns as schemas/
+_PROFILE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+_FIELDS = {"schemaVersion", "action", "clusterResourceId", "profile", "overrides", "requestId"}
 
 
 @dataclass(frozen=True)
@@ -30,12 +31,15 @@ class InstallRequest:
     action: str
     cluster: ClusterRef
     profile: str | None = None
+    overrides: dict[str, Any] | None = None
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"schemaVersion": SCHEMA_VERSION, "action": self.action,
                                 "clusterResourceId": self.cluster.id, "requestId": self.request_id}
         if self.profile:
             body["profile"] = self.profile
+        if self.overrides is not None:
+            body["overrides"] = self.overrides
         return body
 
 
@@ -71,11 +75,17 @@ def parse_install_request(body: bytes, *, message_id: str | None) -> InstallRequ
     except InvalidClusterId as exc:
         raise RequestRejected("InvalidClusterResourceId", f"clusterResourceId: {exc}") from None
     profile = data.get("profile")
-    if profile is not None and (not isinstance(profile, str) or not _PROFILE.match(profile)):
+    if profile is not None and (not isinstance(profile, str) or not _PROFILE.fullmatch(profile)):
         raise RequestRejected("InvalidProfile", f"profile {profile!r} is not a profile name "
                               "(lower-case letters, digits and hyphens)")
+    overrides = data.get("overrides")
+    if overrides is not None and (not isinstance(overrides, dict) or not set(overrides) <= set(PROFILE_KEYS)):
+        raise RequestRejected("InvalidOverride", "overrides must be an object shaped like a profile, e.g. "
+                              '{"rbac": {"policyCsv": "..."}}, with keys among ' + ", ".join(PROFILE_KEYS)
+                              + "; the profile lists what may be overridden")
     request_id = data.get("requestId", message_id)
-    if not isinstance(request_id, str) or not _REQUEST_ID.match(request_id):
+    if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
         raise RequestRejected("InvalidRequestId", f"requestId {request_id!r} must be 1-128 characters of "
                               "letters, digits, '.', '_', ':' or '-' (or omit it to use the message id)")
-    return InstallRequest(request_id=request_id, action=action, cluster=cluster, profile=profile)
+    return InstallRequest(request_id=request_id, action=action, cluster=cluster, profile=profile,
+                          overrides=overrides)

@@ -1,13 +1,14 @@
 """The status ledger: what happened to each cluster and each request, in Azure Table storage.
 
 Written by the queue and Event Grid handlers after every run; read by the same handlers (to
-coalesce waits and find who is waiting for a reply). Writes are ETag-conditional so two instances
-never overwrite each other's record silently: a stale write raises `LedgerConflict` and the caller
-re-reads and re-applies its change.
+coalesce waits and find who is waiting for a reply), by the status API and by the request purge.
+Writes are ETag-conditional so two instances never overwrite each other's record silently: a stale
+write raises `LedgerConflict` and the caller re-reads and re-applies its change.
 """
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
@@ -40,7 +41,15 @@ class ClusterRecord:
     kind: str
     phase: str = "pending"
     waiting_on: str | None = None
+    waiting_since: float | None = None
+    intent: str = "installed"  # or "absent": uninstalled on request, or the cluster was deleted
+    deleted_at: float | None = None  # event time of the cluster's deletion: older write events are ignored
     profile: str | None = None
+    profile_digest: str | None = None  # of the profile (with overrides) last applied successfully
+    overrides: dict[str, Any] | None = None
+    config_hash: str | None = None
+    created: tuple[str, ...] = ()
+    actions_required: tuple[str, ...] = ()
     attempts: int = 0
     polls: int = 0
     last_error_code: str | None = None
@@ -88,18 +97,16 @@ class Ledger(Protocol):
     def save_cluster(self, record: ClusterRecord) -> ClusterRecord: ...
     def get_request(self, request_id: str) -> RequestRecord | None: ...
     def save_request(self, record: RequestRecord) -> RequestRecord: ...
+    def list_clusters(self, phase: str | None = None) -> list[ClusterRecord]: ...
+    def purge_requests(self, updated_before: float) -> int: ...
+
+
+_NOT_IN_TABLE_KEYS = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
 
 
 def _row_key(key: str) -> str:
     # Table keys may not contain '/'; '|' cannot appear in an ARM id.
     return key.replace("/", "|")
-
-
-def _cluster_record(entity: Any) -> ClusterRecord:
-    fields = json.loads(entity["Record"])
-    fields["waiters"] = tuple(Waiter(**w) for w in fields["waiters"])
-    fields["history"] = tuple(fields["history"])
-    return ClusterRecord(**fields, etag=entity.metadata["etag"])
 
 
 class TableLedger:
@@ -120,13 +127,24 @@ class TableLedger:
 
     def get_cluster(self, key: str) -> ClusterRecord | None:
         entity = self._get(self._clusters, key.split("/")[2], _row_key(key))
-        return None if entity is None else _cluster_record(entity)
+        return None if entity is None else self._cluster(entity)
 
     def list_clusters(self, phase: str | None = None) -> list[ClusterRecord]:
-        """Every cluster, or those in one phase (the `Phase` column is filtered by the table service)."""
-        entities = self._clusters.list_entities() if phase is None else \
-            self._clusters.query_entities("Phase eq @phase", parameters={"phase": phase})
-        return sorted((_cluster_record(e) for e in entities), key=lambda r: r.key)
+        """Every cluster, or those in one phase (filtered by the table service on the `Phase` column)."""
+        if phase is None:
+            entities = self._clusters.list_entities()
+        else:
+            entities = self._clusters.query_entities("Phase eq @phase", parameters={"phase": phase})
+        return [self._cluster(entity) for entity in entities]
+
+    @staticmethod
+    def _cluster(entity: Any) -> ClusterRecord:
+        fields = json.loads(entity["Record"])
+        fields["waiters"] = tuple(Waiter(**w) for w in fields["waiters"])
+        fields["history"] = tuple(fields["history"])
+        fields["created"] = tuple(fields.get("created", ()))
+        fields["actions_required"] = tuple(fields.get("actions_required", ()))
+        return ClusterRecord(**fields, etag=entity.metadata["etag"])
 
     def save_cluster(self, record: ClusterRecord) -> ClusterRecord:
         data = asdict(record)
@@ -137,6 +155,8 @@ class TableLedger:
         return replace(record, etag=etag)
 
     def get_request(self, request_id: str) -> RequestRecord | None:
+        if not request_id or len(request_id) > 1024 or _NOT_IN_TABLE_KEYS.search(request_id):
+            return None  # not a key Table storage can hold, so never recorded
         entity = self._get(self._requests, request_id, "request")
         if entity is None:
             return None
@@ -146,8 +166,25 @@ class TableLedger:
         data = asdict(record)
         data.pop("etag")
         entity = {"PartitionKey": record.request_id, "RowKey": "request", "Status": record.status,
-                  "Record": json.dumps(data)}
+                  "Updated": float(record.updated), "Record": json.dumps(data)}
         return replace(record, etag=self._write(self._requests, entity, record.etag))
+
+    def purge_requests(self, updated_before: float) -> int:
+        """Delete request rows last changed before a time; returns how many. A row changed since the query
+        keeps its place (the delete is ETag-conditional), and rows written without `Updated` are never matched."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError
+
+        deleted = 0
+        for entity in self._requests.query_entities("Updated lt @cutoff", parameters={"cutoff": float(updated_before)},
+                                                    select=["PartitionKey", "RowKey"]):
+            try:
+                self._requests.delete_entity(entity["PartitionKey"], entity["RowKey"], etag=entity.metadata["etag"],
+                                             match_condition=MatchConditions.IfNotModified)
+            except ResourceModifiedError:
+                continue
+            deleted += 1
+        return deleted
 
     @staticmethod
     def _get(table: Any, partition: str, row: str) -> Any:

@@ -10,13 +10,17 @@ class Phase(StrEnum):
     WAITING = "waiting"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
-    DELETED = "deleted"
+    UNINSTALLED = "uninstalled"  # removed on request; the cluster stays
+    DELETED = "deleted"  # the cluster is gone, and what the service created for it too
+    SKIPPED = "skipped"  # the cluster opted out by its tag
 
 
 @dataclass(frozen=True)
 class Outcome:
     """`steps` lists what this run observed and did, in order, for the timeline, the ledger and the reply;
-    `installs` counts the extension installs it started (the ledger's attempt counter)."""
+    `installs` counts the extension installs it started (the ledger's attempt counter); `created` names the
+    resources it created; `actions_required` says what only a person can do (e.g. a Graph permission the
+    service was not given)."""
 
     phase: Phase
     steps: tuple[str, ...] = ()
@@ -25,7 +29,43 @@ class Outcome:
     error_code: str | None = None
     error_message: str | None = None
     installs: int = 0
+    created: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    config_hash: str | None = None
+    actions_required: tuple[str, ...] = ()
 
     @property
     def terminal(self) -> bool:
-        return self.phase in (Phase.SUCCEEDED, Phase.FAILED)
+        return self.phase is not Phase.WAITING
+
+
+class Run:
+    """Collects the steps of one reconcile (and the resources it created) and builds its outcome."""
+
+    def __init__(self) -> None:
+        self.steps: list[str] = []
+        self.created: list[str] = []
+        self.removed: list[str] = []
+        self.installs = 0
+        self.config_hash: str | None = None
+        self.actions_required: list[str] = []
+
+    def step(self, text: str) -> None:
+        self.steps.append(text)
+
+    def wait(self, on: str, why: str, delay: float) -> Outcome:
+        return self._outcome(Phase.WAITING, (*self.steps, why), waiting_on=on, retry_after=delay)
+
+    def fail(self, code: str, message: str) -> Outcome:
+        return self._outcome(Phase.FAILED, (*self.steps, f"failed: {code}"), error_code=code, error_message=message)
+
+    def done(self, phase: Phase = Phase.SUCCEEDED) -> Outcome:
+        return self._outcome(phase, tuple(self.steps))
+
+    def _outcome(self, phase: Phase, steps: tuple[str, ...], *, waiting_on: str | None = None,
+                 retry_after: float | None = None, error_code: str | None = None,
+                 error_message: str | None = None) -> Outcome:
+        return Outcome(phase, steps, waiting_on=waiting_on, retry_after=retry_after, error_code=error_code,
+                       error_message=error_message, installs=self.installs, created=tuple(self.created),
+                       removed=tuple(self.removed), config_hash=self.config_hash,
+                       actions_required=tuple(self.actions_required))

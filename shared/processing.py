@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -18,16 +17,22 @@ from typing import Any
 from shared.clusters import ClusterRef
 from shared.errors import RequestRejected
 from shared.install_request import SCHEMA_VERSION, InstallRequest, parse_install_request
+from shared.intent import Decision, Remembered, Source, decide
 from shared.ledger import ClusterRecord, Ledger, LedgerConflict, RequestRecord, Waiter
+from shared.log_context import add_log_ids, get_logger, log_scope
 from shared.messaging import Outbox, OutgoingMessage
 from shared.outcome import Outcome, Phase
-from shared.profiles import resolve_profile
+from shared.profiles import Profile, ProfileCatalog
 from shared.reconciler import Reconciler
+from shared.scope import out_of_scope
 from shared.settings import Settings
+from shared.telemetry import span
 
-log = logging.getLogger("argoboot.requests")
+log = get_logger("argoboot.requests")
 
 CONTINUATION_PROPERTY = "argobootContinuation"
+SOURCE_PROPERTY = "argobootSource"  # "event" or "sweep"; absent on requests someone sent
+EVENT_TIME_PROPERTY = "argobootEventTime"  # epoch seconds of the Event Grid event
 _LEDGER_RETRIES = 5
 
 
@@ -51,6 +56,20 @@ class InboundMessage:
         except (TypeError, ValueError):
             return 0
 
+    @property
+    def source(self) -> Source:
+        if self.continuation:
+            return "continuation"
+        source = self.application_properties.get(SOURCE_PROPERTY)
+        return source if source in ("event", "sweep") else "request"
+
+    @property
+    def event_time(self) -> float | None:
+        try:
+            return float(self.application_properties[EVENT_TIME_PROPERTY])
+        except (KeyError, TypeError, ValueError):
+            return None
+
 
 @dataclass(frozen=True)
 class Settlement:
@@ -72,68 +91,107 @@ class RequestProcessor:
     ledger: Ledger
     outbox: Outbox
     reconciler: Reconciler
+    profiles: ProfileCatalog
     clock: Callable[[], float]
 
     def process(self, msg: InboundMessage) -> Settlement:
-        """Handle one install-request message; raise only for failures worth a redelivery (ledger/bus down)."""
+        """Handle one install-request message; raise only for failures worth a redelivery (ledger/bus down).
+
+        Every log line of the run carries the cluster, request and correlation ids (`shared.log_context`):
+        at first the session id and the message id, then the parsed body's cluster and request id.
+        """
+        with log_scope(cluster_id=msg.session_id, request_id=msg.message_id, correlation_id=_correlation(msg)), \
+                span("install_request", message_id=msg.message_id, session_id=msg.session_id):
+            try:
+                return self._process(msg)
+            except Exception:
+                log.exception("message=%s session=%s delivery=%s failed; Service Bus will redeliver it (then "
+                              "dead-letter it after the queue's max delivery count)", msg.message_id, msg.session_id,
+                              msg.delivery_count)
+                raise
+
+    def _process(self, msg: InboundMessage) -> Settlement:
         try:
             request = parse_install_request(msg.body, message_id=msg.message_id)
-            if request.cluster.subscription not in self.settings.allowed_subscriptions:
-                raise RequestRejected("SubscriptionNotAllowed",
-                                      f"subscription {request.cluster.subscription} is not in ALLOWED_SUBSCRIPTIONS; "
-                                      "ask the platform team to onboard it")
-            profile = resolve_profile(request.profile, self.settings.default_profile)
+            refusal = out_of_scope(request.cluster, self.settings)
+            if refusal is not None:
+                raise RequestRejected(*refusal)
+            record = self.ledger.get_cluster(request.cluster.key)
+            decision = decide(request, msg.source, _remembered(record), msg.event_time)
+            profile = self.profiles.resolve(decision.profile, decision.overrides) \
+                if decision.work == "reconcile" else None
         except RequestRejected as exc:
             return self._reject(msg, exc)
+        add_log_ids(cluster_id=request.cluster.key, request_id=request.request_id)
         if msg.session_id and msg.session_id != request.cluster.key:
             log.warning("request=%s cluster=%s arrived in session %r; send requests with session id = the "
                         "lower-cased cluster id so they are serialised", request.request_id, request.cluster.key,
                         msg.session_id)
-        record = self.ledger.get_cluster(request.cluster.key)
+        if decision.work is None:
+            log.info("cluster=%s request=%s source=%s ignored: %s", request.cluster.key, request.request_id,
+                     msg.source, decision.reason)
+            return Settlement()
         live = msg.continuation > 0 and record is not None and msg.continuation >= record.continuation
-        outcome = self.reconciler.reconcile(
-            request.cluster, profile, retry_failed=msg.continuation == 0,
-            waiting_on=record.waiting_on if live and record is not None else None)
-        log.info("cluster=%s request=%s continuation=%d outcome=%s waiting_on=%s error=%s %s",
-                 request.cluster.key, request.request_id, msg.continuation, outcome.phase.value,
+        waiting_on = record.waiting_on if live and record is not None else None
+        if profile is not None:
+            attempts = 0 if decision.explicit or record is None else record.attempts
+            outcome = self.reconciler.reconcile(
+                request.cluster, profile, may_reinstall=attempts < self.settings.max_install_attempts,
+                waiting_on=waiting_on, honour_opt_out=not decision.explicit)
+        else:
+            outcome = self.reconciler.remove(request.cluster, record.created if record else (),
+                                             waiting_on=waiting_on)
+        log.info("cluster=%s request=%s source=%s continuation=%d outcome=%s waiting_on=%s error=%s %s",
+                 request.cluster.key, request.request_id, msg.source, msg.continuation, outcome.phase.value,
                  outcome.waiting_on, outcome.error_code, outcome.error_message or "")
-        self._record(request, profile.name, msg, outcome, record)
+        self._record(request, decision, profile, msg, outcome, record)
         return Settlement()
 
-    def _record(self, request: InstallRequest, profile: str, msg: InboundMessage, outcome: Outcome,
-                record: ClusterRecord | None) -> None:
+    def _record(self, request: InstallRequest, decision: Decision, profile: Profile | None, msg: InboundMessage,
+                outcome: Outcome, record: ClusterRecord | None) -> None:
         """Fold the outcome into the ledger (ETag-safe), schedule the follow-up or answer every waiter."""
         for _ in range(_LEDGER_RETRIES):
             now = self.clock()
             base = record or ClusterRecord.new(request.cluster, now)
-            updated, follow_up, answered = self._fold(base, request, profile, msg, outcome, now)
+            updated, follow_up, answered = self._fold(base, request, decision, profile, msg, outcome, now)
+            # Everything else before saving the cluster's row: a crash in between leaves a duplicate (the same
+            # message ids, dropped by duplicate detection), never a gap. Saved first, the row would forget the
+            # waiters, and the redelivered message would answer nobody.
             if follow_up is not None:
-                self.outbox.send(follow_up)  # before saving: a crash in between leaves a duplicate, never a gap
+                self.outbox.send(follow_up)
+            self._save_requests((*updated.waiters, *answered), updated, now)
+            for waiter in answered:
+                self._reply(waiter, request.cluster, updated, now)
             try:
-                saved = self.ledger.save_cluster(updated)
+                self.ledger.save_cluster(updated)
             except LedgerConflict:
                 record = self.ledger.get_cluster(request.cluster.key)
                 continue
-            self._save_requests((*saved.waiters, *answered), saved, now)
-            for waiter in answered:
-                self._reply(waiter, request.cluster, saved, now)
             return
         raise LedgerConflict(f"{request.cluster.key}: gave up after {_LEDGER_RETRIES} conflicting ledger writes")
 
-    def _fold(self, base: ClusterRecord, request: InstallRequest, profile: str, msg: InboundMessage,
-              outcome: Outcome, now: float) -> tuple[ClusterRecord, OutgoingMessage | None, tuple[Waiter, ...]]:
+    def _fold(self, base: ClusterRecord, request: InstallRequest, decision: Decision, profile: Profile | None,
+              msg: InboundMessage, outcome: Outcome,
+              now: float) -> tuple[ClusterRecord, OutgoingMessage | None, tuple[Waiter, ...]]:
         live = msg.continuation > 0 and msg.continuation >= base.continuation
         polls = base.polls + 1 if live else 0
-        if outcome.phase is Phase.WAITING and polls > self.settings.max_wait_polls:
-            outcome = Outcome(Phase.FAILED, outcome.steps, error_code="WaitTimedOut",
-                              error_message=f"still waiting on {outcome.waiting_on} after {polls - 1} checks; "
-                              "look at the cluster in the portal, then send the request again")
+        same_wait = base.phase == Phase.WAITING.value and base.waiting_on == outcome.waiting_on
+        waiting_since = (base.waiting_since if same_wait and base.waiting_since is not None else now) \
+            if outcome.phase is Phase.WAITING else None
+        outcome = self._bound(outcome, polls, now - (waiting_since or now))
+        removed = outcome.phase in (Phase.UNINSTALLED, Phase.DELETED)
         record = replace(
             base.with_history(now, list(outcome.steps)), phase=outcome.phase.value, waiting_on=outcome.waiting_on,
-            profile=profile, polls=polls, last_changed=now,
-            last_request_id=request.request_id if msg.continuation == 0 else base.last_request_id,
+            waiting_since=waiting_since, intent=decision.intent, deleted_at=decision.deleted_at,
+            profile=profile.name if profile else decision.profile, overrides=decision.overrides, polls=polls,
+            last_changed=now, config_hash=None if removed else outcome.config_hash or base.config_hash,
+            profile_digest=profile.digest if profile and outcome.phase is Phase.SUCCEEDED else base.profile_digest,
+            created=_created(base.created, outcome),
+            # A run that got as far as the extension re-derived them; a short poll keeps the last ones.
+            actions_required=outcome.actions_required if outcome.config_hash or removed else base.actions_required,
+            last_request_id=request.request_id if decision.explicit else base.last_request_id,
             last_error_code=outcome.error_code, last_error_message=outcome.error_message,
-            attempts=base.attempts + outcome.installs)
+            attempts=(0 if decision.explicit else base.attempts) + outcome.installs)
         if msg.continuation == 0:
             record = record.with_waiter(Waiter(request.request_id, msg.reply_to, msg.message_id, request.action))
         if outcome.phase is not Phase.WAITING:
@@ -144,11 +202,34 @@ class RequestProcessor:
             return record, None, ()  # a live follow-up is already scheduled; it will answer this request too
         generation = max(base.continuation, msg.continuation) + 1
         due = now + (outcome.retry_after or self.settings.cluster_poll_seconds)
+        # Follow-ups carry no profile or action: they work toward what the ledger says is desired when they run.
+        body = replace(request, action="bootstrap", profile=None, overrides=None).to_body()
+        # Its id is the same when this message is redelivered (a duplicate: dropped), and new when another message
+        # restarts a chain whose ledger row was never saved (a ledger outage): the old ids may still be in the
+        # duplicate-detection window, and the new chain would be dropped.
         follow_up = OutgoingMessage(
-            queue=self.settings.queue_name, body=json.dumps(request.to_body()).encode(),
-            message_id=f"cont-{_digest(request.cluster.key)}-{generation}", session_id=request.cluster.key,
+            queue=self.settings.queue_name, body=json.dumps(body).encode(),
+            message_id=f"cont-{_digest(request.cluster.key)}-{generation}-{_digest(msg.message_id or '')[:8]}",
+            session_id=request.cluster.key,
+            correlation_id=_correlation(msg),  # the chain's log lines share the id of the message that began it
             scheduled_at=due, application_properties={CONTINUATION_PROPERTY: generation})
         return replace(record, continuation=generation, continuation_due=due), follow_up, ()
+
+    def _bound(self, outcome: Outcome, polls: int, waited: float) -> Outcome:
+        """Waits end: providers after their deadline, anything after MAX_WAIT_POLLS checks."""
+        if outcome.phase is not Phase.WAITING:
+            return outcome
+        if outcome.waiting_on == "providers" and waited > self.settings.provider_registration_timeout:
+            return replace(outcome, phase=Phase.FAILED, waiting_on=None, retry_after=None,
+                           error_code="ProviderRegistrationTimedOut",
+                           error_message=f"{outcome.steps[-1]} for {waited:.0f}s. Check the subscription's "
+                           "registration in the portal (a policy may block it) or run `az provider register "
+                           "--namespace <namespace> --wait`, then send the request again")
+        if polls > self.settings.max_wait_polls:
+            return replace(outcome, phase=Phase.FAILED, waiting_on=None, retry_after=None, error_code="WaitTimedOut",
+                           error_message=f"still waiting on {outcome.waiting_on} after {polls - 1} checks; "
+                           "look at the cluster in the portal, then send the request again")
+        return outcome
 
     def _save_requests(self, waiters: tuple[Waiter, ...], record: ClusterRecord, now: float) -> None:
         """Bring the rows of the requests waiting on (or answered by) this run in step with the cluster."""
@@ -172,7 +253,7 @@ class RequestProcessor:
         error = {"code": record.last_error_code, "message": record.last_error_message} \
             if record.last_error_code else None
         body = result_body(waiter.request_id, cluster.id, waiter.action, record.phase,
-                           [h["step"] for h in record.history], error, now)
+                           [h["step"] for h in record.history], error, now, list(record.actions_required))
         self.outbox.send(OutgoingMessage(queue=waiter.reply_to, body=json.dumps(body).encode(),
                                          message_id=f"reply-{waiter.request_id}",
                                          correlation_id=waiter.correlation_id))
@@ -196,11 +277,32 @@ class RequestProcessor:
 
 
 def result_body(request_id: str, cluster_id: str | None, action: str | None, outcome: str, steps: list[str],
-                error: dict[str, str | None] | None, now: float) -> dict[str, Any]:
-    """The reply to a request (result schema v1)."""
+                error: dict[str, str | None] | None, now: float,
+                actions_required: list[str] | None = None) -> dict[str, Any]:
+    """The reply to a request (result schema v1); `actionsRequired` lists what a person still has to do."""
     return {"schemaVersion": SCHEMA_VERSION, "requestId": request_id, "clusterResourceId": cluster_id,
             "action": action, "outcome": outcome, "steps": steps, "error": error,
+            "actionsRequired": actions_required or [],
             "completedAt": datetime.fromtimestamp(now, tz=UTC).isoformat()}
+
+
+def _remembered(record: ClusterRecord | None) -> Remembered | None:
+    if record is None:
+        return None
+    return Remembered(intent="absent" if record.intent == "absent" else "installed", profile=record.profile,
+                      overrides=record.overrides,
+                      deleted_at=record.deleted_at)
+
+
+def _created(before: tuple[str, ...], outcome: Outcome) -> tuple[str, ...]:
+    """What the service owns for the cluster now: what it had, plus what this run created, minus what it removed."""
+    kept = tuple(i for i in before if i not in outcome.removed)
+    return kept + tuple(i for i in outcome.created if i not in kept)
+
+
+def _correlation(msg: InboundMessage) -> str | None:
+    """The id a sender can search the logs for: its CorrelationId if it set one, else its MessageId."""
+    return msg.correlation_id or msg.message_id
 
 
 def _digest(text: str) -> str:

@@ -10,20 +10,33 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from shared.argocd_extension import EXTENSION_NAME, EXTENSION_TYPE, ExtensionSpec, ExtensionState, desired_extension
+from shared.argocd_extension import (
+    EXTENSION_NAME,
+    EXTENSION_TYPE,
+    ExtensionSpec,
+    ExtensionState,
+    config_hash,
+    desired_extension,
+    legacy_installation,
+    settings_patch,
+)
+from shared.azure_api import AzureApi, DirectoryApi
 from shared.azure_errors import AzureError
 from shared.cluster_facts import ClusterFacts
 from shared.clusters import ClusterRef
 from shared.errors import PermanentError
-from shared.outcome import Outcome, Phase
+from shared.identity_steps import IdentitySteps
+from shared.outcome import Outcome, Phase, Run
 from shared.profiles import Profile
+from shared.scope import opted_in
 from shared.settings import Settings
 
 REQUIRED_PROVIDERS = ("Microsoft.Kubernetes", "Microsoft.ContainerService", "Microsoft.KubernetesConfiguration")
 _READY = "succeeded"
 _BROKEN_CLUSTER_STATES = ("failed", "canceled", "deleting")
+#: Azure's races that clear by themselves within seconds: retried sooner than other waits.
+_RACES = {"ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity", "PrincipalNotFound"}
 
 
 class _NotRead:
@@ -31,16 +44,6 @@ class _NotRead:
 
 
 _NOT_READ = _NotRead()
-
-
-class ClusterApi(Protocol):
-    """The Azure calls the reconciler makes; `shared.arm.ArmGateway` implements it over the real SDKs."""
-
-    def provider_state(self, subscription: str, namespace: str) -> str: ...
-    def register_provider(self, subscription: str, namespace: str) -> str: ...
-    def get_cluster(self, cluster: ClusterRef) -> ClusterFacts | None: ...
-    def get_extension(self, cluster: ClusterRef, name: str) -> ExtensionState | None: ...
-    def put_extension(self, cluster: ClusterRef, name: str, spec: ExtensionSpec) -> ExtensionState: ...
 
 
 @dataclass
@@ -61,16 +64,22 @@ class ProviderCache:
 
 @dataclass
 class Reconciler:
-    """One reconcile = providers -> cluster checks -> extension; `steps` narrates it."""
+    """One reconcile = providers -> cluster checks -> identity -> extension; `steps` narrates it."""
 
-    api: ClusterApi
+    api: AzureApi
+    directory: DirectoryApi
     settings: Settings
     providers: ProviderCache
+    identities: IdentitySteps = field(init=False)
 
-    def reconcile(self, cluster: ClusterRef, profile: Profile, *, retry_failed: bool,
-                  waiting_on: str | None = None) -> Outcome:
-        """Run the steps; `retry_failed` re-installs a Failed extension (a new request, not our own poll)."""
-        run = _Run(cluster)
+    def __post_init__(self) -> None:
+        self.identities = IdentitySteps(self.api, self.directory, self.settings.identity_resource_group)
+
+    def reconcile(self, cluster: ClusterRef, profile: Profile, *, may_reinstall: bool,
+                  waiting_on: str | None = None, honour_opt_out: bool = False) -> Outcome:
+        """Run the steps. `may_reinstall`: a Failed extension is installed again (a new request, or attempts
+        left under MAX_INSTALL_ATTEMPTS); `honour_opt_out`: skip a cluster tagged out (events and the sweep)."""
+        run = Run()
         try:
             if waiting_on == "extension":
                 # Polling our own install: one GET while it is still in progress.
@@ -78,17 +87,48 @@ class Reconciler:
                 if ext is not None and ext.in_progress:
                     return run.wait("extension", f"extension {EXTENSION_NAME} still {ext.provisioning_state}",
                                     self.settings.extension_poll_seconds)
-                return self._full(run, cluster, profile, retry_failed=retry_failed, known=ext)
-            return self._full(run, cluster, profile, retry_failed=retry_failed)
-        except PermanentError as exc:
-            return run.fail(exc.code, exc.message)
-        except AzureError as exc:
-            if exc.retryable:
-                delay = exc.retry_after or self.settings.cluster_poll_seconds
-                return run.wait("azure", f"Azure answered {exc.status} {exc.code}; retrying in {delay:.0f}s", delay)
-            return run.fail(exc.code, exc.message)
+                return self._full(run, cluster, profile, may_reinstall, honour_opt_out, known=ext)
+            return self._full(run, cluster, profile, may_reinstall, honour_opt_out)
+        except (PermanentError, AzureError) as exc:
+            return self._failed(run, exc)
 
-    def _full(self, run: _Run, cluster: ClusterRef, profile: Profile, *, retry_failed: bool,
+    def remove(self, cluster: ClusterRef, created: tuple[str, ...], *, waiting_on: str | None = None) -> Outcome:
+        """Uninstall: the extension first (asynchronous, polled), then the SSO credential, the role assignments,
+        the federated credentials and the identity the service created. Ends UNINSTALLED, or DELETED when the
+        cluster itself is gone."""
+        run = Run()
+        try:
+            ext = self.api.get_extension(cluster, EXTENSION_NAME)
+            if ext is not None and ext.extension_type.lower() != EXTENSION_TYPE.lower():
+                run.step(f"extension {EXTENSION_NAME!r} is of type {ext.extension_type}, not ours; left alone")
+            elif ext is not None and ext.in_progress:
+                return run.wait("extension", f"extension {EXTENSION_NAME} {ext.provisioning_state}",
+                                self.settings.extension_poll_seconds)
+            elif ext is not None:
+                self.api.delete_extension(cluster, EXTENSION_NAME)
+                run.step(f"uninstall of extension {EXTENSION_NAME} started")
+                return run.wait("extension", "waiting for the extension to be removed",
+                                self.settings.extension_poll_seconds)
+            self.identities.remove(run, cluster, created)
+            if self.api.get_cluster(cluster) is None:
+                run.step("cluster is gone; what the service created for it is removed")
+                return run.done(Phase.DELETED)
+            run.step(f"Argo CD uninstalled from {cluster.name}")
+            return run.done(Phase.UNINSTALLED)
+        except (PermanentError, AzureError) as exc:
+            return self._failed(run, exc)
+
+    def _failed(self, run: Run, exc: PermanentError | AzureError) -> Outcome:
+        """A permanent error fails the run; a passing Azure error makes it wait and try again."""
+        if isinstance(exc, PermanentError):
+            return run.fail(exc.code, exc.message)
+        if exc.retryable:
+            delay = exc.retry_after or (self.settings.identity_retry_seconds if exc.code in _RACES
+                                        else self.settings.cluster_poll_seconds)
+            return run.wait("azure", f"Azure answered {exc.status} {exc.code}; retrying in {delay:.0f}s", delay)
+        return run.fail(exc.code, exc.message)
+
+    def _full(self, run: Run, cluster: ClusterRef, profile: Profile, may_reinstall: bool, honour_opt_out: bool,
               known: ExtensionState | _NotRead | None = _NOT_READ) -> Outcome:
         """All steps; `known` is the extension when this run already read it (None: it does not exist)."""
         pending = self._providers(run, cluster.subscription)
@@ -105,19 +145,55 @@ class Reconciler:
                             "repair or recreate it, then send the request again")
         if state != _READY:
             return run.wait("cluster", f"cluster is {facts.provisioning_state}", self.settings.cluster_poll_seconds)
+        if honour_opt_out and not opted_in(facts.tags, self.settings):
+            run.step(f"cluster opted out (tag {self.settings.opt_tag}={facts.tags.get(self.settings.opt_tag, '')!r}"
+                     f", default {'in' if self.settings.opt_in_by_default else 'out'}); nothing done")
+            return run.done(Phase.SKIPPED)
         if not facts.managed_identity:
             return run.fail("ClusterNotManagedIdentity",
                             "the AKS cluster uses a service principal; the Argo CD extension needs a managed-identity "
                             f"cluster. Convert it with `az aks update -g {cluster.resource_group} -n {cluster.name} "
                             "--enable-managed-identity` (then `az aks nodepool upgrade --node-image-only` per pool), "
                             "and send the request again")
-        spec = desired_extension(profile, facts)
+        client_id = None
+        if profile.workload_identity.enabled:
+            issuer = self._issuer(run, cluster, profile, facts)
+            if issuer is None:
+                return run.wait("cluster", "waiting for AKS to finish enabling the OIDC issuer and workload identity",
+                                self.settings.cluster_poll_seconds)
+            client_id = self.identities.ensure_identity(run, cluster, profile, facts, issuer).client_id
+            self.identities.ensure_sso(run, cluster, profile, issuer)
+        spec = desired_extension(profile, facts, client_id)
+        run.config_hash = config_hash(spec.settings)
         run.step(f"cluster checked: {facts.node_count if facts.node_count is not None else 'unknown'} node(s), "
                  f"redis-ha.enabled={spec.settings['redis-ha.enabled']}")
         ext = self.api.get_extension(cluster, EXTENSION_NAME) if isinstance(known, _NotRead) else known
-        return self._extension(run, cluster, spec, ext, retry_failed=retry_failed)
+        return self._extension(run, cluster, spec, ext, may_reinstall=may_reinstall)
 
-    def _providers(self, run: _Run, subscription: str) -> list[str]:
+    def _issuer(self, run: Run, cluster: ClusterRef, profile: Profile, facts: ClusterFacts) -> str | None:
+        """The cluster's OIDC issuer for workload identity; None while AKS is turning it on at our request."""
+        if facts.oidc_issuer_url and (facts.workload_identity or cluster.kind == "arc"):
+            return facts.oidc_issuer_url
+        missing = " and ".join(part for part, ok in (("the OIDC issuer", facts.oidc_issuer_url),
+                                                     ("workload identity", facts.workload_identity)) if not ok)
+        if cluster.kind == "arc":
+            raise PermanentError(
+                "ClusterWorkloadIdentityDisabled",
+                f"profile {profile.name!r} uses workload identity but the Arc cluster has no OIDC issuer. Run `az "
+                f"connectedk8s update -g {cluster.resource_group} -n {cluster.name} --enable-oidc-issuer "
+                "--enable-workload-identity` where kubectl reaches the cluster, then send the request again")
+        if not profile.workload_identity.enable_on_cluster:
+            raise PermanentError(
+                "ClusterWorkloadIdentityDisabled",
+                f"profile {profile.name!r} uses workload identity but the AKS cluster has {missing} turned off. Run "
+                f"`az aks update -g {cluster.resource_group} -n {cluster.name} --enable-oidc-issuer "
+                "--enable-workload-identity` and send the request again, or set workloadIdentity.enableOnCluster: "
+                "true in the profile to let the service do it")
+        self.api.enable_workload_identity(cluster)
+        run.step(f"enabling {missing} on the AKS cluster (workloadIdentity.enableOnCluster)")
+        return None
+
+    def _providers(self, run: Run, subscription: str) -> list[str]:
         pending = []
         for namespace in REQUIRED_PROVIDERS:
             if self.providers.fresh(subscription, namespace):
@@ -132,50 +208,40 @@ class Reconciler:
                 pending.append(namespace)
         return pending
 
-    def _extension(self, run: _Run, cluster: ClusterRef, spec: ExtensionSpec, ext: ExtensionState | None, *,
-                   retry_failed: bool) -> Outcome:
+    def _extension(self, run: Run, cluster: ClusterRef, spec: ExtensionSpec, ext: ExtensionState | None, *,
+                   may_reinstall: bool) -> Outcome:
         poll = self.settings.extension_poll_seconds
         if ext is None:
-            created = self.api.put_extension(cluster, EXTENSION_NAME, spec)
-            run.installs += 1
-            run.step(f"extension {EXTENSION_NAME} ({EXTENSION_TYPE}) install started: {created.provisioning_state}")
-            return run.wait("extension", "waiting for the install to finish", poll)
+            return self._install(run, cluster, spec, "install started")
         if ext.extension_type.lower() != EXTENSION_TYPE.lower():
             return run.fail("ExtensionNameTaken", f"an extension named {EXTENSION_NAME!r} of type "
                             f"{ext.extension_type} already exists on the cluster; remove it or rename it")
         if ext.in_progress:
             return run.wait("extension", f"extension {EXTENSION_NAME} {ext.provisioning_state}", poll)
+        legacy = legacy_installation(ext)
+        if legacy is not None:
+            # 0.0.x cannot be upgraded in place: Microsoft's path is uninstall, then install 1.x with the new keys.
+            self.api.delete_extension(cluster, EXTENSION_NAME)
+            run.step(f"legacy Argo CD extension found ({legacy}): uninstalling it to reinstall 1.x with the new keys")
+            return run.wait("extension", "waiting for the legacy extension to be removed", poll)
         if ext.provisioning_state.lower() == "failed":
-            if not retry_failed:
+            if not may_reinstall:
                 return run.fail(ext.error_code or "ExtensionFailed",
-                                ext.error_message or "the extension install failed without an error message")
-            created = self.api.put_extension(cluster, EXTENSION_NAME, spec)
-            run.installs += 1
-            run.step(f"extension {EXTENSION_NAME} had failed ({ext.error_code}); install restarted: "
-                     f"{created.provisioning_state}")
-            return run.wait("extension", "waiting for the install to finish", poll)
+                                (ext.error_message or "the extension install failed without an error message")
+                                + f" (after {self.settings.max_install_attempts} attempts; send a request to try "
+                                "again)")
+            return self._install(run, cluster, spec, f"had failed ({ext.error_code}); install restarted")
+        patch = settings_patch(ext.settings, spec.settings)
+        if patch:
+            self.api.patch_extension(cluster, EXTENSION_NAME, patch)
+            run.step(f"extension settings drifted from the profile; patched {', '.join(sorted(patch))}")
+            return run.wait("extension", "waiting for the update to finish", poll)
         run.step(f"extension {EXTENSION_NAME} {ext.provisioning_state}"
                  + (f" (version {ext.version})" if ext.version else ""))
         return run.done()
 
-
-class _Run:
-    """Collects the steps of one reconcile and builds its outcome."""
-
-    def __init__(self, cluster: ClusterRef) -> None:
-        self.cluster = cluster
-        self.steps: list[str] = []
-        self.installs = 0
-
-    def step(self, text: str) -> None:
-        self.steps.append(text)
-
-    def wait(self, on: str, why: str, delay: float) -> Outcome:
-        return Outcome(Phase.WAITING, (*self.steps, why), waiting_on=on, retry_after=delay, installs=self.installs)
-
-    def fail(self, code: str, message: str) -> Outcome:
-        return Outcome(Phase.FAILED, (*self.steps, f"failed: {code}"), error_code=code, error_message=message,
-                       installs=self.installs)
-
-    def done(self) -> Outcome:
-        return Outcome(Phase.SUCCEEDED, tuple(self.steps), installs=self.installs)
+    def _install(self, run: Run, cluster: ClusterRef, spec: ExtensionSpec, what: str) -> Outcome:
+        created = self.api.put_extension(cluster, EXTENSION_NAME, spec)
+        run.installs += 1
+        run.step(f"extension {EXTENSION_NAME} ({EXTENSION_TYPE}) {what}: {created.provisioning_state}")
+        return run.wait("extension", "waiting for the install to finish", self.settings.extension_poll_seconds)

@@ -12,11 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from shared.azure_api import AzureApi, DirectoryApi
 from shared.ledger import Ledger, TableLedger
 from shared.messaging import Outbox, ServiceBusOutbox
 from shared.processing import RequestProcessor
-from shared.reconciler import ClusterApi, ProviderCache, Reconciler
+from shared.profiles import ProfileCatalog, ProfileError
+from shared.reconciler import ProviderCache, Reconciler
 from shared.settings import Settings, SettingsError
+from shared.sweep import Sweeper
 
 
 @dataclass
@@ -27,6 +30,7 @@ class Services:
     ledger: Ledger
     outbox: Outbox
     processor: RequestProcessor
+    sweeper: Sweeper
     clock: Callable[[], float]
 
 
@@ -34,11 +38,16 @@ _current: Services | None = None
 _lock = threading.Lock()
 
 
-def build_services(settings: Settings, *, outbox: Outbox | None = None, api: ClusterApi | None = None,
-                   ledger: Ledger | None = None, clock: Callable[[], float] = time.time,
-                   credential: Any = None) -> Services:
-    """Wire the parts; anything not given is built for Azure from the settings."""
-    if credential is None and (api is None or ledger is None or outbox is None):
+def build_services(settings: Settings, *, outbox: Outbox | None = None, api: AzureApi | None = None,
+                   directory: DirectoryApi | None = None, ledger: Ledger | None = None,
+                   clock: Callable[[], float] = time.time, credential: Any = None) -> Services:
+    """Wire the parts; anything not given is built for Azure from the settings. Invalid profiles fail here,
+    at the first invocation, with the file and key named."""
+    try:
+        profiles = ProfileCatalog.load(settings.profiles_dir, settings.default_profile)
+    except ProfileError as exc:
+        raise SettingsError(f"profiles: {exc}") from None
+    if credential is None and (api is None or directory is None or ledger is None or outbox is None):
         from azure.identity import DefaultAzureCredential
 
         credential = DefaultAzureCredential()
@@ -47,6 +56,11 @@ def build_services(settings: Settings, *, outbox: Outbox | None = None, api: Clu
 
         api = ArmGateway(credential, endpoint=settings.arm_endpoint, ca_bundle=settings.arm_ca_bundle,
                          retry_backoff=settings.arm_retry_backoff)
+    if directory is None:
+        from shared.graph import GraphGateway
+
+        directory = GraphGateway(credential, endpoint=settings.graph_endpoint, ca_bundle=settings.arm_ca_bundle,
+                                 retry_backoff=settings.arm_retry_backoff)
     if ledger is None:
         ledger = TableLedger(connection_string=settings.ledger_connection_string,
                              endpoint=settings.ledger_table_endpoint, prefix=settings.ledger_table_prefix,
@@ -55,10 +69,13 @@ def build_services(settings: Settings, *, outbox: Outbox | None = None, api: Clu
         if not settings.servicebus_namespace:
             raise SettingsError("app setting ServiceBusConnection__fullyQualifiedNamespace is empty")
         outbox = ServiceBusOutbox(settings.servicebus_namespace, credential)
-    reconciler = Reconciler(api=api, settings=settings,
+    reconciler = Reconciler(api=api, directory=directory, settings=settings,
                             providers=ProviderCache(clock=clock, ttl=settings.provider_cache_seconds))
-    processor = RequestProcessor(settings=settings, ledger=ledger, outbox=outbox, reconciler=reconciler, clock=clock)
-    return Services(settings=settings, ledger=ledger, outbox=outbox, processor=processor, clock=clock)
+    processor = RequestProcessor(settings=settings, ledger=ledger, outbox=outbox, reconciler=reconciler,
+                                 profiles=profiles, clock=clock)
+    sweeper = Sweeper(api=api, ledger=ledger, outbox=outbox, settings=settings, profiles=profiles, clock=clock)
+    return Services(settings=settings, ledger=ledger, outbox=outbox, processor=processor, sweeper=sweeper,
+                    clock=clock)
 
 
 def services() -> Services:

@@ -7,8 +7,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 ARM_PUBLIC = "https://management.azure.com"
+GRAPH_PUBLIC = "https://graph.microsoft.com"
+REPOSITORY_PROFILES = Path(__file__).resolve().parent.parent / "profiles"
 
 
 class SettingsError(ValueError):
@@ -35,6 +38,26 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(value)
 
 
+def _resource_groups(raw: str, subscriptions: frozenset[str]) -> dict[str, frozenset[str]]:
+    """`<subscription>/<group>,...`: limits those subscriptions to those groups; others keep all their groups."""
+    groups: dict[str, set[str]] = {}
+    for item in (part.strip() for part in raw.split(",") if part.strip()):
+        subscription, _, group = item.partition("/")
+        subscription = subscription.lower()
+        if not group or subscription not in subscriptions:
+            raise SettingsError(f"app setting ALLOWED_RESOURCE_GROUPS: {item!r} must be <subscription>/<group> with "
+                                "a subscription listed in ALLOWED_SUBSCRIPTIONS")
+        groups.setdefault(subscription, set()).add(group.lower())
+    return {subscription: frozenset(names) for subscription, names in groups.items()}
+
+
+def _opt_default(raw: str) -> bool:
+    if raw.lower() not in ("in", "out"):
+        raise SettingsError(f"app setting OPT_DEFAULT={raw!r} must be in (clusters are bootstrapped unless tagged "
+                            "off) or out (only clusters tagged on)")
+    return raw.lower() == "in"
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the service needs to know about where it runs; see the README's settings table."""
@@ -45,15 +68,26 @@ class Settings:
     arm_ca_bundle: str | None = None
     arm_retry_backoff: float = 0.8
     allowed_subscriptions: frozenset[str] = field(default_factory=frozenset)
+    allowed_resource_groups: Mapping[str, frozenset[str]] = field(default_factory=dict)
     ledger_connection_string: str | None = None
     ledger_table_endpoint: str | None = None
     ledger_table_prefix: str = "argoboot"
     default_profile: str = "default"
+    profiles_dir: Path = REPOSITORY_PROFILES
+    identity_resource_group: str | None = None
+    graph_endpoint: str = GRAPH_PUBLIC
+    identity_retry_seconds: float = 10.0
     provider_poll_seconds: float = 20.0
     cluster_poll_seconds: float = 60.0
     extension_poll_seconds: float = 15.0
     provider_cache_seconds: float = 3600.0
     max_wait_polls: int = 240
+    max_install_attempts: int = 3
+    provider_registration_timeout: float = 1200.0
+    opt_tag: str = "argoboot"
+    opt_in_by_default: bool = True
+    stuck_after_seconds: float = 3600.0
+    request_retention_days: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -73,9 +107,31 @@ class Settings:
             ledger_table_endpoint=env.get("LEDGER_TABLE_ENDPOINT") or None,
             ledger_table_prefix=env.get("LEDGER_TABLE_PREFIX") or cls.ledger_table_prefix,
             default_profile=env.get("DEFAULT_PROFILE") or cls.default_profile,
+            profiles_dir=Path(env.get("PROFILES_DIR") or REPOSITORY_PROFILES),
+            identity_resource_group=env.get("IDENTITY_RESOURCE_GROUP") or None,
+            graph_endpoint=(env.get("GRAPH_ENDPOINT") or GRAPH_PUBLIC).rstrip("/"),
+            identity_retry_seconds=_float(env, "IDENTITY_RETRY_SECONDS", cls.identity_retry_seconds),
             provider_poll_seconds=_float(env, "PROVIDER_POLL_SECONDS", cls.provider_poll_seconds),
             cluster_poll_seconds=_float(env, "CLUSTER_POLL_SECONDS", cls.cluster_poll_seconds),
             extension_poll_seconds=_float(env, "EXTENSION_POLL_SECONDS", cls.extension_poll_seconds),
             provider_cache_seconds=_float(env, "PROVIDER_CACHE_SECONDS", cls.provider_cache_seconds),
             max_wait_polls=_int(env, "MAX_WAIT_POLLS", cls.max_wait_polls),
+            max_install_attempts=_int(env, "MAX_INSTALL_ATTEMPTS", cls.max_install_attempts),
+            provider_registration_timeout=_float(env, "PROVIDER_REGISTRATION_TIMEOUT_SECONDS",
+                                                 cls.provider_registration_timeout),
+            allowed_resource_groups=_resource_groups(env.get("ALLOWED_RESOURCE_GROUPS", ""), allowed),
+            opt_tag=env.get("OPT_TAG") or cls.opt_tag,
+            opt_in_by_default=_opt_default(env.get("OPT_DEFAULT") or "in"),
+            stuck_after_seconds=_float(env, "STUCK_AFTER_SECONDS", cls.stuck_after_seconds),
+            request_retention_days=_retention_days(env),
         )
+
+
+def _retention_days(env: Mapping[str, str]) -> int:
+    raw = (env.get("REQUEST_RETENTION_DAYS") or "").strip()
+    if not raw:
+        return Settings.request_retention_days
+    if not raw.isdecimal() or int(raw) < 1:
+        raise SettingsError(f"app setting REQUEST_RETENTION_DAYS={raw!r} must be a whole number of days, at least 1 "
+                            "(a shorter retention could purge the rows of requests still in progress)")
+    return int(raw)

@@ -1,12 +1,18 @@
 """Fixtures: one Azurite for the whole run, a fresh local Azure (emulator, bus, clock, tables) per test."""
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from localazure.azurite import Azurite
-from localazure.stack import LocalAzure
+from localazure.stack import SUBSCRIPTION, LocalAzure
+
+ROOT = Path(__file__).resolve().parent.parent
+#: The SSO application the test profiles name (tests/profiles/platform.yaml).
+SSO_CLIENT_ID = "5e3c1c4a-8d2e-4b7a-9f11-0c6a2b7d9e10"
 
 
 @pytest.fixture(scope="session")
@@ -18,4 +24,16 @@ def azurite() -> Iterator[Azurite]:
 @pytest.fixture
 def local_azure(azurite: Azurite) -> Iterator[LocalAzure]:
     with LocalAzure(azurite=azurite) as az:
+        yield az
+
+
+@pytest.fixture
+def platform_azure(azurite: Azurite, tmp_path: Path) -> Iterator[LocalAzure]:
+    """The local Azure with the repository's profiles plus the test profiles (tests/profiles), the SSO
+    application and the container registry those profiles name."""
+    for profile in (*(ROOT / "profiles").glob("*.yaml"), *(ROOT / "tests" / "profiles").glob("*.yaml")):
+        shutil.copy(profile, tmp_path)
+    with LocalAzure(azurite=azurite, settings={"PROFILES_DIR": str(tmp_path)}) as az:
+        az.arm.add_application("argocd-sso", app_id=SSO_CLIENT_ID)
+        az.arm.add_registry(SUBSCRIPTION, "rg-shared", "platformacr")
         yield az

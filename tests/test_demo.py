@@ -30,3 +30,12 @@ def test_demo_refuses_forced_ha_on_a_small_cluster_with_the_fix() -> None:
     out = run_demo("--nodes", "2", "--profile", "ha")
     assert out.returncode == 1
     assert "NotEnoughNodesForHA" in out.stdout and "at least 3" in out.stdout
+
+
+def test_demo_with_the_workload_identity_profile_shows_the_identity_and_its_credentials() -> None:
+    out = run_demo("--profile", "workload-identity")
+    assert out.returncode == 0, out.stderr
+    for expected in ("created managed identity argocd-aks-payments-prod-", "federated credential "
+                     "argoboot-argocd-repo-server: system:serviceaccount:argocd:argocd-repo-server from https://",
+                     "'azure.workloadIdentity.enabled': 'true'", "final state: ledger phase succeeded"):
+        assert expected in out.stdout, f"{expected!r} missing from:\n{out.stdout}"

@@ -22,7 +22,20 @@ def test_functions_index_with_the_bindings_the_host_reads() -> None:
         "install_requests": [{"direction": "IN", "type": "serviceBusTrigger", "name": "msg",
                               "connection": "ServiceBusConnection", "queueName": "%INSTALL_QUEUE_NAME%",
                               "isSessionsEnabled": True}],
+        "status_clusters": http_get("clusters"),
+        "status_cluster": http_get("clusters/subscriptions/{subscription}/{*rest}"),
+        "status_request": http_get("requests/{requestId}"),
+        "purge_requests": [{"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "0 30 3 * * *",
+                            "runOnStartup": False, "useMonitor": True}],
+        "sweep": [{"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "%SWEEP_SCHEDULE%",
+                   "runOnStartup": False, "useMonitor": True}],
     }
+
+
+def http_get(route: str) -> list[dict[str, object]]:
+    return [{"direction": "IN", "type": "httpTrigger", "name": "req", "methods": ["GET"], "authLevel": "FUNCTION",
+             "route": route},
+            {"direction": "OUT", "type": "http", "name": "$return"}]
 
 
 def test_host_json_settings_are_deliberate() -> None:
@@ -47,6 +60,7 @@ def test_settings_template_names_every_setting_the_code_reads() -> None:
 def test_indexing_imports_no_management_or_service_bus_sdk() -> None:
     probe = ("import sys, function_app; function_app.app.get_functions();"
              "print('\\n'.join(m for m in sys.modules if m.startswith(('azure.mgmt', 'azure.servicebus', "
-             "'azure.identity', 'azure.data', 'azurefunctions', 'uamqp'))))")
+             "'azure.identity', 'azure.data', 'azure.monitor', 'azurefunctions', 'uamqp', 'opentelemetry', "
+             "'jsonschema'))))")
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

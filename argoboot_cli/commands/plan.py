@@ -33,7 +33,7 @@ def plan(args: argparse.Namespace, out: Output) -> Exit:
     settings = target.settings(cluster)
     target.allowed(settings, cluster)
     profile = profile_for(args.profile, settings)
-    result = make_plan(target.arm(settings), settings, cluster, profile)
+    result = make_plan(target.arm(settings), target.directory(settings), settings, cluster, profile)
     outcome = result.outcome
     if outcome.waiting_on == "azure":
         raise CliError(Exit.AZURE, "AzureUnavailable", outcome.steps[-1])
@@ -68,16 +68,17 @@ def _show(result: Plan, where: str, out: Output) -> None:
     out.line()
     if outcome.phase is Phase.FAILED:
         out.line(f"Would fail: {outcome.error_code}: {outcome.error_message}")
-    elif outcome.phase is Phase.WAITING and not any(c.action.endswith("-extension") for c in result.changes):
-        out.line(f"Stops here for now: {outcome.steps[-1]}; plan again later")
+    elif outcome.phase is Phase.WAITING and outcome.waiting_on == "extension" and result.changes:
+        out.line(f"Then: {outcome.steps[-1]} (Azure takes a few minutes)")
     elif outcome.phase is Phase.WAITING:
-        out.line("Then: wait for the install to finish (Azure takes a few minutes)")
+        out.line(f"Stops here for now: {outcome.steps[-1]}; plan again later")
     else:
         out.line(f"Nothing to do: {outcome.steps[-1] if outcome.steps else 'the cluster is bootstrapped'}")
 
 
 def _show_change(change: PlannedChange, out: Output) -> None:
-    mark = "~" if change.action.startswith("replace") else "+"
+    mark = "-" if change.action.startswith("delete") else "~" if change.action.startswith(("replace", "update")) \
+        else "+"
     out.line(f"  {mark} {change.detail}")
     for s in change.settings:
         if s.kind == "change":

@@ -48,8 +48,8 @@ def run(args: argparse.Namespace, out: Output) -> Exit:
     profile = profile_for(args.profile, settings)
     api = target.arm(settings)
     request_id = f"run-{uuid.uuid4().hex[:12]}"
-    recorder = RunRecorder(target.ledger(), cluster, profile.name, request_id) if target.has_ledger else None
-    reconciler = Reconciler(api=api, settings=settings,
+    recorder = RunRecorder(target.ledger(), cluster, profile, request_id) if target.has_ledger else None
+    reconciler = Reconciler(api=api, directory=target.directory(settings), settings=settings,
                             providers=ProviderCache(clock=time.time, ttl=settings.provider_cache_seconds))
     out.line(f"Bootstrapping {cluster.id}")
     out.line(f"  profile {profile.name}, on {target.where}")
@@ -79,12 +79,14 @@ def follow(reconciler: Reconciler, cluster: ClusterRef, profile: Profile, settin
            recorder: RunRecorder | None, deadline: float | None) -> Outcome:
     """Reconcile, wait `retry_after`, reconcile again, until a terminal outcome."""
     waiting_on: str | None = None
-    first = True
-    polls = azure_errors = 0
+    polls = azure_errors = installs = 0
     recorded: tuple[str, ...] | None = None
     while True:
-        outcome = reconciler.reconcile(cluster, profile, retry_failed=first, waiting_on=waiting_on)
-        first = False
+        # The first pass is a new request (a Failed install is installed again); later ones follow the service's
+        # bound on installs per request (MAX_INSTALL_ATTEMPTS).
+        may_reinstall = polls == 0 or installs < settings.max_install_attempts
+        outcome = reconciler.reconcile(cluster, profile, may_reinstall=may_reinstall, waiting_on=waiting_on)
+        installs += outcome.installs
         polls += 1
         if not outcome.terminal and polls > settings.max_wait_polls:
             outcome = Outcome(Phase.FAILED, outcome.steps, error_code="WaitTimedOut",

@@ -96,5 +96,6 @@ def test_cluster_delete_event_is_recorded(local_azure: LocalAzure) -> None:
     az.deliver_event(created)
     az.drain()
     az.deliver_event(az.arm.delete_cluster(created["data"]["resourceUri"]))
+    az.drain()
     rec = record(az, created["data"]["resourceUri"])
-    assert rec.phase == "deleted" and "cluster deleted" in rec.history[-1]["step"]
+    assert rec.phase == "deleted" and "cluster is gone" in rec.history[-1]["step"]

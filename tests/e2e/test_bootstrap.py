@@ -97,34 +97,48 @@ def test_duplicate_events_and_requests_make_exactly_one_install(local_azure: Loc
     assert az.bus.queue(QUEUE).duplicates_dropped == 2
 
 
-def test_failed_install_is_reported_with_azures_code_and_message(local_azure: LocalAzure) -> None:
+def test_failed_install_is_retried_up_to_the_bound_then_reported_with_azures_code(local_azure: LocalAzure) -> None:
     az = local_azure
     az.arm.fail_extension_installs(code="ExtensionOperationFailed",
-                                   message="Helm installation failed : pre-install hook failed", times=1)
+                                   message="Helm installation failed : pre-install hook failed", times=3)
     event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-broken")
     cluster_id = event["data"]["resourceUri"]
     send_request(az, cluster_id, message_id="req-1")
     az.drain()
     rec = record(az, cluster_id)
     assert rec.phase == "failed" and rec.last_error_code == "ExtensionOperationFailed"
-    assert "pre-install hook failed" in (rec.last_error_message or "")
+    assert "pre-install hook failed" in (rec.last_error_message or "") and "after 3 attempts" in rec.last_error_message
     [reply] = replies(az)
     assert reply["outcome"] == "failed" and reply["error"]["code"] == "ExtensionOperationFailed"
-    assert extension_puts(az) == 1  # our own polls do not retry; a new request would
+    assert extension_puts(az) == 3 == rec.attempts  # MAX_INSTALL_ATTEMPTS, then no more
+
+
+def test_an_install_that_fails_once_succeeds_on_the_next_attempt(local_azure: LocalAzure) -> None:
+    az = local_azure
+    az.arm.fail_extension_installs(times=1)
+    event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-flaky-install")
+    send_request(az, event["data"]["resourceUri"], message_id="once")
+    az.drain()
+    rec = record(az, event["data"]["resourceUri"])
+    assert rec.phase == "succeeded" and rec.attempts == 2 and extension_puts(az) == 2
+    assert [r["outcome"] for r in replies(az)] == ["succeeded"]
 
 
 def test_a_new_request_retries_a_failed_install(local_azure: LocalAzure) -> None:
     az = local_azure
-    az.arm.fail_extension_installs(times=1)
+    az.arm.fail_extension_installs(times=3)
     event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-retry")
     cluster_id = event["data"]["resourceUri"]
     send_request(az, cluster_id, message_id="first")
     az.drain()
     assert record(az, cluster_id).phase == "failed"
+    az.deliver_event(event)  # an event does not retry beyond the bound
+    az.drain()
+    assert record(az, cluster_id).phase == "failed" and extension_puts(az) == 3
     send_request(az, cluster_id, message_id="second")
     az.drain()
     rec = record(az, cluster_id)
-    assert rec.phase == "succeeded" and rec.attempts == 2 and extension_puts(az) == 2
+    assert rec.phase == "succeeded" and rec.attempts == 1 and extension_puts(az) == 4
 
 
 def test_converged_cluster_is_a_no_op(local_azure: LocalAzure) -> None:

@@ -43,6 +43,7 @@ UAMI_AS_RETURNED = (
     f"/subscriptions/{SUB}/resourcegroups/{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities"
 )
 ISSUER = "https://eastus.oic.prod-aks.azure.com/tenant/issuer/"
+ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 
 
 # ---------------------------------------------------------------------- fixtures
@@ -141,6 +142,7 @@ def test_default_credential_gets_a_token_that_arm_accepts(
         "IDENTITY_HEADER": emu.identity_header,
         "ARM_ENDPOINT": emu.url,
         "ARM_CA_BUNDLE": emu.ca_path,
+        "GRAPH_ENDPOINT": emu.url,
     }
     assert emu.url.startswith("https://127.0.0.1:") and emu.identity_endpoint.endswith("/msi/token")
     token = credential.get_token(SCOPE)
@@ -658,3 +660,100 @@ def test_request_log(
     started = time.perf_counter()
     assert list(msi.user_assigned_identities.list_by_resource_group(RG)) == []
     assert time.perf_counter() - started >= 0.05
+
+
+# ---------------------------------------------------------------------- role assignments, Graph, AKS updates
+
+
+def test_role_assignment_waits_for_replication_then_is_idempotent(
+    emu: ArmEmulator, clock: VirtualClock, credential: DefaultAzureCredential, msi: ManagedServiceIdentityClient
+) -> None:
+    from azure.mgmt.authorization import AuthorizationManagementClient
+    from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
+
+    auth = AuthorizationManagementClient(credential, SUB, **options(emu))
+    registry = emu.add_registry(SUB, "rg-shared", "acr1")
+    principal = msi.user_assigned_identities.create_or_update(RG, "id-1", {"location": "eastus"}).principal_id
+    role = (
+        f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d"
+    )
+    body = RoleAssignmentCreateParameters(
+        role_definition_id=role, principal_id=principal, principal_type="ServicePrincipal"
+    )
+    name = "0b0a6a8e-2b1c-4c55-9d1a-3e2f1a0b9c8d"
+    with pytest.raises(HttpResponseError) as early:
+        auth.role_assignments.create(registry, name, body)
+    assert early.value.error is not None and early.value.error.code == "PrincipalNotFound"
+    clock.advance(emu.principal_replication_seconds)
+    created = auth.role_assignments.create(registry, name, body)
+    assert created.principal_type == "ServicePrincipal" and auth.role_assignments.get(registry, name).id == created.id
+    assert auth.role_assignments.create(registry, name, body).id == created.id  # same name: 200, no duplicate
+    with pytest.raises(ResourceExistsError):  # same principal, role and scope under another name
+        auth.role_assignments.create(registry, "6c7f3a52-1d9e-4b8a-a1f0-2e3d4c5b6a79", body)
+    with pytest.raises(ResourceNotFoundError):
+        auth.role_assignments.create(registry.replace("acr1", "missing"), name, body)
+    auth.role_assignments.delete(registry, name)
+    assert emu.role_assignments(registry) == []
+
+
+def graph(emu: ArmEmulator, credential: DefaultAzureCredential, method: str, path: str, body: Any = None) -> Any:
+    token = credential.get_token("https://graph.microsoft.com/.default").token
+    return requests.request(
+        method,
+        f"{emu.url}/v1.0{path}",
+        json=body,
+        verify=emu.ca_path,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+
+
+def test_graph_application_credentials_and_their_limits(emu: ArmEmulator, credential: DefaultAzureCredential) -> None:
+    app_id = emu.add_application("argocd-sso")
+    found = graph(emu, credential, "GET", f"/applications(appId='{app_id}')")
+    assert found.status_code == 200 and found.json()["appId"] == app_id
+    assert graph(emu, credential, "GET", "/applications(appId='nope')").json()["error"]["code"] == (
+        "Request_ResourceNotFound"
+    )
+    path = f"/applications/{found.json()['id']}/federatedIdentityCredentials"
+    first = {"name": "c0", "issuer": ISSUER, "subject": "s0", "audiences": ["api://AzureADTokenExchange"]}
+    created = graph(emu, credential, "POST", path, first)
+    assert created.status_code == 201
+    assert graph(emu, credential, "POST", path, {**first, "subject": "other"}).status_code == 409  # same name
+    assert graph(emu, credential, "POST", path, {**first, "name": "c-dup"}).status_code == 400  # issuer + subject
+    for n in range(1, 20):
+        assert graph(emu, credential, "POST", path, {**first, "name": f"c{n}", "subject": f"s{n}"}).status_code == 201
+    full = graph(emu, credential, "POST", path, {**first, "name": "c20", "subject": "s20"})
+    assert full.status_code == 400 and "limit of 20" in full.json()["error"]["message"]
+    assert graph(emu, credential, "DELETE", f"{path}/{created.json()['id']}").status_code == 204
+    assert len(graph(emu, credential, "GET", path).json()["value"]) == 19
+    anonymous = requests.get(f"{emu.url}/v1.0{path}", verify=emu.ca_path, timeout=10)
+    assert anonymous.status_code == 401
+
+
+def put_cluster(resources: ResourceManagementClient, cluster_id: str, body: Any) -> None:
+    resources.resources.begin_create_or_update_by_id(
+        cluster_id, api_version="2025-10-01", parameters=body, polling=False
+    ).result()
+
+
+def test_aks_update_enables_oidc_and_workload_identity_then_settles(
+    emu: ArmEmulator, clock: VirtualClock, resources: ResourceManagementClient
+) -> None:
+    emu.add_aks_cluster(SUB, RG, "aks-1", oidc_issuer=False, workload_identity=False)
+    cluster_id = f"{AKS}/aks-1"
+    current = resources.resources.get_by_id(cluster_id, api_version="2025-10-01")
+    current.properties["securityProfile"] = {"workloadIdentity": {"enabled": True}}
+    with pytest.raises(HttpResponseError, match="requires enabling OIDC issuer"):
+        put_cluster(resources, cluster_id, current)
+    current.properties["oidcIssuerProfile"] = {"enabled": True}
+    put_cluster(resources, cluster_id, current)
+    body = emu.cluster(cluster_id)
+    assert body is not None and body["properties"]["provisioningState"] == "Updating"
+    with pytest.raises(HttpResponseError, match=r"OperationNotAllowed|Another operation"):
+        put_cluster(resources, cluster_id, current)
+    clock.advance(emu.cluster_update_seconds)
+    body = emu.cluster(cluster_id)
+    assert body is not None and body["properties"]["provisioningState"] == "Succeeded"
+    assert body["properties"]["oidcIssuerProfile"]["issuerURL"].endswith("/")
+    assert body["properties"]["securityProfile"]["workloadIdentity"] == {"enabled": True}

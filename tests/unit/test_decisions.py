@@ -9,9 +9,11 @@ import pytest
 from shared.argocd_extension import desired_extension
 from shared.cluster_facts import ClusterFacts, cluster_facts
 from shared.errors import PermanentError
-from shared.profiles import BUILTIN_PROFILES
+from shared.profiles import ProfileCatalog
+from shared.settings import REPOSITORY_PROFILES
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "arm-examples"
+PROFILES = ProfileCatalog.load(REPOSITORY_PROFILES, "default").profiles
 
 
 def aks_body(**props: object) -> dict[str, object]:
@@ -58,11 +60,11 @@ def test_facts_from_the_reference_examples() -> None:
 ])
 def test_redis_ha_follows_profile_and_node_count(profile: str, nodes: int | None, expected: str) -> None:
     facts = ClusterFacts("Succeeded", "eastus", True, nodes, None, False)
-    assert desired_extension(BUILTIN_PROFILES[profile], facts).settings == {"redis-ha.enabled": expected}
+    assert desired_extension(PROFILES[profile], facts).settings == {"redis-ha.enabled": expected}
 
 
 def test_forced_ha_on_a_small_cluster_is_refused_with_the_fix() -> None:
     facts = ClusterFacts("Succeeded", "eastus", True, 2, None, False)
     with pytest.raises(PermanentError, match="at least 3") as caught:
-        desired_extension(BUILTIN_PROFILES["ha"], facts)
+        desired_extension(PROFILES["ha"], facts)
     assert caught.value.code == "NotEnoughNodesForHA"

@@ -1,0 +1,249 @@
+// argoboot: everything the service runs on, in one subscription-scoped deployment.
+//   azd up                                   (azure.yaml; parameters from main.parameters.json)
+//   az deployment sub create -l <region> -f infra/main.bicep -p environmentName=<name>   (docs/deploy.md)
+// Creates a resource group with the function app (Flex Consumption, Python 3.11), its user-assigned identity,
+// storage (host + ledger tables), Service Bus (request queue), Application Insights, and in this subscription the
+// app's custom role and the Event Grid subscription for cluster events. Other subscriptions: onboard-subscription.bicep.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(40)
+@description('Name of the environment (azd env name); names and tags derive from it.')
+param environmentName string
+
+@minLength(1)
+@description('Region for the resources; it must offer the Flex Consumption plan.')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Resource group to create or reuse; default rg-<environmentName>.')
+param resourceGroupName string = ''
+
+@description('Comma-separated ids of other subscriptions the service may act on, each onboarded with onboard-subscription.bicep. This subscription is always included.')
+param otherSubscriptions string = ''
+
+@description('Comma-separated <subscription>/<resource group> pairs: limits those subscriptions to those groups (ALLOWED_RESOURCE_GROUPS). Empty: every group.')
+param allowedResourceGroups string = ''
+
+@description('Profile for events and for requests that name none (DEFAULT_PROFILE).')
+param defaultProfile string = 'default'
+
+@description('Resource group for the per-cluster Argo CD identities (IDENTITY_RESOURCE_GROUP); it must exist in each subscription. Empty: the cluster\'s own group.')
+param identityResourceGroup string = ''
+
+@description('The tag a cluster opts out (or in) with (OPT_TAG).')
+param optTag string = 'argoboot'
+
+@allowed([
+  'in'
+  'out'
+])
+@description('in: clusters are bootstrapped unless tagged off; out: only clusters tagged on (OPT_DEFAULT).')
+param optDefault string = 'in'
+
+@description('NCRONTAB schedule of the sweep that re-queues clusters that are not converged (SWEEP_SCHEDULE).')
+param sweepSchedule string = '0 */30 * * * *'
+
+@description('The request queue (INSTALL_QUEUE_NAME).')
+param installQueueName string = 'install-requests'
+
+@description('A reply queue that senders may name in ReplyTo.')
+param repliesQueueName string = 'replies'
+
+@minLength(1)
+@maxLength(50)
+@description('Prefix of the ledger tables <prefix>clusters and <prefix>requests: letters and digits, starting with a letter.')
+param ledgerTablePrefix string = 'argoboot'
+
+@description('Subscribe the cluster_events function to this subscription\'s cluster events. Event Grid checks that the function exists, so the first deployment (before the code is published) sets false; azd\'s postdeploy hook turns it on.')
+param subscribeClusterEvents bool = false
+
+@description('Optional: object id of a person or group who may send requests, read replies and dead letters (Service Bus Data Sender and Receiver) and read the ledger (Storage Table Data Reader).')
+param operatorPrincipalId string = ''
+
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+param operatorPrincipalType string = 'User'
+
+@minValue(40)
+@maxValue(1000)
+@description('Flex Consumption scale-out limit.')
+param maximumInstanceCount int = 40
+
+@description('Seconds between checks of a registering provider (PROVIDER_POLL_SECONDS).')
+param providerPollSeconds int = 20
+@description('Seconds between checks of a cluster still creating (CLUSTER_POLL_SECONDS).')
+param clusterPollSeconds int = 60
+@description('Seconds between checks of an install in progress (EXTENSION_POLL_SECONDS).')
+param extensionPollSeconds int = 15
+@description('Seconds an instance trusts a provider it saw Registered (PROVIDER_CACHE_SECONDS).')
+param providerCacheSeconds int = 3600
+@description('Checks before a wait is declared failed (MAX_WAIT_POLLS).')
+param maxWaitPolls int = 240
+@description('Retry delay for Azure\'s identity races (IDENTITY_RETRY_SECONDS).')
+param identityRetrySeconds int = 10
+@description('Installs of a failing extension before it is reported failed (MAX_INSTALL_ATTEMPTS).')
+param maxInstallAttempts int = 3
+@description('How long a provider may stay Registering (PROVIDER_REGISTRATION_TIMEOUT_SECONDS).')
+param providerRegistrationTimeoutSeconds int = 1200
+@description('The sweep re-queues a cluster whose wait has not moved for this long (STUCK_AFTER_SECONDS).')
+param stuckAfterSeconds int = 3600
+@minValue(1)
+@description('Days request rows are kept in the ledger before the daily purge (REQUEST_RETENTION_DAYS).')
+param requestRetentionDays int = 30
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+  application: 'argoboot'
+}
+var deploymentContainerName = 'app-package'
+var deadLetterContainerName = 'cluster-events-deadletter'
+var allowedSubscriptions = empty(trim(otherSubscriptions)) ? subscription().subscriptionId : '${subscription().subscriptionId},${replace(trim(otherSubscriptions), ' ', '')}'
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
+  location: location
+  tags: tags
+}
+
+module identities 'modules/identity.bicep' = {
+  name: 'identities'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    appIdentityName: 'id-argoboot-${resourceToken}'
+    eventsIdentityName: 'id-argoboot-events-${resourceToken}'
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    logAnalyticsName: 'log-argoboot-${resourceToken}'
+    applicationInsightsName: 'appi-argoboot-${resourceToken}'
+    appPrincipalId: identities.outputs.appPrincipalId
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: 'st${resourceToken}'
+    deploymentContainerName: deploymentContainerName
+    deadLetterContainerName: deadLetterContainerName
+    ledgerTablePrefix: ledgerTablePrefix
+    appPrincipalId: identities.outputs.appPrincipalId
+    eventsPrincipalId: identities.outputs.eventsPrincipalId
+    operatorPrincipalId: operatorPrincipalId
+    operatorPrincipalType: operatorPrincipalType
+  }
+}
+
+module serviceBus 'modules/servicebus.bicep' = {
+  name: 'servicebus'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: 'sb-argoboot-${resourceToken}'
+    installQueueName: installQueueName
+    repliesQueueName: repliesQueueName
+    appPrincipalId: identities.outputs.appPrincipalId
+    operatorPrincipalId: operatorPrincipalId
+    operatorPrincipalType: operatorPrincipalType
+  }
+}
+
+module app 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    planName: 'plan-argoboot-${resourceToken}'
+    name: 'func-argoboot-${resourceToken}'
+    identityId: identities.outputs.appIdentityId
+    identityClientId: identities.outputs.appClientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerUrl: '${storage.outputs.blobEndpoint}${deploymentContainerName}'
+    ledgerTableEndpoint: storage.outputs.tableEndpoint
+    ledgerTablePrefix: ledgerTablePrefix
+    serviceBusNamespace: serviceBus.outputs.fullyQualifiedNamespace
+    installQueueName: installQueueName
+    allowedSubscriptions: allowedSubscriptions
+    allowedResourceGroups: allowedResourceGroups
+    defaultProfile: defaultProfile
+    identityResourceGroup: identityResourceGroup
+    optTag: optTag
+    optDefault: optDefault
+    sweepSchedule: sweepSchedule
+    applicationInsightsConnectionString: monitoring.outputs.connectionString
+    maximumInstanceCount: maximumInstanceCount
+    tuning: {
+      providerPollSeconds: providerPollSeconds
+      clusterPollSeconds: clusterPollSeconds
+      extensionPollSeconds: extensionPollSeconds
+      providerCacheSeconds: providerCacheSeconds
+      maxWaitPolls: maxWaitPolls
+      identityRetrySeconds: identityRetrySeconds
+      maxInstallAttempts: maxInstallAttempts
+      providerRegistrationTimeoutSeconds: providerRegistrationTimeoutSeconds
+      stuckAfterSeconds: stuckAfterSeconds
+      requestRetentionDays: requestRetentionDays
+    }
+  }
+}
+
+// The app's custom role in this subscription (other subscriptions: onboard-subscription.bicep).
+module role 'modules/bootstrapper-role.bicep' = {
+  name: 'bootstrapper-role'
+  params: {
+    principalId: identities.outputs.appPrincipalId
+  }
+}
+
+module clusterEvents 'modules/cluster-events.bicep' = if (subscribeClusterEvents) {
+  name: 'cluster-events'
+  scope: rg
+  params: {
+    tags: tags
+    systemTopicName: 'evgt-argoboot-${resourceToken}'
+    functionAppId: app.outputs.id
+    eventsIdentityId: identities.outputs.eventsIdentityId
+    deadLetterStorageAccountId: storage.outputs.id
+    deadLetterContainerName: deadLetterContainerName
+  }
+}
+
+// azd keeps these in the environment (.azure/<env>/.env); the postdeploy hook and docs/deploy.md use them.
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = app.outputs.name
+output AZURE_FUNCTION_APP_ID string = app.outputs.id
+output APP_PRINCIPAL_ID string = identities.outputs.appPrincipalId
+output EVENTS_IDENTITY_ID string = identities.outputs.eventsIdentityId
+output SYSTEM_TOPIC_NAME string = 'evgt-argoboot-${resourceToken}'
+output STORAGE_ACCOUNT_ID string = storage.outputs.id
+output STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output DEAD_LETTER_CONTAINER string = deadLetterContainerName
+output SERVICE_BUS_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
+output INSTALL_QUEUE_NAME string = installQueueName
+output REPLIES_QUEUE_NAME string = repliesQueueName
+output LEDGER_TABLE_ENDPOINT string = storage.outputs.tableEndpoint
+output ALLOWED_SUBSCRIPTIONS string = allowedSubscriptions

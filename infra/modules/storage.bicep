@@ -1,0 +1,135 @@
+// One storage account for the Functions host (deployment package, leases), the ledger tables and dead-lettered
+// cluster events. Shared keys are off: every client signs in with Entra ID.
+param location string
+param tags object
+param name string
+param deploymentContainerName string
+param deadLetterContainerName string
+@description('Prefix of the ledger tables <prefix>clusters and <prefix>requests (LEDGER_TABLE_PREFIX).')
+param ledgerTablePrefix string
+param appPrincipalId string
+param eventsPrincipalId string
+@description('Optional: a person or group that may read the ledger (Storage Table Data Reader). Empty: nobody.')
+param operatorPrincipalId string = ''
+param operatorPrincipalType string = 'User'
+
+var roles = {
+  blobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  blobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+  queueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+  tableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  tableDataReader: '76199698-9eea-4c19-bc75-cec21354c6b6'
+}
+// Host (blobs: deployment package and leases; queues: the host's own bookkeeping) and ledger (tables).
+var appRoles = [
+  roles.blobDataOwner
+  roles.queueDataContributor
+  roles.tableDataContributor
+]
+
+resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  name: name
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    name: 'Standard_LRS'
+  }
+  //checkov:skip=CKV_AZURE_206:Locally redundant is enough: the ledger is rebuilt by reconciling, the package by redeploying
+  //checkov:skip=CKV_AZURE_59:Flex Consumption without a virtual network reaches storage over its public endpoint; Entra ID only
+  //checkov:skip=CKV_AZURE_35:Default action Allow for the same reason as CKV_AZURE_59; shared keys are off, so only Entra ID gets in
+  properties: {
+    allowSharedKeyAccess: false
+    allowBlobPublicAccess: false
+    allowCrossTenantReplication: false
+    defaultToOAuthAuthentication: true
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      defaultAction: 'Allow'
+      bypass: 'AzureServices'
+    }
+  }
+}
+
+resource blobs 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+  properties: {
+    deleteRetentionPolicy: {
+      enabled: true
+      days: 7
+    }
+    containerDeleteRetentionPolicy: {
+      enabled: true
+      days: 7
+    }
+  }
+}
+
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobs
+  name: deploymentContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobs
+  name: deadLetterContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource tables 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+}
+
+resource ledgerTables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = [
+  for table in ['clusters', 'requests']: {
+    parent: tables
+    name: '${ledgerTablePrefix}${table}'
+  }
+]
+
+resource appAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for roleId in appRoles: {
+    name: guid(account.id, appPrincipalId, roleId)
+    scope: account
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleId)
+      principalId: appPrincipalId
+      principalType: 'ServicePrincipal'
+    }
+  }
+]
+
+// Event Grid writes undeliverable events into this one container, nowhere else.
+resource eventsDeadLetterAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(deadLetterContainer.id, eventsPrincipalId, roles.blobDataContributor)
+  scope: deadLetterContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataContributor)
+    principalId: eventsPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource operatorLedgerAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorPrincipalId)) {
+  name: guid(account.id, operatorPrincipalId, roles.tableDataReader)
+  scope: account
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.tableDataReader)
+    principalId: operatorPrincipalId
+    principalType: operatorPrincipalType
+  }
+}
+
+output id string = account.id
+output name string = account.name
+output blobEndpoint string = account.properties.primaryEndpoints.blob
+output tableEndpoint string = account.properties.primaryEndpoints.table

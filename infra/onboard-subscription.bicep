@@ -1,0 +1,63 @@
+// Onboard one more subscription: the app's custom role there (created if needed) assigned to the app's identity,
+// and (by default) a system topic sending that subscription's cluster events to the same function app.
+// Run it in the subscription to onboard, with values from the main deployment's outputs (docs/deploy.md):
+//   az deployment sub create --subscription <id> -l <region> -f infra/onboard-subscription.bicep \
+//     -p appPrincipalId=<APP_PRINCIPAL_ID> functionAppId=<AZURE_FUNCTION_APP_ID> \
+//        eventsIdentityId=<EVENTS_IDENTITY_ID> deadLetterStorageAccountId=<STORAGE_ACCOUNT_ID>
+// Then add the subscription to ALLOWED_SUBSCRIPTIONS (main.bicep's otherSubscriptions).
+targetScope = 'subscription'
+
+@description('Object (principal) id of the function app\'s identity: output APP_PRINCIPAL_ID of main.bicep.')
+param appPrincipalId string
+
+@description('Also send this subscription\'s cluster events to the function app (needs the app\'s code published).')
+param subscribeClusterEvents bool = true
+
+@description('Resource id of the function app: output AZURE_FUNCTION_APP_ID.')
+param functionAppId string = ''
+
+@description('Resource id of the Event Grid identity: output EVENTS_IDENTITY_ID.')
+param eventsIdentityId string = ''
+
+@description('Resource id of the storage account holding dead-lettered events: output STORAGE_ACCOUNT_ID.')
+param deadLetterStorageAccountId string = ''
+
+param deadLetterContainerName string = 'cluster-events-deadletter'
+
+@description('Resource group created in this subscription for the system topic.')
+param resourceGroupName string = 'rg-argoboot-events'
+
+@description('Region of that resource group (the system topic itself is global).')
+param location string = deployment().location
+
+var tags = {
+  application: 'argoboot'
+}
+
+module role 'modules/bootstrapper-role.bicep' = {
+  name: 'argoboot-bootstrapper-role'
+  params: {
+    principalId: appPrincipalId
+  }
+}
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = if (subscribeClusterEvents) {
+  name: resourceGroupName
+  location: location
+  tags: tags
+}
+
+module clusterEvents 'modules/cluster-events.bicep' = if (subscribeClusterEvents) {
+  name: 'argoboot-cluster-events'
+  scope: rg
+  params: {
+    tags: tags
+    systemTopicName: 'evgt-argoboot-${uniqueString(subscription().id, functionAppId)}'
+    functionAppId: functionAppId
+    eventsIdentityId: eventsIdentityId
+    deadLetterStorageAccountId: deadLetterStorageAccountId
+    deadLetterContainerName: deadLetterContainerName
+  }
+}
+
+output roleDefinitionId string = role.outputs.roleDefinitionId

@@ -1,0 +1,85 @@
+"""Role assignments (Microsoft.Authorization) at any scope, and the container registries they target.
+
+Models the race every identity automation meets: a principal created seconds ago is not yet
+replicated to where role assignments are checked, so assigning it a role fails with 400
+`PrincipalNotFound` for principal_replication_seconds after the identity was created (on the clock).
+"""
+
+from __future__ import annotations
+
+from localazure.arm_model import RoleAssignment, not_found_message
+from localazure.arm_request import ArmError, Call, allow
+from localazure.arm_server import Reply
+from localazure.arm_state import ArmState
+
+_REGISTRY = "/providers/microsoft.containerregistry/registries/"
+
+
+class RoleAssignmentRoutes(ArmState):
+    def _role_assignment(self, call: Call) -> Reply:
+        allow(call, "GET", "PUT", "DELETE")
+        split = max(i for i, s in enumerate(call.lower) if s == "providers")
+        scope = "/" + "/".join(call.segments[:split])
+        name = call.segments[-1]
+        key = "/" + "/".join(call.lower)
+        existing = self._role_assignments.get(key)
+        if call.method == "GET":
+            if existing is None:
+                raise ArmError(404, "RoleAssignmentNotFound", f"The role assignment '{name}' is not found.")
+            return Reply(200, existing.body())
+        if call.method == "DELETE":
+            if existing is None:
+                return Reply(204)
+            del self._role_assignments[key]
+            return Reply(200, existing.body())
+        self._require_scope(scope)
+        assignment = self._assignment_from(call, scope, name)
+        if existing is not None:
+            if (existing.principal_id, existing.role_definition_id.lower()) != (
+                assignment.principal_id,
+                assignment.role_definition_id.lower(),
+            ):
+                raise ArmError(
+                    400, "RoleAssignmentUpdateNotPermitted", "Tenant ID, application ID, principal ID, and scope "
+                    "are not allowed to be updated."
+                )  # fmt: skip
+            return Reply(200, existing.body())
+        for other in self._role_assignments.values():
+            if (other.scope.lower(), other.principal_id, other.role_definition_id.lower()) == (
+                scope.lower(),
+                assignment.principal_id,
+                assignment.role_definition_id.lower(),
+            ):
+                raise ArmError(409, "RoleAssignmentExists", "The role assignment already exists.")
+        self._role_assignments[key] = assignment
+        return Reply(201, assignment.body())
+
+    def _assignment_from(self, call: Call, scope: str, name: str) -> RoleAssignment:
+        properties = call.body.get("properties") if isinstance(call.body, dict) else None
+        if not isinstance(properties, dict):
+            raise ArmError(400, "InvalidRequestContent", "The request body must contain an object 'properties'.")
+        role, principal = properties.get("roleDefinitionId"), properties.get("principalId")
+        if not isinstance(role, str) or "/roledefinitions/" not in role.lower() or not isinstance(principal, str):
+            raise ArmError(400, "InvalidRoleAssignmentRequest", "roleDefinitionId and principalId are required.")
+        created = self._principals.get(principal.lower())
+        if created is None or call.now < created + self.principal_replication_seconds:
+            raise ArmError(
+                400,
+                "PrincipalNotFound",
+                f"Principal {principal.replace('-', '')} does not exist in the directory {self.tenant_id}. Check "
+                "that you have the correct principal ID. If you are creating this principal and then immediately "
+                "assigning a role, this error might be related to a replication delay.",
+            )
+        return RoleAssignment(
+            scope=scope,
+            name=name,
+            role_definition_id=role,
+            principal_id=principal.lower(),
+            principal_type=str(properties.get("principalType") or "User"),
+        )
+
+    def _require_scope(self, scope: str) -> None:
+        lower = scope.lower()
+        if _REGISTRY in lower and lower not in self._registries:
+            s = scope.strip("/").split("/")
+            raise ArmError(404, "ResourceNotFound", not_found_message(s[5], s[6], s[7], s[3]))

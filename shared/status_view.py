@@ -1,0 +1,64 @@
+"""What the status API shows of the ledger: named fields copied one by one, never the stored record whole.
+
+The ledger keeps things nobody outside needs and some they must not see: the waiters' reply queues
+and correlation ids, continuation bookkeeping, ETags. Copying by name means a field added to the
+record stays private until someone adds it here on purpose. Called by `handlers.status_api`.
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.ledger import ClusterRecord, RequestRecord
+
+# Kept out of the API on purpose: who to answer and how (waiters), the continuation chain, storage details.
+CLUSTER_INTERNAL_FIELDS = frozenset({"key", "polls", "continuation", "continuation_due", "waiters", "etag"})
+REQUEST_INTERNAL_FIELDS = frozenset({"etag"})
+
+
+def _time(epoch: float | None) -> str | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC).isoformat()
+
+
+def cluster_summary(record: ClusterRecord) -> dict[str, Any]:
+    """One cluster in a list: where it stands and why."""
+    return {
+        "clusterResourceId": record.cluster_id,
+        "kind": record.kind,
+        "phase": record.phase,
+        "waitingOn": record.waiting_on,
+        "waitingSince": _time(record.waiting_since),
+        "desired": record.intent,
+        "deletedAt": _time(record.deleted_at),
+        "profile": record.profile,
+        "overrides": record.overrides,
+        "profileDigest": record.profile_digest,
+        "configHash": record.config_hash,
+        "created": list(record.created),
+        "actionsRequired": list(record.actions_required),
+        "attempts": record.attempts,
+        "lastError": {"code": record.last_error_code, "message": record.last_error_message}
+        if record.last_error_code else None,
+        "lastRequestId": record.last_request_id,
+        "firstSeen": _time(record.first_seen),
+        "lastChanged": _time(record.last_changed),
+    }
+
+
+def cluster_view(record: ClusterRecord) -> dict[str, Any]:
+    """One cluster in full: the summary and its recent history of steps."""
+    history = [{"at": _time(entry["at"]), "step": entry["step"]} for entry in record.history]
+    return cluster_summary(record) | {"history": history}
+
+
+def request_view(record: RequestRecord) -> dict[str, Any]:
+    """One request: what was asked for which cluster, and what became of it."""
+    return {
+        "requestId": record.request_id,
+        "clusterKey": record.cluster_key or None,
+        "action": None if record.action == "unknown" else record.action,
+        "status": record.status,
+        "error": {"code": record.error_code, "message": record.error_message} if record.error_code else None,
+        "created": _time(record.created),
+        "updated": _time(record.updated),
+    }

@@ -1,0 +1,152 @@
+"""The sweep: find every cluster in scope that is not converged and queue a reconcile for it.
+
+Event Grid can drop an event (a subscription created before the topic, a dead-lettered delivery, a
+deleted event subscription), and Azure can change under the service (an extension removed or edited
+by hand, a profile file changed by a deployment). The sweep is what catches all of that: run by a
+timer (`SWEEP_SCHEDULE`), it lists the clusters of each allowed subscription, compares them with
+the ledger, and enqueues a message only for a cluster that needs one, on the cluster's session,
+marked as coming from the sweep (so it never overrides an explicit request or an uninstall).
+Identities the service created for clusters that are gone are cleaned up the same way.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from shared.argocd_extension import EXTENSION_NAME, config_hash
+from shared.azure_api import AzureApi
+from shared.azure_errors import AzureError
+from shared.clusters import ClusterRef, InvalidClusterId, ListedCluster, parse_cluster_id
+from shared.errors import RequestRejected
+from shared.install_request import InstallRequest
+from shared.ledger import ClusterRecord, Ledger
+from shared.messaging import Outbox, OutgoingMessage
+from shared.processing import EVENT_TIME_PROPERTY, SOURCE_PROPERTY
+from shared.profiles import ProfileCatalog
+from shared.scope import opted_in, out_of_scope
+from shared.settings import Settings
+from shared.workload_identity import CLUSTER_ID_TAG, CLUSTER_TAG, MANAGED_BY, MANAGED_BY_TAG, cluster_digest
+
+log = logging.getLogger("argoboot.sweep")
+
+
+@dataclass
+class SweepReport:
+    """What one sweep saw and did; logged, and returned for tests."""
+
+    clusters: int = 0
+    enqueued: dict[str, str] = field(default_factory=dict)  # cluster key -> why
+    opted_out: int = 0
+    out_of_scope: int = 0
+    orphans_reported: list[str] = field(default_factory=list)  # identities we cannot attribute to a cluster
+    failed_subscriptions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Sweeper:
+    api: AzureApi
+    ledger: Ledger
+    outbox: Outbox
+    settings: Settings
+    profiles: ProfileCatalog
+    clock: Callable[[], float]
+    last_report: SweepReport = field(default_factory=SweepReport)
+
+    def run(self) -> SweepReport:
+        report = self.last_report = SweepReport()
+        records = {r.key: r for r in self.ledger.list_clusters()}
+        for subscription in sorted(self.settings.allowed_subscriptions):
+            try:
+                self._subscription(subscription, records, report)
+            except AzureError as exc:  # one subscription failing (e.g. not onboarded yet) must not stop the others
+                report.failed_subscriptions[subscription] = f"{exc.status} {exc.code}: {exc.message}"
+                log.warning("sweep: subscription %s skipped: %s %s", subscription, exc.code, exc.message)
+        log.info("sweep: %d clusters, %d enqueued, %d opted out, %d out of scope, %d orphans reported, "
+                 "%d subscriptions failed", report.clusters, len(report.enqueued), report.opted_out,
+                 report.out_of_scope, len(report.orphans_reported), len(report.failed_subscriptions))
+        return report
+
+    def _subscription(self, subscription: str, records: dict[str, ClusterRecord], report: SweepReport) -> None:
+        listed = self.api.list_clusters(subscription)
+        present = {c.ref.key for c in listed}
+        for cluster in listed:
+            report.clusters += 1
+            if out_of_scope(cluster.ref, self.settings) is not None:
+                report.out_of_scope += 1
+                continue
+            if not opted_in(cluster.tags, self.settings):
+                report.opted_out += 1
+                continue
+            why = self._why(cluster, records.get(cluster.ref.key))
+            if why:
+                self._enqueue(cluster.ref, "bootstrap", why, report)
+        for record in records.values():  # the ledger knows resources for a cluster that is gone
+            if record.key.split("/")[2] == subscription and record.key not in present and record.created:
+                self._enqueue(parse_cluster_id(record.cluster_id), "uninstall", "cluster is gone", report)
+        self._orphaned_identities(subscription, present, records, report)
+
+    def _why(self, cluster: ListedCluster, record: ClusterRecord | None) -> str | None:
+        """Why this cluster needs a reconcile, or None when it is converged (or meant to be left alone)."""
+        now = self.clock()
+        if record is None:
+            return "never bootstrapped (its event was missed)"
+        if record.intent == "absent":
+            return "recreated after its delete" if record.deleted_at is not None else None
+        if record.phase == "waiting":
+            return "stuck waiting" if now - record.last_changed > self.settings.stuck_after_seconds else None
+        if record.phase in ("failed", "pending", "skipped"):
+            return f"last outcome {record.phase}"
+        if record.phase != "succeeded":
+            return None
+        try:
+            profile = self.profiles.resolve(record.profile, record.overrides)
+        except RequestRejected as exc:
+            log.warning("sweep: cluster %s: its profile cannot be resolved (%s)", cluster.ref.key, exc.description)
+            return None
+        if profile.digest != record.profile_digest:
+            return f"profile {profile.name!r} changed since it was applied"
+        ext = self.api.get_extension(cluster.ref, EXTENSION_NAME)
+        if ext is None:
+            return "extension missing"
+        if ext.provisioning_state.lower() == "failed":
+            return "extension failed"
+        if record.config_hash and config_hash(ext.settings) != record.config_hash:
+            return "extension settings drifted from the profile"
+        return None
+
+    def _orphaned_identities(self, subscription: str, present: set[str], records: dict[str, ClusterRecord],
+                             report: SweepReport) -> None:
+        """Identities carrying our tags for a cluster that no longer exists and that the ledger does not know."""
+        live = {cluster_digest(key) for key in present} | {cluster_digest(key) for key in records}
+        for identity in self.api.list_identities(subscription):
+            tags = identity.tags
+            if tags.get(MANAGED_BY_TAG) != MANAGED_BY or tags.get(CLUSTER_TAG) in live:
+                continue
+            try:
+                cluster = parse_cluster_id(tags.get(CLUSTER_ID_TAG, ""))
+            except InvalidClusterId:
+                report.orphans_reported.append(identity.id)
+                log.warning("sweep: identity %s is tagged as ours for a cluster that is gone, but names no cluster "
+                            "id; delete it by hand if it is not needed", identity.id)
+                continue
+            if cluster_digest(cluster.key) == tags.get(CLUSTER_TAG):
+                self._enqueue(cluster, "uninstall", "cluster is gone; its identity is left", report)
+
+    def _enqueue(self, cluster: ClusterRef, action: str, why: str, report: SweepReport) -> None:
+        now = self.clock()
+        request = InstallRequest(request_id=f"sweep-{int(now)}-{_digest(cluster.key)}"[:128], action=action,
+                                 cluster=cluster)
+        slot = int(now // 60)  # two sweeps in the same minute send the same message id: one is dropped
+        self.outbox.send(OutgoingMessage(
+            queue=self.settings.queue_name, body=json.dumps(request.to_body()).encode(),
+            message_id=f"sweep-{_digest(cluster.key)}-{slot}", session_id=cluster.key,
+            application_properties={SOURCE_PROPERTY: "sweep", EVENT_TIME_PROPERTY: str(now)}))
+        report.enqueued[cluster.key] = why
+        log.info("sweep: cluster %s enqueued (%s): %s", cluster.key, action, why)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:24]

@@ -1,0 +1,120 @@
+"""Who Argo CD is in Azure: the per-cluster managed identity, its federated credentials, its role assignments.
+
+Pure decisions (names, tags, subjects); `shared.identity_steps` applies them through the Azure gateways.
+One identity per cluster, because an identity holds at most 20 federated credentials: shared, it
+would run out after six clusters.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from shared.argocd_extension import RELEASE_NAMESPACE
+from shared.clusters import ClusterRef
+
+AUDIENCE = "api://AzureADTokenExchange"
+SSO_SERVICE_ACCOUNT = "argocd-server"
+MANAGED_BY_TAG = "managed-by"
+MANAGED_BY = "argoboot"
+CLUSTER_TAG = "argoboot-cluster"  # sha256 of the lower-cased cluster id: tag values stop at 256 characters
+CLUSTER_ID_TAG = "argoboot-cluster-id"
+CREDENTIAL_PREFIX = "argoboot-"
+ACR_PULL_ROLE = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+_NAME_CHARS = re.compile(r"[^a-zA-Z0-9-]")
+
+
+@dataclass(frozen=True)
+class IdentityRef:
+    """Where the cluster's identity lives: a deterministic name in a chosen resource group."""
+
+    subscription: str
+    resource_group: str
+    name: str
+
+    @property
+    def id(self) -> str:
+        return (f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}/providers/"
+                f"Microsoft.ManagedIdentity/userAssignedIdentities/{self.name}")
+
+
+@dataclass(frozen=True)
+class ManagedIdentity:
+    """A user-assigned identity as ARM reports it."""
+
+    id: str
+    location: str
+    client_id: str
+    principal_id: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FederatedCredential:
+    """A federated identity credential (on a managed identity, or on an Entra application through Graph)."""
+
+    name: str
+    issuer: str
+    subject: str
+    audiences: tuple[str, ...] = (AUDIENCE,)
+    id: str | None = field(default=None, compare=False)
+
+    def matches(self, other: FederatedCredential) -> bool:
+        """Same trust: issuer, subject and audience (the name does not matter to Entra)."""
+        return (self.issuer, self.subject, self.audiences) == (other.issuer, other.subject, other.audiences)
+
+
+def _digest(text: str, length: int) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def identity_for(cluster: ClusterRef, resource_group: str | None) -> IdentityRef:
+    """`argocd-<cluster name>-<8 hex of the id>`: readable, unique across groups, within 3-128 characters."""
+    stem = _NAME_CHARS.sub("-", cluster.name)[:100].strip("-") or "cluster"
+    return IdentityRef(subscription=cluster.subscription, resource_group=resource_group or cluster.resource_group,
+                       name=f"argocd-{stem}-{_digest(cluster.key, 8)}")
+
+
+def ownership_tags(cluster: ClusterRef) -> dict[str, str]:
+    """The tags that prove the service created a resource for this cluster (checked before any change), and
+    the cluster's id when it fits a tag value, so the sweep can clean up after a cluster whose record is lost."""
+    tags = {MANAGED_BY_TAG: MANAGED_BY, CLUSTER_TAG: cluster_digest(cluster.key), "argoboot-cluster-name": cluster.name}
+    if len(cluster.id) <= 256:
+        tags[CLUSTER_ID_TAG] = cluster.id
+    return tags
+
+
+def cluster_digest(key: str) -> str:
+    return _digest(key, 64)
+
+
+def owned_by_us(tags: Mapping[str, str], cluster: ClusterRef) -> bool:
+    wanted = ownership_tags(cluster)
+    return all(tags.get(name) == wanted[name] for name in (MANAGED_BY_TAG, CLUSTER_TAG))
+
+
+def subject(service_account: str) -> str:
+    return f"system:serviceaccount:{RELEASE_NAMESPACE}:{service_account}"
+
+
+def desired_credentials(service_accounts: tuple[str, ...], issuer: str) -> list[FederatedCredential]:
+    """One credential per service account, issuer exactly as the cluster reports it (trailing slash kept)."""
+    return [FederatedCredential(name=f"{CREDENTIAL_PREFIX}{account}"[:120], issuer=issuer, subject=subject(account))
+            for account in service_accounts]
+
+
+def sso_credential(cluster: ClusterRef, issuer: str) -> FederatedCredential:
+    """The credential the SSO application needs for this cluster's argocd-server (one per cluster on the app)."""
+    return FederatedCredential(name=f"argocd-{_digest(cluster.key, 16)}", issuer=issuer,
+                               subject=subject(SSO_SERVICE_ACCOUNT))
+
+
+def role_assignment_name(scope: str, principal_id: str, role: str) -> str:
+    """A deterministic GUID, so a retried assignment is the same PUT and never a duplicate."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{scope.lower()}|{principal_id.lower()}|{role.lower()}"))
+
+
+def role_definition_id(scope_subscription: str, role: str) -> str:
+    return f"/subscriptions/{scope_subscription}/providers/Microsoft.Authorization/roleDefinitions/{role}"

@@ -1,0 +1,38 @@
+"""The request and reply examples other teams copy from the docs match the schemas; the Python example compiles."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from localazure.contract import REQUEST_SCHEMA, RESULT_SCHEMA, violations
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = [ROOT / "docs" / "integration.md", ROOT / "README.md"]
+PLACEHOLDERS = {"<sub>": "6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01", "<rg>": "rg-platform", "<name>": "aks-1"}
+
+
+def blocks(language: str) -> list[tuple[str, str]]:
+    found = []
+    for doc in DOCS:
+        found += [(doc.name, block) for block in re.findall(rf"```{language}\n(.*?)```", doc.read_text(), re.S)]
+    return found
+
+
+MESSAGES = [(name, block) for name, block in blocks("json") if '"schemaVersion"' in block]
+
+
+@pytest.mark.parametrize(("doc", "block"), MESSAGES)
+def test_message_examples_match_their_schema(doc: str, block: str) -> None:
+    for placeholder, value in PLACEHOLDERS.items():
+        block = block.replace(placeholder, value)
+    schema = RESULT_SCHEMA if '"outcome"' in block else REQUEST_SCHEMA
+    assert violations(schema, block.encode()) == [], (doc, block)
+
+
+def test_there_are_request_and_reply_examples_and_a_python_one() -> None:
+    assert {'"outcome"' in block for _, block in MESSAGES} == {True, False}
+    [(_, example)] = blocks("python")
+    compile(example, "docs/integration.md", "exec")
+    assert "session_id=cluster_id.lower()" in example and "correlation_id" in example

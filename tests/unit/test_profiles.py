@@ -1,0 +1,165 @@
+"""Profile validation (every refusal names the file, the key and the fix) and rendering the extension settings."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shared.argocd_extension import ExtensionState, config_hash, legacy_installation, render_settings, settings_patch
+from shared.cluster_facts import ClusterFacts
+from shared.errors import RequestRejected
+from shared.profiles import DEFAULT_SERVICE_ACCOUNTS, ProfileCatalog, ProfileError, parse_profile
+from shared.settings import REPOSITORY_PROFILES
+
+SSO = {"tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47", "clientId": "5e3c1c4a-8d2e-4b7a-9f11-0c6a2b7d9e10"}
+FACTS = ClusterFacts("Succeeded", "eastus", True, 3, "https://issuer.example/x/", True)
+REGISTRY = ("/subscriptions/6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01/resourceGroups/rg/providers/"
+            "Microsoft.ContainerRegistry/registries/acr1")
+
+
+def parse(data: Any) -> Any:
+    return parse_profile("p", data, source="profiles/p.yaml")
+
+
+def test_the_repository_profiles_all_load() -> None:
+    catalog = ProfileCatalog.load(REPOSITORY_PROFILES, "default")
+    assert {"default", "single-node", "ha", "workload-identity"} <= set(catalog.profiles)
+    assert catalog.profiles["single-node"].ha == "off"  # YAML's bare `off` is a boolean; read as the word
+
+
+def test_defaults_of_an_empty_profile() -> None:
+    profile = parse({})
+    assert (profile.ha, profile.workload_identity.enabled, profile.sso, profile.overridable) == \
+        ("auto", False, None, frozenset())
+    assert profile.workload_identity.service_accounts == DEFAULT_SERVICE_ACCOUNTS
+
+
+@pytest.mark.parametrize(("data", "key", "fix"), [
+    ({"ha": "sometimes"}, "ha", "auto (by node count), on, off"),
+    ({"colour": "blue"}, "colour", "helmValues"),
+    ({"deployWithHighAvailability": False}, "deployWithHighAvailability", "use ha"),
+    ({"namespaceInstall": True}, "namespaceInstall", "applicationNamespaces"),
+    ({"workloadIdentity": {"enable": True}}, "workloadIdentity.enable", "workloadIdentity.enabled"),
+    ({"workloadIdentity": {"enabled": "yes"}}, "workloadIdentity.enabled", "true or false"),
+    ({"workloadIdentity": {"enabled": True, "serviceAccounts": []}}, "workloadIdentity.serviceAccounts",
+     "argocd-repo-server"),
+    ({"workloadIdentity": {"serviceAccounts": ["Argo_CD"]}}, "workloadIdentity.serviceAccounts", "DNS name"),
+    ({"workloadIdentity": {"serviceAccounts": [f"sa-{i}" for i in range(20)]}}, "workloadIdentity.serviceAccounts",
+     "at most 19"),
+    ({"helmValues": {"config-maps.argocd-cm.data.url": "https://x/"}}, "helmValues.config-maps.argocd-cm.data.url",
+     "configs.cm.url"),
+    ({"helmValues": {"workloadIdentity.clientId": "x"}}, "helmValues.workloadIdentity.clientId",
+     "azure.workloadIdentity.clientId"),
+    ({"helmValues": {"redis-ha.enabled": "false"}}, "helmValues.redis-ha.enabled", "use ha"),
+    ({"helmValues": {"configs.cm.oidc\\.config": "x"}}, "helmValues.configs.cm.oidc\\.config", "use sso"),
+    ({"helmValues": {"configs.cm.admin\\\\.enabled": "false"}}, "helmValues.configs.cm.admin\\\\.enabled",
+     "one backslash"),
+    ({"helmValues": {"server.replicas": [1, 2]}}, "helmValues.server.replicas", "key[0]"),
+    ({"sso": SSO, "url": "https://argocd.example/"}, "sso", "workloadIdentity.enabled: true"),
+    ({"sso": SSO, "workloadIdentity": {"enabled": True}}, "url", "redirect URI"),
+    ({"sso": {**SSO, "clientId": "my-app"}, "workloadIdentity": {"enabled": True}, "url": "https://a/"},
+     "sso.clientId", "Application (client) ID"),
+    ({"url": "http://argocd.example/"}, "url", "https://"),
+    ({"rbac": {"policyDefault": "readonly"}}, "rbac.policyDefault", "role:readonly"),
+    ({"rbac": {"policyCsv": "p, role:a, applications, get, */*, allow\nallow everyone\n"}}, "rbac.policyCsv",
+     "line 2"),
+    ({"containerRegistries": [REGISTRY]}, "containerRegistries", "workloadIdentity.enabled: true"),
+    ({"workloadIdentity": {"enabled": True}, "containerRegistries": ["/subscriptions/6f1c2a44-0b7e-4d7e-9a55-"
+                                                                     "2f3c9d1e8a01/resourceGroups/rg"]},
+     "containerRegistries", "resource id"),
+    ({"overridable": ["sso.clientId"]}, "overridable", "cannot be overridden"),
+    ([1, 2], "(top level)", "mapping"),
+])
+def test_invalid_profiles_name_the_file_the_key_and_the_fix(data: Any, key: str, fix: str) -> None:
+    with pytest.raises(ProfileError) as caught:
+        parse(data)
+    assert caught.value.key == key
+    assert fix in caught.value.problem
+    assert str(caught.value).startswith(f"profiles/p.yaml: {key}: ")
+
+
+def test_a_broken_file_is_named_by_path(tmp_path: Path) -> None:
+    (tmp_path / "default.yaml").write_text("ha: auto\n")
+    (tmp_path / "team.yaml").write_text('helmValues:\n  "configs.cm.admin\\.enabled": x\n')  # \. in "": bad YAML
+    with pytest.raises(ProfileError, match=r"team\.yaml: \(YAML\): does not parse"):
+        ProfileCatalog.load(tmp_path, "default")
+
+
+def test_the_default_must_exist(tmp_path: Path) -> None:
+    (tmp_path / "team.yaml").write_text("ha: auto\n")
+    with pytest.raises(ProfileError, match=r"DEFAULT_PROFILE.*'default'.*known: team"):
+        ProfileCatalog.load(tmp_path, "default")
+
+
+def full_profile() -> Any:
+    return parse({
+        "ha": "auto", "url": "https://argocd.example/", "workloadIdentity": {"enabled": True},
+        "sso": {**SSO, "createFederatedCredential": True},
+        "rbac": {"policyDefault": "role:readonly", "policyCsv": "g, admins, role:admin\n"},
+        "applicationNamespaces": ["argocd", "team-*"], "containerRegistries": [REGISTRY],
+        "helmValues": {"configs.cm.admin\\.enabled": False, "server.replicas": 2, "global.domain": "argocd.example"},
+        "overridable": ["rbac.policyCsv", "helmValues.server.replicas", "applicationNamespaces"]})
+
+
+def test_overrides_apply_only_where_the_profile_allows() -> None:
+    profile = full_profile()
+    changed = profile.with_overrides({"rbac": {"policyCsv": "g, sre, role:admin\n"},
+                                      "helmValues": {"server.replicas": 3}, "applicationNamespaces": ["x"]})
+    assert changed.rbac.policy_csv == "g, sre, role:admin\n" and changed.rbac.policy_default == "role:readonly"
+    assert changed.helm_values["server.replicas"] == "3" and changed.helm_values["global.domain"] == "argocd.example"
+    assert changed.application_namespaces == ("x",)
+    for refused in ({"rbac": {"policyDefault": "role:admin"}}, {"helmValues": {"global.domain": "evil"}},
+                    {"sso": {"clientId": SSO["clientId"]}}, {"workloadIdentity": {"enabled": False}}):
+        with pytest.raises(RequestRejected) as caught:
+            profile.with_overrides(refused)
+        assert caught.value.reason == "OverrideNotAllowed" and "overridable:" in caught.value.description
+
+
+def test_catalog_turns_invalid_overrides_into_a_rejection(tmp_path: Path) -> None:
+    (tmp_path / "default.yaml").write_text("overridable: [ha]\n")
+    catalog = ProfileCatalog.load(tmp_path, "default")
+    assert catalog.resolve(None, {"ha": "off"}).ha == "off"
+    with pytest.raises(RequestRejected) as caught:
+        catalog.resolve(None, {"ha": "maybe"})
+    assert caught.value.reason == "InvalidOverride" and caught.value.description.startswith("overrides.ha: ")
+
+
+def test_rendered_settings_use_the_keys_the_extension_expects() -> None:
+    rendered = render_settings(full_profile(), FACTS, "11111111-2222-3333-4444-555555555555")
+    oidc = yaml.safe_load(rendered.pop("configs.cm.oidc\\.config"))
+    assert rendered == {
+        "configs.cm.admin\\.enabled": "false", "server.replicas": "2", "global.domain": "argocd.example",
+        "redis-ha.enabled": "true", "azure.workloadIdentity.enabled": "true",
+        "azure.workloadIdentity.clientId": "11111111-2222-3333-4444-555555555555",
+        "azure.workloadIdentity.entraSSOClientId": SSO["clientId"], "configs.cm.url": "https://argocd.example/",
+        "configs.rbac.policy\\.default": "role:readonly", "configs.rbac.policy\\.csv": "g, admins, role:admin\n",
+        "configs.params.application\\.namespaces": "argocd, team-*"}
+    assert all(key.count("\\") <= 1 for key in rendered)  # one backslash, never two
+    assert oidc["issuer"] == f"https://login.microsoftonline.com/{SSO['tenantId']}/v2.0"
+    assert oidc["azure"] == {"useWorkloadIdentity": True} and oidc["clientID"] == SSO["clientId"]
+    assert oidc["requestedIDTokenClaims"] == {"groups": {"essential": True}}
+
+
+def test_a_plain_profile_renders_only_redis_ha() -> None:
+    small = ClusterFacts("Succeeded", "eastus", True, 2, None, False)
+    assert render_settings(parse({}), small, None) == {"redis-ha.enabled": "false"}
+
+
+def test_patch_holds_only_the_difference_and_removals() -> None:
+    installed = {"a": "1", "b": "2", "manual": "x"}
+    assert settings_patch(installed, {"a": "1", "b": "3", "c": "4"}) == {"b": "3", "c": "4", "manual": None}
+    assert settings_patch(installed, dict(installed)) == {}
+    assert config_hash({"a": "1", "b": "2"}) == config_hash({"b": "2", "a": "1"}) != config_hash({"a": "1"})
+
+
+@pytest.mark.parametrize(("version", "settings", "legacy"), [
+    ("0.0.9-preview", {}, True),
+    ("1.0.0-preview", {"config-maps.argocd-cm.data.url": "x"}, True),
+    (None, {"deployWithHighAvailability": "false"}, True),
+    ("1.0.0-preview", {"redis-ha.enabled": "false"}, False),
+])
+def test_legacy_installations_are_recognised(version: str | None, settings: dict[str, str], legacy: bool) -> None:
+    ext = ExtensionState("microsoft.argocd", "Succeeded", settings, version=version)
+    assert (legacy_installation(ext) is not None) is legacy
