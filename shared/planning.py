@@ -169,7 +169,7 @@ class PlanningApi:
     def put_identity(self, ref: IdentityRef, location: str, tags: Mapping[str, str]) -> ManagedIdentity:
         self._new_identities.add(ref.id.lower())
         self._plan("create-identity", ref.name, f"create managed identity {ref.name} in {ref.resource_group} "
-                   f"({location}), tagged {', '.join(f'{k}={v}' for k, v in sorted(tags.items()))}")
+                   f"({location}) with the service's ownership tags ({', '.join(sorted(tags))})")
         return ManagedIdentity(id=ref.id, location=location, client_id=ASSIGNED_BY_AZURE,
                                principal_id=ASSIGNED_BY_AZURE, tags=dict(tags))
 
