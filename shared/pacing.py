@@ -67,9 +67,6 @@ class Limit:
                              "(e.g. 200/10), nor off")
         return limit
 
-    def __str__(self) -> str:
-        return f"{self.burst} at once, then {self.per_second:g}/s"
-
 
 #: ARM's limits per subscription and principal (reads, writes, deletes), and the Managed Identity provider's on
 #: identity creates (2 per second; the burst of 10 is the local ARM's): the defaults of the ARM_PACE_* settings.
