@@ -95,6 +95,16 @@ param maxInstallAttempts int = 3
 param providerRegistrationTimeoutSeconds int = 1200
 @description('The sweep re-queues a cluster whose wait has not moved for this long (STUCK_AFTER_SECONDS).')
 param stuckAfterSeconds int = 3600
+@description('Client-side pacing of ARM reads per subscription and instance, <burst>/<per second> or off (ARM_PACE_READS).')
+param armPaceReads string = '250/25'
+@description('Pacing of ARM writes per subscription and instance (ARM_PACE_WRITES).')
+param armPaceWrites string = '200/10'
+@description('Pacing of ARM deletes per subscription and instance (ARM_PACE_DELETES).')
+param armPaceDeletes string = '200/10'
+@description('Pacing of identity creates per subscription and instance; with several instances, give each its share (ARM_PACE_IDENTITY_CREATES).')
+param armPaceIdentityCreates string = '10/2'
+@description('Longest pacing wait slept in the handler; longer ones become a scheduled continuation (ARM_PACE_MAX_SLEEP_SECONDS).')
+param armPaceMaxSleepSeconds int = 2
 @minValue(1)
 @description('Days request rows are kept in the ledger before the daily purge (REQUEST_RETENTION_DAYS).')
 param requestRetentionDays int = 30
@@ -205,6 +215,11 @@ module app 'modules/functionapp.bicep' = {
       providerRegistrationTimeoutSeconds: providerRegistrationTimeoutSeconds
       stuckAfterSeconds: stuckAfterSeconds
       requestRetentionDays: requestRetentionDays
+      armPaceReads: armPaceReads
+      armPaceWrites: armPaceWrites
+      armPaceDeletes: armPaceDeletes
+      armPaceIdentityCreates: armPaceIdentityCreates
+      armPaceMaxSleepSeconds: armPaceMaxSleepSeconds
     }
   }
 }

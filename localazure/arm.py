@@ -376,15 +376,19 @@ class ArmEmulator(ArmRoutes):
         writes: tuple[int, float] | None = (200, 10.0),
         deletes: tuple[int, float] | None = (200, 10.0),
         identity_creates: tuple[int, float] | None = (10, 2.0),
+        on_clock: bool = False,
     ) -> None:
         """Enforce ARM's token buckets per subscription: (bucket size, refill per second); None: unlimited.
 
-        Refill runs on real monotonic time multiplied by `time_scale`. `identity_creates` is the
-        Managed Identity RP's own, stricter limit on identity PUTs, on top of `writes`.
+        Refill runs on real monotonic time multiplied by `time_scale`, or with `on_clock` on the emulator's
+        clock: with the shared `VirtualClock`, throttling, Azure's own waits and the service's continuations
+        then run on one timeline. `identity_creates` is the Managed Identity RP's own, stricter limit on
+        identity PUTs, on top of `writes`.
         """
         limits = {"reads": reads, "writes": writes, "deletes": deletes, "identity-creates": identity_creates}
         with self._lock:
-            self._rate_limits.configure({name: limit for name, limit in limits.items() if limit is not None})
+            self._rate_limits.configure({name: limit for name, limit in limits.items() if limit is not None},
+                                        on_clock=on_clock)
 
     # ------------------------------------------------------------------ request log
 

@@ -83,17 +83,20 @@ class _Bucket:
 class RateLimits:
     """ARM's token buckets per subscription and request kind; unlimited until `configure`.
 
-    Refill runs on real monotonic time multiplied by the `time_scale` passed to `take`.
+    Refill runs on real monotonic time multiplied by the `time_scale` passed to `take`, or, configured
+    `on_clock`, on the emulator's clock (the request's `now`).
     """
 
     def __init__(self, actor: str) -> None:
         self._actor = actor  # the caller's object id, as ARM names it in 429 messages
         self._limits: dict[str, tuple[int, float]] | None = None
+        self._on_clock = False
         self._buckets: dict[tuple[str, str], _Bucket] = {}
 
-    def configure(self, limits: dict[str, tuple[int, float]]) -> None:
+    def configure(self, limits: dict[str, tuple[int, float]], *, on_clock: bool = False) -> None:
         """Enforce these (bucket size, refill per second) by bucket name, with every bucket full."""
         self._limits = limits
+        self._on_clock = on_clock
         self._buckets.clear()
 
     def take(self, call: Call, time_scale: float) -> None:
@@ -103,7 +106,7 @@ class RateLimits:
         names = [_BUCKETS[call.kind]]
         if call.method == "PUT" and _is_identity_path(call.lower):
             names.append("identity-creates")
-        now = time.monotonic()
+        now, scale = (call.now, 1.0) if self._on_clock else (time.monotonic(), time_scale)
         for name in names:
             limit = self._limits.get(name)
             if limit is None:
@@ -111,7 +114,7 @@ class RateLimits:
             bucket = self._buckets.setdefault(
                 (call.subscription, name), _Bucket(limit[0], limit[1], float(limit[0]), now)
             )
-            wait = bucket.take(now, time_scale)
+            wait = bucket.take(now, scale)
             if wait > 0:
                 seconds = max(1, math.ceil(wait))
                 operation = {"reads": "read", "deletes": "delete"}.get(name, "write")

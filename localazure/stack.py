@@ -54,8 +54,10 @@ class LocalAzure:
             "ALLOWED_SUBSCRIPTIONS": ",".join(self._allowed),
             "LEDGER_CONNECTION_STRING": self.azurite.connection_string,
             "LEDGER_TABLE_PREFIX": "t" + secrets.token_hex(6),
-            "ARM_RETRY_BACKOFF_SECONDS": "0.01",
-            "SWEEP_SCHEDULE": "0 */30 * * * *",  # azure-core's retries, without real seconds of backoff
+            "ARM_RETRY_BACKOFF_SECONDS": "0.01",  # azure-core's retries, without real seconds of backoff
+            # A handler's sleep would not move the virtual clock: every pacing wait becomes a continuation.
+            "ARM_PACE_MAX_SLEEP_SECONDS": "0",
+            "SWEEP_SCHEDULE": "0 */30 * * * *",
             **self._extra,
         }
 

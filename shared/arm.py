@@ -4,7 +4,8 @@ Implements `shared.reconciler.ClusterApi`. Clients are built on first use and ca
 subscription (never at import). `ARM_ENDPOINT` / `ARM_CA_BUNDLE` point them at the local emulator;
 in Azure they are unset and the same code talks to management.azure.com with the app's identity.
 azure-core's pipeline already retries 429/5xx (honouring Retry-After); what still fails is
-translated into `AzureError` with Azure's own code and message.
+translated into `AzureError` with Azure's own code and message. With a `Pacer`, every client's pipeline
+paces its requests to ARM's limits first (`shared.arm_pacing`).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from shared.argocd_extension import RELEASE_TRAIN, ExtensionSpec, ExtensionState
 from shared.azure_errors import AzureError
 from shared.cluster_facts import ClusterFacts, cluster_facts
 from shared.clusters import CLUSTER_TYPES, ClusterRef, InvalidClusterId, ListedCluster, parse_cluster_id
+from shared.pacing import Pacer
 from shared.workload_identity import FederatedCredential, IdentityRef, ManagedIdentity
 
 ARM_SCOPE = "https://management.azure.com/.default"
@@ -49,8 +51,9 @@ class ArmGateway:
     federated credentials and role assignments."""
 
     def __init__(self, credential: Any, *, endpoint: str, ca_bundle: str | None = None,
-                 retry_backoff: float = 0.8) -> None:
+                 retry_backoff: float = 0.8, pacer: Pacer | None = None) -> None:
         self._credential = credential
+        self._pacer = pacer
         self._options: dict[str, Any] = {"base_url": endpoint, "credential_scopes": [ARM_SCOPE],
                                          "retry_backoff_factor": retry_backoff}
         if ca_bundle:
@@ -62,7 +65,12 @@ class ArmGateway:
         with self._lock:
             client = self._clients.get((kind, subscription))
             if client is None:
-                client = self._clients[(kind, subscription)] = build(self._credential, subscription, **self._options)
+                options = dict(self._options)
+                if self._pacer is not None:
+                    from shared.arm_pacing import PacingPolicy
+
+                    options["per_retry_policies"] = [PacingPolicy(self._pacer)]  # one per pipeline: chained by next
+                client = self._clients[(kind, subscription)] = build(self._credential, subscription, **options)
             return client
 
     def _resources(self, subscription: str) -> Any:

@@ -17,6 +17,11 @@ class AzureError(Exception):
         self.retry_after = retry_after
 
     @property
+    def summary(self) -> str:
+        """How a wait caused by this error reads in a cluster's steps."""
+        return f"Azure answered {self.status} {self.code}"
+
+    @property
     def not_found(self) -> bool:
         return self.status == 404
 

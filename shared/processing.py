@@ -174,8 +174,11 @@ class RequestProcessor:
               msg: InboundMessage, outcome: Outcome,
               now: float) -> tuple[ClusterRecord, OutgoingMessage | None, tuple[Waiter, ...]]:
         live = msg.continuation > 0 and msg.continuation >= base.continuation
-        polls = base.polls + 1 if live else 0
-        same_wait = base.phase == Phase.WAITING.value and base.waiting_on == outcome.waiting_on
+        # A throttled run checked nothing: throttling slows a cluster down, it never uses up its MAX_WAIT_POLLS.
+        polls = base.polls + (outcome.waiting_on != "throttled") if live else 0
+        # Throttling interrupts a wait without ending it: a provider's registration deadline keeps running.
+        same_wait = base.phase == Phase.WAITING.value and (
+            base.waiting_on == outcome.waiting_on or "throttled" in (base.waiting_on, outcome.waiting_on))
         waiting_since = (base.waiting_since if same_wait and base.waiting_since is not None else now) \
             if outcome.phase is Phase.WAITING else None
         outcome = self._bound(outcome, polls, now - (waiting_since or now))

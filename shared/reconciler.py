@@ -125,7 +125,8 @@ class Reconciler:
         if exc.retryable:
             delay = exc.retry_after or (self.settings.identity_retry_seconds if exc.code in _RACES
                                         else self.settings.cluster_poll_seconds)
-            return run.wait("azure", f"Azure answered {exc.status} {exc.code}; retrying in {delay:.0f}s", delay)
+            on = "throttled" if exc.status == 429 else "azure"  # throttled: ARM's limits, or pacing to them
+            return run.wait(on, f"{exc.summary}; retrying in {round(delay, 1):g}s", delay)
         return run.fail(exc.code, exc.message)
 
     def _full(self, run: Run, cluster: ClusterRef, profile: Profile, may_reinstall: bool, honour_opt_out: bool,

@@ -15,6 +15,7 @@ from typing import Any
 from shared.azure_api import AzureApi, DirectoryApi
 from shared.ledger import Ledger, TableLedger
 from shared.messaging import Outbox, ServiceBusOutbox
+from shared.pacing import Pacer
 from shared.processing import RequestProcessor
 from shared.profiles import ProfileCatalog, ProfileError
 from shared.reconciler import ProviderCache, Reconciler
@@ -55,7 +56,8 @@ def build_services(settings: Settings, *, outbox: Outbox | None = None, api: Azu
         from shared.arm import ArmGateway
 
         api = ArmGateway(credential, endpoint=settings.arm_endpoint, ca_bundle=settings.arm_ca_bundle,
-                         retry_backoff=settings.arm_retry_backoff)
+                         retry_backoff=settings.arm_retry_backoff,
+                         pacer=Pacer(settings.arm_pacing, clock=clock, max_sleep=settings.arm_pace_max_sleep))
     if directory is None:
         from shared.graph import GraphGateway
 

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.pacing import ARM_LIMITS, Limit
+
 ARM_PUBLIC = "https://management.azure.com"
 GRAPH_PUBLIC = "https://graph.microsoft.com"
 REPOSITORY_PROFILES = Path(__file__).resolve().parent.parent / "profiles"
@@ -36,6 +38,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     if value != int(value):
         raise SettingsError(f"app setting {name} must be a whole number")
     return int(value)
+
+
+def _pace(env: Mapping[str, str], name: str, kind: str) -> dict[str, Limit]:
+    """`{kind: limit}` from `<burst>/<per second>` (ARM's own limit when unset), or {} for `off`."""
+    raw = (env.get(name) or "").strip()
+    try:
+        limit = Limit.parse(raw) if raw else ARM_LIMITS[kind]
+    except ValueError as exc:
+        raise SettingsError(f"app setting {name}: {exc}") from None
+    return {} if limit is None else {kind: limit}
 
 
 def _resource_groups(raw: str, subscriptions: frozenset[str]) -> dict[str, frozenset[str]]:
@@ -88,6 +100,8 @@ class Settings:
     opt_in_by_default: bool = True
     stuck_after_seconds: float = 3600.0
     request_retention_days: int = 30
+    arm_pacing: Mapping[str, Limit] = field(default_factory=lambda: dict(ARM_LIMITS))  # by request kind
+    arm_pace_max_sleep: float = 2.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -124,6 +138,10 @@ class Settings:
             opt_in_by_default=_opt_default(env.get("OPT_DEFAULT") or "in"),
             stuck_after_seconds=_float(env, "STUCK_AFTER_SECONDS", cls.stuck_after_seconds),
             request_retention_days=_retention_days(env),
+            arm_pacing={**_pace(env, "ARM_PACE_READS", "reads"), **_pace(env, "ARM_PACE_WRITES", "writes"),
+                        **_pace(env, "ARM_PACE_DELETES", "deletes"),
+                        **_pace(env, "ARM_PACE_IDENTITY_CREATES", "identity-creates")},
+            arm_pace_max_sleep=_float(env, "ARM_PACE_MAX_SLEEP_SECONDS", cls.arm_pace_max_sleep),
         )
 
 

@@ -50,7 +50,8 @@ def test_host_json_settings_are_deliberate() -> None:
 
 def test_settings_template_names_every_setting_the_code_reads() -> None:
     code = "\n".join(p.read_text() for p in (ROOT / "shared").glob("*.py"))
-    read = set(re.findall(r'env\.get\("([A-Za-z_]+)"', code)) | set(re.findall(r'_(?:float|int)\(env, "(\w+)"', code))
+    read = set(re.findall(r'env\.get\("([A-Za-z_]+)"', code)) | \
+        set(re.findall(r'_(?:float|int|pace)\(env, "(\w+)"', code))
     template = json.loads((ROOT / "local.settings.json.template").read_text())["Values"]
     missing = read - set(template) - {"ARM_ENDPOINT", "ARM_CA_BUNDLE", "LEDGER_CONNECTION_STRING",
                                       "PROVIDER_CACHE_SECONDS", "ARM_RETRY_BACKOFF_SECONDS"}

@@ -62,6 +62,11 @@ var appSettings = {
   PROVIDER_REGISTRATION_TIMEOUT_SECONDS: string(tuning.providerRegistrationTimeoutSeconds)
   STUCK_AFTER_SECONDS: string(tuning.stuckAfterSeconds)
   REQUEST_RETENTION_DAYS: string(tuning.requestRetentionDays)
+  ARM_PACE_READS: tuning.armPaceReads
+  ARM_PACE_WRITES: tuning.armPaceWrites
+  ARM_PACE_DELETES: tuning.armPaceDeletes
+  ARM_PACE_IDENTITY_CREATES: tuning.armPaceIdentityCreates
+  ARM_PACE_MAX_SLEEP_SECONDS: string(tuning.armPaceMaxSleepSeconds)
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {

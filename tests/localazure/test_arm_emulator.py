@@ -638,6 +638,19 @@ def test_throttling_token_buckets(emu: ArmEmulator, credential: DefaultAzureCred
     strict.providers.get("Microsoft.Kubernetes")
 
 
+def test_throttling_on_the_shared_clock(emu: ArmEmulator, clock: VirtualClock,
+                                        credential: DefaultAzureCredential) -> None:
+    strict = ResourceManagementClient(credential, SUB, **options(emu, retry_total=0))
+    emu.throttle(reads=(1, 0.5), on_clock=True)
+    strict.providers.get("Microsoft.Kubernetes")
+    time.sleep(0.05)  # real time refills nothing: the buckets follow the clock
+    with pytest.raises(HttpResponseError) as throttled:
+        strict.providers.get("Microsoft.Kubernetes")
+    assert throttled.value.status_code == 429 and throttled.value.response.headers["Retry-After"] == "2"
+    clock.advance(2)
+    strict.providers.get("Microsoft.Kubernetes")
+
+
 def test_request_log(
     emu: ArmEmulator, clock: VirtualClock, msi: ManagedServiceIdentityClient, resources: ResourceManagementClient
 ) -> None:
