@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from localazure.arm import ArmEmulator
@@ -30,16 +30,20 @@ class LocalAzure:
     """
 
     def __init__(self, *, azurite: Azurite | None = None, settings: Mapping[str, str] | None = None,
-                 allowed_subscriptions: tuple[str, ...] = (SUBSCRIPTION,)) -> None:
-        self.clock = VirtualClock()
+                 allowed_subscriptions: tuple[str, ...] = (SUBSCRIPTION,),
+                 clock: Callable[[], float] | None = None) -> None:
+        """`clock`: the shared virtual clock by default; a real one (time.time) for the long-lived local Azure."""
+        self.clock: Callable[[], float] = clock or VirtualClock()
         self.arm = ArmEmulator(clock=self.clock)
         self.contract = MessageContract(QUEUE)
-        self.bus = LocalBus(self.clock, advance=self.clock.advance_to, observer=self.contract)
+        advance = self.clock.advance_to if isinstance(self.clock, VirtualClock) else None
+        self.bus = LocalBus(self.clock, advance=advance, observer=self.contract)
         self._own_azurite = azurite is None
         self.azurite = azurite or Azurite()
         self._extra = dict(settings or {})
         self._allowed = allowed_subscriptions
         self._saved_env: dict[str, str | None] = {}
+        self.app_settings: dict[str, str] = {}  # what the service was given, once started
         self.host: FunctionsHost | None = None
 
     def environ(self) -> dict[str, str]:
@@ -68,7 +72,8 @@ class LocalAzure:
         for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "MSI_ENDPOINT",
                      "APPLICATIONINSIGHTS_CONNECTION_STRING"):
             self._saved_env.setdefault(name, os.environ.pop(name, None))
-        for name, value in self.environ().items():
+        self.app_settings = self.environ()
+        for name, value in self.app_settings.items():
             self._saved_env.setdefault(name, os.environ.get(name))
             os.environ[name] = value
         self.bus.create_queue(QUEUE, requires_session=True)

@@ -1,0 +1,116 @@
+"""`argoboot run CLUSTER_ID [--profile P]`: the reconciler, run here, until the cluster is done or failed.
+
+No queue and no function app: the same reconciler the service runs, with the user's credential.
+It never blocks on Azure; it returns WAITING with a `retry_after`, so this loop sleeps that long
+and reconciles again (one GET while the install runs), as the service's continuations do.
+Transient Azure errors are retried a few times, then end the command with the Azure exit code:
+at a terminal nobody wants the service's hour of patience. The run is recorded in the ledger when
+one is configured (always with --emulator), under a request id `run-...`.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+import uuid
+from typing import Any
+
+from argoboot_cli.exit_codes import CliError, Exit
+from argoboot_cli.output import Output
+from argoboot_cli.progress import Progress
+from argoboot_cli.recording import RunRecorder
+from argoboot_cli.target import Target, parse_cluster, profile_for
+from shared.clusters import ClusterRef
+from shared.outcome import Outcome, Phase
+from shared.profiles import Profile
+from shared.reconciler import ProviderCache, Reconciler
+from shared.settings import Settings
+
+AZURE_RETRIES = 3  # consecutive transient Azure errors before giving up
+AZURE_RETRY_CAP = 15.0  # seconds between those retries at most
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser("run", parents=[common], help="bootstrap one cluster now, from here (no queue)",
+                            description="Run the reconciler here with your credential until the cluster is "
+                            "bootstrapped or failed; no queue, no function app.")
+    parser.add_argument("cluster_id", metavar="CLUSTER_ID", help="ARM id of an AKS or Arc cluster")
+    parser.add_argument("--profile", help="profile name (default: DEFAULT_PROFILE, else 'default')")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help="stop following after this long (exit 5); the install goes on in Azure")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, out: Output) -> Exit:
+    target = Target.open(args.emulator, out)
+    cluster = parse_cluster(args.cluster_id)
+    settings = target.settings(cluster)
+    target.allowed(settings, cluster)
+    profile = profile_for(args.profile, settings)
+    api = target.arm(settings)
+    request_id = f"run-{uuid.uuid4().hex[:12]}"
+    recorder = RunRecorder(target.ledger(), cluster, profile, request_id) if target.has_ledger else None
+    reconciler = Reconciler(api=api, directory=target.directory(settings), settings=settings,
+                            providers=ProviderCache(clock=time.time, ttl=settings.provider_cache_seconds))
+    out.line(f"Bootstrapping {cluster.id}")
+    out.line(f"  profile {profile.name}, on {target.where}")
+    progress = Progress(out)
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    try:
+        outcome = follow(reconciler, cluster, profile, settings, progress, recorder, deadline)
+    finally:
+        progress.close()
+    error = {"code": outcome.error_code, "message": outcome.error_message} if outcome.error_code else None
+    out.line(f"{outcome.phase.value} after {progress.elapsed:.1f}s"
+             + (f": {outcome.error_code}: {outcome.error_message}" if error else ""))
+    recorded = recorder is not None and recorder.written
+    if recorded:
+        out.line(f"recorded in the ledger as request {request_id} (argoboot status --request {request_id})")
+    elif recorder is None:
+        out.line("not recorded: no ledger configured (set LEDGER_TABLE_ENDPOINT to record runs)")
+    out.result({"clusterResourceId": cluster.id, "profile": profile.name, "outcome": outcome.phase.value,
+                "steps": progress.steps, "error": error, "seconds": round(progress.elapsed, 1),
+                "requestId": request_id if recorded else None, "recorded": recorded})
+    if outcome.phase is Phase.SUCCEEDED:
+        return Exit.OK
+    return Exit.NOT_FOUND if outcome.error_code == "ClusterNotFound" else Exit.FAILED
+
+
+def follow(reconciler: Reconciler, cluster: ClusterRef, profile: Profile, settings: Settings, progress: Progress,
+           recorder: RunRecorder | None, deadline: float | None) -> Outcome:
+    """Reconcile, wait `retry_after`, reconcile again, until a terminal outcome."""
+    waiting_on: str | None = None
+    polls = azure_errors = installs = 0
+    recorded: tuple[str, ...] | None = None
+    while True:
+        # The first pass is a new request (a Failed install is installed again); later ones follow the service's
+        # bound on installs per request (MAX_INSTALL_ATTEMPTS).
+        may_reinstall = polls == 0 or installs < settings.max_install_attempts
+        outcome = reconciler.reconcile(cluster, profile, may_reinstall=may_reinstall, waiting_on=waiting_on)
+        installs += outcome.installs
+        polls += 1
+        if not outcome.terminal and polls > settings.max_wait_polls:
+            outcome = Outcome(Phase.FAILED, outcome.steps, error_code="WaitTimedOut",
+                              error_message=f"still waiting on {outcome.waiting_on} after {polls - 1} checks; "
+                              "look at the cluster in the portal, then run again", installs=outcome.installs)
+        for step in outcome.steps:
+            progress.step(step)
+        changed = outcome.terminal or outcome.steps != recorded or outcome.installs
+        # A typo in the id should not leave a ledger row behind.
+        if recorder is not None and changed and outcome.error_code != "ClusterNotFound":
+            recorder.record(outcome)
+            recorded = outcome.steps
+        if outcome.terminal:
+            return outcome
+        azure_errors = azure_errors + 1 if outcome.waiting_on == "azure" else 0
+        if azure_errors > AZURE_RETRIES:
+            raise CliError(Exit.AZURE, "AzureUnavailable", f"{outcome.steps[-1]}; gave up after "
+                           f"{AZURE_RETRIES + 1} tries")
+        delay = outcome.retry_after if outcome.retry_after is not None else settings.cluster_poll_seconds
+        if outcome.waiting_on == "azure":
+            delay = min(delay, AZURE_RETRY_CAP)
+        if deadline is not None and time.monotonic() + delay > deadline:
+            raise CliError(Exit.TIMEOUT, "StillWaiting", f"still waiting on {outcome.waiting_on} "
+                           f"({outcome.steps[-1]}); the install goes on in Azure: run again or "
+                           "`argoboot status` to follow it")
+        progress.wait(delay, outcome.steps[-1])
+        waiting_on = outcome.waiting_on

@@ -1,0 +1,103 @@
+"""`argoboot submit CLUSTER_ID [--profile P] [--wait]`: ask the service, through its queue, as another service would.
+
+The message is a schema v1 install request with session id = the lower-cased cluster id (one
+cluster's requests in order) and message id = the request id (Service Bus drops a resend within
+its duplicate window). With --wait, the request's row in the ledger is followed until it ends;
+the cluster's new steps are shown as the service records them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import uuid
+from typing import Any
+
+from argoboot_cli.exit_codes import CliError, Exit
+from argoboot_cli.output import Output
+from argoboot_cli.progress import Progress
+from argoboot_cli.target import Target, parse_cluster, profile_for
+from shared.clusters import ClusterRef
+from shared.errors import RequestRejected
+from shared.install_request import InstallRequest, parse_install_request
+from shared.ledger import RequestRecord, TableLedger
+from shared.messaging import OutgoingMessage
+
+ENDED = ("succeeded", "failed", "rejected")
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser("submit", parents=[common], help="post an install request to the service's queue",
+                            description="Post a bootstrap request to the service's queue; with --wait, follow it "
+                            "in the ledger until it ends.")
+    parser.add_argument("cluster_id", metavar="CLUSTER_ID", help="ARM id of an AKS or Arc cluster")
+    parser.add_argument("--profile", help="profile name (default: the service's DEFAULT_PROFILE)")
+    parser.add_argument("--wait", action="store_true", help="follow the request until it succeeds or fails")
+    parser.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS",
+                        help="with --wait: stop following after this long (exit 5); default 1800")
+    parser.add_argument("--request-id", help="your own request id (default: cli-<random>); resending one is a no-op")
+    parser.add_argument("--reply-to", metavar="QUEUE", help="queue for the service's reply (optional)")
+    parser.set_defaults(handler=submit)
+
+
+def submit(args: argparse.Namespace, out: Output) -> Exit:
+    target = Target.open(args.emulator, out)
+    cluster = parse_cluster(args.cluster_id)
+    settings = target.settings(cluster)
+    if args.profile:
+        profile_for(args.profile, settings)  # refused here rather than dead-lettered there
+    request_id = args.request_id or f"cli-{uuid.uuid4().hex[:12]}"
+    body = json.dumps(InstallRequest(request_id=request_id, action="bootstrap", cluster=cluster,
+                                     profile=args.profile).to_body()).encode()
+    try:
+        parse_install_request(body, message_id=request_id)  # the service's own validation, before sending
+    except RequestRejected as exc:
+        raise CliError(Exit.BAD_INPUT, exc.reason, exc.description) from None
+    ledger = target.ledger() if args.wait else None  # fail before sending if the request cannot be followed
+    before = _history(ledger, cluster) if ledger is not None else set()
+    target.outbox(settings).send(OutgoingMessage(
+        queue=settings.queue_name, body=body, message_id=request_id, session_id=cluster.key,
+        reply_to=args.reply_to))
+    out.line(f"submitted request {request_id} for {cluster.id}")
+    out.line(f"  queue {settings.queue_name}, session {cluster.key}"
+             + (f", reply to {args.reply_to}" if args.reply_to else ""))
+    document: dict[str, Any] = {"requestId": request_id, "clusterResourceId": cluster.id,
+                                "queue": settings.queue_name, "sessionId": cluster.key, "replyTo": args.reply_to}
+    if ledger is None:
+        out.result(document | {"status": "queued"})
+        return Exit.OK
+    progress = Progress(out)
+    try:
+        record = _follow(ledger, request_id, cluster, before, progress, settings.extension_poll_seconds,
+                         time.monotonic() + args.timeout)
+    finally:
+        progress.close()
+    error = {"code": record.error_code, "message": record.error_message} if record.error_code else None
+    out.line(f"{record.status} after {progress.elapsed:.1f}s"
+             + (f": {record.error_code}: {record.error_message}" if error else ""))
+    out.result(document | {"status": record.status, "error": error, "steps": progress.steps})
+    if record.status == "succeeded":
+        return Exit.OK
+    return Exit.NOT_FOUND if record.error_code == "ClusterNotFound" else Exit.FAILED
+
+
+def _follow(ledger: TableLedger, request_id: str, cluster: ClusterRef, before: set[tuple[float, str]],
+            progress: Progress, poll: float, deadline: float) -> RequestRecord:
+    interval = max(0.25, min(2.0, poll))
+    while True:
+        request = ledger.get_request(request_id)
+        for at, step in sorted(_history(ledger, cluster) - before):
+            before.add((at, step))
+            progress.step(step)
+        if request is not None and request.status in ENDED:
+            return request
+        status = "queued: waiting for the service to pick it up" if request is None else request.status
+        if time.monotonic() + interval > deadline:
+            raise CliError(Exit.TIMEOUT, "StillWaiting", f"request {request_id} is still {status}; follow it with "
+                           f"`argoboot status --request {request_id}`")
+        progress.wait(interval, f"request {request_id}: {status}")
+
+
+def _history(ledger: TableLedger, cluster: ClusterRef) -> set[tuple[float, str]]:
+    record = ledger.get_cluster(cluster.key)
+    return {(h["at"], h["step"]) for h in record.history} if record is not None else set()
