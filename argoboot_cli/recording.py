@@ -1,9 +1,7 @@
 """Keeps the ledger in step with an `argoboot run`, so `status` and the service see what it did.
 
-A run writes the fields a queue run writes for an explicit bootstrap request (phase, what it waits on
-and since when, steps, error, attempts, last request, desired intent and profile, configuration hash,
-what the service created for the cluster, which an uninstall later removes) as
-`shared.processing` folds them, and leaves the queue's own bookkeeping (continuation chain, waiters,
+A run writes the fields a queue run writes for an explicit bootstrap request, with the same function
+(`shared.processing.fold_outcome`), and leaves the queue's own bookkeeping (continuation chain, waiters,
 poll count) alone, so a service run of the same cluster carries on unharmed. Writes are ETag-conditional, like the
 service's: on a conflict the record is re-read and the change re-applied.
 """
@@ -15,7 +13,8 @@ from dataclasses import replace
 
 from shared.clusters import ClusterRef
 from shared.ledger import ClusterRecord, Ledger, LedgerConflict, RequestRecord
-from shared.outcome import Outcome, Phase
+from shared.outcome import Outcome
+from shared.processing import fold_outcome
 from shared.profiles import Profile
 
 _RETRIES = 5
@@ -40,22 +39,11 @@ class RunRecorder:
         now = self._clock()
         for _ in range(_RETRIES):
             base = self._ledger.get_cluster(self._cluster.key) or ClusterRecord.new(self._cluster, now)
-            waiting = outcome.phase is Phase.WAITING
-            same_wait = base.phase == Phase.WAITING.value and base.waiting_on == outcome.waiting_on
-            succeeded = outcome.phase is Phase.SUCCEEDED
-            kept = tuple(i for i in base.created if i not in outcome.removed)
-            updated = replace(
-                base.with_history(now, list(outcome.steps)), phase=outcome.phase.value,
-                waiting_on=outcome.waiting_on,
-                waiting_since=(base.waiting_since if same_wait else now) if waiting else None,
-                intent="installed", deleted_at=None, profile=self._profile.name, overrides=None,
-                profile_digest=self._profile.digest if succeeded else base.profile_digest,
-                config_hash=outcome.config_hash or base.config_hash,
-                created=kept + tuple(i for i in outcome.created if i not in kept),
-                actions_required=outcome.actions_required if outcome.config_hash else base.actions_required,
-                last_changed=now, last_request_id=self._request.request_id, last_error_code=outcome.error_code,
-                last_error_message=outcome.error_message,
-                attempts=(base.attempts if self.written else 0) + self._installs)
+            # The first pass is the explicit request (attempts count from zero); later passes add to it.
+            updated = fold_outcome(
+                base, replace(outcome, installs=self._installs), now, intent="installed", deleted_at=None,
+                profile=self._profile.name, overrides=None, profile_digest=self._profile.digest,
+                request_id=None if self.written else self._request.request_id)
             try:
                 self._ledger.save_cluster(updated)
                 break

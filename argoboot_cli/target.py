@@ -156,3 +156,22 @@ def profile_for(name: str | None, settings: Settings) -> Profile:
 
 def _first_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+
+
+@dataclass(frozen=True)
+class Job:
+    """What `run` and `plan` act on: where, which cluster, with which settings and profile."""
+
+    target: Target
+    cluster: ClusterRef
+    settings: Settings
+    profile: Profile
+
+
+def open_job(emulator: bool, cluster_id: str, profile: str | None, out: Output) -> Job:
+    """Open the target and resolve the cluster, its settings and the profile; refuse what is out of scope."""
+    target = Target.open(emulator, out)
+    cluster = parse_cluster(cluster_id)
+    settings = target.settings(cluster)
+    target.allowed(settings, cluster)
+    return Job(target, cluster, settings, profile_for(profile, settings))

@@ -176,25 +176,13 @@ class RequestProcessor:
         live = msg.continuation > 0 and msg.continuation >= base.continuation
         # A throttled run checked nothing: throttling slows a cluster down, it never uses up its MAX_WAIT_POLLS.
         polls = base.polls + (outcome.waiting_on != "throttled") if live else 0
-        # Throttling interrupts a wait without ending it: a provider's registration deadline keeps running.
-        same_wait = base.phase == Phase.WAITING.value and (
-            base.waiting_on == outcome.waiting_on or "throttled" in (base.waiting_on, outcome.waiting_on))
-        waiting_since = (base.waiting_since if same_wait and base.waiting_since is not None else now) \
-            if outcome.phase is Phase.WAITING else None
+        waiting_since = _waiting_since(base, outcome, now)
         outcome = self._bound(outcome, polls, now - (waiting_since or now))
-        removed = outcome.phase in (Phase.UNINSTALLED, Phase.DELETED)
-        record = replace(
-            base.with_history(now, list(outcome.steps)), phase=outcome.phase.value, waiting_on=outcome.waiting_on,
-            waiting_since=waiting_since, intent=decision.intent, deleted_at=decision.deleted_at,
-            profile=profile.name if profile else decision.profile, overrides=decision.overrides, polls=polls,
-            last_changed=now, config_hash=None if removed else outcome.config_hash or base.config_hash,
-            profile_digest=profile.digest if profile and outcome.phase is Phase.SUCCEEDED else base.profile_digest,
-            created=_created(base.created, outcome),
-            # A run that got as far as the extension re-derived them; a short poll keeps the last ones.
-            actions_required=outcome.actions_required if outcome.config_hash or removed else base.actions_required,
-            last_request_id=request.request_id if decision.explicit else base.last_request_id,
-            last_error_code=outcome.error_code, last_error_message=outcome.error_message,
-            attempts=(0 if decision.explicit else base.attempts) + outcome.installs)
+        record = replace(fold_outcome(
+            base, outcome, now, intent=decision.intent, deleted_at=decision.deleted_at,
+            profile=profile.name if profile else decision.profile, overrides=decision.overrides,
+            profile_digest=profile.digest if profile else None,
+            request_id=request.request_id if decision.explicit else None), polls=polls)
         if msg.continuation == 0:
             record = record.with_waiter(Waiter(request.request_id, msg.reply_to, msg.message_id, request.action))
         if outcome.phase is not Phase.WAITING:
@@ -287,6 +275,37 @@ def result_body(request_id: str, cluster_id: str | None, action: str | None, out
             "action": action, "outcome": outcome, "steps": steps, "error": error,
             "actionsRequired": actions_required or [],
             "completedAt": datetime.fromtimestamp(now, tz=UTC).isoformat()}
+
+
+def fold_outcome(base: ClusterRecord, outcome: Outcome, now: float, *, intent: str, deleted_at: float | None,
+                 profile: str | None, overrides: dict[str, Any] | None, profile_digest: str | None,
+                 request_id: str | None) -> ClusterRecord:
+    """The cluster's record after one run: what the run saw and did, what is desired, what the service now owns.
+
+    `request_id` is set for a run someone asked for explicitly: it becomes the last request, and the install
+    attempts count from zero again. Shared by the queue handler and `argoboot run`, so both record alike."""
+    removed = outcome.phase in (Phase.UNINSTALLED, Phase.DELETED)
+    return replace(
+        base.with_history(now, list(outcome.steps)), phase=outcome.phase.value, waiting_on=outcome.waiting_on,
+        waiting_since=_waiting_since(base, outcome, now), intent=intent, deleted_at=deleted_at, profile=profile,
+        overrides=overrides, last_changed=now, config_hash=None if removed else outcome.config_hash or base.config_hash,
+        profile_digest=profile_digest if profile_digest and outcome.phase is Phase.SUCCEEDED else base.profile_digest,
+        created=_created(base.created, outcome),
+        # A run that got as far as the extension re-derived them; a short poll keeps the last ones.
+        actions_required=outcome.actions_required if outcome.config_hash or removed else base.actions_required,
+        last_request_id=request_id or base.last_request_id,
+        last_error_code=outcome.error_code, last_error_message=outcome.error_message,
+        attempts=(0 if request_id else base.attempts) + outcome.installs)
+
+
+def _waiting_since(base: ClusterRecord, outcome: Outcome, now: float) -> float | None:
+    """When the current wait began. Throttling interrupts a wait without ending it: a provider's registration
+    deadline keeps running."""
+    if outcome.phase is not Phase.WAITING:
+        return None
+    same_wait = base.phase == Phase.WAITING.value and (
+        base.waiting_on == outcome.waiting_on or "throttled" in (base.waiting_on, outcome.waiting_on))
+    return base.waiting_since if same_wait and base.waiting_since is not None else now
 
 
 def _remembered(record: ClusterRecord | None) -> Remembered | None:

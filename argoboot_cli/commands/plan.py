@@ -11,7 +11,7 @@ from typing import Any
 
 from argoboot_cli.exit_codes import CliError, Exit
 from argoboot_cli.output import Output
-from argoboot_cli.target import Target, parse_cluster, profile_for
+from argoboot_cli.target import open_job
 from shared.outcome import Phase
 from shared.planning import Plan, PlannedChange, make_plan
 
@@ -28,11 +28,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def plan(args: argparse.Namespace, out: Output) -> Exit:
-    target = Target.open(args.emulator, out)
-    cluster = parse_cluster(args.cluster_id)
-    settings = target.settings(cluster)
-    target.allowed(settings, cluster)
-    profile = profile_for(args.profile, settings)
+    job = open_job(args.emulator, args.cluster_id, args.profile, out)
+    target, cluster, settings, profile = job.target, job.cluster, job.settings, job.profile
     result = make_plan(target.arm(settings), target.directory(settings), settings, cluster, profile)
     outcome = result.outcome
     if outcome.waiting_on == "azure":

@@ -18,7 +18,7 @@ from argoboot_cli.exit_codes import CliError, Exit
 from argoboot_cli.output import Output
 from argoboot_cli.progress import Progress
 from argoboot_cli.recording import RunRecorder
-from argoboot_cli.target import Target, parse_cluster, profile_for
+from argoboot_cli.target import open_job
 from shared.clusters import ClusterRef
 from shared.outcome import Outcome, Phase
 from shared.profiles import Profile
@@ -41,11 +41,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: Output) -> Exit:
-    target = Target.open(args.emulator, out)
-    cluster = parse_cluster(args.cluster_id)
-    settings = target.settings(cluster)
-    target.allowed(settings, cluster)
-    profile = profile_for(args.profile, settings)
+    job = open_job(args.emulator, args.cluster_id, args.profile, out)
+    target, cluster, settings, profile = job.target, job.cluster, job.settings, job.profile
     api = target.arm(settings)
     request_id = f"run-{uuid.uuid4().hex[:12]}"
     recorder = RunRecorder(target.ledger(), cluster, profile, request_id) if target.has_ledger else None

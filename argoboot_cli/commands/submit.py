@@ -23,7 +23,7 @@ from shared.install_request import InstallRequest, parse_install_request
 from shared.ledger import RequestRecord, TableLedger
 from shared.messaging import OutgoingMessage
 
-ENDED = ("succeeded", "failed", "rejected")
+ENDED = ("succeeded", "failed", "rejected", "uninstalled", "deleted", "skipped")
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
