@@ -1,7 +1,8 @@
 """Starts Azurite's Table service (npm package `azurite`) on loopback, for the ledger.
 
 Runs `node node_modules/.bin/azurite-table` directly (killing `npx` would leave node listening),
-in memory, with a throw-away account key made at start so no key lives in the repository.
+with its data in a temporary folder removed at stop, and a throw-away account key made at start so no key
+lives in the repository.
 """
 from __future__ import annotations
 
@@ -52,8 +53,8 @@ class Azurite:
         self._workspace = tempfile.mkdtemp(prefix="azurite-")
         env = dict(os.environ, AZURITE_ACCOUNTS=f"{ACCOUNT}:{self.key}")
         self._process = subprocess.Popen(
-            [node, str(script), "--tableHost", "127.0.0.1", "--tablePort", str(self.port), "--inMemoryPersistence",
-             "--disableTelemetry", "--silent", "--skipApiVersionCheck"],
+            [node, str(script), "--tableHost", "127.0.0.1", "--tablePort", str(self.port),
+             "--location", self._workspace, "--disableTelemetry", "--silent", "--skipApiVersionCheck"],
             env=env, cwd=self._workspace, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
