@@ -354,8 +354,10 @@ class ArmEmulator(ArmRoutes):
         times: int = 1,
         retry_after: int | None = None,
         drop_connection: bool = False,
+        lose_response: bool = False,
     ) -> None:
-        """Answer the next `times` matching ARM requests with this error (or hang up, if drop_connection)."""
+        """Answer the next `times` matching ARM requests with this error, or hang up before doing them
+        (drop_connection), or do them and hang up before answering (lose_response)."""
         fault = Fault(
             method.upper() if method else None,
             re.compile(path_regex, re.IGNORECASE),
@@ -365,6 +367,7 @@ class ArmEmulator(ArmRoutes):
             times,
             retry_after,
             drop_connection,
+            lose_response,
         )
         with self._lock:
             self._faults.add(fault)
@@ -462,11 +465,13 @@ class ArmEmulator(ArmRoutes):
             )
             fault = self._faults.take(call.method, call.path)
             reply: Reply | None
-            if fault is not None:
-                reply = None if fault.drop else fault.reply()
+            if fault is not None and fault.lose_response:
+                done = self._process(call, incoming.headers, body_error)
+                reply, status = None, done.status  # logged as Azure did it; the client never hears
             else:
-                reply = self._process(call, incoming.headers, body_error)
-            status = reply.status if reply else 0
+                reply = (None if fault.drop else fault.reply()) if fault is not None else \
+                    self._process(call, incoming.headers, body_error)
+                status = reply.status if reply else 0
             self.requests.append(
                 LoggedRequest(call.method, call.path, sent_query, status, call.kind, subscription, started, body)
             )

@@ -33,6 +33,7 @@ class Fault:
     remaining: int
     retry_after: int | None
     drop: bool
+    lose_response: bool = False  # do the request, then hang up: the client never learns it succeeded
 
     def matches(self, method: str, path: str) -> bool:
         return self.remaining > 0 and self.method in (None, method) and self.pattern.search(path) is not None

@@ -28,10 +28,14 @@ class AzureError(Exception):
     @property
     def retryable(self) -> bool:
         """Throttling, server errors, dropped connections, 'another operation in progress' conflicts, and a new
-        principal that Entra has not replicated yet (role assignments right after an identity is created)."""
+        principal that Entra has not replicated yet (role assignments right after an identity is created).
+
+        A plain 409 `Conflict` is the extension RP refusing a write while an operation on the extension runs:
+        typically our own, started by a request whose answer was lost and then retried by azure-core."""
         return (
             self.status in (0, 408, 429)
             or self.status >= 500
+            or (self.status == 409 and self.code == "Conflict")
             or self.code in {"OperationNotAllowed", "AnotherOperationInProgress",
                              "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity",
                              "PrincipalNotFound"}

@@ -4,6 +4,7 @@ Every case asserts the final Azure state in the emulator (extension, identity, f
 assignment, the SSO application's credential), the ledger, the replies, and that nothing was created twice
 (201s per resource in the emulator's request log) or left behind (an uninstall or a delete removes it all).
 Crashes between steps are in test_crash_matrix.py; reordered and duplicated events in test_event_order.py.
+Lost answers (Azure did the write, the client never heard) are here too: the emulator's `lose_response`.
 """
 from __future__ import annotations
 
@@ -337,3 +338,20 @@ def test_a_poison_message_is_dead_lettered_after_the_max_delivery_count(platform
     assert_nothing_created_twice(az)
     assert_replied_once(az, {"r-again": "succeeded"})
     assert len(az.bus.dead_letters(QUEUE)) == 1 and az.bus.messages(QUEUE) == []
+
+
+WRITES = [kind for kind, (method, _) in CALLS.items() if method != "GET"]
+
+
+@pytest.mark.parametrize("kind", WRITES)
+def test_a_write_azure_did_but_whose_answer_was_lost_is_not_done_twice(platform_azure: LocalAzure,
+                                                                       kind: str) -> None:
+    az = platform_azure
+    quick(az)
+    az.arm.set_provider(SUBSCRIPTION, KC, "NotRegistered")
+    method, pattern = CALLS[kind]
+    az.arm.inject(method=method, path_regex=pattern, lose_response=True)  # Azure did it; the answer never came
+
+    bootstrap_and_uninstall(az)  # every resource once, the same end state, each requester answered once
+
+    assert calls_of(az, kind), kind
