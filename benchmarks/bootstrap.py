@@ -19,7 +19,7 @@ from shared.messaging import OutgoingMessage
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("azure.mgmt", "azure.servicebus", "azure.identity", "azure.data.tables", "azure.monitor", "azurefunctions",
-         "uamqp", "opentelemetry", "jsonschema")
+         "uamqp", "opentelemetry", "jsonschema", "yaml")
 
 
 def _summary(requests: list) -> str:  # type: ignore[type-arg]

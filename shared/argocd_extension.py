@@ -9,8 +9,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import yaml
-
 from shared.cluster_facts import ClusterFacts
 from shared.errors import PermanentError
 from shared.profiles import LEGACY_KEYS, Profile, Sso
@@ -73,6 +71,8 @@ def oidc_config(sso: Sso) -> str:
         "requestedIDTokenClaims": {"groups": {"essential": True}},
         "requestedScopes": ["openid", "profile", "email"],
     }
+    import yaml  # on first use, not at import: keeps indexing (cold start) fast
+
     return yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
 
 

@@ -24,16 +24,19 @@ from shared.workload_identity import (
     IdentityRef,
     ManagedIdentity,
     desired_credentials,
+    graph_credential_ref,
     identity_for,
     owned_by_us,
     ownership_tags,
+    parse_graph_credential_ref,
+    parse_role_assignment_ref,
     role_assignment_name,
+    role_assignment_ref,
     role_definition_id,
     sso_credential,
 )
 
 APP_CREDENTIAL_LIMIT = 20
-_ROLE_ASSIGNMENTS = "/providers/Microsoft.Authorization/roleAssignments/"
 
 
 @dataclass
@@ -87,7 +90,7 @@ class IdentitySteps:
         name = role_assignment_name(scope.id, identity.principal_id, ACR_PULL_ROLE)
         if self.api.role_assignment_exists(scope.subscription, scope.id, name):
             # Its deterministic name says the service made it for this identity (maybe in a run that died after).
-            run.created.append(f"{scope.id}{_ROLE_ASSIGNMENTS}{name}")
+            run.created.append(role_assignment_ref(scope.id, name))
             return
         assignment = self.api.create_role_assignment(scope.subscription, scope.id, name,
                                                      role_definition_id(scope.subscription, ACR_PULL_ROLE),
@@ -117,7 +120,7 @@ class IdentitySteps:
         existing = self.directory.list_credentials(app)
         if any(have.matches(want) for have in existing):
             # Ours if it has our name: a run that died right after creating it left it out of the ledger.
-            run.created += [f"graph:/applications/{app}/federatedIdentityCredentials/{have.id}" for have in existing
+            run.created += [graph_credential_ref(app, have.id) for have in existing
                             if have.matches(want) and have.name == want.name and have.id]
             return
         if len(existing) >= APP_CREDENTIAL_LIMIT:
@@ -127,23 +130,19 @@ class IdentitySteps:
                 f"limit of {APP_CREDENTIAL_LIMIT}; remove unused ones (az ad app federated-credential list --id "
                 f"{sso.client_id}) or give this group of clusters its own SSO application")
         credential_id = self.directory.add_credential(app, want, f"Argo CD SSO for {cluster.id}")
-        run.created.append(f"graph:/applications/{app}/federatedIdentityCredentials/{credential_id}")
+        run.created.append(graph_credential_ref(app, credential_id))
         run.step(f"created federated credential {want.name} on Entra application {sso.client_id} for argocd-server")
 
     def remove(self, run: Run, cluster: ClusterRef, created: tuple[str, ...]) -> None:
         """Delete what the ledger says the service created, and the cluster's identity if it carries our tags."""
         for item in created:
-            if item.startswith("graph:/applications/"):
-                _, _, app, _, credential_id = item.removeprefix("graph:").split("/")
-                self.directory.delete_credential(app, credential_id)
+            if (credential := parse_graph_credential_ref(item)) is not None:
+                self.directory.delete_credential(*credential)
                 run.removed.append(item)
-                run.step(f"deleted the SSO application's federated credential for this cluster ({credential_id})")
+                run.step(f"deleted the SSO application's federated credential for this cluster ({credential[1]})")
         for item in created:
-            scope, marker, name = item.rpartition(_ROLE_ASSIGNMENTS)
-            if not marker:
-                scope, marker, name = item.lower().rpartition(_ROLE_ASSIGNMENTS.lower())
-            if marker:
-                scope = item[:len(scope)]
+            if (assignment := parse_role_assignment_ref(item)) is not None:
+                scope, name = assignment
                 self.api.delete_role_assignment(parse_resource_id(scope).subscription, scope, name)
                 run.removed.append(item)
                 run.step(f"deleted role assignment {name} on {scope.rsplit('/', 1)[-1]}")

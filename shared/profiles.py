@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
-import yaml
-
 from shared.clusters import InvalidClusterId, parse_resource_id
 from shared.errors import RequestRejected
 
@@ -393,6 +391,8 @@ class ProfileCatalog:
     @classmethod
     def load(cls, directory: Path, default: str) -> ProfileCatalog:
         """Read every `*.yaml` in `directory`; raise ProfileError for the first invalid one or a missing default."""
+        import yaml  # on first use, not at import: keeps indexing (cold start) fast
+
         profiles = {}
         for path in sorted(directory.glob("*.yaml")):
             source = str(path)

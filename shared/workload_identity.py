@@ -118,3 +118,31 @@ def role_assignment_name(scope: str, principal_id: str, role: str) -> str:
 
 def role_definition_id(scope_subscription: str, role: str) -> str:
     return f"/subscriptions/{scope_subscription}/providers/Microsoft.Authorization/roleDefinitions/{role}"
+
+
+# How the ledger names what the service created that has no tags of its own: a role assignment by its ARM id,
+# the SSO application's credential by a `graph:` path. Written and read back only through these four.
+_ROLE_ASSIGNMENTS = "/providers/Microsoft.Authorization/roleAssignments/"
+_GRAPH_CREDENTIAL = "graph:/applications/{app}/federatedIdentityCredentials/{credential}"
+
+
+def role_assignment_ref(scope: str, name: str) -> str:
+    return f"{scope}{_ROLE_ASSIGNMENTS}{name}"
+
+
+def parse_role_assignment_ref(item: str) -> tuple[str, str] | None:
+    """(scope, name) of a role assignment id in any casing, or None for anything else."""
+    at = item.lower().rfind(_ROLE_ASSIGNMENTS.lower())
+    return None if at < 0 else (item[:at], item[at + len(_ROLE_ASSIGNMENTS):])
+
+
+def graph_credential_ref(app: str, credential_id: str) -> str:
+    return _GRAPH_CREDENTIAL.format(app=app, credential=credential_id)
+
+
+def parse_graph_credential_ref(item: str) -> tuple[str, str] | None:
+    """(application object id, credential id), or None for anything else."""
+    parts = item.split("/")
+    if not item.startswith("graph:/applications/") or len(parts) != 5:
+        return None
+    return parts[2], parts[4]

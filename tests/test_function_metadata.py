@@ -62,6 +62,6 @@ def test_indexing_imports_no_management_or_service_bus_sdk() -> None:
     probe = ("import sys, function_app; function_app.app.get_functions();"
              "print('\\n'.join(m for m in sys.modules if m.startswith(('azure.mgmt', 'azure.servicebus', "
              "'azure.identity', 'azure.data', 'azure.monitor', 'azurefunctions', 'uamqp', 'opentelemetry', "
-             "'jsonschema'))))")
+             "'jsonschema', 'yaml'))))")
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
