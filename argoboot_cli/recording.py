@@ -1,7 +1,7 @@
 """Keeps the ledger in step with an `argoboot run`, so `status` and the service see what it did.
 
 A run writes the fields a queue run writes for an explicit bootstrap request, with the same function
-(`shared.processing.fold_outcome`), and leaves the queue's own bookkeeping (continuation chain, waiters,
+(`shared.pipeline.processing.fold_outcome`), and leaves the queue's own bookkeeping (continuation chain, waiters,
 poll count) alone, so a service run of the same cluster carries on unharmed. Writes are ETag-conditional, like the
 service's: on a conflict the record is re-read and the change re-applied.
 """
@@ -11,11 +11,11 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from shared.clusters import ClusterRef
-from shared.ledger import ClusterRecord, Ledger, LedgerConflict, RequestRecord
-from shared.outcome import Outcome
-from shared.processing import fold_outcome
-from shared.profiles import Profile
+from shared.azure.ledger import ClusterRecord, Ledger, LedgerConflict, RequestRecord
+from shared.bootstrap.cluster_ids import ClusterRef
+from shared.bootstrap.outcome import Outcome
+from shared.bootstrap.profiles import Profile
+from shared.pipeline.processing import fold_outcome
 
 _RETRIES = 5
 

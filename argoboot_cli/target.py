@@ -15,11 +15,11 @@ from typing import Any
 from argoboot_cli.exit_codes import CliError, Exit
 from argoboot_cli.output import Output
 from localazure.daemon import DaemonState
-from shared.clusters import ClusterRef, InvalidClusterId, parse_cluster_id
+from shared.azure.outbox import Outbox
+from shared.azure.table_ledger import TableLedger
+from shared.bootstrap.cluster_ids import ClusterRef, InvalidClusterId, parse_cluster_id
+from shared.bootstrap.profiles import Profile, ProfileCatalog, ProfileError
 from shared.errors import RequestRejected
-from shared.ledger import TableLedger
-from shared.messaging import Outbox
-from shared.profiles import Profile, ProfileCatalog, ProfileError
 from shared.settings import Settings, SettingsError
 
 # Variables that would steer DefaultAzureCredential away from the local Azure's identity endpoint.
@@ -91,7 +91,7 @@ class Target:
         """The service's ARM gateway with this credential, after checking a token can be had at all."""
         from azure.core.exceptions import ClientAuthenticationError
 
-        from shared.arm import ARM_SCOPE, ArmGateway
+        from shared.azure.arm_gateway import ARM_SCOPE, ArmGateway
 
         try:
             self.credential().get_token(ARM_SCOPE)
@@ -104,7 +104,7 @@ class Target:
 
     def directory(self, settings: Settings) -> Any:
         """Microsoft Graph (for profiles with SSO), with the same credential."""
-        from shared.graph import GraphGateway
+        from shared.azure.graph_gateway import GraphGateway
 
         return GraphGateway(self.credential(), endpoint=settings.graph_endpoint, ca_bundle=settings.arm_ca_bundle,
                             retry_backoff=settings.arm_retry_backoff)
@@ -132,7 +132,7 @@ class Target:
             raise CliError(Exit.BAD_INPUT, "NoQueue", "no queue configured: set "
                            "ServiceBusConnection__fullyQualifiedNamespace (<ns>.servicebus.windows.net) and "
                            "INSTALL_QUEUE_NAME, or use --emulator")
-        from shared.messaging import ServiceBusOutbox
+        from shared.azure.service_bus_outbox import ServiceBusOutbox
 
         return ServiceBusOutbox(settings.servicebus_namespace, self.credential())
 

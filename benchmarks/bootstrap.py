@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
-from shared.messaging import OutgoingMessage
+from shared.azure.outbox import OutgoingMessage
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("azure.mgmt", "azure.servicebus", "azure.identity", "azure.data.tables", "azure.monitor", "azurefunctions",

@@ -11,12 +11,12 @@ from typing import Any
 
 import azure.functions as func
 
-from shared.cluster_events import ClusterEvent, cluster_event
-from shared.install_request import InstallRequest
+from shared.azure.outbox import OutgoingMessage
+from shared.bootstrap.scope import out_of_scope
 from shared.log_context import get_logger, log_scope
-from shared.messaging import OutgoingMessage
-from shared.processing import EVENT_TIME_PROPERTY, SOURCE_PROPERTY
-from shared.scope import out_of_scope
+from shared.pipeline.event_grid import ClusterEvent, cluster_event
+from shared.pipeline.install_request import InstallRequest
+from shared.pipeline.processing import EVENT_TIME_PROPERTY, SOURCE_PROPERTY
 from shared.services import Services, services
 from shared.telemetry import start_telemetry
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from handlers.settlement import settler
-from shared.processing import InboundMessage
+from shared.pipeline.processing import InboundMessage
 from shared.services import services
 from shared.telemetry import start_telemetry
 

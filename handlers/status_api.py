@@ -6,7 +6,7 @@ Routes, under the host's `/api` prefix:
   GET requests/{requestId}                             one request
 The one-cluster route starts with the literal `subscriptions` so that it never overlaps the list route:
 the Functions host picks among overlapping routes by function name, not by specificity. Records are
-rendered by `shared.status_view`, which copies named fields only.
+rendered by `shared.pipeline.status_view`, which copies named fields only.
 """
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from typing import Any
 
 import azure.functions as func
 
-from shared.clusters import InvalidClusterId, parse_cluster_id
-from shared.outcome import Phase
+from shared.bootstrap.cluster_ids import InvalidClusterId, parse_cluster_id
+from shared.bootstrap.outcome import Phase
+from shared.pipeline.status_view import cluster_summary, cluster_view, request_view
 from shared.services import services
-from shared.status_view import cluster_summary, cluster_view, request_view
 from shared.telemetry import start_telemetry
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]

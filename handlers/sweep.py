@@ -1,4 +1,4 @@
-"""Timer trigger: the sweep that catches what events missed (see `shared.sweep`).
+"""Timer trigger: the sweep that catches what events missed (see `shared.pipeline.sweep`).
 
 The schedule comes from the app setting SWEEP_SCHEDULE (an NCRONTAB expression, e.g. `0 */30 * * * *`
 for every 30 minutes). The host runs a timer as a singleton across instances, so sweeps never

@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol
 
 from azure.functions.servicebus import ServiceBusMessage as FunctionsServiceBusMessage
 
-from shared.messaging import OutgoingMessage
+from shared.azure.outbox import OutgoingMessage
 
 
 @dataclass(frozen=True)

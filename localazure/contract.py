@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from localazure.bus import Settled
-from shared.messaging import OutgoingMessage
+from shared.azure.outbox import OutgoingMessage
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 REQUEST_SCHEMA = "install-request.v1.schema.json"

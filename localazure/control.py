@@ -23,8 +23,8 @@ from urllib.parse import parse_qsl, urlsplit
 from localazure.arm_server import Incoming, Reply
 from localazure.daemon import TOKEN_HEADER
 from localazure.stack import SUBSCRIPTION, LocalAzure
-from shared.clusters import parse_cluster_id
-from shared.messaging import OutgoingMessage
+from shared.azure.outbox import OutgoingMessage
+from shared.bootstrap.cluster_ids import parse_cluster_id
 
 DEMO_RESOURCE_GROUP = "rg-demo"
 

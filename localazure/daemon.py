@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.messaging import OutgoingMessage
+from shared.azure.outbox import OutgoingMessage
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR_ENV = "ARGOBOOT_STATE_DIR"

@@ -12,15 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.azure_api import AzureApi, DirectoryApi
-from shared.ledger import Ledger, TableLedger
-from shared.messaging import Outbox, ServiceBusOutbox
-from shared.pacing import Pacer
-from shared.processing import RequestProcessor
-from shared.profiles import ProfileCatalog, ProfileError
-from shared.reconciler import ProviderCache, Reconciler
+from shared.azure.api import AzureApi, DirectoryApi
+from shared.azure.ledger import Ledger
+from shared.azure.outbox import Outbox
+from shared.azure.pacing import Pacer
+from shared.azure.service_bus_outbox import ServiceBusOutbox
+from shared.azure.table_ledger import TableLedger
+from shared.bootstrap.profiles import ProfileCatalog, ProfileError
+from shared.bootstrap.reconciler import ProviderCache, Reconciler
+from shared.pipeline.processing import RequestProcessor
+from shared.pipeline.sweep import Sweeper
 from shared.settings import Settings, SettingsError
-from shared.sweep import Sweeper
 
 
 @dataclass
@@ -53,13 +55,13 @@ def build_services(settings: Settings, *, outbox: Outbox | None = None, api: Azu
 
         credential = DefaultAzureCredential()
     if api is None:
-        from shared.arm import ArmGateway
+        from shared.azure.arm_gateway import ArmGateway
 
         api = ArmGateway(credential, endpoint=settings.arm_endpoint, ca_bundle=settings.arm_ca_bundle,
                          retry_backoff=settings.arm_retry_backoff,
                          pacer=Pacer(settings.arm_pacing, clock=clock, max_sleep=settings.arm_pace_max_sleep))
     if directory is None:
-        from shared.graph import GraphGateway
+        from shared.azure.graph_gateway import GraphGateway
 
         directory = GraphGateway(credential, endpoint=settings.graph_endpoint, ca_bundle=settings.arm_ca_bundle,
                                  retry_backoff=settings.arm_retry_backoff)

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.pacing import ARM_LIMITS, Limit
+from shared.azure.pacing import ARM_LIMITS, Limit
 
 ARM_PUBLIC = "https://management.azure.com"
 GRAPH_PUBLIC = "https://graph.microsoft.com"

@@ -31,9 +31,28 @@ def test_import_layers() -> None:
 
 def test_core_never_imports_azure_functions() -> None:
     offenders = []
-    for path in (ROOT / "shared").glob("*.py"):
+    for path in (ROOT / "shared").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            offenders += [f"{path.name}: {n}" for n in names if n.startswith("azure.functions")]
+            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.startswith("azure.functions")]
     assert offenders == []
+
+
+def _layout_section() -> str:
+    readme = (ROOT / "README.md").read_text()
+    return readme[readme.index("## Layout"):]
+
+
+def test_readme_layout_names_every_package_and_module_of_the_core() -> None:
+    """The layout section is how a newcomer finds where a behaviour lives: it must not fall behind the tree."""
+    layout = _layout_section()
+    missing = []
+    for package in sorted(p for p in (ROOT / "shared").iterdir() if (p / "__init__.py").is_file()):
+        if f"  {package.name}/" not in layout:
+            missing.append(f"shared/{package.name}/")
+        missing += [f"shared/{package.name}/{m.name}" for m in sorted(package.glob("*.py"))
+                    if m.stem != "__init__" and m.stem not in layout]
+    missing += [f"shared/{m.name}" for m in sorted((ROOT / "shared").glob("*.py"))
+                if m.stem != "__init__" and m.stem not in layout]
+    assert missing == []

@@ -1,6 +1,6 @@
 """`argoboot plan CLUSTER_ID [--profile P]`: what `run` would create or change, changing nothing.
 
-The reconciler runs over `shared.planning.PlanningApi`, which sends the reads and withholds the
+The reconciler runs over `shared.bootstrap.planning.PlanningApi`, which sends the reads and withholds the
 writes, so the plan is the run's own decisions; only GET requests reach Azure.
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 from argoboot_cli.exit_codes import CliError, Exit
 from argoboot_cli.output import Output
 from argoboot_cli.target import open_job
-from shared.outcome import Phase
-from shared.planning import Plan, PlannedChange, make_plan
+from shared.bootstrap.outcome import Phase
+from shared.bootstrap.planning import Plan, PlannedChange, make_plan
 
 _MARK = {"add": "+", "change": "~", "remove": "-", "keep": "="}
 

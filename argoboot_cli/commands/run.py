@@ -19,10 +19,10 @@ from argoboot_cli.output import Output
 from argoboot_cli.progress import Progress
 from argoboot_cli.recording import RunRecorder
 from argoboot_cli.target import open_job
-from shared.clusters import ClusterRef
-from shared.outcome import Outcome, Phase
-from shared.profiles import Profile
-from shared.reconciler import ProviderCache, Reconciler
+from shared.bootstrap.cluster_ids import ClusterRef
+from shared.bootstrap.outcome import Outcome, Phase
+from shared.bootstrap.profiles import Profile
+from shared.bootstrap.reconciler import ProviderCache, Reconciler
 from shared.settings import Settings
 
 AZURE_RETRIES = 3  # consecutive transient Azure errors before giving up

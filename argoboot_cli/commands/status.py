@@ -12,8 +12,9 @@ from typing import Any
 from argoboot_cli.exit_codes import CliError, Exit
 from argoboot_cli.output import Output, timestamp
 from argoboot_cli.target import Target, parse_cluster
-from shared.ledger import ClusterRecord, RequestRecord, TableLedger
-from shared.outcome import Phase
+from shared.azure.ledger import ClusterRecord, RequestRecord
+from shared.azure.table_ledger import TableLedger
+from shared.bootstrap.outcome import Phase
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:

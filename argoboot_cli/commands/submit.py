@@ -17,11 +17,12 @@ from argoboot_cli.exit_codes import CliError, Exit
 from argoboot_cli.output import Output
 from argoboot_cli.progress import Progress
 from argoboot_cli.target import Target, parse_cluster, profile_for
-from shared.clusters import ClusterRef
+from shared.azure.ledger import RequestRecord
+from shared.azure.outbox import OutgoingMessage
+from shared.azure.table_ledger import TableLedger
+from shared.bootstrap.cluster_ids import ClusterRef
 from shared.errors import RequestRejected
-from shared.install_request import InstallRequest, parse_install_request
-from shared.ledger import RequestRecord, TableLedger
-from shared.messaging import OutgoingMessage
+from shared.pipeline.install_request import InstallRequest, parse_install_request
 
 ENDED = ("succeeded", "failed", "rejected", "uninstalled", "deleted", "skipped")
 

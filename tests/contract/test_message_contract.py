@@ -9,8 +9,8 @@ import pytest
 from localazure.bus import LocalBus
 from localazure.clock import VirtualClock
 from localazure.contract import RESULT_SCHEMA, ContractViolation, MessageContract, violations
-from shared.messaging import OutgoingMessage
-from shared.processing import result_body
+from shared.azure.outbox import OutgoingMessage
+from shared.pipeline.processing import result_body
 
 AKS = ("/subscriptions/6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01/resourceGroups/rg/providers/"
        "Microsoft.ContainerService/managedClusters/aks-1")

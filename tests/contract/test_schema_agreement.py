@@ -1,4 +1,4 @@
-"""schemas/install-request.v1 and the parser (`shared.install_request`) accept and refuse the same bodies."""
+"""schemas/install-request.v1 and the parser (`shared.pipeline.install_request`) accept and refuse the same bodies."""
 from __future__ import annotations
 
 import json
@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from localazure.contract import REQUEST_SCHEMA, schema_validator
+from shared.bootstrap.profiles import PROFILE_KEYS
 from shared.errors import RequestRejected
-from shared.install_request import ACTIONS, parse_install_request
-from shared.profiles import PROFILE_KEYS
+from shared.pipeline.install_request import ACTIONS, parse_install_request
 
 
 def schema_accepts(body: Any) -> bool:

@@ -13,8 +13,8 @@ from typing import Any
 
 from localazure.azurite import Azurite
 from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
-from shared.clusters import parse_cluster_id
-from shared.workload_identity import identity_for
+from shared.bootstrap.cluster_ids import parse_cluster_id
+from shared.bootstrap.workload_identity import identity_for
 from tests.conftest import ROOT, SSO_CLIENT_ID
 from tests.e2e.helpers import RG, aks_id, record, replies
 

@@ -5,8 +5,8 @@ import json
 from typing import Any
 
 from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
-from shared.ledger import ClusterRecord
-from shared.messaging import OutgoingMessage
+from shared.azure.ledger import ClusterRecord
+from shared.azure.outbox import OutgoingMessage
 
 REPLIES = "replies"
 RG = "rg-platform"

@@ -5,8 +5,8 @@ from pathlib import Path
 from typing import Any
 
 from localazure.stack import OTHER_SUBSCRIPTION, QUEUE, SUBSCRIPTION, LocalAzure
-from shared.sweep import SweepReport
-from shared.workload_identity import CLUSTER_TAG, MANAGED_BY_TAG
+from shared.bootstrap.workload_identity import CLUSTER_TAG, MANAGED_BY_TAG
+from shared.pipeline.sweep import SweepReport
 from tests.e2e.helpers import RG, aks_id, record, send_request
 
 

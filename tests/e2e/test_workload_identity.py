@@ -14,8 +14,8 @@ import yaml
 
 from localazure.functions_host import as_cloud_event
 from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
-from shared.clusters import parse_cluster_id
-from shared.workload_identity import identity_for
+from shared.bootstrap.cluster_ids import parse_cluster_id
+from shared.bootstrap.workload_identity import identity_for
 from tests.conftest import SSO_CLIENT_ID
 from tests.e2e.helpers import RG, aks_id, arc_id, record, replies, send_request
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from shared.cluster_events import _KINDS
-from shared.clusters import CLUSTER_TYPES
+from shared.bootstrap.cluster_ids import CLUSTER_TYPES
+from shared.pipeline.event_grid import _KINDS
 from shared.settings import Settings
 from tests.infra.bicep import (
     CLUSTER_EVENTS,

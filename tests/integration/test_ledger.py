@@ -8,8 +8,9 @@ import pytest
 
 from localazure.azurite import Azurite
 from localazure.stack import SUBSCRIPTION, LocalAzure
-from shared.clusters import parse_cluster_id
-from shared.ledger import ClusterRecord, LedgerConflict, RequestRecord, TableLedger, Waiter
+from shared.azure.ledger import ClusterRecord, LedgerConflict, RequestRecord, Waiter
+from shared.azure.table_ledger import TableLedger
+from shared.bootstrap.cluster_ids import parse_cluster_id
 from tests.e2e.helpers import RG, aks_id, record, replies, send_request
 
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from localazure.stack import SUBSCRIPTION, LocalAzure
-from shared.clusters import parse_cluster_id
-from shared.planning import Plan, PlannedChange, SettingChange, make_plan
+from shared.bootstrap.cluster_ids import parse_cluster_id
+from shared.bootstrap.planning import Plan, PlannedChange, SettingChange, make_plan
 from tests.e2e.helpers import RG, aks_id
 
 

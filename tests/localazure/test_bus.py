@@ -9,7 +9,7 @@ import pytest
 
 from localazure.bus import LocalBus
 from localazure.clock import VirtualClock
-from shared.messaging import OutgoingMessage
+from shared.azure.outbox import OutgoingMessage
 
 
 def bus() -> tuple[LocalBus, VirtualClock]:

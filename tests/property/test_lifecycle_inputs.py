@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from localazure.azurite import Azurite
 from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
-from shared.messaging import OutgoingMessage
+from shared.azure.outbox import OutgoingMessage
 from tests.e2e.azure_state import TERMINAL, copy_profiles, platform_stack, quick
 from tests.e2e.helpers import RG, aks_id
 

@@ -64,7 +64,7 @@ def test_any_event_is_enqueued_recorded_or_ignored(local_azure: LocalAzure, even
 
 
 def _message(body: bytes) -> Any:
-    from shared.messaging import OutgoingMessage
+    from shared.azure.outbox import OutgoingMessage
 
     _message.counter = getattr(_message, "counter", 0) + 1  # type: ignore[attr-defined]
     return OutgoingMessage(queue=QUEUE, body=body, message_id=f"fuzz-{_message.counter}",  # type: ignore[attr-defined]

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from shared.argocd_extension import desired_extension
-from shared.cluster_facts import ClusterFacts, cluster_facts
+from shared.bootstrap.argocd_extension import desired_extension
+from shared.bootstrap.cluster_facts import ClusterFacts, cluster_facts
+from shared.bootstrap.profiles import ProfileCatalog
 from shared.errors import PermanentError
-from shared.profiles import ProfileCatalog
 from shared.settings import REPOSITORY_PROFILES
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "arm-examples"

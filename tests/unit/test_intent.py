@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from shared.clusters import parse_cluster_id
-from shared.install_request import InstallRequest
-from shared.intent import Remembered, decide
+from shared.bootstrap.cluster_ids import parse_cluster_id
+from shared.pipeline.install_request import InstallRequest
+from shared.pipeline.intent import Remembered, decide
 
 AKS = parse_cluster_id("/subscriptions/6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01/resourceGroups/rg/providers/"
                        "Microsoft.ContainerService/managedClusters/aks-1")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.pacing import ARM_LIMITS, Limit, Paced, Pacer, arm_request_keys
+from shared.azure.pacing import ARM_LIMITS, Limit, Paced, Pacer, arm_request_keys
 from shared.settings import Settings, SettingsError
 
 SUB = "6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01"

@@ -7,10 +7,16 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.argocd_extension import ExtensionState, config_hash, legacy_installation, render_settings, settings_patch
-from shared.cluster_facts import ClusterFacts
+from shared.bootstrap.argocd_extension import (
+    ExtensionState,
+    config_hash,
+    legacy_installation,
+    render_settings,
+    settings_patch,
+)
+from shared.bootstrap.cluster_facts import ClusterFacts
+from shared.bootstrap.profiles import DEFAULT_SERVICE_ACCOUNTS, ProfileCatalog, ProfileError, parse_profile
 from shared.errors import RequestRejected
-from shared.profiles import DEFAULT_SERVICE_ACCOUNTS, ProfileCatalog, ProfileError, parse_profile
 from shared.settings import REPOSITORY_PROFILES
 
 SSO = {"tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47", "clientId": "5e3c1c4a-8d2e-4b7a-9f11-0c6a2b7d9e10"}

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from shared.cluster_events import ClusterEvent, cluster_event
-from shared.clusters import InvalidClusterId, parse_cluster_id
+from shared.bootstrap.cluster_ids import InvalidClusterId, parse_cluster_id
 from shared.errors import RequestRejected
-from shared.install_request import parse_install_request
+from shared.pipeline.event_grid import ClusterEvent, cluster_event
+from shared.pipeline.install_request import parse_install_request
 
 SUB = "6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01"
 AKS = f"/subscriptions/{SUB}/resourceGroups/rg-1/providers/Microsoft.ContainerService/managedClusters/aks-1"

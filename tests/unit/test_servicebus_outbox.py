@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from shared.messaging import OutgoingMessage, ServiceBusOutbox
+from shared.azure.outbox import OutgoingMessage
+from shared.azure.service_bus_outbox import ServiceBusOutbox
 
 
 class RecordingSender:

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from dataclasses import fields, replace
 
-from shared.clusters import parse_cluster_id
-from shared.ledger import ClusterRecord, RequestRecord, Waiter
-from shared.status_view import CLUSTER_INTERNAL_FIELDS, REQUEST_INTERNAL_FIELDS, cluster_view, request_view
+from shared.azure.ledger import ClusterRecord, RequestRecord, Waiter
+from shared.bootstrap.cluster_ids import parse_cluster_id
+from shared.pipeline.status_view import CLUSTER_INTERNAL_FIELDS, REQUEST_INTERNAL_FIELDS, cluster_view, request_view
 
 AKS = ("/subscriptions/6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01/resourceGroups/rg/providers/"
        "Microsoft.ContainerService/managedClusters/aks-1")
 
 # Ledger field -> where the view shows it. When this test fails after a ledger change, add the field to
-# `cluster_view`/`request_view` (shared/status_view.py) and here, or to the *_INTERNAL_FIELDS there.
+# `cluster_view`/`request_view` (shared/pipeline/status_view.py) and here, or to the *_INTERNAL_FIELDS there.
 CLUSTER_SHOWN = {"cluster_id": "clusterResourceId", "kind": "kind", "phase": "phase", "waiting_on": "waitingOn",
                  "profile": "profile", "attempts": "attempts", "last_error_code": "lastError",
                  "last_error_message": "lastError", "last_request_id": "lastRequestId", "first_seen": "firstSeen",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.ledger import ClusterRecord, RequestRecord
+from shared.azure.ledger import ClusterRecord, RequestRecord
 
 # Kept out of the API on purpose: who to answer and how (waiters), the continuation chain, storage details.
 CLUSTER_INTERNAL_FIELDS = frozenset({"key", "polls", "continuation", "continuation_due", "waiters", "etag"})

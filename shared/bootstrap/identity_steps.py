@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from shared.azure_api import DirectoryApi, IdentityApi
-from shared.cluster_facts import ClusterFacts
-from shared.clusters import ClusterRef, parse_resource_id
-from shared.errors import PermanentError
-from shared.outcome import Run
-from shared.profiles import Profile
-from shared.workload_identity import (
+from shared.azure.api import DirectoryApi, IdentityApi
+from shared.bootstrap.cluster_facts import ClusterFacts
+from shared.bootstrap.cluster_ids import ClusterRef, parse_resource_id
+from shared.bootstrap.outcome import Run
+from shared.bootstrap.profiles import Profile
+from shared.bootstrap.workload_identity import (
     ACR_PULL_ROLE,
     AUDIENCE,
     CREDENTIAL_PREFIX,
@@ -35,6 +34,7 @@ from shared.workload_identity import (
     role_definition_id,
     sso_credential,
 )
+from shared.errors import PermanentError
 
 APP_CREDENTIAL_LIMIT = 20
 

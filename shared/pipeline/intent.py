@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from shared.install_request import InstallRequest
+from shared.pipeline.install_request import InstallRequest
 
 Intent = Literal["installed", "absent"]
 Source = Literal["request", "event", "sweep", "continuation"]

@@ -1,6 +1,6 @@
 """The service's view of Azure's errors, so the reconciler never imports azure-core.
 
-`shared.arm` translates `azure.core.exceptions.HttpResponseError` into these (with the original
+`shared.azure.arm_gateway` translates `azure.core.exceptions.HttpResponseError` into these (with the original
 chained as the cause); the reconciler decides from `status` and `code` alone.
 """
 from __future__ import annotations

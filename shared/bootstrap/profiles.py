@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from shared.clusters import InvalidClusterId, parse_resource_id
+from shared.bootstrap.cluster_ids import InvalidClusterId, parse_resource_id
 from shared.errors import RequestRejected
 
 HaPolicy = Literal["auto", "on", "off"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from shared.clusters import ClusterRef
+from shared.bootstrap.cluster_ids import ClusterRef
 from shared.settings import Settings
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.clusters import ClusterKind
+from shared.bootstrap.cluster_ids import ClusterKind
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from shared.cluster_facts import ClusterFacts
+from shared.bootstrap.cluster_facts import ClusterFacts
+from shared.bootstrap.profiles import LEGACY_KEYS, Profile, Sso
 from shared.errors import PermanentError
-from shared.profiles import LEGACY_KEYS, Profile, Sso
 
 EXTENSION_NAME = "argocd"
 EXTENSION_TYPE = "Microsoft.ArgoCD"

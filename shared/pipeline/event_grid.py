@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from shared.clusters import ClusterRef, InvalidClusterId, parse_cluster_id
+from shared.bootstrap.cluster_ids import ClusterRef, InvalidClusterId, parse_cluster_id
 
 _KINDS: dict[str, Literal["write", "delete"]] = {
     "microsoft.resources.resourcewritesuccess": "write",

@@ -1,11 +1,11 @@
 """Azure Resource Manager access over the real SDK clients; the only module that sees azure-core errors.
 
-Implements `shared.reconciler.ClusterApi`. Clients are built on first use and cached per
+Implements `shared.bootstrap.reconciler.ClusterApi`. Clients are built on first use and cached per
 subscription (never at import). `ARM_ENDPOINT` / `ARM_CA_BUNDLE` point them at the local emulator;
 in Azure they are unset and the same code talks to management.azure.com with the app's identity.
 azure-core's pipeline already retries 429/5xx (honouring Retry-After); what still fails is
 translated into `AzureError` with Azure's own code and message. With a `Pacer`, every client's pipeline
-paces its requests to ARM's limits first (`shared.arm_pacing`).
+paces its requests to ARM's limits first (`shared.azure.pacing_policy`).
 """
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from shared.argocd_extension import RELEASE_TRAIN, ExtensionSpec, ExtensionState
-from shared.azure_errors import AzureError
-from shared.cluster_facts import ClusterFacts, cluster_facts
-from shared.clusters import CLUSTER_TYPES, ClusterRef, InvalidClusterId, ListedCluster, parse_cluster_id
-from shared.pacing import Pacer
-from shared.workload_identity import FederatedCredential, IdentityRef, ManagedIdentity
+from shared.azure.errors import AzureError
+from shared.azure.pacing import Pacer
+from shared.bootstrap.argocd_extension import RELEASE_TRAIN, ExtensionSpec, ExtensionState
+from shared.bootstrap.cluster_facts import ClusterFacts, cluster_facts
+from shared.bootstrap.cluster_ids import CLUSTER_TYPES, ClusterRef, InvalidClusterId, ListedCluster, parse_cluster_id
+from shared.bootstrap.workload_identity import FederatedCredential, IdentityRef, ManagedIdentity
 
 ARM_SCOPE = "https://management.azure.com/.default"
 # Pinned API versions (see the ARM reference): Arc 2024-01-01 does not return the OIDC issuer.
@@ -67,7 +67,7 @@ class ArmGateway:
             if client is None:
                 options = dict(self._options)
                 if self._pacer is not None:
-                    from shared.arm_pacing import PacingPolicy
+                    from shared.azure.pacing_policy import PacingPolicy
 
                     options["per_retry_policies"] = [PacingPolicy(self._pacer)]  # one per pipeline: chained by next
                 client = self._clients[(kind, subscription)] = build(self._credential, subscription, **options)

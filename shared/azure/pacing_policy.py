@@ -1,8 +1,8 @@
-"""The azure-core side of `shared.pacing`: a pipeline policy that asks the instance's `Pacer` before each attempt
+"""The azure-core side of `shared.azure.pacing`: a pipeline policy that asks the instance's `Pacer` before each attempt
 of an ARM request and tells it what ARM answered.
 
-`shared.arm.ArmGateway` puts one in every ARM client it builds, right after azure-core's RetryPolicy, so each
-attempt is paced and each reply seen. ARM's remaining-requests headers lower the pacer's buckets; a 429 empties
+`shared.azure.arm_gateway.ArmGateway` puts one in every ARM client it builds, right after azure-core's RetryPolicy,
+so each attempt is paced and each reply seen. ARM's remaining-requests headers lower the pacer's buckets; a 429 empties
 them until its Retry-After. A Retry-After up to `ARM_PACE_MAX_SLEEP_SECONDS` is left to azure-core, which sleeps
 it and retries (at most 3 times); a longer one is not slept: it is raised at once as the `AzureError` ARM sent
 (status 429, with `retry_after`), which the reconciler turns into a WAITING outcome and a continuation.
@@ -16,8 +16,8 @@ from typing import Any
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import HTTPPolicy
 
-from shared.azure_errors import AzureError
-from shared.pacing import Pacer, arm_request_keys
+from shared.azure.errors import AzureError
+from shared.azure.pacing import Pacer, arm_request_keys
 
 
 class PacingPolicy(HTTPPolicy[Any, Any]):

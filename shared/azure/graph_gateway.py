@@ -11,8 +11,8 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from shared.azure_errors import AzureError
-from shared.workload_identity import FederatedCredential
+from shared.azure.errors import AzureError
+from shared.bootstrap.workload_identity import FederatedCredential
 
 GRAPH_PUBLIC = "https://graph.microsoft.com"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"

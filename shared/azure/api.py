@@ -1,14 +1,17 @@
-"""The Azure calls the reconciler makes, as protocols: `shared.arm.ArmGateway` and `shared.graph.GraphGateway`
-implement them over the real SDKs; the reconciler's decisions never see an SDK type."""
+"""The Azure calls the reconciler makes, as protocols; the reconciler's decisions never see an SDK type.
+
+`shared.azure.arm_gateway.ArmGateway` and `shared.azure.graph_gateway.GraphGateway` implement them over the real SDKs,
+`shared.bootstrap.planning` wraps them for dry runs.
+"""
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Protocol
 
-from shared.argocd_extension import ExtensionSpec, ExtensionState
-from shared.cluster_facts import ClusterFacts
-from shared.clusters import ClusterRef, ListedCluster
-from shared.workload_identity import FederatedCredential, IdentityRef, ManagedIdentity
+from shared.bootstrap.argocd_extension import ExtensionSpec, ExtensionState
+from shared.bootstrap.cluster_facts import ClusterFacts
+from shared.bootstrap.cluster_ids import ClusterRef, ListedCluster
+from shared.bootstrap.workload_identity import FederatedCredential, IdentityRef, ManagedIdentity
 
 
 class ClusterApi(Protocol):
@@ -43,7 +46,7 @@ class IdentityApi(Protocol):
 
 
 class AzureApi(ClusterApi, IdentityApi, Protocol):
-    """Everything ARM: what `shared.arm.ArmGateway` implements."""
+    """Everything ARM: what `shared.azure.arm_gateway.ArmGateway` implements."""
 
 
 class DirectoryApi(Protocol):

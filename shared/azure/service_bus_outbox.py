@@ -1,34 +1,14 @@
-"""Messages the service sends: install requests, continuations and replies.
+"""The outbox over Azure Service Bus (azure-servicebus), reached with the app's identity.
 
-The handlers depend on the `Outbox` protocol; in Azure it is `ServiceBusOutbox` (azure-servicebus
-with the app's identity), locally the Service Bus stand-in in `localazure.bus`. Message ids are
-deterministic wherever a retry could send the same thing twice, so duplicate detection drops them.
+Implements `shared.azure.outbox.Outbox`; the SDK is imported on first send, so indexing stays fast.
 """
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
-
-@dataclass(frozen=True)
-class OutgoingMessage:
-    """A message to a queue; `scheduled_at` (epoch seconds) defers delivery, `session_id` keeps per-cluster order."""
-
-    queue: str
-    body: bytes
-    message_id: str
-    session_id: str | None = None
-    correlation_id: str | None = None
-    reply_to: str | None = None
-    scheduled_at: float | None = None
-    application_properties: dict[str, str | int] = field(default_factory=dict)
-    content_type: str = "application/json"
-
-
-class Outbox(Protocol):
-    def send(self, message: OutgoingMessage) -> None: ...
+from shared.azure.outbox import OutgoingMessage
 
 
 class ServiceBusOutbox:

@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from shared.clusters import ClusterRef, InvalidClusterId, parse_cluster_id
+from shared.bootstrap.cluster_ids import ClusterRef, InvalidClusterId, parse_cluster_id
+from shared.bootstrap.profiles import PROFILE_KEYS
 from shared.errors import RequestRejected
-from shared.profiles import PROFILE_KEYS
 
 SCHEMA_VERSION = 1
 ACTIONS = ("bootstrap", "update", "uninstall")

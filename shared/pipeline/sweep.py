@@ -16,19 +16,19 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shared.argocd_extension import EXTENSION_NAME, config_hash
-from shared.azure_api import AzureApi
-from shared.azure_errors import AzureError
-from shared.clusters import ClusterRef, InvalidClusterId, ListedCluster, parse_cluster_id
+from shared.azure.api import AzureApi
+from shared.azure.errors import AzureError
+from shared.azure.ledger import ClusterRecord, Ledger
+from shared.azure.outbox import Outbox, OutgoingMessage
+from shared.bootstrap.argocd_extension import EXTENSION_NAME, config_hash
+from shared.bootstrap.cluster_ids import ClusterRef, InvalidClusterId, ListedCluster, parse_cluster_id
+from shared.bootstrap.profiles import ProfileCatalog
+from shared.bootstrap.scope import opted_in, out_of_scope
+from shared.bootstrap.workload_identity import CLUSTER_ID_TAG, CLUSTER_TAG, MANAGED_BY, MANAGED_BY_TAG, cluster_digest
 from shared.errors import RequestRejected
-from shared.install_request import InstallRequest
-from shared.ledger import ClusterRecord, Ledger
-from shared.messaging import Outbox, OutgoingMessage
-from shared.processing import EVENT_TIME_PROPERTY, SOURCE_PROPERTY
-from shared.profiles import ProfileCatalog
-from shared.scope import opted_in, out_of_scope
+from shared.pipeline.install_request import InstallRequest
+from shared.pipeline.processing import EVENT_TIME_PROPERTY, SOURCE_PROPERTY
 from shared.settings import Settings
-from shared.workload_identity import CLUSTER_ID_TAG, CLUSTER_TAG, MANAGED_BY, MANAGED_BY_TAG, cluster_digest
 
 log = logging.getLogger("argoboot.sweep")
 

@@ -1,6 +1,6 @@
 """The reconciler: make one cluster match its desired state, a step at a time, never blocking on Azure.
 
-Called by the queue handler (through `shared.processing`) for every message about a cluster.
+Called by the queue handler (through `shared.pipeline.processing`) for every message about a cluster.
 Level-triggered like a Kubernetes controller: each step observes, then acts only on a difference,
 so a duplicate message, a late event or a redelivery after a crash is harmless. Long waits
 (provider registration, a cluster still creating, the extension install) end the run with a
@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shared.argocd_extension import (
+from shared.azure.api import AzureApi, DirectoryApi
+from shared.azure.errors import AzureError
+from shared.bootstrap.argocd_extension import (
     EXTENSION_NAME,
     EXTENSION_TYPE,
     ExtensionSpec,
@@ -21,15 +23,13 @@ from shared.argocd_extension import (
     legacy_installation,
     settings_patch,
 )
-from shared.azure_api import AzureApi, DirectoryApi
-from shared.azure_errors import AzureError
-from shared.cluster_facts import ClusterFacts
-from shared.clusters import ClusterRef
+from shared.bootstrap.cluster_facts import ClusterFacts
+from shared.bootstrap.cluster_ids import ClusterRef
+from shared.bootstrap.identity_steps import IdentitySteps
+from shared.bootstrap.outcome import Outcome, Phase, Run
+from shared.bootstrap.profiles import Profile
+from shared.bootstrap.scope import opted_in
 from shared.errors import PermanentError
-from shared.identity_steps import IdentitySteps
-from shared.outcome import Outcome, Phase, Run
-from shared.profiles import Profile
-from shared.scope import opted_in
 from shared.settings import Settings
 
 REQUIRED_PROVIDERS = ("Microsoft.Kubernetes", "Microsoft.ContainerService", "Microsoft.KubernetesConfiguration")

@@ -12,15 +12,15 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shared.argocd_extension import EXTENSION_NAME, ExtensionSpec, ExtensionState
-from shared.azure_api import AzureApi, DirectoryApi
-from shared.cluster_facts import ClusterFacts
-from shared.clusters import ClusterRef, ListedCluster
-from shared.outcome import Outcome
-from shared.profiles import Profile
-from shared.reconciler import ProviderCache, Reconciler
+from shared.azure.api import AzureApi, DirectoryApi
+from shared.bootstrap.argocd_extension import EXTENSION_NAME, ExtensionSpec, ExtensionState
+from shared.bootstrap.cluster_facts import ClusterFacts
+from shared.bootstrap.cluster_ids import ClusterRef, ListedCluster
+from shared.bootstrap.outcome import Outcome
+from shared.bootstrap.profiles import Profile
+from shared.bootstrap.reconciler import ProviderCache, Reconciler
+from shared.bootstrap.workload_identity import FederatedCredential, IdentityRef, ManagedIdentity
 from shared.settings import Settings
-from shared.workload_identity import FederatedCredential, IdentityRef, ManagedIdentity
 
 EXTENSIONS_NAMESPACE = "Microsoft.KubernetesConfiguration"  # where cluster extensions live
 ASSIGNED_BY_AZURE = "(assigned by Azure)"  # ids a planned create would get

@@ -1,7 +1,8 @@
 """Client-side pacing of ARM requests, so that ARM's limits slow a burst of clusters down instead of failing it.
 
-Called by `shared.arm_pacing.PacingPolicy`, which sits in the pipeline of every ARM client `shared.arm.ArmGateway`
-builds and asks before each attempt (azure-core's retries included: ARM counts those too).
+Called by `shared.azure.pacing_policy.PacingPolicy`, which sits in the pipeline of every ARM client
+`shared.azure.arm_gateway.ArmGateway` builds and asks before each attempt (azure-core's retries included: ARM
+counts those too).
 
 The model is ARM's own: a token bucket per subscription and request kind (reads: 250 at once, then 25 per second;
 writes and deletes: 200, then 10 per second) plus the Managed Identity provider's limit on identity creates (about
@@ -32,7 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from shared.azure_errors import AzureError
+from shared.azure.errors import AzureError
 from shared.log_context import get_logger
 
 log = get_logger("argoboot.pacing")

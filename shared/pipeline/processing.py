@@ -14,17 +14,17 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.clusters import ClusterRef
+from shared.azure.ledger import ClusterRecord, Ledger, LedgerConflict, RequestRecord, Waiter
+from shared.azure.outbox import Outbox, OutgoingMessage
+from shared.bootstrap.cluster_ids import ClusterRef
+from shared.bootstrap.outcome import Outcome, Phase
+from shared.bootstrap.profiles import Profile, ProfileCatalog
+from shared.bootstrap.reconciler import Reconciler
+from shared.bootstrap.scope import out_of_scope
 from shared.errors import RequestRejected
-from shared.install_request import SCHEMA_VERSION, InstallRequest, parse_install_request
-from shared.intent import Decision, Remembered, Source, decide
-from shared.ledger import ClusterRecord, Ledger, LedgerConflict, RequestRecord, Waiter
 from shared.log_context import add_log_ids, get_logger, log_scope
-from shared.messaging import Outbox, OutgoingMessage
-from shared.outcome import Outcome, Phase
-from shared.profiles import Profile, ProfileCatalog
-from shared.reconciler import Reconciler
-from shared.scope import out_of_scope
+from shared.pipeline.install_request import SCHEMA_VERSION, InstallRequest, parse_install_request
+from shared.pipeline.intent import Decision, Remembered, Source, decide
 from shared.settings import Settings
 from shared.telemetry import span
 

@@ -1,6 +1,6 @@
 """Who Argo CD is in Azure: the per-cluster managed identity, its federated credentials, its role assignments.
 
-Pure decisions (names, tags, subjects); `shared.identity_steps` applies them through the Azure gateways.
+Pure decisions (names, tags, subjects); `shared.bootstrap.identity_steps` applies them through the Azure gateways.
 One identity per cluster, because an identity holds at most 20 federated credentials: shared, it
 would run out after six clusters.
 """
@@ -12,8 +12,8 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from shared.argocd_extension import RELEASE_NAMESPACE
-from shared.clusters import ClusterRef
+from shared.bootstrap.argocd_extension import RELEASE_NAMESPACE
+from shared.bootstrap.cluster_ids import ClusterRef
 
 AUDIENCE = "api://AzureADTokenExchange"
 SSO_SERVICE_ACCOUNT = "argocd-server"
