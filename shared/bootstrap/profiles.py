@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from shared.bootstrap.cluster_ids import InvalidClusterId, parse_resource_id
+from shared.bootstrap.ownership import MARKER_KEY
 from shared.errors import RequestRejected
 
 HaPolicy = Literal["auto", "on", "off"]
+Disconnected = Literal["fail", "wait"]  # what an Arc cluster whose agents are Offline or Expired gets
 DEFAULT_SERVICE_ACCOUNTS = ("argocd-repo-server", "argocd-application-controller")
 MAX_SERVICE_ACCOUNTS = 19  # 20 federated credentials per identity, one kept spare for a manual one
 PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -38,6 +40,8 @@ _LAYOUT: dict[str, frozenset[str] | None] = {
     "containerRegistries": None,
     "helmValues": None,
     "overridable": None,
+    "version": None,
+    "arc": frozenset({"whenDisconnected"}),
 }
 
 PROFILE_KEYS = tuple(_LAYOUT)
@@ -58,6 +62,7 @@ OWNED_KEYS = {
     "configs.rbac.policy\\.default": "rbac.policyDefault",
     "configs.rbac.policy\\.csv": "rbac.policyCsv",
     "configs.params.application\\.namespaces": "applicationNamespaces",
+    MARKER_KEY: "nothing: the service writes it into every extension it installs, to mark it as its own",
 }
 
 #: Keys of the extension's 0.0.x releases, refused with what replaced them.
@@ -122,6 +127,8 @@ class Profile:
     helm_values: Mapping[str, str] = field(default_factory=dict)
     overridable: frozenset[str] = frozenset()
     description: str = ""
+    version: str | None = None  # a pinned extension version; None follows the release train
+    when_disconnected: Disconnected = "fail"
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -205,7 +212,9 @@ def parse_profile(name: str, data: Any, *, source: str) -> Profile:
         application_namespaces=_strings(data.get("applicationNamespaces"), source, "applicationNamespaces"),
         container_registries=registries, helm_values=_helm_values(data.get("helmValues"), source),
         overridable=_overridable(data.get("overridable"), source),
-        description=_string(data.get("description", ""), source, "description"), document=data)
+        description=_string(data.get("description", ""), source, "description"),
+        version=_version(data.get("version"), source), when_disconnected=_disconnected(data.get("arc"), source),
+        document=data)
 
 
 def _check_layout(data: Mapping[str, Any], source: str) -> None:
@@ -241,6 +250,23 @@ def _ha(value: Any, source: str) -> HaPolicy:
     if word not in ("auto", "on", "off"):
         raise ProfileError(source, "ha", f"{value!r} is not one of auto (by node count), on, off")
     return cast(HaPolicy, word)
+
+
+def _version(value: Any, source: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.match(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$", value):
+        raise ProfileError(source, "version", f"{value!r} is not an extension version such as 1.0.0-preview; leave "
+                           "version out to follow the release train")
+    return value
+
+
+def _disconnected(value: Any, source: str) -> Disconnected:
+    word = (value or {}).get("whenDisconnected", "fail")
+    if word not in ("fail", "wait"):
+        raise ProfileError(source, "arc.whenDisconnected", f"{word!r} is not fail (report the agents' fix at once) "
+                           "or wait (until the agents reconnect)")
+    return cast(Disconnected, word)
 
 
 def _bool(value: Any, source: str, key: str, default: bool) -> bool:

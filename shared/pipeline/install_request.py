@@ -20,7 +20,7 @@ ACTIONS = ("bootstrap", "update", "uninstall")
 MAX_BODY_BYTES = 64 * 1024
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")  # the same patterns as schemas/
 _PROFILE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-_FIELDS = {"schemaVersion", "action", "clusterResourceId", "profile", "overrides", "requestId"}
+_FIELDS = {"schemaVersion", "action", "clusterResourceId", "profile", "overrides", "requestId", "adopt"}
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class InstallRequest:
     cluster: ClusterRef
     profile: str | None = None
     overrides: dict[str, Any] | None = None
+    adopt: bool = False  # take over an Argo CD extension the service did not create
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"schemaVersion": SCHEMA_VERSION, "action": self.action,
@@ -40,6 +41,8 @@ class InstallRequest:
             body["profile"] = self.profile
         if self.overrides is not None:
             body["overrides"] = self.overrides
+        if self.adopt:
+            body["adopt"] = True
         return body
 
 
@@ -87,5 +90,9 @@ def parse_install_request(body: bytes, *, message_id: str | None) -> InstallRequ
     if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
         raise RequestRejected("InvalidRequestId", f"requestId {request_id!r} must be 1-128 characters of "
                               "letters, digits, '.', '_', ':' or '-' (or omit it to use the message id)")
+    adopt = data.get("adopt", False)
+    if not isinstance(adopt, bool):
+        raise RequestRejected("InvalidAdopt", f"adopt is {adopt!r}; send true to take over an Argo CD extension the "
+                              "service did not create, or leave it out")
     return InstallRequest(request_id=request_id, action=action, cluster=cluster, profile=profile,
-                          overrides=overrides)
+                          overrides=overrides, adopt=adopt)

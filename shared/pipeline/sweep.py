@@ -20,7 +20,7 @@ from shared.azure.api import AzureApi
 from shared.azure.errors import AzureError
 from shared.azure.ledger import ClusterRecord, Ledger
 from shared.azure.outbox import Outbox, OutgoingMessage
-from shared.bootstrap.argocd_extension import EXTENSION_NAME, config_hash
+from shared.bootstrap.argocd_extension import EXTENSION_NAME, EXTENSION_TYPE, config_hash
 from shared.bootstrap.cluster_ids import ClusterRef, InvalidClusterId, ListedCluster, parse_cluster_id
 from shared.bootstrap.profiles import ProfileCatalog
 from shared.bootstrap.scope import opted_in, out_of_scope
@@ -97,6 +97,12 @@ class Sweeper:
             return "recreated after its delete" if record.deleted_at is not None else None
         if record.phase == "waiting":
             return "stuck waiting" if now - record.last_changed > self.settings.stuck_after_seconds else None
+        if record.last_error_code == "ArcClusterDisconnected":  # retried when its agents are back, not before
+            facts = self.api.get_cluster(cluster.ref)
+            connected = facts is not None and (facts.connectivity_status or "").lower() == "connected"
+            return "Arc cluster connected again" if connected else None
+        if record.last_error_code == "ExtensionNotOwned":  # left alone until it is adopted or removed
+            return "the foreign Argo CD extension is gone" if self._read_argocd(cluster.ref) is None else None
         if record.phase in ("failed", "pending", "skipped"):
             return f"last outcome {record.phase}"
         if record.phase != "succeeded":
@@ -116,6 +122,11 @@ class Sweeper:
         if record.config_hash and config_hash(ext.settings) != record.config_hash:
             return "extension settings drifted from the profile"
         return None
+
+    def _read_argocd(self, cluster: ClusterRef) -> object | None:
+        """Any Argo CD extension on the cluster, under whatever name."""
+        found = self.api.list_extensions(cluster)
+        return next((e for e in found if e.extension_type.lower() == EXTENSION_TYPE.lower()), None)
 
     def _orphaned_identities(self, subscription: str, present: set[str], records: dict[str, ClusterRecord],
                              report: SweepReport) -> None:
