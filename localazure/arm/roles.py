@@ -7,10 +7,10 @@ replicated to where role assignments are checked, so assigning it a role fails w
 
 from __future__ import annotations
 
-from localazure.arm_model import RoleAssignment, not_found_message
-from localazure.arm_request import ArmError, Call, allow
-from localazure.arm_server import Reply
-from localazure.arm_state import ArmState
+from localazure.arm.model import RoleAssignment, not_found_message
+from localazure.arm.request import ArmError, Call, allow
+from localazure.arm.server import Reply
+from localazure.arm.state import ArmState
 
 _REGISTRY = "/providers/microsoft.containerregistry/registries/"
 

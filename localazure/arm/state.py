@@ -1,13 +1,13 @@
 """The state the local ARM's route families share: resources, and the knobs their handlers read.
 
-Each family (`localazure.arm_providers`, `arm_clusters`, `arm_extensions`, `arm_identities`, `arm_roles`,
-`graph_routes`) is a mixin over `ArmState`, and `ArmEmulator` inherits them all, so handlers read `self._clusters` or
+Each family (`localazure.arm.providers`, `clusters`, `extensions`, `identities`, `roles`, `graph`) is a mixin
+over `ArmState`, and `ArmEmulator` inherits them all, so handlers read `self._clusters` or
 `self.extension_install_seconds` directly. Handlers never lock: `ArmEmulator` holds its lock around them.
 """
 
 from __future__ import annotations
 
-from localazure.arm_model import (
+from localazure.arm.model import (
     LATEST_ARGOCD_VERSION,
     Application,
     Cluster,

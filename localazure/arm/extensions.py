@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from localazure.arm_clusters import refuse_busy_cluster
-from localazure.arm_model import (
+from localazure.arm.clusters import refuse_busy_cluster
+from localazure.arm.model import (
     Cluster,
     Extension,
     Failure,
@@ -20,9 +20,9 @@ from localazure.arm_model import (
     new_guid,
     not_found_message,
 )
-from localazure.arm_request import ArmError, Call, allow, string_map, unknown
-from localazure.arm_server import Reply
-from localazure.arm_state import ArmState
+from localazure.arm.request import ArmError, Call, allow, string_map, unknown
+from localazure.arm.server import Reply
+from localazure.arm.state import ArmState
 
 #: What `forceDelete=true` answers: a serialised .NET HttpResponseMessage (seen on the wire).
 _FORCE_DELETE_BODY: Json = {

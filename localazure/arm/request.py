@@ -1,6 +1,6 @@
 """What every route handler of the local ARM works with: the parsed request and the ARM error envelope.
 
-Handlers raise `ArmError` from wherever they notice a problem; `localazure.arm` answers it.
+Handlers raise `ArmError` from wherever they notice a problem; `localazure.arm.emulator` answers it.
 """
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from localazure.arm_model import KNOWN_PROVIDERS, Json, namespace_display
-from localazure.arm_server import Reply
+from localazure.arm.model import KNOWN_PROVIDERS, Json, namespace_display
+from localazure.arm.server import Reply
 
 #: ARM's request kinds, by method: they pick the throttling bucket and label the request log.
 _KINDS = {"GET": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete", "POST": "action"}

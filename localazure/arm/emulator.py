@@ -8,11 +8,11 @@ operations, user-assigned identities and federated credentials. Azure's slow par
 registration, extension installs) run on an injected clock; faults, throttling and latency are
 switchable per test. Used by the demo, the tests and the benchmarks; the service never imports it.
 
-This module is the public API and the request pipeline (auth, faults, throttling, log). The rest:
-`arm_routes` maps paths to the route families `arm_providers`, `arm_clusters`, `arm_extensions` and
-`arm_identities`, which share `arm_state`; `arm_limits` holds faults and token buckets,
-`arm_request` the parsed request and error envelope, `arm_model` the resources and their bodies,
-`arm_server` the sockets.
+This module is the public API and the request pipeline (auth, faults, throttling, log). The rest of
+`localazure.arm`: `routes` maps paths to the route families `providers`, `clusters`, `extensions`,
+`identities`, `roles` and `graph`, which share `state`; `limits` holds faults and token buckets,
+`request` the parsed request and error envelope, `model` the resources and their bodies, `server`
+the sockets.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import trustme
 
-from localazure.arm_limits import INTERNAL_ERROR, Fault, Faults, RateLimits
-from localazure.arm_model import (
+from localazure.arm.limits import INTERNAL_ERROR, Fault, Faults, RateLimits
+from localazure.arm.model import (
     AKS,
     ARC,
     AUDIENCE,
@@ -52,9 +52,9 @@ from localazure.arm_model import (
     cluster_event,
     new_guid,
 )
-from localazure.arm_request import ArmError, Call
-from localazure.arm_routes import ArmRoutes
-from localazure.arm_server import Incoming, Reply, Server
+from localazure.arm.request import ArmError, Call
+from localazure.arm.routes import ArmRoutes
+from localazure.arm.server import Incoming, Reply, Server
 
 
 @dataclass(frozen=True)

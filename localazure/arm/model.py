@@ -1,6 +1,6 @@
 """Resource state of the local ARM and the JSON bodies that ARM returns for it.
 
-Pure data and rendering, no HTTP and no locking: `localazure.arm` owns these objects behind one
+Pure data and rendering, no HTTP and no locking: `localazure.arm.emulator` owns these objects behind one
 lock. The bodies imitate the real ones (Azure REST spec examples and recorded wire traffic),
 including their quirks: AKS and MSI ids say `/resourcegroups/`, extension ids `/resourceGroups/`,
 the AKS type is `ManagedClusters`, AKS says `issuerURL` where Arc says `issuerUrl`.

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from localazure.arm_model import Provider, namespace_display, provider_body
-from localazure.arm_request import ArmError, Call
-from localazure.arm_server import Reply
-from localazure.arm_state import ArmState
+from localazure.arm.model import Provider, namespace_display, provider_body
+from localazure.arm.request import ArmError, Call
+from localazure.arm.server import Reply
+from localazure.arm.state import ArmState
 
 
 class ProviderRoutes(ArmState):

@@ -6,10 +6,10 @@ import re
 import time
 from typing import Any
 
-from localazure.arm_model import FederatedCredential, Identity, not_found_message
-from localazure.arm_request import ArmError, Call, allow, string_map
-from localazure.arm_server import Reply
-from localazure.arm_state import ArmState
+from localazure.arm.model import FederatedCredential, Identity, not_found_message
+from localazure.arm.request import ArmError, Call, allow, string_map
+from localazure.arm.server import Reply
+from localazure.arm.state import ArmState
 
 _FIC_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-_]{2,119}$")
 _MAX_CREDENTIALS = 20

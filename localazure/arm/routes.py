@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import re
 
-from localazure.arm_clusters import ClusterRoutes
-from localazure.arm_extensions import ExtensionRoutes
-from localazure.arm_identities import IdentityRoutes
-from localazure.arm_model import CLUSTER_KINDS, Json
-from localazure.arm_providers import ProviderRoutes
-from localazure.arm_request import ArmError, Call, allow, unknown
-from localazure.arm_roles import RoleAssignmentRoutes
-from localazure.arm_server import Reply
-from localazure.graph_routes import GraphRoutes
+from localazure.arm.clusters import ClusterRoutes
+from localazure.arm.extensions import ExtensionRoutes
+from localazure.arm.graph import GraphRoutes
+from localazure.arm.identities import IdentityRoutes
+from localazure.arm.model import CLUSTER_KINDS, Json
+from localazure.arm.providers import ProviderRoutes
+from localazure.arm.request import ArmError, Call, allow, unknown
+from localazure.arm.roles import RoleAssignmentRoutes
+from localazure.arm.server import Reply
 
 
 class ArmRoutes(ProviderRoutes, ClusterRoutes, ExtensionRoutes, IdentityRoutes, RoleAssignmentRoutes, GraphRoutes):

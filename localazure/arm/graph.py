@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 
-from localazure.arm_model import Application, FederatedCredential, new_guid
-from localazure.arm_request import Call
-from localazure.arm_server import Reply
-from localazure.arm_state import ArmState
+from localazure.arm.model import Application, FederatedCredential, new_guid
+from localazure.arm.request import Call
+from localazure.arm.server import Reply
+from localazure.arm.state import ArmState
 
 MAX_APP_CREDENTIALS = 20
 _BY_APP_ID = re.compile(r"^applications\(appid='([^']+)'\)$")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from localazure.arm_model import (
+from localazure.arm.model import (
     AKS,
     TERMINAL_CLUSTER_STATES,
     Cluster,
@@ -13,9 +13,9 @@ from localazure.arm_model import (
     cluster_event,
     not_found_message,
 )
-from localazure.arm_request import ArmError, Call, allow
-from localazure.arm_server import Reply
-from localazure.arm_state import ArmState
+from localazure.arm.request import ArmError, Call, allow
+from localazure.arm.server import Reply
+from localazure.arm.state import ArmState
 
 
 class ClusterRoutes(ArmState):
