@@ -13,8 +13,8 @@ from typing import Any
 
 from localazure.arm.common import Json, new_guid, not_found_message, version_date
 from localazure.arm.request import ArmError, Call, allow, string_map
+from localazure.arm.resource_groups import ResourceGroupRoutes
 from localazure.arm.server import Reply
-from localazure.arm.state import ArmState
 
 AUDIENCE = "api://AzureADTokenExchange"
 
@@ -81,7 +81,7 @@ _FIC_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-_]{2,119}$")
 _MAX_CREDENTIALS = 20
 
 
-class IdentityRoutes(ArmState):
+class IdentityRoutes(ResourceGroupRoutes):
     def __init__(self) -> None:
         super().__init__()
         self.fic_write_seconds = 0.0  # real seconds, not on the clock: the write's HTTP reply is held that long
@@ -110,6 +110,7 @@ class IdentityRoutes(ArmState):
                     )
                 identity.tags = tags
                 return Reply(200, identity.body(call.api_version))
+            self._require_group(subscription, resource_group)
             identity = Identity(subscription, resource_group, name, location, tags, self.tenant_id)
             self._identities[key] = identity
             self._principals[identity.principal_id] = call.now

@@ -28,6 +28,9 @@ class ArmRoutes(ProviderRoutes, ExtensionRoutes, ClusterRoutes, RoleAssignmentRo
             case ["subscriptions", _, "providers", _, "register"]:
                 allow(call, "POST")
                 return self._provider(call, register=True)
+        match call.lower:
+            case ["subscriptions", _, "resourcegroups", _]:
+                return self._resource_group(call)
         self._require_registration(call)
         match call.lower:
             case ["subscriptions", _, "resourcegroups", _, "providers", namespace, resource_type, _] if (
@@ -39,6 +42,9 @@ class ArmRoutes(ProviderRoutes, ExtensionRoutes, ClusterRoutes, RoleAssignmentRo
                 return self._extension_list(call)
             case [*_, "providers", "microsoft.kubernetesconfiguration", "extensions", _] if len(call.lower) == 12:
                 return self._extension(call)
+            case ["subscriptions", _, "providers", "microsoft.kubernetesconfiguration", "locations", _,
+                  "extensiontypes", _, "versions"]:
+                return self._extension_type_versions(call)
             case [*_, "providers", "microsoft.kubernetesconfiguration", "extensions", _, "operations", _] if (
                 len(call.lower) == 14
             ):
