@@ -71,11 +71,11 @@ def _digest(text: str, length: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
-def identity_for(cluster: ClusterRef, placement: IdentityPlacement) -> IdentityRef:
+def identity_for(cluster: ClusterRef, placement: IdentityPlacement | None = None) -> IdentityRef:
     """`argocd-<cluster name>-<8 hex of the id>`: readable, unique across groups, within 3-128 characters, in the
     group IDENTITY_RESOURCE_GROUP names for the cluster (its own group when unset)."""
     stem = _NAME_CHARS.sub("-", cluster.name)[:100].strip("-") or "cluster"
-    home = placement.home(cluster)
+    home = (placement or IdentityPlacement()).home(cluster)
     return IdentityRef(subscription=home.subscription, resource_group=home.resource_group,
                        name=f"argocd-{stem}-{_digest(cluster.key, 8)}")
 

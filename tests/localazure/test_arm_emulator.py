@@ -95,6 +95,7 @@ def kc(emu: ArmEmulator, credential: DefaultAzureCredential) -> SourceControlCon
 
 @pytest.fixture
 def msi(emu: ArmEmulator, credential: DefaultAzureCredential) -> ManagedServiceIdentityClient:
+    emu.add_resource_group(SUB, RG)  # identities go into an existing group
     return ManagedServiceIdentityClient(credential, SUB, **options(emu))
 
 
