@@ -254,8 +254,14 @@ class Reconciler:
 
     def _provider_states(self, subscription: str) -> dict[str, str]:
         """Each required provider's registration state (reads; a provider seen Registered recently is not read)."""
-        return {namespace: "Registered" if self.providers.fresh(subscription, namespace)
-                else self.api.provider_state(subscription, namespace) for namespace in REQUIRED_PROVIDERS}
+        states = {}
+        for namespace in REQUIRED_PROVIDERS:
+            state = "Registered" if self.providers.fresh(subscription, namespace) \
+                else self.api.provider_state(subscription, namespace)
+            if state.lower() == "registered":
+                self.providers.mark(subscription, namespace)
+            states[namespace] = state
+        return states
 
     def _register(self, run: Run, subscription: str, states: dict[str, str]) -> Outcome:
         """Register what is not registered; WAITING while any provider is still registering, else SUCCEEDED."""

@@ -116,7 +116,8 @@ def test_run_bootstraps_a_cluster_and_records_it(cli: Cli) -> None:
 
     state = cli.control.call("GET", f"/clusters?id={cluster_id}")  # the emulator's word, not the CLI's
     ext = state["extension"]["properties"]
-    assert ext["provisioningState"] == "Succeeded" and ext["configurationSettings"] == {"redis-ha.enabled": "true"}
+    assert ext["provisioningState"] == "Succeeded" and ext["configurationSettings"] == {"redis-ha.enabled": "true",
+                                                                                "argoboot.managedBy": "argoboot"}
     assert ext["extensionType"].lower() == "microsoft.argocd" and ext["releaseTrain"] == "preview"
 
     request = cli("status", "--request", result["requestId"], "--emulator", "-o", "json")

@@ -9,6 +9,8 @@ from shared.azure.ledger import ClusterRecord
 from shared.azure.outbox import OutgoingMessage
 
 REPLIES = "replies"
+#: The setting the service writes into every extension it installs (extensions carry no tags).
+MARKER = {"argoboot.managedBy": "argoboot"}
 RG = "rg-platform"
 
 

@@ -616,6 +616,7 @@ def test_injected_faults(
 def test_throttling_token_buckets(emu: ArmEmulator, credential: DefaultAzureCredential) -> None:
     strict = ResourceManagementClient(credential, SUB, **options(emu, retry_total=0))
     msi = ManagedServiceIdentityClient(credential, SUB, **options(emu, retry_total=0))
+    emu.add_resource_group(SUB, RG)
     emu.throttle(reads=(2, 0.5), identity_creates=(1, 0.25))
     first = Captured()
     strict.providers.get("Microsoft.Kubernetes", raw_response_hook=first)
