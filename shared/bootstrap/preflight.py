@@ -38,12 +38,15 @@ class ReadCache:
     ttl: float
     _seen: dict[Hashable, tuple[float, Any]] = field(default_factory=dict)
 
-    def get(self, key: Hashable, read: Callable[[], Any]) -> Any:
+    def get(self, key: Hashable, read: Callable[[], Any], *, keep: Callable[[Any], bool] = lambda _: True) -> Any:
+        """The cached answer while fresh, else a new read (cached when `keep` says: a missing resource group is
+        not, since someone may create it any minute)."""
         seen = self._seen.get(key)
         if seen is not None and self.clock() - seen[0] < self.ttl:
             return seen[1]
         value = read()
-        self._seen[key] = (self.clock(), value)
+        if keep(value):
+            self._seen[key] = (self.clock(), value)
         return value
 
 
@@ -101,7 +104,8 @@ class Preflight:
         if not home.configured:
             return  # the cluster's own group: it exists, the cluster is in it
         exists = self.cache.get(("resource-group", home.subscription, home.resource_group.lower()),
-                                lambda: self.api.resource_group_exists(home.subscription, home.resource_group))
+                                lambda: self.api.resource_group_exists(home.subscription, home.resource_group),
+                                keep=bool)
         if not exists:
             raise PermanentError(
                 "IdentityResourceGroupNotFound",
