@@ -124,7 +124,8 @@ def test_a_foreign_legacy_extension_is_migrated_only_when_adopted(local_azure: L
     az = local_azure
     az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-legacy")
     cluster_id = aks_id("aks-legacy")
-    az.arm.add_extension(cluster_id, "argocd", version="0.0.9-preview", settings={"deployWithHighAvailability": "false"})
+    az.arm.add_extension(cluster_id, "argocd", version="0.0.9-preview",
+                         settings={"deployWithHighAvailability": "false"})
     assert ask(az, cluster_id, "r-plain")["outcome"] == "skipped"
     assert extension_writes(az) == []
     reply = ask(az, cluster_id, "r-adopt", adopt=True)

@@ -282,7 +282,7 @@ def test_identity_group_per_subscription(azurite: Azurite) -> None:
         local.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-team")
         assert ask(local, aks_id("aks-team"), "r-team", profile="workload-identity")["outcome"] == "succeeded"
         [identity] = local.arm.identities()
-        assert f"/resourcegroups/rg-team-ids/" in identity["id"].lower()
+        assert "/resourcegroups/rg-team-ids/" in identity["id"].lower()
 
 
 # ----------------------------------------------------------------------------------- Argo CD already installed

@@ -52,7 +52,8 @@ def test_removed_failed_or_drifted_extensions_are_reconciled(local_azure: LocalA
                                drifted.lower(): "extension settings drifted from the profile"}
     az.drain()
     assert az.arm.extension(removed, "argocd")["properties"]["provisioningState"] == "Succeeded"
-    assert az.arm.extension(drifted, "argocd")["properties"]["configurationSettings"] == {"redis-ha.enabled": "true", **MARKER}
+    settings = az.arm.extension(drifted, "argocd")["properties"]["configurationSettings"]
+    assert settings == {"redis-ha.enabled": "true", **MARKER}
 
 
 def test_a_changed_profile_file_is_applied(platform_azure: LocalAzure) -> None:

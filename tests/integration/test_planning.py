@@ -68,7 +68,8 @@ def test_workload_identity_plan_lists_the_identity_and_its_credentials_and_sends
 def test_drifted_settings_are_planned_as_an_update_key_by_key(local_azure: LocalAzure) -> None:
     az = local_azure
     az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-drift", node_counts=(3,))
-    az.arm.add_extension(aks_id("aks-drift"), "argocd", settings={"redis-ha.enabled": "false", "by.hand": "x", **MARKER})
+    az.arm.add_extension(aks_id("aks-drift"), "argocd",
+                         settings={"redis-ha.enabled": "false", "by.hand": "x", **MARKER})
     plan = plan_for(az, "aks-drift")
     [change] = plan.changes
     assert change.action == "update-extension"
