@@ -1,6 +1,7 @@
 """azure.yaml, the parameters file and the postdeploy hook agree with the Bicep they drive."""
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 
@@ -44,3 +45,21 @@ def test_hooks_pass_the_cluster_events_module_its_parameters_from_main_outputs()
         used = set(re.findall(variable, text)) - AZD_PROVIDES
         assert used, hook.name
         assert used - outputs == set(), f"{hook.name} reads values main.bicep does not output"
+
+
+def _ignored(path: str, patterns: list[str]) -> bool:
+    """gitignore-style, as far as .funcignore uses it: a pattern matches a path component (and all below it)."""
+    parts = path.split("/")
+    return any(fnmatch.fnmatch(part, pattern.rstrip("/")) for pattern in patterns for part in parts)
+
+
+def test_funcignore_keeps_azds_environment_and_the_tooling_out_of_the_package_and_the_app_in() -> None:
+    patterns = [line.strip() for line in (ROOT / ".funcignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    # azd writes the environment's values (subscription, principal ids, outputs) under .azure/<env>/.env
+    for private in (".azure/argoboot-prod/.env", ".azure/config.json", "tests/e2e/test_bootstrap.py",
+                    "localazure/arm_model.py", "infra/main.bicep", ".venv/bin/python", "local.settings.json"):
+        assert _ignored(private, patterns), f"{private} would be published with the app"
+    for needed in ("function_app.py", "host.json", "requirements.txt", "handlers/install_requests.py",
+                   "shared/settings.py", "shared/pipeline/processing.py", "profiles/default.yaml"):
+        assert not _ignored(needed, patterns), f"{needed} would be left out of the package"

@@ -196,3 +196,23 @@ def test_role_module_deploys_the_json_actions_with_constrained_delegation() -> N
     for action in ("roleAssignments/write", "roleAssignments/delete"):
         assert f"ActionMatches{{'Microsoft.Authorization/{action}'}}" in condition
     assert "7f951dda-4ed3-4680-a7ca-43fe172d538d" in ROLE_MODULE.read_text()  # AcrPull, the one role it may grant
+
+
+SERVICE_BUS_ROLES = {"090c5cfd-751d-490a-894a-3ce6f1109419": "Azure Service Bus Data Owner",
+                     "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0": "Azure Service Bus Data Receiver",
+                     "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39": "Azure Service Bus Data Sender"}
+
+
+def test_app_owns_the_request_queue_for_target_based_scaling_and_only_sends_elsewhere() -> None:
+    servicebus = INFRA / "modules" / "servicebus.bicep"
+    variables = {name: v["value"] for name, v in parse(servicebus)["variables"].items()}
+    granted = set()
+    for resource in parse(servicebus)["resources"].values():
+        if resource["type"] != "Microsoft.Authorization/roleAssignments" or "loop_type" in resource["config"]:
+            continue  # the loop is the operator's (optional) access
+        config = resource["config"]
+        role = config["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
+        assert config["properties"]["principalId"] == "appPrincipalId"
+        granted.add((SERVICE_BUS_ROLES[variables[role]], config["scope"]))
+    # Scaling reads the queue's message count (Manage); receive and schedule continuations there; reply anywhere.
+    assert granted == {("Azure Service Bus Data Owner", "installQueue"), ("Azure Service Bus Data Sender", "namespace")}
