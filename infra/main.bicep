@@ -1,6 +1,6 @@
 // argoboot: everything the service runs on, in one subscription-scoped deployment.
 //   azd up                                   (azure.yaml; parameters from main.parameters.json)
-//   az deployment sub create -l <region> -f infra/main.bicep -p environmentName=<name>   (docs/deploy.md)
+//   az deployment sub create -l <region> -f infra/main.bicep -p environmentName=<name> location=<region>   (docs/deploy.md)
 // Creates a resource group with the function app (Flex Consumption, Python 3.11), its user-assigned identity,
 // storage (host + ledger tables), Service Bus (request queue), Application Insights, and in this subscription the
 // app's custom role and the Event Grid subscription for cluster events. Other subscriptions: onboard-subscription.bicep.
@@ -61,6 +61,15 @@ param ledgerTablePrefix string = 'argoboot'
 
 @description('Subscribe the cluster_events function to this subscription\'s cluster events. Event Grid checks that the function exists, so the first deployment (before the code is published) sets false; azd\'s postdeploy hook turns it on.')
 param subscribeClusterEvents bool = false
+
+@description('Let the app turn on the OIDC issuer and workload identity of AKS clusters itself (profiles with workloadIdentity.enableOnCluster: true). Adds managedClusters/write and userAssignedIdentities/assign/action to its role; off, those profiles fail with the command to run instead.')
+param enableWorkloadIdentityOnClusters bool = false
+
+@description('Name of the subscription\'s existing Event Grid system topic to add the event subscription to (Azure allows one per subscription); the postdeploy hook finds it and sets ARGOBOOT_SYSTEM_TOPIC_NAME. Empty: create evgt-argoboot-<token>.')
+param existingSystemTopicName string = ''
+
+@description('Resource group of that existing system topic (ARGOBOOT_SYSTEM_TOPIC_RESOURCE_GROUP).')
+param existingSystemTopicResourceGroup string = ''
 
 @description('Optional: object id of a person or group who may send requests, read replies and dead letters (Service Bus Data Sender and Receiver) and read the ledger (Storage Table Data Reader).')
 param operatorPrincipalId string = ''
@@ -224,20 +233,24 @@ module app 'modules/functionapp.bicep' = {
   }
 }
 
-// The app's custom role in this subscription (other subscriptions: onboard-subscription.bicep).
+// The app's custom role in this subscription (other subscriptions: onboard-subscription.bicep). Its assignment is a
+// deployment of its own, once the definition has replicated: infra/scripts/assign-bootstrapper-role.sh (postprovision).
 module role 'modules/bootstrapper-role.bicep' = {
   name: 'bootstrapper-role'
   params: {
-    principalId: identities.outputs.appPrincipalId
+    enableWorkloadIdentityOnClusters: enableWorkloadIdentityOnClusters
   }
 }
 
+var reuseTopic = !empty(existingSystemTopicName)
+
 module clusterEvents 'modules/cluster-events.bicep' = if (subscribeClusterEvents) {
   name: 'cluster-events'
-  scope: rg
+  scope: reuseTopic ? resourceGroup(existingSystemTopicResourceGroup) : rg
   params: {
     tags: tags
-    systemTopicName: 'evgt-argoboot-${resourceToken}'
+    systemTopicName: reuseTopic ? existingSystemTopicName : 'evgt-argoboot-${resourceToken}'
+    reuseExistingTopic: reuseTopic
     functionAppId: app.outputs.id
     eventsIdentityId: identities.outputs.eventsIdentityId
     deadLetterStorageAccountId: storage.outputs.id

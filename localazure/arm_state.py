@@ -7,6 +7,7 @@ Each family (`localazure.arm_providers`, `arm_clusters`, `arm_extensions`, `arm_
 
 from __future__ import annotations
 
+from localazure.arm_access import Permissions
 from localazure.arm_model import (
     LATEST_ARGOCD_VERSION,
     Application,
@@ -43,3 +44,4 @@ class ArmState:
         self._principals: dict[str, float] = {}  # principal id -> when it was created, on the clock
         self._registries: set[str] = set()  # lower-cased container registry ids
         self._applications: dict[str, Application] = {}  # Entra applications by object id
+        self._permissions = Permissions()  # RBAC: everything allowed unless a test narrows it

@@ -2,8 +2,12 @@
 // writes and deletes of AKS and Arc clusters (the handler ignores the rest anyway; this keeps it from being called).
 // Deployed by main.bicep for the service's subscription, by onboard-subscription.bicep for the others, and by the
 // azd postdeploy hook (Event Grid refuses a function endpoint that is not deployed yet).
+// Azure allows one system topic per source: where the subscription has one already, deploy this into that topic's
+// resource group with its name and reuseExistingTopic=true (the hook does), and only the event subscription is added.
 param tags object = {}
 param systemTopicName string
+@description('The subscription already has a system topic (this name, in this resource group): add the event subscription to it instead of creating one. It must carry the events identity (the hook adds it).')
+param reuseExistingTopic bool = false
 @description('Resource id of the function app (Microsoft.Web/sites); events go to its cluster_events function.')
 param functionAppId string
 @description('Resource id of the user-assigned identity Event Grid dead-letters with.')
@@ -11,7 +15,7 @@ param eventsIdentityId string
 param deadLetterStorageAccountId string
 param deadLetterContainerName string
 
-resource topic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
+resource topic 'Microsoft.EventGrid/systemTopics@2022-06-15' = if (!reuseExistingTopic) {
   name: systemTopicName
   location: 'global'
   tags: tags
@@ -27,9 +31,12 @@ resource topic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
   }
 }
 
+// Named through the topic (not `parent:`), so the same declaration adds to a new topic or to the reused one.
 resource toFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = {
-  parent: topic
-  name: 'argoboot-cluster-events'
+  name: '${systemTopicName}/argoboot-cluster-events'
+  dependsOn: [
+    topic // when it is created here; a reused topic exists already
+  ]
   properties: {
     eventDeliverySchema: 'EventGridSchema'
     destination: {
@@ -80,4 +87,4 @@ resource toFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06
   }
 }
 
-output systemTopicId string = topic.id
+output systemTopicId string = resourceId('Microsoft.EventGrid/systemTopics', systemTopicName)
