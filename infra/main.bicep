@@ -2,8 +2,9 @@
 //   azd up                                   (azure.yaml; parameters from main.parameters.json)
 //   az deployment sub create -l <region> -f infra/main.bicep -p environmentName=<name> location=<region>   (docs/deploy.md)
 // Creates a resource group with the function app (Flex Consumption, Python 3.11), its user-assigned identity,
-// storage (host + ledger tables), Service Bus (request queue), Application Insights, and in this subscription the
-// app's custom role and the Event Grid subscription for cluster events. Other subscriptions: onboard-subscription.bicep.
+// storage (host + ledger tables), Service Bus (request queue), Application Insights with alerts and a workbook, and in
+// this subscription the app's custom role and the Event Grid subscription for cluster events (the role's assignment and,
+// on the first run, the event subscription come from the azd hooks). Other subscriptions: onboard-subscription.bicep.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -80,6 +81,17 @@ param operatorPrincipalId string = ''
   'ServicePrincipal'
 ])
 param operatorPrincipalType string = 'User'
+
+@description('Optional: resource id of an Azure Monitor action group the alerts notify (ARGOBOOT_ALERT_ACTION_GROUP_ID). Empty: they fire in the portal only.')
+param alertActionGroupId string = ''
+
+@minValue(1)
+@description('Failed runs in an hour that raise the failed-runs alert.')
+param failedRunsPerHourThreshold int = 5
+
+@minValue(5)
+@description('Minutes between sweeps, as sweepSchedule says: the no-sweep alert fires when none succeeded in twice that.')
+param sweepIntervalMinutes int = 30
 
 @minValue(40)
 @maxValue(1000)
@@ -233,6 +245,33 @@ module app 'modules/functionapp.bicep' = {
   }
 }
 
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    namePrefix: 'argoboot-${resourceToken}'
+    applicationInsightsId: monitoring.outputs.id
+    serviceBusNamespaceId: serviceBus.outputs.id
+    installQueueName: installQueueName
+    actionGroupId: alertActionGroupId
+    failedRunsPerHourThreshold: failedRunsPerHourThreshold
+    sweepIntervalMinutes: sweepIntervalMinutes
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.id
+    serviceBusNamespaceId: serviceBus.outputs.id
+  }
+}
+
 // The app's custom role in this subscription (other subscriptions: onboard-subscription.bicep). Its assignment is a
 // deployment of its own, once the definition has replicated: infra/scripts/assign-bootstrapper-role.sh (postprovision).
 module role 'modules/bootstrapper-role.bicep' = {
@@ -255,6 +294,7 @@ module clusterEvents 'modules/cluster-events.bicep' = if (subscribeClusterEvents
     eventsIdentityId: identities.outputs.eventsIdentityId
     deadLetterStorageAccountId: storage.outputs.id
     deadLetterContainerName: deadLetterContainerName
+    alertActionGroupId: alertActionGroupId
   }
 }
 
@@ -275,3 +315,4 @@ output INSTALL_QUEUE_NAME string = installQueueName
 output REPLIES_QUEUE_NAME string = repliesQueueName
 output LEDGER_TABLE_ENDPOINT string = storage.outputs.tableEndpoint
 output ALLOWED_SUBSCRIPTIONS string = allowedSubscriptions
+output ALERT_ACTION_GROUP_ID string = alertActionGroupId

@@ -21,6 +21,9 @@ param deadLetterStorageAccountId string = ''
 
 param deadLetterContainerName string = 'cluster-events-deadletter'
 
+@description('Resource id of the action group the dead-letter alert notifies: output ALERT_ACTION_GROUP_ID (empty: none).')
+param alertActionGroupId string = ''
+
 @description('Resource group created in this subscription for the system topic.')
 param resourceGroupName string = 'rg-argoboot-events'
 
@@ -55,6 +58,7 @@ module clusterEvents 'modules/cluster-events.bicep' = if (subscribeClusterEvents
     eventsIdentityId: eventsIdentityId
     deadLetterStorageAccountId: deadLetterStorageAccountId
     deadLetterContainerName: deadLetterContainerName
+    alertActionGroupId: alertActionGroupId
   }
 }
 

@@ -14,6 +14,8 @@ param functionAppId string
 param eventsIdentityId string
 param deadLetterStorageAccountId string
 param deadLetterContainerName string
+@description('Resource id of an action group the dead-letter alert notifies; empty: it fires in the portal only.')
+param alertActionGroupId string = ''
 
 resource topic 'Microsoft.EventGrid/systemTopics@2022-06-15' = if (!reuseExistingTopic) {
   name: systemTopicName
@@ -84,6 +86,58 @@ resource toFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06
         }
       }
     }
+  }
+}
+
+// Events Event Grid gave up on (24 h of retries) land as blobs in the dead-letter container: each is a cluster write
+// or delete the service never saw (the sweep still catches writes). docs/deploy.md: Alerts.
+resource deadLetterAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: '${systemTopicName}-argoboot-dead-letters'
+  location: 'global'
+  tags: tags
+  dependsOn: [
+    toFunction
+  ]
+  properties: {
+    description: 'Cluster events dead-lettered into ${deadLetterContainerName}. docs/deploy.md: Alerts.'
+    severity: 2
+    enabled: true
+    scopes: [
+      resourceId('Microsoft.EventGrid/systemTopics', systemTopicName)
+    ]
+    evaluationFrequency: 'PT15M'
+    windowSize: 'PT1H'
+    autoMitigate: true
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          criterionType: 'StaticThresholdCriterion'
+          name: 'deadLettered'
+          metricNamespace: 'Microsoft.EventGrid/systemTopics'
+          metricName: 'DeadLetteredCount'
+          dimensions: [
+            {
+              name: 'EventSubscriptionName'
+              operator: 'Include'
+              // Event Grid reports event subscription names upper-cased in its metrics.
+              values: [
+                'argoboot-cluster-events'
+                'ARGOBOOT-CLUSTER-EVENTS'
+              ]
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Total'
+        }
+      ]
+    }
+    actions: empty(alertActionGroupId) ? [] : [
+      {
+        actionGroupId: alertActionGroupId
+      }
+    ]
   }
 }
 

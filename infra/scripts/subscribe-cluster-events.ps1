@@ -52,6 +52,7 @@ Retry-On "subscribing $env:AZURE_FUNCTION_APP_NAME/cluster_events to the cluster
       eventsIdentityId=$env:EVENTS_IDENTITY_ID `
       deadLetterStorageAccountId=$env:STORAGE_ACCOUNT_ID `
       deadLetterContainerName=$env:DEAD_LETTER_CONTAINER `
+      alertActionGroupId=$env:ALERT_ACTION_GROUP_ID `
       tags=$tags `
     --output none
 }

@@ -63,6 +63,7 @@ retry_on "subscribing $AZURE_FUNCTION_APP_NAME/cluster_events to the cluster eve
       eventsIdentityId="$EVENTS_IDENTITY_ID" \
       deadLetterStorageAccountId="$STORAGE_ACCOUNT_ID" \
       deadLetterContainerName="$DEAD_LETTER_CONTAINER" \
+      alertActionGroupId="${ALERT_ACTION_GROUP_ID:-}" \
       tags="{\"azd-env-name\": \"$AZURE_ENV_NAME\", \"application\": \"argoboot\"}" \
     --output none
 azd env set SUBSCRIBE_CLUSTER_EVENTS true

@@ -123,8 +123,12 @@ def test_event_grid_subscription_sends_exactly_the_cluster_events_the_handler_co
     dead_letter = props["deadLetterWithResourceIdentity"]
     assert dead_letter["deadLetterDestination"]["endpointType"] == "StorageBlob"
     assert dead_letter["identity"]["type"] == "UserAssigned"
-    topic = one_resource(CLUSTER_EVENTS, "Microsoft.EventGrid/systemTopics")["config"]
+    declared = one_resource(CLUSTER_EVENTS, "Microsoft.EventGrid/systemTopics")["config"]
+    # Created only where the subscription has no system topic yet (Azure allows one per source); else reused.
+    assert declared["condition"] == {"operator": {"type": "not", "operands": {"bool_value": "reuseExistingTopic"}}}
+    topic = declared["config"]
     assert topic["properties"]["topicType"] == "Microsoft.Resources.Subscriptions"
+    assert topic["identity"]["userAssignedIdentities"] == {"'${eventsIdentityId}'": {}}
 
 
 def test_request_queue_matches_the_trigger_and_host_json() -> None:
