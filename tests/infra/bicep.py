@@ -69,3 +69,8 @@ def role_actions(*, enable_workload_identity_on_clusters: bool = True) -> list[s
 def module_paths(path: Path) -> set[Path]:
     modules: dict[str, dict[str, Any]] = parse(path).get("modules", {})
     return {(path.parent / m["detail"]["path"]).resolve() for m in modules.values() if m["type"] == "local"}
+
+
+def required_parameters(path: Path) -> set[str]:
+    """Parameters without a default (pycep gives those `default: None`), which every deployment must pass."""
+    return {name for name, p in parse(path).get("parameters", {}).items() if p.get("default") is None}

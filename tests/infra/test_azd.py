@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.infra.bicep import INFRA, MAIN, ROOT, parse
+from tests.infra.bicep import INFRA, MAIN, ROOT, parse, required_parameters
 
 HOOKS = [INFRA / "scripts" / f"{name}.{suffix}" for name in ("subscribe-cluster-events", "assign-bootstrapper-role")
          for suffix in ("sh", "ps1")]
@@ -29,7 +29,7 @@ def test_parameters_file_names_only_main_bicep_parameters_and_all_required_ones(
     params = parse(MAIN)["parameters"]
     given = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
     assert set(given) - set(params) == set(), "parameters main.bicep does not declare"
-    required = {name for name, p in params.items() if "default" not in p}
+    required = required_parameters(MAIN)
     assert required - set(given) == set(), "required parameters the file does not give"
 
 
@@ -52,7 +52,7 @@ def test_hooks_pass_their_modules_their_parameters_from_main_outputs() -> None:
         text = hook.read_text()
         module, passed = _deployed_parameters(text)
         module_params = parse(module)["parameters"]
-        required = {name for name, p in module_params.items() if "default" not in p}
+        required = required_parameters(module)
         assert passed - set(module_params) == set() and required - passed == set(), hook.name
         variable = r"\$env:([A-Z][A-Z0-9_]+)" if hook.suffix == ".ps1" else r"\$\{?([A-Z][A-Z0-9_]+)"
         used = set(re.findall(variable, text)) - AZD_PROVIDES
