@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 
-from localazure.arm_request import ArmError
+from localazure.arm.request import ArmError
 
 
 class Permissions:
