@@ -285,7 +285,7 @@ var reuseTopic = !empty(existingSystemTopicName)
 
 module clusterEvents 'modules/cluster-events.bicep' = if (subscribeClusterEvents) {
   name: 'cluster-events'
-  scope: reuseTopic ? resourceGroup(existingSystemTopicResourceGroup) : rg
+  scope: resourceGroup(reuseTopic ? existingSystemTopicResourceGroup : rg.name)
   params: {
     tags: tags
     systemTopicName: reuseTopic ? existingSystemTopicName : 'evgt-argoboot-${resourceToken}'

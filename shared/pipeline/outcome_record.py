@@ -34,8 +34,8 @@ def log_run(cluster: ClusterRef | None, outcome: str, *, error_code: str | None,
         fields["notice_seconds"] = round(max(notice_seconds, 0.0), 3)
     if install_seconds is not None:
         fields["install_seconds"] = round(max(install_seconds, 0.0), 3)
-    log.info("run outcome=%s error=%s kind=%s subscription=%s profile=%s source=%s %s", outcome, error_code,
-             fields["cluster_kind"], fields["subscription_id"], profile, source, detail, extra=fields)
+    log.info("run cluster=%s outcome=%s error=%s profile=%s source=%s %s", cluster.key if cluster else "-",
+             outcome, error_code, profile, source, detail, extra=fields)
 
 
 def install_seconds(before: ClusterRecord | None, after: ClusterRecord, now: float) -> float | None:

@@ -177,32 +177,37 @@ def test_an_existing_system_topic_is_reused_with_the_events_identity_added(tmp_p
     assert f"already has the system topic {theirs}" in run.stdout
 
 
-def test_a_reused_topic_that_already_carries_the_events_identity_is_left_as_it_is(tmp_path: Path) -> None:
+def _with_their_topic(tmp_path: Path, kind: str, assigned: str) -> tuple[str, Run]:
+    """The hook in a subscription whose system topic `platform-events` has identities of this kind and these ids."""
     theirs = _topic("platform-events", "rg-platform")
-    run = run_hook(tmp_path, SUBSCRIBE, [
+    return theirs, run_hook(tmp_path, SUBSCRIBE, [
         SIGNED_IN, DEPLOYED,
         {"match": ["eventgrid system-topic list"], "answers": [
             {"stdout": f"{theirs}\tplatform-events\trg-platform\t/subscriptions/{SUB}\n"}]},
-        {"match": ["system-topic show", "identity.type"], "answers": [{"stdout": "UserAssigned\n"}]},
-        {"match": ["system-topic show", "keys("], "answers": [{"stdout": EVENTS_ID.lower() + "\n"}]},
+        {"match": ["system-topic show", "identity.type"], "answers": [{"stdout": f"{kind}\n"}]},
+        {"match": ["system-topic show", "keys("], "answers": [{"stdout": f"{assigned}\n"}]},
     ])
+
+
+def test_a_reused_topic_that_already_carries_the_events_identity_is_left_as_it_is(tmp_path: Path) -> None:
+    _, run = _with_their_topic(tmp_path, "UserAssigned", EVENTS_ID.lower())
     assert run.returncode == 0, run.stderr
     assert run.az("rest") == [] and len(run.az("deployment", "group", "create")) == 1
 
 
 def test_a_topic_with_a_system_assigned_identity_is_refused_with_what_to_do(tmp_path: Path) -> None:
-    theirs = _topic("platform-events", "rg-platform")
-    run = run_hook(tmp_path, SUBSCRIBE, [
-        SIGNED_IN, DEPLOYED,
-        {"match": ["eventgrid system-topic list"], "answers": [
-            {"stdout": f"{theirs}\tplatform-events\trg-platform\t/subscriptions/{SUB}\n"}]},
-        {"match": ["system-topic show", "identity.type"], "answers": [{"stdout": "SystemAssigned\n"}]},
-        {"match": ["system-topic show", "keys("], "answers": [{"stdout": "\n"}]},
-    ])
+    theirs, run = _with_their_topic(tmp_path, "SystemAssigned", "")
     assert run.returncode == 1
     assert f"the system topic {theirs} has a system-assigned identity" in run.stderr
     assert "azd hooks run postdeploy" in run.stderr
     assert run.az("rest") == [] and run.az("deployment") == [] and run.azd() == []
+
+
+def test_a_topic_with_two_user_assigned_identities_already_is_refused(tmp_path: Path) -> None:
+    theirs, run = _with_their_topic(tmp_path, "UserAssigned", "/x/id-one /x/id-two")
+    assert run.returncode == 1
+    assert f"{theirs} already has two user-assigned identities, the most Event Grid allows" in run.stderr
+    assert run.az("rest") == [] and run.az("deployment") == []
 
 
 def test_destination_not_found_is_retried_until_event_grid_sees_the_function(tmp_path: Path) -> None:
