@@ -24,6 +24,7 @@ from shared.bootstrap.argocd_extension import (
     settings_patch,
     version_pin,
 )
+from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import ClusterRef
 from shared.bootstrap.cluster_shape import capacity_text, is_automatic
 from shared.bootstrap.identity_steps import IdentitySteps
@@ -230,10 +231,7 @@ class Reconciler:
         client_id = None
         if profile.workload_identity.enabled:
             if not oidc(cluster, profile, facts):
-                self.api.enable_workload_identity(cluster)
-                missing = " and ".join(part for part, ok in (("the OIDC issuer", facts.oidc_issuer_url),
-                                                             ("workload identity", facts.workload_identity)) if not ok)
-                run.step(f"enabling {missing} on the AKS cluster (workloadIdentity.enableOnCluster)")
+                self._enable_workload_identity(run, cluster, facts)
                 return run.wait("cluster", "waiting for AKS to finish enabling the OIDC issuer and workload identity",
                                 self.settings.cluster_poll_seconds)
             issuer = facts.oidc_issuer_url or ""
@@ -251,6 +249,26 @@ class Reconciler:
         found = self.api.list_extensions(cluster)
         ours = next((e for e in found if e.name.lower() == EXTENSION_NAME), None)
         return ours or next((e for e in found if e.extension_type.lower() == EXTENSION_TYPE.lower()), None)
+
+    def _enable_workload_identity(self, run: Run, cluster: ClusterRef, facts: ClusterFacts) -> None:
+        """Turn on the AKS OIDC issuer and workload identity (`workloadIdentity.enableOnCluster`), a cluster write."""
+        missing = " and ".join(part for part, ok in (("the OIDC issuer", facts.oidc_issuer_url),
+                                                     ("workload identity", facts.workload_identity)) if not ok)
+        try:
+            self.api.enable_workload_identity(cluster)
+        except AzureError as exc:
+            if exc.status != 403:
+                raise
+            # The app's role leaves this out unless the deployment turned the feature on: managedClusters/write, and
+            # userAssignedIdentities/assign/action, which AKS checks on every PUT of a cluster whose control plane
+            # has a user-assigned identity (LinkedAuthorizationFailed).
+            raise PermanentError(exc.code, f"{exc.message} The service may turn on workload identity only where "
+                                 "it was deployed with enableWorkloadIdentityOnClusters=true (azd env set "
+                                 "ARGOBOOT_ENABLE_WORKLOAD_IDENTITY_ON_CLUSTERS true, then azd provision; see "
+                                 f"docs/deploy.md), or run `az aks update -g {cluster.resource_group} -n "
+                                 f"{cluster.name} --enable-oidc-issuer --enable-workload-identity` yourself, then "
+                                 "send the request again") from exc
+        run.step(f"enabling {missing} on the AKS cluster (workloadIdentity.enableOnCluster)")
 
     def _provider_states(self, subscription: str) -> dict[str, str]:
         """Each required provider's registration state (reads; a provider seen Registered recently is not read)."""
