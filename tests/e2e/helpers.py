@@ -38,6 +38,14 @@ def replies(az: LocalAzure) -> list[dict[str, Any]]:
         return []
 
 
+def ask(az: LocalAzure, cluster_id: str, request_id: str, **fields: Any) -> dict[str, Any]:
+    """Send a request (message id = request id), run the queue until idle, and return its one reply."""
+    send_request(az, cluster_id, message_id=request_id, **fields)
+    az.drain()
+    [reply] = [r for r in replies(az) if r["requestId"] == request_id]
+    return reply
+
+
 def record(az: LocalAzure, cluster_id: str) -> ClusterRecord:
     found = az.services.ledger.get_cluster(cluster_id.lower())
     assert found is not None, f"no ledger record for {cluster_id}"

@@ -5,25 +5,16 @@ without a record, from the marker setting the service writes into every extensio
 """
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
 from shared.bootstrap.cluster_ids import parse_cluster_id
 from shared.bootstrap.planning import make_plan
-from tests.e2e.helpers import MARKER, RG, aks_id, arc_id, record, replies, send_request
+from tests.e2e.helpers import MARKER, RG, aks_id, arc_id, ask, record
 
 THEIR_CLIENT_ID = "0a1b2c3d-0000-4000-8000-00000000beef"
 BY_HAND = {"redis-ha.enabled": "true", "azure.workloadIdentity.enabled": "true",
            "azure.workloadIdentity.clientId": THEIR_CLIENT_ID}
-
-
-def ask(az: LocalAzure, cluster_id: str, request_id: str, **fields: Any) -> dict[str, Any]:
-    send_request(az, cluster_id, message_id=request_id, **fields)
-    az.drain()
-    [reply] = [r for r in replies(az) if r["requestId"] == request_id]
-    return reply
 
 
 def extension_writes(az: LocalAzure) -> list[str]:

@@ -8,16 +8,17 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from localazure.azurite import Azurite
 from localazure.clock import VirtualClock
 from localazure.stack import OTHER_SUBSCRIPTION, QUEUE, SUBSCRIPTION, LocalAzure
+from shared.bootstrap.cluster_ids import parse_cluster_id
+from shared.bootstrap.planning import make_plan
 from shared.pipeline.sweep import SweepReport
 from tests.conftest import ROOT
-from tests.e2e.helpers import MARKER, RG, aks_id, arc_id, record, replies, send_request
+from tests.e2e.helpers import MARKER, RG, aks_id, arc_id, ask, record, replies, send_request
 
 PROFILES = {
     "arc-patient": "arc:\n  whenDisconnected: wait\n",
@@ -36,13 +37,6 @@ def az(azurite: Azurite, tmp_path: Path) -> Iterator[LocalAzure]:
         (tmp_path / f"{name}.yaml").write_text(text)
     with LocalAzure(azurite=azurite, settings={"PROFILES_DIR": str(tmp_path)}) as local:
         yield local
-
-
-def ask(az: LocalAzure, cluster_id: str, request_id: str, **fields: Any) -> dict[str, Any]:
-    send_request(az, cluster_id, message_id=request_id, **fields)
-    az.drain()
-    [reply] = [r for r in replies(az) if r["requestId"] == request_id]
-    return reply
 
 
 def writes(az: LocalAzure) -> list[str]:
@@ -179,9 +173,6 @@ def test_a_pinned_version_is_installed_pinned_and_a_new_pin_is_patched_and_plann
     assert (put.body["properties"]["version"], put.body["properties"]["autoUpgradeMinorVersion"]) == \
         ("1.0.0-preview", False)
 
-    from shared.bootstrap.cluster_ids import parse_cluster_id
-    from shared.bootstrap.planning import make_plan
-
     processor = az.services.processor
     plan = make_plan(processor.reconciler.api, processor.reconciler.directory, az.services.settings,
                      parse_cluster_id(aks_id("aks-pin")), processor.profiles.resolve("pinned-newer"))
@@ -257,32 +248,46 @@ def test_a_service_principal_cluster_is_refused_before_any_provider_is_registere
 
 # --------------------------------------------------------------------------------- the identity's resource group
 
-def test_identity_group_in_another_subscription_is_checked_and_used(azurite: Azurite) -> None:
-    group = f"/subscriptions/{OTHER_SUBSCRIPTION}/resourceGroups/rg-identities"
-    with LocalAzure(azurite=azurite, settings={"IDENTITY_RESOURCE_GROUP": group}) as local:
-        local.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-far-id")
-        reply = ask(local, aks_id("aks-far-id"), "r-1", profile="workload-identity")
-        assert reply["error"]["code"] == "IdentityResourceGroupNotFound", reply
-        message = reply["error"]["message"]
-        assert f"resource group rg-identities does not exist in subscription {OTHER_SUBSCRIPTION}" in message
-        assert "IDENTITY_RESOURCE_GROUP" in message and f"{SUBSCRIPTION}=<group>" in message
-        assert writes(local) == []
-
-        local.arm.add_resource_group(OTHER_SUBSCRIPTION, "rg-identities")
-        again = ask(local, aks_id("aks-far-id"), "r-2", profile="workload-identity")
-        assert again["outcome"] == "succeeded", (again["error"], again["steps"])
-        [identity] = local.arm.identities()
-        assert identity["id"].lower().startswith(group.lower() + "/")
+FAR_GROUP = f"/subscriptions/{OTHER_SUBSCRIPTION}/resourceGroups/rg-identities"
 
 
-def test_identity_group_per_subscription(azurite: Azurite) -> None:
-    setting = f"rg-shared-ids,{SUBSCRIPTION}=rg-team-ids"
-    with LocalAzure(azurite=azurite, settings={"IDENTITY_RESOURCE_GROUP": setting}) as local:
-        local.arm.add_resource_group(SUBSCRIPTION, "rg-team-ids")
-        local.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-team")
-        assert ask(local, aks_id("aks-team"), "r-team", profile="workload-identity")["outcome"] == "succeeded"
-        [identity] = local.arm.identities()
-        assert "/resourcegroups/rg-team-ids/" in identity["id"].lower()
+@pytest.fixture
+def placed(azurite: Azurite, request: pytest.FixtureRequest) -> Iterator[LocalAzure]:
+    """The local Azure with IDENTITY_RESOURCE_GROUP set to the test's parameter."""
+    with LocalAzure(azurite=azurite, settings={"IDENTITY_RESOURCE_GROUP": request.param}) as local:
+        yield local
+
+
+@pytest.mark.parametrize("placed", [FAR_GROUP], indirect=True)
+def test_identity_group_in_another_subscription_is_checked_and_used(placed: LocalAzure) -> None:
+    local = placed
+    local.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-far-id")
+    reply = ask(local, aks_id("aks-far-id"), "r-1", profile="workload-identity")
+    assert reply["error"]["code"] == "IdentityResourceGroupNotFound", reply
+    message = reply["error"]["message"]
+    assert f"resource group rg-identities does not exist in subscription {OTHER_SUBSCRIPTION}" in message
+    assert "IDENTITY_RESOURCE_GROUP" in message and f"{SUBSCRIPTION}=<group>" in message
+    assert writes(local) == []
+    processor = local.services.processor  # plan predicts it too, from the same reads
+    plan = make_plan(processor.reconciler.api, processor.reconciler.directory, local.services.settings,
+                     parse_cluster_id(aks_id("aks-far-id")), processor.profiles.resolve("workload-identity"))
+    assert plan.outcome.error_code == "IdentityResourceGroupNotFound" and plan.changes == ()
+
+    local.arm.add_resource_group(OTHER_SUBSCRIPTION, "rg-identities")
+    again = ask(local, aks_id("aks-far-id"), "r-2", profile="workload-identity")
+    assert again["outcome"] == "succeeded", (again["error"], again["steps"])
+    [identity] = local.arm.identities()
+    assert identity["id"].lower().startswith(FAR_GROUP.lower() + "/")
+
+
+@pytest.mark.parametrize("placed", [f"rg-shared-ids,{SUBSCRIPTION}=rg-team-ids"], indirect=True)
+def test_identity_group_per_subscription(placed: LocalAzure) -> None:
+    local = placed
+    local.arm.add_resource_group(SUBSCRIPTION, "rg-team-ids")
+    local.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-team")
+    assert ask(local, aks_id("aks-team"), "r-team", profile="workload-identity")["outcome"] == "succeeded"
+    [identity] = local.arm.identities()
+    assert "/resourcegroups/rg-team-ids/" in identity["id"].lower()
 
 
 # ----------------------------------------------------------------------------------- Argo CD already installed
