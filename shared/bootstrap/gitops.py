@@ -179,7 +179,7 @@ def _checked_path(path: str, root: RootApp) -> str:
         check_path(path, "the cluster's tags", "gitops.root.path")
     except ProfileError:
         raise PermanentError("InvalidRootPath", f"gitops.root.path {root.path!r} renders as {path!r} for this "
-                             "cluster, which is not a path inside the repository (empty, absolute, with .. or "
+                             "cluster, which is not a path inside the repository (empty parts, absolute, with .. or "
                              "characters other than letters, digits, . _ - /). Fix the cluster's tags or the "
                              "profile, then send the request again") from None
     return path

@@ -194,10 +194,9 @@ def _repo_url(value: Any, source: str) -> str:
 
 def check_path(path: str, source: str, key: str) -> None:
     """A repository-relative path: no `..`, not absolute, printable characters only."""
-    if path.startswith("/") or any(part == ".." for part in path.split("/")) or \
-            not re.match(r"^[A-Za-z0-9._/-]{1,1024}$", path):
-        raise ProfileError(source, key, f"{path!r} is not a path inside the repository (relative, no .., letters, "
-                           "digits, . _ - and /)")
+    if any(part in ("", "..") for part in path.split("/")) or not re.match(r"^[A-Za-z0-9._/-]{1,1024}$", path):
+        raise ProfileError(source, key, f"{path!r} is not a path inside the repository (relative, no .., no empty "
+                           "part, letters, digits, . _ - and /)")
 
 
 def _repository(value: Mapping[str, Any], source: str, root: RootApp, vault_suffix: str) -> Repository:

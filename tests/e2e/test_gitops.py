@@ -170,6 +170,7 @@ def test_a_key_vault_secret_reaches_protected_settings_and_nowhere_else_and_a_ro
     converge(az, cluster_id, "gitops-keyvault")
 
     [(put, put_body), (patch, patch_body)] = extension_writes(az)
+    assert (put, patch) == ("PUT", "PATCH")
     assert put_body["configurationProtectedSettings"] == {"configs.credentialTemplates.root.password": token}
     assert put_body["configurationSettings"]["configs.credentialTemplates.root.username"] == "argocd-bot"
     assert "configurationProtectedSettings" not in patch_body  # the root Application's PATCH sends no secret
@@ -178,17 +179,15 @@ def test_a_key_vault_secret_reaches_protected_settings_and_nowhere_else_and_a_ro
     assert token not in json.dumps(put_body["configurationSettings"])
     assert token not in json.dumps(az.arm.extension(cluster_id, "argocd"))  # Azure never returns it
 
-    plan = make_plan(az.services.processor.reconciler.api, az.services.processor.reconciler.directory,
-                     az.services.settings, parse_cluster_id(cluster_id),
-                     az.services.processor.profiles.resolve("gitops-keyvault"), az.services.processor.reconciler.secrets)
+    reconciler, profile = az.services.processor.reconciler, az.services.processor.profiles.resolve("gitops-keyvault")
+    plan = make_plan(reconciler.api, reconciler.directory, az.services.settings, parse_cluster_id(cluster_id),
+                     profile, reconciler.secrets)
     text = io.StringIO()
     _show(plan, "the local Azure", Output("text", stdout=text))
     document = json.dumps(_document(plan))
     new_cluster(az, "aks", "aks-planned")
-    fresh = make_plan(az.services.processor.reconciler.api, az.services.processor.reconciler.directory,
-                      az.services.settings, parse_cluster_id(aks_id("aks-planned")),
-                      az.services.processor.profiles.resolve("gitops-keyvault"),
-                      az.services.processor.reconciler.secrets)
+    fresh = make_plan(reconciler.api, reconciler.directory, az.services.settings,
+                      parse_cluster_id(aks_id("aks-planned")), profile, reconciler.secrets)
     _show(fresh, "the local Azure", Output("text", stdout=text))
     assert "<from Key Vault: fleet-token>" in text.getvalue() and "extraObjects[0]" in text.getvalue()
     document += json.dumps(_document(fresh))

@@ -106,7 +106,7 @@ def test_the_local_vault_challenges_then_serves_the_latest_version_to_the_real_s
     assert latest.value == "two" and latest.id.startswith("https://kv-fleet.vault.localhost/secrets/repo-token/")
     assert client.get_secret("repo-token", first).value == "one"
     assert [(r.vault, r.status) for r in vault.requests][:2] == [("kv-fleet", 401), ("kv-fleet", 200)]
-    with pytest.raises(ResourceNotFoundError, match="SecretNotFound|was not found"):
+    with pytest.raises(ResourceNotFoundError, match=r"SecretNotFound|was not found"):
         client.get_secret("missing")
 
 
