@@ -17,7 +17,8 @@ from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
 from shared.settings import REPOSITORY_PROFILES
 
 RESOURCE_GROUP = "rg-platform"
-TAGS = {"environment": "prod", "team": "payments", "costCenter": "4711"}  # what the gitops-bridge profile's metadata reads
+#: What the gitops-bridge profile's cluster metadata reads.
+TAGS = {"environment": "prod", "team": "payments", "costCenter": "4711"}
 
 
 def show_rendered(settings: dict[str, str]) -> None:
