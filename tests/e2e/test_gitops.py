@@ -217,3 +217,30 @@ def test_a_key_vault_secret_reaches_protected_settings_and_nowhere_else_and_a_ro
     assert "configurationSettings" not in rotation[0]  # nothing else drifted: only the secret goes
     assert az.services.sweeper.run().enqueued == {}
     assert all(rotated not in r.getMessage() for r in caplog.records)
+
+
+def test_a_missing_key_vault_secret_fails_the_cluster_with_the_fix_and_installs_nothing(
+        platform_azure: LocalAzure) -> None:
+    az = platform_azure
+    cluster_id = new_cluster(az, "aks", "aks-nosecret")
+    send_request(az, cluster_id, message_id="m-1", profile="gitops-keyvault", requestId="m-1")
+    az.drain()
+    failed = record(az, cluster_id)
+    assert failed.phase == "failed" and failed.last_error_code == "KeyVaultSecretNotFound"
+    assert "https://kv-fleet.vault.localhost/secrets/fleet-token" in (failed.last_error_message or "")
+    assert "Key Vault Secrets User" in (failed.last_error_message or "")
+    assert extension_writes(az) == []
+    assert replies(az)[-1]["error"]["code"] == "KeyVaultSecretNotFound"
+
+
+def test_argoboot_status_shows_the_root_application(platform_azure: LocalAzure) -> None:
+    from argoboot_cli.commands.status import _show_cluster, cluster_document
+
+    az = platform_azure
+    cluster_id = new_cluster(az, "aks", "aks-status", tags=TAGS)
+    converge(az, cluster_id, "gitops-bridge")
+    text = io.StringIO()
+    _show_cluster(record(az, cluster_id), Output("text", stdout=text))
+    assert ("root app      https://dev.azure.com/contoso/platform/_git/fleet clusters/aks/aks-status@main (applied)"
+            in text.getvalue())
+    assert cluster_document(record(az, cluster_id))["gitopsRoot"]["applied"] is True
