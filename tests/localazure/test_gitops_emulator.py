@@ -4,6 +4,7 @@ Driven by the real SDK clients (SourceControlConfigurationClient, SecretClient) 
 """
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Iterator
 
@@ -99,13 +100,14 @@ def vault(emu: ArmEmulator, credential: DefaultAzureCredential,  # noqa: F811
 def test_the_local_vault_challenges_then_serves_the_latest_version_to_the_real_secret_client(
     emu: ArmEmulator, vault: LocalKeyVault, credential: DefaultAzureCredential  # noqa: F811
 ) -> None:
-    first = vault.set_secret("kv-fleet", "repo-token", "one")
-    vault.set_secret("kv-fleet", "repo-token", "two")
-    client = SecretClient("https://kv-fleet.vault.localhost", credential, connection_verify=emu.ca_path)
+    name = f"kv-{secrets.token_hex(4)}"  # the SDK caches a vault's challenge per process: a vault it has not seen
+    first = vault.set_secret(name, "repo-token", "one")
+    vault.set_secret(name, "repo-token", "two")
+    client = SecretClient(f"https://{name}.vault.localhost", credential, connection_verify=emu.ca_path)
     latest = client.get_secret("repo-token")
-    assert latest.value == "two" and latest.id.startswith("https://kv-fleet.vault.localhost/secrets/repo-token/")
+    assert latest.value == "two" and latest.id.startswith(f"https://{name}.vault.localhost/secrets/repo-token/")
     assert client.get_secret("repo-token", first).value == "one"
-    assert [(r.vault, r.status) for r in vault.requests][:2] == [("kv-fleet", 401), ("kv-fleet", 200)]
+    assert [(r.vault, r.status) for r in vault.requests][:2] == [(name, 401), (name, 200)]
     with pytest.raises(ResourceNotFoundError, match=r"SecretNotFound|was not found"):
         client.get_secret("missing")
 
