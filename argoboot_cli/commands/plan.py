@@ -33,15 +33,15 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 def plan(args: argparse.Namespace, out: Output) -> Exit:
     job = open_job(args.emulator, args.cluster_id, args.profile, out)
     target, cluster, settings, profile = job.target, job.cluster, job.settings, job.profile
-    api, directory = target.arm(settings), target.directory(settings)
-    result = make_plan(api, directory, settings, cluster, profile, adopt=args.adopt)
+    api, directory, secrets = target.arm(settings), target.directory(settings), target.secrets(settings)
+    result = make_plan(api, directory, settings, cluster, profile, secrets, adopt=args.adopt)
     outcome = result.outcome
     if outcome.waiting_on == "azure":
         raise CliError(Exit.AZURE, "AzureUnavailable", outcome.steps[-1])
     _show(result, target.where, out)
     document = _document(result)
     if outcome.error_code == "ExtensionNotOwned":  # show what adopting it would change
-        adopted = make_plan(api, directory, settings, cluster, profile, adopt=True)
+        adopted = make_plan(api, directory, settings, cluster, profile, secrets, adopt=True)
         out.line()
         out.line(f"If adopted (argoboot run {cluster.id} --adopt):")
         for change in adopted.changes:

@@ -33,8 +33,8 @@ _DONE = {"bootstrap": (Phase.SUCCEEDED,), "update": (Phase.SUCCEEDED,),
          "uninstall": (Phase.UNINSTALLED, Phase.DELETED)}
 _HEADLINE = {"bootstrap": "Bootstrapping", "update": "Updating", "uninstall": "Uninstalling Argo CD from"}
 
-#: One pass of the reconciler: (waiting_on, may_reinstall, what the service owns) -> outcome.
-Pass = Callable[[str | None, bool, tuple[str, ...]], Outcome]
+#: One pass of the reconciler: (waiting_on, may_reinstall, what the service owns, protected hash) -> outcome.
+Pass = Callable[[str | None, bool, tuple[str, ...], str | None], Outcome]
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -65,13 +65,15 @@ def run(args: argparse.Namespace, out: Output) -> Exit:
     recorder = RunRecorder(target.ledger(), cluster, profile, request_id, action=action) \
         if target.has_ledger else None
     reconciler = Reconciler(api=api, directory=target.directory(settings), settings=settings,
-                            providers=ProviderCache(clock=time.time, ttl=settings.provider_cache_seconds))
+                            providers=ProviderCache(clock=time.time, ttl=settings.provider_cache_seconds),
+                            secrets=target.secrets(settings))
 
-    def once(waiting_on: str | None, may_reinstall: bool, created: tuple[str, ...]) -> Outcome:
+    def once(waiting_on: str | None, may_reinstall: bool, created: tuple[str, ...],
+             applied_hash: str | None) -> Outcome:
         if action == "uninstall":
             return reconciler.remove(cluster, created, waiting_on=waiting_on, adopt=args.adopt)
         return reconciler.reconcile(cluster, profile, may_reinstall=may_reinstall, waiting_on=waiting_on,
-                                    adopt=args.adopt, created=created)
+                                    adopt=args.adopt, created=created, applied_protected_hash=applied_hash)
 
     out.line(f"{_HEADLINE[action]} {cluster.id}")
     out.line(f"  profile {profile.name}, on {target.where}" if action != "uninstall" else f"  on {target.where}")
@@ -106,12 +108,14 @@ def follow(once: Pass, settings: Settings, progress: Progress, recorder: RunReco
     recorded: tuple[str, ...] | None = None
     # What the service owns: the ledger's record when there is one, plus what each pass created.
     created = recorder.created() if recorder is not None else ()
+    applied_hash = recorder.applied_protected_hash() if recorder is not None else None
     while True:
         # The first pass is a new request (a Failed install is installed again); later ones follow the service's
         # bound on installs per request (MAX_INSTALL_ATTEMPTS).
         may_reinstall = polls == 0 or installs < settings.max_install_attempts
-        outcome = once(waiting_on, may_reinstall, created)
+        outcome = once(waiting_on, may_reinstall, created, applied_hash)
         created = (*created, *(item for item in outcome.created if item not in created))
+        applied_hash = outcome.protected_hash or applied_hash
         installs += outcome.installs
         polls += 1
         if not outcome.terminal and polls > settings.max_wait_polls:

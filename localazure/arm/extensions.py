@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
+from localazure.arm import argocd_chart
 from localazure.arm.clusters import Cluster, ClusterRoutes, refuse_busy_cluster
 from localazure.arm.common import Json, iso, new_guid, not_found_message
 from localazure.arm.extension_types import LATEST_ARGOCD_VERSION, ExtensionTypeRoutes
@@ -389,7 +390,8 @@ def _helm_failure(extension: Extension, activity: str) -> Failure | None:
     if extension.extension_type.lower() != "microsoft.argocd":
         return None
     operation = "Create" if activity == "Creating" else "Update"
-    return _oss_failure(extension, operation) or _ha_failure(extension, operation) or _automatic_failure(extension)
+    return (_oss_failure(extension, operation) or _ha_failure(extension, operation) or _automatic_failure(extension)
+            or _chart_failure(extension))
 
 
 def _ha_failure(extension: Extension, operation: str) -> Failure | None:
@@ -451,6 +453,23 @@ def _oss_failure(extension: Extension, operation: str) -> Failure | None:
         f"forbidden]] occurred while doing the operation : [{operation}] on the config, For general troubleshooting "
         "visit: https://aka.ms/k8s-extensions-TSG",
     )
+
+
+def _chart_failure(extension: Extension) -> Failure | None:
+    """What the argo-cd chart's Helm release refuses: values its templates cannot render, and, while Argo CD's CRDs
+    do not exist yet (the release has never succeeded: the chart installs them), a resource of those CRDs."""
+    if extension.extension_type.lower() != "microsoft.argocd":
+        return None
+    try:
+        values = argocd_chart.values_tree(extension.settings)
+        argocd_chart.cluster_secrets(values)
+        argocd_chart.repository_secrets(values)
+        resources = argocd_chart.custom_resources(values)
+    except argocd_chart.ChartError as error:
+        return Failure("ExtensionOperationFailed", f"Helm installation failed : {error}")
+    if resources and extension.current_version is None:
+        return Failure("ExtensionOperationFailed", argocd_chart.crd_missing_message(resources[0], "argocd"))
+    return None
 
 
 def _properties(body: Any, *, required: bool = True) -> Json:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_shape import automatic_resources, capacity_text
+from shared.bootstrap.gitops import GitOpsSettings, Protected, ui_settings
 from shared.bootstrap.ownership import MARKER_KEY, MARKER_VALUE
 from shared.bootstrap.profiles import LEGACY_KEYS, Profile, Sso
 from shared.errors import PermanentError
@@ -24,13 +25,23 @@ HA_MIN_NODES = 3  # redis-ha needs three nodes; with fewer the Helm install time
 
 @dataclass(frozen=True)
 class ExtensionSpec:
-    """What to PUT: type, train, cluster-scoped namespace and configuration settings (keys as ARM takes them)."""
+    """What to PUT: type, train, cluster-scoped namespace and configuration settings (keys as ARM takes them).
+
+    `deferred` settings (the root Application) are left out of an install and added by a PATCH once the
+    extension is Succeeded; `protected` go in configurationProtectedSettings, which Azure never returns."""
 
     settings: Mapping[str, str] = field(default_factory=dict)
+    deferred: Mapping[str, str] = field(default_factory=dict)
+    protected: Mapping[str, Protected] = field(default_factory=dict)
     extension_type: str = EXTENSION_TYPE
     release_train: str = RELEASE_TRAIN
     release_namespace: str = RELEASE_NAMESPACE
     version: str | None = None  # pinned (autoUpgradeMinorVersion false), or None to follow the train
+
+    @property
+    def full_settings(self) -> dict[str, str]:
+        """Everything a converged extension holds."""
+        return {**self.settings, **self.deferred}
 
 
 @dataclass(frozen=True)
@@ -111,14 +122,19 @@ def render_settings(profile: Profile, facts: ClusterFacts, identity_client_id: s
         settings["configs.rbac.policy\\.csv"] = profile.rbac.policy_csv
     if profile.application_namespaces:
         settings["configs.params.application\\.namespaces"] = ", ".join(profile.application_namespaces)
+    settings.update(ui_settings(profile.ui_expose))
     return settings
 
 
-def desired_extension(profile: Profile, facts: ClusterFacts, identity_client_id: str | None = None) -> ExtensionSpec:
-    """The extension this cluster should have under this profile, marked as the service's (extensions carry no
-    tags, so the marker setting is what tells a later run without a ledger that the service created it)."""
-    return ExtensionSpec(settings={**render_settings(profile, facts, identity_client_id), MARKER_KEY: MARKER_VALUE},
-                         version=profile.version)
+def desired_extension(profile: Profile, facts: ClusterFacts, identity_client_id: str | None = None,
+                      gitops: GitOpsSettings | None = None) -> ExtensionSpec:
+    """The extension this cluster should have under this profile (`gitops`: its rendered gitops section), marked
+    as the service's (extensions carry no tags, so the marker setting is what tells a later run without a ledger
+    that the service created it)."""
+    gitops = gitops or GitOpsSettings()
+    return ExtensionSpec(settings={**render_settings(profile, facts, identity_client_id), **gitops.base,
+                                   MARKER_KEY: MARKER_VALUE},
+                         deferred=gitops.root, protected=gitops.protected, version=profile.version)
 
 
 def version_pin(installed: ExtensionState, spec: ExtensionSpec) -> VersionPin | None:

@@ -12,11 +12,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shared.azure.api import AzureApi, DirectoryApi
+from shared.azure.api import AzureApi, DirectoryApi, SecretsApi
 from shared.bootstrap.argocd_extension import EXTENSION_NAME, ExtensionSpec, ExtensionState, VersionPin
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import ClusterRef, ListedCluster
 from shared.bootstrap.extension_versions import ExtensionTypeVersion
+from shared.bootstrap.gitops import ROOT_KEY, Protected
 from shared.bootstrap.outcome import Outcome
 from shared.bootstrap.profiles import Profile
 from shared.bootstrap.reconciler import ProviderCache, Reconciler
@@ -158,22 +159,29 @@ class PlanningApi:
         current = self.extension(cluster, name)
         before = dict(current.settings) if current is not None else {}
         keys = sorted(set(before) | set(spec.settings))
-        settings = tuple(SettingChange(k, before.get(k), spec.settings.get(k)) for k in keys)
+        settings = tuple(SettingChange(k, before.get(k), spec.settings.get(k)) for k in keys) + \
+            _protected_changes(spec.protected)
         what = f"{spec.extension_type}, release train {spec.release_train}, namespace {spec.release_namespace}"
         if current is None:
             self._plan("create-extension", name, f"install {name} ({what})", settings)
         else:
             why = current.provisioning_state + (f", {current.error_code}" if current.error_code else "")
             self._plan("replace-extension", name, f"re-install {name} ({what}); it is {why} now", settings)
+        if spec.deferred:
+            self._plan("update-extension", name, f"then, once {name} is Succeeded (Argo CD's CRDs exist), add the "
+                       "root Application", tuple(SettingChange(k, None, v) for k, v in sorted(spec.deferred.items())))
         return ExtensionState(extension_type=spec.extension_type, provisioning_state="Creating",
                               settings=dict(spec.settings))
 
     def patch_extension(self, cluster: ClusterRef, name: str, settings: Mapping[str, str | None],
+                        protected: Mapping[str, Protected] | None = None,
                         pin: VersionPin | None = None) -> ExtensionState:
         current = self.extension(cluster, name)
         before = dict(current.settings) if current is not None else {}
-        changes = tuple(SettingChange(k, before.get(k), settings[k]) for k in sorted(settings))
-        why = "its settings drifted from the profile" if settings else "the profile's version changed"
+        changes = tuple(SettingChange(k, before.get(k), settings[k]) for k in sorted(settings)) + \
+            _protected_changes(protected or {})
+        why = "the root Application follows the install" if ROOT_KEY in settings and ROOT_KEY not in before \
+            else "its settings drifted from the profile" if settings else "the profile's version changed"
         if pin is not None:
             old = (current.pinned_version if current is not None else None) or "the release train"
             why += f"; version {old} -> {pin.version or 'the release train'}"
@@ -219,6 +227,12 @@ class PlanningApi:
         self.changes.append(PlannedChange(action, target, detail, settings))
 
 
+def _protected_changes(protected: Mapping[str, Protected]) -> tuple[SettingChange, ...]:
+    """Protected settings as a plan shows them: by label (`<from Key Vault: name>`), never by value; Azure never
+    returns them, so the current value is unknown."""
+    return tuple(SettingChange(k, None, v.label) for k, v in sorted(protected.items()))
+
+
 class PlanningDirectory:
     """A `DirectoryApi` (Graph) that reads through and records writes.
 
@@ -248,12 +262,14 @@ class PlanningDirectory:
 
 
 def make_plan(api: AzureApi, directory: DirectoryApi, settings: Settings, cluster: ClusterRef,
-              profile: Profile, *, adopt: bool = False, created: tuple[str, ...] = ()) -> Plan:
-    """One reconcile as a new request would run it (a failed install is re-installed), writes withheld; `adopt`
-    plans the take-over of an Argo CD extension the service did not create."""
+              profile: Profile, secrets: SecretsApi | None = None, *, adopt: bool = False,
+              created: tuple[str, ...] = ()) -> Plan:
+    """One reconcile as a new request would run it (a failed install is re-installed), writes withheld. A Key
+    Vault secret is read (a read), and shown only by its label. `adopt` plans the take-over of an Argo CD
+    extension the service did not create."""
     planning = PlanningApi(api)
     reconciler = Reconciler(api=planning, directory=PlanningDirectory(directory, planning.changes), settings=settings,
-                            providers=ProviderCache(clock=time.time, ttl=0))
+                            providers=ProviderCache(clock=time.time, ttl=0), secrets=secrets)
     outcome = reconciler.reconcile(cluster, profile, may_reinstall=True, adopt=adopt, created=created)
     return Plan(cluster=cluster, profile=profile.name, facts=planning.facts.get(cluster.key),
                 extension=planning.extension(cluster, EXTENSION_NAME), changes=tuple(planning.changes),

@@ -8,14 +8,15 @@ WAITING outcome; the caller schedules a continuation instead of holding the mess
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from shared.azure.api import AzureApi, DirectoryApi
+from shared.azure.api import AzureApi, DirectoryApi, SecretsApi
 from shared.azure.errors import AzureError
 from shared.bootstrap.argocd_extension import (
     EXTENSION_NAME,
     EXTENSION_TYPE,
+    RELEASE_NAMESPACE,
     ExtensionSpec,
     ExtensionState,
     config_hash,
@@ -27,6 +28,7 @@ from shared.bootstrap.argocd_extension import (
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import ClusterRef
 from shared.bootstrap.cluster_shape import capacity_text, is_automatic
+from shared.bootstrap.gitops import ROOT_KEY, GitOpsSettings, protected_hash, render_gitops
 from shared.bootstrap.identity_steps import IdentitySteps
 from shared.bootstrap.install_failures import argocd_already_present
 from shared.bootstrap.outcome import Outcome, Phase, Run
@@ -107,6 +109,7 @@ class Reconciler:
     directory: DirectoryApi
     settings: Settings
     providers: ProviderCache
+    secrets: SecretsApi | None = None  # Key Vault, for profiles whose repository credential lives there
     identities: IdentitySteps = field(init=False)
     preflight: Preflight = field(init=False)
 
@@ -117,12 +120,14 @@ class Reconciler:
 
     def reconcile(self, cluster: ClusterRef, profile: Profile, *, may_reinstall: bool,
                   waiting_on: str | None = None, honour_opt_out: bool = False, adopt: bool = False,
-                  created: tuple[str, ...] = ()) -> Outcome:
+                  created: tuple[str, ...] = (), applied_protected_hash: str | None = None) -> Outcome:
         """Run the steps. `may_reinstall`: a Failed extension is installed again (a new request, or attempts
         left under MAX_INSTALL_ATTEMPTS); `honour_opt_out`: skip a cluster tagged out (events and the sweep);
         `adopt`: take over an Argo CD extension the service did not create; `created`: what the ledger says the
-        service created for the cluster (its extension among them, once it installed or adopted one)."""
+        service created for the cluster (its extension among them, once it installed or adopted one);
+        `applied_protected_hash`: the ledger's hash of the protected settings last sent (Azure never returns them)."""
         run = Run()
+        run.protected_hash = applied_protected_hash
         job = _Job(cluster, profile, may_reinstall, honour_opt_out, adopt, created)
         try:
             if waiting_on == "extension":
@@ -237,8 +242,8 @@ class Reconciler:
             issuer = facts.oidc_issuer_url or ""
             client_id = self.identities.ensure_identity(run, cluster, profile, facts, issuer).client_id
             self.identities.ensure_sso(run, cluster, profile, issuer)
-        spec = desired_extension(profile, facts, client_id)
-        run.config_hash = config_hash(spec.settings)
+        spec = desired_extension(profile, facts, client_id, self._gitops(run, cluster, profile, facts, client_id))
+        run.config_hash = config_hash(spec.full_settings)
         run.step(f"cluster checked: {capacity_text(facts)}, redis-ha.enabled={spec.settings['redis-ha.enabled']}"
                  + (", AKS Automatic: resource requests and limits for every component" if is_automatic(facts)
                     else ""))
@@ -249,6 +254,31 @@ class Reconciler:
         found = self.api.list_extensions(cluster)
         ours = next((e for e in found if e.name.lower() == EXTENSION_NAME), None)
         return ours or next((e for e in found if e.extension_type.lower() == EXTENSION_TYPE.lower()), None)
+
+    def _gitops(self, run: Run, cluster: ClusterRef, profile: Profile, facts: ClusterFacts,
+                client_id: str | None) -> GitOpsSettings | None:
+        """The profile's gitops section for this cluster, with the repository secret read from Key Vault."""
+        if profile.gitops is None:
+            return None
+        vault_secret = profile.gitops.repository.key_vault_secret
+        secret = None
+        if vault_secret is not None:
+            if self.secrets is None:
+                raise ValueError("a keyVault repository needs the reconciler's Key Vault access")
+            try:
+                secret = self.secrets.get_secret(vault_secret)
+            except AzureError as exc:
+                if exc.status in (401, 403, 404):
+                    raise PermanentError(f"KeyVault{exc.code}", f"Key Vault answered {exc.status} {exc.code} for "
+                                         f"{vault_secret.url} (gitops.repository.keyVaultSecret of profile "
+                                         f"{profile.name!r}): create the secret, or give the service's identity "
+                                         "the Key Vault Secrets User role on the vault, then send the request "
+                                         "again") from None
+                raise
+        gitops = render_gitops(profile.gitops, cluster, facts, client_id, secret, RELEASE_NAMESPACE)
+        if gitops.view is not None:
+            run.gitops_root = gitops.view.as_dict(applied=False)
+        return gitops
 
     def _enable_workload_identity(self, run: Run, cluster: ClusterRef, facts: ClusterFacts) -> None:
         """Turn on the AKS OIDC issuer and workload identity (`workloadIdentity.enableOnCluster`), a cluster write."""
@@ -323,24 +353,49 @@ class Reconciler:
                                 + f" (after {self.settings.max_install_attempts} attempts; send a request to try "
                                 "again)")
             return self._install(run, cluster, spec, f"had failed ({ext.error_code}); install restarted")
-        patch = settings_patch(ext.settings, spec.settings)
+        patch = settings_patch(ext.settings, spec.full_settings)
+        wanted_hash = protected_hash(cluster, spec.protected)
+        protected = spec.protected if wanted_hash != run.protected_hash else None
         pin = version_pin(ext, spec)
-        if patch or pin is not None:
-            self.api.patch_extension(cluster, EXTENSION_NAME, patch, pin)
-            what = [*(changed_settings(ext.settings, patch) if adopting else sorted(patch)),
-                    *([f"version: {ext.pinned_version or 'the train'} -> {pin.version or 'the train'}"]
-                      if pin is not None else [])]
-            run.step(("adopted: changed " if adopting else "extension settings drifted from the profile; patched ")
-                     + "; ".join(what))
+        if patch or protected or pin is not None:
+            self.api.patch_extension(cluster, EXTENSION_NAME, patch, protected, pin)
+            run.protected_hash = wanted_hash
+            if adopting:
+                run.step("adopted: changed " + "; ".join(changed_settings(ext.settings, patch)))
+            elif patch or protected:
+                run.step(_patch_step(ext.settings, spec, patch, protected is not None))
+            if pin is not None:
+                run.step(f"version: {ext.pinned_version or 'the train'} -> {pin.version or 'the train'}")
             return run.wait("extension", "waiting for the update to finish", poll)
+        if run.gitops_root is not None:
+            run.gitops_root = {**run.gitops_root, "applied": True}
         run.step(f"extension {EXTENSION_NAME} {ext.provisioning_state}"
                  + (f" (version {ext.version})" if ext.version else "")
                  + (" (adopted: its settings already match the profile)" if adopting else ""))
         return run.done()
 
     def _install(self, run: Run, cluster: ClusterRef, spec: ExtensionSpec, what: str) -> Outcome:
+        """PUT without the deferred settings: Helm refuses a first install holding a custom resource of the CRDs
+        the chart itself installs, so the root Application follows in a PATCH once the extension is Succeeded."""
         created = self.api.put_extension(cluster, EXTENSION_NAME, spec)
         run.installs += 1
+        run.protected_hash = protected_hash(cluster, spec.protected)
         run.created.append(extension_id(cluster, EXTENSION_NAME))
-        run.step(f"extension {EXTENSION_NAME} ({EXTENSION_TYPE}) {what}: {created.provisioning_state}")
+        later = " (the root Application follows once Argo CD and its CRDs are installed)" if spec.deferred else ""
+        run.step(f"extension {EXTENSION_NAME} ({EXTENSION_TYPE}) {what}: {created.provisioning_state}{later}")
         return run.wait("extension", "waiting for the install to finish", self.settings.extension_poll_seconds)
+
+
+def _patch_step(installed: Mapping[str, str], spec: ExtensionSpec, patch: Mapping[str, str | None],
+                protected: bool) -> str:
+    """How a PATCH reads in the steps: the root Application's first apply says so; secrets by label only."""
+    parts = []
+    if ROOT_KEY in patch and ROOT_KEY not in installed and ROOT_KEY in spec.deferred:
+        parts.append(f"root Application added ({ROOT_KEY}), now that Argo CD's CRDs are installed")
+    drifted = sorted(k for k in patch if not (k == ROOT_KEY and ROOT_KEY not in installed))
+    if drifted:
+        parts.append(f"extension settings drifted from the profile; patched {', '.join(drifted)}")
+    if protected:
+        labels = ", ".join(f"{k} {v.label}" for k, v in sorted(spec.protected.items()))
+        parts.append(f"protected settings sent ({labels}): new, or the secret changed in Key Vault")
+    return "; ".join(parts)
