@@ -9,7 +9,8 @@ clusters, cluster extensions with their async operations, user-assigned identiti
 credentials, role assignments, and Graph applications; ARM's cloud metadata without a token. Every
 request needs an api-version its resource type offers, and every answer carries ARM's headers.
 Azure's slow parts (provider registration, extension installs) run on an injected clock; faults,
-throttling and latency are switchable per test. Used by the demo, the tests and the benchmarks; the service never imports it.
+throttling and latency are switchable per test. Used by the demo, the tests and the benchmarks; the
+service never imports it.
 
 This module is the public API and the request pipeline (auth, api-version, faults, throttling, headers,
 log). The rest of `localazure.arm`: `routes` maps paths to the resource families `subscriptions`,

@@ -138,7 +138,8 @@ def test_subscriptions_tenants_and_the_provider_list(emu: ArmEmulator, resources
         (SUB, "Platform", emu.tenant_id, "Enabled")]
     one = resources.send_request(HttpRequest("GET", f"/subscriptions/{SUB}?api-version=2022-12-01"))
     assert one.status_code == 200 and one.json()["id"] == f"/subscriptions/{SUB}"
-    unknown = resources.send_request(HttpRequest("GET", f"/subscriptions/{OTHER}/resourcegroups?api-version=2024-11-01"))
+    elsewhere = f"/subscriptions/{OTHER}/resourcegroups?api-version=2024-11-01"
+    unknown = resources.send_request(HttpRequest("GET", elsewhere))
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "SubscriptionNotFound"
     assert OTHER in unknown.json()["error"]["message"]
     tenants = resources.send_request(HttpRequest("GET", "/tenants?api-version=2022-12-01")).json()["value"]
@@ -298,7 +299,8 @@ def test_api_versions_are_refused_when_missing_malformed_or_not_offered(
     assert raw(emu, "GET", f"{AKS}/aks-1?api-Version=2025-10-01", token).status_code == 200  # ARM ignores the case
 
     # What a provider lists is what it takes.
-    listed = {t.resource_type: t.api_versions for t in resources.providers.get("Microsoft.ContainerService").resource_types}
+    provider = resources.providers.get("Microsoft.ContainerService")
+    listed = {t.resource_type: t.api_versions for t in provider.resource_types}
     assert tuple(listed["managedClusters"]) == SUPPORTED[("microsoft.containerservice", "managedclusters")]
     assert all(raw(emu, "GET", f"{AKS}/aks-1?api-version={v}", token).status_code == 200
                for v in listed["managedClusters"][:3])
