@@ -148,11 +148,16 @@ def az_beside_the_service() -> None:
                 "system:serviceaccount:argocd:argocd-application-controller")
     with _long_lived_local_azure() as (state, folder):
         control = Control(state)
-        path = TutorialPath(AzCli(state, folder / "azure-config"), _tutorial_cluster(control), "rg-tutorial")
+        path = TutorialPath(AzCli(state, folder / "azure-config"), "", "rg-tutorial")
         log = RequestLog(control)
+
+        def cluster_and_identities() -> None:
+            path.aks_id = _tutorial_cluster(control)  # made after the providers, as in the tutorial
+            path.cluster_and_identities(subjects)
+
         phases = [("sign in (cloud register, login)", path.sign_in),
                   ("providers (3 x register --wait)", path.register_providers),
-                  ("cluster, identities, credentials", lambda: path.cluster_and_identities(subjects)),
+                  ("cluster, identities, credentials", cluster_and_identities),
                   ("extension PUT, polls, PATCH, polls", path.install_extension)]
         whole = log.mark()
         for name, phase in phases:

@@ -332,6 +332,9 @@ class ClusterRoutes(SubscriptionRoutes):
         if cluster.key in self._clusters:
             raise ValueError(f"cluster {cluster.resource_uri} already exists")
         self._ensure_resource_group(subscription, resource_group, location)
+        # Making the cluster needed its namespace: Azure registers it then, and never unregisters a namespace
+        # in use (a state set with `set_provider` stays as set).
+        self._subscription(subscription).provider_states[kind.namespace.lower()] = "Registered"
         if kind is AKS:  # AKS makes the group its nodes (and the kubelet identity) live in, and manages it
             self._ensure_resource_group(subscription, cluster.node_resource_group, location,
                                         managed_by=cluster.resource_uri.replace("/resourcegroups/", "/resourceGroups/"))

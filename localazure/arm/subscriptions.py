@@ -19,7 +19,8 @@ from localazure.arm.server import Reply
 from localazure.arm.state import ArmState
 
 #: Provider states in a subscription nobody has used for Kubernetes yet: the three namespaces the tutorial
-#: (and the service) registers are NotRegistered; every other namespace counts as Registered.
+#: (and the service) registers are NotRegistered; every other namespace counts as Registered. Creating an AKS
+#: (Arc) cluster registers Microsoft.ContainerService (Microsoft.Kubernetes), as creating one in Azure does.
 FRESH_SUBSCRIPTION: Mapping[str, str] = {
     "Microsoft.ContainerService": "NotRegistered",
     "Microsoft.Kubernetes": "NotRegistered",

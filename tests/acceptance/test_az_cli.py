@@ -60,12 +60,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     assert started.returncode == 0, started.stderr
     state = DaemonState(**json.loads((state_dir / STATE_FILE).read_text()))
     control = Control(state)
-    try:
-        partial = World(state_dir, state, control, RequestLog(control),
-                        TutorialPath(AzCli(state, tmp_path_factory.mktemp("azure-config")), "", GROUP), "", "")
-        partial.aks_id = partial.path.aks_id = partial.add_cluster("aks-tutorial")
-        partial.arc_id = partial.add_cluster("arc-tutorial", "--arc")
-        yield partial
+    try:  # the clusters come after the providers, as in the tutorial
+        yield World(state_dir, state, control, RequestLog(control),
+                    TutorialPath(AzCli(state, tmp_path_factory.mktemp("azure-config")), "", GROUP), "", "")
     finally:
         subprocess.run([str(ARGOBOOT), "emulator", "stop"], env=env, capture_output=True, timeout=60)
         try:
@@ -101,6 +98,10 @@ def test_the_tutorial_path_through_az_and_the_service_on_the_same_cluster(world:
     assert shown["id"] == SUBSCRIPTION and shown["isDefault"] is True and shown["tenantId"] == account["tenantId"]
 
     # -------------------------------------------------------- providers: NotRegistered -> Registered, waited for
+    fresh = path.az("provider", "list", "--query", "[?namespace=='Microsoft.KubernetesConfiguration' || "
+                    "namespace=='Microsoft.Kubernetes' || namespace=='Microsoft.ContainerService'].registrationState",
+                    "-o", "json")
+    assert fresh.code == 0 and fresh.json() == ["NotRegistered"] * 3, fresh.stderr
     path.register_providers()
     for namespace in NAMESPACES:
         assert ok(world, f"provider register {namespace}") is None
@@ -109,6 +110,8 @@ def test_the_tutorial_path_through_az_and_the_service_on_the_same_cluster(world:
     assert "extensions" in {t["resourceType"] for t in provider["resourceTypes"]}
 
     # -------------------------------------------------------- the cluster, its group, identities, credentials
+    world.aks_id = path.aks_id = world.add_cluster("aks-tutorial")  # as `az aks create` would have made it
+    world.arc_id = world.add_cluster("arc-tutorial", "--arc")
     issuer = path.cluster_and_identities(SUBJECTS)
     cluster = ok(world, "aks show")
     assert cluster["name"] == "aks-tutorial" and cluster["provisioningState"] == "Succeeded"

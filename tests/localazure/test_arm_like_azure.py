@@ -202,6 +202,16 @@ def test_provider_states_are_a_fresh_subscriptions_by_default_and_per_subscripti
     assert other.providers.get(KC).registration_state == "NotRegistered"
     assert resources.providers.get(KC).registration_state == "Registered"  # the other subscription's is its own
 
+    # Creating a cluster needed its namespace: AKS registers Microsoft.ContainerService, Arc Microsoft.Kubernetes;
+    # a state set on purpose stays.
+    emu.set_provider(SUB, "Microsoft.Kubernetes", "NotRegistered")
+    emu.add_aks_cluster(SUB, RG, "aks-1")
+    emu.add_arc_cluster(SUB, RG, "arc-1")
+    assert resources.providers.get("Microsoft.ContainerService").registration_state == "Registered"
+    assert resources.providers.get("Microsoft.Kubernetes").registration_state == "NotRegistered"
+    emu.add_aks_cluster(OTHER, RG, "aks-2")
+    assert resources.providers.get(KC).registration_state == "Registered"
+
     with ArmEmulator(clock, provider_states={"Microsoft.ManagedIdentity": "NotRegistered"}) as custom:
         custom.add_subscription(SUB)
         assert custom._provider_state(SUB, "microsoft.managedidentity", clock()) == "NotRegistered"
