@@ -50,36 +50,12 @@ ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 
 
 @pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
-
-
-@pytest.fixture
 def emu(clock: VirtualClock) -> Iterator[ArmEmulator]:
     """A subscription whose providers are all registered (the fresh subscription has its own tests), and RG."""
     with ArmEmulator(clock, provider_states={}) as running:
         running.add_subscription(SUB)
         running.add_resource_group(SUB, RG)
         yield running
-
-
-@pytest.fixture
-def credential(emu: ArmEmulator, monkeypatch: pytest.MonkeyPatch) -> DefaultAzureCredential:
-    """DefaultAzureCredential finding the Functions-style managed identity, and nothing else."""
-    for name in (
-        "AZURE_CLIENT_ID",
-        "AZURE_CLIENT_SECRET",
-        "AZURE_TENANT_ID",
-        "AZURE_FEDERATED_TOKEN_FILE",
-        "MSI_ENDPOINT",
-        "MSI_SECRET",
-        "IDENTITY_SERVER_THUMBPRINT",
-        "IMDS_ENDPOINT",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("IDENTITY_ENDPOINT", emu.identity_endpoint)
-    monkeypatch.setenv("IDENTITY_HEADER", emu.identity_header)
-    return DefaultAzureCredential()
 
 
 def options(emu: ArmEmulator, **extra: Any) -> dict[str, Any]:

@@ -40,26 +40,11 @@ KC = "Microsoft.KubernetesConfiguration"
 
 
 @pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
-
-
-@pytest.fixture
 def emu(clock: VirtualClock) -> Iterator[ArmEmulator]:
     """The default: every subscription starts as a fresh one."""
     with ArmEmulator(clock) as running:
         running.add_subscription(SUB, "Platform")
         yield running
-
-
-@pytest.fixture
-def credential(emu: ArmEmulator, monkeypatch: pytest.MonkeyPatch) -> DefaultAzureCredential:
-    for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE",
-                 "MSI_ENDPOINT", "MSI_SECRET", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("IDENTITY_ENDPOINT", emu.identity_endpoint)
-    monkeypatch.setenv("IDENTITY_HEADER", emu.identity_header)
-    return DefaultAzureCredential()
 
 
 def options(emu: ArmEmulator) -> dict[str, Any]:
