@@ -164,7 +164,8 @@ def az_beside_the_service() -> None:
             mark = log.mark()
             phase()
             print(f"  az, {name:36s}: {log.since(mark)[0].summary()}")
-        print(f"  az, whole path ({len(path.az.results):2d} commands)         : {log.since(whole)[0].summary()}")
+        whole_path = f"whole path ({len(path.az.results)} commands)"
+        print(f"  az, {whole_path:36s}: {log.since(whole)[0].summary()}")
     with _long_lived_local_azure() as (state, folder):
         control = Control(state)
         cluster_id = _tutorial_cluster(control)
@@ -175,7 +176,7 @@ def az_beside_the_service() -> None:
                                "workload-identity", "--emulator", "-o", "json"], env=env, capture_output=True,
                               text=True, check=False)
         outcome = json.loads(done.stdout).get("outcome") if done.stdout else f"exit {done.returncode}"
-        print(f"  service, argoboot run --profile workload-identity: {log.since(mark)[0].summary()} ({outcome})")
+        print(f"  {'service, argoboot run, workload-identity':40s}: {log.since(mark)[0].summary()} ({outcome})")
 
 
 def main() -> None:
