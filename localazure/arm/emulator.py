@@ -30,7 +30,7 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,7 +102,7 @@ class ArmEmulator(ArmRoutes):
         self._app = Principal(self.tenant_id, client_id=new_guid(), object_id=new_guid())
         self._user_assigned: dict[str, Principal] = {}  # by client id, for tokens asked with client_id=
         self._lock = threading.Lock()
-        self._issuer = TokenIssuer()
+        self._issuer = TokenIssuer()  # every token is a JWT: its `appid` is the caller, its `aud` the resource
         self._faults = Faults()
         self._rate_limits = RateLimits(actor=self._app.object_id)
         self._servers: list[Server] = []
@@ -113,7 +113,7 @@ class ArmEmulator(ArmRoutes):
 
     def start(self) -> ArmEmulator:
         self._tempdir = tempfile.mkdtemp(prefix="localazure-arm-")
-        ca = trustme.CA()
+        ca = self.ca = trustme.CA()  # the local Key Vault's certificate comes from it too
         self.ca_path = str(Path(self._tempdir) / "ca.pem")
         ca.cert_pem.write_to_path(self.ca_path)
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -174,6 +174,12 @@ class ArmEmulator(ArmRoutes):
             group = self._ensure_resource_group(subscription, name, location)
             group.tags = dict(tags or group.tags)
             return str(group.body()["id"])
+
+    def set_permissions(self, actions: Iterable[str] | None, client_id: str | None = None) -> None:
+        """Azure RBAC for one caller (default: the function app's identity, which asks for tokens without a
+        client id): exactly these actions, as a role lists them; None allows everything again (the default)."""
+        with self._lock:
+            self._permissions.set(client_id or self._app.client_id, actions)
 
     def set_provider(self, subscription: str, namespace: str, state: str) -> None:
         """Set a namespace's registration; `Registering` completes provider_registration_seconds from now."""
@@ -483,6 +489,16 @@ class ArmEmulator(ArmRoutes):
             },
         )
 
+    def token_resource(self, token: str) -> str | None:
+        """The resource (audience) a token from the endpoint was issued for (None: not one of ours, or expired)."""
+        claims = self._issuer.verify(token)
+        return None if claims is None else str(claims.get("aud"))
+
+    def _caller(self, authorization: str) -> str:
+        """The client id a bearer token was issued to (its `appid`), or "" when it is none of ours."""
+        claims = self._issuer.verify(authorization.partition(" ")[2])
+        return "" if claims is None else str(claims.get("appid", ""))
+
     # ------------------------------------------------------------------ ARM request pipeline
 
     def _serve_arm(self, incoming: Incoming) -> Reply | None:
@@ -505,6 +521,7 @@ class ArmEmulator(ArmRoutes):
                 body=body,
                 subscription=subscription,
                 now=self._clock(),
+                caller=self._caller(incoming.headers.get("authorization", "")),
             )
             fault = self._faults.take(call.method, call.path)
             reply: Reply | None
