@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from localazure.arm.subscriptions import REGISTERED
 from localazure.az_tutorial import AZ, AzCli, RequestLog, TutorialPath
 from localazure.daemon import STATE_DIR_ENV, Control, DaemonState, ensure_running, stop
 from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
@@ -82,7 +83,7 @@ def _request(az: LocalAzure, cluster_id: str, message_id: str) -> None:
 
 
 def cpu_per_cluster(clusters: int = 20) -> None:
-    with LocalAzure() as az:
+    with LocalAzure(provider_states=REGISTERED) as az:
         az.arm.extension_install_seconds = 30
         events = [az.arm.add_aks_cluster(SUBSCRIPTION, "rg-bench", f"aks-cpu-{i}") for i in range(clusters)]
         start_cpu, start_wall = time.process_time(), time.perf_counter()
