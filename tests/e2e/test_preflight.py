@@ -35,7 +35,7 @@ def az(azurite: Azurite, tmp_path: Path) -> Iterator[LocalAzure]:
         shutil.copy(profile, tmp_path)
     for name, text in PROFILES.items():
         (tmp_path / f"{name}.yaml").write_text(text)
-    with LocalAzure(azurite=azurite, settings={"PROFILES_DIR": str(tmp_path)}) as local:
+    with LocalAzure(azurite=azurite, settings={"PROFILES_DIR": str(tmp_path)}, provider_states={}) as local:
         yield local
 
 
@@ -254,7 +254,7 @@ FAR_GROUP = f"/subscriptions/{OTHER_SUBSCRIPTION}/resourceGroups/rg-identities"
 @pytest.fixture
 def placed(azurite: Azurite, request: pytest.FixtureRequest) -> Iterator[LocalAzure]:
     """The local Azure with IDENTITY_RESOURCE_GROUP set to the test's parameter."""
-    with LocalAzure(azurite=azurite, settings={"IDENTITY_RESOURCE_GROUP": request.param}) as local:
+    with LocalAzure(azurite=azurite, settings={"IDENTITY_RESOURCE_GROUP": request.param}, provider_states={}) as local:
         yield local
 
 
