@@ -17,13 +17,14 @@ from argoboot_cli.exit_codes import CliError, Exit
 from argoboot_cli.output import Output
 from argoboot_cli.progress import Progress
 from argoboot_cli.target import Target, parse_cluster, profile_for
-from shared.azure.ledger import RequestRecord
+from shared.azure.ledger import ClusterRecord, RequestRecord
 from shared.azure.outbox import OutgoingMessage
 from shared.azure.table_ledger import TableLedger
 from shared.bootstrap.cluster_ids import ClusterRef
 from shared.errors import RequestRejected
 from shared.pipeline.install_request import InstallRequest, parse_install_request
 
+_CLUSTER_ROW_GRACE = 3.0  # seconds to wait for the cluster row once the request row says the run ended
 ENDED = ("succeeded", "failed", "rejected", "uninstalled", "deleted", "skipped")
 
 
@@ -55,7 +56,7 @@ def submit(args: argparse.Namespace, out: Output) -> Exit:
     except RequestRejected as exc:
         raise CliError(Exit.BAD_INPUT, exc.reason, exc.description) from None
     ledger = target.ledger() if args.wait else None  # fail before sending if the request cannot be followed
-    before = _history(ledger, cluster) if ledger is not None else set()
+    before = set(_history(ledger.get_cluster(cluster.key))) if ledger is not None else set()
     target.outbox(settings).send(OutgoingMessage(
         queue=settings.queue_name, body=body, message_id=request_id, session_id=cluster.key,
         reply_to=args.reply_to))
@@ -85,13 +86,24 @@ def submit(args: argparse.Namespace, out: Output) -> Exit:
 def _follow(ledger: TableLedger, request_id: str, cluster: ClusterRef, before: set[tuple[float, str]],
             progress: Progress, poll: float, deadline: float) -> RequestRecord:
     interval = max(0.25, min(2.0, poll))
+    ended_at: float | None = None
     while True:
         request = ledger.get_request(request_id)
-        for at, step in sorted(_history(ledger, cluster) - before):
-            before.add((at, step))
-            progress.step(step)
+        record = ledger.get_cluster(cluster.key)
+        for entry in _history(record):  # in the ledger's order: steps of one instant keep theirs
+            if entry not in before:
+                before.add(entry)
+                progress.step(entry[1])
         if request is not None and request.status in ENDED:
-            return request
+            # The service saves request rows (and replies) before the cluster row: wait briefly for the cluster row
+            # of this run, so the last steps shown are the run's own. A rejected request never gets one, and a
+            # request that joined another's wait may be recorded under that one's id: hence the short bound.
+            ended_at = time.monotonic() if ended_at is None else ended_at
+            recorded = record is not None and record.last_request_id == request_id
+            if recorded or request.status == "rejected" or time.monotonic() - ended_at >= _CLUSTER_ROW_GRACE:
+                return request
+            time.sleep(0.1)
+            continue
         status = "queued: waiting for the service to pick it up" if request is None else request.status
         if time.monotonic() + interval > deadline:
             raise CliError(Exit.TIMEOUT, "StillWaiting", f"request {request_id} is still {status}; follow it with "
@@ -99,6 +111,5 @@ def _follow(ledger: TableLedger, request_id: str, cluster: ClusterRef, before: s
         progress.wait(interval, f"request {request_id}: {status}")
 
 
-def _history(ledger: TableLedger, cluster: ClusterRef) -> set[tuple[float, str]]:
-    record = ledger.get_cluster(cluster.key)
-    return {(h["at"], h["step"]) for h in record.history} if record is not None else set()
+def _history(record: ClusterRecord | None) -> list[tuple[float, str]]:
+    return [(h["at"], h["step"]) for h in record.history] if record is not None else []
