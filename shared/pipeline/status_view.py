@@ -13,7 +13,7 @@ from shared.azure.ledger import ClusterRecord, RequestRecord
 
 # Kept out of the API on purpose: who to answer and how (waiters), the continuation chain, storage details.
 CLUSTER_INTERNAL_FIELDS = frozenset({"key", "polls", "continuation", "continuation_due", "waiters", "etag"})
-REQUEST_INTERNAL_FIELDS = frozenset({"etag"})
+REQUEST_INTERNAL_FIELDS = frozenset({"etag", "message_id"})  # the message id is the reply's CorrelationId
 
 
 def _time(epoch: float | None) -> str | None:

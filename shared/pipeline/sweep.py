@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,11 +25,12 @@ from shared.bootstrap.profiles import ProfileCatalog
 from shared.bootstrap.scope import opted_in, out_of_scope
 from shared.bootstrap.workload_identity import CLUSTER_ID_TAG, CLUSTER_TAG, MANAGED_BY, MANAGED_BY_TAG, cluster_digest
 from shared.errors import RequestRejected
+from shared.log_context import get_logger
 from shared.pipeline.install_request import InstallRequest
 from shared.pipeline.processing import EVENT_TIME_PROPERTY, SOURCE_PROPERTY
 from shared.settings import Settings
 
-log = logging.getLogger("argoboot.sweep")
+log = get_logger("argoboot.sweep")
 
 
 @dataclass

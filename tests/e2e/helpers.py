@@ -4,11 +4,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
+from localazure.stack import QUEUE, REPLIES, SUBSCRIPTION, LocalAzure
 from shared.azure.ledger import ClusterRecord
 from shared.azure.outbox import OutgoingMessage
 
-REPLIES = "replies"
 RG = "rg-platform"
 
 
