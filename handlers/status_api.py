@@ -16,10 +16,12 @@ from typing import Any
 import azure.functions as func
 
 from shared.bootstrap.cluster_ids import InvalidClusterId, parse_cluster_id
+from shared.bootstrap.names import REQUEST_ID_RULE, is_request_id
 from shared.bootstrap.outcome import Phase
 from shared.pipeline.status_view import cluster_summary, cluster_view, request_view
 from shared.services import services
 from shared.telemetry import start_telemetry
+from shared.untrusted import echo, shown
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 PHASES = tuple(phase.value for phase in Phase)
@@ -39,7 +41,7 @@ def status_clusters(req: func.HttpRequest) -> func.HttpResponse:
     start_telemetry()
     phase = req.params.get("phase")
     if phase is not None and phase not in PHASES:
-        return _error(400, "InvalidPhase", f"phase {phase!r} is not one of {', '.join(PHASES)}")
+        return _error(400, "InvalidPhase", f"phase {shown(phase)} is not one of {', '.join(PHASES)}")
     records = services().ledger.list_clusters(phase)
     return _json(200, {"count": len(records), "clusters": [cluster_summary(r) for r in records]})
 
@@ -56,7 +58,7 @@ def status_cluster(req: func.HttpRequest) -> func.HttpResponse:
         return _error(400, "InvalidClusterResourceId", str(exc))
     record = services().ledger.get_cluster(cluster.key)
     if record is None:
-        return _error(404, "ClusterNotFound", f"the service has no record of {cluster.id}: no event or request "
+        return _error(404, "ClusterNotFound", f"the service has no record of {echo(cluster.id)}: no event or request "
                       "for it has reached it (is its subscription in ALLOWED_SUBSCRIPTIONS?)")
     return _json(200, cluster_view(record))
 
@@ -66,6 +68,10 @@ def status_cluster(req: func.HttpRequest) -> func.HttpResponse:
 def status_request(req: func.HttpRequest) -> func.HttpResponse:
     start_telemetry()
     request_id = req.route_params.get("requestId", "")
+    if not is_request_id(request_id):
+        return _error(400, "InvalidRequestId", f"{shown(request_id)} is not a request id ({REQUEST_ID_RULE}); a "
+                      "message sent without requestId has its message id as request id, or msg-<digest> if that "
+                      "is not one (see docs/integration.md)")
     record = services().ledger.get_request(request_id)
     if record is None:
         return _error(404, "RequestNotFound", f"no request {request_id!r}: never received, or older than the "

@@ -22,7 +22,9 @@ from shared.azure.outbox import OutgoingMessage
 from shared.azure.table_ledger import TableLedger
 from shared.bootstrap.cluster_ids import ClusterRef
 from shared.errors import RequestRejected
+from shared.bootstrap.names import reply_queue_problem
 from shared.pipeline.install_request import InstallRequest, parse_install_request
+from shared.untrusted import echo
 
 ENDED = ("succeeded", "failed", "rejected", "uninstalled", "deleted", "skipped")
 
@@ -47,6 +49,9 @@ def submit(args: argparse.Namespace, out: Output) -> Exit:
     settings = target.settings(cluster)
     if args.profile:
         profile_for(args.profile, settings)  # refused here rather than dead-lettered there
+    problem = reply_queue_problem(args.reply_to, settings.queue_name) if args.reply_to else None
+    if problem is not None:  # the service would not answer there
+        raise CliError(Exit.BAD_INPUT, "InvalidReplyTo", f"--reply-to {echo(args.reply_to)} {problem}")
     request_id = args.request_id or f"cli-{uuid.uuid4().hex[:12]}"
     body = json.dumps(InstallRequest(request_id=request_id, action="bootstrap", cluster=cluster,
                                      profile=args.profile).to_body()).encode()

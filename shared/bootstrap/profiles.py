@@ -19,7 +19,7 @@ from typing import Any, Literal, cast
 from shared.bootstrap.cluster_ids import InvalidClusterId, parse_resource_id
 from shared.bootstrap.names import is_profile_name
 from shared.errors import RequestRejected
-from shared.untrusted import has_control, printable, shown
+from shared.untrusted import echo, has_control, printable, shown
 
 HaPolicy = Literal["auto", "on", "off"]
 DEFAULT_SERVICE_ACCOUNTS = ("argocd-repo-server", "argocd-application-controller")
@@ -148,7 +148,7 @@ class Profile:
                 allowed = ", ".join(sorted(self.overridable)) or "nothing"
                 raise RequestRejected(
                     "OverrideNotAllowed",
-                    f"profile {self.name!r} does not let requests override {path} (it allows: {allowed}); "
+                    f"profile {self.name!r} does not let requests override {echo(path)} (it allows: {allowed}); "
                     f"send the request without it, or ask the platform team to add it to `overridable:` in "
                     f"profiles/{self.name}.yaml")
         merged = _merge(self.document, overrides)
@@ -498,4 +498,4 @@ class ProfileCatalog:
         try:
             return profile.with_overrides(overrides)
         except ProfileError as exc:
-            raise RequestRejected("InvalidOverride", f"overrides.{exc.key}: {exc.problem}") from None
+            raise RequestRejected("InvalidOverride", f"overrides.{echo(exc.key)}: {exc.problem}") from None

@@ -104,6 +104,7 @@ def stack(azurite: Azurite, tmp_path: Path) -> Iterator[LocalAzure]:
     with platform_stack(azurite, copy_profiles(tmp_path)) as az:
         quick(az)
         az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-prop")
+        az.bus.create_queue("prop-replies")
         yield az
 
 
