@@ -21,8 +21,8 @@ from shared.azure.ledger import RequestRecord
 from shared.azure.outbox import OutgoingMessage
 from shared.azure.table_ledger import TableLedger
 from shared.bootstrap.cluster_ids import ClusterRef
-from shared.errors import RequestRejected
 from shared.bootstrap.names import reply_queue_problem
+from shared.errors import RequestRejected
 from shared.pipeline.install_request import InstallRequest, parse_install_request
 from shared.untrusted import echo
 
