@@ -113,7 +113,8 @@ def parse_cluster_id(resource_id: str) -> ClusterRef:
     quoted = echo(resource_id)
     odd = next((i for i, ch in enumerate(resource_id) if not " " < ch < "\x7f"), None)
     if odd is not None:  # before any case-insensitive matching: only ASCII may be folded
-        raise InvalidClusterId(f"'{quoted}' has {shown(resource_id[odd])} at position {odd}: an ARM id of a cluster "
+        raise InvalidClusterId(f"'{quoted}' has {shown(resource_id[odd])} (U+{ord(resource_id[odd]):04X}) at position "
+                               f"{odd}: an ARM id of a cluster "
                                "is printable ASCII (no spaces, no control characters, no look-alike letters)")
     text = resource_id.rstrip("/")  # no other leniency: schemas/install-request.v1.schema.json says the same
     parts = {k: str(v) for k, v in parse_resource_id(text).items() if v is not None}

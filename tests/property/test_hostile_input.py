@@ -134,9 +134,9 @@ NAMES_THE_FIELD = {
 @given(body=bodies, message_id=hostile_text, session_id=st.one_of(st.none(), hostile_text), reply_to=reply_tos,
        correlation_id=st.one_of(st.none(), hostile_text), properties=application_properties)
 def test_every_message_is_settled_once_with_its_reason_and_nothing_smuggled(
-        open_azure: LocalAzure, body: bytes, message_id: str, session_id: str | None, reply_to: str | None,
+        platform_azure: LocalAzure, body: bytes, message_id: str, session_id: str | None, reply_to: str | None,
         correlation_id: str | None, properties: dict[str, Any]) -> None:
-    az = open_azure
+    az = platform_azure
     assume(len(message_id) <= 128)  # Service Bus' limit: longer ones are refused to the sender
     az.clock.advance(az.bus.duplicate_window + 1)  # no example is a duplicate of an earlier one
     message_id = f"{next(_ids)}{message_id}"[:128]
@@ -196,8 +196,8 @@ def _accepted(body: bytes, message_id: str) -> str | None:
        cloud=st.booleans(), event_time=st.sampled_from(["2026-11-26T05:40:22Z", "2026-11-26T05:40:22.1234567+01:00",
                                    "9999-12-31T23:59:59-14:00"]))
 def test_every_event_is_ignored_or_becomes_a_request_the_queue_accepts(
-        open_azure: LocalAzure, event_id: str, resource: str, kind: str, cloud: bool, event_time: str) -> None:
-    az = open_azure
+        platform_azure: LocalAzure, event_id: str, resource: str, kind: str, cloud: bool, event_time: str) -> None:
+    az = platform_azure
     az.clock.advance(az.bus.duplicate_window + 1)
     event = {"id": event_id, "eventType": kind, "subject": resource, "eventTime": event_time, "dataVersion": "2",
              "topic": f"/subscriptions/{SUBSCRIPTION}", "metadataVersion": "1",
@@ -230,9 +230,9 @@ tag_values = st.one_of(hostile_text, st.text(max_size=256), st.sampled_from(["of
        group=st.sampled_from([RG, "rg-ü", "rg.", "RG-Upper"]),
        tags=st.dictionaries(st.one_of(st.just("argoboot"), hostile_text), tag_values, max_size=3),
        identity_tag=st.one_of(tag_values, st.builds(aks_id, st.just("gone")).map(lambda i: i + "\n")))
-def test_the_sweep_survives_hostile_tags_and_ids_read_from_arm(open_azure: LocalAzure, name: str, group: str,
+def test_the_sweep_survives_hostile_tags_and_ids_read_from_arm(platform_azure: LocalAzure, name: str, group: str,
                                                                tags: dict[str, str], identity_tag: str) -> None:
-    az = open_azure
+    az = platform_azure
     az.clock.advance(az.bus.duplicate_window + 1)
     az.arm.add_aks_cluster(SUBSCRIPTION, group, f"{name}-{next(_ids)}", tags=tags)
     az.arm.add_identity(SUBSCRIPTION, RG, f"id-{next(_ids)}", tags={
