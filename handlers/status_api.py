@@ -1,5 +1,10 @@
 """HTTP status API (auth level FUNCTION, read-only): what the ledger knows of clusters and requests.
 
+In Azure the app sits behind App Service authentication (infra/modules/status-auth.bicep): only callers with an
+Entra ID token for the status API reach it, and with STATUS_API_ROLE set (`Status.Read`) every route also checks
+that the token carries that app role, from the `X-MS-CLIENT-PRINCIPAL` header App Service authentication sets
+(and strips from what callers send). Locally STATUS_API_ROLE is unset and the function key is the only check.
+
 Routes, under the host's `/api` prefix:
   GET clusters[?phase=failed]                          every cluster, or those in one phase
   GET clusters/subscriptions/{subscription}/{*rest}    one cluster: `/api/clusters` + its ARM id, any casing
@@ -10,6 +15,8 @@ rendered by `shared.pipeline.status_view`, which copies named fields only.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import Any
 
@@ -35,10 +42,32 @@ def _error(status: int, code: str, message: str) -> func.HttpResponse:
     return _json(status, {"error": {"code": code, "message": message}})
 
 
+def _refused(req: func.HttpRequest) -> func.HttpResponse | None:
+    """403 unless the caller's token carries STATUS_API_ROLE (when set); None: go on."""
+    role = services().settings.status_api_role
+    if role is None or role in _caller_roles(req.headers.get("x-ms-client-principal")):
+        return None
+    return _error(403, "MissingAppRole", f"the caller's token does not carry the app role {role} of the status API; "
+                  "ask the platform team to assign it to your identity (docs/deploy.md), then get a new token")
+
+
+def _caller_roles(header: str | None) -> set[str]:
+    """The app roles in App Service authentication's client principal (base64 JSON of the token's claims)."""
+    try:
+        principal = json.loads(base64.b64decode(header or "", validate=True))
+        role_type = principal.get("role_typ") or "roles"
+        return {c["val"] for c in principal.get("claims", ()) if c.get("typ") in (role_type, "roles")
+                and isinstance(c.get("val"), str)}
+    except (binascii.Error, ValueError, TypeError, AttributeError, KeyError):
+        return set()
+
+
 @bp.function_name("status_clusters")
 @bp.route(route="clusters", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def status_clusters(req: func.HttpRequest) -> func.HttpResponse:
     start_telemetry()
+    if (refusal := _refused(req)) is not None:
+        return refusal
     phase = req.params.get("phase")
     if phase is not None and phase not in PHASES:
         return _error(400, "InvalidPhase", f"phase {shown(phase)} is not one of {', '.join(PHASES)}")
@@ -51,6 +80,8 @@ def status_clusters(req: func.HttpRequest) -> func.HttpResponse:
           auth_level=func.AuthLevel.FUNCTION)
 def status_cluster(req: func.HttpRequest) -> func.HttpResponse:
     start_telemetry()
+    if (refusal := _refused(req)) is not None:
+        return refusal
     raw_id = f"/subscriptions/{req.route_params.get('subscription', '')}/{req.route_params.get('rest', '')}"
     try:
         cluster = parse_cluster_id(raw_id)
@@ -67,6 +98,8 @@ def status_cluster(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="requests/{requestId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def status_request(req: func.HttpRequest) -> func.HttpResponse:
     start_telemetry()
+    if (refusal := _refused(req)) is not None:
+        return refusal
     request_id = req.route_params.get("requestId", "")
     if not is_request_id(request_id):
         return _error(400, "InvalidRequestId", f"{shown(request_id)} is not a request id ({REQUEST_ID_RULE}); a "

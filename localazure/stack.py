@@ -120,10 +120,11 @@ class LocalAzure:
         assert self.host is not None
         return self.host.deliver_event(event)
 
-    def http(self, method: str, path: str, params: dict[str, str] | None = None) -> Any:
+    def http(self, method: str, path: str, params: dict[str, str] | None = None,
+             headers: dict[str, str] | None = None) -> Any:
         """Call the app's HTTP functions by URL path (e.g. `/api/clusters`), as the host routes them."""
         assert self.host is not None
-        return self.host.http(method, path, params)
+        return self.host.http(method, path, params, headers)
 
     def drain(self, *, workers: int = 1) -> int:
         """Run the queue function until no message is left (scheduled ones included, by moving the clock)."""

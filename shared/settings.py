@@ -102,6 +102,7 @@ class Settings:
     request_retention_days: int = 30
     arm_pacing: Mapping[str, Limit] = field(default_factory=lambda: dict(ARM_LIMITS))  # by request kind
     arm_pace_max_sleep: float = 2.0
+    status_api_role: str | None = None  # the app role callers' tokens must carry (Azure: behind App Service auth)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -142,6 +143,7 @@ class Settings:
                         **_pace(env, "ARM_PACE_DELETES", "deletes"),
                         **_pace(env, "ARM_PACE_IDENTITY_CREATES", "identity-creates")},
             arm_pace_max_sleep=_float(env, "ARM_PACE_MAX_SLEEP_SECONDS", cls.arm_pace_max_sleep),
+            status_api_role=env.get("STATUS_API_ROLE") or None,
         )
 
 

@@ -187,9 +187,9 @@ def test_chart_keys_are_compared_in_their_canonical_form() -> None:
         with pytest.raises(ProfileError) as caught:
             parse({"helmValues": {key: "x"}})
         assert fix in caught.value.problem, key
-    with pytest.raises(ProfileError, match="sets the same chart value as helmValues.server.env\\[0\\]"):
+    with pytest.raises(ProfileError, match=r"sets the same chart value as helmValues\.server\.env\[0\]"):
         parse({"helmValues": {"server.env[0]": "a", "server.env[00]": "b"}})
-    with pytest.raises(ProfileError, match="sets the same chart value as helmValues.server"):
+    with pytest.raises(ProfileError, match=r"sets the same chart value as helmValues\.server"):
         parse({"helmValues": {"server": "a", "server.replicas": 2}})
 
 
