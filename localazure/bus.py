@@ -23,7 +23,7 @@ from typing import Any, Literal, Protocol
 
 from azure.functions.servicebus import ServiceBusMessage as FunctionsServiceBusMessage
 
-from shared.azure.outbox import OutgoingMessage
+from shared.azure.outbox import OutgoingMessage, Undeliverable
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,8 @@ Settled = Literal["completed", "dead-lettered", "abandoned"]
 MAX_ID_LENGTH = 128  # azure-servicebus refuses longer message ids (MESSAGE_PROPERTY_MAX_LENGTH)
 
 
-class EntityNotFound(LookupError):
-    """Service Bus' MessagingEntityNotFound: the queue does not exist."""
+class EntityNotFound(Undeliverable, LookupError):
+    """Service Bus' MessagingEntityNotFound: the queue does not exist (the outbox's Undeliverable, as in Azure)."""
 
 
 class SettlementRefused(RuntimeError):
@@ -105,8 +105,8 @@ class LocalBus:
 
     def send(self, message: OutgoingMessage) -> None:
         """Enqueue (or schedule); a message id seen within the duplicate window is dropped, as Service Bus does."""
-        if len(message.message_id) > MAX_ID_LENGTH:
-            raise ValueError(f"message_id cannot be longer than {MAX_ID_LENGTH} characters.")
+        if len(message.message_id) > MAX_ID_LENGTH:  # the SDK's ValueError, which the outbox reports as Undeliverable
+            raise Undeliverable(f"message_id cannot be longer than {MAX_ID_LENGTH} characters.")
         if self._observer is not None:
             self._observer.sent(message)
         with self._lock:

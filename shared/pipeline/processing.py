@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.azure.ledger import ClusterRecord, Ledger, LedgerConflict, RequestRecord, Waiter
-from shared.azure.outbox import Outbox, OutgoingMessage
+from shared.azure.outbox import Outbox, OutgoingMessage, Undeliverable
 from shared.bootstrap.cluster_ids import ClusterRef
 from shared.bootstrap.names import derived_id, message_request_id, reply_queue_problem
 from shared.bootstrap.outcome import Outcome, Phase
@@ -264,13 +264,14 @@ class RequestProcessor:
         return msg.reply_to
 
     def _send_reply(self, queue: str, body: dict[str, Any], request_id: str, correlation_id: str | None) -> None:
-        """Send one reply. A reply never decides how the request is settled: one that cannot be sent (a queue that
-        does not exist, the bus refusing it) is logged, and the outcome stays readable in the ledger."""
+        """Send one reply. A reply never decides how the request is settled: one that cannot be delivered (a queue
+        that does not exist, or refuses it) is logged, and the outcome stays readable in the ledger. The bus being
+        unreachable is another matter: that raises, and the redelivered request sends the reply again."""
         try:
             self.outbox.send(OutgoingMessage(queue=queue, body=json.dumps(body).encode(),
                                              message_id=derived_id("reply-", request_id),
                                              correlation_id=correlation_id))
-        except Exception as exc:
+        except Undeliverable as exc:
             log.warning("request=%s: the reply to queue %s could not be sent (%s: %s); the outcome is in the "
                         "ledger (GET /api/requests/%s)", request_id, queue, type(exc).__name__, exc, request_id)
 

@@ -9,7 +9,7 @@ import pytest
 
 from localazure.bus import EntityNotFound, LocalBus, SettlementRefused
 from localazure.clock import VirtualClock
-from shared.azure.outbox import OutgoingMessage
+from shared.azure.outbox import OutgoingMessage, Undeliverable
 
 
 def bus() -> tuple[LocalBus, VirtualClock]:
@@ -119,7 +119,7 @@ def test_sending_to_a_missing_queue_or_with_a_long_message_id_fails_as_in_azure(
     b, _ = bus()
     with pytest.raises(EntityNotFound, match="'nowhere' does not exist"):
         b.send(OutgoingMessage(queue="nowhere", body=b"x", message_id="x"))
-    with pytest.raises(ValueError, match="message_id cannot be longer than 128"):
+    with pytest.raises(Undeliverable, match="message_id cannot be longer than 128"):
         b.send(msg("m" * 129))
     assert b.messages("q") == []
 
