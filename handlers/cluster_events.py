@@ -68,7 +68,7 @@ def _enqueue(found: ClusterEvent, request_id: str, svc: Services) -> str:
     if found.epoch is not None:
         properties[EVENT_TIME_PROPERTY] = str(found.epoch)
     svc.outbox.send(OutgoingMessage(queue=svc.settings.queue_name, body=json.dumps(request.to_body()).encode(),
-                                    message_id=found.message_id, session_id=found.cluster.key,
+                                    message_id=found.message_id, session_id=found.cluster.session_id,
                                     correlation_id=found.correlation_id, application_properties=properties))
     log.info("event=%s cluster=%s %s enqueued as %s request=%s", found.event_id, found.cluster.key, found.kind,
              action, request.request_id)

@@ -9,7 +9,7 @@ Settlement is the function's (automatic completion is off, as in host.json): it 
 abandons each message once through `BusSettler`. A second settlement is refused as Service Bus refuses it
 (the lock is gone), and a delivery left unsettled is redelivered as when its lock expires; both are recorded
 in `settlement_violations`, which `LocalAzure` turns into a failed test. Sending to a queue that does not
-exist fails (`EntityNotFound`), and a message id over 128 characters is refused, as by the SDK.
+exist fails (`EntityNotFound`), and a message id or session id over 128 characters is refused, as by the SDK.
 """
 from __future__ import annotations
 
@@ -105,8 +105,9 @@ class LocalBus:
 
     def send(self, message: OutgoingMessage) -> None:
         """Enqueue (or schedule); a message id seen within the duplicate window is dropped, as Service Bus does."""
-        if len(message.message_id) > MAX_ID_LENGTH:  # the SDK's ValueError, which the outbox reports as Undeliverable
-            raise Undeliverable(f"message_id cannot be longer than {MAX_ID_LENGTH} characters.")
+        for name, value in (("message_id", message.message_id), ("session_id", message.session_id or "")):
+            if len(value) > MAX_ID_LENGTH:  # the SDK's ValueError, which the outbox reports as Undeliverable
+                raise Undeliverable(f"{name} cannot be longer than {MAX_ID_LENGTH} characters.")
         if self._observer is not None:
             self._observer.sent(message)
         with self._lock:

@@ -1,6 +1,6 @@
 """`argoboot submit CLUSTER_ID [--profile P] [--wait]`: ask the service, through its queue, as another service would.
 
-The message is a schema v1 install request with session id = the lower-cased cluster id (one
+The message is a schema v1 install request on the cluster's session (`ClusterRef.session_id`, one
 cluster's requests in order) and message id = the request id (Service Bus drops a resend within
 its duplicate window). With --wait, the request's row in the ledger is followed until it ends;
 the cluster's new steps are shown as the service records them.
@@ -62,13 +62,13 @@ def submit(args: argparse.Namespace, out: Output) -> Exit:
     ledger = target.ledger() if args.wait else None  # fail before sending if the request cannot be followed
     before = _history(ledger, cluster) if ledger is not None else set()
     target.outbox(settings).send(OutgoingMessage(
-        queue=settings.queue_name, body=body, message_id=request_id, session_id=cluster.key,
+        queue=settings.queue_name, body=body, message_id=request_id, session_id=cluster.session_id,
         reply_to=args.reply_to))
     out.line(f"submitted request {request_id} for {cluster.id}")
-    out.line(f"  queue {settings.queue_name}, session {cluster.key}"
+    out.line(f"  queue {settings.queue_name}, session {cluster.session_id}"
              + (f", reply to {args.reply_to}" if args.reply_to else ""))
     document: dict[str, Any] = {"requestId": request_id, "clusterResourceId": cluster.id,
-                                "queue": settings.queue_name, "sessionId": cluster.key, "replyTo": args.reply_to}
+                                "queue": settings.queue_name, "sessionId": cluster.session_id, "replyTo": args.reply_to}
     if ledger is None:
         out.result(document | {"status": "queued"})
         return Exit.OK

@@ -11,6 +11,7 @@ collapse (`.` or `..`: a resource group cannot end with a dot, as in Azure).
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -79,11 +80,28 @@ class ClusterRef:
 
     @property
     def key(self) -> str:
-        """Lower-cased id: the session id, the ledger key, the thing two casings of one cluster share."""
+        """Lower-cased id: the ledger key, the thing two casings of one cluster share."""
         return self.id.lower()
+
+    @property
+    def session_id(self) -> str:
+        """The Service Bus session of the cluster's messages (see `session_id_of`)."""
+        return session_id_of(self.key)
 
     def __str__(self) -> str:
         return self.id
+
+
+MAX_SESSION_ID = 128  # Service Bus' limit (azure-servicebus refuses a longer SessionId)
+
+
+def session_id_of(cluster_key: str) -> str:
+    """The session id for a lower-cased cluster id: the id itself, or, when it is longer than Service Bus' 128
+    characters (most are: a 90-character group and a 63-character name fit in no session id), `cluster-` and the
+    id's SHA-256 in hex. Senders compute the same (docs/integration.md) so one cluster's messages share a session."""
+    if len(cluster_key) <= MAX_SESSION_ID:
+        return cluster_key
+    return "cluster-" + hashlib.sha256(cluster_key.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -127,10 +127,10 @@ class RequestProcessor:
         except RequestRejected as exc:
             return self._reject(msg, exc)
         add_log_ids(cluster_id=request.cluster.key, request_id=request.request_id)
-        if msg.session_id and msg.session_id != request.cluster.key:
-            log.warning("request=%s cluster=%s arrived in session %r; send requests with session id = the "
-                        "lower-cased cluster id so they are serialised", request.request_id, request.cluster.key,
-                        msg.session_id)
+        if msg.session_id and msg.session_id != request.cluster.session_id:
+            log.warning("request=%s cluster=%s arrived in session %r; send requests with session id %s (the "
+                        "lower-cased cluster id, or its digest past 128 characters) so they are serialised",
+                        request.request_id, request.cluster.key, msg.session_id, request.cluster.session_id)
         if decision.work is None:
             log.info("cluster=%s request=%s source=%s ignored: %s", request.cluster.key, request.request_id,
                      msg.source, decision.reason)
@@ -206,7 +206,7 @@ class RequestProcessor:
         follow_up = OutgoingMessage(
             queue=self.settings.queue_name, body=json.dumps(body).encode(),
             message_id=f"cont-{_digest(request.cluster.key)}-{generation}-{_digest(msg.message_id or '')[:8]}",
-            session_id=request.cluster.key,
+            session_id=request.cluster.session_id,
             correlation_id=_correlation(msg),  # the chain's log lines share the id of the message that began it
             scheduled_at=due, application_properties={CONTINUATION_PROPERTY: generation})
         return replace(record, continuation=generation, continuation_due=due), follow_up, ()

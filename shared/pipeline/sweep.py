@@ -142,7 +142,7 @@ class Sweeper:
         slot = int(now // 60)  # two sweeps in the same minute send the same message id: one is dropped
         self.outbox.send(OutgoingMessage(
             queue=self.settings.queue_name, body=json.dumps(request.to_body()).encode(),
-            message_id=f"sweep-{_digest(cluster.key)}-{slot}", session_id=cluster.key,
+            message_id=f"sweep-{_digest(cluster.key)}-{slot}", session_id=cluster.session_id,
             application_properties={SOURCE_PROPERTY: "sweep", EVENT_TIME_PROPERTY: str(now)}))
         report.enqueued[cluster.key] = why
         log.info("sweep: cluster %s enqueued (%s): %s", cluster.key, action, why)
