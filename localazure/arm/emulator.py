@@ -26,7 +26,7 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,7 +81,7 @@ class ArmEmulator(ArmRoutes):
         self.requests: list[LoggedRequest] = []
         self._app_client_id = new_guid()
         self._lock = threading.Lock()
-        self._tokens: set[str] = set()
+        self._tokens: dict[str, str] = {}  # bearer token -> the client id it was issued to
         self._faults = Faults()
         self._rate_limits = RateLimits(actor=new_guid())
         self._servers: list[Server] = []
@@ -138,6 +138,12 @@ class ArmEmulator(ArmRoutes):
         }
 
     # ------------------------------------------------------------------ state set-up (Python, not HTTP)
+
+    def set_permissions(self, actions: Iterable[str] | None, client_id: str | None = None) -> None:
+        """Azure RBAC for one caller (default: the function app's identity, which asks for tokens without a
+        client id): exactly these actions, as a role lists them; None allows everything again (the default)."""
+        with self._lock:
+            self._permissions.set(client_id or self._app_client_id, actions)
 
     def set_provider(self, subscription: str, namespace: str, state: str) -> None:
         """Set a namespace's registration; `Registering` completes provider_registration_seconds from now."""
@@ -418,8 +424,9 @@ class ArmEmulator(ArmRoutes):
                 400, {"error": "invalid_request", "error_description": "api-version and resource are required."}
             )
         token = secrets.token_urlsafe(32)
+        client_id = query.get("client_id", self._app_client_id)
         with self._lock:
-            self._tokens.add(token)
+            self._tokens[token] = client_id
         return Reply(
             200,
             {
@@ -427,7 +434,7 @@ class ArmEmulator(ArmRoutes):
                 "expires_on": str(int(time.time()) + 3600),
                 "resource": resource,
                 "token_type": "Bearer",
-                "client_id": query.get("client_id", self._app_client_id),
+                "client_id": client_id,
             },
         )
 
@@ -453,6 +460,7 @@ class ArmEmulator(ArmRoutes):
                 body=body,
                 subscription=subscription,
                 now=self._clock(),
+                caller=self._tokens.get(incoming.headers.get("authorization", "").partition(" ")[2], ""),
             )
             fault = self._faults.take(call.method, call.path)
             reply: Reply | None

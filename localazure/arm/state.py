@@ -1,4 +1,4 @@
-"""What every resource family of the local ARM reads besides its own state: the tenant and the emulator's URL.
+"""What every resource family of the local ARM reads besides its own state: the tenant, the emulator's URL, RBAC.
 
 Each family (`localazure.arm.providers`, `clusters`, `extensions`, `identities`, `roles`, `graph`) is one
 module with its resources, their bodies and their routes: a mixin over `ArmState` whose `__init__` adds its
@@ -10,12 +10,14 @@ identities' principals. `ArmEmulator` inherits them all, so handlers read `self.
 
 from __future__ import annotations
 
+from localazure.arm.access import Permissions
 from localazure.arm.common import new_guid
 
 
 class ArmState:
-    """The tenant the resources belong to, and the URL the emulator serves on (set at start)."""
+    """The tenant the resources belong to, the URL the emulator serves on (set at start), and who may do what."""
 
     def __init__(self) -> None:
         self.tenant_id = new_guid()
         self.url = ""
+        self._permissions = Permissions()  # RBAC: everything allowed unless a test narrows it

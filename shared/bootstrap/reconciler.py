@@ -190,7 +190,20 @@ class Reconciler:
                 f"`az aks update -g {cluster.resource_group} -n {cluster.name} --enable-oidc-issuer "
                 "--enable-workload-identity` and send the request again, or set workloadIdentity.enableOnCluster: "
                 "true in the profile to let the service do it")
-        self.api.enable_workload_identity(cluster)
+        try:
+            self.api.enable_workload_identity(cluster)
+        except AzureError as exc:
+            if exc.status != 403:
+                raise
+            # The app's role leaves this out unless the deployment turned the feature on: managedClusters/write, and
+            # userAssignedIdentities/assign/action, which AKS checks on every PUT of a cluster whose control plane
+            # has a user-assigned identity (LinkedAuthorizationFailed).
+            raise PermanentError(exc.code, f"{exc.message} The service may turn on workload identity only where "
+                                 "it was deployed with enableWorkloadIdentityOnClusters=true (azd env set "
+                                 "ARGOBOOT_ENABLE_WORKLOAD_IDENTITY_ON_CLUSTERS true, then azd provision; see "
+                                 f"docs/deploy.md), or run `az aks update -g {cluster.resource_group} -n "
+                                 f"{cluster.name} --enable-oidc-issuer --enable-workload-identity` yourself, then "
+                                 "send the request again") from exc
         run.step(f"enabling {missing} on the AKS cluster (workloadIdentity.enableOnCluster)")
         return None
 

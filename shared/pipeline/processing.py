@@ -27,6 +27,7 @@ from shared.errors import RequestRejected
 from shared.log_context import add_log_ids, get_logger, log_scope
 from shared.pipeline.install_request import SCHEMA_VERSION, InstallRequest, parse_install_request
 from shared.pipeline.intent import Decision, Remembered, Source, decide
+from shared.pipeline.outcome_record import install_seconds, log_run
 from shared.settings import Settings
 from shared.telemetry import span
 
@@ -145,9 +146,6 @@ class RequestProcessor:
         else:
             outcome = self.reconciler.remove(request.cluster, record.created if record else (),
                                              waiting_on=waiting_on)
-        log.info("cluster=%s request=%s source=%s continuation=%d outcome=%s waiting_on=%s error=%s %s",
-                 request.cluster.key, request.request_id, msg.source, msg.continuation, outcome.phase.value,
-                 outcome.waiting_on, outcome.error_code, outcome.error_message or "")
         self._record(request, decision, profile, msg, outcome, record)
         return Settlement()
 
@@ -171,6 +169,12 @@ class RequestProcessor:
             except LedgerConflict:
                 record = self.ledger.get_cluster(request.cluster.key)
                 continue
+            noticed = msg.event_time if msg.source == "event" else None  # an event's first run: its latency
+            log_run(request.cluster, updated.phase, error_code=updated.last_error_code, profile=updated.profile,
+                    source=msg.source, detail=f"request={request.request_id} continuation={msg.continuation} "
+                    f"waiting_on={updated.waiting_on} {updated.last_error_message or ''}".rstrip(),
+                    notice_seconds=None if noticed is None else now - noticed,
+                    install_seconds=install_seconds(record, updated, now))
             return
         raise LedgerConflict(f"{request.cluster.key}: gave up after {_LEDGER_RETRIES} conflicting ledger writes")
 
@@ -277,6 +281,7 @@ class RequestProcessor:
 
     def _reject(self, msg: InboundMessage, exc: RequestRejected) -> Settlement:
         log.error("message=%s rejected: %s: %s", msg.message_id, exc.reason, exc.description)
+        log_run(None, "rejected", error_code=exc.reason, profile=None, source=msg.source)
         now = self.clock()
         request_id = message_request_id(msg.message_id) if msg.message_id else None
         if request_id is not None:

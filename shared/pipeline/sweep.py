@@ -27,6 +27,7 @@ from shared.bootstrap.workload_identity import CLUSTER_ID_TAG, CLUSTER_TAG, MANA
 from shared.errors import RequestRejected
 from shared.log_context import get_logger
 from shared.pipeline.install_request import InstallRequest
+from shared.pipeline.outcome_record import log_sweep
 from shared.pipeline.processing import EVENT_TIME_PROPERTY, SOURCE_PROPERTY
 from shared.settings import Settings
 
@@ -64,9 +65,9 @@ class Sweeper:
             except AzureError as exc:  # one subscription failing (e.g. not onboarded yet) must not stop the others
                 report.failed_subscriptions[subscription] = f"{exc.status} {exc.code}: {exc.message}"
                 log.warning("sweep: subscription %s skipped: %s %s", subscription, exc.code, exc.message)
-        log.info("sweep: %d clusters, %d enqueued, %d opted out, %d out of scope, %d orphans reported, "
-                 "%d subscriptions failed", report.clusters, len(report.enqueued), report.opted_out,
-                 report.out_of_scope, len(report.orphans_reported), len(report.failed_subscriptions))
+        log_sweep(clusters=report.clusters, enqueued=len(report.enqueued), opted_out=report.opted_out,
+                  out_of_scope=report.out_of_scope, orphans_reported=len(report.orphans_reported),
+                  failed_subscriptions=len(report.failed_subscriptions))
         return report
 
     def _subscription(self, subscription: str, records: dict[str, ClusterRecord], report: SweepReport) -> None:
