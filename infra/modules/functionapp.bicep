@@ -69,6 +69,8 @@ var appSettings = {
   ARM_PACE_DELETES: tuning.armPaceDeletes
   ARM_PACE_IDENTITY_CREATES: tuning.armPaceIdentityCreates
   ARM_PACE_MAX_SLEEP_SECONDS: string(tuning.armPaceMaxSleepSeconds)
+  // Profiles may name Key Vault secrets under this cloud's vault suffix only (.vault.azure.net in public Azure).
+  KEY_VAULT_DNS_SUFFIX: environment().suffixes.keyvaultDns
   STATUS_API_ROLE: statusApiRole
 }
 

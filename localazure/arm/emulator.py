@@ -82,6 +82,7 @@ class ArmEmulator(ArmRoutes):
         self._app_client_id = new_guid()
         self._lock = threading.Lock()
         self._tokens: dict[str, str] = {}  # bearer token -> the client id it was issued to
+        self._token_resources: dict[str, str] = {}  # bearer token -> the resource it was issued for
         self._faults = Faults()
         self._rate_limits = RateLimits(actor=new_guid())
         self._servers: list[Server] = []
@@ -92,7 +93,7 @@ class ArmEmulator(ArmRoutes):
 
     def start(self) -> ArmEmulator:
         self._tempdir = tempfile.mkdtemp(prefix="localazure-arm-")
-        ca = trustme.CA()
+        ca = self.ca = trustme.CA()  # the local Key Vault's certificate comes from it too
         self.ca_path = str(Path(self._tempdir) / "ca.pem")
         ca.cert_pem.write_to_path(self.ca_path)
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -427,6 +428,7 @@ class ArmEmulator(ArmRoutes):
         client_id = query.get("client_id", self._app_client_id)
         with self._lock:
             self._tokens[token] = client_id
+            self._token_resources[token] = resource
         return Reply(
             200,
             {
@@ -437,6 +439,11 @@ class ArmEmulator(ArmRoutes):
                 "client_id": client_id,
             },
         )
+
+    def token_resource(self, token: str) -> str | None:
+        """The resource a token from the endpoint was issued for (None: not one of ours)."""
+        with self._lock:
+            return self._token_resources.get(token)
 
     # ------------------------------------------------------------------ ARM request pipeline
 

@@ -142,7 +142,8 @@ class RequestProcessor:
             attempts = 0 if decision.explicit or record is None else record.attempts
             outcome = self.reconciler.reconcile(
                 request.cluster, profile, may_reinstall=attempts < self.settings.max_install_attempts,
-                waiting_on=waiting_on, honour_opt_out=not decision.explicit)
+                waiting_on=waiting_on, honour_opt_out=not decision.explicit,
+                applied_protected_hash=record.protected_hash if record else None)
         else:
             outcome = self.reconciler.remove(request.cluster, record.created if record else (),
                                              waiting_on=waiting_on)
@@ -254,7 +255,8 @@ class RequestProcessor:
         error = {"code": record.last_error_code, "message": record.last_error_message} \
             if record.last_error_code else None
         body = result_body(waiter.request_id, cluster.id, waiter.action, record.phase,
-                           [h["step"] for h in record.history], error, now, list(record.actions_required))
+                           [h["step"] for h in record.history], error, now, list(record.actions_required),
+                           record.gitops_root)
         self._send_reply(waiter.reply_to, body, waiter.request_id, waiter.correlation_id)
 
     def _reply_address(self, msg: InboundMessage) -> str | None:
@@ -301,12 +303,17 @@ class RequestProcessor:
 
 def result_body(request_id: str, cluster_id: str | None, action: str | None, outcome: str, steps: list[str],
                 error: dict[str, str | None] | None, now: float,
-                actions_required: list[str] | None = None) -> dict[str, Any]:
-    """The reply to a request (result schema v1); `actionsRequired` lists what a person still has to do."""
-    return {"schemaVersion": SCHEMA_VERSION, "requestId": request_id, "clusterResourceId": cluster_id,
+                actions_required: list[str] | None = None,
+                gitops_root: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The reply to a request (result schema v1); `actionsRequired` lists what a person still has to do;
+    `gitopsRoot` is the root Application (repoURL, path, targetRevision, applied) when the profile has one."""
+    body = {"schemaVersion": SCHEMA_VERSION, "requestId": request_id, "clusterResourceId": cluster_id,
             "action": action, "outcome": outcome, "steps": steps, "error": error,
             "actionsRequired": actions_required or [],
             "completedAt": datetime.fromtimestamp(now, tz=UTC).isoformat()}
+    if gitops_root is not None:
+        body["gitopsRoot"] = dict(gitops_root)
+    return body
 
 
 def fold_outcome(base: ClusterRecord, outcome: Outcome, now: float, *, intent: str, deleted_at: float | None,
@@ -321,6 +328,8 @@ def fold_outcome(base: ClusterRecord, outcome: Outcome, now: float, *, intent: s
         base.with_history(now, list(outcome.steps)), phase=outcome.phase.value, waiting_on=outcome.waiting_on,
         waiting_since=_waiting_since(base, outcome, now), intent=intent, deleted_at=deleted_at, profile=profile,
         overrides=overrides, last_changed=now, config_hash=None if removed else outcome.config_hash or base.config_hash,
+        protected_hash=None if removed else outcome.protected_hash or base.protected_hash,
+        gitops_root=None if removed else outcome.gitops_root if outcome.config_hash else base.gitops_root,
         profile_digest=profile_digest if profile_digest and outcome.phase is Phase.SUCCEEDED else base.profile_digest,
         created=_created(base.created, outcome),
         # A run that got as far as the extension re-derived them; a short poll keeps the last ones.
