@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from shared.bootstrap.chart_keys import HelmPath, collides, helm_path, reaches
 from shared.bootstrap.cluster_ids import InvalidClusterId, parse_resource_id
 from shared.bootstrap.gitops_profile import (
     DEFAULT_VAULT_SUFFIX,
@@ -374,30 +375,13 @@ def _registries(value: Any, source: str) -> tuple[str, ...]:
     return registries
 
 
-def helm_path(key: str) -> tuple[str | int, ...]:
-    """A chart key (Helm --set syntax) in its canonical form, the path of names and indices it sets: unescaped
-    dots split, `\\.` is a dot inside a name, `[007]` is index 7. Keys are compared only in this form."""
-    path: list[str | int] = []
-    for part in re.split(r"(?<!\\)\.", key):
-        name, _, index = part.partition("[")
-        path.append(name.replace("\\.", "."))
-        if index:
-            path.append(int(index.rstrip("]")))
-    return tuple(path)
-
-
 _OWNED_PATHS = {helm_path(key): field_name for key, field_name in OWNED_KEYS.items()}
 _LEGACY_PATHS = {helm_path(key): replacement for key, replacement in LEGACY_KEYS.items()}
 
 
-def _owned_conflict(path: tuple[str | int, ...]) -> str | None:
-    """The service-rendered key this path would set, replace or nest into (a prefix either way), if any."""
-    names = tuple(p for p in path if isinstance(p, str))  # `redis-ha[0]` would turn redis-ha into a list
-    for owned, field_name in _OWNED_PATHS.items():
-        shorter = min(len(names), len(owned))
-        if names[:shorter] == owned[:shorter]:
-            return field_name
-    return None
+def _owned_conflict(path: HelmPath) -> str | None:
+    """The profile field whose rendered key this path would set, replace or nest into, if any."""
+    return next((field_name for owned, field_name in _OWNED_PATHS.items() if reaches(path, owned)), None)
 
 
 def _helm_values(value: Any, source: str) -> dict[str, str]:
@@ -406,7 +390,7 @@ def _helm_values(value: Any, source: str) -> dict[str, str]:
     if not isinstance(value, Mapping):
         raise ProfileError(source, "helmValues", "must be a mapping of argo-helm argo-cd chart keys to values")
     values: dict[str, str] = {}
-    paths: dict[tuple[str | int, ...], str] = {}
+    paths: dict[HelmPath, str] = {}
     for key, raw in value.items():
         where = f"helmValues.{printable(str(key))}"
         if not isinstance(key, str) or not _HELM_KEY.fullmatch(key):
@@ -423,8 +407,7 @@ def _helm_values(value: Any, source: str) -> dict[str, str]:
             raise ProfileError(source, where, f"is a key of the extension's 0.0.x releases; use "
                                f"{_LEGACY_PATHS.get(path) or _legacy_config_map(key)} instead")
         for other_path, other in paths.items():
-            shorter = min(len(path), len(other_path))
-            if path[:shorter] == other_path[:shorter]:
+            if collides(path, other_path):
                 raise ProfileError(source, where, f"sets the same chart value as helmValues.{other} (or one inside "
                                    "it); keep one of them")
         paths[path] = key
@@ -432,7 +415,7 @@ def _helm_values(value: Any, source: str) -> dict[str, str]:
     return values
 
 
-def _helm_value(path: tuple[str | int, ...], raw: Any, source: str, where: str) -> str:
+def _helm_value(path: HelmPath, raw: Any, source: str, where: str) -> str:
     """The value as ARM takes it (a string), validated as its type where the key's last name says it: `enabled`
     a boolean, `replicas` / `replicaCount` a count, `url` an http(s) URL; other text may span lines."""
     if not isinstance(raw, str | int | float):  # bool is an int

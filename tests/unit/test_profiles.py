@@ -14,12 +14,12 @@ from shared.bootstrap.argocd_extension import (
     render_settings,
     settings_patch,
 )
+from shared.bootstrap.chart_keys import helm_path
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.profiles import (
     DEFAULT_SERVICE_ACCOUNTS,
     ProfileCatalog,
     ProfileError,
-    helm_path,
     parse_profile,
 )
 from shared.errors import RequestRejected
