@@ -1,6 +1,6 @@
 """`argoboot submit CLUSTER_ID [--profile P] [--wait]`: ask the service, through its queue, as another service would.
 
-The message is a schema v1 install request with session id = the lower-cased cluster id (one
+The message is a schema v1 install request on the cluster's session (`ClusterRef.session_id`, one
 cluster's requests in order) and message id = the request id (Service Bus drops a resend within
 its duplicate window). With --wait, the request's row in the ledger is followed until it ends;
 the cluster's new steps are shown as the service records them.
@@ -21,8 +21,10 @@ from shared.azure.ledger import ClusterRecord, RequestRecord
 from shared.azure.outbox import OutgoingMessage
 from shared.azure.table_ledger import TableLedger
 from shared.bootstrap.cluster_ids import ClusterRef
+from shared.bootstrap.names import reply_queue_problem
 from shared.errors import RequestRejected
 from shared.pipeline.install_request import InstallRequest, parse_install_request
+from shared.untrusted import echo
 
 _CLUSTER_ROW_GRACE = 3.0  # seconds to wait for the cluster row once the request row says the run ended
 ENDED = ("succeeded", "failed", "rejected", "uninstalled", "deleted", "skipped")
@@ -48,6 +50,9 @@ def submit(args: argparse.Namespace, out: Output) -> Exit:
     settings = target.settings(cluster)
     if args.profile:
         profile_for(args.profile, settings)  # refused here rather than dead-lettered there
+    problem = reply_queue_problem(args.reply_to, settings.queue_name) if args.reply_to else None
+    if problem is not None:  # the service would not answer there
+        raise CliError(Exit.BAD_INPUT, "InvalidReplyTo", f"--reply-to {echo(args.reply_to)} {problem}")
     request_id = args.request_id or f"cli-{uuid.uuid4().hex[:12]}"
     body = json.dumps(InstallRequest(request_id=request_id, action="bootstrap", cluster=cluster,
                                      profile=args.profile).to_body()).encode()
@@ -58,13 +63,13 @@ def submit(args: argparse.Namespace, out: Output) -> Exit:
     ledger = target.ledger() if args.wait else None  # fail before sending if the request cannot be followed
     before = set(_history(ledger.get_cluster(cluster.key))) if ledger is not None else set()
     target.outbox(settings).send(OutgoingMessage(
-        queue=settings.queue_name, body=body, message_id=request_id, session_id=cluster.key,
+        queue=settings.queue_name, body=body, message_id=request_id, session_id=cluster.session_id,
         reply_to=args.reply_to))
     out.line(f"submitted request {request_id} for {cluster.id}")
-    out.line(f"  queue {settings.queue_name}, session {cluster.key}"
+    out.line(f"  queue {settings.queue_name}, session {cluster.session_id}"
              + (f", reply to {args.reply_to}" if args.reply_to else ""))
     document: dict[str, Any] = {"requestId": request_id, "clusterResourceId": cluster.id,
-                                "queue": settings.queue_name, "sessionId": cluster.key, "replyTo": args.reply_to}
+                                "queue": settings.queue_name, "sessionId": cluster.session_id, "replyTo": args.reply_to}
     if ledger is None:
         out.result(document | {"status": "queued"})
         return Exit.OK
