@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
+from shared.bootstrap.chart_keys import helm_path, reaches
 from shared.errors import ProfileError
 
 Auth = Literal["none", "workloadIdentity", "keyVault"]
@@ -269,17 +270,19 @@ def qualified_name(name: str) -> bool:
     return bool(_QUALIFIED_NAME.match(rest))
 
 
-#: helmValues keys the gitops and ui sections render: refused there, so the profile has one way to say each.
-_GITOPS_HELM_PREFIXES = ("extraObjects", "configs.clusterCredentials.", "configs.repositories.",
-                         "configs.credentialTemplates.")
-_UI_HELM_PREFIXES = ("server.service.type", "server.service.annotations.")
+#: helmValues keys the gitops and ui sections render: refused there (in, around or inside them, compared in the
+#: canonical form of `shared.bootstrap.chart_keys`), so the profile has one way to say each.
+_GITOPS_HELM_KEYS = tuple(helm_path(key) for key in ("extraObjects", "configs.clusterCredentials",
+                                                     "configs.repositories", "configs.credentialTemplates"))
+_UI_HELM_KEYS = tuple(helm_path(key) for key in ("server.service.type", "server.service.annotations"))
 
 
 def check_helm_values(helm_values: Mapping[str, str], gitops: GitOps | None, ui: Expose | None, source: str) -> None:
     """Refuse helmValues keys that the profile's own gitops or ui section renders."""
     for key in helm_values:
-        if gitops is not None and key.startswith(_GITOPS_HELM_PREFIXES):
+        path = helm_path(key)
+        if gitops is not None and any(reaches(path, rendered) for rendered in _GITOPS_HELM_KEYS):
             raise ProfileError(source, f"helmValues.{key}", "is rendered by the service from gitops (the root "
                                "Application, repository access and the cluster Secret); set it there")
-        if ui is not None and key.startswith(_UI_HELM_PREFIXES):
+        if ui is not None and any(reaches(path, rendered) for rendered in _UI_HELM_KEYS):
             raise ProfileError(source, f"helmValues.{key}", "is rendered by the service from ui.expose")

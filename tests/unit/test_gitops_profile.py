@@ -78,6 +78,13 @@ def parse(gitops: Any, **rest: Any) -> Any:
     ({"root": ROOT, "clusterMetadata": {"annotations": {"tenant_id": "x"}}}, {},
      "gitops.clusterMetadata.annotations.tenant_id", "written by the service"),
     ({"root": ROOT}, {"helmValues": {"extraObjects[0]": "x"}}, "helmValues.extraObjects[0]", "rendered by the service"),
+    # Compared as paths, not as text: the map itself, or a key around it, would replace what gitops renders.
+    ({"root": ROOT}, {"helmValues": {"configs.repositories": "x"}}, "helmValues.configs.repositories",
+     "rendered by the service"),
+    ({"root": ROOT}, {"helmValues": {"configs.credentialTemplates[0]": "x"}},
+     "helmValues.configs.credentialTemplates[0]", "rendered by the service"),
+    ({"root": ROOT}, {"ui": {"expose": "internalLoadBalancer"}, "helmValues": {"server.service": "x"}},
+     "helmValues.server.service", "rendered by the service from ui.expose"),
     ({"root": ROOT}, {"ui": {"expose": "nodePort"}}, "ui.expose", "internalLoadBalancer"),
 ])
 def test_bad_gitops_input_is_refused_naming_the_file_and_the_key(gitops: Any, rest: Any, key: str, fix: str) -> None:
