@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from shared.bootstrap.chart_keys import helm_path, reaches
 from shared.errors import ProfileError
+from shared.untrusted import has_control, shown
 
 Auth = Literal["none", "workloadIdentity", "keyVault"]
 Expose = Literal["loadBalancer", "internalLoadBalancer", "none"]
@@ -149,7 +150,16 @@ def _text(value: Any, source: str, key: str, default: str | None = None) -> str:
         return default
     if not isinstance(value, str) or not value.strip():
         raise ProfileError(source, key, "must be a non-empty string")
+    _one_line(value, source, key)
     return value.strip()
+
+
+def _one_line(text: str, source: str, key: str) -> None:
+    """Every gitops value is one line of text (a URL, a path, a name, a label): a control character in it (a newline
+    from a YAML block scalar, an escape) would reach the chart, the Application or a log line as something else."""
+    if has_control(text):
+        raise ProfileError(source, key, f"{shown(text)} holds a control character; write it on one line of "
+                           "printable text")
 
 
 def _root(value: Mapping[str, Any], source: str) -> RootApp:
@@ -257,6 +267,7 @@ def _metadata_map(value: Any, source: str, key: str, reserved: frozenset[str]) -
         if not isinstance(raw, str | int | float) or isinstance(raw, bool):
             raise ProfileError(source, where, "must be a string (quote true, false and numbers)")
         text = str(raw)
+        _one_line(text, source, where)
         check_placeholders(text, source, where)
         checked[name] = text
     return checked
