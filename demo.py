@@ -78,7 +78,9 @@ def main() -> int:
             record = az.services.ledger.get_cluster(cluster_id.lower())
             if record is None:
                 return
-            new = [h["step"] for h in record.history[len(before.history) if before else 0:]] or \
+            # The history keeps the last HISTORY_LIMIT entries: what is new is what was not there before.
+            seen = {(h["at"], h["step"]) for h in before.history} if before else set()
+            new = [h["step"] for h in record.history if (h["at"], h["step"]) not in seen] or \
                 [record.history[-1]["step"]]
             if new == [last_step] and record.phase == "waiting":
                 repeats += 1  # the same wait again: fold it into one line

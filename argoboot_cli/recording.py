@@ -22,16 +22,22 @@ _RETRIES = 5
 
 class RunRecorder:
     def __init__(self, ledger: Ledger, cluster: ClusterRef, profile: Profile, request_id: str,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, action: str = "bootstrap") -> None:
         self._ledger = ledger
         self._cluster = cluster
         self._profile = profile
         self._clock = clock
         now = clock()
-        self._request = RequestRecord(request_id=request_id, cluster_key=cluster.key, action="bootstrap",
+        self._intent = "absent" if action == "uninstall" else "installed"
+        self._request = RequestRecord(request_id=request_id, cluster_key=cluster.key, action=action,
                                       status="accepted", created=now, updated=now)
         self._installs = 0
         self.written = False
+
+    def created(self) -> tuple[str, ...]:
+        """What the ledger says the service created for the cluster (its extension among them, once it has one)."""
+        record = self._ledger.get_cluster(self._cluster.key)
+        return record.created if record is not None else ()
 
     def applied_protected_hash(self) -> str | None:
         """The ledger's hash of the protected settings last sent to this cluster's extension."""
@@ -46,7 +52,7 @@ class RunRecorder:
             base = self._ledger.get_cluster(self._cluster.key) or ClusterRecord.new(self._cluster, now)
             # The first pass is the explicit request (attempts count from zero); later passes add to it.
             updated = fold_outcome(
-                base, replace(outcome, installs=self._installs), now, intent="installed", deleted_at=None,
+                base, replace(outcome, installs=self._installs), now, intent=self._intent, deleted_at=None,
                 profile=self._profile.name, overrides=None, profile_digest=self._profile.digest,
                 request_id=None if self.written else self._request.request_id)
             try:

@@ -98,6 +98,10 @@ class ControlApp:
             identity = "None" if body.get("servicePrincipal") else "SystemAssigned"
             event = self._az.arm.add_aks_cluster(SUBSCRIPTION, group, name, node_counts=(nodes,), identity=identity,
                                                  provisioning_state=state, ready_after=ready_after)
+        if body.get("argocdByHand"):  # installed by a person: no marker, their own workload identity
+            self._az.arm.add_extension(event["data"]["resourceUri"], "argocd", settings={
+                "redis-ha.enabled": "true" if nodes >= 3 else "false", "azure.workloadIdentity.enabled": "true",
+                "azure.workloadIdentity.clientId": str(body["argocdByHand"])})
         if body.get("event"):
             self._az.deliver_event(event)
         return Reply(201, {"clusterResourceId": parse_cluster_id(event["data"]["resourceUri"]).id,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from shared.azure.pacing import ARM_LIMITS, Limit
 from shared.bootstrap.gitops_profile import DEFAULT_VAULT_SUFFIX
+from shared.bootstrap.identity_placement import IdentityPlacement, PlacementError
 
 ARM_PUBLIC = "https://management.azure.com"
 GRAPH_PUBLIC = "https://graph.microsoft.com"
@@ -89,6 +90,7 @@ class Settings:
     default_profile: str = "default"
     profiles_dir: Path = REPOSITORY_PROFILES
     identity_resource_group: str | None = None
+    identity_placement: IdentityPlacement = field(default_factory=IdentityPlacement)  # the same, parsed
     graph_endpoint: str = GRAPH_PUBLIC
     identity_retry_seconds: float = 10.0
     provider_poll_seconds: float = 20.0
@@ -127,6 +129,7 @@ class Settings:
             default_profile=env.get("DEFAULT_PROFILE") or cls.default_profile,
             profiles_dir=Path(env.get("PROFILES_DIR") or REPOSITORY_PROFILES),
             identity_resource_group=env.get("IDENTITY_RESOURCE_GROUP") or None,
+            identity_placement=_placement(env.get("IDENTITY_RESOURCE_GROUP")),
             graph_endpoint=(env.get("GRAPH_ENDPOINT") or GRAPH_PUBLIC).rstrip("/"),
             identity_retry_seconds=_float(env, "IDENTITY_RETRY_SECONDS", cls.identity_retry_seconds),
             provider_poll_seconds=_float(env, "PROVIDER_POLL_SECONDS", cls.provider_poll_seconds),
@@ -149,6 +152,13 @@ class Settings:
             key_vault_dns_suffix=_vault_suffix(env.get("KEY_VAULT_DNS_SUFFIX") or cls.key_vault_dns_suffix),
             status_api_role=env.get("STATUS_API_ROLE") or None,
         )
+
+
+def _placement(raw: str | None) -> IdentityPlacement:
+    try:
+        return IdentityPlacement.parse(raw)
+    except PlacementError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _retention_days(env: Mapping[str, str]) -> int:

@@ -20,7 +20,7 @@ def test_demo_bootstraps_an_aks_cluster_and_prints_the_timeline() -> None:
     for expected in ("Event Grid   Microsoft.Resources.ResourceWriteSuccess", "cluster_events  enqueued",
                      "registered provider Microsoft.KubernetesConfiguration", "cluster is Creating",
                      "install started", "final state: ledger phase succeeded",
-                     "configurationSettings {'redis-ha.enabled': 'true'}"):
+                     "configurationSettings {'redis-ha.enabled': 'true', 'argoboot.managedBy': 'argoboot'}"):
         assert expected in text, f"{expected!r} missing from:\n{text}"
     requests = re.search(r"ARM requests: (\d+) \(GET (\d+), POST (\d+), PUT (\d+)\)", text)
     # A fresh subscription (the local Azure's default) with a new AKS cluster: the service registers the two

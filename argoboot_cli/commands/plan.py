@@ -12,6 +12,7 @@ from typing import Any
 from argoboot_cli.exit_codes import CliError, Exit
 from argoboot_cli.output import Output
 from argoboot_cli.target import open_job
+from shared.bootstrap.cluster_shape import capacity_text
 from shared.bootstrap.outcome import Phase
 from shared.bootstrap.planning import Plan, PlannedChange, make_plan
 
@@ -24,20 +25,32 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                             "key for the extension settings. Sends only reads (GET) to Azure.")
     parser.add_argument("cluster_id", metavar="CLUSTER_ID", help="ARM id of an AKS or Arc cluster")
     parser.add_argument("--profile", help="profile name (default: DEFAULT_PROFILE, else 'default')")
+    parser.add_argument("--adopt", action="store_true",
+                        help="plan taking over an Argo CD extension the service did not create (run --adopt)")
     parser.set_defaults(handler=plan)
 
 
 def plan(args: argparse.Namespace, out: Output) -> Exit:
     job = open_job(args.emulator, args.cluster_id, args.profile, out)
     target, cluster, settings, profile = job.target, job.cluster, job.settings, job.profile
-    result = make_plan(target.arm(settings), target.directory(settings), settings, cluster, profile,
-                       target.secrets(settings))
+    api, directory, secrets = target.arm(settings), target.directory(settings), target.secrets(settings)
+    result = make_plan(api, directory, settings, cluster, profile, secrets, adopt=args.adopt)
     outcome = result.outcome
     if outcome.waiting_on == "azure":
         raise CliError(Exit.AZURE, "AzureUnavailable", outcome.steps[-1])
     _show(result, target.where, out)
-    out.result(_document(result))
-    if outcome.phase is Phase.FAILED:
+    document = _document(result)
+    if outcome.error_code == "ExtensionNotOwned":  # show what adopting it would change
+        adopted = make_plan(api, directory, settings, cluster, profile, secrets, adopt=True)
+        out.line()
+        out.line(f"If adopted (argoboot run {cluster.id} --adopt):")
+        for change in adopted.changes:
+            _show_change(change, out)
+        if not adopted.changes:
+            out.line(f"  nothing would change: {adopted.outcome.steps[-1] if adopted.outcome.steps else ''}")
+        document["ifAdopted"] = _document(adopted)
+    out.result(document)
+    if outcome.phase in (Phase.FAILED, Phase.SKIPPED):
         return Exit.NOT_FOUND if outcome.error_code == "ClusterNotFound" else Exit.FAILED
     return Exit.OK
 
@@ -48,9 +61,12 @@ def _show(result: Plan, where: str, out: Output) -> None:
     out.line(f"  profile {result.profile}, on {where}; dry run: nothing is changed")
     facts, ext = result.facts, result.extension
     if facts is not None:
-        identity = "managed identity" if facts.managed_identity else "service principal"
-        nodes = facts.node_count if facts.node_count is not None else "unknown"
-        out.line(f"  cluster: {facts.provisioning_state}, {nodes} node(s), {identity}")
+        # Arc agents always use the cluster's own identity: what the plan read there is their connectivity.
+        identity = (f"agents {facts.connectivity_status or 'connectivity unknown'}" if result.cluster.kind == "arc"
+                    else "managed identity" if facts.managed_identity else "service principal")
+        shape = f", Kubernetes {facts.kubernetes_version}" if facts.kubernetes_version else ""
+        sku = ", AKS Automatic" if (facts.sku or "").lower() == "automatic" else ""
+        out.line(f"  cluster: {facts.provisioning_state}, {capacity_text(facts)}, {identity}{shape}{sku}")
     if ext is not None:
         out.line(f"  extension argocd: {ext.extension_type} {ext.provisioning_state}"
                  + (f", version {ext.version}" if ext.version else ""))
@@ -68,6 +84,8 @@ def _show(result: Plan, where: str, out: Output) -> None:
         out.line(f"Would fail: {outcome.error_code}: {outcome.error_message}")
     elif outcome.phase is Phase.WAITING and outcome.waiting_on == "extension" and result.changes:
         out.line(f"Then: {outcome.steps[-1]} (Azure takes a few minutes)")
+    elif outcome.phase is Phase.SKIPPED:
+        out.line(f"Would skip: {outcome.error_code or 'skipped'}: {outcome.error_message or outcome.steps[-1]}")
     elif outcome.phase is Phase.WAITING:
         out.line(f"Stops here for now: {outcome.steps[-1]}; plan again later")
     else:
@@ -92,11 +110,14 @@ def _document(result: Plan) -> dict[str, Any]:
         "observed": {
             "cluster": None if facts is None else {
                 "provisioningState": facts.provisioning_state, "nodeCount": facts.node_count,
-                "managedIdentity": facts.managed_identity, "oidcIssuerUrl": facts.oidc_issuer_url,
+                "argocdNodeCount": facts.argocd_nodes,
+                "managedIdentity": facts.managed_identity if result.cluster.kind == "aks" else None,
+                "connectivityStatus": facts.connectivity_status, "kubernetesVersion": facts.kubernetes_version,
+                "sku": facts.sku, "oidcIssuerUrl": facts.oidc_issuer_url,
                 "workloadIdentity": facts.workload_identity},
             "extension": None if ext is None else {
-                "extensionType": ext.extension_type, "provisioningState": ext.provisioning_state,
-                "version": ext.version, "settings": dict(ext.settings)}},
+                "name": ext.name, "extensionType": ext.extension_type, "provisioningState": ext.provisioning_state,
+                "version": ext.version, "pinnedVersion": ext.pinned_version, "settings": dict(ext.settings)}},
         "changes": [{"action": c.action, "target": c.target, "detail": c.detail,
                      "settings": [{"key": s.key, "current": s.current, "desired": s.desired, "change": s.kind}
                                   for s in c.settings]} for c in result.changes],

@@ -1,17 +1,21 @@
-"""`argoboot run CLUSTER_ID [--profile P]`: the reconciler, run here, until the cluster is done or failed.
+"""`argoboot run|update|uninstall CLUSTER_ID`: the queue's actions, run here, until the cluster is done.
 
-No queue and no function app: the same reconciler the service runs, with the user's credential.
-It never blocks on Azure; it returns WAITING with a `retry_after`, so this loop sleeps that long
-and reconciles again (one GET while the install runs), as the service's continuations do.
-Transient Azure errors are retried a few times, then end the command with the Azure exit code:
-at a terminal nobody wants the service's hour of patience. The run is recorded in the ledger when
-one is configured (always with --emulator), under a request id `run-...`.
+No queue and no function app: the same reconciler the service runs, with the user's credential. `run`
+bootstraps (the queue's `bootstrap`), `update` re-applies the profile now (`update`: a PATCH of exactly
+what drifted), `uninstall` removes the extension and what the service created (`uninstall`); `--adopt` takes
+over an Argo CD extension the service did not create, as a request's `"adopt": true` does. Outcomes and exit
+codes are the queue's. The reconciler never blocks on Azure; it returns WAITING with a `retry_after`, so this
+loop sleeps that long and reconciles again (one GET while the install runs), as the service's continuations do.
+Transient Azure errors are retried a few times, then end the command with the Azure exit code: at a terminal
+nobody wants the service's hour of patience. The run is recorded in the ledger when one is configured (always
+with --emulator), under a request id `run-...`, and what the ledger says the service created is what it owns.
 """
 from __future__ import annotations
 
 import argparse
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from argoboot_cli.exit_codes import CliError, Exit
@@ -19,42 +23,64 @@ from argoboot_cli.output import Output
 from argoboot_cli.progress import Progress
 from argoboot_cli.recording import RunRecorder
 from argoboot_cli.target import open_job
-from shared.bootstrap.cluster_ids import ClusterRef
 from shared.bootstrap.outcome import Outcome, Phase
-from shared.bootstrap.profiles import Profile
 from shared.bootstrap.reconciler import ProviderCache, Reconciler
 from shared.settings import Settings
 
 AZURE_RETRIES = 3  # consecutive transient Azure errors before giving up
 AZURE_RETRY_CAP = 15.0  # seconds between those retries at most
+_DONE = {"bootstrap": (Phase.SUCCEEDED,), "update": (Phase.SUCCEEDED,),
+         "uninstall": (Phase.UNINSTALLED, Phase.DELETED)}
+_HEADLINE = {"bootstrap": "Bootstrapping", "update": "Updating", "uninstall": "Uninstalling Argo CD from"}
+
+#: One pass of the reconciler: (waiting_on, may_reinstall, what the service owns, protected hash) -> outcome.
+Pass = Callable[[str | None, bool, tuple[str, ...], str | None], Outcome]
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser("run", parents=[common], help="bootstrap one cluster now, from here (no queue)",
-                            description="Run the reconciler here with your credential until the cluster is "
-                            "bootstrapped or failed; no queue, no function app.")
-    parser.add_argument("cluster_id", metavar="CLUSTER_ID", help="ARM id of an AKS or Arc cluster")
-    parser.add_argument("--profile", help="profile name (default: DEFAULT_PROFILE, else 'default')")
-    parser.add_argument("--timeout", type=float, metavar="SECONDS",
-                        help="stop following after this long (exit 5); the install goes on in Azure")
-    parser.set_defaults(handler=run)
+    for command, action, summary in (
+            ("run", "bootstrap", "bootstrap one cluster now, from here (no queue)"),
+            ("update", "update", "re-apply the profile to one cluster now (a PATCH of what drifted)"),
+            ("uninstall", "uninstall", "remove Argo CD and what the service created for one cluster")):
+        parser = sub.add_parser(command, parents=[common], help=summary,
+                                description=f"{summary[0].upper()}{summary[1:]}: the queue's {action!r} action, run "
+                                "here with your credential until it is done; no queue, no function app.")
+        parser.add_argument("cluster_id", metavar="CLUSTER_ID", help="ARM id of an AKS or Arc cluster")
+        if action != "uninstall":
+            parser.add_argument("--profile", help="profile name (default: DEFAULT_PROFILE, else 'default')")
+        parser.add_argument("--adopt", action="store_true",
+                            help="take over (or, for uninstall, remove) an Argo CD extension the service did not "
+                            "create; without it such an extension is left alone (outcome skipped)")
+        parser.add_argument("--timeout", type=float, metavar="SECONDS",
+                            help="stop following after this long (exit 5); the install goes on in Azure")
+        parser.set_defaults(handler=run, action=action)
 
 
 def run(args: argparse.Namespace, out: Output) -> Exit:
-    job = open_job(args.emulator, args.cluster_id, args.profile, out)
+    action: str = args.action
+    job = open_job(args.emulator, args.cluster_id, getattr(args, "profile", None), out)
     target, cluster, settings, profile = job.target, job.cluster, job.settings, job.profile
     api = target.arm(settings)
     request_id = f"run-{uuid.uuid4().hex[:12]}"
-    recorder = RunRecorder(target.ledger(), cluster, profile, request_id) if target.has_ledger else None
+    recorder = RunRecorder(target.ledger(), cluster, profile, request_id, action=action) \
+        if target.has_ledger else None
     reconciler = Reconciler(api=api, directory=target.directory(settings), settings=settings,
                             providers=ProviderCache(clock=time.time, ttl=settings.provider_cache_seconds),
                             secrets=target.secrets(settings))
-    out.line(f"Bootstrapping {cluster.id}")
-    out.line(f"  profile {profile.name}, on {target.where}")
+
+    def once(waiting_on: str | None, may_reinstall: bool, created: tuple[str, ...],
+             applied_hash: str | None) -> Outcome:
+        if action == "uninstall":
+            return reconciler.remove(cluster, created, waiting_on=waiting_on, adopt=args.adopt)
+        return reconciler.reconcile(cluster, profile, may_reinstall=may_reinstall, waiting_on=waiting_on,
+                                    adopt=args.adopt, created=created, applied_protected_hash=applied_hash)
+
+    out.line(f"{_HEADLINE[action]} {cluster.id}")
+    out.line(f"  profile {profile.name}, on {target.where}" if action != "uninstall" else f"  on {target.where}")
     progress = Progress(out)
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
     try:
-        outcome = follow(reconciler, cluster, profile, settings, progress, recorder, deadline)
+        outcome = follow(once, settings, progress, recorder, deadline)
     finally:
         progress.close()
     error = {"code": outcome.error_code, "message": outcome.error_message} if outcome.error_code else None
@@ -65,28 +91,31 @@ def run(args: argparse.Namespace, out: Output) -> Exit:
         out.line(f"recorded in the ledger as request {request_id} (argoboot status --request {request_id})")
     elif recorder is None:
         out.line("not recorded: no ledger configured (set LEDGER_TABLE_ENDPOINT to record runs)")
-    out.result({"clusterResourceId": cluster.id, "profile": profile.name, "outcome": outcome.phase.value,
-                "steps": progress.steps, "error": error, "seconds": round(progress.elapsed, 1),
-                "requestId": request_id if recorded else None, "recorded": recorded})
-    if outcome.phase is Phase.SUCCEEDED:
+    out.result({"clusterResourceId": cluster.id, "profile": profile.name, "action": action,
+                "outcome": outcome.phase.value, "steps": progress.steps, "error": error,
+                "seconds": round(progress.elapsed, 1), "requestId": request_id if recorded else None,
+                "recorded": recorded})
+    if outcome.phase in _DONE[action]:
         return Exit.OK
     return Exit.NOT_FOUND if outcome.error_code == "ClusterNotFound" else Exit.FAILED
 
 
-def follow(reconciler: Reconciler, cluster: ClusterRef, profile: Profile, settings: Settings, progress: Progress,
-           recorder: RunRecorder | None, deadline: float | None) -> Outcome:
+def follow(once: Pass, settings: Settings, progress: Progress, recorder: RunRecorder | None,
+           deadline: float | None) -> Outcome:
     """Reconcile, wait `retry_after`, reconcile again, until a terminal outcome."""
     waiting_on: str | None = None
     polls = azure_errors = installs = 0
     recorded: tuple[str, ...] | None = None
+    # What the service owns: the ledger's record when there is one, plus what each pass created.
+    created = recorder.created() if recorder is not None else ()
     applied_hash = recorder.applied_protected_hash() if recorder is not None else None
     while True:
         # The first pass is a new request (a Failed install is installed again); later ones follow the service's
         # bound on installs per request (MAX_INSTALL_ATTEMPTS).
         may_reinstall = polls == 0 or installs < settings.max_install_attempts
-        outcome = reconciler.reconcile(cluster, profile, may_reinstall=may_reinstall, waiting_on=waiting_on,
-                                       applied_protected_hash=applied_hash)
-        applied_hash = outcome.protected_hash
+        outcome = once(waiting_on, may_reinstall, created, applied_hash)
+        created = (*created, *(item for item in outcome.created if item not in created))
+        applied_hash = outcome.protected_hash or applied_hash
         installs += outcome.installs
         polls += 1
         if not outcome.terminal and polls > settings.max_wait_polls:

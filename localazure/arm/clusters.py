@@ -84,6 +84,23 @@ class Cluster:
     dns_suffix: str = field(default_factory=lambda: secrets.token_hex(4))
     issuer_guid: str = field(default_factory=new_guid)
     extensions: dict[str, Extension] = field(default_factory=dict)
+    sku: str = "Base"  # AKS: Base, or Automatic (deployment safeguards refuse pods without resource limits)
+    kubernetes_version: str | None = None  # None: the kind's usual one
+    pool_taints: tuple[tuple[str, ...], ...] = ()  # AKS: nodeTaints per agent pool, in node_counts' order
+    connectivity: str = "Connected"  # Arc agents: Connected, Connecting, Offline, Expired, AgentNotInstalled
+    disconnected_at: float | None = None  # since when extension operations cannot progress (agents away)
+    oss_argocd: bool = False  # an open-source Argo CD already runs in the `argocd` namespace (Helm or manifests)
+
+    @property
+    def untainted_nodes(self) -> int:
+        """Nodes a pod without tolerations can be scheduled on (NoSchedule / NoExecute taints keep it off)."""
+        taints = (*self.pool_taints, *([()] * len(self.node_counts)))
+        return sum(n for n, t in zip(self.node_counts, taints, strict=False)
+                   if not any(x.rsplit(":", 1)[-1] in ("NoSchedule", "NoExecute") for x in t))
+
+    @property
+    def k8s_version(self) -> str:
+        return self.kubernetes_version or ("1.33.3" if self.kind is AKS else "1.31.4")
 
     @property
     def key(self) -> str:
@@ -124,7 +141,7 @@ class Cluster:
         state = self.state(now)
         msi = self.identity in ("SystemAssigned", "UserAssigned")
         rg_id = f"/subscriptions/{self.subscription}/resourcegroups/{self.resource_group}"
-        pools = [
+        pools: list[Json] = [
             {
                 "name": f"nodepool{i + 1}",
                 "count": count,
@@ -135,17 +152,20 @@ class Cluster:
                 "maxPods": 110,
                 "provisioningState": state,
                 "powerState": {"code": "Running"},
-                "orchestratorVersion": "1.33.3",
-                "currentOrchestratorVersion": "1.33.3",
+                "orchestratorVersion": self.k8s_version,
+                "currentOrchestratorVersion": self.k8s_version,
                 "nodeImageVersion": "AKSUbuntu-2204gen2containerd-202510.03.0",
             }
             for i, count in enumerate(self.node_counts)
         ]
+        for pool, taints in zip(pools, self.pool_taints, strict=False):
+            if taints:
+                pool["nodeTaints"] = list(taints)
         properties: Json = {
             "provisioningState": state,
             "powerState": {"code": "Running"},
-            "kubernetesVersion": "1.33.3",
-            "currentKubernetesVersion": "1.33.3",
+            "kubernetesVersion": self.k8s_version,
+            "currentKubernetesVersion": self.k8s_version,
             "dnsPrefix": f"{self.name}-dns",
             "fqdn": f"{self.name}-dns-{self.dns_suffix}.hcp.{self.location}.azmk8s.io",
             "azurePortalFQDN": f"{self.name}-dns-{self.dns_suffix}.portal.hcp.{self.location}.azmk8s.io",
@@ -188,7 +208,7 @@ class Cluster:
             "tags": dict(self.tags),
             "type": self.kind.body_type,
             "eTag": self.etag,
-            "sku": {"name": "Base", "tier": "Free"},
+            "sku": {"name": self.sku, "tier": "Standard" if self.sku == "Automatic" else "Free"},
             "properties": properties,
         }
         if self.identity == "SystemAssigned":
@@ -206,13 +226,13 @@ class Cluster:
     def _arc_body(self, api_version: str, now: float) -> Json:
         properties: Json = {
             "agentPublicKeyCertificate": base64.b64encode(self.issuer_guid.encode() * 4).decode(),
-            "kubernetesVersion": "1.31.4",
+            "kubernetesVersion": self.k8s_version,
             "totalNodeCount": self.node_count,
             "totalCoreCount": self.node_count * 4,
             "agentVersion": "1.24.4",
             "provisioningState": self.state(now),
-            "connectivityStatus": "Connected",
-            "lastConnectivityTime": iso(now),
+            "connectivityStatus": self.connectivity,
+            "lastConnectivityTime": iso(now if self.disconnected_at is None else self.disconnected_at),
             "distribution": "k3s",
             "infrastructure": "generic",
             "privateLinkState": "Disabled",
@@ -312,6 +332,11 @@ class ClusterRoutes(SubscriptionRoutes):
         ready_after: float | None,
         tags: Mapping[str, str] | None,
         now: float,
+        *,
+        sku: str = "Base",
+        kubernetes_version: str | None = None,
+        pool_taints: tuple[tuple[str, ...], ...] = (),
+        connectivity: str = "Connected",
     ) -> Json:
         cluster = Cluster(
             kind=kind,
@@ -328,7 +353,13 @@ class ClusterRoutes(SubscriptionRoutes):
             tags=dict(tags or {}),
             created=now,
             tenant_id=self.tenant_id,
+            sku=sku,
+            kubernetes_version=kubernetes_version,
+            pool_taints=pool_taints,
+            connectivity=connectivity,
         )
+        if cluster.connectivity != "Connected":
+            cluster.disconnected_at = now
         if cluster.key in self._clusters:
             raise ValueError(f"cluster {cluster.resource_uri} already exists")
         self._ensure_resource_group(subscription, resource_group, location)

@@ -43,6 +43,7 @@ import trustme
 from localazure.arm.api_versions import check_api_version
 from localazure.arm.clusters import AKS, ARC, cluster_event
 from localazure.arm.common import Json, new_guid
+from localazure.arm.extension_types import OfferedVersion
 from localazure.arm.extensions import INSTALL_FAILURE_MESSAGE, Extension, Failure
 from localazure.arm.graph import Application
 from localazure.arm.identities import AUDIENCE, FederatedCredential, Identity
@@ -204,14 +205,19 @@ class ArmEmulator(ArmRoutes):
         provisioning_state: str = "Succeeded",
         ready_after: float | None = None,
         tags: Mapping[str, str] | None = None,
+        sku: str = "Base",
+        kubernetes_version: str | None = None,
+        pool_taints: Sequence[Sequence[str]] = (),
     ) -> Json:
-        """Create an AKS cluster; returns the ResourceWriteSuccess event ARM would publish for it."""
+        """Create an AKS cluster; returns the ResourceWriteSuccess event ARM would publish for it. `sku` Automatic
+        is AKS Automatic; `pool_taints` are the agent pools' nodeTaints (`key=value:NoSchedule`), in order."""
         if identity not in ("SystemAssigned", "UserAssigned", "None"):
             raise ValueError(f"identity must be SystemAssigned, UserAssigned or None, not {identity!r}")
         with self._lock:
             return self._add_cluster(
                 AKS, subscription, resource_group, name, location, tuple(node_counts), identity,
-                oidc_issuer, workload_identity, provisioning_state, ready_after, tags, self._clock(),
+                oidc_issuer, workload_identity, provisioning_state, ready_after, tags, self._clock(), sku=sku,
+                kubernetes_version=kubernetes_version, pool_taints=tuple(tuple(t) for t in pool_taints),
             )  # fmt: skip
 
     def add_arc_cluster(
@@ -227,13 +233,58 @@ class ArmEmulator(ArmRoutes):
         provisioning_state: str = "Succeeded",
         ready_after: float | None = None,
         tags: Mapping[str, str] | None = None,
+        connectivity: str = "Connected",
+        kubernetes_version: str | None = None,
     ) -> Json:
         """Connect an Arc cluster; returns the ResourceWriteSuccess event ARM would publish for it."""
         with self._lock:
             return self._add_cluster(
                 ARC, subscription, resource_group, name, location, (node_count,), "SystemAssigned",
                 oidc_issuer, workload_identity, provisioning_state, ready_after, tags, self._clock(),
+                connectivity=_connectivity(connectivity), kubernetes_version=kubernetes_version,
             )  # fmt: skip
+
+    def set_connectivity(self, cluster_id: str, status: str) -> None:
+        """An Arc cluster's agents go away (Offline, Expired, ...) or come back (Connected). While they are away,
+        extension operations stand still; back, they carry on for the time they had left."""
+        with self._lock:
+            cluster = self._clusters[_key(cluster_id)]
+            now = self._clock()
+            cluster.connectivity = _connectivity(status)
+            if status == "Connected" and cluster.disconnected_at is not None:
+                for extension in cluster.extensions.values():
+                    if extension.operation is not None:
+                        extension.operation.ends += now - cluster.disconnected_at
+                cluster.disconnected_at = None
+            elif status != "Connected" and cluster.disconnected_at is None:
+                cluster.disconnected_at = now
+
+    def add_oss_argocd(self, cluster_id: str) -> None:
+        """Open-source Argo CD installed in the cluster's `argocd` namespace (Helm or manifests), outside Azure:
+        installing the extension there fails on the immutable fields of its Deployments (Azure/AKS#5582)."""
+        with self._lock:
+            self._clusters[_key(cluster_id)].oss_argocd = True
+
+    def offer_argocd(
+        self,
+        version: str,
+        *,
+        train: str = "preview",
+        unsupported: Mapping[str, Sequence[tuple[Sequence[str], Sequence[str]]]] | None = None,
+    ) -> None:
+        """Offer another Microsoft.ArgoCD version (or re-offer one with other rules), in every region that offers
+        the type. `unsupported`: per cluster type (managedCluster, connectedCluster), (distributions, Kubernetes
+        version ranges such as `<1.30` or `1.18..1.21`) it does not support."""
+        rules = {k: [{"distributions": list(d), "unsupportedVersions": list(r)} for d, r in v]
+                 for k, v in (unsupported or {}).items()}
+        with self._lock:
+            self._offered = [v for v in self._offered if v.version != version] + [
+                OfferedVersion(version, train, unsupported=rules)]
+
+    def withdraw_argocd(self, location: str) -> None:
+        """The region does not offer Microsoft.ArgoCD (the extension-types API answers 404 there)."""
+        with self._lock:
+            self._withdrawn.add(location.lower())
 
     def delete_cluster(self, cluster_id: str) -> Json:
         """Remove a cluster and its extensions; returns the ResourceDeleteSuccess event."""
@@ -588,6 +639,15 @@ class ArmEmulator(ArmRoutes):
                     f'{self.tenant_id}", error="invalid_token", error_description="The access token is invalid."'
                 },
             )
+
+
+def _connectivity(status: str) -> str:
+    if status not in CONNECTIVITY_STATES:
+        raise ValueError(f"connectivity must be one of {', '.join(CONNECTIVITY_STATES)}, not {status!r}")
+    return status
+
+
+CONNECTIVITY_STATES = ("Connected", "Connecting", "Offline", "Expired", "AgentNotInstalled")
 
 
 def _standard_headers(lower: list[str], sent: Mapping[str, str]) -> dict[str, str]:

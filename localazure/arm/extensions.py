@@ -14,12 +14,10 @@ from urllib.parse import quote
 from localazure.arm import argocd_chart
 from localazure.arm.clusters import Cluster, ClusterRoutes, refuse_busy_cluster
 from localazure.arm.common import Json, iso, new_guid, not_found_message
+from localazure.arm.extension_types import LATEST_ARGOCD_VERSION, ExtensionTypeRoutes
 from localazure.arm.providers import unknown
 from localazure.arm.request import ArmError, Call, allow, string_map
 from localazure.arm.server import Reply
-
-#: The version a fresh `Microsoft.ArgoCD` install reports once it has succeeded.
-LATEST_ARGOCD_VERSION = "1.0.0-preview"
 
 INSTALL_FAILURE_MESSAGE = (
     "The extension operation failed with the following error:  Error: [ InnerError: [Helm installation "
@@ -178,7 +176,7 @@ _FORCE_DELETE_BODY: Json = {
 }
 
 
-class ExtensionRoutes(ClusterRoutes):
+class ExtensionRoutes(ClusterRoutes, ExtensionTypeRoutes):
     def __init__(self) -> None:
         super().__init__()
         self.extension_install_seconds = 120.0
@@ -193,8 +191,8 @@ class ExtensionRoutes(ClusterRoutes):
         for cluster in self._clusters.values():
             for key, extension in list(cluster.extensions.items()):
                 operation = extension.operation
-                if operation is None or now < operation.ends:
-                    continue
+                if operation is None or now < operation.ends or cluster.disconnected_at is not None:
+                    continue  # an Arc cluster's agents apply operations only while connected
                 extension.operation = None
                 extension.modified = operation.ends
                 if operation.activity == "Deleting":
@@ -207,6 +205,18 @@ class ExtensionRoutes(ClusterRoutes):
                     extension.provisioning_state = "Succeeded"
                     extension.failure = None
                     extension.current_version = extension.version or self.extension_version
+
+    def _refuse_unoffered_version(self, cluster: Cluster, extension: Extension) -> None:
+        """A pinned Argo CD version must be one the region offers on the extension's train."""
+        if extension.extension_type.lower() != "microsoft.argocd" or extension.version is None:
+            return
+        if not self.offers(cluster.location, extension.version, extension.release_train):
+            raise ArmError(
+                400,
+                "ExtensionTypeVersionNotFound",
+                f"Version '{extension.version}' of extension type '{extension.extension_type}' is not available in "
+                f"location '{cluster.location}' for release train '{extension.release_train}'.",
+            )
 
     def _parent_cluster(self, call: Call) -> Cluster:
         lower = call.lower
@@ -282,8 +292,8 @@ class ExtensionRoutes(ClusterRoutes):
         cluster.extensions[name.lower()] = extension
         activity = "Updating" if existing else "Creating"
         seconds = self.extension_update_seconds if existing else self.extension_install_seconds
-        operation = self._start(extension, activity, call.now + seconds,
-                                failure or _ha_failure(extension, activity) or _chart_failure(extension))
+        self._refuse_unoffered_version(cluster, extension)
+        operation = self._start(extension, activity, call.now + seconds, failure or _helm_failure(extension, activity))
         headers = self._async_headers(call, extension, operation, "PT48H")
         if existing is not None:
             return Reply(200, extension.body(), headers)
@@ -309,8 +319,9 @@ class ExtensionRoutes(ClusterRoutes):
             extension.protected, properties.get("configurationProtectedSettings"), "configurationProtectedSettings"
         )
         release_train = str(properties.get("releaseTrain") or extension.release_train)
-        version = properties.get("version", extension.version)
         auto_upgrade = bool(properties.get("autoUpgradeMinorVersion", extension.auto_upgrade))
+        # Back on the train (autoUpgradeMinorVersion true) without a version: the pin is dropped.
+        version = properties.get("version", None if auto_upgrade else extension.version)
         before = (
             extension.settings,
             extension.protected,
@@ -325,7 +336,8 @@ class ExtensionRoutes(ClusterRoutes):
         extension.release_train, extension.auto_upgrade = release_train, auto_upgrade
         extension.version = version if isinstance(version, str) else None
         extension.modified = call.now
-        failure = _ha_failure(extension, "Updating") or _chart_failure(extension)
+        self._refuse_unoffered_version(extension.cluster, extension)
+        failure = _helm_failure(extension, "Updating")
         operation = self._start(extension, "Updating", call.now + self.extension_update_seconds, failure)
         return Reply(202, extension.body(), self._async_headers(call, extension, operation, "PT48H"))
 
@@ -378,12 +390,74 @@ def _refuse_busy_extension(extension: Extension) -> None:
         )
 
 
-def _ha_failure(extension: Extension, activity: str) -> Failure | None:
-    """Argo CD with redis-ha (the extension's default) never becomes ready on fewer than 3 nodes."""
+def _helm_failure(extension: Extension, activity: str) -> Failure | None:
+    """How the Argo CD chart's Helm release fails in this cluster, if it does."""
+    if extension.extension_type.lower() != "microsoft.argocd":
+        return None
+    operation = "Create" if activity == "Creating" else "Update"
+    return (_oss_failure(extension, operation) or _ha_failure(extension, operation) or _automatic_failure(extension)
+            or _chart_failure(extension))
+
+
+def _ha_failure(extension: Extension, operation: str) -> Failure | None:
+    """Argo CD with redis-ha (the extension's default) never becomes ready on fewer than 3 nodes it can run on:
+    its pods tolerate no taints."""
     ha = extension.settings.get("redis-ha.enabled", "true").lower() != "false"
-    if extension.extension_type.lower() == "microsoft.argocd" and ha and extension.cluster.node_count < 3:
-        return Failure("ExtensionOperationFailed", ha_timeout_message("Create" if activity == "Creating" else "Update"))
+    if ha and extension.cluster.untainted_nodes < 3:
+        return Failure("ExtensionOperationFailed", ha_timeout_message(operation))
     return None
+
+
+#: Containers of the argo-cd chart and the values path of each one's `resources` (redis-ha's only with HA on).
+CHART_CONTAINERS = {
+    "argocd-application-controller": "controller", "argocd-server": "server", "argocd-repo-server": "repoServer",
+    "argocd-applicationset-controller": "applicationSet", "argocd-notifications-controller": "notifications",
+    "argocd-dex-server": "dex", "copyutil": "dex.initImage", "argocd-redis": "redis",
+    "argocd-redis-secret-init": "redisSecretInit",
+}
+REDIS_HA_CONTAINERS = {"redis": "redis-ha.redis", "sentinel": "redis-ha.sentinel", "haproxy": "redis-ha.haproxy"}
+
+
+def _automatic_failure(extension: Extension) -> Failure | None:
+    """AKS Automatic's deployment safeguards (Gatekeeper) refuse containers without CPU and memory limits."""
+    if extension.cluster.sku != "Automatic":
+        return None
+    containers = dict(CHART_CONTAINERS)
+    if extension.settings.get("redis-ha.enabled", "true").lower() != "false":
+        containers.update(REDIS_HA_CONTAINERS)
+    for container, path in containers.items():
+        if not all(extension.settings.get(f"{path}.resources.limits.{r}") for r in ("cpu", "memory")):
+            return Failure("ExtensionOperationFailed", automatic_limits_message(container))
+    return None
+
+
+def automatic_limits_message(container: str) -> str:
+    return (
+        "The extension operation failed with the following error:  Error: [ InnerError: [Helm installation failed "
+        ": Unable to create/update Kubernetes resources for the extension : admission webhook "
+        '"validation.gatekeeper.sh" denied the request: [azurepolicy-k8sazurev2containerlimits-5a1b3c] container '
+        f"<{container}> has no resource limits]] occurred while doing the operation : [Create] on the config, For "
+        "general troubleshooting visit: https://aka.ms/k8s-extensions-TSG"
+    )
+
+
+def _oss_failure(extension: Extension, operation: str) -> Failure | None:
+    """An open-source Argo CD already in the release namespace: Helm cannot change its Deployments' selectors."""
+    namespace = ((extension.scope or {}).get("cluster") or {}).get("releaseNamespace")
+    if not extension.cluster.oss_argocd or namespace != "argocd":
+        return None
+    return Failure(
+        "ExtensionOperationFailed",
+        "The extension operation failed with the following error:  Error: [ InnerError: [Helm installation failed : "
+        'cannot patch "argocd-server" with kind Deployment: Deployment.apps "argocd-server" is invalid: '
+        'spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{"app.kubernetes.io/name":'
+        '"argocd-server"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable && cannot patch '
+        '"argocd-application-controller" with kind StatefulSet: StatefulSet.apps "argocd-application-controller" is '
+        "invalid: spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', "
+        "'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are "
+        f"forbidden]] occurred while doing the operation : [{operation}] on the config, For general troubleshooting "
+        "visit: https://aka.ms/k8s-extensions-TSG",
+    )
 
 
 def _chart_failure(extension: Extension) -> Failure | None:

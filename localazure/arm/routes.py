@@ -52,6 +52,9 @@ class ArmRoutes(ProviderRoutes, ExtensionRoutes, ClusterRoutes, RoleAssignmentRo
                 return self._extension_list(call)
             case [*_, "providers", "microsoft.kubernetesconfiguration", "extensions", _] if len(call.lower) == 12:
                 return self._extension(call)
+            case ["subscriptions", _, "providers", "microsoft.kubernetesconfiguration", "locations", _,
+                  "extensiontypes", _, "versions"]:
+                return self._extension_type_versions(call)
             case [*_, "providers", "microsoft.kubernetesconfiguration", "extensions", _, "operations", _] if (
                 len(call.lower) == 14
             ):

@@ -16,9 +16,10 @@ from typing import Any, TypeVar
 
 from shared.azure.errors import AzureError
 from shared.azure.pacing import Pacer
-from shared.bootstrap.argocd_extension import RELEASE_TRAIN, ExtensionSpec, ExtensionState
+from shared.bootstrap.argocd_extension import RELEASE_TRAIN, ExtensionSpec, ExtensionState, VersionPin
 from shared.bootstrap.cluster_facts import ClusterFacts, cluster_facts
 from shared.bootstrap.cluster_ids import CLUSTER_TYPES, ClusterRef, InvalidClusterId, ListedCluster, parse_cluster_id
+from shared.bootstrap.extension_versions import ExtensionTypeVersion, parse_versions
 from shared.bootstrap.gitops import Protected
 from shared.bootstrap.workload_identity import FederatedCredential, IdentityRef, ManagedIdentity
 from shared.log_context import get_logger
@@ -26,6 +27,10 @@ from shared.log_context import get_logger
 ARM_SCOPE = "https://management.azure.com/.default"
 # Pinned API versions (see the ARM reference): Arc 2024-01-01 does not return the OIDC issuer.
 CLUSTER_API_VERSIONS = {"aks": "2025-10-01", "arc": "2026-03-01"}
+#: The extension-types API (not in azure-mgmt-kubernetesconfiguration 3.x, whose newest extension-types version is
+#: 2022-01-15-preview with another shape): one GET, sent through the resources client's pipeline (auth, retries,
+#: pacing), so no package is added for it.
+EXTENSION_TYPES_API_VERSION = "2026-04-01"
 T = TypeVar("T")
 
 log = get_logger("argoboot.arm")
@@ -116,8 +121,44 @@ class ArmGateway:
             raise
         identity = {**resource.identity.as_dict(), "tenantId": resource.identity.tenant_id} \
             if resource.identity is not None else {}
-        return cluster_facts(cluster.kind, {"location": resource.location, "identity": identity,
+        sku = resource.sku.as_dict() if resource.sku is not None else {}
+        return cluster_facts(cluster.kind, {"location": resource.location, "identity": identity, "sku": sku,
                                             "tags": resource.tags or {}, "properties": resource.properties or {}})
+
+    def resource_group_exists(self, subscription: str, name: str) -> bool:
+        try:
+            with _azure_errors():
+                self._resources(subscription).resource_groups.get(name)
+        except AzureError as exc:
+            if exc.not_found:
+                return False
+            raise
+        return True
+
+    def extension_type_versions(self, subscription: str, location: str, extension_type: str,
+                                release_train: str) -> list[ExtensionTypeVersion] | None:
+        """What the region offers of the extension type on the train; None when Azure does not know the type
+        there (404)."""
+        from urllib.parse import quote, urlencode
+
+        from azure.core.exceptions import HttpResponseError
+        from azure.core.rest import HttpRequest
+        from azure.mgmt.core.exceptions import ARMErrorFormat
+
+        path = (f"/subscriptions/{quote(subscription)}/providers/Microsoft.KubernetesConfiguration/locations/"
+                f"{quote(location)}/extensionTypes/{quote(extension_type)}/versions")
+        query = urlencode({"releaseTrain": release_train, "api-version": EXTENSION_TYPES_API_VERSION})
+        client = self._resources(subscription)
+        try:
+            with _azure_errors():
+                response = client.send_request(HttpRequest("GET", f"{self._options['base_url']}{path}?{query}"))
+                if response.status_code != 200:
+                    raise HttpResponseError(response=response, error_format=ARMErrorFormat)
+        except AzureError as exc:
+            if exc.not_found:
+                return None
+            raise
+        return parse_versions(response.json())
 
     def list_clusters(self, subscription: str) -> list[ListedCluster]:
         """Every AKS and Arc cluster in the subscription, with its tags (one paged list call)."""
@@ -132,6 +173,11 @@ class ArmGateway:
                     continue
                 found.append(ListedCluster(ref=ref, tags=dict(resource.tags or {})))
         return found
+
+    def list_extensions(self, cluster: ClusterRef) -> list[ExtensionState]:
+        """Every extension on the cluster (one paged list): the reconciler looks for Argo CD under any name."""
+        with _azure_errors():
+            return [_extension_state(e) for e in self._extensions(cluster.subscription).list(*_cluster_path(cluster))]
 
     def get_extension(self, cluster: ClusterRef, name: str) -> ExtensionState | None:
         try:
@@ -148,7 +194,8 @@ class ArmGateway:
         from azure.mgmt.kubernetesconfiguration.v2023_05_01.models import Extension, Scope, ScopeCluster
 
         body = Extension(extension_type=spec.extension_type, release_train=spec.release_train,
-                         auto_upgrade_minor_version=True, configuration_settings=dict(spec.settings),
+                         auto_upgrade_minor_version=spec.version is None, version=spec.version,
+                         configuration_settings=dict(spec.settings),
                          configuration_protected_settings={k: v.value for k, v in spec.protected.items()} or None,
                          scope=Scope(cluster=ScopeCluster(release_namespace=spec.release_namespace)))
         with _azure_errors():
@@ -158,8 +205,10 @@ class ArmGateway:
 
 
     def patch_extension(self, cluster: ClusterRef, name: str, settings: Mapping[str, str | None],
-                        protected: Mapping[str, Protected] | None = None) -> ExtensionState:
-        """Change only these settings (None removes one), and the protected ones when given; returns at once like
+                        protected: Mapping[str, Protected] | None = None,
+                        pin: VersionPin | None = None) -> ExtensionState:
+        """Change only these settings (None removes one), the protected ones when given, and the version when `pin`
+        says; returns at once like
         put_extension."""
         from azure.mgmt.kubernetesconfiguration.v2023_05_01.models import PatchExtension
 
@@ -169,6 +218,9 @@ class ArmGateway:
         body = PatchExtension(configuration_settings=changes or None, release_train=RELEASE_TRAIN,
                               configuration_protected_settings={k: v.value for k, v in protected.items()}
                               if protected else None)
+        if pin is not None:  # unpinning sends autoUpgradeMinorVersion true: the train's version takes over
+            body.auto_upgrade_minor_version = pin.version is None
+            body.version = pin.version
         with _azure_errors():
             poller = self._extensions(cluster.subscription).begin_update(*_cluster_path(cluster), name, body,
                                                                           polling=False)
@@ -283,4 +335,5 @@ def _extension_state(ext: Any) -> ExtensionState:
         extension_type=str(ext.extension_type or ""), provisioning_state=str(ext.provisioning_state or "Unknown"),
         settings=dict(ext.configuration_settings or {}), version=ext.current_version or ext.version,
         error_code=error.code if error is not None else None,
-        error_message=error.message if error is not None else None)
+        error_message=error.message if error is not None else None, name=str(ext.name or ""),
+        pinned_version=ext.version, auto_upgrade=ext.auto_upgrade_minor_version is not False)

@@ -10,7 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from shared.bootstrap.cluster_facts import ClusterFacts
+from shared.bootstrap.cluster_shape import automatic_resources, capacity_text
 from shared.bootstrap.gitops import GitOpsSettings, Protected, ui_settings
+from shared.bootstrap.ownership import MARKER_KEY, MARKER_VALUE
 from shared.bootstrap.profiles import LEGACY_KEYS, Profile, Sso
 from shared.errors import PermanentError
 
@@ -34,11 +36,20 @@ class ExtensionSpec:
     extension_type: str = EXTENSION_TYPE
     release_train: str = RELEASE_TRAIN
     release_namespace: str = RELEASE_NAMESPACE
+    version: str | None = None  # pinned (autoUpgradeMinorVersion false), or None to follow the train
 
     @property
     def full_settings(self) -> dict[str, str]:
         """Everything a converged extension holds."""
         return {**self.settings, **self.deferred}
+
+
+@dataclass(frozen=True)
+class VersionPin:
+    """A PATCH of the extension's version: pin `version` (autoUpgradeMinorVersion false), or None to follow the
+    release train again (autoUpgradeMinorVersion true)."""
+
+    version: str | None
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,9 @@ class ExtensionState:
     version: str | None = None
     error_code: str | None = None
     error_message: str | None = None
+    name: str = EXTENSION_NAME
+    pinned_version: str | None = None  # `version` as written (a pin); `version` above is what runs
+    auto_upgrade: bool = True
 
     @property
     def in_progress(self) -> bool:
@@ -59,15 +73,16 @@ class ExtensionState:
 
 def high_availability(profile: Profile, facts: ClusterFacts) -> bool:
     """HA on or off: the profile decides, `auto` by node count; HA forced on a small cluster is refused."""
-    nodes = facts.node_count
+    nodes = facts.argocd_nodes  # taints and Windows pools keep Argo CD's pods off some nodes
     if profile.ha == "off":
         return False
     if profile.ha == "on":
         if nodes is not None and nodes < HA_MIN_NODES:
             raise PermanentError("NotEnoughNodesForHA",
-                                 f"profile {profile.name!r} requires HA but the cluster has {nodes} node(s); "
-                                 f"HA needs at least {HA_MIN_NODES}. Scale the cluster to {HA_MIN_NODES} nodes "
-                                 "or use a profile with ha: auto or off")
+                                 f"profile {profile.name!r} requires HA but the cluster has {capacity_text(facts)}; "
+                                 f"HA needs at least {HA_MIN_NODES} nodes Argo CD can run on. Scale the cluster (or "
+                                 f"an untainted Linux pool) to {HA_MIN_NODES} nodes or use a profile with ha: auto "
+                                 "or off")
         return True
     return nodes is not None and nodes >= HA_MIN_NODES
 
@@ -89,7 +104,7 @@ def oidc_config(sso: Sso) -> str:
 
 def render_settings(profile: Profile, facts: ClusterFacts, identity_client_id: str | None) -> dict[str, str]:
     """The extension's configurationSettings, keys exactly as ARM takes them (one backslash before a literal dot)."""
-    settings = dict(profile.helm_values)
+    settings = {**automatic_resources(facts), **profile.helm_values}
     settings["redis-ha.enabled"] = "true" if high_availability(profile, facts) else "false"
     if profile.workload_identity.enabled:
         if not identity_client_id:
@@ -113,10 +128,21 @@ def render_settings(profile: Profile, facts: ClusterFacts, identity_client_id: s
 
 def desired_extension(profile: Profile, facts: ClusterFacts, identity_client_id: str | None = None,
                       gitops: GitOpsSettings | None = None) -> ExtensionSpec:
-    """The extension this cluster should have under this profile (`gitops`: its rendered gitops section)."""
+    """The extension this cluster should have under this profile (`gitops`: its rendered gitops section), marked
+    as the service's (extensions carry no tags, so the marker setting is what tells a later run without a ledger
+    that the service created it)."""
     gitops = gitops or GitOpsSettings()
-    return ExtensionSpec(settings={**render_settings(profile, facts, identity_client_id), **gitops.base},
-                         deferred=gitops.root, protected=gitops.protected)
+    return ExtensionSpec(settings={**render_settings(profile, facts, identity_client_id), **gitops.base,
+                                   MARKER_KEY: MARKER_VALUE},
+                         deferred=gitops.root, protected=gitops.protected, version=profile.version)
+
+
+def version_pin(installed: ExtensionState, spec: ExtensionSpec) -> VersionPin | None:
+    """The version change the profile asks for, or None when the extension already pins (or follows) as it says."""
+    if spec.version is not None:
+        return None if installed.pinned_version == spec.version and not installed.auto_upgrade \
+            else VersionPin(spec.version)
+    return None if installed.auto_upgrade else VersionPin(None)
 
 
 def settings_patch(installed: Mapping[str, str], desired: Mapping[str, str]) -> dict[str, str | None]:

@@ -24,6 +24,17 @@ class ClusterFacts:
     workload_identity: bool
     tags: Mapping[str, str] = field(default_factory=dict)
     tenant_id: str | None = None  # of the cluster's own identity: the tenant_id annotation of the cluster Secret
+    kubernetes_version: str | None = None
+    distribution: str | None = None  # AKS for managed clusters; Arc's `distribution` (k3s, AKS_Edge_K3s, ...)
+    sku: str | None = None  # AKS `sku.name`: Base, or Automatic
+    connectivity_status: str | None = None  # Arc only: Connected, Connecting, Offline, Expired, AgentNotInstalled
+    schedulable_nodes: int | None = None  # nodes ordinary pods can run on; None: as many as node_count
+    unschedulable_pools: tuple[str, ...] = ()  # why the other nodes do not count, one line per pool
+
+    @property
+    def argocd_nodes(self) -> int | None:
+        """The nodes Argo CD's pods can be scheduled on (it carries no tolerations and runs on Linux)."""
+        return self.node_count if self.schedulable_nodes is None else self.schedulable_nodes
 
 
 def _dict(value: Any) -> Mapping[str, Any]:
@@ -36,17 +47,24 @@ def cluster_facts(kind: ClusterKind, body: Mapping[str, Any]) -> ClusterFacts:
     identity_type = str(_dict(body.get("identity")).get("type") or "")
     oidc = _dict(props.get("oidcIssuerProfile"))
     workload = bool(_dict(_dict(props.get("securityProfile")).get("workloadIdentity")).get("enabled"))
+    schedulable: int | None = None
+    excluded: tuple[str, ...] = ()
     if kind == "aks":
-        pools = props.get("agentPoolProfiles") or []
-        nodes: int | None = sum(int(p.get("count") or 0) for p in pools if isinstance(p, Mapping))
+        pools = [p for p in props.get("agentPoolProfiles") or [] if isinstance(p, Mapping)]
+        nodes: int | None = sum(_count(p) for p in pools)
+        schedulable, excluded = _schedulable(pools)
         msi = identity_type.lower() in ("systemassigned", "userassigned") or \
             str(_dict(props.get("servicePrincipalProfile")).get("clientId") or "").lower() == "msi"
         issuer = oidc.get("issuerURL") if oidc.get("enabled") else None
+        version = props.get("currentKubernetesVersion") or props.get("kubernetesVersion")
+        distribution: object = "AKS"
     else:
         total = props.get("totalNodeCount")
         nodes = int(total) if isinstance(total, int) else None
         msi = True  # Arc agents always run with the cluster's system identity
         issuer = oidc.get("issuerUrl") if oidc.get("enabled") else None
+        version = props.get("kubernetesVersion")
+        distribution = props.get("distribution")
     return ClusterFacts(
         provisioning_state=str(props.get("provisioningState") or "Unknown"),
         location=str(body.get("location") or ""),
@@ -56,4 +74,48 @@ def cluster_facts(kind: ClusterKind, body: Mapping[str, Any]) -> ClusterFacts:
         workload_identity=workload,
         tags={str(k): str(v) for k, v in _dict(body.get("tags")).items()},
         tenant_id=str(_dict(body.get("identity")).get("tenantId") or "") or None,
+        kubernetes_version=_text(version),
+        distribution=_text(distribution),
+        sku=_text(_dict(body.get("sku")).get("name")) if kind == "aks" else None,
+        connectivity_status=_text(props.get("connectivityStatus")) if kind == "arc" else None,
+        schedulable_nodes=schedulable,
+        unschedulable_pools=excluded,
     )
+
+
+def _text(value: object) -> str | None:
+    return str(value) if isinstance(value, str | int | float) and str(value) else None
+
+
+def _count(pool: Mapping[str, Any]) -> int:
+    try:
+        return int(pool.get("count") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+#: Taint effects that keep a pod without a matching toleration off a node (PreferNoSchedule only discourages).
+_REPELLING = ("noschedule", "noexecute")
+
+
+def _schedulable(pools: list[Mapping[str, Any]]) -> tuple[int, tuple[str, ...]]:
+    """Nodes Argo CD can run on, as far as the ARM body tells: Linux pools that are running and carry no taint
+    that repels pods without tolerations (spot pools are tainted by AKS itself). Why each other pool is left out."""
+    count, excluded = 0, []
+    for pool in pools:
+        name, nodes = str(pool.get("name") or "?"), _count(pool)
+        taints = [str(t) for t in pool.get("nodeTaints") or [] if str(t).rsplit(":", 1)[-1].lower() in _REPELLING]
+        if str(pool.get("scaleSetPriority") or "").lower() == "spot":
+            taints.append("kubernetes.azure.com/scalesetpriority=spot:NoSchedule")
+        if str(pool.get("osType") or "Linux").lower() != "linux":
+            why = f"{pool.get('osType')} nodes"
+        elif str(_dict(pool.get("powerState")).get("code") or "Running").lower() != "running":
+            why = "stopped"
+        elif taints:
+            why = f"taint {', '.join(taints)}"
+        else:
+            count += nodes
+            continue
+        if nodes:
+            excluded.append(f"pool {name} ({nodes} node(s)): {why}")
+    return count, tuple(excluded)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from shared.azure.api import DirectoryApi, IdentityApi
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import ClusterRef, parse_resource_id
+from shared.bootstrap.identity_placement import IdentityPlacement
 from shared.bootstrap.outcome import Run
 from shared.bootstrap.profiles import Profile
 from shared.bootstrap.workload_identity import (
@@ -43,12 +44,12 @@ APP_CREDENTIAL_LIMIT = 20
 class IdentitySteps:
     api: IdentityApi
     directory: DirectoryApi
-    identity_resource_group: str | None
+    placement: IdentityPlacement
 
     def ensure_identity(self, run: Run, cluster: ClusterRef, profile: Profile, facts: ClusterFacts,
                         issuer: str) -> ManagedIdentity:
         """The cluster's identity with exactly the profile's credentials and role assignments."""
-        ref = identity_for(cluster, self.identity_resource_group)
+        ref = identity_for(cluster, self.placement)
         identity = self.api.get_identity(ref)
         if identity is None:
             identity = self.api.put_identity(ref, facts.location, ownership_tags(cluster))
@@ -146,7 +147,7 @@ class IdentitySteps:
                 self.api.delete_role_assignment(parse_resource_id(scope).subscription, scope, name)
                 run.removed.append(item)
                 run.step(f"deleted role assignment {name} on {scope.rsplit('/', 1)[-1]}")
-        refs = {identity_for(cluster, self.identity_resource_group)}
+        refs = {identity_for(cluster, self.placement)}
         for item in created:
             if "/userassignedidentities/" in item.lower() and "/federatedidentitycredentials/" not in item.lower():
                 parsed = parse_resource_id(item)

@@ -12,7 +12,7 @@ class Phase(StrEnum):
     FAILED = "failed"
     UNINSTALLED = "uninstalled"  # removed on request; the cluster stays
     DELETED = "deleted"  # the cluster is gone, and what the service created for it too
-    SKIPPED = "skipped"  # the cluster opted out by its tag
+    SKIPPED = "skipped"  # the cluster opted out by its tag, or its Argo CD extension is not the service's
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,10 @@ class Run:
 
     def fail(self, code: str, message: str) -> Outcome:
         return self._outcome(Phase.FAILED, (*self.steps, f"failed: {code}"), error_code=code, error_message=message)
+
+    def skip(self, code: str, message: str) -> Outcome:
+        """Left alone on purpose, with why and what would change that (e.g. a foreign extension: adopt it)."""
+        return self._outcome(Phase.SKIPPED, (*self.steps, f"skipped: {code}"), error_code=code, error_message=message)
 
     def done(self, phase: Phase = Phase.SUCCEEDED) -> Outcome:
         return self._outcome(phase, tuple(self.steps))

@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shared.azure.api import AzureApi, DirectoryApi, SecretsApi
-from shared.bootstrap.argocd_extension import EXTENSION_NAME, ExtensionSpec, ExtensionState
+from shared.bootstrap.argocd_extension import EXTENSION_NAME, ExtensionSpec, ExtensionState, VersionPin
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import ClusterRef, ListedCluster
+from shared.bootstrap.extension_versions import ExtensionTypeVersion
 from shared.bootstrap.gitops import ROOT_KEY, Protected
 from shared.bootstrap.outcome import Outcome
 from shared.bootstrap.profiles import Profile
@@ -70,8 +71,9 @@ class Plan:
 class PlanningApi:
     """An `AzureApi` that reads through `api` and records writes.
 
-    Reads: provider_state, get_cluster, get_extension, list_clusters, get_identity, list_identities,
-    list_credentials, role_assignment_exists. Writes: register_provider, enable_workload_identity,
+    Reads: provider_state, get_cluster, get_extension, list_extensions, extension_type_versions,
+    resource_group_exists, list_clusters, get_identity, list_identities, list_credentials,
+    role_assignment_exists. Writes: register_provider, enable_workload_identity,
     put_extension, patch_extension, delete_extension, put_identity, delete_identity, put_credential,
     delete_credential, create_role_assignment, delete_role_assignment.
     """
@@ -99,6 +101,22 @@ class PlanningApi:
         state = self._extensions[(cluster.key, name.lower())] = \
             None if unregistered else self._api.get_extension(cluster, name)
         return state
+
+    def list_extensions(self, cluster: ClusterRef) -> list[ExtensionState]:
+        if self._registers(cluster.subscription, EXTENSIONS_NAMESPACE):
+            return []
+        found = self._api.list_extensions(cluster)
+        self._extensions[(cluster.key, EXTENSION_NAME)] = None
+        for ext in found:
+            self._extensions[(cluster.key, ext.name.lower())] = ext
+        return found
+
+    def extension_type_versions(self, subscription: str, location: str, extension_type: str,
+                                release_train: str) -> list[ExtensionTypeVersion] | None:
+        return self._api.extension_type_versions(subscription, location, extension_type, release_train)
+
+    def resource_group_exists(self, subscription: str, name: str) -> bool:
+        return self._api.resource_group_exists(subscription, name)
 
     def list_clusters(self, subscription: str) -> list[ListedCluster]:
         return self._api.list_clusters(subscription)
@@ -156,13 +174,17 @@ class PlanningApi:
                               settings=dict(spec.settings))
 
     def patch_extension(self, cluster: ClusterRef, name: str, settings: Mapping[str, str | None],
-                        protected: Mapping[str, Protected] | None = None) -> ExtensionState:
+                        protected: Mapping[str, Protected] | None = None,
+                        pin: VersionPin | None = None) -> ExtensionState:
         current = self.extension(cluster, name)
         before = dict(current.settings) if current is not None else {}
         changes = tuple(SettingChange(k, before.get(k), settings[k]) for k in sorted(settings)) + \
             _protected_changes(protected or {})
         why = "the root Application follows the install" if ROOT_KEY in settings and ROOT_KEY not in before \
-            else "its settings drifted from the profile"
+            else "its settings drifted from the profile" if settings else "the profile's version changed"
+        if pin is not None:
+            old = (current.pinned_version if current is not None else None) or "the release train"
+            why += f"; version {old} -> {pin.version or 'the release train'}"
         self._plan("update-extension", name, f"update {name}: {why}", changes)
         after = {k: v for k, v in {**before, **settings}.items() if v is not None}
         return ExtensionState(extension_type=current.extension_type if current else "", provisioning_state="Updating",
@@ -240,13 +262,15 @@ class PlanningDirectory:
 
 
 def make_plan(api: AzureApi, directory: DirectoryApi, settings: Settings, cluster: ClusterRef,
-              profile: Profile, secrets: SecretsApi | None = None) -> Plan:
+              profile: Profile, secrets: SecretsApi | None = None, *, adopt: bool = False,
+              created: tuple[str, ...] = ()) -> Plan:
     """One reconcile as a new request would run it (a failed install is re-installed), writes withheld. A Key
-    Vault secret is read (a read), and shown only by its label."""
+    Vault secret is read (a read), and shown only by its label. `adopt` plans the take-over of an Argo CD
+    extension the service did not create."""
     planning = PlanningApi(api)
     reconciler = Reconciler(api=planning, directory=PlanningDirectory(directory, planning.changes), settings=settings,
                             providers=ProviderCache(clock=time.time, ttl=0), secrets=secrets)
-    outcome = reconciler.reconcile(cluster, profile, may_reinstall=True)
+    outcome = reconciler.reconcile(cluster, profile, may_reinstall=True, adopt=adopt, created=created)
     return Plan(cluster=cluster, profile=profile.name, facts=planning.facts.get(cluster.key),
                 extension=planning.extension(cluster, EXTENSION_NAME), changes=tuple(planning.changes),
                 outcome=outcome)

@@ -27,11 +27,13 @@ from shared.bootstrap.gitops_profile import (
     parse_ui,
 )
 from shared.bootstrap.names import is_profile_name
+from shared.bootstrap.ownership import MARKER_KEY
 from shared.errors import ProfileError as ProfileError  # defined there for gitops_profile; importable from here
 from shared.errors import RequestRejected
 from shared.untrusted import echo, has_control, printable, shown
 
 HaPolicy = Literal["auto", "on", "off"]
+Disconnected = Literal["fail", "wait"]  # what an Arc cluster whose agents are Offline or Expired gets
 DEFAULT_SERVICE_ACCOUNTS = ("argocd-repo-server", "argocd-application-controller")
 MAX_SERVICE_ACCOUNTS = 19  # 20 federated credentials per identity, one kept spare for a manual one
 
@@ -58,6 +60,8 @@ _LAYOUT: dict[str, frozenset[str] | None] = {
     "gitops": frozenset({"root", "repository", "clusterMetadata"}),
     "ui": frozenset({"expose"}),
     "overridable": None,
+    "version": None,
+    "arc": frozenset({"whenDisconnected"}),
 }
 
 PROFILE_KEYS = tuple(_LAYOUT)
@@ -78,6 +82,7 @@ OWNED_KEYS = {
     "configs.rbac.policy\\.default": "rbac.policyDefault",
     "configs.rbac.policy\\.csv": "rbac.policyCsv",
     "configs.params.application\\.namespaces": "applicationNamespaces",
+    MARKER_KEY: "nothing: the service writes it into every extension it installs, to mark it as its own",
 }
 
 #: Keys of the extension's 0.0.x releases, refused with what replaced them.
@@ -134,6 +139,8 @@ class Profile:
     description: str = ""
     gitops: GitOps | None = None
     ui_expose: Expose | None = None
+    version: str | None = None  # a pinned extension version; None follows the release train
+    when_disconnected: Disconnected = "fail"
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     vault_suffix: str = field(default=DEFAULT_VAULT_SUFFIX, compare=False, repr=False)  # KEY_VAULT_DNS_SUFFIX
 
@@ -224,7 +231,8 @@ def parse_profile(name: str, data: Any, *, source: str, vault_suffix: str = DEFA
         container_registries=registries, helm_values=helm_values,
         overridable=_overridable(data.get("overridable"), source),
         description=_string(data.get("description", ""), source, "description", allow=MULTI_LINE), gitops=gitops,
-        ui_expose=ui_expose, document=data, vault_suffix=vault_suffix)
+        ui_expose=ui_expose, document=data, vault_suffix=vault_suffix,
+        version=_version(data.get("version"), source), when_disconnected=_disconnected(data.get("arc"), source))
 
 
 def _check_layout(data: Mapping[str, Any], source: str) -> None:
@@ -260,6 +268,23 @@ def _ha(value: Any, source: str) -> HaPolicy:
     if word not in ("auto", "on", "off"):
         raise ProfileError(source, "ha", f"{value!r} is not one of auto (by node count), on, off")
     return cast(HaPolicy, word)
+
+
+def _version(value: Any, source: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.match(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$", value):
+        raise ProfileError(source, "version", f"{value!r} is not an extension version such as 1.0.0-preview; leave "
+                           "version out to follow the release train")
+    return value
+
+
+def _disconnected(value: Any, source: str) -> Disconnected:
+    word = (value or {}).get("whenDisconnected", "fail")
+    if word not in ("fail", "wait"):
+        raise ProfileError(source, "arc.whenDisconnected", f"{word!r} is not fail (report the agents' fix at once) "
+                           "or wait (until the agents reconnect)")
+    return cast(Disconnected, word)
 
 
 def _bool(value: Any, source: str, key: str, default: bool) -> bool:

@@ -23,18 +23,24 @@ from shared.bootstrap.argocd_extension import (
     desired_extension,
     legacy_installation,
     settings_patch,
+    version_pin,
 )
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import ClusterRef
+from shared.bootstrap.cluster_shape import capacity_text, is_automatic
 from shared.bootstrap.gitops import ROOT_KEY, GitOpsSettings, protected_hash, render_gitops
 from shared.bootstrap.identity_steps import IdentitySteps
+from shared.bootstrap.install_failures import argocd_already_present
 from shared.bootstrap.outcome import Outcome, Phase, Run
+from shared.bootstrap.ownership import changed_settings, extension_id, foreign_message, owned
+from shared.bootstrap.preflight import Preflight, ReadCache, oidc
 from shared.bootstrap.profiles import Profile
 from shared.bootstrap.scope import opted_in
 from shared.errors import PermanentError
 from shared.settings import Settings
 
-REQUIRED_PROVIDERS = ("Microsoft.Kubernetes", "Microsoft.ContainerService", "Microsoft.KubernetesConfiguration")
+EXTENSIONS_NAMESPACE = "Microsoft.KubernetesConfiguration"  # where cluster extensions (and their types) live
+REQUIRED_PROVIDERS = ("Microsoft.Kubernetes", "Microsoft.ContainerService", EXTENSIONS_NAMESPACE)
 _READY = "succeeded"
 _BROKEN_CLUSTER_STATES = ("failed", "canceled", "deleting")
 #: Azure's races that clear by themselves within seconds: retried sooner than other waits.
@@ -46,6 +52,37 @@ class _NotRead:
 
 
 _NOT_READ = _NotRead()
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What one reconcile was asked to do (see `Reconciler.reconcile`)."""
+
+    cluster: ClusterRef
+    profile: Profile
+    may_reinstall: bool
+    honour_opt_out: bool
+    adopt: bool
+    created: tuple[str, ...]
+
+
+def _registered(states: dict[str, str], namespace: str) -> bool:
+    return next((s for n, s in states.items() if n.lower() == namespace.lower()), "").lower() == "registered"
+
+
+def _foreign_elsewhere(run: Run, cluster: ClusterRef, ext: ExtensionState, adopt: bool) -> Outcome:
+    """An Argo CD extension under another name than the service's: never changed; adopting it needs a rename."""
+    if not adopt:
+        return run.skip("ExtensionNotOwned", foreign_message(cluster, ext.name, ext.extension_type))
+    return run.fail("ArgoCDExtensionUnderAnotherName",
+                    f"the cluster runs {EXTENSION_TYPE} as extension {ext.name!r}; the service manages it only under "
+                    f"the name {EXTENSION_NAME!r}, and extensions cannot be renamed. Delete it (`az k8s-extension "
+                    f"delete -g {cluster.resource_group} -c {cluster.name} -t {_cli_type(cluster)} -n {ext.name}`), "
+                    "then send the request again to install it as argocd")
+
+
+def _cli_type(cluster: ClusterRef) -> str:
+    return "managedClusters" if cluster.kind == "aks" else "connectedClusters"
 
 
 @dataclass
@@ -74,18 +111,24 @@ class Reconciler:
     providers: ProviderCache
     secrets: SecretsApi | None = None  # Key Vault, for profiles whose repository credential lives there
     identities: IdentitySteps = field(init=False)
+    preflight: Preflight = field(init=False)
 
     def __post_init__(self) -> None:
-        self.identities = IdentitySteps(self.api, self.directory, self.settings.identity_resource_group)
+        self.identities = IdentitySteps(self.api, self.directory, self.settings.identity_placement)
+        self.preflight = Preflight(self.api, self.settings.identity_placement,
+                                   ReadCache(clock=self.providers.clock, ttl=self.providers.ttl))
 
     def reconcile(self, cluster: ClusterRef, profile: Profile, *, may_reinstall: bool,
-                  waiting_on: str | None = None, honour_opt_out: bool = False,
-                  applied_protected_hash: str | None = None) -> Outcome:
+                  waiting_on: str | None = None, honour_opt_out: bool = False, adopt: bool = False,
+                  created: tuple[str, ...] = (), applied_protected_hash: str | None = None) -> Outcome:
         """Run the steps. `may_reinstall`: a Failed extension is installed again (a new request, or attempts
         left under MAX_INSTALL_ATTEMPTS); `honour_opt_out`: skip a cluster tagged out (events and the sweep);
+        `adopt`: take over an Argo CD extension the service did not create; `created`: what the ledger says the
+        service created for the cluster (its extension among them, once it installed or adopted one);
         `applied_protected_hash`: the ledger's hash of the protected settings last sent (Azure never returns them)."""
         run = Run()
         run.protected_hash = applied_protected_hash
+        job = _Job(cluster, profile, may_reinstall, honour_opt_out, adopt, created)
         try:
             if waiting_on == "extension":
                 # Polling our own install: one GET while it is still in progress.
@@ -93,28 +136,36 @@ class Reconciler:
                 if ext is not None and ext.in_progress:
                     return run.wait("extension", f"extension {EXTENSION_NAME} still {ext.provisioning_state}",
                                     self.settings.extension_poll_seconds)
-                return self._full(run, cluster, profile, may_reinstall, honour_opt_out, known=ext)
-            return self._full(run, cluster, profile, may_reinstall, honour_opt_out)
+                return self._full(run, job, known=ext)
+            return self._full(run, job)
         except (PermanentError, AzureError) as exc:
             return self._failed(run, exc)
 
-    def remove(self, cluster: ClusterRef, created: tuple[str, ...], *, waiting_on: str | None = None) -> Outcome:
+    def remove(self, cluster: ClusterRef, created: tuple[str, ...], *, waiting_on: str | None = None,
+               adopt: bool = False) -> Outcome:
         """Uninstall: the extension first (asynchronous, polled), then the SSO credential, the role assignments,
         the federated credentials and the identity the service created. Ends UNINSTALLED, or DELETED when the
-        cluster itself is gone."""
+        cluster itself is gone. A foreign extension (see `shared.bootstrap.ownership`) is left alone unless the
+        request adopts it."""
         run = Run()
         try:
             ext = self.api.get_extension(cluster, EXTENSION_NAME)
             if ext is not None and ext.extension_type.lower() != EXTENSION_TYPE.lower():
                 run.step(f"extension {EXTENSION_NAME!r} is of type {ext.extension_type}, not ours; left alone")
+            elif ext is not None and not adopt and not owned(cluster, EXTENSION_NAME, ext.settings, created):
+                run.step(f"extension {EXTENSION_NAME} was not created by the service; left alone (send the request "
+                         'with "adopt": true, or `argoboot uninstall --adopt`, to remove it too)')
             elif ext is not None and ext.in_progress:
                 return run.wait("extension", f"extension {EXTENSION_NAME} {ext.provisioning_state}",
                                 self.settings.extension_poll_seconds)
             elif ext is not None:
+                run.created.append(extension_id(cluster, EXTENSION_NAME))  # adopted or ours: a follow-up knows it
                 self.api.delete_extension(cluster, EXTENSION_NAME)
                 run.step(f"uninstall of extension {EXTENSION_NAME} started")
                 return run.wait("extension", "waiting for the extension to be removed",
                                 self.settings.extension_poll_seconds)
+            else:
+                run.removed.append(extension_id(cluster, EXTENSION_NAME))
             self.identities.remove(run, cluster, created)
             if self.api.get_cluster(cluster) is None:
                 run.step("cluster is gone; what the service created for it is removed")
@@ -135,13 +186,16 @@ class Reconciler:
             return run.wait(on, f"{exc.summary}; retrying in {round(delay, 1):g}s", delay)
         return run.fail(exc.code, exc.message)
 
-    def _full(self, run: Run, cluster: ClusterRef, profile: Profile, may_reinstall: bool, honour_opt_out: bool,
-              known: ExtensionState | _NotRead | None = _NOT_READ) -> Outcome:
-        """All steps; `known` is the extension when this run already read it (None: it does not exist)."""
-        pending = self._providers(run, cluster.subscription)
-        if pending:
-            return run.wait("providers", f"waiting for {', '.join(pending)} to finish registering",
-                            self.settings.provider_poll_seconds)
+    def _full(self, run: Run, job: _Job, known: ExtensionState | _NotRead | None = _NOT_READ) -> Outcome:
+        """All steps; `known` is the extension when this run already read it (None: it does not exist).
+
+        Reads and refusals first (providers' states, the cluster, the pre-flight checks, the extension and whose
+        it is), writes after: a cluster that is refused, or skipped, costs Azure nothing."""
+        cluster, profile = job.cluster, job.profile
+        states = self._provider_states(cluster.subscription)
+        if not _registered(states, cluster.namespace):
+            # A cluster cannot be read before its own provider is registered (and none can exist until it is).
+            return self._register(run, cluster.subscription, states)
         facts = self.api.get_cluster(cluster)
         if facts is None:
             return run.fail("ClusterNotFound", f"{cluster.id} does not exist (deleted, or a typo in the id). "
@@ -152,30 +206,54 @@ class Reconciler:
                             "repair or recreate it, then send the request again")
         if state != _READY:
             return run.wait("cluster", f"cluster is {facts.provisioning_state}", self.settings.cluster_poll_seconds)
-        if honour_opt_out and not opted_in(facts.tags, self.settings):
+        if job.honour_opt_out and not opted_in(facts.tags, self.settings):
             run.step(f"cluster opted out (tag {self.settings.opt_tag}={facts.tags.get(self.settings.opt_tag, '')!r}"
                      f", default {'in' if self.settings.opt_in_by_default else 'out'}); nothing done")
             return run.done(Phase.SKIPPED)
-        if not facts.managed_identity:
-            return run.fail("ClusterNotManagedIdentity",
-                            "the AKS cluster uses a service principal; the Argo CD extension needs a managed-identity "
-                            f"cluster. Convert it with `az aks update -g {cluster.resource_group} -n {cluster.name} "
-                            "--enable-managed-identity` (then `az aks nodepool upgrade --node-image-only` per pool), "
-                            "and send the request again")
+        waiting = self.preflight.refusals(cluster, profile, facts)
+        if waiting is not None:
+            return run.wait("connectivity", waiting, self.settings.cluster_poll_seconds)
+        # Extensions cannot exist before their provider is registered, and reading them then would register it.
+        readable = _registered(states, EXTENSIONS_NAMESPACE)
+        ext = (self._read_extension(cluster) if isinstance(known, _NotRead) else known) if readable else None
+        if ext is not None and ext.extension_type.lower() == EXTENSION_TYPE.lower():
+            if not owned(cluster, ext.name, ext.settings, job.created):
+                if ext.name.lower() != EXTENSION_NAME:
+                    return _foreign_elsewhere(run, cluster, ext, job.adopt)
+                if not job.adopt:
+                    return run.skip("ExtensionNotOwned", foreign_message(cluster, ext.name, ext.extension_type))
+                run.step(f"adopting extension {ext.name} ({ext.extension_type}, {ext.provisioning_state}), which the "
+                         'service did not create: the request says "adopt": true')
+            run.created.append(extension_id(cluster, EXTENSION_NAME))  # ours from now on (the ledger keeps it)
+        if readable and (ext is None or ext.provisioning_state.lower() == "failed"
+                         or (profile.version is not None and ext.pinned_version != profile.version)):
+            self.preflight.availability(cluster, profile, facts)  # before the first install, or a new pin
+        if profile.workload_identity.enabled:
+            self.preflight.identity_group(cluster)
+        pending = self._register(run, cluster.subscription, states)  # the first write
+        if pending.phase is Phase.WAITING:
+            return pending
         client_id = None
         if profile.workload_identity.enabled:
-            issuer = self._issuer(run, cluster, profile, facts)
-            if issuer is None:
+            if not oidc(cluster, profile, facts):
+                self._enable_workload_identity(run, cluster, facts)
                 return run.wait("cluster", "waiting for AKS to finish enabling the OIDC issuer and workload identity",
                                 self.settings.cluster_poll_seconds)
+            issuer = facts.oidc_issuer_url or ""
             client_id = self.identities.ensure_identity(run, cluster, profile, facts, issuer).client_id
             self.identities.ensure_sso(run, cluster, profile, issuer)
         spec = desired_extension(profile, facts, client_id, self._gitops(run, cluster, profile, facts, client_id))
         run.config_hash = config_hash(spec.full_settings)
-        run.step(f"cluster checked: {facts.node_count if facts.node_count is not None else 'unknown'} node(s), "
-                 f"redis-ha.enabled={spec.settings['redis-ha.enabled']}")
-        ext = self.api.get_extension(cluster, EXTENSION_NAME) if isinstance(known, _NotRead) else known
-        return self._extension(run, cluster, spec, ext, may_reinstall=may_reinstall)
+        run.step(f"cluster checked: {capacity_text(facts)}, redis-ha.enabled={spec.settings['redis-ha.enabled']}"
+                 + (", AKS Automatic: resource requests and limits for every component" if is_automatic(facts)
+                    else ""))
+        return self._extension(run, cluster, spec, ext, may_reinstall=job.may_reinstall, adopting=job.adopt)
+
+    def _read_extension(self, cluster: ClusterRef) -> ExtensionState | None:
+        """The `argocd` extension, else any other Argo CD extension on the cluster (one list call)."""
+        found = self.api.list_extensions(cluster)
+        ours = next((e for e in found if e.name.lower() == EXTENSION_NAME), None)
+        return ours or next((e for e in found if e.extension_type.lower() == EXTENSION_TYPE.lower()), None)
 
     def _gitops(self, run: Run, cluster: ClusterRef, profile: Profile, facts: ClusterFacts,
                 client_id: str | None) -> GitOpsSettings | None:
@@ -202,25 +280,10 @@ class Reconciler:
             run.gitops_root = gitops.view.as_dict(applied=False)
         return gitops
 
-    def _issuer(self, run: Run, cluster: ClusterRef, profile: Profile, facts: ClusterFacts) -> str | None:
-        """The cluster's OIDC issuer for workload identity; None while AKS is turning it on at our request."""
-        if facts.oidc_issuer_url and (facts.workload_identity or cluster.kind == "arc"):
-            return facts.oidc_issuer_url
+    def _enable_workload_identity(self, run: Run, cluster: ClusterRef, facts: ClusterFacts) -> None:
+        """Turn on the AKS OIDC issuer and workload identity (`workloadIdentity.enableOnCluster`), a cluster write."""
         missing = " and ".join(part for part, ok in (("the OIDC issuer", facts.oidc_issuer_url),
                                                      ("workload identity", facts.workload_identity)) if not ok)
-        if cluster.kind == "arc":
-            raise PermanentError(
-                "ClusterWorkloadIdentityDisabled",
-                f"profile {profile.name!r} uses workload identity but the Arc cluster has no OIDC issuer. Run `az "
-                f"connectedk8s update -g {cluster.resource_group} -n {cluster.name} --enable-oidc-issuer "
-                "--enable-workload-identity` where kubectl reaches the cluster, then send the request again")
-        if not profile.workload_identity.enable_on_cluster:
-            raise PermanentError(
-                "ClusterWorkloadIdentityDisabled",
-                f"profile {profile.name!r} uses workload identity but the AKS cluster has {missing} turned off. Run "
-                f"`az aks update -g {cluster.resource_group} -n {cluster.name} --enable-oidc-issuer "
-                "--enable-workload-identity` and send the request again, or set workloadIdentity.enableOnCluster: "
-                "true in the profile to let the service do it")
         try:
             self.api.enable_workload_identity(cluster)
         except AzureError as exc:
@@ -236,14 +299,22 @@ class Reconciler:
                                  f"{cluster.name} --enable-oidc-issuer --enable-workload-identity` yourself, then "
                                  "send the request again") from exc
         run.step(f"enabling {missing} on the AKS cluster (workloadIdentity.enableOnCluster)")
-        return None
 
-    def _providers(self, run: Run, subscription: str) -> list[str]:
-        pending = []
+    def _provider_states(self, subscription: str) -> dict[str, str]:
+        """Each required provider's registration state (reads; a provider seen Registered recently is not read)."""
+        states = {}
         for namespace in REQUIRED_PROVIDERS:
-            if self.providers.fresh(subscription, namespace):
-                continue
-            state = self.api.provider_state(subscription, namespace)
+            state = "Registered" if self.providers.fresh(subscription, namespace) \
+                else self.api.provider_state(subscription, namespace)
+            if state.lower() == "registered":
+                self.providers.mark(subscription, namespace)
+            states[namespace] = state
+        return states
+
+    def _register(self, run: Run, subscription: str, states: dict[str, str]) -> Outcome:
+        """Register what is not registered; WAITING while any provider is still registering, else SUCCEEDED."""
+        pending = []
+        for namespace, state in states.items():
             if state.lower() in ("notregistered", "unregistered"):
                 state = self.api.register_provider(subscription, namespace)
                 run.step(f"registered provider {namespace} ({state})")
@@ -251,10 +322,13 @@ class Reconciler:
                 self.providers.mark(subscription, namespace)
             else:
                 pending.append(namespace)
-        return pending
+        if pending:
+            return run.wait("providers", f"waiting for {', '.join(pending)} to finish registering",
+                            self.settings.provider_poll_seconds)
+        return Outcome(Phase.SUCCEEDED)
 
     def _extension(self, run: Run, cluster: ClusterRef, spec: ExtensionSpec, ext: ExtensionState | None, *,
-                   may_reinstall: bool) -> Outcome:
+                   may_reinstall: bool, adopting: bool) -> Outcome:
         poll = self.settings.extension_poll_seconds
         if ext is None:
             return self._install(run, cluster, spec, "install started")
@@ -270,6 +344,9 @@ class Reconciler:
             run.step(f"legacy Argo CD extension found ({legacy}): uninstalling it to reinstall 1.x with the new keys")
             return run.wait("extension", "waiting for the legacy extension to be removed", poll)
         if ext.provisioning_state.lower() == "failed":
+            present = argocd_already_present(ext.error_message)
+            if present is not None:
+                return run.fail("ArgoCDAlreadyPresent", present)
             if not may_reinstall:
                 return run.fail(ext.error_code or "ExtensionFailed",
                                 (ext.error_message or "the extension install failed without an error message")
@@ -279,15 +356,22 @@ class Reconciler:
         patch = settings_patch(ext.settings, spec.full_settings)
         wanted_hash = protected_hash(cluster, spec.protected)
         protected = spec.protected if wanted_hash != run.protected_hash else None
-        if patch or protected:
-            self.api.patch_extension(cluster, EXTENSION_NAME, patch, protected)
+        pin = version_pin(ext, spec)
+        if patch or protected or pin is not None:
+            self.api.patch_extension(cluster, EXTENSION_NAME, patch, protected, pin)
             run.protected_hash = wanted_hash
-            run.step(_patch_step(ext.settings, spec, patch, protected is not None))
+            if adopting:
+                run.step("adopted: changed " + "; ".join(changed_settings(ext.settings, patch)))
+            elif patch or protected:
+                run.step(_patch_step(ext.settings, spec, patch, protected is not None))
+            if pin is not None:
+                run.step(f"version: {ext.pinned_version or 'the train'} -> {pin.version or 'the train'}")
             return run.wait("extension", "waiting for the update to finish", poll)
         if run.gitops_root is not None:
             run.gitops_root = {**run.gitops_root, "applied": True}
         run.step(f"extension {EXTENSION_NAME} {ext.provisioning_state}"
-                 + (f" (version {ext.version})" if ext.version else ""))
+                 + (f" (version {ext.version})" if ext.version else "")
+                 + (" (adopted: its settings already match the profile)" if adopting else ""))
         return run.done()
 
     def _install(self, run: Run, cluster: ClusterRef, spec: ExtensionSpec, what: str) -> Outcome:
@@ -296,6 +380,7 @@ class Reconciler:
         created = self.api.put_extension(cluster, EXTENSION_NAME, spec)
         run.installs += 1
         run.protected_hash = protected_hash(cluster, spec.protected)
+        run.created.append(extension_id(cluster, EXTENSION_NAME))
         later = " (the root Application follows once Argo CD and its CRDs are installed)" if spec.deferred else ""
         run.step(f"extension {EXTENSION_NAME} ({EXTENSION_TYPE}) {what}: {created.provisioning_state}{later}")
         return run.wait("extension", "waiting for the install to finish", self.settings.extension_poll_seconds)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from shared.bootstrap.argocd_extension import RELEASE_NAMESPACE
 from shared.bootstrap.cluster_ids import ClusterRef
+from shared.bootstrap.identity_placement import IdentityPlacement
 
 AUDIENCE = "api://AzureADTokenExchange"
 SSO_SERVICE_ACCOUNT = "argocd-server"
@@ -70,10 +71,12 @@ def _digest(text: str, length: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
-def identity_for(cluster: ClusterRef, resource_group: str | None) -> IdentityRef:
-    """`argocd-<cluster name>-<8 hex of the id>`: readable, unique across groups, within 3-128 characters."""
+def identity_for(cluster: ClusterRef, placement: IdentityPlacement | None = None) -> IdentityRef:
+    """`argocd-<cluster name>-<8 hex of the id>`: readable, unique across groups, within 3-128 characters, in the
+    group IDENTITY_RESOURCE_GROUP names for the cluster (its own group when unset)."""
     stem = _NAME_CHARS.sub("-", cluster.name)[:100].strip("-") or "cluster"
-    return IdentityRef(subscription=cluster.subscription, resource_group=resource_group or cluster.resource_group,
+    home = (placement or IdentityPlacement()).home(cluster)
+    return IdentityRef(subscription=home.subscription, resource_group=home.resource_group,
                        name=f"argocd-{stem}-{_digest(cluster.key, 8)}")
 
 

@@ -24,7 +24,7 @@ from shared.untrusted import echo, shown
 
 SCHEMA_VERSION = 1
 ACTIONS = ("bootstrap", "update", "uninstall")
-_FIELDS = {"schemaVersion", "action", "clusterResourceId", "profile", "overrides", "requestId"}
+_FIELDS = {"schemaVersion", "action", "clusterResourceId", "profile", "overrides", "requestId", "adopt"}
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class InstallRequest:
     cluster: ClusterRef
     profile: str | None = None
     overrides: dict[str, Any] | None = None
+    adopt: bool = False  # take over an Argo CD extension the service did not create
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"schemaVersion": SCHEMA_VERSION, "action": self.action,
@@ -44,6 +45,8 @@ class InstallRequest:
             body["profile"] = self.profile
         if self.overrides is not None:
             body["overrides"] = self.overrides
+        if self.adopt:
+            body["adopt"] = True
         return body
 
 
@@ -85,5 +88,9 @@ def parse_install_request(body: bytes, *, message_id: str | None) -> InstallRequ
     if not is_request_id(request_id):
         raise RequestRejected("InvalidRequestId", f"requestId {shown(request_id)} must be {REQUEST_ID_RULE} (or omit "
                               "it to use the message id)")
+    adopt = data.get("adopt", False)
+    if not isinstance(adopt, bool):
+        raise RequestRejected("InvalidAdopt", f"adopt is {shown(adopt)}; send true to take over an Argo CD extension "
+                              "the service did not create, or leave it out")
     return InstallRequest(request_id=request_id, action=action, cluster=cluster, profile=profile,
-                          overrides=overrides)
+                          overrides=overrides, adopt=adopt)

@@ -142,11 +142,12 @@ class RequestProcessor:
             attempts = 0 if decision.explicit or record is None else record.attempts
             outcome = self.reconciler.reconcile(
                 request.cluster, profile, may_reinstall=attempts < self.settings.max_install_attempts,
-                waiting_on=waiting_on, honour_opt_out=not decision.explicit,
+                waiting_on=waiting_on, honour_opt_out=not decision.explicit, adopt=decision.explicit and request.adopt,
+                created=record.created if record else (),
                 applied_protected_hash=record.protected_hash if record else None)
         else:
             outcome = self.reconciler.remove(request.cluster, record.created if record else (),
-                                             waiting_on=waiting_on)
+                                             waiting_on=waiting_on, adopt=decision.explicit and request.adopt)
         self._record(request, decision, profile, msg, outcome, record)
         return Settlement()
 
@@ -204,7 +205,7 @@ class RequestProcessor:
         generation = max(base.continuation, msg.continuation) + 1
         due = now + (outcome.retry_after or self.settings.cluster_poll_seconds)
         # Follow-ups carry no profile or action: they work toward what the ledger says is desired when they run.
-        body = replace(request, action="bootstrap", profile=None, overrides=None).to_body()
+        body = replace(request, action="bootstrap", profile=None, overrides=None, adopt=False).to_body()
         # Its id is the same when this message is redelivered (a duplicate: dropped), and new when another message
         # restarts a chain whose ledger row was never saved (a ledger outage): the old ids may still be in the
         # duplicate-detection window, and the new chain would be dropped.

@@ -19,7 +19,7 @@ from shared.azure.api import AzureApi, SecretsApi
 from shared.azure.errors import AzureError
 from shared.azure.ledger import ClusterRecord, Ledger
 from shared.azure.outbox import Outbox, OutgoingMessage
-from shared.bootstrap.argocd_extension import EXTENSION_NAME, config_hash
+from shared.bootstrap.argocd_extension import EXTENSION_NAME, EXTENSION_TYPE, config_hash
 from shared.bootstrap.cluster_ids import ClusterRef, InvalidClusterId, ListedCluster, parse_cluster_id
 from shared.bootstrap.gitops import protected_hash, repository_protected
 from shared.bootstrap.profiles import Profile, ProfileCatalog
@@ -100,6 +100,12 @@ class Sweeper:
             return "recreated after its delete" if record.deleted_at is not None else None
         if record.phase == "waiting":
             return "stuck waiting" if now - record.last_changed > self.settings.stuck_after_seconds else None
+        if record.last_error_code == "ArcClusterDisconnected":  # retried when its agents are back, not before
+            facts = self.api.get_cluster(cluster.ref)
+            connected = facts is not None and (facts.connectivity_status or "").lower() == "connected"
+            return "Arc cluster connected again" if connected else None
+        if record.last_error_code == "ExtensionNotOwned":  # left alone until it is adopted or removed
+            return "the foreign Argo CD extension is gone" if self._read_argocd(cluster.ref) is None else None
         if record.phase in ("failed", "pending", "skipped"):
             return f"last outcome {record.phase}"
         if record.phase != "succeeded":
@@ -132,6 +138,11 @@ class Sweeper:
         if protected_hash(cluster, repository_protected(profile.gitops, secret)) != record.protected_hash:
             return "repository secret changed in Key Vault since it was applied"
         return None
+
+    def _read_argocd(self, cluster: ClusterRef) -> object | None:
+        """Any Argo CD extension on the cluster, under whatever name."""
+        found = self.api.list_extensions(cluster)
+        return next((e for e in found if e.extension_type.lower() == EXTENSION_TYPE.lower()), None)
 
     def _orphaned_identities(self, subscription: str, present: set[str], records: dict[str, ClusterRecord],
                              report: SweepReport) -> None:

@@ -117,7 +117,8 @@ def test_run_bootstraps_a_cluster_and_records_it(cli: Cli) -> None:
 
     state = cli.control.call("GET", f"/clusters?id={cluster_id}")  # the emulator's word, not the CLI's
     ext = state["extension"]["properties"]
-    assert ext["provisioningState"] == "Succeeded" and ext["configurationSettings"] == {"redis-ha.enabled": "true"}
+    assert ext["provisioningState"] == "Succeeded" and ext["configurationSettings"] == {"redis-ha.enabled": "true",
+                                                                                "argoboot.managedBy": "argoboot"}
     assert ext["extensionType"].lower() == "microsoft.argocd" and ext["releaseTrain"] == "preview"
 
     request = cli("status", "--request", result["requestId"], "--emulator", "-o", "json")
@@ -149,6 +150,7 @@ def test_plan_sends_only_reads_and_shows_the_settings_key_by_key(cli: Cli) -> No
     assert plan["observed"]["cluster"]["nodeCount"] == 2 and plan["observed"]["extension"] is None
     assert [c["action"] for c in plan["changes"]] == ["create-extension"]
     assert plan["changes"][0]["settings"] == [
+        {"key": "argoboot.managedBy", "current": None, "desired": "argoboot", "change": "add"},
         {"key": "redis-ha.enabled", "current": None, "desired": "false", "change": "add"}]
     assert plan["outcome"] == "waiting" and plan["waitingOn"] == "extension"
 
@@ -311,3 +313,46 @@ def test_an_arc_cluster_announced_by_event_grid_is_bootstrapped_by_the_service(c
         pytest.fail(f"the service did not bootstrap {cluster_id}: {record.stdout}{record.stderr}")
     ext = cli.control.call("GET", f"/clusters?id={cluster_id}")["extension"]
     assert ext["properties"]["provisioningState"] == "Succeeded"
+
+
+THEIR_CLIENT_ID = "0a1b2c3d-0000-4000-8000-00000000beef"
+
+
+def test_run_leaves_a_hand_made_extension_alone_and_run_adopt_takes_it_over(cli: Cli) -> None:
+    cluster_id = cli.add_cluster("aks-theirs", "--argocd-by-hand", THEIR_CLIENT_ID)
+    plan = cli("plan", cluster_id, "--profile", "workload-identity", "--emulator")
+    assert plan.code == 1
+    assert "Would skip: ExtensionNotOwned" in plan.stdout and "If adopted (argoboot run" in plan.stdout
+    assert f'~ azure.workloadIdentity.clientId: "{THEIR_CLIENT_ID}" -> "(assigned by Azure)"' in plan.stdout
+
+    plain = cli("run", cluster_id, "--profile", "workload-identity", "--emulator", "-o", "json")
+    assert plain.code == 1 and plain.json["outcome"] == "skipped", plain.stdout + plain.stderr
+    assert plain.json["error"]["code"] == "ExtensionNotOwned" and "--adopt" in plain.json["error"]["message"]
+    ext = cli.control.call("GET", f"/clusters?id={cluster_id}")["extension"]["properties"]
+    assert ext["configurationSettings"]["azure.workloadIdentity.clientId"] == THEIR_CLIENT_ID  # untouched
+
+    adopted = cli("run", cluster_id, "--profile", "workload-identity", "--adopt", "--emulator", "-o", "json")
+    assert adopted.code == 0, adopted.stdout + adopted.stderr
+    [changed] = [s for s in adopted.json["steps"] if s.startswith("adopted: changed")]
+    ext = cli.control.call("GET", f"/clusters?id={cluster_id}")["extension"]["properties"]
+    ours = ext["configurationSettings"]["azure.workloadIdentity.clientId"]
+    assert ours != THEIR_CLIENT_ID and f'azure.workloadIdentity.clientId: "{THEIR_CLIENT_ID}" -> "{ours}"' in changed
+
+    update = cli("update", cluster_id, "--profile", "workload-identity", "--emulator", "-o", "json")
+    assert update.code == 0 and update.json["action"] == "update", update.stdout + update.stderr
+    assert update.json["steps"][-1].startswith("extension argocd Succeeded")  # now the service's: no adopt needed
+
+
+def test_uninstall_removes_what_the_service_created_and_exits_0(cli: Cli) -> None:
+    cluster_id = cli.add_cluster("aks-bye")
+    assert cli("run", cluster_id, "--profile", "workload-identity", "--emulator").code == 0
+    mark = cli.control.call("GET", "/arm/requests")["next"]
+    done = cli("uninstall", cluster_id, "--emulator", "-o", "json")
+    assert done.code == 0 and done.json["outcome"] == "uninstalled", done.stdout + done.stderr
+    sent = cli.control.call("GET", f"/arm/requests?since={mark}")["requests"]
+    assert {r["method"] for r in sent if r["method"] == "DELETE"} == {"DELETE"}
+    assert cli.control.call("GET", f"/clusters?id={cluster_id}")["extension"] is None
+    status = cli("status", cluster_id, "--emulator", "-o", "json")
+    assert status.json["cluster"]["phase"] == "uninstalled"
+    again = cli("uninstall", cluster_id, "--emulator", "-o", "json")  # idempotent
+    assert again.code == 0 and again.json["outcome"] == "uninstalled"

@@ -89,7 +89,7 @@ def assert_bootstrapped(az: LocalAzure, cluster_id: str) -> None:
     rec = record(az, cluster_id)
     assert (rec.phase, rec.waiting_on, rec.last_error_code, rec.waiters) == ("succeeded", None, None, ()), rec
     assert rec.intent == "installed" and rec.profile == "platform"
-    owned = {identity["id"], assignment["id"],
+    owned = {identity["id"], assignment["id"], ext["id"],
              *(f"{identity['id']}/federatedIdentityCredentials/argoboot-{sa}" for sa in SERVICE_ACCOUNTS)}
     graph = [c for c in rec.created if c.startswith("graph:")]
     # The ledger knows all it owns and nothing else (ARM ids compare in any casing).

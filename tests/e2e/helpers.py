@@ -9,6 +9,8 @@ from shared.azure.ledger import ClusterRecord
 from shared.azure.outbox import OutgoingMessage
 from shared.bootstrap.cluster_ids import session_id_of
 
+#: The setting the service writes into every extension it installs (extensions carry no tags).
+MARKER = {"argoboot.managedBy": "argoboot"}
 RG = "rg-platform"
 
 
@@ -35,6 +37,14 @@ def replies(az: LocalAzure) -> list[dict[str, Any]]:
         return [json.loads(m.body) | {"_correlationId": m.correlation_id} for m in az.bus.messages(REPLIES)]
     except LookupError:
         return []
+
+
+def ask(az: LocalAzure, cluster_id: str, request_id: str, **fields: Any) -> dict[str, Any]:
+    """Send a request (message id = request id), run the queue until idle, and return its one reply."""
+    send_request(az, cluster_id, message_id=request_id, **fields)
+    az.drain()
+    [reply] = [r for r in replies(az) if r["requestId"] == request_id]
+    return reply
 
 
 def record(az: LocalAzure, cluster_id: str) -> ClusterRecord:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from localazure.functions_host import as_cloud_event
 from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
-from tests.e2e.helpers import RG, arc_id, extension_puts, record, replies, send_request
+from tests.e2e.helpers import MARKER, RG, arc_id, extension_puts, record, replies, send_request
 
 
 def test_new_three_node_aks_cluster_gets_argocd_with_ha(local_azure: LocalAzure) -> None:
@@ -19,7 +19,7 @@ def test_new_three_node_aks_cluster_gets_argocd_with_ha(local_azure: LocalAzure)
     assert props["extensionType"].lower() == "microsoft.argocd"
     assert props["releaseTrain"] == "preview"
     assert props["scope"] == {"cluster": {"releaseNamespace": "argocd"}}
-    assert props["configurationSettings"] == {"redis-ha.enabled": "true"}
+    assert props["configurationSettings"] == {"redis-ha.enabled": "true", **MARKER}
     assert props["provisioningState"] == "Succeeded"
     assert extension_puts(az) == 1
     rec = record(az, cluster_id)
@@ -35,7 +35,7 @@ def test_two_node_cluster_gets_single_node_argocd(local_azure: LocalAzure) -> No
     az.deliver_event(event)
     az.drain()
     ext = az.arm.extension(event["data"]["resourceUri"], "argocd")
-    assert ext is not None and ext["properties"]["configurationSettings"] == {"redis-ha.enabled": "false"}
+    assert ext is not None and ext["properties"]["configurationSettings"] == {"redis-ha.enabled": "false", **MARKER}
     assert ext["properties"]["provisioningState"] == "Succeeded"
 
 

@@ -19,7 +19,8 @@ def test_a_fresh_subscription_is_registered_then_bootstrapped(azurite: Any) -> N
         # Each once, then waited for; creating the AKS cluster had registered Microsoft.ContainerService.
         assert sorted(registers) == ["Microsoft.Kubernetes", "Microsoft.KubernetesConfiguration"]
         first_cluster_read = next(i for i, r in enumerate(az.arm.requests) if "/managedClusters/" in r.path)
-        assert first_cluster_read > max(i for i, r in enumerate(az.arm.requests) if r.method == "POST")
+        # The pre-flight reads the cluster before the first write (a refused cluster costs no registration).
+        assert first_cluster_read < min(i for i, r in enumerate(az.arm.requests) if r.method == "POST")
         assert all(r.status != 409 for r in az.arm.requests)  # never a request into an unregistered namespace
         rec = record(az, event["data"]["resourceUri"])
         assert rec.phase == "succeeded"
@@ -35,12 +36,13 @@ def test_the_extension_type_in_any_casing_is_the_services_own(local_azure: Local
     az = local_azure
     cluster_id = aks_id("aks-typed")
     az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-typed")
-    az.arm.add_extension(cluster_id, "argocd", extension_type=sent, settings={"redis-ha.enabled": "true"})
+    az.arm.add_extension(cluster_id, "argocd", extension_type=sent,  # the service's (its marker), in any casing
+                         settings={"redis-ha.enabled": "true", "argoboot.managedBy": "argoboot"})
     assert az.arm.extension(cluster_id, "argocd")["properties"]["extensionType"] == sent
     az.arm.clear_log()
     send_request(az, cluster_id, message_id=f"m-{sent}")
     az.drain()
-    assert [r.method for r in az.arm.requests if "/extensions/" in r.path] == ["GET"]  # converged: nothing written
+    assert [r.method for r in az.arm.requests if "/extensions" in r.path] == ["GET"]  # converged: nothing written
     [reply] = replies(az)
     assert reply["outcome"] == "succeeded" and reply["error"] is None
 
@@ -55,5 +57,8 @@ def test_an_identity_resource_group_that_does_not_exist_fails_with_azures_answer
         az.drain()
         [reply] = replies(az)
         assert reply["outcome"] == "failed"
-        assert reply["error"]["code"] == "ResourceGroupNotFound" and "rg-identities" in reply["error"]["message"]
+        # Found by the pre-flight, before anything is written, with the setting to change.
+        assert reply["error"]["code"] == "IdentityResourceGroupNotFound"
+        assert "rg-identities" in reply["error"]["message"]
+        assert "IDENTITY_RESOURCE_GROUP" in reply["error"]["message"]
         assert az.arm.identities() == [] and az.arm.extension(aks_id("aks-wi"), "argocd") is None

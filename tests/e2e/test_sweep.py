@@ -8,7 +8,7 @@ from localazure.arm.subscriptions import REGISTERED
 from localazure.stack import OTHER_SUBSCRIPTION, QUEUE, SUBSCRIPTION, LocalAzure
 from shared.bootstrap.workload_identity import CLUSTER_TAG, MANAGED_BY_TAG
 from shared.pipeline.sweep import SweepReport
-from tests.e2e.helpers import RG, aks_id, record, send_request
+from tests.e2e.helpers import MARKER, RG, aks_id, record, send_request
 
 
 def sweep(az: LocalAzure) -> SweepReport:
@@ -53,7 +53,8 @@ def test_removed_failed_or_drifted_extensions_are_reconciled(local_azure: LocalA
                                drifted.lower(): "extension settings drifted from the profile"}
     az.drain()
     assert az.arm.extension(removed, "argocd")["properties"]["provisioningState"] == "Succeeded"
-    assert az.arm.extension(drifted, "argocd")["properties"]["configurationSettings"] == {"redis-ha.enabled": "true"}
+    settings = az.arm.extension(drifted, "argocd")["properties"]["configurationSettings"]
+    assert settings == {"redis-ha.enabled": "true", **MARKER}
 
 
 def test_a_changed_profile_file_is_applied(platform_azure: LocalAzure) -> None:

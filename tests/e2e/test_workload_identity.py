@@ -17,7 +17,7 @@ from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
 from shared.bootstrap.cluster_ids import parse_cluster_id
 from shared.bootstrap.workload_identity import identity_for
 from tests.conftest import SSO_CLIENT_ID
-from tests.e2e.helpers import RG, aks_id, arc_id, record, replies, send_request
+from tests.e2e.helpers import MARKER, RG, aks_id, arc_id, record, replies, send_request
 
 REGISTRY = (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-shared/providers/"
             "Microsoft.ContainerRegistry/registries/platformacr")
@@ -104,7 +104,7 @@ def test_platform_profile_sets_up_identity_credentials_sso_and_settings(platform
 
     installed = settings(az, cluster_id)
     oidc = yaml.safe_load(installed.pop("configs.cm.oidc\\.config"))
-    assert installed == expected_platform_settings(identity["properties"]["clientId"])
+    assert installed == {**expected_platform_settings(identity["properties"]["clientId"]), **MARKER}
     assert oidc == {"name": "Azure", "issuer": f"https://login.microsoftonline.com/{TENANT}/v2.0",
                     "clientID": SSO_CLIENT_ID, "azure": {"useWorkloadIdentity": True},
                     "requestedIDTokenClaims": {"groups": {"essential": True}},
@@ -175,10 +175,11 @@ def test_setting_removed_from_the_profile_is_removed_from_the_extension(platform
     cluster_id = aks_id("aks-manual")
     az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-manual")
     az.arm.add_extension(cluster_id, "argocd", settings={"redis-ha.enabled": "true", "server.replicas": "5"})
-    bootstrap(az, cluster_id, "r-1")  # default profile: only redis-ha
+    reply = bootstrap(az, cluster_id, "r-1", adopt=True)  # installed by hand: adopted; default profile: redis-ha
     [patch] = [r for r in az.arm.requests if r.method == "PATCH"]
-    assert patch.body["properties"]["configurationSettings"] == {"server.replicas": None}
-    assert settings(az, cluster_id) == {"redis-ha.enabled": "true"}
+    assert patch.body["properties"]["configurationSettings"] == {"server.replicas": None, **MARKER}
+    assert settings(az, cluster_id) == {"redis-ha.enabled": "true", **MARKER}
+    assert any('server.replicas: "5" -> (unset)' in step for step in reply["steps"]), reply
 
 
 def test_concurrent_credential_writes_are_never_made_and_a_forced_409_is_recovered(
@@ -210,7 +211,7 @@ def test_legacy_installation_is_uninstalled_and_reinstalled_with_the_new_keys(pl
     az.arm.add_extension(cluster_id, "argocd", version="0.0.9-preview", settings={
         "deployWithHighAvailability": "false", "config-maps.argocd-cm.data.url": "https://old.example/"})
 
-    reply = bootstrap(az, cluster_id, "r-migrate", profile="workload-identity")
+    reply = bootstrap(az, cluster_id, "r-migrate", profile="workload-identity", adopt=True)  # installed by hand
 
     assert reply["outcome"] == "succeeded", reply
     ext_writes = [w.split(" ")[0] for w in writes(az) if w.endswith("/extensions/argocd")]

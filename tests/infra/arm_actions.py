@@ -16,6 +16,9 @@ RESOURCE_TYPES = {
     "microsoft.managedidentity/userassignedidentities/federatedidentitycredentials":
         "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
     "microsoft.authorization/roleassignments": "Microsoft.Authorization/roleAssignments",
+    # Pre-flight: which Microsoft.ArgoCD versions a region offers (the extension-types API, by location).
+    "microsoft.kubernetesconfiguration/locations/extensiontypes/versions":
+        "Microsoft.KubernetesConfiguration/locations/extensionTypes/versions",
 }
 # Namespaces the service registers (POST .../providers/{ns}/register needs {ns}/register/action).
 NAMESPACES = {ns.lower(): ns for ns in ("Microsoft.Kubernetes", "Microsoft.ContainerService",
@@ -39,6 +42,9 @@ def rbac_action(method: str, path: str) -> str:
     # Generic resource lists (the sweep: GET /subscriptions/{s}/resources?$filter=resourceType eq '...').
     if method == "GET" and len(lower) == 3 and lower[0] == "subscriptions" and lower[2] == "resources":
         return "Microsoft.Resources/subscriptions/resources/read"
+    # Pre-flight: the identity's resource group exists (GET /subscriptions/{s}/resourcegroups/{g}).
+    if method == "GET" and len(lower) == 4 and lower[2] == "resourcegroups":
+        return "Microsoft.Resources/subscriptions/resourceGroups/read"
     if method == "GET" and len(lower) == 5 and lower[2] == "resourcegroups" and lower[4] == "resources":
         return "Microsoft.Resources/subscriptions/resourceGroups/resources/read"
     if len(lower) < 2 or lower[0] != "subscriptions" or "providers" not in lower:

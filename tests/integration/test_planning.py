@@ -4,7 +4,7 @@ from __future__ import annotations
 from localazure.stack import SUBSCRIPTION, LocalAzure
 from shared.bootstrap.cluster_ids import parse_cluster_id
 from shared.bootstrap.planning import Plan, PlannedChange, SettingChange, make_plan
-from tests.e2e.helpers import RG, aks_id
+from tests.e2e.helpers import MARKER, RG, aks_id
 
 
 def plan_for(az: LocalAzure, name: str, profile: str = "default") -> Plan:
@@ -20,7 +20,8 @@ def test_unregistered_provider_and_new_extension_are_planned_not_sent(local_azur
     plan = plan_for(az, "aks-plan")
     assert [(c.action, c.target) for c in plan.changes] == [
         ("register-provider", "Microsoft.KubernetesConfiguration"), ("create-extension", "argocd")]
-    assert plan.changes[1].settings == (SettingChange("redis-ha.enabled", None, "true"),)
+    assert plan.changes[1].settings == (SettingChange("argoboot.managedBy", None, "argoboot"),
+                                        SettingChange("redis-ha.enabled", None, "true"))
     assert plan.outcome.waiting_on == "extension"
     assert {r.method for r in az.arm.requests} == {"GET"}
     assert az.arm.extension(aks_id("aks-plan"), "argocd") is None
@@ -30,12 +31,13 @@ def test_failed_extension_is_planned_as_a_reinstall_with_each_setting_compared(l
     az = local_azure
     az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-failed", node_counts=(3,))
     az.arm.add_extension(aks_id("aks-failed"), "argocd", provisioning_state="Failed",
-                         settings={"redis-ha.enabled": "false", "legacy.key": "1"})
+                         settings={"redis-ha.enabled": "false", "legacy.key": "1", **MARKER})  # the service's
     plan = plan_for(az, "aks-failed")
     [change] = plan.changes
     assert isinstance(change, PlannedChange) and change.action == "replace-extension"
     assert "it is Failed, ExtensionOperationFailed now" in change.detail
-    assert [(s.key, s.kind) for s in change.settings] == [("legacy.key", "remove"), ("redis-ha.enabled", "change")]
+    assert [(s.key, s.kind) for s in change.settings] == [
+        ("argoboot.managedBy", "keep"), ("legacy.key", "remove"), ("redis-ha.enabled", "change")]
     assert plan.extension is not None and plan.extension.provisioning_state == "Failed"
     assert {r.method for r in az.arm.requests} == {"GET"}
     assert az.arm.extension(aks_id("aks-failed"), "argocd")["properties"]["provisioningState"] == "Failed"
@@ -66,7 +68,8 @@ def test_workload_identity_plan_lists_the_identity_and_its_credentials_and_sends
 def test_drifted_settings_are_planned_as_an_update_key_by_key(local_azure: LocalAzure) -> None:
     az = local_azure
     az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-drift", node_counts=(3,))
-    az.arm.add_extension(aks_id("aks-drift"), "argocd", settings={"redis-ha.enabled": "false", "by.hand": "x"})
+    az.arm.add_extension(aks_id("aks-drift"), "argocd",
+                         settings={"redis-ha.enabled": "false", "by.hand": "x", **MARKER})
     plan = plan_for(az, "aks-drift")
     [change] = plan.changes
     assert change.action == "update-extension"

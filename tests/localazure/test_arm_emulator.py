@@ -74,6 +74,7 @@ def kc(emu: ArmEmulator, credential: DefaultAzureCredential) -> SourceControlCon
 
 @pytest.fixture
 def msi(emu: ArmEmulator, credential: DefaultAzureCredential) -> ManagedServiceIdentityClient:
+    emu.add_resource_group(SUB, RG)  # identities go into an existing group
     return ManagedServiceIdentityClient(credential, SUB, **options(emu))
 
 
@@ -596,6 +597,7 @@ def test_injected_faults(
 def test_throttling_token_buckets(emu: ArmEmulator, credential: DefaultAzureCredential) -> None:
     strict = ResourceManagementClient(credential, SUB, **options(emu, retry_total=0))
     msi = ManagedServiceIdentityClient(credential, SUB, **options(emu, retry_total=0))
+    emu.add_resource_group(SUB, RG)
     emu.throttle(reads=(2, 0.5), identity_creates=(1, 0.25))
     first = Captured()
     strict.providers.get("Microsoft.Kubernetes", raw_response_hook=first)
@@ -751,3 +753,96 @@ def test_aks_update_enables_oidc_and_workload_identity_then_settles(
     assert body is not None and body["properties"]["provisioningState"] == "Succeeded"
     assert body["properties"]["oidcIssuerProfile"]["issuerURL"].endswith("/")
     assert body["properties"]["securityProfile"]["workloadIdentity"] == {"enabled": True}
+
+
+def test_aks_automatic_refuses_argocd_containers_without_limits(
+    emu: ArmEmulator, clock: VirtualClock, kc: SourceControlConfigurationClient
+) -> None:
+    emu.add_aks_cluster(SUB, RG, "auto", sku="Automatic")
+    emu.add_aks_cluster(SUB, RG, "auto-limited", sku="Automatic")
+    limits = {f"{path}.resources.limits.{r}": "1" for path in (
+        "controller", "server", "repoServer", "applicationSet", "notifications", "dex", "dex.initImage", "redis",
+        "redisSecretInit", "redis-ha.redis", "redis-ha.sentinel", "redis-ha.haproxy") for r in ("cpu", "memory")}
+    kc.extensions.begin_create(*on_aks("auto"), "argocd", argocd(), polling=False)
+    kc.extensions.begin_create(*on_aks("auto-limited"), "argocd", argocd(**limits), polling=False)
+    clock.advance(emu.extension_install_seconds)
+    bare = kc.extensions.get(*on_aks("auto"), "argocd")
+    assert bare.provisioning_state == "Failed" and "validation.gatekeeper.sh" in bare.error_info.message
+    assert "container <argocd-application-controller> has no resource limits" in bare.error_info.message
+    assert kc.extensions.get(*on_aks("auto-limited"), "argocd").provisioning_state == "Succeeded"
+    assert emu.cluster(f"{AKS}/auto")["sku"] == {"name": "Automatic", "tier": "Standard"}  # type: ignore[index]
+
+
+def test_arc_agents_away_stall_an_extension_operation_until_they_return(
+    emu: ArmEmulator, clock: VirtualClock, kc: SourceControlConfigurationClient
+) -> None:
+    emu.add_arc_cluster(SUB, RG, "arc-1")
+    kc.extensions.begin_create(*on_arc("arc-1"), "argocd", argocd(), polling=False)
+    clock.advance(10)
+    emu.set_connectivity(f"{ARC}/arc-1", "Offline")
+    assert emu.cluster(f"{ARC}/arc-1")["properties"]["connectivityStatus"] == "Offline"  # type: ignore[index]
+    clock.advance(emu.extension_install_seconds * 5)
+    assert kc.extensions.get(*on_arc("arc-1"), "argocd").provisioning_state == "Creating"
+    emu.set_connectivity(f"{ARC}/arc-1", "Connected")
+    clock.advance(emu.extension_install_seconds - 11)
+    assert kc.extensions.get(*on_arc("arc-1"), "argocd").provisioning_state == "Creating"  # the time it had left
+    clock.advance(1)
+    assert kc.extensions.get(*on_arc("arc-1"), "argocd").provisioning_state == "Succeeded"
+
+
+def test_extension_type_versions_by_region_and_pinned_versions(
+    emu: ArmEmulator, clock: VirtualClock, kc: SourceControlConfigurationClient, resources: ResourceManagementClient
+) -> None:
+    def versions(location: str, train: str = "preview") -> Any:
+        path = (f"/subscriptions/{SUB}/providers/Microsoft.KubernetesConfiguration/locations/{location}/"
+                f"extensionTypes/Microsoft.ArgoCD/versions?releaseTrain={train}&api-version=2026-04-01")
+        return resources.send_request(HttpRequest("GET", emu.url + path))
+
+    emu.offer_argocd("1.1.0-preview", unsupported={"managedCluster": [(["AKS"], ["<1.30"])]})
+    emu.withdraw_argocd("brazilsouth")
+    listed = versions("eastus").json()["value"]
+    assert [v["properties"]["version"] for v in listed] == ["1.0.0-preview", "1.1.0-preview"]
+    assert listed[1]["properties"]["unsupportedKubernetesVersions"] == {
+        "managedCluster": [{"distributions": ["AKS"], "unsupportedVersions": ["<1.30"]}]}
+    assert listed[0]["properties"]["supportedClusterTypes"] == ["managedCluster", "connectedCluster"]
+    assert versions("eastus", "stable").json()["value"] == []
+    missing = versions("brazilsouth")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "ExtensionTypeNotFound"
+
+    emu.add_aks_cluster(SUB, RG, "pinned")
+    with pytest.raises(HttpResponseError) as refused:
+        kc.extensions.begin_create(*on_aks("pinned"), "argocd", Extension(
+            extension_type="Microsoft.ArgoCD", release_train="preview", version="9.9.9",
+            auto_upgrade_minor_version=False), polling=False)
+    assert refused.value.status_code == 400 and refused.value.error.code == "ExtensionTypeVersionNotFound"
+    kc.extensions.begin_create(*on_aks("pinned"), "argocd", Extension(
+        extension_type="Microsoft.ArgoCD", release_train="preview", version="1.1.0-preview",
+        auto_upgrade_minor_version=False), polling=False)
+    clock.advance(emu.extension_install_seconds)
+    pinned = kc.extensions.get(*on_aks("pinned"), "argocd")
+    assert (pinned.version, pinned.current_version, pinned.auto_upgrade_minor_version) == \
+        ("1.1.0-preview", "1.1.0-preview", False)
+
+
+def test_resource_groups_exist_once_something_is_in_them(emu: ArmEmulator, resources: ResourceManagementClient,
+                                                         msi: ManagedServiceIdentityClient) -> None:
+    emu.add_aks_cluster(SUB, "rg-clusters", "aks-1")
+    assert resources.resource_groups.get("rg-clusters").name == "rg-clusters"
+    with pytest.raises(HttpResponseError) as missing:
+        resources.resource_groups.get("rg-nowhere")
+    assert missing.value.status_code == 404 and missing.value.error.code == "ResourceGroupNotFound"
+    with pytest.raises(HttpResponseError) as refused:
+        msi.user_assigned_identities.create_or_update("rg-nowhere", "uami", {"location": "eastus"})
+    assert refused.value.error.code == "ResourceGroupNotFound"
+
+
+def test_open_source_argocd_makes_the_extension_install_fail_on_immutable_fields(
+    emu: ArmEmulator, clock: VirtualClock, kc: SourceControlConfigurationClient
+) -> None:
+    emu.add_aks_cluster(SUB, RG, "oss")
+    emu.add_oss_argocd(f"{AKS}/oss")
+    kc.extensions.begin_create(*on_aks("oss"), "argocd", argocd(), polling=False)
+    clock.advance(emu.extension_install_seconds)
+    failed = kc.extensions.get(*on_aks("oss"), "argocd")
+    assert failed.provisioning_state == "Failed" and "spec.selector" in failed.error_info.message
+    assert "field is immutable" in failed.error_info.message

@@ -28,7 +28,8 @@ def aks_body(**props: object) -> dict[str, object]:
 
 def test_aks_facts_sum_pools_and_keep_the_issuer_exactly() -> None:
     facts = cluster_facts("aks", aks_body())
-    assert facts == ClusterFacts("Succeeded", "eastus", True, 3, "https://eastus.oic.prod-aks.azure.com/t/g/", True)
+    assert facts == ClusterFacts("Succeeded", "eastus", True, 3, "https://eastus.oic.prod-aks.azure.com/t/g/", True,
+                                 distribution="AKS", schedulable_nodes=3)
 
 
 def test_aks_with_a_service_principal_is_not_managed_identity() -> None:
@@ -60,7 +61,8 @@ def test_facts_from_the_reference_examples() -> None:
 ])
 def test_redis_ha_follows_profile_and_node_count(profile: str, nodes: int | None, expected: str) -> None:
     facts = ClusterFacts("Succeeded", "eastus", True, nodes, None, False)
-    assert desired_extension(PROFILES[profile], facts).settings == {"redis-ha.enabled": expected}
+    assert desired_extension(PROFILES[profile], facts).settings == {"redis-ha.enabled": expected,
+                                                                    "argoboot.managedBy": "argoboot"}
 
 
 def test_forced_ha_on_a_small_cluster_is_refused_with_the_fix() -> None:
