@@ -12,9 +12,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from shared.bootstrap.cluster_ids import ClusterRef
+from shared.bootstrap.poll_schedule import Sample, WaitState
 
 HISTORY_LIMIT = 20
 WAITERS_LIMIT = 50
+WAIT_SAMPLES_LIMIT = 50  # past waits kept per kind and group: the recent ones predict the next
 
 
 class LedgerConflict(Exception):
@@ -58,6 +60,7 @@ class ClusterRecord:
     last_changed: float = 0.0
     continuation: int = 0
     continuation_due: float | None = None
+    wait: WaitState | None = None  # the wait in progress, for the poll schedule
     waiters: tuple[Waiter, ...] = ()
     history: tuple[dict[str, Any], ...] = ()
     etag: str | None = field(default=None, compare=False)
@@ -91,7 +94,15 @@ class RequestRecord:
     etag: str | None = field(default=None, compare=False)
 
 
-class Ledger(Protocol):
+class WaitHistory(Protocol):
+    """How long past waits took, per kind (install, update, uninstall, providers) and group (region/profile, the
+    namespaces): the poll schedule checks where they ended."""
+
+    def wait_samples(self, kind: str, group: str) -> list[Sample]: ...
+    def add_wait_sample(self, kind: str, group: str, sample: Sample) -> None: ...
+
+
+class Ledger(WaitHistory, Protocol):
     def get_cluster(self, key: str) -> ClusterRecord | None: ...
     def save_cluster(self, record: ClusterRecord) -> ClusterRecord: ...
     def get_request(self, request_id: str) -> RequestRecord | None: ...

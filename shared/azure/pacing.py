@@ -168,6 +168,15 @@ class Pacer:
             for bucket in self._refilled(keys, self._clock()):
                 bucket.tokens = min(bucket.tokens, 1 - retry_after * bucket.limit.per_second)
 
+    def headroom(self, subscription: str, kind: str = "reads") -> float:
+        """The share of the subscription's bucket left (1.0 when not paced): the poll schedule stretches its gaps
+        when reads grow scarce rather than spend them on checks."""
+        with self._lock:
+            buckets = self._refilled(((subscription.lower(), kind),), self._clock())
+            if not buckets:
+                return 1.0
+            return min(1.0, max(0.0, buckets[0].tokens / buckets[0].limit.burst))
+
     def remaining(self, key: BucketKey, remaining: int) -> None:
         """ARM says `remaining` requests are left in this bucket (other instances spend from it too)."""
         with self._lock:

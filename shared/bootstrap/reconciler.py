@@ -26,7 +26,7 @@ from shared.bootstrap.argocd_extension import (
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import ClusterRef
 from shared.bootstrap.identity_steps import IdentitySteps
-from shared.bootstrap.outcome import Outcome, Phase, Run
+from shared.bootstrap.outcome import Awaited, Outcome, Phase, Run
 from shared.bootstrap.profiles import Profile
 from shared.bootstrap.scope import opted_in
 from shared.errors import PermanentError
@@ -37,6 +37,8 @@ _READY = "succeeded"
 _BROKEN_CLUSTER_STATES = ("failed", "canceled", "deleting")
 #: Azure's races that clear by themselves within seconds: retried sooner than other waits.
 _RACES = {"ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity", "PrincipalNotFound"}
+#: What an extension's in-progress provisioningState awaits.
+_ACTIVITY = {"creating": "install", "updating": "update", "deleting": "uninstall"}
 
 
 class _NotRead:
@@ -86,7 +88,7 @@ class Reconciler:
                 ext = self.api.get_extension(cluster, EXTENSION_NAME)
                 if ext is not None and ext.in_progress:
                     return run.wait("extension", f"extension {EXTENSION_NAME} still {ext.provisioning_state}",
-                                    self.settings.extension_poll_seconds)
+                                    _in_progress(ext))
                 return self._full(run, cluster, profile, may_reinstall, honour_opt_out, known=ext)
             return self._full(run, cluster, profile, may_reinstall, honour_opt_out)
         except (PermanentError, AzureError) as exc:
@@ -102,13 +104,12 @@ class Reconciler:
             if ext is not None and ext.extension_type.lower() != EXTENSION_TYPE.lower():
                 run.step(f"extension {EXTENSION_NAME!r} is of type {ext.extension_type}, not ours; left alone")
             elif ext is not None and ext.in_progress:
-                return run.wait("extension", f"extension {EXTENSION_NAME} {ext.provisioning_state}",
-                                self.settings.extension_poll_seconds)
+                return run.wait("extension", f"extension {EXTENSION_NAME} {ext.provisioning_state}", _in_progress(ext))
             elif ext is not None:
                 self.api.delete_extension(cluster, EXTENSION_NAME)
                 run.step(f"uninstall of extension {EXTENSION_NAME} started")
                 return run.wait("extension", "waiting for the extension to be removed",
-                                self.settings.extension_poll_seconds)
+                                Awaited("uninstall", began=True))
             self.identities.remove(run, cluster, created)
             if self.api.get_cluster(cluster) is None:
                 run.step("cluster is gone; what the service created for it is removed")
@@ -123,19 +124,19 @@ class Reconciler:
         if isinstance(exc, PermanentError):
             return run.fail(exc.code, exc.message)
         if exc.retryable:
-            delay = exc.retry_after or (self.settings.identity_retry_seconds if exc.code in _RACES
-                                        else self.settings.cluster_poll_seconds)
             on = "throttled" if exc.status == 429 else "azure"  # throttled: ARM's limits, or pacing to them
-            return run.wait(on, f"{exc.summary}; retrying in {round(delay, 1):g}s", delay)
+            when = f"retrying in {round(exc.retry_after, 1):g}s" if exc.retry_after is not None else "retrying"
+            return run.wait(on, f"{exc.summary}; {when}", Awaited("race" if exc.code in _RACES else on),
+                            exc.retry_after)
         return run.fail(exc.code, exc.message)
 
     def _full(self, run: Run, cluster: ClusterRef, profile: Profile, may_reinstall: bool, honour_opt_out: bool,
               known: ExtensionState | _NotRead | None = _NOT_READ) -> Outcome:
         """All steps; `known` is the extension when this run already read it (None: it does not exist)."""
-        pending = self._providers(run, cluster.subscription)
+        pending, registered = self._providers(run, cluster.subscription)
         if pending:
             return run.wait("providers", f"waiting for {', '.join(pending)} to finish registering",
-                            self.settings.provider_poll_seconds)
+                            Awaited("providers", "+".join(pending), began=registered))
         facts = self.api.get_cluster(cluster)
         if facts is None:
             return run.fail("ClusterNotFound", f"{cluster.id} does not exist (deleted, or a typo in the id). "
@@ -145,7 +146,7 @@ class Reconciler:
             return run.fail("ClusterNotReady", f"the cluster's provisioningState is {facts.provisioning_state}; "
                             "repair or recreate it, then send the request again")
         if state != _READY:
-            return run.wait("cluster", f"cluster is {facts.provisioning_state}", self.settings.cluster_poll_seconds)
+            return run.wait("cluster", f"cluster is {facts.provisioning_state}", Awaited("cluster", facts.location))
         if honour_opt_out and not opted_in(facts.tags, self.settings):
             run.step(f"cluster opted out (tag {self.settings.opt_tag}={facts.tags.get(self.settings.opt_tag, '')!r}"
                      f", default {'in' if self.settings.opt_in_by_default else 'out'}); nothing done")
@@ -161,7 +162,7 @@ class Reconciler:
             issuer = self._issuer(run, cluster, profile, facts)
             if issuer is None:
                 return run.wait("cluster", "waiting for AKS to finish enabling the OIDC issuer and workload identity",
-                                self.settings.cluster_poll_seconds)
+                                Awaited("cluster", facts.location, began=True))
             client_id = self.identities.ensure_identity(run, cluster, profile, facts, issuer).client_id
             self.identities.ensure_sso(run, cluster, profile, issuer)
         spec = desired_extension(profile, facts, client_id)
@@ -169,7 +170,8 @@ class Reconciler:
         run.step(f"cluster checked: {facts.node_count if facts.node_count is not None else 'unknown'} node(s), "
                  f"redis-ha.enabled={spec.settings['redis-ha.enabled']}")
         ext = self.api.get_extension(cluster, EXTENSION_NAME) if isinstance(known, _NotRead) else known
-        return self._extension(run, cluster, spec, ext, may_reinstall=may_reinstall)
+        group = f"{facts.location.lower()}/{profile.name}"  # installs take as long as others in the region, profile
+        return self._extension(run, cluster, spec, ext, group, may_reinstall=may_reinstall)
 
     def _issuer(self, run: Run, cluster: ClusterRef, profile: Profile, facts: ClusterFacts) -> str | None:
         """The cluster's OIDC issuer for workload identity; None while AKS is turning it on at our request."""
@@ -194,55 +196,63 @@ class Reconciler:
         run.step(f"enabling {missing} on the AKS cluster (workloadIdentity.enableOnCluster)")
         return None
 
-    def _providers(self, run: Run, subscription: str) -> list[str]:
-        pending = []
+    def _providers(self, run: Run, subscription: str) -> tuple[list[str], bool]:
+        """The namespaces still registering, and whether this run registered one."""
+        pending, registered = [], False
         for namespace in REQUIRED_PROVIDERS:
             if self.providers.fresh(subscription, namespace):
                 continue
             state = self.api.provider_state(subscription, namespace)
             if state.lower() in ("notregistered", "unregistered"):
                 state = self.api.register_provider(subscription, namespace)
+                registered = True
                 run.step(f"registered provider {namespace} ({state})")
             if state.lower() == "registered":
                 self.providers.mark(subscription, namespace)
             else:
                 pending.append(namespace)
-        return pending
+        return pending, registered
 
-    def _extension(self, run: Run, cluster: ClusterRef, spec: ExtensionSpec, ext: ExtensionState | None, *,
-                   may_reinstall: bool) -> Outcome:
-        poll = self.settings.extension_poll_seconds
+    def _extension(self, run: Run, cluster: ClusterRef, spec: ExtensionSpec, ext: ExtensionState | None, group: str,
+                   *, may_reinstall: bool) -> Outcome:
         if ext is None:
-            return self._install(run, cluster, spec, "install started")
+            return self._install(run, cluster, spec, group, "install started")
         if ext.extension_type.lower() != EXTENSION_TYPE.lower():
             return run.fail("ExtensionNameTaken", f"an extension named {EXTENSION_NAME!r} of type "
                             f"{ext.extension_type} already exists on the cluster; remove it or rename it")
         if ext.in_progress:
-            return run.wait("extension", f"extension {EXTENSION_NAME} {ext.provisioning_state}", poll)
+            return run.wait("extension", f"extension {EXTENSION_NAME} {ext.provisioning_state}",
+                            _in_progress(ext, group))
         legacy = legacy_installation(ext)
         if legacy is not None:
             # 0.0.x cannot be upgraded in place: Microsoft's path is uninstall, then install 1.x with the new keys.
             self.api.delete_extension(cluster, EXTENSION_NAME)
             run.step(f"legacy Argo CD extension found ({legacy}): uninstalling it to reinstall 1.x with the new keys")
-            return run.wait("extension", "waiting for the legacy extension to be removed", poll)
+            return run.wait("extension", "waiting for the legacy extension to be removed",
+                            Awaited("uninstall", group, began=True))
         if ext.provisioning_state.lower() == "failed":
             if not may_reinstall:
                 return run.fail(ext.error_code or "ExtensionFailed",
                                 (ext.error_message or "the extension install failed without an error message")
                                 + f" (after {self.settings.max_install_attempts} attempts; send a request to try "
                                 "again)")
-            return self._install(run, cluster, spec, f"had failed ({ext.error_code}); install restarted")
+            return self._install(run, cluster, spec, group, f"had failed ({ext.error_code}); install restarted")
         patch = settings_patch(ext.settings, spec.settings)
         if patch:
             self.api.patch_extension(cluster, EXTENSION_NAME, patch)
             run.step(f"extension settings drifted from the profile; patched {', '.join(sorted(patch))}")
-            return run.wait("extension", "waiting for the update to finish", poll)
+            return run.wait("extension", "waiting for the update to finish", Awaited("update", group, began=True))
         run.step(f"extension {EXTENSION_NAME} {ext.provisioning_state}"
                  + (f" (version {ext.version})" if ext.version else ""))
         return run.done()
 
-    def _install(self, run: Run, cluster: ClusterRef, spec: ExtensionSpec, what: str) -> Outcome:
+    def _install(self, run: Run, cluster: ClusterRef, spec: ExtensionSpec, group: str, what: str) -> Outcome:
         created = self.api.put_extension(cluster, EXTENSION_NAME, spec)
         run.installs += 1
         run.step(f"extension {EXTENSION_NAME} ({EXTENSION_TYPE}) {what}: {created.provisioning_state}")
-        return run.wait("extension", "waiting for the install to finish", self.settings.extension_poll_seconds)
+        return run.wait("extension", "waiting for the install to finish", Awaited("install", group, began=True))
+
+
+def _in_progress(ext: ExtensionState, group: str = "") -> Awaited:
+    """An operation found running (maybe not ours): what it awaits, its clock unknown."""
+    return Awaited(_ACTIVITY.get(ext.provisioning_state.lower(), "install"), group)

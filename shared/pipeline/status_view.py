@@ -12,7 +12,8 @@ from typing import Any
 from shared.azure.ledger import ClusterRecord, RequestRecord
 
 # Kept out of the API on purpose: who to answer and how (waiters), the continuation chain, storage details.
-CLUSTER_INTERNAL_FIELDS = frozenset({"key", "polls", "continuation", "continuation_due", "waiters", "etag"})
+CLUSTER_INTERNAL_FIELDS = frozenset({"key", "polls", "continuation", "continuation_due", "wait", "waiters",
+                                     "etag"})
 REQUEST_INTERNAL_FIELDS = frozenset({"etag"})
 
 
