@@ -20,7 +20,7 @@ import threading
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from localazure.arm_server import Incoming, Reply
+from localazure.arm.server import Incoming, Reply
 from localazure.daemon import TOKEN_HEADER
 from localazure.stack import SUBSCRIPTION, LocalAzure
 from shared.azure.outbox import OutgoingMessage

@@ -17,8 +17,8 @@ import threading
 import time
 from pathlib import Path
 
-from localazure.arm import ArmEmulator
-from localazure.arm_server import Server
+from localazure.arm.emulator import ArmEmulator
+from localazure.arm.server import Server
 from localazure.control import ControlApp
 from localazure.daemon import DEFAULT_SPEED, LOG_FILE, DaemonState, remove_state, write_state
 from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from localazure.arm import ArmEmulator
+from localazure.arm.emulator import ArmEmulator
 from localazure.azurite import Azurite
 from localazure.bus import LocalBus
 from localazure.clock import VirtualClock

@@ -11,7 +11,7 @@ import random
 
 import pytest
 
-from localazure.arm_model import iso
+from localazure.arm.common import iso
 from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
 from tests.e2e.azure_state import (
     assert_clean_bus,

@@ -30,7 +30,7 @@ from azure.mgmt.kubernetesconfiguration.v2023_05_01.models import Extension, Pat
 from azure.mgmt.msi import ManagedServiceIdentityClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 
-from localazure.arm import ArmEmulator
+from localazure.arm.emulator import ArmEmulator
 from localazure.clock import VirtualClock
 
 SUB = "6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01"

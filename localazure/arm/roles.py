@@ -7,15 +7,52 @@ replicated to where role assignments are checked, so assigning it a role fails w
 
 from __future__ import annotations
 
-from localazure.arm_model import RoleAssignment, not_found_message
-from localazure.arm_request import ArmError, Call, allow
-from localazure.arm_server import Reply
-from localazure.arm_state import ArmState
+from dataclasses import dataclass
+
+from localazure.arm.common import Json, not_found_message
+from localazure.arm.identities import IdentityRoutes
+from localazure.arm.request import ArmError, Call, allow
+from localazure.arm.server import Reply
+
+
+@dataclass
+class RoleAssignment:
+    """A role assignment (Microsoft.Authorization/roleAssignments) at a scope."""
+
+    scope: str
+    name: str
+    role_definition_id: str
+    principal_id: str
+    principal_type: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.scope}/providers/Microsoft.Authorization/roleAssignments/{self.name}"
+
+    def body(self) -> Json:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "type": "Microsoft.Authorization/roleAssignments",
+            "properties": {
+                "roleDefinitionId": self.role_definition_id,
+                "principalId": self.principal_id,
+                "principalType": self.principal_type,
+                "scope": self.scope,
+            },
+        }
+
 
 _REGISTRY = "/providers/microsoft.containerregistry/registries/"
 
 
-class RoleAssignmentRoutes(ArmState):
+class RoleAssignmentRoutes(IdentityRoutes):
+    def __init__(self) -> None:
+        super().__init__()
+        self.principal_replication_seconds = 20.0
+        self._role_assignments: dict[str, RoleAssignment] = {}  # by lower-cased id
+        self._registries: set[str] = set()  # lower-cased container registry ids
+
     def _role_assignment(self, call: Call) -> Reply:
         allow(call, "GET", "PUT", "DELETE")
         split = max(i for i, s in enumerate(call.lower) if s == "providers")

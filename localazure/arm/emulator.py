@@ -4,15 +4,16 @@ It serves HTTPS on 127.0.0.1 with a trustme CA (clients pass `base_url=emulator.
 `connection_verify=emulator.ca_path`), plus a managed-identity token endpoint shaped like the one
 Azure Functions provides (`IDENTITY_ENDPOINT`/`IDENTITY_HEADER`), so `DefaultAzureCredential` runs
 for real. Resources: providers, AKS and Arc clusters, cluster extensions with their async
-operations, user-assigned identities and federated credentials. Azure's slow parts (provider
+operations, user-assigned identities and federated credentials, role assignments, and Graph
+applications. Azure's slow parts (provider
 registration, extension installs) run on an injected clock; faults, throttling and latency are
 switchable per test. Used by the demo, the tests and the benchmarks; the service never imports it.
 
-This module is the public API and the request pipeline (auth, faults, throttling, log). The rest:
-`arm_routes` maps paths to the route families `arm_providers`, `arm_clusters`, `arm_extensions` and
-`arm_identities`, which share `arm_state`; `arm_limits` holds faults and token buckets,
-`arm_request` the parsed request and error envelope, `arm_model` the resources and their bodies,
-`arm_server` the sockets.
+This module is the public API and the request pipeline (auth, faults, throttling, log). The rest of
+`localazure.arm`: `routes` maps paths to the resource families `providers`, `clusters`, `extensions`,
+`identities`, `roles` and `graph`, one module each with its resources, their bodies and their routes,
+over `state` (what they all read) and `common` (ids, timestamps); `limits` holds faults and token
+buckets, `request` the parsed request and error envelope, `server` the sockets.
 """
 
 from __future__ import annotations
@@ -35,26 +36,16 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import trustme
 
-from localazure.arm_limits import INTERNAL_ERROR, Fault, Faults, RateLimits
-from localazure.arm_model import (
-    AKS,
-    ARC,
-    AUDIENCE,
-    INSTALL_FAILURE_MESSAGE,
-    PROVIDER_STATES,
-    Application,
-    Extension,
-    Failure,
-    FederatedCredential,
-    Identity,
-    Json,
-    Provider,
-    cluster_event,
-    new_guid,
-)
-from localazure.arm_request import ArmError, Call
-from localazure.arm_routes import ArmRoutes
-from localazure.arm_server import Incoming, Reply, Server
+from localazure.arm.clusters import AKS, ARC, cluster_event
+from localazure.arm.common import Json, new_guid
+from localazure.arm.extensions import INSTALL_FAILURE_MESSAGE, Extension, Failure
+from localazure.arm.graph import Application
+from localazure.arm.identities import AUDIENCE, FederatedCredential, Identity
+from localazure.arm.limits import INTERNAL_ERROR, Fault, Faults, RateLimits
+from localazure.arm.providers import PROVIDER_STATES, Provider
+from localazure.arm.request import ArmError, Call
+from localazure.arm.routes import ArmRoutes
+from localazure.arm.server import Incoming, Reply, Server
 
 
 @dataclass(frozen=True)
@@ -76,7 +67,7 @@ class ArmEmulator(ArmRoutes):
 
     Python calls set up state (clusters, providers, faults); HTTP calls from the SDK drive it.
     Timings are seconds on `clock`, so a `VirtualClock` makes minutes-long installs instant.
-    The knobs its route handlers read (timings, `tenant_id`, `url`) are set in `ArmState`.
+    The knobs its route handlers read are set by each family (timings) and by `ArmState` (`tenant_id`, `url`).
     """
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:

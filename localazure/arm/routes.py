@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import re
 
-from localazure.arm_clusters import ClusterRoutes
-from localazure.arm_extensions import ExtensionRoutes
-from localazure.arm_identities import IdentityRoutes
-from localazure.arm_model import CLUSTER_KINDS, Json
-from localazure.arm_providers import ProviderRoutes
-from localazure.arm_request import ArmError, Call, allow, unknown
-from localazure.arm_roles import RoleAssignmentRoutes
-from localazure.arm_server import Reply
-from localazure.graph_routes import GraphRoutes
+from localazure.arm.clusters import CLUSTER_KINDS, ClusterRoutes
+from localazure.arm.common import Json
+from localazure.arm.extensions import ExtensionRoutes
+from localazure.arm.graph import GraphRoutes
+from localazure.arm.identities import IdentityRoutes
+from localazure.arm.providers import ProviderRoutes, unknown
+from localazure.arm.request import ArmError, Call, allow
+from localazure.arm.roles import RoleAssignmentRoutes
+from localazure.arm.server import Reply
 
 
-class ArmRoutes(ProviderRoutes, ClusterRoutes, ExtensionRoutes, IdentityRoutes, RoleAssignmentRoutes, GraphRoutes):
+class ArmRoutes(ProviderRoutes, ExtensionRoutes, ClusterRoutes, RoleAssignmentRoutes, IdentityRoutes, GraphRoutes):
+    """All the families; each one that reads another's resources comes before it (the MRO requires it)."""
+
     def _route(self, call: Call) -> Reply:
         match call.lower:
             case [*_, "providers", "microsoft.authorization", "roleassignments", _]:

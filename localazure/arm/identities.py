@@ -1,21 +1,93 @@
-"""User-assigned managed identities and their federated identity credentials (Microsoft.ManagedIdentity)."""
+"""User-assigned managed identities and their federated identity credentials (Microsoft.ManagedIdentity).
+
+Creating an identity creates its principal, which role assignments (`localazure.arm.roles`) look up.
+Identity ids say `/resourcegroups/`.
+"""
 
 from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
-from localazure.arm_model import FederatedCredential, Identity, not_found_message
-from localazure.arm_request import ArmError, Call, allow, string_map
-from localazure.arm_server import Reply
-from localazure.arm_state import ArmState
+from localazure.arm.common import Json, new_guid, not_found_message, version_date
+from localazure.arm.request import ArmError, Call, allow, string_map
+from localazure.arm.server import Reply
+from localazure.arm.state import ArmState
+
+AUDIENCE = "api://AzureADTokenExchange"
+
+
+@dataclass
+class FederatedCredential:
+    """A federated identity credential, on a managed identity here or on an application in Graph."""
+
+    name: str
+    issuer: str
+    subject: str
+    audiences: list[str]
+
+
+@dataclass
+class Identity:
+    """A user-assigned managed identity and its federated identity credentials."""
+
+    subscription: str
+    resource_group: str
+    name: str
+    location: str
+    tags: dict[str, str]
+    tenant_id: str
+    principal_id: str = field(default_factory=new_guid)
+    client_id: str = field(default_factory=new_guid)
+    credentials: dict[str, FederatedCredential] = field(default_factory=dict)
+    busy_until: float = 0.0  # monotonic time until which a credential write is in flight
+
+    @property
+    def id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription}/resourcegroups/{self.resource_group}/providers/"
+            f"Microsoft.ManagedIdentity/userAssignedIdentities/{self.name}"
+        )
+
+    def body(self, api_version: str) -> Json:
+        properties: Json = {"tenantId": self.tenant_id, "principalId": self.principal_id, "clientId": self.client_id}
+        if version_date(api_version) >= "2024-11-30":
+            properties["isolationScope"] = "None"
+        return {
+            "id": self.id,
+            "name": self.name,
+            "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
+            "location": self.location,
+            "tags": dict(self.tags),
+            "properties": properties,
+        }
+
+    def credential_body(self, credential: FederatedCredential) -> Json:
+        return {
+            "id": f"{self.id}/federatedIdentityCredentials/{credential.name}",
+            "name": credential.name,
+            "type": "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+            "properties": {
+                "issuer": credential.issuer,
+                "subject": credential.subject,
+                "audiences": list(credential.audiences),
+            },
+        }
+
 
 _FIC_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-_]{2,119}$")
 _MAX_CREDENTIALS = 20
 
 
 class IdentityRoutes(ArmState):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fic_write_seconds = 0.0  # real seconds, not on the clock: the write's HTTP reply is held that long
+        self._identities: dict[str, Identity] = {}
+        self._principals: dict[str, float] = {}  # principal id -> when it was created, on the clock
+
     def _identity(self, call: Call) -> Reply:
         allow(call, "GET", "PUT", "PATCH", "DELETE")
         key = "/" + "/".join(call.lower)

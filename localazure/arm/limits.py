@@ -11,8 +11,8 @@ import re
 import time
 from dataclasses import dataclass
 
-from localazure.arm_request import ArmError, Call
-from localazure.arm_server import Reply
+from localazure.arm.request import ArmError, Call
+from localazure.arm.server import Reply
 
 INTERNAL_ERROR = (
     "Encountered internal server error. Diagnostic information: timestamp '', subscription id '', "

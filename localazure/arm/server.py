@@ -1,6 +1,6 @@
 """Socket plumbing of the local ARM: a threaded HTTP(S) server that hands each request to a function.
 
-Kept apart from `localazure.arm` so that module reads as ARM semantics rather than socket code.
+Kept apart from `localazure.arm.emulator` so that module reads as ARM semantics rather than socket code.
 """
 
 from __future__ import annotations

@@ -2,27 +2,167 @@
 
 Writes answer at once with an Azure-AsyncOperation URL; the operation then runs for
 extension_{install,update,delete}_seconds on the emulator's clock, and `_settle` applies its outcome.
+Extension ids say `/resourceGroups/` (where AKS ids say `/resourcegroups/`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
-from localazure.arm_clusters import refuse_busy_cluster
-from localazure.arm_model import (
-    Cluster,
-    Extension,
-    Failure,
-    Json,
-    Operation,
-    ha_timeout_message,
-    new_guid,
-    not_found_message,
+from localazure.arm.clusters import Cluster, ClusterRoutes, refuse_busy_cluster
+from localazure.arm.common import Json, iso, new_guid, not_found_message
+from localazure.arm.providers import unknown
+from localazure.arm.request import ArmError, Call, allow, string_map
+from localazure.arm.server import Reply
+
+#: The version a fresh `Microsoft.ArgoCD` install reports once it has succeeded.
+LATEST_ARGOCD_VERSION = "1.0.0-preview"
+
+INSTALL_FAILURE_MESSAGE = (
+    "The extension operation failed with the following error:  Error: [ InnerError: [Helm installation "
+    "failed : Unable to create/update Kubernetes resources for the extension : Recommendation Please check "
+    "that there are no policies blocking the resource creation/update for the extension. Please refer to "
+    "this URL for more details on this error: aka.ms/bing : InnerError [release argocd failed, and has been "
+    "uninstalled due to atomic being set: failed pre-install: pod healthcheck failed]]] occurred while doing "
+    "the operation : [Create] on the config, For general troubleshooting visit: https://aka.ms/k8s-extensions-TSG"
 )
-from localazure.arm_request import ArmError, Call, allow, string_map, unknown
-from localazure.arm_server import Reply
-from localazure.arm_state import ArmState
+
+
+def ha_timeout_message(operation: str) -> str:
+    """What a redis-ha install on too few nodes reports: Helm waits for pods that never schedule."""
+    return (
+        "The extension operation failed with the following error:  Error: [ InnerError: [Helm installation "
+        f"failed : context deadline exceeded]] occurred while doing the operation : [{operation}] on the config, "
+        "For general troubleshooting visit: https://aka.ms/k8s-extensions-TSG"
+    )
+
+
+class Failure(NamedTuple):
+    """An ARM ErrorDetail: the code and message an operation ended with."""
+
+    code: str
+    message: str
+
+
+@dataclass
+class Operation:
+    """An extension's async operation, as its Azure-AsyncOperation URL reports it."""
+
+    op_id: str
+    resource_id: str
+    activity: str  # Creating | Updating | Deleting
+    ends: float
+    failure: Failure | None
+    canceled: bool = False
+
+    def status(self, now: float) -> str:
+        if self.canceled:
+            return "Canceled"
+        if now < self.ends:
+            return self.activity
+        return "Failed" if self.failure else "Succeeded"
+
+    def body(self, now: float) -> Json:
+        status = self.status(now)
+        error: Json | None = None
+        if status == "Canceled":
+            error = {
+                "code": "OperationCanceled",
+                "message": "The operation was canceled because the extension was deleted.",
+            }
+        elif status == "Failed" and self.failure:
+            error = self.failure._asdict()
+        return {
+            "id": f"{self.resource_id}/operations/{self.op_id}",
+            "name": self.op_id,
+            "status": status,
+            "properties": {},
+            "error": error,
+        }
+
+
+@dataclass
+class Extension:
+    """A cluster extension (Microsoft.KubernetesConfiguration/extensions)."""
+
+    cluster: Cluster
+    name: str
+    extension_type: str
+    release_train: str
+    auto_upgrade: bool
+    version: str | None
+    scope: Json | None
+    settings: dict[str, str]
+    protected: dict[str, str]
+    provisioning_state: str
+    current_version: str | None
+    created: float
+    modified: float
+    failure: Failure | None = None
+    failed_at: float = 0.0
+    operation: Operation | None = None
+
+    @property
+    def id(self) -> str:
+        c = self.cluster
+        return (
+            f"/subscriptions/{c.subscription}/resourceGroups/{c.resource_group}/providers/{c.kind.namespace}/"
+            f"{c.kind.resource_type}/{c.name}/providers/Microsoft.KubernetesConfiguration/extensions/{self.name}"
+        )
+
+    @property
+    def async_path(self) -> str:
+        """The extension path as ARM spells it in Azure-AsyncOperation (`ConnectedClusters`)."""
+        c = self.cluster
+        return (
+            f"/subscriptions/{c.subscription}/resourceGroups/{c.resource_group}/providers/{c.kind.namespace}/"
+            f"{c.kind.async_segment}/{c.name}/providers/Microsoft.KubernetesConfiguration/extensions/{self.name}"
+        )
+
+    def body(self) -> Json:
+        properties: Json = {
+            # The RP echoes the type lower-cased; clients must compare case-insensitively.
+            "extensionType": self.extension_type.lower(),
+            "autoUpgradeMinorVersion": self.auto_upgrade,
+            "releaseTrain": self.release_train,
+            "version": self.version,
+            "scope": self.scope,
+            "configurationSettings": dict(self.settings),
+            "configurationProtectedSettings": {},  # write-only: never echoed
+            "provisioningState": self.provisioning_state,
+            "currentVersion": self.current_version,
+            "statuses": [],
+            "aksAssignedIdentity": None,
+            "isSystemExtension": False,
+        }
+        if self.provisioning_state == "Failed" and self.failure:
+            properties["errorInfo"] = self.failure._asdict()
+            properties["statuses"] = [
+                {
+                    "code": self.failure.code,
+                    "displayStatus": None,
+                    "level": "Error",
+                    "message": self.failure.message,
+                    "time": iso(self.failed_at),
+                }
+            ]
+        return {
+            "id": self.id,
+            "name": self.name,
+            "type": "Microsoft.KubernetesConfiguration/extensions",
+            "systemData": {
+                "createdBy": "localazure",
+                "createdByType": "Application",
+                "createdAt": iso(self.created),
+                "lastModifiedBy": "localazure",
+                "lastModifiedByType": "Application",
+                "lastModifiedAt": iso(self.modified),
+            },
+            "properties": properties,
+        }
+
 
 #: What `forceDelete=true` answers: a serialised .NET HttpResponseMessage (seen on the wire).
 _FORCE_DELETE_BODY: Json = {
@@ -37,7 +177,16 @@ _FORCE_DELETE_BODY: Json = {
 }
 
 
-class ExtensionRoutes(ArmState):
+class ExtensionRoutes(ClusterRoutes):
+    def __init__(self) -> None:
+        super().__init__()
+        self.extension_install_seconds = 120.0
+        self.extension_update_seconds = 60.0
+        self.extension_delete_seconds = 60.0
+        self.extension_version = LATEST_ARGOCD_VERSION
+        self._operations: dict[str, Operation] = {}  # by operation id
+        self._install_failures: list[Failure] = []
+
     def _settle(self, now: float) -> None:
         """Finish the extension operations whose time has come (state advances lazily, on access)."""
         for cluster in self._clusters.values():

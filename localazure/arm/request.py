@@ -1,15 +1,15 @@
 """What every route handler of the local ARM works with: the parsed request and the ARM error envelope.
 
-Handlers raise `ArmError` from wherever they notice a problem; `localazure.arm` answers it.
+Handlers raise `ArmError` from wherever they notice a problem; `localazure.arm.emulator` answers it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
-from localazure.arm_model import KNOWN_PROVIDERS, Json, namespace_display
-from localazure.arm_server import Reply
+from localazure.arm.common import Json
+from localazure.arm.server import Reply
 
 #: ARM's request kinds, by method: they pick the throttling bucket and label the request log.
 _KINDS = {"GET": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete", "POST": "action"}
@@ -71,25 +71,6 @@ def allow(call: Call, *methods: str) -> None:
             "MethodNotAllowed",
             f"The local ARM does not support {call.method} on '{call.path}' (only {', '.join(methods)}).",
         )
-
-
-def unknown(call: Call) -> NoReturn:
-    namespace = call.namespace
-    if namespace is not None and namespace.lower() in KNOWN_PROVIDERS:
-        index = max(i for i, s in enumerate(call.lower[:-1]) if s == "providers")
-        resource_type = "/".join(call.segments[index + 2 :: 2]) or "(none)"
-        raise ArmError(
-            404,
-            "InvalidResourceType",
-            f"The resource type '{resource_type}' could not be found in the namespace "
-            f"'{namespace_display(namespace)}' for api version '{call.api_version}'.",
-        )
-    raise ArmError(
-        404,
-        "NoRegisteredProviderFound",
-        f"No registered resource provider found for location 'eastus' and API version '{call.api_version}' "
-        f"for type '{call.path}'.",
-    )
 
 
 def string_map(value: Any, name: str) -> dict[str, str]:

@@ -8,11 +8,34 @@ issuer + subject.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
-from localazure.arm_model import Application, FederatedCredential, new_guid
-from localazure.arm_request import Call
-from localazure.arm_server import Reply
-from localazure.arm_state import ArmState
+from localazure.arm.common import Json, new_guid
+from localazure.arm.identities import FederatedCredential
+from localazure.arm.request import Call
+from localazure.arm.server import Reply
+from localazure.arm.state import ArmState
+
+
+@dataclass
+class Application:
+    """An Entra application registration (Microsoft Graph), with its federated identity credentials by id."""
+
+    object_id: str
+    app_id: str
+    display_name: str
+    credentials: dict[str, FederatedCredential] = field(default_factory=dict)
+
+    def credential_body(self, credential_id: str, credential: FederatedCredential) -> Json:
+        return {
+            "id": credential_id,
+            "name": credential.name,
+            "issuer": credential.issuer,
+            "subject": credential.subject,
+            "audiences": list(credential.audiences),
+            "description": None,
+        }
+
 
 MAX_APP_CREDENTIALS = 20
 _BY_APP_ID = re.compile(r"^applications\(appid='([^']+)'\)$")
@@ -23,6 +46,10 @@ def graph_error(status: int, code: str, message: str) -> Reply:
 
 
 class GraphRoutes(ArmState):
+    def __init__(self) -> None:
+        super().__init__()
+        self._applications: dict[str, Application] = {}  # Entra applications by object id
+
     def _graph(self, call: Call) -> Reply:
         path = call.lower[1:]
         if len(path) == 1 and (found := _BY_APP_ID.match(path[0])):

@@ -1,0 +1,21 @@
+"""What every resource family of the local ARM reads besides its own state: the tenant and the emulator's URL.
+
+Each family (`localazure.arm.providers`, `clusters`, `extensions`, `identities`, `roles`, `graph`) is one
+module with its resources, their bodies and their routes: a mixin over `ArmState` whose `__init__` adds its
+own resources (keyed by lower-cased id) and its timings (seconds on the emulator's clock). A family that
+reads another's resources subclasses it: extensions live on clusters, role assignments look up the
+identities' principals. `ArmEmulator` inherits them all, so handlers read `self._clusters` or
+`self.extension_install_seconds` directly. Handlers never lock: `ArmEmulator` holds its lock around them.
+"""
+
+from __future__ import annotations
+
+from localazure.arm.common import new_guid
+
+
+class ArmState:
+    """The tenant the resources belong to, and the URL the emulator serves on (set at start)."""
+
+    def __init__(self) -> None:
+        self.tenant_id = new_guid()
+        self.url = ""
