@@ -1,4 +1,5 @@
-"""What every resource family of the local ARM reads besides its own state: the tenant and the emulator's URL.
+"""What every resource family of the local ARM reads besides its own state: the tenant, the emulator's URL, and
+the seeded durations of long operations when a benchmark draws them (`localazure.arm.timing`).
 
 Each family (`localazure.arm.providers`, `clusters`, `extensions`, `identities`, `roles`, `graph`) is one
 module with its resources, their bodies and their routes: a mixin over `ArmState` whose `__init__` adds its
@@ -11,6 +12,7 @@ identities' principals. `ArmEmulator` inherits them all, so handlers read `self.
 from __future__ import annotations
 
 from localazure.arm.common import new_guid
+from localazure.arm.timing import Durations
 
 
 class ArmState:
@@ -19,3 +21,4 @@ class ArmState:
     def __init__(self) -> None:
         self.tenant_id = new_guid()
         self.url = ""
+        self.durations: Durations | None = None  # seeded draws instead of the families' fixed seconds

@@ -70,6 +70,11 @@ class ClusterRecord:
         return cls(key=cluster.key, cluster_id=cluster.id, kind=cluster.kind, first_seen=now, last_changed=now)
 
     def with_history(self, now: float, entries: list[str]) -> ClusterRecord:
+        """Append a run's steps; a check that only repeats the last step (`still Creating`) adds nothing, so the
+        polls of a long wait do not push what happened out of the history."""
+        last = self.history[-1]["step"] if self.history else None
+        if entries and entries[0] == last:
+            entries = entries[1:]
         added = tuple({"at": now, "step": text} for text in entries)
         return replace(self, history=(self.history + added)[-HISTORY_LIMIT:])
 

@@ -8,7 +8,7 @@ per instance for `CACHE_SECONDS`; the read budget left comes from the instance's
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from shared.azure.ledger import WaitHistory
@@ -23,18 +23,25 @@ INTERRUPTIONS = frozenset({"throttled", "azure"})
 CACHE_SECONDS = 60.0
 
 
+Finished = tuple[str, str, Sample]  # kind, group, how long it took
+
+
 @dataclass(frozen=True)
 class Tracked:
-    """After one run: the wait the cluster is in (None: done), seconds to the next check, and the wait that just
-    ended, when it is worth remembering (kind, group, sample)."""
+    """After one run: the wait the cluster is in (None: done), seconds to the next check, and the waits that just
+    ended and are worth remembering."""
 
     wait: WaitState | None
     delay: float
-    finished: tuple[str, str, Sample] | None = None
+    finished: tuple[Finished, ...] = ()
 
 
 @dataclass
 class PollPlanner:
+    """A wait's group may name several things awaited together, joined by `+` (the namespaces still registering):
+    each part has its own history, the next check is the soonest any of them needs, and a part that drops out of
+    the group has ended."""
+
     settings: Settings
     clock: Callable[[], float]
     history: WaitHistory | None = None
@@ -53,34 +60,34 @@ class PollPlanner:
         now = self.clock()
         awaited = outcome.awaited
         if outcome.terminal or awaited is None:
-            return Tracked(None, 0.0, self._ended(previous, now))
+            return Tracked(None, 0.0, _ended(previous, _parts(previous.group) if previous else (), now))
+        headroom = self.headroom(subscription)
         if awaited.kind in INTERRUPTIONS:
             # Nothing was observed: the wait underneath goes on; back off from the last time anything was seen.
             wait = previous or WaitState(awaited.kind, "", now, now, witnessed=False)
             delay = next_check(kind=awaited.kind, elapsed=now - wait.seen, cap=self.cap(awaited.kind),
-                               retry_after=outcome.retry_after, headroom=self.headroom(subscription))
+                               retry_after=outcome.retry_after, headroom=headroom)
             return Tracked(wait, delay)
-        same = previous is not None and not awaited.began and previous.kind == awaited.kind \
-            and awaited.group in ("", previous.group)
-        finished = None
-        if same and previous is not None:
-            wait = replace(previous, seen=now)
+        if previous is not None and not awaited.began and previous.kind == awaited.kind \
+                and (not awaited.group or set(_parts(awaited.group)) <= set(_parts(previous.group))):
+            wait = replace(previous, seen=now, group=awaited.group or previous.group)
+            finished = _ended(previous, [p for p in _parts(previous.group) if p not in _parts(wait.group)], now)
         else:
-            finished = self._ended(previous, now)
+            finished = _ended(previous, _parts(previous.group) if previous else (), now)
             wait = WaitState(awaited.kind, awaited.group, now, now, witnessed=awaited.began)
-        samples = self.samples(wait.kind, wait.group) if wait.witnessed and wait.kind in HISTORY_KINDS else []
-        delay = next_check(kind=wait.kind, elapsed=now - wait.began, cap=self.cap(wait.kind), samples=samples,
-                           retry_after=outcome.retry_after, headroom=self.headroom(subscription))
+        learn = wait.witnessed and wait.kind in HISTORY_KINDS
+        delay = min(next_check(kind=wait.kind, elapsed=now - wait.began, cap=self.cap(wait.kind),
+                               samples=self.samples(wait.kind, part) if learn else (),
+                               retry_after=outcome.retry_after, headroom=headroom)
+                    for part in _parts(wait.group))
         return Tracked(wait, delay, finished)
 
     def remember(self, tracked: Tracked) -> None:
-        """Add the wait that ended to the history (call once the run is recorded, so a retried run adds nothing)."""
-        if tracked.finished is None:
-            return
-        kind, group, sample = tracked.finished
-        self.samples(kind, group).append(sample)
-        if self.history is not None:
-            self.history.add_wait_sample(kind, group, sample)
+        """Add the waits that ended to the history (call once the run is recorded, so a retried run adds nothing)."""
+        for kind, group, sample in tracked.finished:
+            self.samples(kind, group).append(sample)
+            if self.history is not None:
+                self.history.add_wait_sample(kind, group, sample)
 
     def samples(self, kind: str, group: str) -> list[Sample]:
         """Past waits of this kind and group (this instance's copy, refreshed from the ledger now and then)."""
@@ -92,8 +99,14 @@ class PollPlanner:
             cached = self._cache[(kind, group)] = (now, list(samples))
         return cached[1]
 
-    @staticmethod
-    def _ended(previous: WaitState | None, now: float) -> tuple[str, str, Sample] | None:
-        if previous is None or not previous.witnessed or previous.kind not in HISTORY_KINDS:
-            return None
-        return previous.kind, previous.group, Sample(previous.seen - previous.began, now - previous.began)
+
+def _parts(group: str) -> list[str]:
+    return group.split("+")
+
+
+def _ended(previous: WaitState | None, parts: Sequence[str], now: float) -> tuple[Finished, ...]:
+    """The parts of a wait this service started that are over now, with how long they took."""
+    if previous is None or not previous.witnessed or previous.kind not in HISTORY_KINDS:
+        return ()
+    sample = Sample(previous.seen - previous.began, now - previous.began)
+    return tuple((previous.kind, part, sample) for part in parts)

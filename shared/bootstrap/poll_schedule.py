@@ -23,12 +23,12 @@ from dataclasses import dataclass
 
 FIRST_CHECK = 0.5  # seconds: one read, and an Azure that is already done is noticed at once
 MIN_GAP = 1.0  # never two checks closer than this (history or not)
-MIN_HISTORY = 8  # past waits of a kind and group before their window is trusted
+MIN_HISTORY = 5  # past waits of a kind and group before their window is trusted
 LOW_QUANTILE, HIGH_QUANTILE = 0.02, 0.98
 #: Checks spent inside the usual window, per kind of wait (a provider registration happens once per subscription:
 #: fewer reads, a little later noticed). Kinds not named get the default.
 WINDOW_READS = {"providers": 3}
-DEFAULT_WINDOW_READS = 10
+DEFAULT_WINDOW_READS = 12
 SCARCE_BELOW = 0.5  # fraction of the subscription's read budget left below which gaps stretch
 MAX_STRETCH = 4.0
 

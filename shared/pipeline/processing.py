@@ -208,7 +208,8 @@ class RequestProcessor:
             message_id=f"cont-{_digest(request.cluster.key)}-{generation}-{_digest(msg.message_id or '')[:8]}",
             session_id=request.cluster.key,
             correlation_id=_correlation(msg),  # the chain's log lines share the id of the message that began it
-            scheduled_at=due, application_properties={CONTINUATION_PROPERTY: generation, DUE_PROPERTY: round(due * 1000)})
+            scheduled_at=due,
+            application_properties={CONTINUATION_PROPERTY: generation, DUE_PROPERTY: round(due * 1000)})
         return replace(record, continuation=generation, continuation_due=due), follow_up, (), tracked
 
     def _bound(self, outcome: Outcome, polls: int, waited: float) -> Outcome:
