@@ -22,6 +22,7 @@ import io
 import json
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -171,13 +172,23 @@ def queue_path(azurite: Azurite, clusters: int, seed: int, sigma: float, fixed: 
             az.services.processor.planner = FixedIntervals(planner.settings, planner.clock, planner.history,
                                                            planner.headroom)
         start = az.clock()
-        for i, cluster_id in enumerate(_add_clusters(az, clusters)):
+        ids = _add_clusters(az, clusters)
+        for i, cluster_id in enumerate(ids):
             body = {"schemaVersion": 1, "action": "bootstrap", "clusterResourceId": cluster_id,
                     "profile": _cluster(i)[2]}
             az.bus.send(OutgoingMessage(queue=QUEUE, body=json.dumps(body).encode(), message_id=f"latency-{i}",
                                         session_id=cluster_id.lower(), scheduled_at=start + i * ARRIVAL_GAP))
         az.drain(workers=8)
+        records = [az.services.ledger.get_cluster(c.lower()) for c in ids]
+        _outcomes([(r.phase, r.last_error_code) if r else ("missing", None) for r in records])
         return measure(az.arm.requests, durations)
+
+
+def _outcomes(outcomes: list[tuple[str, str | None]]) -> None:
+    """Say so when not every cluster succeeded: the figures would leave those out."""
+    odd = Counter(o for o in outcomes if o[0] != "succeeded")
+    if odd:
+        print(f"  ({len(outcomes) - sum(odd.values())} succeeded; also {dict(odd)})")
 
 
 class _VirtualProgress(Progress):
@@ -201,11 +212,14 @@ def cli_path(azurite: Azurite, clusters: int, seed: int, sigma: float, fixed: bo
         planner = kind(settings, az.clock, az.services.ledger)
         reconciler = Reconciler(api=az.services.processor.reconciler.api, directory=az.services.processor.reconciler
                                 .directory, settings=settings, providers=ProviderCache(az.clock, 3600.0))
+        outcomes: list[tuple[str, str | None]] = []
         for i, cluster_id in enumerate(_add_clusters(az, clusters)):
             profile = profiles.resolve(_cluster(i)[2], None)
-            follow(reconciler, parse_cluster_id(cluster_id), profile, settings, _VirtualProgress(az.clock), None,
-                   None, planner)
+            outcome = follow(reconciler, parse_cluster_id(cluster_id), profile, settings, _VirtualProgress(az.clock),
+                             None, None, planner)
+            outcomes.append((outcome.phase.value, outcome.error_code))
             az.clock.advance(ARRIVAL_GAP)
+        _outcomes(outcomes)
         return measure(az.arm.requests, durations)
 
 

@@ -5,9 +5,9 @@ kind and group from the ledger, the read budget left, and the cap (the `*_POLL_S
 setting of the kind of wait). In order:
 
 1. Azure's `Retry-After` (or the pacer's reserved slot), when it sent one: exactly that, never sooner.
-2. With enough history (`MIN_HISTORY` past waits of this kind and group): nothing before the time by which all but
-   the fastest 2 % of them were still in progress; then evenly spaced checks over the usual window (up to the
-   time by which 98 % were done), `WINDOW_READS` of them; past it, checks spread out again.
+2. With enough history (`MIN_HISTORY` past waits of this kind and group): nothing before the usual window (where
+   about 98 % of such waits end, fitted to the past ones: `usual_window`); then evenly spaced checks over it,
+   `WINDOW_READS` of them; past it, checks spread out again.
 3. Without: a first check after `FIRST_CHECK` (a quick Azure is noticed at once), then each wait as long as the
    time waited so far (0.5, 1, 2, 4, 8 s ...).
 
@@ -24,11 +24,12 @@ from dataclasses import dataclass
 FIRST_CHECK = 0.5  # seconds: one read, and an Azure that is already done is noticed at once
 MIN_GAP = 1.0  # never two checks closer than this (history or not)
 MIN_HISTORY = 5  # past waits of a kind and group before their window is trusted
-LOW_QUANTILE, HIGH_QUANTILE = 0.02, 0.98
+Z = 2.3  # the window spans e^(+-Z sigma) about the typical duration: about 98 % of waits end inside it
+MIN_SIGMA = 0.01
 #: Checks spent inside the usual window, per kind of wait (a provider registration happens once per subscription:
 #: fewer reads, a little later noticed). Kinds not named get the default.
 WINDOW_READS = {"providers": 3}
-DEFAULT_WINDOW_READS = 12
+DEFAULT_WINDOW_READS = 16
 SCARCE_BELOW = 0.5  # fraction of the subscription's read budget left below which gaps stretch
 MAX_STRETCH = 4.0
 
@@ -63,20 +64,25 @@ class Window:
     gap: float
 
 
-def quantile(values: Sequence[float], q: float) -> float:
-    """The q-quantile of the values (linear between order statistics); values must not be empty."""
-    ordered = sorted(values)
-    position = q * (len(ordered) - 1)
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
 def usual_window(samples: Sequence[Sample], reads: int) -> Window | None:
-    """The window past waits ended in, or None while there are too few of them to trust."""
+    """The window past waits ended in, or None while there are too few of them to trust.
+
+    A fit, not the extremes seen: durations of one kind and group spread about a typical one by a factor (a
+    lognormal), so the window is their geometric mean times e^(+-Z sigma), sigma from the samples (widened while
+    there are few), padded by half a sample's bracket. Samples bracketed much more loosely than most (waits noticed
+    before there was history) are left out once there are enough precise ones."""
     if len(samples) < MIN_HISTORY:
         return None
-    start = quantile([s.after for s in samples], LOW_QUANTILE)
-    end = max(start, quantile([s.by for s in samples], HIGH_QUANTILE))
+    widths = sorted(s.by - s.after for s in samples)
+    loose = 2 * widths[len(widths) // 2]
+    precise = [s for s in samples if s.by - s.after <= loose]
+    use = precise if len(precise) >= MIN_HISTORY else list(samples)
+    logs = [math.log(max(MIN_GAP, (s.after + s.by) / 2)) for s in use]
+    mean = sum(logs) / len(logs)
+    sigma = max(MIN_SIGMA, math.sqrt(sum((x - mean) ** 2 for x in logs) / len(logs))) * (1 + 1 / math.sqrt(len(logs)))
+    pad = max(s.by - s.after for s in use) / 2
+    start = max(0.0, math.exp(mean - Z * sigma) - pad)
+    end = math.exp(mean + Z * sigma) + pad
     return Window(start, end, max(MIN_GAP, (end - start) / max(1, reads)))
 
 
@@ -95,7 +101,7 @@ def next_check(*, kind: str, elapsed: float, cap: float, samples: Sequence[Sampl
         return max(0.0, retry_after)
     elapsed = max(0.0, elapsed)
     window = usual_window(samples, WINDOW_READS.get(kind, DEFAULT_WINDOW_READS))
-    if window is not None and elapsed < window.start:
+    if window is not None and elapsed < window.start - MIN_GAP / 2:
         return window.start - elapsed  # history: nothing of this kind ends sooner
     if window is not None and elapsed < window.end:
         # The next point of the window's grid, so checks stay evenly spaced whenever the run happened.

@@ -1,9 +1,11 @@
 """The poll schedule (pure) and the planner that follows a cluster's waits, on an injected clock."""
 from __future__ import annotations
 
+import itertools
 import math
 import random
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -64,8 +66,17 @@ def test_with_history_it_skips_to_the_usual_window_then_checks_it_evenly() -> No
     times = checks_until(window.end, samples=samples, cap=15.0)
     assert times[0] == window.start
     inside = [t for t in times if t >= window.start]
-    assert all(abs((b - a) - window.gap) < 1e-6 for a, b in zip(inside, inside[1:], strict=False))
+    assert all(abs((b - a) - window.gap) < 1e-6 for a, b in itertools.pairwise(inside))
     assert len(times) <= 1 + DEFAULT_WINDOW_READS  # the skip, then the window's reads
+
+
+def test_a_check_just_before_the_window_does_not_repeat_at_once() -> None:
+    samples = history(150.0, 0.05)
+    window = usual_window(samples, DEFAULT_WINDOW_READS)
+    assert window is not None
+    for early in (1e-9, 0.1, 0.49):
+        gap = next_check(kind="install", elapsed=window.start - early, cap=15.0, samples=samples)
+        assert gap > early + 0.49
 
 
 def test_too_little_history_is_not_trusted() -> None:
@@ -111,12 +122,10 @@ def test_a_schedule_never_exceeds_its_cap_once_the_wait_may_be_done(kind: str, e
                                                                    n: int) -> None:
     samples = history(median, spread, n=n)
     gap = next_check(kind=kind, elapsed=elapsed, cap=cap, samples=samples, headroom=headroom)
-    assert gap > 0
+    assert gap >= min(cap, FIRST_CHECK)  # never a check right after the last (a clock would not even move)
     window = usual_window(samples, DEFAULT_WINDOW_READS)
-    if window is None or elapsed >= window.start:
-        assert gap <= cap
-    else:
-        assert elapsed + gap == window.start  # the only longer gap: nothing of this kind ended sooner
+    if gap > cap:  # the only longer gap: the skip to the usual window, since nothing of this kind ended sooner
+        assert window is not None and elapsed < window.start and elapsed + gap == pytest.approx(window.start)
 
 
 class Clock:
