@@ -26,9 +26,9 @@ MIN_GAP = 1.0  # never two checks closer than this (history or not)
 MIN_HISTORY = 5  # past waits of a kind and group before their window is trusted
 Z = 2.3  # the window spans e^(+-Z sigma) about the typical duration: about 98 % of waits end inside it
 MIN_SIGMA = 0.01
-#: Checks spent inside the usual window, per kind of wait (a provider registration happens once per subscription:
-#: fewer reads, a little later noticed). Kinds not named get the default.
-WINDOW_READS = {"providers": 3}
+#: Checks spent inside the usual window, per kind of wait (a registration's window is narrower than an install's,
+#: and happens once per subscription). Kinds not named get the default.
+WINDOW_READS = {"providers": 8}
 DEFAULT_WINDOW_READS = 16
 SCARCE_BELOW = 0.5  # fraction of the subscription's read budget left below which gaps stretch
 MAX_STRETCH = 4.0
