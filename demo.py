@@ -17,6 +17,24 @@ from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
 from shared.settings import REPOSITORY_PROFILES
 
 RESOURCE_GROUP = "rg-platform"
+#: What the gitops-bridge profile's cluster metadata reads.
+TAGS = {"environment": "prod", "team": "payments", "costCenter": "4711"}
+
+
+def show_rendered(settings: dict[str, str]) -> None:
+    """The objects the argo-cd chart renders from the gitops keys: cluster Secret, repository Secrets, root app."""
+    import yaml
+
+    from localazure.arm import argocd_chart
+
+    values = argocd_chart.values_tree(settings)
+    objects = [*argocd_chart.cluster_secrets(values), *argocd_chart.repository_secrets(values),
+               *argocd_chart.extra_objects(values)]
+    if objects:
+        print(f"\n{'':8}  rendered by the argo-cd chart from these settings (the extension's Helm release owns them):")
+        for manifest in objects:
+            print("\n".join(f"{'':10}{line}" for line in ["---", *yaml.safe_dump(manifest, sort_keys=False)
+                                                           .splitlines()]))
 
 
 def main() -> int:
@@ -37,10 +55,11 @@ def main() -> int:
         az.arm.set_provider(SUBSCRIPTION, "Microsoft.KubernetesConfiguration", "NotRegistered")
         if args.arc:
             event = az.arm.add_arc_cluster(SUBSCRIPTION, RESOURCE_GROUP, "arc-store-042", node_count=args.nodes,
-                                           provisioning_state="Provisioning", ready_after=90)
+                                           provisioning_state="Provisioning", ready_after=90, tags=TAGS)
         else:
             event = az.arm.add_aks_cluster(SUBSCRIPTION, RESOURCE_GROUP, "aks-payments-prod",
-                                           node_counts=(args.nodes,), provisioning_state="Creating", ready_after=90)
+                                           node_counts=(args.nodes,), provisioning_state="Creating", ready_after=90,
+                                           tags=TAGS)
         cluster_id = event["data"]["resourceUri"]
         print(f"Local Azure up: ARM emulator {az.arm.url}, Azurite, local Service Bus; profile {args.profile!r}\n")
         print(f"{stamp()}  Event Grid   {event['eventType']}  {event['data']['operationName']}")
@@ -91,6 +110,7 @@ def main() -> int:
             print(f"{'':8}  extension argocd ({props['extensionType']}, train {props['releaseTrain']}, "
                   f"namespace argocd): {props['provisioningState']}, version {props.get('currentVersion')}")
             print(f"{'':8}  configurationSettings {props['configurationSettings']}")
+            show_rendered(props["configurationSettings"])
         for identity in az.arm.identities():
             print(f"{'':8}  managed identity {identity['name']} (client id {identity['properties']['clientId']})")
             for credential in az.arm.federated_credentials(identity["id"]):

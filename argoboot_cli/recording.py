@@ -33,6 +33,11 @@ class RunRecorder:
         self._installs = 0
         self.written = False
 
+    def applied_protected_hash(self) -> str | None:
+        """The ledger's hash of the protected settings last sent to this cluster's extension."""
+        record = self._ledger.get_cluster(self._cluster.key)
+        return record.protected_hash if record else None
+
     def record(self, outcome: Outcome) -> None:
         """Fold one reconcile pass into the cluster's record and the run's request row."""
         self._installs += outcome.installs

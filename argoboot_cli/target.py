@@ -109,6 +109,13 @@ class Target:
         return GraphGateway(self.credential(), endpoint=settings.graph_endpoint, ca_bundle=settings.arm_ca_bundle,
                             retry_backoff=settings.arm_retry_backoff)
 
+    def secrets(self, settings: Settings) -> Any:
+        """Key Vault, for a profile whose repository credential lives there (read with the same identity)."""
+        from shared.azure.keyvault_gateway import KeyVaultGateway
+
+        return KeyVaultGateway(self.credential(), ca_bundle=settings.arm_ca_bundle,
+                               retry_backoff=settings.arm_retry_backoff)
+
     @property
     def has_ledger(self) -> bool:
         return bool(self.env.get("LEDGER_CONNECTION_STRING") or self.env.get("LEDGER_TABLE_ENDPOINT"))
@@ -147,7 +154,8 @@ def parse_cluster(text: str) -> ClusterRef:
 def profile_for(name: str | None, settings: Settings) -> Profile:
     """The named profile (or DEFAULT_PROFILE) from the deployment's profile files (PROFILES_DIR)."""
     try:
-        return ProfileCatalog.load(settings.profiles_dir, settings.default_profile).resolve(name)
+        catalog = ProfileCatalog.load(settings.profiles_dir, settings.default_profile, settings.key_vault_dns_suffix)
+        return catalog.resolve(name)
     except ProfileError as exc:
         raise CliError(Exit.BAD_INPUT, "InvalidProfiles", str(exc)) from None
     except RequestRejected as exc:

@@ -1,9 +1,10 @@
 // argoboot: everything the service runs on, in one subscription-scoped deployment.
 //   azd up                                   (azure.yaml; parameters from main.parameters.json)
-//   az deployment sub create -l <region> -f infra/main.bicep -p environmentName=<name>   (docs/deploy.md)
+//   az deployment sub create -l <region> -f infra/main.bicep -p environmentName=<name> location=<region>   (docs/deploy.md)
 // Creates a resource group with the function app (Flex Consumption, Python 3.11), its user-assigned identity,
-// storage (host + ledger tables), Service Bus (request queue), Application Insights, and in this subscription the
-// app's custom role and the Event Grid subscription for cluster events. Other subscriptions: onboard-subscription.bicep.
+// storage (host + ledger tables), Service Bus (request queue), Application Insights with alerts and a workbook, and in
+// this subscription the app's custom role and the Event Grid subscription for cluster events (the role's assignment and,
+// on the first run, the event subscription come from the azd hooks). Other subscriptions: onboard-subscription.bicep.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -62,6 +63,15 @@ param ledgerTablePrefix string = 'argoboot'
 @description('Subscribe the cluster_events function to this subscription\'s cluster events. Event Grid checks that the function exists, so the first deployment (before the code is published) sets false; azd\'s postdeploy hook turns it on.')
 param subscribeClusterEvents bool = false
 
+@description('Let the app turn on the OIDC issuer and workload identity of AKS clusters itself (profiles with workloadIdentity.enableOnCluster: true). Adds managedClusters/write and userAssignedIdentities/assign/action to its role; off, those profiles fail with the command to run instead.')
+param enableWorkloadIdentityOnClusters bool = false
+
+@description('Name of the subscription\'s existing Event Grid system topic to add the event subscription to (Azure allows one per subscription); the postdeploy hook finds it and sets ARGOBOOT_SYSTEM_TOPIC_NAME. Empty: create evgt-argoboot-<token>.')
+param existingSystemTopicName string = ''
+
+@description('Resource group of that existing system topic (ARGOBOOT_SYSTEM_TOPIC_RESOURCE_GROUP).')
+param existingSystemTopicResourceGroup string = ''
+
 @description('Optional: object id of a person or group who may send requests, read replies and dead letters (Service Bus Data Sender and Receiver) and read the ledger (Storage Table Data Reader).')
 param operatorPrincipalId string = ''
 
@@ -71,6 +81,17 @@ param operatorPrincipalId string = ''
   'ServicePrincipal'
 ])
 param operatorPrincipalType string = 'User'
+
+@description('Optional: resource id of an Azure Monitor action group the alerts notify (ARGOBOOT_ALERT_ACTION_GROUP_ID). Empty: they fire in the portal only.')
+param alertActionGroupId string = ''
+
+@minValue(1)
+@description('Failed runs in an hour that raise the failed-runs alert.')
+param failedRunsPerHourThreshold int = 5
+
+@minValue(5)
+@description('Minutes between sweeps, as sweepSchedule says: the no-sweep alert fires when none succeeded in twice that.')
+param sweepIntervalMinutes int = 30
 
 @minValue(40)
 @maxValue(1000)
@@ -224,24 +245,56 @@ module app 'modules/functionapp.bicep' = {
   }
 }
 
-// The app's custom role in this subscription (other subscriptions: onboard-subscription.bicep).
-module role 'modules/bootstrapper-role.bicep' = {
-  name: 'bootstrapper-role'
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
   params: {
-    principalId: identities.outputs.appPrincipalId
+    location: location
+    tags: tags
+    namePrefix: 'argoboot-${resourceToken}'
+    applicationInsightsId: monitoring.outputs.id
+    serviceBusNamespaceId: serviceBus.outputs.id
+    installQueueName: installQueueName
+    actionGroupId: alertActionGroupId
+    failedRunsPerHourThreshold: failedRunsPerHourThreshold
+    sweepIntervalMinutes: sweepIntervalMinutes
   }
 }
 
-module clusterEvents 'modules/cluster-events.bicep' = if (subscribeClusterEvents) {
-  name: 'cluster-events'
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
   scope: rg
   params: {
+    location: location
     tags: tags
-    systemTopicName: 'evgt-argoboot-${resourceToken}'
+    applicationInsightsId: monitoring.outputs.id
+    serviceBusNamespaceId: serviceBus.outputs.id
+  }
+}
+
+// The app's custom role in this subscription (other subscriptions: onboard-subscription.bicep). Its assignment is a
+// deployment of its own, once the definition has replicated: infra/scripts/assign-bootstrapper-role.sh (postprovision).
+module role 'modules/bootstrapper-role.bicep' = {
+  name: 'bootstrapper-role'
+  params: {
+    enableWorkloadIdentityOnClusters: enableWorkloadIdentityOnClusters
+  }
+}
+
+var reuseTopic = !empty(existingSystemTopicName)
+
+module clusterEvents 'modules/cluster-events.bicep' = if (subscribeClusterEvents) {
+  name: 'cluster-events'
+  scope: resourceGroup(reuseTopic ? existingSystemTopicResourceGroup : rg.name)
+  params: {
+    tags: tags
+    systemTopicName: reuseTopic ? existingSystemTopicName : 'evgt-argoboot-${resourceToken}'
+    reuseExistingTopic: reuseTopic
     functionAppId: app.outputs.id
     eventsIdentityId: identities.outputs.eventsIdentityId
     deadLetterStorageAccountId: storage.outputs.id
     deadLetterContainerName: deadLetterContainerName
+    alertActionGroupId: alertActionGroupId
   }
 }
 
@@ -262,3 +315,4 @@ output INSTALL_QUEUE_NAME string = installQueueName
 output REPLIES_QUEUE_NAME string = repliesQueueName
 output LEDGER_TABLE_ENDPOINT string = storage.outputs.tableEndpoint
 output ALLOWED_SUBSCRIPTIONS string = allowedSubscriptions
+output ALERT_ACTION_GROUP_ID string = alertActionGroupId

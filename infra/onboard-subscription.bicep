@@ -1,14 +1,11 @@
-// Onboard one more subscription: the app's custom role there (created if needed) assigned to the app's identity,
-// and (by default) a system topic sending that subscription's cluster events to the same function app.
-// Run it in the subscription to onboard, with values from the main deployment's outputs (docs/deploy.md):
-//   az deployment sub create --subscription <id> -l <region> -f infra/onboard-subscription.bicep \
-//     -p appPrincipalId=<APP_PRINCIPAL_ID> functionAppId=<AZURE_FUNCTION_APP_ID> \
-//        eventsIdentityId=<EVENTS_IDENTITY_ID> deadLetterStorageAccountId=<STORAGE_ACCOUNT_ID>
-// Then add the subscription to ALLOWED_SUBSCRIPTIONS (main.bicep's otherSubscriptions).
+// Onboard one more subscription: the app's custom role there (created if needed) and (by default) a system topic
+// sending that subscription's cluster events to the same function app. Run it in the subscription to onboard, with
+// values from the main deployment's outputs, then assign the role with infra/scripts/assign-bootstrapper-role.sh and
+// add the subscription to ALLOWED_SUBSCRIPTIONS (main.bicep's otherSubscriptions); docs/deploy.md has the commands.
 targetScope = 'subscription'
 
-@description('Object (principal) id of the function app\'s identity: output APP_PRINCIPAL_ID of main.bicep.')
-param appPrincipalId string
+@description('As in main.bicep: let the app turn on workload identity of this subscription\'s AKS clusters.')
+param enableWorkloadIdentityOnClusters bool = false
 
 @description('Also send this subscription\'s cluster events to the function app (needs the app\'s code published).')
 param subscribeClusterEvents bool = true
@@ -24,6 +21,9 @@ param deadLetterStorageAccountId string = ''
 
 param deadLetterContainerName string = 'cluster-events-deadletter'
 
+@description('Resource id of the action group the dead-letter alert notifies: output ALERT_ACTION_GROUP_ID (empty: none).')
+param alertActionGroupId string = ''
+
 @description('Resource group created in this subscription for the system topic.')
 param resourceGroupName string = 'rg-argoboot-events'
 
@@ -34,10 +34,11 @@ var tags = {
   application: 'argoboot'
 }
 
+// The definition here; its assignment once it has replicated: infra/scripts/assign-bootstrapper-role.sh.
 module role 'modules/bootstrapper-role.bicep' = {
   name: 'argoboot-bootstrapper-role'
   params: {
-    principalId: appPrincipalId
+    enableWorkloadIdentityOnClusters: enableWorkloadIdentityOnClusters
   }
 }
 
@@ -57,6 +58,7 @@ module clusterEvents 'modules/cluster-events.bicep' = if (subscribeClusterEvents
     eventsIdentityId: eventsIdentityId
     deadLetterStorageAccountId: deadLetterStorageAccountId
     deadLetterContainerName: deadLetterContainerName
+    alertActionGroupId: alertActionGroupId
   }
 }
 

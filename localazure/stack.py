@@ -1,4 +1,5 @@
-"""The whole local Azure in one context manager: ARM emulator, token endpoint, Azurite, Service Bus stand-in.
+"""The whole local Azure in one context manager: ARM emulator, token endpoint, Key Vault, Azurite, Service Bus
+stand-in.
 
 The demo, the tests and the benchmarks use it. It sets the same app settings the service reads in
 Azure (pointed at the emulators), builds the service's parts with the local bus and the shared
@@ -17,6 +18,7 @@ from localazure.bus import LocalBus
 from localazure.clock import VirtualClock
 from localazure.contract import MessageContract
 from localazure.functions_host import FunctionsHost
+from localazure.keyvault import LocalKeyVault
 
 QUEUE = "install-requests"
 SUBSCRIPTION = "6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01"
@@ -35,6 +37,7 @@ class LocalAzure:
         """`clock`: the shared virtual clock by default; a real one (time.time) for the long-lived local Azure."""
         self.clock: Callable[[], float] = clock or VirtualClock()
         self.arm = ArmEmulator(clock=self.clock)
+        self.keyvault = LocalKeyVault(self.arm, self.clock)
         self.contract = MessageContract(QUEUE)
         advance = self.clock.advance_to if isinstance(self.clock, VirtualClock) else None
         self.bus = LocalBus(self.clock, advance=advance, observer=self.contract)
@@ -50,6 +53,7 @@ class LocalAzure:
         """The app settings the service reads, pointed at the local parts."""
         return {
             **self.arm.environ(),
+            **self.keyvault.environ(),
             "INSTALL_QUEUE_NAME": QUEUE,
             "ALLOWED_SUBSCRIPTIONS": ",".join(self._allowed),
             "LEDGER_CONNECTION_STRING": self.azurite.connection_string,
@@ -67,6 +71,7 @@ class LocalAzure:
         from shared.settings import Settings
 
         self.arm.start()
+        self.keyvault.start()
         if self._own_azurite:
             self.azurite.start()
         for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "MSI_ENDPOINT",
@@ -96,6 +101,7 @@ class LocalAzure:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+        self.keyvault.stop()
         self.arm.stop()
         if self._own_azurite:
             self.azurite.stop()

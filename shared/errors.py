@@ -34,3 +34,13 @@ class RequestRejected(Exception):
         super().__init__(f"{reason}: {description}")
         self.reason = reason
         self.description = description
+
+
+class ProfileError(ValueError):
+    """A profile (or a request's overrides) is invalid; the message names where, which key and the fix."""
+
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        super().__init__(f"{source}: {key}: {problem}")
+        self.source = source
+        self.key = key
+        self.problem = problem

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.azure.api import AzureApi, DirectoryApi
+from shared.azure.api import AzureApi, DirectoryApi, SecretsApi
 from shared.azure.ledger import Ledger
 from shared.azure.outbox import Outbox
 from shared.azure.pacing import Pacer
@@ -44,14 +44,15 @@ _lock = threading.Lock()
 
 def build_services(settings: Settings, *, outbox: Outbox | None = None, api: AzureApi | None = None,
                    directory: DirectoryApi | None = None, ledger: Ledger | None = None,
-                   clock: Callable[[], float] = time.time, credential: Any = None) -> Services:
+                   secrets: SecretsApi | None = None, clock: Callable[[], float] = time.time,
+                   credential: Any = None) -> Services:
     """Wire the parts; anything not given is built for Azure from the settings. Invalid profiles fail here,
     at the first invocation, with the file and key named."""
     try:
-        profiles = ProfileCatalog.load(settings.profiles_dir, settings.default_profile)
+        profiles = ProfileCatalog.load(settings.profiles_dir, settings.default_profile, settings.key_vault_dns_suffix)
     except ProfileError as exc:
         raise SettingsError(f"profiles: {exc}") from None
-    if credential is None and (api is None or directory is None or ledger is None or outbox is None):
+    if credential is None and any(part is None for part in (api, directory, ledger, outbox, secrets)):
         from azure.identity import DefaultAzureCredential
 
         credential = DefaultAzureCredential()
@@ -66,6 +67,11 @@ def build_services(settings: Settings, *, outbox: Outbox | None = None, api: Azu
 
         directory = GraphGateway(credential, endpoint=settings.graph_endpoint, ca_bundle=settings.arm_ca_bundle,
                                  retry_backoff=settings.arm_retry_backoff)
+    if secrets is None:
+        from shared.azure.keyvault_gateway import KeyVaultGateway
+
+        secrets = KeyVaultGateway(credential, ca_bundle=settings.arm_ca_bundle,
+                                  retry_backoff=settings.arm_retry_backoff)
     if ledger is None:
         ledger = TableLedger(connection_string=settings.ledger_connection_string,
                              endpoint=settings.ledger_table_endpoint, prefix=settings.ledger_table_prefix,
@@ -75,11 +81,12 @@ def build_services(settings: Settings, *, outbox: Outbox | None = None, api: Azu
             raise SettingsError("app setting ServiceBusConnection__fullyQualifiedNamespace is empty")
         outbox = ServiceBusOutbox(settings.servicebus_namespace, credential)
     reconciler = Reconciler(api=api, directory=directory, settings=settings,
-                            providers=ProviderCache(clock=clock, ttl=settings.provider_cache_seconds))
+                            providers=ProviderCache(clock=clock, ttl=settings.provider_cache_seconds), secrets=secrets)
     planner = PollPlanner(settings=settings, clock=clock, history=ledger, headroom=pacer.headroom)
     processor = RequestProcessor(settings=settings, ledger=ledger, outbox=outbox, reconciler=reconciler,
                                  profiles=profiles, clock=clock, planner=planner)
-    sweeper = Sweeper(api=api, ledger=ledger, outbox=outbox, settings=settings, profiles=profiles, clock=clock)
+    sweeper = Sweeper(api=api, ledger=ledger, outbox=outbox, settings=settings, profiles=profiles, clock=clock,
+                      secrets=secrets)
     return Services(settings=settings, ledger=ledger, outbox=outbox, processor=processor, sweeper=sweeper,
                     clock=clock)
 

@@ -5,11 +5,13 @@ Every name here is an app setting in `local.settings.json.template`, the README 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.azure.pacing import ARM_LIMITS, Limit
+from shared.bootstrap.gitops_profile import DEFAULT_VAULT_SUFFIX
 
 ARM_PUBLIC = "https://management.azure.com"
 GRAPH_PUBLIC = "https://graph.microsoft.com"
@@ -102,6 +104,7 @@ class Settings:
     request_retention_days: int = 30
     arm_pacing: Mapping[str, Limit] = field(default_factory=lambda: dict(ARM_LIMITS))  # by request kind
     arm_pace_max_sleep: float = 2.0
+    key_vault_dns_suffix: str = DEFAULT_VAULT_SUFFIX
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -142,6 +145,7 @@ class Settings:
                         **_pace(env, "ARM_PACE_DELETES", "deletes"),
                         **_pace(env, "ARM_PACE_IDENTITY_CREATES", "identity-creates")},
             arm_pace_max_sleep=_float(env, "ARM_PACE_MAX_SLEEP_SECONDS", cls.arm_pace_max_sleep),
+            key_vault_dns_suffix=_vault_suffix(env.get("KEY_VAULT_DNS_SUFFIX") or cls.key_vault_dns_suffix),
         )
 
 
@@ -153,3 +157,12 @@ def _retention_days(env: Mapping[str, str]) -> int:
         raise SettingsError(f"app setting REQUEST_RETENTION_DAYS={raw!r} must be a whole number of days, at least 1 "
                             "(a shorter retention could purge the rows of requests still in progress)")
     return int(raw)
+
+
+def _vault_suffix(raw: str) -> str:
+    """The DNS suffix of the cloud's vaults (vault.azure.net; vault.azure.cn, vault.usgovcloudapi.net elsewhere):
+    profiles may name Key Vault secrets under it only."""
+    suffix = raw.strip().lower().strip(".")
+    if not re.match(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$", suffix):
+        raise SettingsError(f"app setting KEY_VAULT_DNS_SUFFIX={raw!r} is not a DNS suffix such as vault.azure.net")
+    return suffix

@@ -39,3 +39,19 @@ def test_demo_with_the_workload_identity_profile_shows_the_identity_and_its_cred
                      "argoboot-argocd-repo-server: system:serviceaccount:argocd:argocd-repo-server from https://",
                      "'azure.workloadIdentity.enabled': 'true'", "final state: ledger phase succeeded"):
         assert expected in out.stdout, f"{expected!r} missing from:\n{out.stdout}"
+
+
+def test_demo_with_the_gitops_bridge_profile_shows_the_second_operation_and_the_rendered_objects() -> None:
+    out = run_demo("--profile", "gitops-bridge")
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    install = text.index("install started: Creating (the root Application follows once Argo CD and its CRDs are "
+                         "installed)")
+    patch = text.index("root Application added (extraObjects[0]), now that Argo CD's CRDs are installed")
+    assert install < patch < text.index("final state: ledger phase succeeded")
+    for expected in ("name: argocd-cluster-aks-payments-prod", "argocd.argoproj.io/secret-type: cluster",
+                     "environment: prod", "cost_center: '4711'", "addons_repo_path: clusters/aks/aks-payments-prod",
+                     "kind: Application", "path: clusters/aks/aks-payments-prod", "name: argocd-repo-creds-root"):
+        assert expected in text, f"{expected!r} missing from:\n{text}"
+    requests = re.search(r"ARM requests: \d+ \(GET \d+, PATCH (\d+), POST \d+, PUT (\d+)\)", text)
+    assert requests is not None and requests.group(1) == "1"

@@ -30,7 +30,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 def plan(args: argparse.Namespace, out: Output) -> Exit:
     job = open_job(args.emulator, args.cluster_id, args.profile, out)
     target, cluster, settings, profile = job.target, job.cluster, job.settings, job.profile
-    result = make_plan(target.arm(settings), target.directory(settings), settings, cluster, profile)
+    result = make_plan(target.arm(settings), target.directory(settings), settings, cluster, profile,
+                       target.secrets(settings))
     outcome = result.outcome
     if outcome.waiting_on == "azure":
         raise CliError(Exit.AZURE, "AzureUnavailable", outcome.steps[-1])

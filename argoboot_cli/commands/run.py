@@ -52,7 +52,8 @@ def run(args: argparse.Namespace, out: Output) -> Exit:
     recorder = RunRecorder(ledger, cluster, profile, request_id) if ledger is not None else None
     planner = PollPlanner(settings=settings, clock=time.time, history=ledger)
     reconciler = Reconciler(api=api, directory=target.directory(settings), settings=settings,
-                            providers=ProviderCache(clock=time.time, ttl=settings.provider_cache_seconds))
+                            providers=ProviderCache(clock=time.time, ttl=settings.provider_cache_seconds),
+                            secrets=target.secrets(settings))
     out.line(f"Bootstrapping {cluster.id}")
     out.line(f"  profile {profile.name}, on {target.where}")
     progress = Progress(out)
@@ -84,11 +85,14 @@ def follow(reconciler: Reconciler, cluster: ClusterRef, profile: Profile, settin
     wait: WaitState | None = None
     polls = azure_errors = installs = 0
     recorded: tuple[str, ...] | None = None
+    applied_hash = recorder.applied_protected_hash() if recorder is not None else None
     while True:
         # The first pass is a new request (a Failed install is installed again); later ones follow the service's
         # bound on installs per request (MAX_INSTALL_ATTEMPTS).
         may_reinstall = polls == 0 or installs < settings.max_install_attempts
-        outcome = reconciler.reconcile(cluster, profile, may_reinstall=may_reinstall, waiting_on=waiting_on)
+        outcome = reconciler.reconcile(cluster, profile, may_reinstall=may_reinstall, waiting_on=waiting_on,
+                                       applied_protected_hash=applied_hash)
+        applied_hash = outcome.protected_hash
         installs += outcome.installs
         polls += 1
         if not outcome.terminal and polls > settings.max_wait_polls:

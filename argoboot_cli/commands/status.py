@@ -58,7 +58,7 @@ def cluster_document(record: ClusterRecord) -> dict[str, Any]:
     return {"clusterResourceId": record.cluster_id, "kind": record.kind, "phase": record.phase,
             "waitingOn": record.waiting_on, "profile": record.profile, "attempts": record.attempts,
             "lastError": error, "lastRequestId": record.last_request_id, "firstSeen": timestamp(record.first_seen),
-            "lastChanged": timestamp(record.last_changed),
+            "lastChanged": timestamp(record.last_changed), "gitopsRoot": record.gitops_root,
             "history": [{"at": timestamp(h["at"]), "step": h["step"]} for h in record.history]}
 
 
@@ -77,6 +77,10 @@ def _show_cluster(record: ClusterRecord, out: Output) -> None:
              else "-"),
             ("last request", record.last_request_id or "-"), ("first seen", timestamp(record.first_seen) or "-"),
             ("last changed", timestamp(record.last_changed) or "-")]
+    if record.gitops_root:
+        root = record.gitops_root
+        rows.append(("root app", f"{root['repoURL']} {root['path']}@{root['targetRevision']} "
+                     f"({'applied' if root['applied'] else 'not applied yet'})"))
     for name, value in rows:
         out.line(f"  {name:<13} {value}")
     if record.history:

@@ -2,16 +2,22 @@
 // writes and deletes of AKS and Arc clusters (the handler ignores the rest anyway; this keeps it from being called).
 // Deployed by main.bicep for the service's subscription, by onboard-subscription.bicep for the others, and by the
 // azd postdeploy hook (Event Grid refuses a function endpoint that is not deployed yet).
+// Azure allows one system topic per source: where the subscription has one already, deploy this into that topic's
+// resource group with its name and reuseExistingTopic=true (the hook does), and only the event subscription is added.
 param tags object = {}
 param systemTopicName string
+@description('The subscription already has a system topic (this name, in this resource group): add the event subscription to it instead of creating one. It must carry the events identity (the hook adds it).')
+param reuseExistingTopic bool = false
 @description('Resource id of the function app (Microsoft.Web/sites); events go to its cluster_events function.')
 param functionAppId string
 @description('Resource id of the user-assigned identity Event Grid dead-letters with.')
 param eventsIdentityId string
 param deadLetterStorageAccountId string
 param deadLetterContainerName string
+@description('Resource id of an action group the dead-letter alert notifies; empty: it fires in the portal only.')
+param alertActionGroupId string = ''
 
-resource topic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
+resource topic 'Microsoft.EventGrid/systemTopics@2022-06-15' = if (!reuseExistingTopic) {
   name: systemTopicName
   location: 'global'
   tags: tags
@@ -27,9 +33,12 @@ resource topic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
   }
 }
 
+// Named through the topic (not `parent:`), so the same declaration adds to a new topic or to the reused one.
 resource toFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = {
-  parent: topic
-  name: 'argoboot-cluster-events'
+  name: '${systemTopicName}/argoboot-cluster-events'
+  dependsOn: [
+    topic // when it is created here; a reused topic exists already
+  ]
   properties: {
     eventDeliverySchema: 'EventGridSchema'
     destination: {
@@ -80,4 +89,56 @@ resource toFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06
   }
 }
 
-output systemTopicId string = topic.id
+// Events Event Grid gave up on (24 h of retries) land as blobs in the dead-letter container: each is a cluster write
+// or delete the service never saw (the sweep still catches writes). docs/deploy.md: Alerts.
+resource deadLetterAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: '${systemTopicName}-argoboot-dead-letters'
+  location: 'global'
+  tags: tags
+  dependsOn: [
+    toFunction
+  ]
+  properties: {
+    description: 'Cluster events dead-lettered into ${deadLetterContainerName}. docs/deploy.md: Alerts.'
+    severity: 2
+    enabled: true
+    scopes: [
+      resourceId('Microsoft.EventGrid/systemTopics', systemTopicName)
+    ]
+    evaluationFrequency: 'PT15M'
+    windowSize: 'PT1H'
+    autoMitigate: true
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          criterionType: 'StaticThresholdCriterion'
+          name: 'deadLettered'
+          metricNamespace: 'Microsoft.EventGrid/systemTopics'
+          metricName: 'DeadLetteredCount'
+          dimensions: [
+            {
+              name: 'EventSubscriptionName'
+              operator: 'Include'
+              // Event Grid reports event subscription names upper-cased in its metrics.
+              values: [
+                'argoboot-cluster-events'
+                'ARGOBOOT-CLUSTER-EVENTS'
+              ]
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Total'
+        }
+      ]
+    }
+    actions: empty(alertActionGroupId) ? [] : [
+      {
+        actionGroupId: alertActionGroupId
+      }
+    ]
+  }
+}
+
+output systemTopicId string = resourceId('Microsoft.EventGrid/systemTopics', systemTopicName)

@@ -67,6 +67,8 @@ var appSettings = {
   ARM_PACE_DELETES: tuning.armPaceDeletes
   ARM_PACE_IDENTITY_CREATES: tuning.armPaceIdentityCreates
   ARM_PACE_MAX_SLEEP_SECONDS: string(tuning.armPaceMaxSleepSeconds)
+  // Profiles may name Key Vault secrets under this cloud's vault suffix only (.vault.azure.net in public Azure).
+  KEY_VAULT_DNS_SUFFIX: environment().suffixes.keyvaultDns
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
@@ -102,9 +104,11 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     clientCertEnabled: false
     publicNetworkAccess: 'Enabled'
+    // Only what Flex Consumption supports: no ftpsState (Flex has no FTP; ARM refuses the property on FC1 sites),
+    // no alwaysOn, runtime versions or scale limits (functionAppConfig holds those). tests/infra/test_flex.py checks.
+    //checkov:skip=CKV_AZURE_78:Flex Consumption has no FTP endpoint to disable, and ARM refuses ftpsState on it
     siteConfig: {
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       http20Enabled: true
       appSettings: [for setting in items(appSettings): { name: setting.key, value: setting.value }]
     }

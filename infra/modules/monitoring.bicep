@@ -43,3 +43,4 @@ resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' =
 
 output connectionString string = appInsights.properties.ConnectionString
 output name string = appInsights.name
+output id string = appInsights.id

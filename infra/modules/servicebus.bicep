@@ -11,6 +11,7 @@ param operatorPrincipalType string = 'User'
 
 var dataReceiver = '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
 var dataSender = '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
+var dataOwner = '090c5cfd-751d-490a-894a-3ce6f1109419'
 
 resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
   name: name
@@ -61,18 +62,30 @@ resource repliesQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview
   }
 }
 
-// Receive install requests; send continuations, events' requests and replies (to any queue a sender names).
-resource appAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for roleId in [dataReceiver, dataSender]: {
-    name: guid(namespace.id, appPrincipalId, roleId)
-    scope: namespace
-    properties: {
-      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleId)
-      principalId: appPrincipalId
-      principalType: 'ServicePrincipal'
-    }
+// Azure Service Bus Data Owner on the request queue only: the trigger receives from it and the app schedules
+// continuations on it, and target-based scaling needs Manage on it too (the scale controller reads the queue's
+// message count with the app's identity; with Receiver + Sender only, the platform cannot see the backlog and a
+// session queue does not scale out). Owner on this one queue, not the namespace: nothing else is managed.
+resource appQueueAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(installQueue.id, appPrincipalId, dataOwner)
+  scope: installQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', dataOwner)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
   }
-]
+}
+
+// Data Sender on the namespace: replies go to whatever queue of the namespace a sender names in ReplyTo.
+resource appReplyAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(namespace.id, appPrincipalId, dataSender)
+  scope: namespace
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', dataSender)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
 
 resource operatorAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   for roleId in (empty(operatorPrincipalId) ? [] : [dataReceiver, dataSender]): {
@@ -87,5 +100,7 @@ resource operatorAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
 ]
 
 output name string = namespace.name
+output id string = namespace.id
+output installQueueName string = installQueue.name
 // https://<name>.servicebus.windows.net:443/ -> <name>.servicebus.windows.net (whatever the cloud's suffix)
 output fullyQualifiedNamespace string = split(replace(namespace.properties.serviceBusEndpoint, 'https://', ''), ':')[0]

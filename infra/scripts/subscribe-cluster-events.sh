@@ -2,20 +2,73 @@
 # azd postdeploy hook: subscribe the cluster_events function to this subscription's cluster events.
 # Event Grid refuses a function endpoint that is not deployed yet, so the first `azd provision` leaves the event
 # subscription out (subscribeClusterEvents=false). Now the code is deployed: add it, and keep it in later provisions.
+# Azure allows one system topic per subscription: if the subscription has one already, the event subscription goes
+# on that topic (with the events identity added to it for dead-lettering), and later provisions reuse it too.
 # The values are main.bicep's outputs, which azd passes to hooks as environment variables. Idempotent.
 set -eu
-az deployment group create \
-  --subscription "$AZURE_SUBSCRIPTION_ID" \
-  --resource-group "$AZURE_RESOURCE_GROUP" \
-  --name argoboot-cluster-events \
-  --template-file infra/modules/cluster-events.bicep \
-  --parameters \
-    systemTopicName="$SYSTEM_TOPIC_NAME" \
-    functionAppId="$AZURE_FUNCTION_APP_ID" \
-    eventsIdentityId="$EVENTS_IDENTITY_ID" \
-    deadLetterStorageAccountId="$STORAGE_ACCOUNT_ID" \
-    deadLetterContainerName="$DEAD_LETTER_CONTAINER" \
-    tags="{\"azd-env-name\": \"$AZURE_ENV_NAME\", \"application\": \"argoboot\"}" \
-  --output none
+. "$(dirname "$0")/lib.sh"
+require_az_login postdeploy
+
+lower() { printf %s "$1" | tr 'A-Z' 'a-z'; }
+topic_name=$SYSTEM_TOPIC_NAME
+topic_group=$AZURE_RESOURCE_GROUP
+reuse=false
+# The subscription's system topic, if any: id, name, resource group (the source is the subscription's id).
+existing=$(az eventgrid system-topic list --subscription "$AZURE_SUBSCRIPTION_ID" \
+  --query "[].[id, name, resourceGroup, source]" -o tsv |
+  awk -F '\t' -v source="/subscriptions/$(lower "$AZURE_SUBSCRIPTION_ID")" 'tolower($4) == source { print; exit }')
+if [ -n "$existing" ]; then
+  topic_id=$(printf %s "$existing" | cut -f 1)
+  found_name=$(printf %s "$existing" | cut -f 2)
+  found_group=$(printf %s "$existing" | cut -f 3)
+  if [ "$(lower "$found_name/$found_group")" != "$(lower "$topic_name/$topic_group")" ]; then
+    reuse=true
+    topic_name=$found_name
+    topic_group=$found_group
+    echo "argoboot: subscription $AZURE_SUBSCRIPTION_ID already has the system topic $topic_id; adding the event subscription to it"
+    kind=$(az eventgrid system-topic show --ids "$topic_id" --query "identity.type" -o tsv)
+    assigned=$(az eventgrid system-topic show --ids "$topic_id" \
+      --query 'join(` `, keys(identity.userAssignedIdentities || `{}`))' -o tsv)
+    if ! printf '%s\n' $assigned | grep -Fqix "$EVENTS_IDENTITY_ID"; then
+      case "$kind" in
+        *SystemAssigned*)
+          echo "argoboot: the system topic $topic_id has a system-assigned identity, and Event Grid does not let a topic have both kinds, so it cannot dead-letter with $EVENTS_IDENTITY_ID. Either switch the topic to user-assigned identities (its other event subscriptions' dead-letter settings use them) and add that one, or delete the topic; then run 'azd hooks run postdeploy'" >&2
+          exit 1 ;;
+      esac
+      if [ "$(printf '%s\n' $assigned | grep -c .)" -ge 2 ]; then
+        echo "argoboot: the system topic $topic_id already has two user-assigned identities, the most Event Grid allows; remove one or add $EVENTS_IDENTITY_ID in its place, then run 'azd hooks run postdeploy'" >&2
+        exit 1
+      fi
+      identities=""
+      for identity in $assigned; do identities="$identities\"$identity\": {}, "; done
+      az rest --method patch --url "$topic_id?api-version=2022-06-15" --output none \
+        --body "{\"identity\": {\"type\": \"UserAssigned\", \"userAssignedIdentities\": {$identities\"$EVENTS_IDENTITY_ID\": {}}}}"
+      echo "argoboot: added the events identity to $topic_id (it dead-letters undeliverable cluster events with it)"
+    fi
+  fi
+fi
+
+retry_on "subscribing $AZURE_FUNCTION_APP_NAME/cluster_events to the cluster events" \
+  "Destination endpoint not found|endpoint.*not found" \
+  "Event Grid still cannot see the function; check that 'azd deploy' published it ('az functionapp function list -g $AZURE_RESOURCE_GROUP -n $AZURE_FUNCTION_APP_NAME' lists cluster_events), then run 'azd hooks run postdeploy'" \
+  az deployment group create \
+    --subscription "$AZURE_SUBSCRIPTION_ID" \
+    --resource-group "$topic_group" \
+    --name argoboot-cluster-events \
+    --template-file infra/modules/cluster-events.bicep \
+    --parameters \
+      systemTopicName="$topic_name" \
+      reuseExistingTopic="$reuse" \
+      functionAppId="$AZURE_FUNCTION_APP_ID" \
+      eventsIdentityId="$EVENTS_IDENTITY_ID" \
+      deadLetterStorageAccountId="$STORAGE_ACCOUNT_ID" \
+      deadLetterContainerName="$DEAD_LETTER_CONTAINER" \
+      alertActionGroupId="${ALERT_ACTION_GROUP_ID:-}" \
+      tags="{\"azd-env-name\": \"$AZURE_ENV_NAME\", \"application\": \"argoboot\"}" \
+    --output none
 azd env set SUBSCRIBE_CLUSTER_EVENTS true
-echo "cluster events of subscription $AZURE_SUBSCRIPTION_ID now reach $AZURE_FUNCTION_APP_NAME/cluster_events"
+if [ "$reuse" = true ]; then
+  azd env set ARGOBOOT_SYSTEM_TOPIC_NAME "$topic_name"
+  azd env set ARGOBOOT_SYSTEM_TOPIC_RESOURCE_GROUP "$topic_group"
+fi
+echo "argoboot: cluster events of subscription $AZURE_SUBSCRIPTION_ID now reach $AZURE_FUNCTION_APP_NAME/cluster_events"

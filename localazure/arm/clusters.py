@@ -342,6 +342,15 @@ class ClusterRoutes(ArmState):
         """`az aks update` for the OIDC issuer and workload identity: a PUT of the whole cluster, then Updating."""
         if cluster.kind is not AKS:
             raise ArmError(400, "BadRequest", "Connected clusters are updated with PATCH and the agents' Helm chart.")
+        # ARM checks the write, and AKS links the user-assigned control-plane identity the PUT names (a whole-cluster
+        # PUT repeats it) on every PUT: the caller must be allowed to assign it.
+        current = cluster.body(call.api_version, call.now)
+        sent = call.body.get("identity") if isinstance(call.body, dict) else None
+        identities = (sent if isinstance(sent, dict) else current.get("identity") or {}).get("userAssignedIdentities")
+        linked = [("Microsoft.ManagedIdentity/userAssignedIdentities/assign/action", str(identity))
+                  for identity in (identities if isinstance(identities, dict) else {})]
+        self._permissions.require(call.caller, "Microsoft.ContainerService/managedClusters/write", current["id"],
+                                  linked)
         refuse_busy_cluster(cluster, call.now)
         properties = call.body.get("properties") if isinstance(call.body, dict) else None
         if not isinstance(properties, dict):

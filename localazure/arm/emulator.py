@@ -26,7 +26,7 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,7 +81,8 @@ class ArmEmulator(ArmRoutes):
         self.requests: list[LoggedRequest] = []
         self._app_client_id = new_guid()
         self._lock = threading.Lock()
-        self._tokens: set[str] = set()
+        self._tokens: dict[str, str] = {}  # bearer token -> the client id it was issued to
+        self._token_resources: dict[str, str] = {}  # bearer token -> the resource it was issued for
         self._faults = Faults()
         self._rate_limits = RateLimits(actor=new_guid())
         self._servers: list[Server] = []
@@ -92,7 +93,7 @@ class ArmEmulator(ArmRoutes):
 
     def start(self) -> ArmEmulator:
         self._tempdir = tempfile.mkdtemp(prefix="localazure-arm-")
-        ca = trustme.CA()
+        ca = self.ca = trustme.CA()  # the local Key Vault's certificate comes from it too
         self.ca_path = str(Path(self._tempdir) / "ca.pem")
         ca.cert_pem.write_to_path(self.ca_path)
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -138,6 +139,12 @@ class ArmEmulator(ArmRoutes):
         }
 
     # ------------------------------------------------------------------ state set-up (Python, not HTTP)
+
+    def set_permissions(self, actions: Iterable[str] | None, client_id: str | None = None) -> None:
+        """Azure RBAC for one caller (default: the function app's identity, which asks for tokens without a
+        client id): exactly these actions, as a role lists them; None allows everything again (the default)."""
+        with self._lock:
+            self._permissions.set(client_id or self._app_client_id, actions)
 
     def set_provider(self, subscription: str, namespace: str, state: str) -> None:
         """Set a namespace's registration; `Registering` completes provider_registration_seconds from now."""
@@ -418,8 +425,10 @@ class ArmEmulator(ArmRoutes):
                 400, {"error": "invalid_request", "error_description": "api-version and resource are required."}
             )
         token = secrets.token_urlsafe(32)
+        client_id = query.get("client_id", self._app_client_id)
         with self._lock:
-            self._tokens.add(token)
+            self._tokens[token] = client_id
+            self._token_resources[token] = resource
         return Reply(
             200,
             {
@@ -427,9 +436,14 @@ class ArmEmulator(ArmRoutes):
                 "expires_on": str(int(time.time()) + 3600),
                 "resource": resource,
                 "token_type": "Bearer",
-                "client_id": query.get("client_id", self._app_client_id),
+                "client_id": client_id,
             },
         )
+
+    def token_resource(self, token: str) -> str | None:
+        """The resource a token from the endpoint was issued for (None: not one of ours)."""
+        with self._lock:
+            return self._token_resources.get(token)
 
     # ------------------------------------------------------------------ ARM request pipeline
 
@@ -453,6 +467,7 @@ class ArmEmulator(ArmRoutes):
                 body=body,
                 subscription=subscription,
                 now=self._clock(),
+                caller=self._tokens.get(incoming.headers.get("authorization", "").partition(" ")[2], ""),
             )
             fault = self._faults.take(call.method, call.path)
             reply: Reply | None

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
+from localazure.arm import argocd_chart
 from localazure.arm.clusters import Cluster, ClusterRoutes, refuse_busy_cluster
 from localazure.arm.common import Json, iso, new_guid, not_found_message
 from localazure.arm.providers import unknown
@@ -283,7 +284,8 @@ class ExtensionRoutes(ClusterRoutes):
         seconds = self.extension_update_seconds if existing else self.extension_install_seconds
         if existing is None and self.durations is not None:
             seconds = self.durations.install(extension.id, cluster.location, settings, seconds)
-        operation = self._start(extension, activity, call.now + seconds, failure or _ha_failure(extension, activity))
+        operation = self._start(extension, activity, call.now + seconds,
+                                failure or _ha_failure(extension, activity) or _chart_failure(extension))
         headers = self._async_headers(call, extension, operation, "PT48H")
         if existing is not None:
             return Reply(200, extension.body(), headers)
@@ -325,7 +327,7 @@ class ExtensionRoutes(ClusterRoutes):
         extension.release_train, extension.auto_upgrade = release_train, auto_upgrade
         extension.version = version if isinstance(version, str) else None
         extension.modified = call.now
-        failure = _ha_failure(extension, "Updating")
+        failure = _ha_failure(extension, "Updating") or _chart_failure(extension)
         operation = self._start(extension, "Updating", call.now + self.extension_update_seconds, failure)
         return Reply(202, extension.body(), self._async_headers(call, extension, operation, "PT48H"))
 
@@ -378,6 +380,23 @@ def _ha_failure(extension: Extension, activity: str) -> Failure | None:
     ha = extension.settings.get("redis-ha.enabled", "true").lower() != "false"
     if extension.extension_type.lower() == "microsoft.argocd" and ha and extension.cluster.node_count < 3:
         return Failure("ExtensionOperationFailed", ha_timeout_message("Create" if activity == "Creating" else "Update"))
+    return None
+
+
+def _chart_failure(extension: Extension) -> Failure | None:
+    """What the argo-cd chart's Helm release refuses: values its templates cannot render, and, while Argo CD's CRDs
+    do not exist yet (the release has never succeeded: the chart installs them), a resource of those CRDs."""
+    if extension.extension_type.lower() != "microsoft.argocd":
+        return None
+    try:
+        values = argocd_chart.values_tree(extension.settings)
+        argocd_chart.cluster_secrets(values)
+        argocd_chart.repository_secrets(values)
+        resources = argocd_chart.custom_resources(values)
+    except argocd_chart.ChartError as error:
+        return Failure("ExtensionOperationFailed", f"Helm installation failed : {error}")
+    if resources and extension.current_version is None:
+        return Failure("ExtensionOperationFailed", argocd_chart.crd_missing_message(resources[0], "argocd"))
     return None
 
 

@@ -27,6 +27,7 @@ class Call:
     body: Any
     subscription: str | None
     now: float
+    caller: str = ""  # the client id the bearer token was issued to (RBAC checks in `localazure.arm.access`)
 
     @property
     def api_version(self) -> str:

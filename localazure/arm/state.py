@@ -1,5 +1,5 @@
-"""What every resource family of the local ARM reads besides its own state: the tenant, the emulator's URL, and
-the seeded durations of long operations when a benchmark draws them (`localazure.arm.timing`).
+"""What every resource family of the local ARM reads besides its own state: the tenant, the emulator's URL, RBAC,
+and the seeded durations of long operations when a benchmark draws them (`localazure.arm.timing`).
 
 Each family (`localazure.arm.providers`, `clusters`, `extensions`, `identities`, `roles`, `graph`) is one
 module with its resources, their bodies and their routes: a mixin over `ArmState` whose `__init__` adds its
@@ -11,14 +11,16 @@ identities' principals. `ArmEmulator` inherits them all, so handlers read `self.
 
 from __future__ import annotations
 
+from localazure.arm.access import Permissions
 from localazure.arm.common import new_guid
 from localazure.arm.timing import Durations
 
 
 class ArmState:
-    """The tenant the resources belong to, and the URL the emulator serves on (set at start)."""
+    """The tenant the resources belong to, the URL the emulator serves on (set at start), and who may do what."""
 
     def __init__(self) -> None:
         self.tenant_id = new_guid()
         self.url = ""
+        self._permissions = Permissions()  # RBAC: everything allowed unless a test narrows it
         self.durations: Durations | None = None  # seeded draws instead of the families' fixed seconds

@@ -1,6 +1,7 @@
 """The Azure calls the reconciler makes, as protocols; the reconciler's decisions never see an SDK type.
 
-`shared.azure.arm_gateway.ArmGateway` and `shared.azure.graph_gateway.GraphGateway` implement them over the real SDKs,
+`shared.azure.arm_gateway.ArmGateway`, `shared.azure.graph_gateway.GraphGateway` and
+`shared.azure.keyvault_gateway.KeyVaultGateway` implement them over the real SDKs,
 `shared.bootstrap.planning` wraps them for dry runs.
 """
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import Protocol
 from shared.bootstrap.argocd_extension import ExtensionSpec, ExtensionState
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import ClusterRef, ListedCluster
+from shared.bootstrap.gitops import Protected
+from shared.bootstrap.gitops_profile import KeyVaultSecret
 from shared.bootstrap.workload_identity import FederatedCredential, IdentityRef, ManagedIdentity
 
 
@@ -23,8 +26,8 @@ class ClusterApi(Protocol):
     def enable_workload_identity(self, cluster: ClusterRef) -> None: ...
     def get_extension(self, cluster: ClusterRef, name: str) -> ExtensionState | None: ...
     def put_extension(self, cluster: ClusterRef, name: str, spec: ExtensionSpec) -> ExtensionState: ...
-    def patch_extension(self, cluster: ClusterRef, name: str,
-                        settings: Mapping[str, str | None]) -> ExtensionState: ...
+    def patch_extension(self, cluster: ClusterRef, name: str, settings: Mapping[str, str | None],
+                        protected: Mapping[str, Protected] | None = None) -> ExtensionState: ...
     def delete_extension(self, cluster: ClusterRef, name: str) -> None: ...
     def list_clusters(self, subscription: str) -> list[ListedCluster]: ...
 
@@ -56,3 +59,9 @@ class DirectoryApi(Protocol):
     def list_credentials(self, object_id: str) -> list[FederatedCredential]: ...
     def add_credential(self, object_id: str, credential: FederatedCredential, description: str) -> str: ...
     def delete_credential(self, object_id: str, credential_id: str) -> None: ...
+
+
+class SecretsApi(Protocol):
+    """Key Vault: the repository credential a profile names, read with the service's own identity."""
+
+    def get_secret(self, secret: KeyVaultSecret) -> str: ...

@@ -19,6 +19,7 @@ from shared.azure.pacing import Pacer
 from shared.bootstrap.argocd_extension import RELEASE_TRAIN, ExtensionSpec, ExtensionState
 from shared.bootstrap.cluster_facts import ClusterFacts, cluster_facts
 from shared.bootstrap.cluster_ids import CLUSTER_TYPES, ClusterRef, InvalidClusterId, ListedCluster, parse_cluster_id
+from shared.bootstrap.gitops import Protected
 from shared.bootstrap.workload_identity import FederatedCredential, IdentityRef, ManagedIdentity
 
 ARM_SCOPE = "https://management.azure.com/.default"
@@ -110,7 +111,8 @@ class ArmGateway:
             if exc.not_found:
                 return None
             raise
-        identity = resource.identity.as_dict() if resource.identity is not None else {}
+        identity = {**resource.identity.as_dict(), "tenantId": resource.identity.tenant_id} \
+            if resource.identity is not None else {}
         return cluster_facts(cluster.kind, {"location": resource.location, "identity": identity,
                                             "tags": resource.tags or {}, "properties": resource.properties or {}})
 
@@ -143,6 +145,7 @@ class ArmGateway:
 
         body = Extension(extension_type=spec.extension_type, release_train=spec.release_train,
                          auto_upgrade_minor_version=True, configuration_settings=dict(spec.settings),
+                         configuration_protected_settings={k: v.value for k, v in spec.protected.items()} or None,
                          scope=Scope(cluster=ScopeCluster(release_namespace=spec.release_namespace)))
         with _azure_errors():
             poller = self._extensions(cluster.subscription).begin_create(*_cluster_path(cluster), name, body,
@@ -150,14 +153,18 @@ class ArmGateway:
             return _extension_state(poller.result())
 
 
-    def patch_extension(self, cluster: ClusterRef, name: str, settings: Mapping[str, str | None]) -> ExtensionState:
-        """Change only these settings (None removes one); returns at once like put_extension."""
+    def patch_extension(self, cluster: ClusterRef, name: str, settings: Mapping[str, str | None],
+                        protected: Mapping[str, Protected] | None = None) -> ExtensionState:
+        """Change only these settings (None removes one), and the protected ones when given; returns at once like
+        put_extension."""
         from azure.mgmt.kubernetesconfiguration.v2023_05_01.models import PatchExtension
 
         # The model defaults releaseTrain to Stable: send ours, or the PATCH would switch trains. Its type says
         # dict[str, str], but a None value is sent as JSON null, which removes the key.
         changes: dict[str, Any] = dict(settings)
-        body = PatchExtension(configuration_settings=changes, release_train=RELEASE_TRAIN)
+        body = PatchExtension(configuration_settings=changes or None, release_train=RELEASE_TRAIN,
+                              configuration_protected_settings={k: v.value for k, v in protected.items()}
+                              if protected else None)
         with _azure_errors():
             poller = self._extensions(cluster.subscription).begin_update(*_cluster_path(cluster), name, body,
                                                                           polling=False)

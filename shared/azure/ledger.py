@@ -49,6 +49,8 @@ class ClusterRecord:
     profile_digest: str | None = None  # of the profile (with overrides) last applied successfully
     overrides: dict[str, Any] | None = None
     config_hash: str | None = None
+    protected_hash: str | None = None  # salted hash of the protected settings last sent (never the values)
+    gitops_root: dict[str, Any] | None = None  # the root Application: repoURL, path, targetRevision, applied
     created: tuple[str, ...] = ()
     actions_required: tuple[str, ...] = ()
     attempts: int = 0

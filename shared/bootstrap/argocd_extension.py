@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from shared.bootstrap.cluster_facts import ClusterFacts
+from shared.bootstrap.gitops import GitOpsSettings, Protected, ui_settings
 from shared.bootstrap.profiles import LEGACY_KEYS, Profile, Sso
 from shared.errors import PermanentError
 
@@ -22,12 +23,22 @@ HA_MIN_NODES = 3  # redis-ha needs three nodes; with fewer the Helm install time
 
 @dataclass(frozen=True)
 class ExtensionSpec:
-    """What to PUT: type, train, cluster-scoped namespace and configuration settings (keys as ARM takes them)."""
+    """What to PUT: type, train, cluster-scoped namespace and configuration settings (keys as ARM takes them).
+
+    `deferred` settings (the root Application) are left out of an install and added by a PATCH once the
+    extension is Succeeded; `protected` go in configurationProtectedSettings, which Azure never returns."""
 
     settings: Mapping[str, str] = field(default_factory=dict)
+    deferred: Mapping[str, str] = field(default_factory=dict)
+    protected: Mapping[str, Protected] = field(default_factory=dict)
     extension_type: str = EXTENSION_TYPE
     release_train: str = RELEASE_TRAIN
     release_namespace: str = RELEASE_NAMESPACE
+
+    @property
+    def full_settings(self) -> dict[str, str]:
+        """Everything a converged extension holds."""
+        return {**self.settings, **self.deferred}
 
 
 @dataclass(frozen=True)
@@ -96,12 +107,16 @@ def render_settings(profile: Profile, facts: ClusterFacts, identity_client_id: s
         settings["configs.rbac.policy\\.csv"] = profile.rbac.policy_csv
     if profile.application_namespaces:
         settings["configs.params.application\\.namespaces"] = ", ".join(profile.application_namespaces)
+    settings.update(ui_settings(profile.ui_expose))
     return settings
 
 
-def desired_extension(profile: Profile, facts: ClusterFacts, identity_client_id: str | None = None) -> ExtensionSpec:
-    """The extension this cluster should have under this profile."""
-    return ExtensionSpec(settings=render_settings(profile, facts, identity_client_id))
+def desired_extension(profile: Profile, facts: ClusterFacts, identity_client_id: str | None = None,
+                      gitops: GitOpsSettings | None = None) -> ExtensionSpec:
+    """The extension this cluster should have under this profile (`gitops`: its rendered gitops section)."""
+    gitops = gitops or GitOpsSettings()
+    return ExtensionSpec(settings={**render_settings(profile, facts, identity_client_id), **gitops.base},
+                         deferred=gitops.root, protected=gitops.protected)
 
 
 def settings_patch(installed: Mapping[str, str], desired: Mapping[str, str]) -> dict[str, str | None]:

@@ -23,6 +23,7 @@ class ClusterFacts:
     oidc_issuer_url: str | None
     workload_identity: bool
     tags: Mapping[str, str] = field(default_factory=dict)
+    tenant_id: str | None = None  # of the cluster's own identity: the tenant_id annotation of the cluster Secret
 
 
 def _dict(value: Any) -> Mapping[str, Any]:
@@ -54,4 +55,5 @@ def cluster_facts(kind: ClusterKind, body: Mapping[str, Any]) -> ClusterFacts:
         oidc_issuer_url=issuer if isinstance(issuer, str) and issuer else None,
         workload_identity=workload,
         tags={str(k): str(v) for k, v in _dict(body.get("tags")).items()},
+        tenant_id=str(_dict(body.get("identity")).get("tenantId") or "") or None,
     )

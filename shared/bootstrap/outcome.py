@@ -47,6 +47,8 @@ class Outcome:
     removed: tuple[str, ...] = ()
     config_hash: str | None = None
     actions_required: tuple[str, ...] = ()
+    protected_hash: str | None = None  # of the protected settings this run found applied or sent
+    gitops_root: dict[str, str | bool] | None = None  # the root Application's repo, path, revision, applied
 
     @property
     def terminal(self) -> bool:
@@ -63,6 +65,8 @@ class Run:
         self.installs = 0
         self.config_hash: str | None = None
         self.actions_required: list[str] = []
+        self.protected_hash: str | None = None
+        self.gitops_root: dict[str, str | bool] | None = None
 
     def step(self, text: str) -> None:
         self.steps.append(text)
@@ -84,4 +88,5 @@ class Run:
                        error_code=error_code,
                        error_message=error_message, installs=self.installs, created=tuple(self.created),
                        removed=tuple(self.removed), config_hash=self.config_hash,
-                       actions_required=tuple(self.actions_required))
+                       actions_required=tuple(self.actions_required), protected_hash=self.protected_hash,
+                       gitops_root=self.gitops_root)

@@ -12,10 +12,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shared.azure.api import AzureApi, DirectoryApi
+from shared.azure.api import AzureApi, DirectoryApi, SecretsApi
 from shared.bootstrap.argocd_extension import EXTENSION_NAME, ExtensionSpec, ExtensionState
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import ClusterRef, ListedCluster
+from shared.bootstrap.gitops import ROOT_KEY, Protected
 from shared.bootstrap.outcome import Outcome
 from shared.bootstrap.profiles import Profile
 from shared.bootstrap.reconciler import ProviderCache, Reconciler
@@ -140,22 +141,29 @@ class PlanningApi:
         current = self.extension(cluster, name)
         before = dict(current.settings) if current is not None else {}
         keys = sorted(set(before) | set(spec.settings))
-        settings = tuple(SettingChange(k, before.get(k), spec.settings.get(k)) for k in keys)
+        settings = tuple(SettingChange(k, before.get(k), spec.settings.get(k)) for k in keys) + \
+            _protected_changes(spec.protected)
         what = f"{spec.extension_type}, release train {spec.release_train}, namespace {spec.release_namespace}"
         if current is None:
             self._plan("create-extension", name, f"install {name} ({what})", settings)
         else:
             why = current.provisioning_state + (f", {current.error_code}" if current.error_code else "")
             self._plan("replace-extension", name, f"re-install {name} ({what}); it is {why} now", settings)
+        if spec.deferred:
+            self._plan("update-extension", name, f"then, once {name} is Succeeded (Argo CD's CRDs exist), add the "
+                       "root Application", tuple(SettingChange(k, None, v) for k, v in sorted(spec.deferred.items())))
         return ExtensionState(extension_type=spec.extension_type, provisioning_state="Creating",
                               settings=dict(spec.settings))
 
-    def patch_extension(self, cluster: ClusterRef, name: str,
-                        settings: Mapping[str, str | None]) -> ExtensionState:
+    def patch_extension(self, cluster: ClusterRef, name: str, settings: Mapping[str, str | None],
+                        protected: Mapping[str, Protected] | None = None) -> ExtensionState:
         current = self.extension(cluster, name)
         before = dict(current.settings) if current is not None else {}
-        changes = tuple(SettingChange(k, before.get(k), settings[k]) for k in sorted(settings))
-        self._plan("update-extension", name, f"update {name}: its settings drifted from the profile", changes)
+        changes = tuple(SettingChange(k, before.get(k), settings[k]) for k in sorted(settings)) + \
+            _protected_changes(protected or {})
+        why = "the root Application follows the install" if ROOT_KEY in settings and ROOT_KEY not in before \
+            else "its settings drifted from the profile"
+        self._plan("update-extension", name, f"update {name}: {why}", changes)
         after = {k: v for k, v in {**before, **settings}.items() if v is not None}
         return ExtensionState(extension_type=current.extension_type if current else "", provisioning_state="Updating",
                               settings=after)
@@ -197,6 +205,12 @@ class PlanningApi:
         self.changes.append(PlannedChange(action, target, detail, settings))
 
 
+def _protected_changes(protected: Mapping[str, Protected]) -> tuple[SettingChange, ...]:
+    """Protected settings as a plan shows them: by label (`<from Key Vault: name>`), never by value; Azure never
+    returns them, so the current value is unknown."""
+    return tuple(SettingChange(k, None, v.label) for k, v in sorted(protected.items()))
+
+
 class PlanningDirectory:
     """A `DirectoryApi` (Graph) that reads through and records writes.
 
@@ -226,11 +240,12 @@ class PlanningDirectory:
 
 
 def make_plan(api: AzureApi, directory: DirectoryApi, settings: Settings, cluster: ClusterRef,
-              profile: Profile) -> Plan:
-    """One reconcile as a new request would run it (a failed install is re-installed), writes withheld."""
+              profile: Profile, secrets: SecretsApi | None = None) -> Plan:
+    """One reconcile as a new request would run it (a failed install is re-installed), writes withheld. A Key
+    Vault secret is read (a read), and shown only by its label."""
     planning = PlanningApi(api)
     reconciler = Reconciler(api=planning, directory=PlanningDirectory(directory, planning.changes), settings=settings,
-                            providers=ProviderCache(clock=time.time, ttl=0))
+                            providers=ProviderCache(clock=time.time, ttl=0), secrets=secrets)
     outcome = reconciler.reconcile(cluster, profile, may_reinstall=True)
     return Plan(cluster=cluster, profile=profile.name, facts=planning.facts.get(cluster.key),
                 extension=planning.extension(cluster, EXTENSION_NAME), changes=tuple(planning.changes),

@@ -16,6 +16,15 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from shared.bootstrap.cluster_ids import InvalidClusterId, parse_resource_id
+from shared.bootstrap.gitops_profile import (
+    DEFAULT_VAULT_SUFFIX,
+    Expose,
+    GitOps,
+    check_helm_values,
+    parse_gitops,
+    parse_ui,
+)
+from shared.errors import ProfileError as ProfileError  # defined there for gitops_profile; importable from here
 from shared.errors import RequestRejected
 
 HaPolicy = Literal["auto", "on", "off"]
@@ -37,6 +46,8 @@ _LAYOUT: dict[str, frozenset[str] | None] = {
     "applicationNamespaces": None,
     "containerRegistries": None,
     "helmValues": None,
+    "gitops": frozenset({"root", "repository", "clusterMetadata"}),
+    "ui": frozenset({"expose"}),
     "overridable": None,
 }
 
@@ -73,16 +84,6 @@ _LEGACY_CONFIG_MAPS = {
     "argocd-ssh-known-hosts-cm": "configs.ssh", "argocd-tls-certs-cm": "configs.tls",
     "argocd-gpg-keys-cm": "configs.gpg",
 }
-
-
-class ProfileError(ValueError):
-    """A profile (or a request's overrides) is invalid; the message names where, which key and the fix."""
-
-    def __init__(self, source: str, key: str, problem: str) -> None:
-        super().__init__(f"{source}: {key}: {problem}")
-        self.source = source
-        self.key = key
-        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,10 @@ class Profile:
     helm_values: Mapping[str, str] = field(default_factory=dict)
     overridable: frozenset[str] = frozenset()
     description: str = ""
+    gitops: GitOps | None = None
+    ui_expose: Expose | None = None
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    vault_suffix: str = field(default=DEFAULT_VAULT_SUFFIX, compare=False, repr=False)  # KEY_VAULT_DNS_SUFFIX
 
     @property
     def digest(self) -> str:
@@ -144,7 +148,7 @@ class Profile:
                     f"send the request without it, or ask the platform team to add it to `overridable:` in "
                     f"profiles/{self.name}.yaml")
         merged = _merge(self.document, overrides)
-        return parse_profile(self.name, merged, source=source)
+        return parse_profile(self.name, merged, source=source, vault_suffix=self.vault_suffix)
 
 
 def _allowed(path: str, overridable: frozenset[str]) -> bool:
@@ -176,7 +180,7 @@ def _merge(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any
     return merged
 
 
-def parse_profile(name: str, data: Any, *, source: str) -> Profile:
+def parse_profile(name: str, data: Any, *, source: str, vault_suffix: str = DEFAULT_VAULT_SUFFIX) -> Profile:
     """Validate a profile document (a YAML mapping) and build the Profile; raise ProfileError naming the key."""
     if not PROFILE_NAME.match(name):
         raise ProfileError(source, "name", f"{name!r} is not a profile name: use lower-case letters, digits and "
@@ -199,13 +203,19 @@ def parse_profile(name: str, data: Any, *, source: str) -> Profile:
     if registries and not wi.enabled:
         raise ProfileError(source, "containerRegistries", "AcrPull is granted to the Argo CD workload identity; set "
                            "workloadIdentity.enabled: true")
+    gitops = parse_gitops(data.get("gitops"), source, workload_identity=wi.enabled,
+                          service_accounts=wi.service_accounts, vault_suffix=vault_suffix)
+    ui_expose = parse_ui(data.get("ui"), source)
+    helm_values = _helm_values(data.get("helmValues"), source)
+    check_helm_values(helm_values, gitops, ui_expose, source)
     return Profile(
         name=name, ha=_ha(data.get("ha", "auto"), source), url=url, workload_identity=wi, sso=sso,
         rbac=_rbac(data.get("rbac"), source),
         application_namespaces=_strings(data.get("applicationNamespaces"), source, "applicationNamespaces"),
-        container_registries=registries, helm_values=_helm_values(data.get("helmValues"), source),
+        container_registries=registries, helm_values=helm_values,
         overridable=_overridable(data.get("overridable"), source),
-        description=_string(data.get("description", ""), source, "description"), document=data)
+        description=_string(data.get("description", ""), source, "description"), gitops=gitops,
+        ui_expose=ui_expose, document=data, vault_suffix=vault_suffix)
 
 
 def _check_layout(data: Mapping[str, Any], source: str) -> None:
@@ -389,8 +399,9 @@ class ProfileCatalog:
     default: str
 
     @classmethod
-    def load(cls, directory: Path, default: str) -> ProfileCatalog:
-        """Read every `*.yaml` in `directory`; raise ProfileError for the first invalid one or a missing default."""
+    def load(cls, directory: Path, default: str, vault_suffix: str = DEFAULT_VAULT_SUFFIX) -> ProfileCatalog:
+        """Read every `*.yaml` in `directory`; raise ProfileError for the first invalid one or a missing default.
+        `vault_suffix`: the Key Vault DNS suffix secret URLs must use (KEY_VAULT_DNS_SUFFIX)."""
         import yaml  # on first use, not at import: keeps indexing (cold start) fast
 
         profiles = {}
@@ -400,7 +411,7 @@ class ProfileCatalog:
                 data = yaml.safe_load(path.read_text(encoding="utf-8"))
             except yaml.YAMLError as exc:
                 raise ProfileError(source, "(YAML)", f"does not parse: {exc}") from None
-            profiles[path.stem] = parse_profile(path.stem, data, source=source)
+            profiles[path.stem] = parse_profile(path.stem, data, source=source, vault_suffix=vault_suffix)
         if default not in profiles:
             raise ProfileError(str(directory), "DEFAULT_PROFILE", f"names {default!r}, which is not a profile here; "
                                f"known: {', '.join(sorted(profiles)) or 'none'}")

@@ -8,14 +8,15 @@ WAITING outcome; the caller schedules a continuation instead of holding the mess
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from shared.azure.api import AzureApi, DirectoryApi
+from shared.azure.api import AzureApi, DirectoryApi, SecretsApi
 from shared.azure.errors import AzureError
 from shared.bootstrap.argocd_extension import (
     EXTENSION_NAME,
     EXTENSION_TYPE,
+    RELEASE_NAMESPACE,
     ExtensionSpec,
     ExtensionState,
     config_hash,
@@ -25,6 +26,7 @@ from shared.bootstrap.argocd_extension import (
 )
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import ClusterRef
+from shared.bootstrap.gitops import ROOT_KEY, GitOpsSettings, protected_hash, render_gitops
 from shared.bootstrap.identity_steps import IdentitySteps
 from shared.bootstrap.outcome import Awaited, Outcome, Phase, Run
 from shared.bootstrap.profiles import Profile
@@ -72,16 +74,20 @@ class Reconciler:
     directory: DirectoryApi
     settings: Settings
     providers: ProviderCache
+    secrets: SecretsApi | None = None  # Key Vault, for profiles whose repository credential lives there
     identities: IdentitySteps = field(init=False)
 
     def __post_init__(self) -> None:
         self.identities = IdentitySteps(self.api, self.directory, self.settings.identity_resource_group)
 
     def reconcile(self, cluster: ClusterRef, profile: Profile, *, may_reinstall: bool,
-                  waiting_on: str | None = None, honour_opt_out: bool = False) -> Outcome:
+                  waiting_on: str | None = None, honour_opt_out: bool = False,
+                  applied_protected_hash: str | None = None) -> Outcome:
         """Run the steps. `may_reinstall`: a Failed extension is installed again (a new request, or attempts
-        left under MAX_INSTALL_ATTEMPTS); `honour_opt_out`: skip a cluster tagged out (events and the sweep)."""
+        left under MAX_INSTALL_ATTEMPTS); `honour_opt_out`: skip a cluster tagged out (events and the sweep);
+        `applied_protected_hash`: the ledger's hash of the protected settings last sent (Azure never returns them)."""
         run = Run()
+        run.protected_hash = applied_protected_hash
         try:
             if waiting_on == "extension":
                 # Polling our own install: one GET while it is still in progress.
@@ -165,13 +171,38 @@ class Reconciler:
                                 Awaited("cluster", facts.location, began=True))
             client_id = self.identities.ensure_identity(run, cluster, profile, facts, issuer).client_id
             self.identities.ensure_sso(run, cluster, profile, issuer)
-        spec = desired_extension(profile, facts, client_id)
-        run.config_hash = config_hash(spec.settings)
+        spec = desired_extension(profile, facts, client_id, self._gitops(run, cluster, profile, facts, client_id))
+        run.config_hash = config_hash(spec.full_settings)
         run.step(f"cluster checked: {facts.node_count if facts.node_count is not None else 'unknown'} node(s), "
                  f"redis-ha.enabled={spec.settings['redis-ha.enabled']}")
         ext = self.api.get_extension(cluster, EXTENSION_NAME) if isinstance(known, _NotRead) else known
         group = f"{facts.location.lower()}/{profile.name}"  # installs take as long as others in the region, profile
         return self._extension(run, cluster, spec, ext, group, may_reinstall=may_reinstall)
+
+    def _gitops(self, run: Run, cluster: ClusterRef, profile: Profile, facts: ClusterFacts,
+                client_id: str | None) -> GitOpsSettings | None:
+        """The profile's gitops section for this cluster, with the repository secret read from Key Vault."""
+        if profile.gitops is None:
+            return None
+        vault_secret = profile.gitops.repository.key_vault_secret
+        secret = None
+        if vault_secret is not None:
+            if self.secrets is None:
+                raise ValueError("a keyVault repository needs the reconciler's Key Vault access")
+            try:
+                secret = self.secrets.get_secret(vault_secret)
+            except AzureError as exc:
+                if exc.status in (401, 403, 404):
+                    raise PermanentError(f"KeyVault{exc.code}", f"Key Vault answered {exc.status} {exc.code} for "
+                                         f"{vault_secret.url} (gitops.repository.keyVaultSecret of profile "
+                                         f"{profile.name!r}): create the secret, or give the service's identity "
+                                         "the Key Vault Secrets User role on the vault, then send the request "
+                                         "again") from None
+                raise
+        gitops = render_gitops(profile.gitops, cluster, facts, client_id, secret, RELEASE_NAMESPACE)
+        if gitops.view is not None:
+            run.gitops_root = gitops.view.as_dict(applied=False)
+        return gitops
 
     def _issuer(self, run: Run, cluster: ClusterRef, profile: Profile, facts: ClusterFacts) -> str | None:
         """The cluster's OIDC issuer for workload identity; None while AKS is turning it on at our request."""
@@ -192,7 +223,20 @@ class Reconciler:
                 f"`az aks update -g {cluster.resource_group} -n {cluster.name} --enable-oidc-issuer "
                 "--enable-workload-identity` and send the request again, or set workloadIdentity.enableOnCluster: "
                 "true in the profile to let the service do it")
-        self.api.enable_workload_identity(cluster)
+        try:
+            self.api.enable_workload_identity(cluster)
+        except AzureError as exc:
+            if exc.status != 403:
+                raise
+            # The app's role leaves this out unless the deployment turned the feature on: managedClusters/write, and
+            # userAssignedIdentities/assign/action, which AKS checks on every PUT of a cluster whose control plane
+            # has a user-assigned identity (LinkedAuthorizationFailed).
+            raise PermanentError(exc.code, f"{exc.message} The service may turn on workload identity only where "
+                                 "it was deployed with enableWorkloadIdentityOnClusters=true (azd env set "
+                                 "ARGOBOOT_ENABLE_WORKLOAD_IDENTITY_ON_CLUSTERS true, then azd provision; see "
+                                 f"docs/deploy.md), or run `az aks update -g {cluster.resource_group} -n "
+                                 f"{cluster.name} --enable-oidc-issuer --enable-workload-identity` yourself, then "
+                                 "send the request again") from exc
         run.step(f"enabling {missing} on the AKS cluster (workloadIdentity.enableOnCluster)")
         return None
 
@@ -237,20 +281,44 @@ class Reconciler:
                                 + f" (after {self.settings.max_install_attempts} attempts; send a request to try "
                                 "again)")
             return self._install(run, cluster, spec, group, f"had failed ({ext.error_code}); install restarted")
-        patch = settings_patch(ext.settings, spec.settings)
-        if patch:
-            self.api.patch_extension(cluster, EXTENSION_NAME, patch)
-            run.step(f"extension settings drifted from the profile; patched {', '.join(sorted(patch))}")
+        patch = settings_patch(ext.settings, spec.full_settings)
+        wanted_hash = protected_hash(cluster, spec.protected)
+        protected = spec.protected if wanted_hash != run.protected_hash else None
+        if patch or protected:
+            self.api.patch_extension(cluster, EXTENSION_NAME, patch, protected)
+            run.protected_hash = wanted_hash
+            run.step(_patch_step(ext.settings, spec, patch, protected is not None))
             return run.wait("extension", "waiting for the update to finish", Awaited("update", group, began=True))
+        if run.gitops_root is not None:
+            run.gitops_root = {**run.gitops_root, "applied": True}
         run.step(f"extension {EXTENSION_NAME} {ext.provisioning_state}"
                  + (f" (version {ext.version})" if ext.version else ""))
         return run.done()
 
     def _install(self, run: Run, cluster: ClusterRef, spec: ExtensionSpec, group: str, what: str) -> Outcome:
+        """PUT without the deferred settings: Helm refuses a first install holding a custom resource of the CRDs
+        the chart itself installs, so the root Application follows in a PATCH once the extension is Succeeded."""
         created = self.api.put_extension(cluster, EXTENSION_NAME, spec)
         run.installs += 1
-        run.step(f"extension {EXTENSION_NAME} ({EXTENSION_TYPE}) {what}: {created.provisioning_state}")
+        run.protected_hash = protected_hash(cluster, spec.protected)
+        later = " (the root Application follows once Argo CD and its CRDs are installed)" if spec.deferred else ""
+        run.step(f"extension {EXTENSION_NAME} ({EXTENSION_TYPE}) {what}: {created.provisioning_state}{later}")
         return run.wait("extension", "waiting for the install to finish", Awaited("install", group, began=True))
+
+
+def _patch_step(installed: Mapping[str, str], spec: ExtensionSpec, patch: Mapping[str, str | None],
+                protected: bool) -> str:
+    """How a PATCH reads in the steps: the root Application's first apply says so; secrets by label only."""
+    parts = []
+    if ROOT_KEY in patch and ROOT_KEY not in installed and ROOT_KEY in spec.deferred:
+        parts.append(f"root Application added ({ROOT_KEY}), now that Argo CD's CRDs are installed")
+    drifted = sorted(k for k in patch if not (k == ROOT_KEY and ROOT_KEY not in installed))
+    if drifted:
+        parts.append(f"extension settings drifted from the profile; patched {', '.join(drifted)}")
+    if protected:
+        labels = ", ".join(f"{k} {v.label}" for k, v in sorted(spec.protected.items()))
+        parts.append(f"protected settings sent ({labels}): new, or the secret changed in Key Vault")
+    return "; ".join(parts)
 
 
 def _in_progress(ext: ExtensionState, group: str = "") -> Awaited:

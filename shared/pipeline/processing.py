@@ -26,6 +26,7 @@ from shared.errors import RequestRejected
 from shared.log_context import add_log_ids, get_logger, log_scope
 from shared.pipeline.install_request import SCHEMA_VERSION, InstallRequest, parse_install_request
 from shared.pipeline.intent import Decision, Remembered, Source, decide
+from shared.pipeline.outcome_record import install_seconds, log_run
 from shared.settings import Settings
 from shared.telemetry import span
 
@@ -140,13 +141,11 @@ class RequestProcessor:
             attempts = 0 if decision.explicit or record is None else record.attempts
             outcome = self.reconciler.reconcile(
                 request.cluster, profile, may_reinstall=attempts < self.settings.max_install_attempts,
-                waiting_on=waiting_on, honour_opt_out=not decision.explicit)
+                waiting_on=waiting_on, honour_opt_out=not decision.explicit,
+                applied_protected_hash=record.protected_hash if record else None)
         else:
             outcome = self.reconciler.remove(request.cluster, record.created if record else (),
                                              waiting_on=waiting_on)
-        log.info("cluster=%s request=%s source=%s continuation=%d outcome=%s waiting_on=%s error=%s %s",
-                 request.cluster.key, request.request_id, msg.source, msg.continuation, outcome.phase.value,
-                 outcome.waiting_on, outcome.error_code, outcome.error_message or "")
         self._record(request, decision, profile, msg, outcome, record)
         return Settlement()
 
@@ -171,6 +170,12 @@ class RequestProcessor:
                 record = self.ledger.get_cluster(request.cluster.key)
                 continue
             self.planner.remember(tracked)
+            noticed = msg.event_time if msg.source == "event" else None  # an event's first run: its latency
+            log_run(request.cluster, updated.phase, error_code=updated.last_error_code, profile=updated.profile,
+                    source=msg.source, detail=f"request={request.request_id} continuation={msg.continuation} "
+                    f"waiting_on={updated.waiting_on} {updated.last_error_message or ''}".rstrip(),
+                    notice_seconds=None if noticed is None else now - noticed,
+                    install_seconds=install_seconds(record, updated, now))
             return
         raise LedgerConflict(f"{request.cluster.key}: gave up after {_LEDGER_RETRIES} conflicting ledger writes")
 
@@ -250,13 +255,15 @@ class RequestProcessor:
         error = {"code": record.last_error_code, "message": record.last_error_message} \
             if record.last_error_code else None
         body = result_body(waiter.request_id, cluster.id, waiter.action, record.phase,
-                           [h["step"] for h in record.history], error, now, list(record.actions_required))
+                           [h["step"] for h in record.history], error, now, list(record.actions_required),
+                           record.gitops_root)
         self.outbox.send(OutgoingMessage(queue=waiter.reply_to, body=json.dumps(body).encode(),
                                          message_id=f"reply-{waiter.request_id}",
                                          correlation_id=waiter.correlation_id))
 
     def _reject(self, msg: InboundMessage, exc: RequestRejected) -> Settlement:
         log.error("message=%s rejected: %s: %s", msg.message_id, exc.reason, exc.description)
+        log_run(None, "rejected", error_code=exc.reason, profile=None, source=msg.source)
         now = self.clock()
         if msg.message_id:
             try:
@@ -275,12 +282,17 @@ class RequestProcessor:
 
 def result_body(request_id: str, cluster_id: str | None, action: str | None, outcome: str, steps: list[str],
                 error: dict[str, str | None] | None, now: float,
-                actions_required: list[str] | None = None) -> dict[str, Any]:
-    """The reply to a request (result schema v1); `actionsRequired` lists what a person still has to do."""
-    return {"schemaVersion": SCHEMA_VERSION, "requestId": request_id, "clusterResourceId": cluster_id,
+                actions_required: list[str] | None = None,
+                gitops_root: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The reply to a request (result schema v1); `actionsRequired` lists what a person still has to do;
+    `gitopsRoot` is the root Application (repoURL, path, targetRevision, applied) when the profile has one."""
+    body = {"schemaVersion": SCHEMA_VERSION, "requestId": request_id, "clusterResourceId": cluster_id,
             "action": action, "outcome": outcome, "steps": steps, "error": error,
             "actionsRequired": actions_required or [],
             "completedAt": datetime.fromtimestamp(now, tz=UTC).isoformat()}
+    if gitops_root is not None:
+        body["gitopsRoot"] = dict(gitops_root)
+    return body
 
 
 def fold_outcome(base: ClusterRecord, outcome: Outcome, now: float, *, intent: str, deleted_at: float | None,
@@ -295,6 +307,8 @@ def fold_outcome(base: ClusterRecord, outcome: Outcome, now: float, *, intent: s
         base.with_history(now, list(outcome.steps)), phase=outcome.phase.value, waiting_on=outcome.waiting_on,
         waiting_since=_waiting_since(base, outcome, now), intent=intent, deleted_at=deleted_at, profile=profile,
         overrides=overrides, last_changed=now, config_hash=None if removed else outcome.config_hash or base.config_hash,
+        protected_hash=None if removed else outcome.protected_hash or base.protected_hash,
+        gitops_root=None if removed else outcome.gitops_root if outcome.config_hash else base.gitops_root,
         profile_digest=profile_digest if profile_digest and outcome.phase is Phase.SUCCEEDED else base.profile_digest,
         created=_created(base.created, outcome),
         # A run that got as far as the extension re-derived them; a short poll keeps the last ones.

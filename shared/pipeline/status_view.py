@@ -12,8 +12,9 @@ from typing import Any
 from shared.azure.ledger import ClusterRecord, RequestRecord
 
 # Kept out of the API on purpose: who to answer and how (waiters), the continuation chain, storage details.
-CLUSTER_INTERNAL_FIELDS = frozenset({"key", "polls", "continuation", "continuation_due", "wait", "waiters",
-                                     "etag"})
+# protected_hash: derived from a secret; salted and slow, still nobody outside needs it.
+CLUSTER_INTERNAL_FIELDS = frozenset({"key", "polls", "continuation", "continuation_due", "wait", "waiters", "etag",
+                                     "protected_hash"})
 REQUEST_INTERNAL_FIELDS = frozenset({"etag"})
 
 
@@ -37,6 +38,7 @@ def cluster_summary(record: ClusterRecord) -> dict[str, Any]:
         "configHash": record.config_hash,
         "created": list(record.created),
         "actionsRequired": list(record.actions_required),
+        "gitopsRoot": record.gitops_root,
         "attempts": record.attempts,
         "lastError": {"code": record.last_error_code, "message": record.last_error_message}
         if record.last_error_code else None,

@@ -16,17 +16,19 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shared.azure.api import AzureApi
+from shared.azure.api import AzureApi, SecretsApi
 from shared.azure.errors import AzureError
 from shared.azure.ledger import ClusterRecord, Ledger
 from shared.azure.outbox import Outbox, OutgoingMessage
 from shared.bootstrap.argocd_extension import EXTENSION_NAME, config_hash
 from shared.bootstrap.cluster_ids import ClusterRef, InvalidClusterId, ListedCluster, parse_cluster_id
-from shared.bootstrap.profiles import ProfileCatalog
+from shared.bootstrap.gitops import protected_hash, repository_protected
+from shared.bootstrap.profiles import Profile, ProfileCatalog
 from shared.bootstrap.scope import opted_in, out_of_scope
 from shared.bootstrap.workload_identity import CLUSTER_ID_TAG, CLUSTER_TAG, MANAGED_BY, MANAGED_BY_TAG, cluster_digest
 from shared.errors import RequestRejected
 from shared.pipeline.install_request import InstallRequest
+from shared.pipeline.outcome_record import log_sweep
 from shared.pipeline.processing import EVENT_TIME_PROPERTY, SOURCE_PROPERTY
 from shared.settings import Settings
 
@@ -53,6 +55,7 @@ class Sweeper:
     settings: Settings
     profiles: ProfileCatalog
     clock: Callable[[], float]
+    secrets: SecretsApi | None = None  # Key Vault: a rotated repository secret is re-applied
     last_report: SweepReport = field(default_factory=SweepReport)
 
     def run(self) -> SweepReport:
@@ -64,9 +67,9 @@ class Sweeper:
             except AzureError as exc:  # one subscription failing (e.g. not onboarded yet) must not stop the others
                 report.failed_subscriptions[subscription] = f"{exc.status} {exc.code}: {exc.message}"
                 log.warning("sweep: subscription %s skipped: %s %s", subscription, exc.code, exc.message)
-        log.info("sweep: %d clusters, %d enqueued, %d opted out, %d out of scope, %d orphans reported, "
-                 "%d subscriptions failed", report.clusters, len(report.enqueued), report.opted_out,
-                 report.out_of_scope, len(report.orphans_reported), len(report.failed_subscriptions))
+        log_sweep(clusters=report.clusters, enqueued=len(report.enqueued), opted_out=report.opted_out,
+                  out_of_scope=report.out_of_scope, orphans_reported=len(report.orphans_reported),
+                  failed_subscriptions=len(report.failed_subscriptions))
         return report
 
     def _subscription(self, subscription: str, records: dict[str, ClusterRecord], report: SweepReport) -> None:
@@ -115,6 +118,19 @@ class Sweeper:
             return "extension failed"
         if record.config_hash and config_hash(ext.settings) != record.config_hash:
             return "extension settings drifted from the profile"
+        return self._secret_rotated(cluster.ref, profile, record)
+
+    def _secret_rotated(self, cluster: ClusterRef, profile: Profile, record: ClusterRecord) -> str | None:
+        """Azure never returns protected settings: a fresh Key Vault read, hashed, against the ledger's hash."""
+        vault_secret = profile.gitops.repository.key_vault_secret if profile.gitops else None
+        if vault_secret is None or self.secrets is None or profile.gitops is None:
+            return None
+        try:
+            secret = self.secrets.get_secret(vault_secret)
+        except AzureError as exc:
+            return f"Key Vault secret unreadable ({exc.status} {exc.code})"
+        if protected_hash(cluster, repository_protected(profile.gitops, secret)) != record.protected_hash:
+            return "repository secret changed in Key Vault since it was applied"
         return None
 
     def _orphaned_identities(self, subscription: str, present: set[str], records: dict[str, ClusterRecord],

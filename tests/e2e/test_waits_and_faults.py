@@ -76,9 +76,10 @@ def test_each_outcome_is_logged_with_cluster_and_request(local_azure: LocalAzure
     with caplog.at_level(logging.INFO, logger="argoboot"):
         send_request(az, cluster_id, message_id="m-log", requestId="r-log")
         az.drain()
-    lines = [r.getMessage() for r in caplog.records if r.name == "argoboot.requests"]
-    assert any(f"cluster={cluster_id.lower()} request=r-log" in line and "outcome=waiting" in line for line in lines)
-    assert any("request=r-log" in line and "outcome=succeeded" in line for line in lines)
+    lines = [r.getMessage() for r in caplog.records if r.name == "argoboot.outcomes"]  # one line per run
+    assert any(f"cluster={cluster_id.lower()} outcome=waiting" in line and "request=r-log" in line for line in lines)
+    assert any(f"cluster={cluster_id.lower()} outcome=succeeded" in line and "request=r-log" in line
+               for line in lines)
 
 
 def test_a_lost_continuation_is_replaced_by_the_next_request(local_azure: LocalAzure) -> None:

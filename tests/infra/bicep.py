@@ -16,6 +16,7 @@ ONBOARD = INFRA / "onboard-subscription.bicep"
 FUNCTION_APP = INFRA / "modules" / "functionapp.bicep"
 CLUSTER_EVENTS = INFRA / "modules" / "cluster-events.bicep"
 ROLE_MODULE = INFRA / "modules" / "bootstrapper-role.bicep"
+ROLE_ASSIGNMENT = INFRA / "modules" / "bootstrapper-role-assignment.bicep"
 ROLE_JSON = INFRA / "bootstrapper-role.json"
 
 _RESOURCE_LINE = re.compile(r"^\s*resource\s+(\w+)\s+'", re.MULTILINE)
@@ -56,11 +57,20 @@ def app_settings() -> dict[str, Any]:
     return settings
 
 
-def role_actions() -> list[str]:
-    actions: list[str] = json.loads(ROLE_JSON.read_text())["actions"]
+def role_actions(*, enable_workload_identity_on_clusters: bool = True) -> list[str]:
+    """The custom role's actions as deployed: by default with every optional feature on (the most it may hold)."""
+    role = json.loads(ROLE_JSON.read_text())
+    actions: list[str] = role["actions"]
+    if enable_workload_identity_on_clusters:
+        actions = actions + role["enableWorkloadIdentityOnClusters"]["actions"]
     return actions
 
 
 def module_paths(path: Path) -> set[Path]:
     modules: dict[str, dict[str, Any]] = parse(path).get("modules", {})
     return {(path.parent / m["detail"]["path"]).resolve() for m in modules.values() if m["type"] == "local"}
+
+
+def required_parameters(path: Path) -> set[str]:
+    """Parameters without a default (pycep gives those `default: None`), which every deployment must pass."""
+    return {name for name, p in parse(path).get("parameters", {}).items() if p.get("default") is None}

@@ -20,6 +20,7 @@ from tests.infra.bicep import (
     INFRA,
     MAIN,
     ONBOARD,
+    ROLE_ASSIGNMENT,
     ROLE_JSON,
     ROLE_MODULE,
     ROOT,
@@ -44,7 +45,11 @@ def test_every_bicep_file_parses_and_keeps_every_resource(path: Path) -> None:
 def test_entry_points_and_every_module_is_used() -> None:
     assert parse(MAIN)["globals"]["scope"]["value"] == "subscription"
     assert parse(ONBOARD)["globals"]["scope"]["value"] == "subscription"
-    used = module_paths(MAIN) | module_paths(ONBOARD)
+    # The hooks deploy modules too (the role assignment, the event subscription once the code is published).
+    by_hooks = {(ROOT / path).resolve() for script in (INFRA / "scripts").glob("*.sh")
+                for path in re.findall(r"--template-file\s+(\S+\.bicep)", script.read_text())}
+    assert ROLE_ASSIGNMENT.resolve() in by_hooks
+    used = module_paths(MAIN) | module_paths(ONBOARD) | by_hooks
     modules = {p.resolve() for p in (INFRA / "modules").glob("*.bicep")}
     assert modules - used == set(), "modules no deployment uses"
     assert used - modules == set(), "modules referenced but missing"
@@ -118,8 +123,12 @@ def test_event_grid_subscription_sends_exactly_the_cluster_events_the_handler_co
     dead_letter = props["deadLetterWithResourceIdentity"]
     assert dead_letter["deadLetterDestination"]["endpointType"] == "StorageBlob"
     assert dead_letter["identity"]["type"] == "UserAssigned"
-    topic = one_resource(CLUSTER_EVENTS, "Microsoft.EventGrid/systemTopics")["config"]
+    declared = one_resource(CLUSTER_EVENTS, "Microsoft.EventGrid/systemTopics")["config"]
+    # Created only where the subscription has no system topic yet (Azure allows one per source); else reused.
+    assert declared["condition"] == {"operator": {"type": "not", "operands": {"bool_value": "reuseExistingTopic"}}}
+    topic = declared["config"]
     assert topic["properties"]["topicType"] == "Microsoft.Resources.Subscriptions"
+    assert topic["identity"]["userAssignedIdentities"] == {"'${eventsIdentityId}'": {}}
 
 
 def test_request_queue_matches_the_trigger_and_host_json() -> None:
@@ -179,20 +188,63 @@ def test_no_keys_or_connection_strings_anywhere() -> None:
         assert forbidden not in text, f"{forbidden} in infra/: identities only"
 
 
-def test_role_module_deploys_the_json_actions_with_constrained_delegation() -> None:
+def test_role_module_deploys_the_json_actions_and_the_assignment_constrained_delegation() -> None:
     tree = parse(ROLE_MODULE)
     loaded = tree["variables"]["role"]["value"]["function"]
     assert loaded["type"] == "load_json_content"
     assert (ROLE_MODULE.parent / loaded["parameters"]["file_path"]).resolve() == ROLE_JSON.resolve()
     definition = one_resource(ROLE_MODULE, "Microsoft.Authorization/roleDefinitions")["config"]["properties"]
     (permissions,) = definition["permissions"]
+    assert permissions["actions"] == "actions" and permissions["dataActions"] == []
+    # actions: the JSON's list, plus the workload-identity feature's only when the parameter turns it on.
+    chosen = tree["variables"]["actions"]["value"]["operator"]
+    assert chosen["type"] == "conditional"
+    assert chosen["operands"]["condition"] == "enableWorkloadIdentityOnClusters"
+    assert tree["parameters"]["enableWorkloadIdentityOnClusters"]["default"] is False
     accessor = {"operator": {"type": "property_accessor", "operands": {"operand_1": "role", "operand_2": "actions"}}}
-    assert permissions["actions"] == accessor and permissions["dataActions"] == []
-    actions = json.loads(ROLE_JSON.read_text())["actions"]
-    assert not [a for a in actions if "*" in a], "no wildcards in the custom role"
-    assignment = one_resource(ROLE_MODULE, "Microsoft.Authorization/roleAssignments")["config"]["properties"]
+    assert chosen["operands"]["false_value"] == accessor
+    assert "role.enableWorkloadIdentityOnClusters.actions" in ROLE_MODULE.read_text()
+    role = json.loads(ROLE_JSON.read_text())
+    for actions in (role["actions"], role["enableWorkloadIdentityOnClusters"]["actions"]):
+        assert not [a for a in actions if "*" in a], "no wildcards in the custom role"
+    assert set(role["actions"]).isdisjoint(role["enableWorkloadIdentityOnClusters"]["actions"])
+    assignment_tree = parse(ROLE_ASSIGNMENT)
+    assert one_resource(ROLE_MODULE, "Microsoft.Authorization/roleDefinitions")  # and no assignment beside it:
+    assert "Microsoft.Authorization/roleAssignments" not in ROLE_MODULE.read_text()
+    assignment = one_resource(ROLE_ASSIGNMENT, "Microsoft.Authorization/roleAssignments")["config"]["properties"]
     assert assignment["conditionVersion"] == "2.0" and assignment["condition"] == "delegationCondition"
-    condition = tree["variables"]["delegationCondition"]["value"].replace("\\'", "'")  # Bicep's \' escapes
+    condition = assignment_tree["variables"]["delegationCondition"]["value"].replace("\\'", "'")  # Bicep's \' escapes
     for action in ("roleAssignments/write", "roleAssignments/delete"):
         assert f"ActionMatches{{'Microsoft.Authorization/{action}'}}" in condition
-    assert "7f951dda-4ed3-4680-a7ca-43fe172d538d" in ROLE_MODULE.read_text()  # AcrPull, the one role it may grant
+    assert "7f951dda-4ed3-4680-a7ca-43fe172d538d" in ROLE_ASSIGNMENT.read_text()  # AcrPull, the one role it may grant
+    # The assignment's default definition id is the definition's deterministic name.
+    assert "guid(subscription().id, 'argoboot-cluster-bootstrapper')" in ROLE_ASSIGNMENT.read_text()
+    assert "guid(subscription().id, 'argoboot-cluster-bootstrapper')" in ROLE_MODULE.read_text()
+
+
+def test_main_and_onboarding_pass_the_workload_identity_switch_to_the_role() -> None:
+    for entry in (MAIN, ONBOARD):
+        tree = parse(entry)
+        assert tree["parameters"]["enableWorkloadIdentityOnClusters"]["default"] is False
+        (role,) = [m for m in tree["modules"].values() if (entry.parent / m["detail"]["path"]).resolve() ==
+                   ROLE_MODULE.resolve()]
+        assert role["config"]["params"] == {"enableWorkloadIdentityOnClusters": "enableWorkloadIdentityOnClusters"}
+
+SERVICE_BUS_ROLES = {"090c5cfd-751d-490a-894a-3ce6f1109419": "Azure Service Bus Data Owner",
+                     "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0": "Azure Service Bus Data Receiver",
+                     "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39": "Azure Service Bus Data Sender"}
+
+
+def test_app_owns_the_request_queue_for_target_based_scaling_and_only_sends_elsewhere() -> None:
+    servicebus = INFRA / "modules" / "servicebus.bicep"
+    variables = {name: v["value"] for name, v in parse(servicebus)["variables"].items()}
+    granted = set()
+    for resource in parse(servicebus)["resources"].values():
+        if resource["type"] != "Microsoft.Authorization/roleAssignments" or "loop_type" in resource["config"]:
+            continue  # the loop is the operator's (optional) access
+        config = resource["config"]
+        role = config["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
+        assert config["properties"]["principalId"] == "appPrincipalId"
+        granted.add((SERVICE_BUS_ROLES[variables[role]], config["scope"]))
+    # Scaling reads the queue's message count (Manage); receive and schedule continuations there; reply anywhere.
+    assert granted == {("Azure Service Bus Data Owner", "installQueue"), ("Azure Service Bus Data Sender", "namespace")}

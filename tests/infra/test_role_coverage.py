@@ -6,9 +6,12 @@ passes on an empty log. Beyond what was observed, the role may hold only JUSTIFI
 """
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from localazure.stack import SUBSCRIPTION, LocalAzure
+from tests.e2e.helpers import replies, send_request
 from tests.infra.arm_actions import UnmappedRequest, is_graph, rbac_action
 from tests.infra.bicep import role_actions
 from tests.infra.conftest import ArmRequestRecorder
@@ -17,7 +20,12 @@ RG = "rg-role-coverage"
 
 # In the role although no end-to-end test exercises them: "action": "why, and which code calls it". Empty now: the
 # end-to-end tests exercise every action of the role. Add an entry only for a call shared/ makes that they cannot.
-JUSTIFIED_EXTRA: dict[str, str] = {}
+JUSTIFIED_EXTRA: dict[str, str] = {
+    "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action":
+        "no request of its own: AKS checks it on the linked control-plane identity of every PUT of a cluster with a "
+        "user-assigned identity (enable_workload_identity); test_turning_on_workload_identity_* below show the PUT "
+        "refused without it and accepted with it",
+}
 
 # What the representative scenario below must exercise, or it did not run.
 FLOOR = {
@@ -117,3 +125,56 @@ def test_role_grants_nothing_beyond_the_observed_and_the_justified(arm_recorder:
     problems += [f"justified but not in infra/bootstrapper-role.json (delete its JUSTIFIED_EXTRA line): {a}"
                  for a in not_in_role]
     assert problems == [], "\n".join(problems)
+
+
+def _enable_on_a_user_assigned_cluster(az: LocalAzure, name: str, actions: list[str]) -> dict[str, Any]:
+    """The app holding exactly `actions`, a profile that turns workload identity on, an AKS cluster whose control
+    plane has a user-assigned identity: the reply."""
+    az.arm.set_permissions(actions)
+    az.arm.add_aks_cluster(SUBSCRIPTION, RG, name, identity="UserAssigned", oidc_issuer=False, workload_identity=False)
+    send_request(az, _aks(name), message_id=f"r-{name}", profile="enable-wi")
+    az.drain()
+    [reply] = [r for r in replies(az) if r["requestId"] == f"r-{name}"]
+    return reply
+
+
+def _aks(name: str) -> str:
+    return f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RG}/providers/Microsoft.ContainerService/" \
+           f"managedClusters/{name}"
+
+
+def _cluster_puts(az: LocalAzure, name: str) -> list[int]:
+    return [r.status for r in az.arm.requests if r.method == "PUT" and r.path.endswith(f"/managedClusters/{name}")]
+
+
+def test_turning_on_workload_identity_is_refused_by_the_role_deployed_without_the_feature(
+        platform_azure: LocalAzure) -> None:
+    reply = _enable_on_a_user_assigned_cluster(platform_azure, "aks-wi-off",
+                                               role_actions(enable_workload_identity_on_clusters=False))
+    assert reply["outcome"] == "failed" and reply["error"]["code"] == "AuthorizationFailed", reply
+    message = reply["error"]["message"]
+    assert "'Microsoft.ContainerService/managedClusters/write'" in message
+    assert "enableWorkloadIdentityOnClusters=true" in message and "az aks update -g rg-role-coverage" in message
+    assert _cluster_puts(platform_azure, "aks-wi-off") == [403]
+
+
+def test_turning_on_workload_identity_needs_assign_on_the_control_plane_identity(platform_azure: LocalAzure) -> None:
+    # The role before this fix: the cluster write, but not the right to name its user-assigned identity in the PUT.
+    without_assign = [a for a in role_actions() if not a.endswith("/userAssignedIdentities/assign/action")]
+    reply = _enable_on_a_user_assigned_cluster(platform_azure, "aks-wi-noassign", without_assign)
+    assert reply["outcome"] == "failed" and reply["error"]["code"] == "LinkedAuthorizationFailed", reply
+    message = reply["error"]["message"]
+    assert "has permission to perform action 'Microsoft.ContainerService/managedClusters/write'" in message
+    assert "'Microsoft.ManagedIdentity/userAssignedIdentities/assign/action' on the linked scope(s) " \
+           f"'/subscriptions/{SUBSCRIPTION}/resourcegroups/{RG}/providers/Microsoft.ManagedIdentity/" \
+           "userAssignedIdentities/aks-wi-noassign-identity'" in message
+    assert "enableWorkloadIdentityOnClusters=true" in message
+    assert _cluster_puts(platform_azure, "aks-wi-noassign") == [403]
+
+
+def test_turning_on_workload_identity_works_with_the_role_deployed_with_the_feature(platform_azure: LocalAzure) -> None:
+    reply = _enable_on_a_user_assigned_cluster(platform_azure, "aks-wi-on", role_actions())
+    assert reply["outcome"] == "succeeded", reply
+    assert _cluster_puts(platform_azure, "aks-wi-on") == [200]
+    cluster = platform_azure.arm.cluster(_aks("aks-wi-on"))
+    assert cluster["properties"]["securityProfile"]["workloadIdentity"] == {"enabled": True}

@@ -18,7 +18,7 @@ CLUSTER_SHOWN = {"cluster_id": "clusterResourceId", "kind": "kind", "phase": "ph
                  "last_changed": "lastChanged", "history": "history", "waiting_since": "waitingSince",
                  "intent": "desired", "deleted_at": "deletedAt", "overrides": "overrides",
                  "profile_digest": "profileDigest", "config_hash": "configHash", "created": "created",
-                 "actions_required": "actionsRequired"}
+                 "actions_required": "actionsRequired", "gitops_root": "gitopsRoot"}
 REQUEST_SHOWN = {"request_id": "requestId", "cluster_key": "clusterKey", "action": "action", "status": "status",
                  "created": "created", "updated": "updated", "error_code": "error", "error_message": "error"}
 
@@ -39,6 +39,7 @@ def test_cluster_view_whole() -> None:
         "clusterResourceId": AKS, "kind": "aks", "phase": "failed", "waitingOn": None, "waitingSince": None,
         "desired": "installed", "deletedAt": None, "profile": "ha", "overrides": {"ha": "off"},
         "profileDigest": None, "configHash": "abc", "created": ["/subscriptions/x/identity"], "actionsRequired": [],
+        "gitopsRoot": None,
         "attempts": 2, "lastError": {"code": "ExtensionOperationFailed", "message": "bad"},
         "lastRequestId": "r-1", "firstSeen": "1970-01-01T00:00:00+00:00", "lastChanged": "1970-01-01T00:01:30+00:00",
         "history": [{"at": "1970-01-01T00:01:00+00:00", "step": "install started"}],

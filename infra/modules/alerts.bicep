@@ -1,0 +1,142 @@
+// What tells an operator the service stopped acting on clusters (docs/deploy.md, "Alerts", says what each one means
+// and what to do). The log alerts read the structured records the service writes (shared/pipeline/outcome_record.py:
+// customDimensions.record_type argoboot.run / argoboot.sweep); tests/e2e/test_operations.py checks every field they
+// name against records a test run produced. Event Grid's dead letters: cluster-events.bicep, beside its topic.
+param location string
+param tags object
+param namePrefix string
+@description('Resource id of the Application Insights component the app writes to.')
+param applicationInsightsId string
+@description('Resource id of the Service Bus namespace holding the request queue.')
+param serviceBusNamespaceId string
+param installQueueName string
+@description('Resource id of an action group to notify (e-mail, Teams, a pager); empty: alerts fire in the portal only.')
+param actionGroupId string = ''
+@minValue(1)
+@description('Failed runs in an hour that raise the alert (a run: one reconcile of one cluster).')
+param failedRunsPerHourThreshold int = 5
+@minValue(5)
+@description('Minutes between sweeps (SWEEP_SCHEDULE); the alert fires when no sweep succeeded in twice that.')
+param sweepIntervalMinutes int = 30
+
+var actions = empty(actionGroupId) ? [] : [
+  {
+    actionGroupId: actionGroupId
+  }
+]
+
+// Requests the service refused, and messages whose processing kept failing (10 deliveries), end in the dead-letter
+// queue: each one is a cluster or a sender nobody answered as they hoped.
+resource deadLetters 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: '${namePrefix}-request-dead-letters'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'Messages in the dead-letter queue of ${installQueueName}. docs/deploy.md: Reading the dead-letter queue.'
+    severity: 2
+    enabled: true
+    scopes: [
+      serviceBusNamespaceId
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    autoMitigate: true
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          criterionType: 'StaticThresholdCriterion'
+          name: 'deadLettered'
+          metricNamespace: 'Microsoft.ServiceBus/namespaces'
+          metricName: 'DeadletteredMessages'
+          dimensions: [
+            {
+              name: 'EntityName'
+              operator: 'Include'
+              values: [
+                installQueueName
+              ]
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Maximum'
+        }
+      ]
+    }
+    actions: actions
+  }
+}
+
+var logAlerts = [
+  {
+    name: 'failed-runs'
+    severity: 2
+    description: 'More than ${failedRunsPerHourThreshold} runs failed in the last hour. The workbook lists the error codes and clusters; docs/deploy.md: Alerts.'
+    query: 'traces | where customDimensions.record_type == "argoboot.run" and customDimensions.outcome == "failed"'
+    frequency: 'PT15M'
+    window: 'PT1H'
+    operator: 'GreaterThan'
+    threshold: failedRunsPerHourThreshold
+  }
+  {
+    name: 'app-failures'
+    severity: 1
+    description: 'Function invocations failed (the ledger or Service Bus unreachable, a crash): messages are redelivered, then dead-lettered. docs/deploy.md: Alerts.'
+    query: 'requests | where success == false'
+    frequency: 'PT5M'
+    window: 'PT15M'
+    operator: 'GreaterThan'
+    threshold: 0
+  }
+  {
+    name: 'no-sweep'
+    severity: 1
+    description: 'No sweep succeeded in ${2 * sweepIntervalMinutes} minutes: missed events are no longer caught up. docs/deploy.md: Alerts.'
+    query: 'traces | where customDimensions.record_type == "argoboot.sweep" and customDimensions.outcome == "succeeded"'
+    frequency: 'PT15M'
+    window: 'PT${2 * sweepIntervalMinutes}M'
+    operator: 'LessThan'
+    threshold: 1
+  }
+]
+
+resource logAlert 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [
+  for alert in logAlerts: {
+    name: '${namePrefix}-${alert.name}'
+    location: location
+    tags: tags
+    properties: {
+      description: alert.description
+      severity: alert.severity
+      enabled: true
+      scopes: [
+        applicationInsightsId
+      ]
+      evaluationFrequency: alert.frequency
+      windowSize: alert.window
+      autoMitigate: true
+      // A new component has no rows yet; the query is checked by the tests instead.
+      skipQueryValidation: true
+      criteria: {
+        allOf: [
+          {
+            query: alert.query
+            timeAggregation: 'Count'
+            operator: alert.operator
+            threshold: alert.threshold
+            failingPeriods: {
+              numberOfEvaluationPeriods: 1
+              minFailingPeriodsToAlert: 1
+            }
+          }
+        ]
+      }
+      actions: {
+        actionGroups: empty(actionGroupId) ? [] : [
+          actionGroupId
+        ]
+      }
+    }
+  }
+]

@@ -1,0 +1,33 @@
+// The app's custom role assigned to its identity in one subscription, with constrained delegation.
+// Its own deployment, after the definition's: a role definition takes a while to replicate, and an assignment in the
+// same deployment can fail with RoleDefinitionDoesNotExist. infra/scripts/assign-bootstrapper-role.sh deploys it and
+// retries until the definition is visible (azd's postprovision hook; docs/deploy.md without azd).
+targetScope = 'subscription'
+
+@description('Object (principal) id of the function app\'s user-assigned identity.')
+param principalId string
+
+@description('Resource id of the role definition: output roleDefinitionId of bootstrapper-role.bicep.')
+param roleDefinitionId string = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', guid(subscription().id, 'argoboot-cluster-bootstrapper'))
+
+@description('Role definition ids the app may grant and revoke (constrained delegation). Default: AcrPull, for Argo CD\'s identity on registries.')
+param delegableRoleIds array = [
+  '7f951dda-4ed3-4680-a7ca-43fe172d538d' // AcrPull
+]
+
+var delegable = 'ForAnyOfAnyValues:GuidEquals {${join(delegableRoleIds, ', ')}}'
+
+// Role assignments only for the roles above, and only to service principals (managed identities).
+var delegationCondition = '((!(ActionMatches{\'Microsoft.Authorization/roleAssignments/write\'})) OR (@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ${delegable} AND @Request[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {\'ServicePrincipal\'})) AND ((!(ActionMatches{\'Microsoft.Authorization/roleAssignments/delete\'})) OR (@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ${delegable}))'
+
+resource assignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(subscription().id, principalId, roleDefinitionId)
+  properties: {
+    roleDefinitionId: roleDefinitionId
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: 'argoboot: bootstrap Argo CD on the AKS and Arc clusters of this subscription'
+    condition: delegationCondition
+    conditionVersion: '2.0'
+  }
+}

@@ -1,0 +1,34 @@
+# Shared by the azd hooks on Windows (dot-sourced): the same checks and bounded retry as lib.sh.
+
+function Require-AzLogin([string]$Hook) {
+    if (-not (Get-Command az -ErrorAction SilentlyContinue)) {
+        Write-Error "argoboot: the Azure CLI (az) is not installed; install it (https://aka.ms/azure-cli), run 'az login', then 'azd hooks run $Hook'"
+        exit 1
+    }
+    $signedIn = az account show --query id -o tsv 2>$null
+    if ($LASTEXITCODE -ne 0 -or -not $signedIn) {
+        Write-Error "argoboot: the Azure CLI is not signed in; run 'az login' (and 'az account set --subscription $env:AZURE_SUBSCRIPTION_ID'), then 'azd hooks run $Hook'"
+        exit 1
+    }
+}
+
+# Retry-On what pattern hint { command }: while the command fails with an error matching the pattern, wait
+# ARGOBOOT_RETRY_SECONDS (default 30) and try again, at most ARGOBOOT_RETRY_ATTEMPTS times (default 10).
+function Retry-On([string]$What, [string]$Pattern, [string]$Hint, [scriptblock]$Command) {
+    $attempts = if ($env:ARGOBOOT_RETRY_ATTEMPTS) { [int]$env:ARGOBOOT_RETRY_ATTEMPTS } else { 10 }
+    $delay = if ($env:ARGOBOOT_RETRY_SECONDS) { [int]$env:ARGOBOOT_RETRY_SECONDS } else { 30 }
+    for ($attempt = 1; ; $attempt++) {
+        $errors = & $Command 2>&1 | Out-String
+        if ($LASTEXITCODE -eq 0) { return }
+        if ($errors -notmatch $Pattern) {
+            Write-Error "$errors`nargoboot: $What failed (see the error above)"
+            exit 1
+        }
+        if ($attempt -ge $attempts) {
+            Write-Error "$errors`nargoboot: $What still failed after $attempts attempts, $delay s apart: $Hint"
+            exit 1
+        }
+        Write-Host "argoboot: ${What}: Azure is not ready yet ($($Matches[0])); retrying in $delay s ($attempt/$attempts)"
+        Start-Sleep -Seconds $delay
+    }
+}

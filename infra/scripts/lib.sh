@@ -1,0 +1,48 @@
+# Shared by the azd hooks (sourced, not run): checks that say what to do, and a bounded retry for Azure's delays.
+
+# The hooks call the Azure CLI; azd's own sign-in does not cover it.
+require_az_login() {
+  if ! command -v az >/dev/null 2>&1; then
+    echo "argoboot: the Azure CLI (az) is not installed; install it (https://aka.ms/azure-cli), run 'az login', then 'azd hooks run $1'" >&2
+    exit 1
+  fi
+  if ! signed_in=$(az account show --query id -o tsv 2>/dev/null) || [ -z "$signed_in" ]; then
+    echo "argoboot: the Azure CLI is not signed in; run 'az login' (and 'az account set --subscription $AZURE_SUBSCRIPTION_ID'), then 'azd hooks run $1'" >&2
+    exit 1
+  fi
+}
+
+# retry_on "<what>" "<pattern of a passing error>" "<what to do if it never passes>" <command...>: run the command;
+# while it fails with an error matching the pattern (grep -E), wait ARGOBOOT_RETRY_SECONDS (default 30) and try again,
+# at most ARGOBOOT_RETRY_ATTEMPTS times (default 10). Any other error, or the last attempt's, is printed and ends the hook.
+retry_on() {
+  what=$1
+  pattern=$2
+  hint=$3
+  shift 3
+  attempts=${ARGOBOOT_RETRY_ATTEMPTS:-10}
+  delay=${ARGOBOOT_RETRY_SECONDS:-30}
+  attempt=1
+  errors=$(mktemp)
+  while :; do
+    if "$@" 2>"$errors"; then
+      rm -f "$errors"
+      return 0
+    fi
+    if ! grep -Eq "$pattern" "$errors"; then
+      cat "$errors" >&2
+      rm -f "$errors"
+      echo "argoboot: $what failed (see the error above)" >&2
+      exit 1
+    fi
+    if [ "$attempt" -ge "$attempts" ]; then
+      cat "$errors" >&2
+      rm -f "$errors"
+      echo "argoboot: $what still failed after $attempts attempts, $delay s apart: $hint" >&2
+      exit 1
+    fi
+    echo "argoboot: $what: Azure is not ready yet ($(grep -Eo "$pattern" "$errors" | head -n 1)); retrying in $delay s ($attempt/$attempts)" >&2
+    attempt=$((attempt + 1))
+    sleep "$delay"
+  done
+}

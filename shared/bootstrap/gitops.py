@@ -1,0 +1,229 @@
+"""The profile's `gitops` and `ui` sections rendered as the extension's own configuration, for AKS and Arc alike.
+
+Everything reaches the cluster through keys of the argo-helm `argo-cd` chart, so the extension's Helm
+release owns the objects, the service's PATCH repairs drift on them and an uninstall removes them:
+
+- the in-cluster cluster Secret: `configs.clusterCredentials.<cluster>.*` (server https://kubernetes.default.svc),
+  labels and annotations in the GitOps Bridge style;
+- repository access: `configs.repositories.root.*`, credentials in `configs.credentialTemplates.root.*`
+  (that template renders values with `toString`, so `useAzureWorkloadIdentity: true` survives Helm's typing);
+- the root Application: one YAML string in `extraObjects[0]` (the chart `tpl`s string entries). It is
+  *deferred*: the chart installs Argo CD's CRDs itself and Helm refuses a first install that also holds
+  an Application, so it only ever travels in a PATCH to a Succeeded extension;
+- `ui.expose`: `server.service.type`, with the Azure internal load balancer annotation where asked.
+
+A Key Vault secret becomes a protected setting (`Protected`), whose value never appears in a repr, a plan,
+the ledger or a log line: only its label, `<from Key Vault: name>`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from shared.bootstrap.cluster_facts import ClusterFacts
+from shared.bootstrap.cluster_ids import ClusterRef
+from shared.bootstrap.gitops_profile import (
+    PLACEHOLDER,
+    REVISION,
+    Expose,
+    GitOps,
+    RootApp,
+    check_path,
+)
+from shared.errors import PermanentError, ProfileError
+
+IN_CLUSTER = "https://kubernetes.default.svc"
+ROOT_KEY = "extraObjects[0]"
+REPOSITORY = "root"  # the key under configs.repositories and configs.credentialTemplates
+INTERNAL_LB = "service.beta.kubernetes.io/azure-load-balancer-internal"
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+#: Values Helm's --set typing turns into a boolean, null or integer: a label must stay a string.
+_TYPED = re.compile(r"^(true|false|null|[-+]?(0|[1-9][0-9]*))$", re.IGNORECASE)
+_HASH_ITERATIONS = 60_000
+
+
+@dataclass(frozen=True)
+class Protected:
+    """A protected setting: `value` goes to Azure only; `label` is what everyone else sees."""
+
+    value: str = field(repr=False)
+    label: str
+
+
+@dataclass(frozen=True)
+class RootView:
+    """The root Application as rendered for this cluster: what the reply, the status API and the CLI show."""
+
+    repo_url: str
+    path: str
+    target_revision: str
+
+    def as_dict(self, applied: bool) -> dict[str, str | bool]:
+        return {"repoURL": self.repo_url, "path": self.path, "targetRevision": self.target_revision,
+                "applied": applied}
+
+
+@dataclass(frozen=True)
+class GitOpsSettings:
+    """`base` goes in every install; `root` only once the chart's CRDs exist; `protected` never in clear."""
+
+    base: dict[str, str] = field(default_factory=dict)
+    root: dict[str, str] = field(default_factory=dict)
+    protected: dict[str, Protected] = field(default_factory=dict)
+    view: RootView | None = None
+
+
+def helm_key(name: str) -> str:
+    """A map key as one segment of a --set path: a literal dot is escaped with one backslash."""
+    return name.replace(".", "\\.")
+
+
+def fill(text: str, cluster: ClusterRef, facts: ClusterFacts) -> str:
+    """Replace `{{cluster.*}}` and `{{tags.*}}` (Azure tag names are case-insensitive; a missing tag is empty)."""
+    tags = {k.lower(): v for k, v in facts.tags.items()}
+    known = {"cluster.name": cluster.name, "cluster.resourceGroup": cluster.resource_group,
+             "cluster.subscription": cluster.subscription, "cluster.location": facts.location,
+             "cluster.kind": cluster.kind}
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return tags.get(name[5:].lower(), "") if name.startswith("tags.") else known[name]
+
+    return PLACEHOLDER.sub(value, text)
+
+
+def label_value(raw: str) -> str | None:
+    """The value as a Kubernetes label allows it (63 characters, alphanumerics and - _ . inside), or None when
+    Helm would read it as a boolean, null or number (it then stays an annotation only)."""
+    value = re.sub(r"[^-A-Za-z0-9_.]", "-", raw)[:63]
+    value = re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", value)
+    return None if _TYPED.match(value) or not _LABEL_VALUE.match(value) else value
+
+
+def cluster_key(cluster: ClusterRef) -> str:
+    """The cluster Secret's key (its name `argocd-cluster-<key>`, and Argo CD's name for the cluster)."""
+    key = re.sub(r"[^a-z0-9-]", "-", cluster.name.lower()).strip("-")[:63].strip("-")
+    return key or "in-cluster"
+
+
+def ui_settings(expose: Expose | None) -> dict[str, str]:
+    """`ui.expose` as chart values: the argocd-server Service type, internal on Azure's internal load balancer."""
+    if expose is None:
+        return {}
+    settings = {"server.service.type": "ClusterIP" if expose == "none" else "LoadBalancer"}
+    if expose == "internalLoadBalancer":
+        settings[f"server.service.annotations.{helm_key(INTERNAL_LB)}"] = "true"
+    return settings
+
+
+def render_gitops(gitops: GitOps, cluster: ClusterRef, facts: ClusterFacts, identity_client_id: str | None,
+                  secret: str | None, namespace: str) -> GitOpsSettings:
+    """All the gitops keys for this cluster; `secret` is the Key Vault value when the repository uses one."""
+    root = gitops.root
+    view = RootView(repo_url=root.repo_url, path=_checked_path(fill(root.path, cluster, facts), root),
+                    target_revision=_checked_revision(fill(root.target_revision, cluster, facts), root))
+    base = {**_cluster_secret(gitops, cluster, facts, identity_client_id, view),
+            **_repository(gitops, root.repo_url)}
+    protected = repository_protected(gitops, secret)
+    if protected and root.repo_url.startswith("https://"):
+        base[f"configs.credentialTemplates.{REPOSITORY}.username"] = gitops.repository.username
+    return GitOpsSettings(base=base, root={ROOT_KEY: root_application(root, view, namespace)}, protected=protected,
+                          view=view)
+
+
+def repository_protected(gitops: GitOps, secret: str | None) -> dict[str, Protected]:
+    """The protected setting a Key Vault secret becomes: the token of an https repository, or the private key of
+    an ssh one. Empty unless `auth: keyVault`."""
+    vault_secret = gitops.repository.key_vault_secret
+    if gitops.repository.auth != "keyVault" or vault_secret is None:
+        return {}
+    if secret is None:
+        raise ValueError("auth: keyVault needs the secret read from Key Vault")
+    field_name = "password" if gitops.root.repo_url.startswith("https://") else "sshPrivateKey"
+    return {f"configs.credentialTemplates.{REPOSITORY}.{field_name}":
+            Protected(value=secret, label=f"<from Key Vault: {vault_secret.name}>")}
+
+
+def root_application(root: RootApp, view: RootView, namespace: str) -> str:
+    """The root Application manifest, as the YAML string `extraObjects[0]` holds."""
+    spec: dict[str, object] = {
+        "project": root.project,
+        "source": {"repoURL": view.repo_url, "path": view.path, "targetRevision": view.target_revision},
+        "destination": {"server": IN_CLUSTER, "namespace": root.destination_namespace},
+    }
+    if root.automated:
+        spec["syncPolicy"] = {"automated": {"prune": True, "selfHeal": True}}
+    app = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+           "metadata": {"name": root.name, "namespace": namespace}, "spec": spec}
+    import yaml  # on first use, not at import: keeps indexing (cold start) fast
+
+    return yaml.safe_dump(app, sort_keys=False, default_flow_style=False)
+
+
+def protected_hash(cluster: ClusterRef, protected: Mapping[str, Protected]) -> str | None:
+    """What the ledger keeps to notice a rotated secret: a salted, slow hash (never the secret; Azure returns
+    protected settings empty, so this is the only way to see drift on them)."""
+    if not protected:
+        return None
+    text = json.dumps({k: v.value for k, v in sorted(protected.items())}).encode()
+    return hashlib.pbkdf2_hmac("sha256", text, f"argoboot-protected:{cluster.key}".encode(),
+                               _HASH_ITERATIONS).hex()[:32]
+
+
+def _checked_path(path: str, root: RootApp) -> str:
+    """A path filled from tags is checked again: tag values are written by whoever may tag the cluster."""
+    try:
+        check_path(path, "the cluster's tags", "gitops.root.path")
+    except ProfileError:
+        raise PermanentError("InvalidRootPath", f"gitops.root.path {root.path!r} renders as {path!r} for this "
+                             "cluster, which is not a path inside the repository (empty parts, absolute, with .. or "
+                             "characters other than letters, digits, . _ - /). Fix the cluster's tags or the "
+                             "profile, then send the request again") from None
+    return path
+
+
+def _checked_revision(revision: str, root: RootApp) -> str:
+    if not REVISION.match(revision):
+        raise PermanentError("InvalidRootRevision", f"gitops.root.targetRevision {root.target_revision!r} renders "
+                             f"as {revision!r} for this cluster, which is not a branch, tag or commit. Fix the "
+                             "cluster's tags or the profile, then send the request again")
+    return revision
+
+
+def _cluster_secret(gitops: GitOps, cluster: ClusterRef, facts: ClusterFacts, identity_client_id: str | None,
+                    view: RootView) -> dict[str, str]:
+    prefix = f"configs.clusterCredentials.{cluster_key(cluster)}"
+    labels = {"cluster_name": cluster.name, "cluster_kind": cluster.kind, "location": facts.location}
+    labels.update({k: fill(v, cluster, facts) for k, v in gitops.labels.items()})
+    annotations = {"cluster_name": cluster.name, "cluster_kind": cluster.kind,
+                   "subscription_id": cluster.subscription, "resource_group": cluster.resource_group,
+                   "location": facts.location, "addons_repo_url": view.repo_url, "addons_repo_basepath": "",
+                   "addons_repo_path": view.path, "addons_repo_revision": view.target_revision}
+    if facts.tenant_id:
+        annotations["tenant_id"] = facts.tenant_id
+    if identity_client_id:
+        annotations["workload_identity_client_id"] = identity_client_id
+    annotations.update({k: fill(v, cluster, facts) for k, v in gitops.annotations.items()})
+    settings = {f"{prefix}.server": IN_CLUSTER, f"{prefix}.config.tlsClientConfig.insecure": "false"}
+    for name, raw in labels.items():
+        value = label_value(raw)
+        if value is not None:
+            settings[f"{prefix}.labels.{helm_key(name)}"] = value
+        if value != raw:
+            annotations.setdefault(name, raw)  # what a label cannot hold exactly is kept whole as an annotation
+    settings.update({f"{prefix}.annotations.{helm_key(k)}": v for k, v in annotations.items()})
+    return settings
+
+
+def _repository(gitops: GitOps, repo_url: str) -> dict[str, str]:
+    settings = {f"configs.repositories.{REPOSITORY}.url": repo_url,
+                f"configs.repositories.{REPOSITORY}.type": "git",
+                f"configs.repositories.{REPOSITORY}.name": gitops.root.name}
+    if gitops.repository.auth != "none":
+        settings[f"configs.credentialTemplates.{REPOSITORY}.url"] = repo_url
+    if gitops.repository.auth == "workloadIdentity":
+        settings[f"configs.credentialTemplates.{REPOSITORY}.useAzureWorkloadIdentity"] = "true"
+    return settings
