@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from shared.azure.ledger import WaitHistory
-from shared.bootstrap.outcome import Outcome
+from shared.bootstrap.outcome import Awaited, Outcome
 from shared.bootstrap.poll_schedule import Sample, WaitState, next_check
 from shared.settings import Settings
 
@@ -58,9 +58,9 @@ class PollPlanner:
     def track(self, previous: WaitState | None, outcome: Outcome, subscription: str) -> Tracked:
         """The wait after this run's outcome, and when to look again."""
         now = self.clock()
-        awaited = outcome.awaited
-        if outcome.terminal or awaited is None:
+        if outcome.terminal:
             return Tracked(None, 0.0, _ended(previous, _parts(previous.group) if previous else (), now))
+        awaited = outcome.awaited or Awaited(outcome.waiting_on or "cluster")  # unsaid: the plain back-off
         headroom = self.headroom(subscription)
         if awaited.kind in INTERRUPTIONS:
             # Nothing was observed: the wait underneath goes on; back off from the last time anything was seen.

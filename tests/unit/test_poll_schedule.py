@@ -222,3 +222,14 @@ def test_a_burst_that_drains_the_read_budget_stretches_the_checks() -> None:
     assert pacer.headroom(SUB) == 0.0
     scarce = planner.track(started.wait, waiting("install"), SUB).delay
     assert relaxed == 4.0 and scarce == min(Settings().extension_poll_seconds, 4.0 * MAX_STRETCH)
+
+
+def test_a_wait_that_does_not_say_what_it_awaits_still_backs_off_never_polls_at_once() -> None:
+    clock = Clock()
+    planner = PollPlanner(Settings(), clock, History())
+    first = planner.track(None, Outcome(Phase.WAITING, ("waiting",), waiting_on="extension"), SUB)
+    clock.now += first.delay
+    second = planner.track(first.wait, Outcome(Phase.WAITING, ("waiting",), waiting_on="extension"), SUB)
+    assert (first.delay, second.delay) == (FIRST_CHECK, FIRST_CHECK)
+    clock.now += 10
+    assert planner.track(second.wait, Outcome(Phase.WAITING, ("waiting",), waiting_on="extension"), SUB).delay > 10
