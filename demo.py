@@ -52,7 +52,6 @@ def main() -> int:
     with LocalAzure(settings={"DEFAULT_PROFILE": args.profile}) as az:
         t0 = az.clock()
         stamp = lambda: f"+{int(az.clock() - t0) // 60:02d}:{int(az.clock() - t0) % 60:02d}"  # noqa: E731
-        az.arm.set_provider(SUBSCRIPTION, "Microsoft.KubernetesConfiguration", "NotRegistered")
         if args.arc:
             event = az.arm.add_arc_cluster(SUBSCRIPTION, RESOURCE_GROUP, "arc-store-042", node_count=args.nodes,
                                            provisioning_state="Provisioning", ready_after=90, tags=TAGS)

@@ -1,19 +1,29 @@
-"""Benchmark figures: ARM requests per bootstrap and per no-op reconcile, service CPU time, cold start.
+"""Benchmark figures: ARM requests per bootstrap and per no-op reconcile, service CPU time, cold start, and the
+tutorial's manual path through the real `az` beside the service doing the same job.
 
 Run with `./dev bench`. Prints figures; asserts nothing (the tests assert behaviour). The ARM emulator
 answers at once (zero latency), so the CPU figure is the service's own work plus the in-process
-emulator's; the emulator's share is measured separately and subtracted.
+emulator's; the emulator's share is measured separately and subtracted. The `az` comparison runs on two
+long-lived local Azures (real time, Azure's waits divided by their speed), each from a fresh subscription
+with the same cluster: one for the tutorial by hand, one for `argoboot run`.
 """
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from localazure.arm.subscriptions import REGISTERED
+from localazure.az_tutorial import AZ, AzCli, RequestLog, TutorialPath
+from localazure.daemon import STATE_DIR_ENV, Control, DaemonState, ensure_running, stop
 from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
 from shared.azure.outbox import OutgoingMessage
 
@@ -74,7 +84,7 @@ def _request(az: LocalAzure, cluster_id: str, message_id: str) -> None:
 
 
 def cpu_per_cluster(clusters: int = 20) -> None:
-    with LocalAzure() as az:
+    with LocalAzure(provider_states=REGISTERED) as az:
         az.arm.extension_install_seconds = 30
         events = [az.arm.add_aks_cluster(SUBSCRIPTION, "rg-bench", f"aks-cpu-{i}") for i in range(clusters)]
         start_cpu, start_wall = time.process_time(), time.perf_counter()
@@ -106,11 +116,77 @@ def cold_start(runs: int = 5) -> None:
           f"max {max(times) * 1000:.0f}); heavy SDKs imported: {heavy}")
 
 
+@contextmanager
+def _long_lived_local_azure() -> Iterator[tuple[DaemonState, Path]]:
+    """A long-lived local Azure of its own (fresh subscription) in a private folder, stopped at the end."""
+    with tempfile.TemporaryDirectory(prefix="argoboot-bench-") as folder:
+        saved = os.environ.get(STATE_DIR_ENV)
+        os.environ[STATE_DIR_ENV] = folder
+        try:
+            state, _ = ensure_running(providers="fresh")
+            try:
+                yield state, Path(folder)
+            finally:
+                stop()
+        finally:
+            if saved is None:
+                os.environ.pop(STATE_DIR_ENV, None)
+            else:
+                os.environ[STATE_DIR_ENV] = saved
+
+
+def _tutorial_cluster(control: Control) -> str:
+    added = control.call("POST", "/clusters", {"name": "aks-tutorial", "resourceGroup": "rg-tutorial"})
+    return str(added["clusterResourceId"])
+
+
+def az_beside_the_service() -> None:
+    """The tutorial's manual path through `az` against what the service costs for the same cluster."""
+    print("\nThe tutorial by hand through the real az (2.91) vs the service, same cluster, fresh subscription each")
+    if not AZ.exists():
+        print("  skipped: no .venv-tools/bin/az (./dev bench installs it)")
+        return
+    subjects = ("system:serviceaccount:argocd:argocd-repo-server",
+                "system:serviceaccount:argocd:argocd-application-controller")
+    with _long_lived_local_azure() as (state, folder):
+        control = Control(state)
+        path = TutorialPath(AzCli(state, folder / "azure-config"), "", "rg-tutorial")
+        log = RequestLog(control)
+
+        def cluster_and_identities() -> None:
+            path.aks_id = _tutorial_cluster(control)  # made after the providers, as in the tutorial
+            path.cluster_and_identities(subjects)
+
+        phases = [("sign in (cloud register, login)", path.sign_in),
+                  ("providers (3 x register --wait)", path.register_providers),
+                  ("cluster, identities, credentials", cluster_and_identities),
+                  ("extension PUT, polls, PATCH, polls", path.install_extension)]
+        whole = log.mark()
+        for name, phase in phases:
+            mark = log.mark()
+            phase()
+            print(f"  az, {name:36s}: {log.since(mark)[0].summary()}")
+        whole_path = f"whole path ({len(path.az.results)} commands)"
+        print(f"  az, {whole_path:36s}: {log.since(whole)[0].summary()}")
+    with _long_lived_local_azure() as (state, folder):
+        control = Control(state)
+        cluster_id = _tutorial_cluster(control)
+        log = RequestLog(control)
+        mark = log.mark()
+        env = dict(os.environ, **{STATE_DIR_ENV: str(folder)})
+        done = subprocess.run([str(Path(sys.executable).parent / "argoboot"), "run", cluster_id, "--profile",
+                               "workload-identity", "--emulator", "-o", "json"], env=env, capture_output=True,
+                              text=True, check=False)
+        outcome = json.loads(done.stdout).get("outcome") if done.stdout else f"exit {done.returncode}"
+        print(f"  {'service, argoboot run, workload-identity':40s}: {log.since(mark)[0].summary()} ({outcome})")
+
+
 def main() -> None:
     arm_requests()
     workload_identity_requests()
     cpu_per_cluster()
     cold_start()
+    az_beside_the_service()
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ call must carry the token from the private state file. Routes:
   GET  /health                       alive, and which subscription the demo clusters live in
   POST /clusters                     add an AKS or Arc cluster (optionally announce it by Event Grid)
   GET  /clusters?id=ID               the cluster's ARM body and its argocd extension, or 404
-  GET  /arm/requests?since=N         the ARM emulator's request log from entry N (method, path, status)
+  GET  /arm/requests?since=N         the ARM emulator's request log from entry N (method, path, query, status, kind)
+  GET  /token/requests?since=N       the token endpoint's log from entry N (the same fields; kind `token`)
   POST /queues/NAME/messages         send a Service Bus message to the local bus
   GET  /queues/NAME                  peek: active messages and dead letters
   POST /shutdown                     stop the local Azure
@@ -60,11 +61,12 @@ class ControlApp:
                 return self._add_cluster(body)
             case "GET", ["clusters"]:
                 return self._cluster(query["id"])
-            case "GET", ["arm", "requests"]:
+            case "GET", [("arm" | "token") as which, "requests"]:
                 since = int(query.get("since", "0"))
-                log = self._az.arm.requests[since:]
+                log = (self._az.arm.requests if which == "arm" else self._az.arm.token_requests)[since:]
                 return Reply(200, {"next": since + len(log), "requests": [
-                    {"method": r.method, "path": r.path, "status": r.status} for r in log]})
+                    {"method": r.method, "path": r.path, "query": r.query, "status": r.status, "kind": r.kind}
+                    for r in log]})
             case "POST", ["queues", name, "messages"]:
                 self._az.bus.send(OutgoingMessage(
                     queue=name, body=str(body["body"]).encode(), message_id=str(body["messageId"]),

@@ -57,11 +57,12 @@ class DaemonState:
     speed: float
     subscription: str
     settings: dict[str, str]
+    providers: str = "fresh"  # the provider states the subscription started with (serve --providers)
 
     def public(self) -> dict[str, Any]:
         """The parts worth showing a person (no token, no account key)."""
         return {"pid": self.pid, "armEndpoint": self.settings.get("ARM_ENDPOINT"), "control": self.control_url,
-                "speed": self.speed, "subscription": self.subscription, "log": self.log,
+                "speed": self.speed, "subscription": self.subscription, "providers": self.providers, "log": self.log,
                 "caBundle": self.settings.get("ARM_CA_BUNDLE")}
 
 
@@ -153,23 +154,26 @@ def _start_lock(directory: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def ensure_running(speed: float = DEFAULT_SPEED, timeout: float = 90.0) -> tuple[DaemonState, bool]:
-    """The running local Azure, started (detached) if there is none; True when this call started it."""
+def ensure_running(speed: float = DEFAULT_SPEED, timeout: float = 90.0,
+                   providers: str = "fresh") -> tuple[DaemonState, bool]:
+    """The running local Azure, started (detached) if there is none; True when this call started it.
+    `providers`: the subscription's provider states if it is started now (`fresh` or `registered`)."""
     directory = state_dir()
     with _start_lock(directory):
         running = find(directory)
         if running is not None:
             return running, False
-        return _start(directory, speed, timeout), True
+        return _start(directory, speed, timeout, providers), True
 
 
-def _start(directory: Path, speed: float, timeout: float) -> DaemonState:
+def _start(directory: Path, speed: float, timeout: float, providers: str) -> DaemonState:
     (directory / STATE_FILE).unlink(missing_ok=True)
     log_path = directory / LOG_FILE
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "localazure.serve", "--state-dir", str(directory), "--speed", str(speed)],
+            [sys.executable, "-m", "localazure.serve", "--state-dir", str(directory), "--speed", str(speed),
+             "--providers", providers],
             cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

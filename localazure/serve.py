@@ -19,6 +19,7 @@ from pathlib import Path
 
 from localazure.arm.emulator import ArmEmulator
 from localazure.arm.server import Server
+from localazure.arm.subscriptions import PROVIDER_PRESETS
 from localazure.control import ControlApp
 from localazure.daemon import DEFAULT_SPEED, LOG_FILE, DaemonState, remove_state, write_state
 from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
@@ -68,12 +69,12 @@ class QueueWorkers:
                 self._stop.wait(0.05)
 
 
-def serve(state_dir: Path, speed: float) -> None:
+def serve(state_dir: Path, speed: float, providers: str) -> None:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     settings = {name: f"{seconds / speed:g}" for name, seconds in POLL_SETTINGS.items()}
-    with LocalAzure(clock=time.time, settings=settings) as az:
+    with LocalAzure(clock=time.time, settings=settings, provider_states=PROVIDER_PRESETS[providers]) as az:
         scale_timings(az.arm, speed)
         token = secrets.token_urlsafe(32)
         control = Server(ControlApp(az, token, stop, speed))
@@ -82,7 +83,7 @@ def serve(state_dir: Path, speed: float) -> None:
         workers.start()
         state = DaemonState(pid=os.getpid(), control_url=f"http://127.0.0.1:{control.port}", token=token,
                             log=str(state_dir / LOG_FILE), speed=speed, subscription=SUBSCRIPTION,
-                            settings=az.app_settings)
+                            settings=az.app_settings, providers=providers)
         write_state(state_dir, state)
         log.info("local Azure ready: ARM %s, control %s, speed x%g", az.arm.url, state.control_url, speed)
         try:
@@ -99,12 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--state-dir", type=Path, required=True, help="private directory for the state file")
     parser.add_argument("--speed", type=float, default=DEFAULT_SPEED, help="how much faster than Azure time runs")
+    parser.add_argument("--providers", choices=sorted(PROVIDER_PRESETS), default="fresh",
+                        help="the subscription's provider states at start (fresh: the Kubernetes ones NotRegistered)")
     args = parser.parse_args(argv)
     if args.speed <= 0:
         parser.error("--speed must be positive")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)
-    serve(args.state_dir, args.speed)
+    serve(args.state_dir, args.speed, args.providers)
     return 0
 
 

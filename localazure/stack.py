@@ -33,10 +33,13 @@ class LocalAzure:
 
     def __init__(self, *, azurite: Azurite | None = None, settings: Mapping[str, str] | None = None,
                  allowed_subscriptions: tuple[str, ...] = (SUBSCRIPTION,),
-                 clock: Callable[[], float] | None = None) -> None:
-        """`clock`: the shared virtual clock by default; a real one (time.time) for the long-lived local Azure."""
+                 clock: Callable[[], float] | None = None, provider_states: Mapping[str, str] | None = None) -> None:
+        """`clock`: the shared virtual clock by default; a real one (time.time) for the long-lived local Azure.
+        `provider_states`: each subscription's at start (default: a fresh subscription's; `{}`: all Registered)."""
         self.clock: Callable[[], float] = clock or VirtualClock()
-        self.arm = ArmEmulator(clock=self.clock)
+        self.arm = ArmEmulator(clock=self.clock, provider_states=provider_states)
+        for subscription in allowed_subscriptions:
+            self.arm.add_subscription(subscription)
         self.keyvault = LocalKeyVault(self.arm, self.clock)
         self.contract = MessageContract(QUEUE)
         advance = self.clock.advance_to if isinstance(self.clock, VirtualClock) else None

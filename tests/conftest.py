@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from localazure.arm.subscriptions import REGISTERED
 from localazure.azurite import Azurite
 from localazure.stack import SUBSCRIPTION, LocalAzure
 
@@ -23,7 +24,7 @@ def azurite() -> Iterator[Azurite]:
 
 @pytest.fixture
 def local_azure(azurite: Azurite) -> Iterator[LocalAzure]:
-    with LocalAzure(azurite=azurite) as az:
+    with LocalAzure(azurite=azurite, provider_states=REGISTERED) as az:
         yield az
 
 
@@ -33,7 +34,7 @@ def platform_azure(azurite: Azurite, tmp_path: Path) -> Iterator[LocalAzure]:
     application and the container registry those profiles name."""
     for profile in (*(ROOT / "profiles").glob("*.yaml"), *(ROOT / "tests" / "profiles").glob("*.yaml")):
         shutil.copy(profile, tmp_path)
-    with LocalAzure(azurite=azurite, settings={"PROFILES_DIR": str(tmp_path)}) as az:
+    with LocalAzure(azurite=azurite, provider_states=REGISTERED, settings={"PROFILES_DIR": str(tmp_path)}) as az:
         az.arm.add_application("argocd-sso", app_id=SSO_CLIENT_ID)
         az.arm.add_registry(SUBSCRIPTION, "rg-shared", "platformacr")
         yield az

@@ -22,6 +22,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     start = actions.add_parser("start", parents=[common], help="start it (if not running)")
     start.add_argument("--speed", type=float, default=DEFAULT_SPEED,
                        help=f"how many times faster Azure's own waits pass (default {DEFAULT_SPEED:g})")
+    start.add_argument("--providers", choices=("fresh", "registered"), default="fresh",
+                       help="the subscription's resource providers at start: fresh (default; as a new subscription: "
+                       "Microsoft.ContainerService, Microsoft.Kubernetes and Microsoft.KubernetesConfiguration "
+                       "NotRegistered) or registered (all of them)")
     start.set_defaults(handler=_start)
     actions.add_parser("stop", parents=[common], help="stop it (and Azurite)").set_defaults(handler=_stop)
     actions.add_parser("status", parents=[common], help="is it running, and where").set_defaults(handler=_status)
@@ -42,14 +46,14 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 def _describe(state: DaemonState, out: Output, headline: str) -> None:
     out.line(headline)
     out.line(f"  ARM endpoint   {state.settings.get('ARM_ENDPOINT')}")
-    out.line(f"  subscription   {state.subscription}")
+    out.line(f"  subscription   {state.subscription} (providers at start: {state.providers})")
     out.line(f"  Azure time     x{state.speed:g}")
     out.line(f"  state          {state_dir()}")
     out.line(f"  log            {state.log}")
 
 
 def _start(args: argparse.Namespace, out: Output) -> Exit:
-    state, started = ensure_running(speed=args.speed)
+    state, started = ensure_running(speed=args.speed, providers=args.providers)
     _describe(state, out, f"local Azure {'started' if started else 'already running'} (pid {state.pid})")
     out.result({"status": "started" if started else "running"} | state.public())
     return Exit.OK

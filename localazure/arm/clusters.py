@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from localazure.arm.common import Json, iso, new_guid, not_found_message, resource_key, version_date
 from localazure.arm.request import ArmError, Call, allow
 from localazure.arm.server import Reply
-from localazure.arm.state import ArmState
+from localazure.arm.subscriptions import SubscriptionRoutes
 
 if TYPE_CHECKING:
     from localazure.arm.extensions import Extension
@@ -76,8 +76,11 @@ class Cluster:
     tags: dict[str, str]
     created: float
     tenant_id: str
-    principal_id: str = field(default_factory=new_guid)
+    principal_id: str = field(default_factory=new_guid)  # the control plane's identity
     client_id: str = field(default_factory=new_guid)
+    kubelet_principal_id: str = field(default_factory=new_guid)  # the nodes' identity: another principal
+    kubelet_client_id: str = field(default_factory=new_guid)
+    etag: str = field(default_factory=new_guid)  # changes with every write, as AKS's eTag does
     dns_suffix: str = field(default_factory=lambda: secrets.token_hex(4))
     issuer_guid: str = field(default_factory=new_guid)
     extensions: dict[str, Extension] = field(default_factory=dict)
@@ -99,6 +102,10 @@ class Cluster:
             f"/subscriptions/{self.subscription}/resourcegroups/{self.resource_group}/providers/"
             f"{self.kind.namespace}/{self.kind.resource_type}/{self.name}"
         )
+
+    @property
+    def node_resource_group(self) -> str:
+        return f"MC_{self.resource_group}_{self.name}_{self.location}"
 
     def state(self, now: float) -> str:
         if self.ready_at is not None and now >= self.ready_at:
@@ -144,7 +151,7 @@ class Cluster:
             "azurePortalFQDN": f"{self.name}-dns-{self.dns_suffix}.portal.hcp.{self.location}.azmk8s.io",
             "agentPoolProfiles": pools,
             "servicePrincipalProfile": {"clientId": "msi" if msi else self.client_id},
-            "nodeResourceGroup": f"MC_{self.resource_group}_{self.name}_{self.location}",
+            "nodeResourceGroup": self.node_resource_group,
             "enableRBAC": True,
             "maxAgentPools": 100,
             "networkProfile": {
@@ -162,10 +169,10 @@ class Cluster:
             properties["identityProfile"] = {
                 "kubeletidentity": {
                     "resourceId": f"/subscriptions/{self.subscription}/resourcegroups/"
-                    f"MC_{self.resource_group}_{self.name}_{self.location}/providers/"
+                    f"{self.node_resource_group}/providers/"
                     f"Microsoft.ManagedIdentity/userAssignedIdentities/{self.name}-agentpool",
-                    "clientId": self.client_id,
-                    "objectId": self.principal_id,
+                    "clientId": self.kubelet_client_id,
+                    "objectId": self.kubelet_principal_id,
                 }
             }
         if _aks_reports_oidc(api_version):
@@ -180,6 +187,7 @@ class Cluster:
             "name": self.name,
             "tags": dict(self.tags),
             "type": self.kind.body_type,
+            "eTag": self.etag,
             "sku": {"name": "Base", "tier": "Free"},
             "properties": properties,
         }
@@ -283,7 +291,7 @@ def cluster_event(cluster: Cluster, deleted: bool, now: float, tenant_id: str) -
     }
 
 
-class ClusterRoutes(ArmState):
+class ClusterRoutes(SubscriptionRoutes):
     def __init__(self) -> None:
         super().__init__()
         self.cluster_update_seconds = 240.0
@@ -323,6 +331,13 @@ class ClusterRoutes(ArmState):
         )
         if cluster.key in self._clusters:
             raise ValueError(f"cluster {cluster.resource_uri} already exists")
+        self._ensure_resource_group(subscription, resource_group, location)
+        # Making the cluster needed its namespace: Azure registers it then, and never unregisters a namespace
+        # in use (a state set with `set_provider` stays as set).
+        self._subscription(subscription).provider_states[kind.namespace.lower()] = "Registered"
+        if kind is AKS:  # AKS makes the group its nodes (and the kubelet identity) live in, and manages it
+            self._ensure_resource_group(subscription, cluster.node_resource_group, location,
+                                        managed_by=cluster.resource_uri.replace("/resourcegroups/", "/resourceGroups/"))
         self._clusters[cluster.key] = cluster
         return cluster_event(cluster, deleted=False, now=now, tenant_id=self.tenant_id)
 
@@ -364,6 +379,7 @@ class ClusterRoutes(ArmState):
                 400, "BadRequest", "Enabling workload identity requires enabling OIDC issuer (--enable-oidc-issuer)."
             )
         cluster.oidc_issuer, cluster.workload_identity = oidc, workload
+        cluster.etag = new_guid()
         cluster.provisioning_state = "Updating"
         cluster.ready_at = call.now + self.cluster_update_seconds
         return Reply(200, cluster.body(call.api_version, call.now))

@@ -2,17 +2,21 @@
 
 It serves HTTPS on 127.0.0.1 with a trustme CA (clients pass `base_url=emulator.url` and
 `connection_verify=emulator.ca_path`), plus a managed-identity token endpoint shaped like the one
-Azure Functions provides (`IDENTITY_ENDPOINT`/`IDENTITY_HEADER`), so `DefaultAzureCredential` runs
-for real. Resources: providers, AKS and Arc clusters, cluster extensions with their async
-operations, user-assigned identities and federated credentials, role assignments, and Graph
-applications. Azure's slow parts (provider
-registration, extension installs) run on an injected clock; faults, throttling and latency are
-switchable per test. Used by the demo, the tests and the benchmarks; the service never imports it.
+Azure Functions provides (`IDENTITY_ENDPOINT`/`IDENTITY_HEADER`) that issues JWTs, so
+`DefaultAzureCredential` and `az login --identity` run for real. Resources: subscriptions, tenants and
+resource groups, providers (per subscription, a fresh subscription's states by default), AKS and Arc
+clusters, cluster extensions with their async operations, user-assigned identities and federated
+credentials, role assignments, and Graph applications; ARM's cloud metadata without a token. Every
+request needs an api-version its resource type offers, and every answer carries ARM's headers.
+Azure's slow parts (provider registration, extension installs) run on an injected clock; faults,
+throttling and latency are switchable per test. Used by the demo, the tests and the benchmarks; the
+service never imports it.
 
-This module is the public API and the request pipeline (auth, faults, throttling, log). The rest of
-`localazure.arm`: `routes` maps paths to the resource families `providers`, `clusters`, `extensions`,
-`identities`, `roles` and `graph`, one module each with its resources, their bodies and their routes,
-over `state` (what they all read) and `common` (ids, timestamps); `limits` holds faults and token
+This module is the public API and the request pipeline (auth, api-version, faults, throttling, headers,
+log). The rest of `localazure.arm`: `routes` maps paths to the resource families `subscriptions`,
+`providers`, `clusters`, `extensions`, `identities`, `roles` and `graph`, one module each with its
+resources, their bodies and their routes, over `state` (what they all read) and `common` (ids,
+timestamps); `api_versions` holds what each type offers, `tokens` the JWTs, `limits` faults and token
 buckets, `request` the parsed request and error envelope, `server` the sockets.
 """
 
@@ -36,6 +40,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import trustme
 
+from localazure.arm.api_versions import check_api_version
 from localazure.arm.clusters import AKS, ARC, cluster_event
 from localazure.arm.common import Json, new_guid
 from localazure.arm.extensions import INSTALL_FAILURE_MESSAGE, Extension, Failure
@@ -46,11 +51,20 @@ from localazure.arm.providers import PROVIDER_STATES, Provider
 from localazure.arm.request import ArmError, Call
 from localazure.arm.routes import ArmRoutes
 from localazure.arm.server import Incoming, Reply, Server
+from localazure.arm.subscriptions import cloud_metadata
+from localazure.arm.tokens import Principal, TokenIssuer
+
+#: The audiences ARM accepts in a token, and Graph's (its routes are served here too).
+ARM_AUDIENCES = ("https://management.core.windows.net/", "https://management.core.windows.net",
+                 "https://management.azure.com/", "https://management.azure.com")
+GRAPH_AUDIENCES = ("https://graph.microsoft.com", "https://graph.microsoft.com/",
+                   "00000003-0000-0000-c000-000000000000")
 
 
 @dataclass(frozen=True)
 class LoggedRequest:
-    """One ARM request as the emulator saw it; `status` is 0 when a fault dropped the connection."""
+    """One request as the emulator saw it, with its query (api-version and all); `status` is 0 when a fault dropped
+    the connection. Token-endpoint calls are logged apart (`token_requests`), with kind `token`."""
 
     method: str
     path: str
@@ -70,8 +84,13 @@ class ArmEmulator(ArmRoutes):
     The knobs its route handlers read are set by each family (timings) and by `ArmState` (`tenant_id`, `url`).
     """
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, *,
+                 provider_states: Mapping[str, str] | None = None) -> None:
+        """`provider_states`: namespace -> state in every subscription made from now on (default: a fresh
+        subscription's, `FRESH_SUBSCRIPTION`; `{}`: every namespace Registered); `set_provider` changes one."""
         super().__init__()
+        if provider_states is not None:
+            self.default_provider_states = dict(provider_states)
         self._clock = clock
         self.latency = 0.0
         self.time_scale = 1.0
@@ -79,12 +98,13 @@ class ArmEmulator(ArmRoutes):
         self.ca_path = ""
         self.identity_endpoint = ""
         self.requests: list[LoggedRequest] = []
-        self._app_client_id = new_guid()
+        self.token_requests: list[LoggedRequest] = []
+        self._app = Principal(self.tenant_id, client_id=new_guid(), object_id=new_guid())
+        self._user_assigned: dict[str, Principal] = {}  # by client id, for tokens asked with client_id=
         self._lock = threading.Lock()
-        self._tokens: dict[str, str] = {}  # bearer token -> the client id it was issued to
-        self._token_resources: dict[str, str] = {}  # bearer token -> the resource it was issued for
+        self._issuer = TokenIssuer()  # every token is a JWT: its `appid` is the caller, its `aud` the resource
         self._faults = Faults()
-        self._rate_limits = RateLimits(actor=new_guid())
+        self._rate_limits = RateLimits(actor=self._app.object_id)
         self._servers: list[Server] = []
         self._cpu_of_stopped = 0.0
         self._tempdir: str | None = None
@@ -140,17 +160,33 @@ class ArmEmulator(ArmRoutes):
 
     # ------------------------------------------------------------------ state set-up (Python, not HTTP)
 
+    def add_subscription(self, subscription: str, display_name: str | None = None, *,
+                         provider_states: Mapping[str, str] | None = None) -> None:
+        """A subscription in the tenant (listed by `GET /subscriptions`), with these provider states (default:
+        the emulator's `default_provider_states`); nothing when it exists already."""
+        with self._lock:
+            self._subscription(subscription, display_name, provider_states)
+
+    def add_resource_group(self, subscription: str, name: str, *, location: str = "eastus",
+                           tags: Mapping[str, str] | None = None) -> str:
+        """A resource group (clusters make theirs themselves); returns its id."""
+        with self._lock:
+            group = self._ensure_resource_group(subscription, name, location)
+            group.tags = dict(tags or group.tags)
+            return str(group.body()["id"])
+
     def set_permissions(self, actions: Iterable[str] | None, client_id: str | None = None) -> None:
         """Azure RBAC for one caller (default: the function app's identity, which asks for tokens without a
         client id): exactly these actions, as a role lists them; None allows everything again (the default)."""
         with self._lock:
-            self._permissions.set(client_id or self._app_client_id, actions)
+            self._permissions.set(client_id or self._app.client_id, actions)
 
     def set_provider(self, subscription: str, namespace: str, state: str) -> None:
         """Set a namespace's registration; `Registering` completes provider_registration_seconds from now."""
         if state not in PROVIDER_STATES:
             raise ValueError(f"state must be one of {PROVIDER_STATES}, not {state!r}")
         with self._lock:
+            self._subscription(subscription)
             ready_at = self._clock() + self.provider_registration_seconds
             self._providers[(subscription.lower(), namespace.lower())] = Provider(state, ready_at)
 
@@ -257,6 +293,7 @@ class ArmEmulator(ArmRoutes):
         """A user-assigned identity someone else created (e.g. to check the service never adopts it); its id."""
         identity = Identity(subscription, resource_group, name, location, dict(tags or {}), self.tenant_id)
         with self._lock:
+            self._ensure_resource_group(subscription, resource_group, location)
             self._identities[_key(identity.id)] = identity
             self._principals[identity.principal_id] = self._clock()
         return identity.id
@@ -278,6 +315,7 @@ class ArmEmulator(ArmRoutes):
             f"Microsoft.ContainerRegistry/registries/{name}"
         )
         with self._lock:
+            self._ensure_resource_group(subscription, resource_group, "eastus")
             self._registries.add(registry.lower())
         return registry
 
@@ -396,6 +434,7 @@ class ArmEmulator(ArmRoutes):
     def clear_log(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.token_requests.clear()
 
     def count(self, method: str | None = None, path_regex: str = ".*") -> int:
         """How many logged requests match the method and (case-insensitively) the path."""
@@ -410,11 +449,20 @@ class ArmEmulator(ArmRoutes):
     # ------------------------------------------------------------------ token endpoint
 
     def _serve_token(self, incoming: Incoming) -> Reply:
-        """The App Service / Functions managed-identity endpoint (api-version 2019-08-01)."""
+        """The App Service / Functions managed-identity endpoint (api-version 2019-08-01), logged."""
         url = urlsplit(incoming.target)
         query = dict(parse_qsl(url.query))
-        if url.path != "/msi/token":
-            return Reply(404, {"error": "not_found", "error_description": f"No token endpoint at {url.path}."})
+        started = self._clock()
+        reply = self._token(incoming, url.path, query)
+        with self._lock:
+            self.token_requests.append(
+                LoggedRequest(incoming.method, url.path, query, reply.status, "token", None, started, None))
+        return reply
+
+    def _token(self, incoming: Incoming, path: str, query: dict[str, str]) -> Reply:
+        """A JWT for the app's identity (or the user-assigned one `client_id` names) and the resource asked."""
+        if path != "/msi/token":
+            return Reply(404, {"error": "not_found", "error_description": f"No token endpoint at {path}."})
         if incoming.method != "GET":
             return Reply(405, {"error": "invalid_request", "error_description": "Use GET."})
         if incoming.headers.get("x-identity-header") != self.identity_header:
@@ -424,26 +472,32 @@ class ArmEmulator(ArmRoutes):
             return Reply(
                 400, {"error": "invalid_request", "error_description": "api-version and resource are required."}
             )
-        token = secrets.token_urlsafe(32)
-        client_id = query.get("client_id", self._app_client_id)
-        with self._lock:
-            self._tokens[token] = client_id
-            self._token_resources[token] = resource
+        principal = self._app
+        if query.get("client_id"):
+            with self._lock:
+                principal = self._user_assigned.setdefault(
+                    query["client_id"], Principal(self.tenant_id, query["client_id"], new_guid()))
+        token, expires_on = self._issuer.issue(principal, resource)
         return Reply(
             200,
             {
                 "access_token": token,
-                "expires_on": str(int(time.time()) + 3600),
+                "expires_on": str(expires_on),
                 "resource": resource,
                 "token_type": "Bearer",
-                "client_id": client_id,
+                "client_id": principal.client_id,
             },
         )
 
     def token_resource(self, token: str) -> str | None:
-        """The resource a token from the endpoint was issued for (None: not one of ours)."""
-        with self._lock:
-            return self._token_resources.get(token)
+        """The resource (audience) a token from the endpoint was issued for (None: not one of ours, or expired)."""
+        claims = self._issuer.verify(token)
+        return None if claims is None else str(claims.get("aud"))
+
+    def _caller(self, authorization: str) -> str:
+        """The client id a bearer token was issued to (its `appid`), or "" when it is none of ours."""
+        claims = self._issuer.verify(authorization.partition(" ")[2])
+        return "" if claims is None else str(claims.get("appid", ""))
 
     # ------------------------------------------------------------------ ARM request pipeline
 
@@ -467,7 +521,7 @@ class ArmEmulator(ArmRoutes):
                 body=body,
                 subscription=subscription,
                 now=self._clock(),
-                caller=self._tokens.get(incoming.headers.get("authorization", "").partition(" ")[2], ""),
+                caller=self._caller(incoming.headers.get("authorization", "")),
             )
             fault = self._faults.take(call.method, call.path)
             reply: Reply | None
@@ -482,27 +536,19 @@ class ArmEmulator(ArmRoutes):
                 LoggedRequest(call.method, call.path, sent_query, status, call.kind, subscription, started, body)
             )
         if reply is not None:
-            request_id = new_guid()
-            reply.headers.update(
-                {
-                    "x-ms-request-id": request_id,
-                    "x-ms-correlation-request-id": incoming.headers.get("x-ms-correlation-request-id", new_guid()),
-                    "x-ms-routing-request-id": f"EASTUS:{datetime.now(UTC):%Y%m%dT%H%M%SZ}:{request_id}",
-                }
-            )
+            reply.headers.update(_standard_headers(lower, incoming.headers))
         return reply
 
     def _process(self, call: Call, headers: Mapping[str, str], body_error: str | None) -> Reply:
         try:
-            self._authenticate(headers)
-            if call.lower[:1] == ["v1.0"]:
+            if call.lower == ["metadata", "endpoints"] and call.method == "GET":
+                return cloud_metadata(self.url, call.api_version)  # no token: clients read it to find the login
+            graph = call.lower[:1] == ["v1.0"]
+            self._authenticate(headers, GRAPH_AUDIENCES if graph else ARM_AUDIENCES)
+            if graph:
                 return self._graph(call)
-            if not call.api_version:
-                raise ArmError(
-                    400,
-                    "MissingApiVersionParameter",
-                    "The api-version query parameter (?api-version=) is required for all requests.",
-                )
+            check_api_version(call)
+            self._require_subscription(call)
             if body_error is not None:
                 raise ArmError(
                     400,
@@ -517,12 +563,22 @@ class ArmEmulator(ArmRoutes):
         self._rate_limits.report(call, reply)
         return reply
 
-    def _authenticate(self, headers: Mapping[str, str]) -> None:
+    def _authenticate(self, headers: Mapping[str, str], audiences: tuple[str, ...]) -> None:
+        """A bearer JWT this emulator issued, unexpired, for this service's audience."""
         authorization = headers.get("authorization")
         if not authorization:
             raise ArmError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
         scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or token not in self._tokens:
+        claims = self._issuer.verify(token) if scheme.lower() == "bearer" else None
+        if claims is not None and claims.get("aud") not in audiences:
+            allowed = ",".join(f"'{a}'" for a in audiences)
+            raise ArmError(
+                401,
+                "InvalidAuthenticationTokenAudience",
+                f"The access token has been obtained for wrong audience or resource '{claims.get('aud')}'. It should "
+                f"exactly match with one of the allowed audiences {allowed}.",
+            )
+        if claims is None:
             raise ArmError(
                 401,
                 "InvalidAuthenticationToken",
@@ -532,6 +588,25 @@ class ArmEmulator(ArmRoutes):
                     f'{self.tenant_id}", error="invalid_token", error_description="The access token is invalid."'
                 },
             )
+
+
+def _standard_headers(lower: list[str], sent: Mapping[str, str]) -> dict[str, str]:
+    """What every ARM answer carries (Graph's carry Graph's own ids instead): request ids, the caller's
+    correlation id echoed, and no caching."""
+    request_id = new_guid()
+    if lower[:1] == ["v1.0"]:
+        return {"request-id": request_id, "client-request-id": sent.get("client-request-id", request_id),
+                "Cache-Control": "no-cache"}
+    return {
+        "Cache-Control": "no-cache",
+        "Pragma": "no-cache",
+        "Expires": "-1",
+        "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+        "X-Content-Type-Options": "nosniff",
+        "x-ms-request-id": request_id,
+        "x-ms-correlation-request-id": sent.get("x-ms-correlation-request-id") or new_guid(),
+        "x-ms-routing-request-id": f"EASTUS:{datetime.now(UTC):%Y%m%dT%H%M%SZ}:{request_id}",
+    }
 
 
 def _key(resource_id: str) -> str:

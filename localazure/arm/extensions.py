@@ -124,8 +124,8 @@ class Extension:
 
     def body(self) -> Json:
         properties: Json = {
-            # The RP echoes the type lower-cased; clients must compare case-insensitively.
-            "extensionType": self.extension_type.lower(),
+            # Echoed as it was sent (`Microsoft.ArgoCD` or `microsoft.argocd`): clients compare case-insensitively.
+            "extensionType": self.extension_type,
             "autoUpgradeMinorVersion": self.auto_upgrade,
             "releaseTrain": self.release_train,
             "version": self.version,
@@ -359,9 +359,14 @@ class ExtensionRoutes(ClusterRoutes):
         return operation
 
     def _async_headers(self, call: Call, extension: Extension, operation: Operation, timeout: str) -> dict[str, str]:
-        """Azure-AsyncOperation as the RP spells it: `ConnectedClusters`, and the query `api-Version`."""
+        """Azure-AsyncOperation as the RP spells it (`ConnectedClusters`, the query `api-Version`), and the
+        relative Operation-Location of the spec's examples; both name the same operation."""
         url = f"{self.url}{quote(extension.async_path)}/operations/{operation.op_id}?api-Version={call.api_version}"
-        return {"Azure-AsyncOperation": url, "x-ms-async-operation-timeout": timeout}
+        return {
+            "Azure-AsyncOperation": url,
+            "Operation-Location": f"{quote(extension.id)}/operations/{operation.op_id}",
+            "x-ms-async-operation-timeout": timeout,
+        }
 
 
 def _refuse_busy_extension(extension: Extension) -> None:

@@ -1,7 +1,8 @@
 """User-assigned managed identities and their federated identity credentials (Microsoft.ManagedIdentity).
 
 Creating an identity creates its principal, which role assignments (`localazure.arm.roles`) look up.
-Identity ids say `/resourcegroups/`.
+Identity ids say `/resourcegroups/`. Identities live in resource groups: none is read or written in a group that
+does not exist (404 `ResourceGroupNotFound`, as Azure answers before the provider sees the request).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from localazure.arm.common import Json, new_guid, not_found_message, version_date
 from localazure.arm.request import ArmError, Call, allow, string_map
 from localazure.arm.server import Reply
-from localazure.arm.state import ArmState
+from localazure.arm.subscriptions import SubscriptionRoutes
 
 AUDIENCE = "api://AzureADTokenExchange"
 
@@ -81,7 +82,7 @@ _FIC_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-_]{2,119}$")
 _MAX_CREDENTIALS = 20
 
 
-class IdentityRoutes(ArmState):
+class IdentityRoutes(SubscriptionRoutes):
     def __init__(self) -> None:
         super().__init__()
         self.fic_write_seconds = 0.0  # real seconds, not on the clock: the write's HTTP reply is held that long
@@ -93,6 +94,7 @@ class IdentityRoutes(ArmState):
         key = "/" + "/".join(call.lower)
         identity = self._identities.get(key)
         subscription, resource_group, name = call.segments[1], call.segments[3], call.segments[7]
+        self._require_resource_group(subscription, resource_group)
         if call.method == "PUT":
             body = call.body if isinstance(call.body, dict) else {}
             location = body.get("location")

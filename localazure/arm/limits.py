@@ -128,10 +128,12 @@ class RateLimits:
                 )
 
     def report(self, call: Call, reply: Reply) -> None:
-        """Add the remaining-requests header ARM puts on every subscription-scoped reply."""
-        if call.subscription is None:
-            return
+        """Add the remaining-requests header ARM puts on every reply: per subscription, or the tenant's for
+        tenant-level reads (`GET /subscriptions`, `/tenants`), which no bucket here limits."""
         name = _BUCKETS[call.kind]
+        if call.subscription is None:
+            reply.headers[f"x-ms-ratelimit-remaining-tenant-{name}"] = str(_DEFAULT_LIMITS[name][0] - 1)
+            return
         bucket = self._buckets.get((call.subscription, name))
         remaining = int(bucket.tokens) if bucket is not None else _DEFAULT_LIMITS[name][0] - 1
         reply.headers[f"x-ms-ratelimit-remaining-subscription-{name}"] = str(remaining)

@@ -1,4 +1,6 @@
-"""Resource provider registration: the namespaces the local ARM knows, GET and register one, refuse the unregistered.
+"""Resource provider registration: the namespaces the local ARM knows, list, GET and register them, refuse the
+unregistered. States are per subscription, seeded when the subscription is made (`subscriptions.FRESH_SUBSCRIPTION`
+by default: what a new subscription has) and changed by `register` or `ArmEmulator.set_provider`.
 
 Also what ARM answers for a path no route serves (`unknown`): its namespace decides the error.
 """
@@ -8,32 +10,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NoReturn
 
+from localazure.arm.api_versions import supported_versions
 from localazure.arm.common import Json
-from localazure.arm.request import ArmError, Call
+from localazure.arm.request import ArmError, Call, allow
 from localazure.arm.server import Reply
-from localazure.arm.state import ArmState
+from localazure.arm.subscriptions import SubscriptionRoutes
 
-#: Canonical namespace casing and the resource types each provider lists.
-KNOWN_PROVIDERS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+#: Canonical namespace casing and the resource types each provider lists (api-versions: `api_versions`).
+KNOWN_PROVIDERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "microsoft.containerservice": (
         "Microsoft.ContainerService",
         ("managedClusters", "managedClusters/agentPools", "locations", "locations/operations"),
-        ("2025-10-01", "2025-07-01", "2024-09-01", "2022-04-01"),
     ),
     "microsoft.kubernetes": (
         "Microsoft.Kubernetes",
         ("connectedClusters", "locations", "locations/operationStatuses", "operations"),
-        ("2026-03-01", "2024-12-01-preview", "2024-01-01"),
     ),
     "microsoft.kubernetesconfiguration": (
         "Microsoft.KubernetesConfiguration",
-        ("extensions", "extensionTypes", "fluxConfigurations", "sourceControlConfigurations", "operations"),
-        ("2025-03-01", "2024-11-01", "2023-05-01"),
+        ("extensions", "extensions/operations", "extensionTypes", "fluxConfigurations",
+         "sourceControlConfigurations", "operations"),
     ),
     "microsoft.managedidentity": (
         "Microsoft.ManagedIdentity",
         ("userAssignedIdentities", "userAssignedIdentities/federatedIdentityCredentials", "operations"),
-        ("2024-11-30", "2023-01-31"),
     ),
 }
 
@@ -58,7 +58,7 @@ def namespace_display(namespace: str) -> str:
 
 
 def provider_body(subscription: str, namespace: str, state: str) -> Json:
-    display, resource_types, api_versions = KNOWN_PROVIDERS.get(namespace.lower(), (namespace, (), ()))
+    display, resource_types = KNOWN_PROVIDERS.get(namespace.lower(), (namespace, ()))
     return {
         "id": f"/subscriptions/{subscription}/providers/{display}",
         "namespace": display,
@@ -68,7 +68,7 @@ def provider_body(subscription: str, namespace: str, state: str) -> Json:
             {
                 "resourceType": resource_type,
                 "locations": ["East US", "West Europe"],
-                "apiVersions": list(api_versions),
+                "apiVersions": list(supported_versions(display, resource_type)),
                 "capabilities": "SupportsTags, SupportsLocation",
             }
             for resource_type in resource_types
@@ -76,7 +76,7 @@ def provider_body(subscription: str, namespace: str, state: str) -> Json:
     }
 
 
-class ProviderRoutes(ArmState):
+class ProviderRoutes(SubscriptionRoutes):
     def __init__(self) -> None:
         super().__init__()
         self.provider_registration_seconds = 30.0
@@ -100,7 +100,18 @@ class ProviderRoutes(ArmState):
 
     def _provider_state(self, subscription: str, namespace: str, now: float) -> str:
         provider = self._providers.get((subscription, namespace.lower()))
-        return "Registered" if provider is None else provider.current(now)
+        if provider is not None:
+            return provider.current(now)
+        made = self._subscriptions.get(subscription)
+        return "Registered" if made is None else made.provider_states.get(namespace.lower(), "Registered")
+
+    def _provider_list(self, call: Call) -> Reply:
+        """`GET /subscriptions/{s}/providers`: every namespace this ARM knows, with its state here."""
+        allow(call, "GET")
+        subscription = call.segments[1]
+        return Reply(200, {"value": [
+            provider_body(subscription, display, self._provider_state(call.lower[1], key, call.now))
+            for key, (display, _) in KNOWN_PROVIDERS.items()]})
 
     def _provider(self, call: Call, *, register: bool) -> Reply:
         """GET a provider, or register it: synchronous 200, `Registered` provider_registration_seconds later."""

@@ -16,10 +16,23 @@ from localazure.arm.server import Reply
 
 
 class ArmRoutes(ProviderRoutes, ExtensionRoutes, ClusterRoutes, RoleAssignmentRoutes, IdentityRoutes, GraphRoutes):
-    """All the families; each one that reads another's resources comes before it (the MRO requires it)."""
+    """All the families; each one that reads another's resources comes before it (the MRO requires it).
+    `SubscriptionRoutes` (subscriptions, tenants, resource groups) comes in through those that live in them."""
 
     def _route(self, call: Call) -> Reply:
         match call.lower:
+            case ["subscriptions"]:
+                return self._subscriptions_list(call)
+            case ["subscriptions", _]:
+                return self._subscription_get(call)
+            case ["tenants"]:
+                return self._tenants(call)
+            case ["subscriptions", _, "resourcegroups"]:
+                return self._resource_group_list(call)
+            case ["subscriptions", _, "resourcegroups", _]:
+                return self._resource_group(call)
+            case ["subscriptions", _, "providers"]:
+                return self._provider_list(call)
             case [*_, "providers", "microsoft.authorization", "roleassignments", _]:
                 return self._role_assignment(call)
             case ["subscriptions", _, "providers", _]:

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from localazure.arm.subscriptions import REGISTERED
 from localazure.azurite import Azurite
 from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
 from shared.bootstrap.cluster_ids import parse_cluster_id
@@ -34,7 +35,7 @@ def copy_profiles(target: Path) -> Path:
 @contextmanager
 def platform_stack(azurite: Azurite, profiles_dir: Path) -> Iterator[LocalAzure]:
     """The `platform_azure` fixture as a context manager (for tests that need one stack per case in a loop)."""
-    with LocalAzure(azurite=azurite, settings={"PROFILES_DIR": str(profiles_dir)}) as az:
+    with LocalAzure(azurite=azurite, provider_states=REGISTERED, settings={"PROFILES_DIR": str(profiles_dir)}) as az:
         az.arm.add_application("argocd-sso", app_id=SSO_CLIENT_ID)
         az.arm.add_registry(SUBSCRIPTION, "rg-shared", "platformacr")
         yield az

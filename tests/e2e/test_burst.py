@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from localazure.arm.subscriptions import REGISTERED
 from localazure.azurite import Azurite
 from localazure.stack import OTHER_SUBSCRIPTION, QUEUE, SUBSCRIPTION, LocalAzure
 from tests.e2e.helpers import RG, record
@@ -28,7 +29,7 @@ CLUSTERS = 30
 @pytest.fixture
 def burst_azure(azurite: Azurite, request: pytest.FixtureRequest) -> Iterator[LocalAzure]:
     settings = {"DEFAULT_PROFILE": "workload-identity", **request.param}
-    with LocalAzure(azurite=azurite, settings=settings,
+    with LocalAzure(azurite=azurite, provider_states=REGISTERED, settings=settings,
                     allowed_subscriptions=(SUBSCRIPTION, OTHER_SUBSCRIPTION)) as az:
         az.arm.extension_install_seconds = 30
         az.arm.throttle(**TIGHT, on_clock=True)

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from localazure.arm.subscriptions import REGISTERED
 from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
 from tests.conftest import SSO_CLIENT_ID
 from tests.e2e.helpers import RG, aks_id, record, replies, send_request
@@ -155,7 +156,7 @@ def test_a_cluster_recreated_after_its_delete_is_bootstrapped_again(local_azure:
     ("out", None, False), ("out", "on", True),
 ])
 def test_opt_tag_decides_for_events(azurite: Any, default: str, tag: str | None, installed: bool) -> None:
-    with LocalAzure(azurite=azurite, settings={"OPT_DEFAULT": default}) as az:
+    with LocalAzure(azurite=azurite, provider_states=REGISTERED, settings={"OPT_DEFAULT": default}) as az:
         event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-opt", tags={"argoboot": tag} if tag else None)
         az.deliver_event(event)
         az.drain()
@@ -171,7 +172,8 @@ def test_opt_tag_decides_for_events(azurite: Any, default: str, tag: str | None,
 
 
 def test_resource_group_scope_refuses_events_and_requests_outside_it(azurite: Any) -> None:
-    with LocalAzure(azurite=azurite, settings={"ALLOWED_RESOURCE_GROUPS": f"{SUBSCRIPTION}/rg-allowed"}) as az:
+    with LocalAzure(azurite=azurite, provider_states=REGISTERED,
+                    settings={"ALLOWED_RESOURCE_GROUPS": f"{SUBSCRIPTION}/rg-allowed"}) as az:
         outside = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-outside")
         inside = az.arm.add_aks_cluster(SUBSCRIPTION, "rg-allowed", "aks-inside")
         assert az.deliver_event(outside) is None and az.bus.messages(QUEUE) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from localazure.arm.subscriptions import REGISTERED
 from localazure.stack import OTHER_SUBSCRIPTION, QUEUE, SUBSCRIPTION, LocalAzure
 from shared.bootstrap.workload_identity import CLUSTER_TAG, MANAGED_BY_TAG
 from shared.pipeline.sweep import SweepReport
@@ -87,7 +88,8 @@ def test_a_wait_whose_follow_up_was_lost_is_picked_up(local_azure: LocalAzure) -
 
 
 def test_opted_out_uninstalled_and_out_of_scope_clusters_are_not_touched(azurite: Any) -> None:
-    with LocalAzure(azurite=azurite, allowed_subscriptions=(SUBSCRIPTION, OTHER_SUBSCRIPTION),
+    with LocalAzure(azurite=azurite, provider_states=REGISTERED,
+                    allowed_subscriptions=(SUBSCRIPTION, OTHER_SUBSCRIPTION),
                     settings={"ALLOWED_RESOURCE_GROUPS": f"{OTHER_SUBSCRIPTION}/rg-ok"}) as az:
         az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-optout", tags={"argoboot": "off"})
         az.arm.add_aks_cluster(OTHER_SUBSCRIPTION, "rg-elsewhere", "aks-outside")
@@ -134,7 +136,8 @@ def test_identities_of_gone_clusters_unknown_to_the_ledger(platform_azure: Local
 
 
 def test_a_subscription_that_fails_does_not_stop_the_others(azurite: Any) -> None:
-    with LocalAzure(azurite=azurite, allowed_subscriptions=(SUBSCRIPTION, OTHER_SUBSCRIPTION)) as az:
+    with LocalAzure(azurite=azurite, provider_states=REGISTERED,
+                    allowed_subscriptions=(SUBSCRIPTION, OTHER_SUBSCRIPTION)) as az:
         az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-fine")
         az.arm.inject(method="GET", path_regex=f"/subscriptions/{OTHER_SUBSCRIPTION}/resources$", status=403,
                       code="AuthorizationFailed", message="no read on this subscription", times=1)

@@ -19,7 +19,7 @@ from localazure.arm import argocd_chart
 from localazure.arm.emulator import ArmEmulator
 from localazure.clock import VirtualClock
 from localazure.keyvault import LocalKeyVault
-from tests.localazure.test_arm_emulator import AKS, RG, SUB, argocd, clock, credential, emu, kc, on_aks  # noqa: F401
+from tests.localazure.test_arm_emulator import AKS, RG, SUB, argocd, emu, kc, on_aks  # noqa: F401 (clock, credential: conftest)
 
 APPLICATION = """apiVersion: argoproj.io/v1alpha1
 kind: Application
