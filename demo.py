@@ -66,7 +66,7 @@ def main() -> int:
         az.deliver_event(event)
         [queued] = az.bus.messages(QUEUE)
         print(f"{stamp()}  cluster_events  enqueued a bootstrap request (message {queued.message_id[:16]}..., "
-              f"session = cluster id)")
+              f"session {queued.session_id})")
 
         function = az.host.functions["install_requests"].get_user_function()  # type: ignore[union-attr]
         last_step, repeats = "", 0

@@ -26,6 +26,7 @@ from localazure.az_tutorial import AZ, AzCli, RequestLog, TutorialPath
 from localazure.daemon import STATE_DIR_ENV, Control, DaemonState, ensure_running, stop
 from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
 from shared.azure.outbox import OutgoingMessage
+from shared.bootstrap.cluster_ids import session_id_of
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("azure.mgmt", "azure.servicebus", "azure.identity", "azure.data.tables", "azure.monitor", "azurefunctions",
@@ -57,7 +58,7 @@ def arm_requests() -> None:
         cluster_id = later["data"]["resourceUri"]
         body = json.dumps({"schemaVersion": 1, "action": "bootstrap", "clusterResourceId": cluster_id})
         az.bus.send(OutgoingMessage(queue=QUEUE, body=body.encode(), message_id="noop",
-                                    session_id=later["data"]["resourceUri"].lower()))
+                                    session_id=session_id_of(later["data"]["resourceUri"].lower())))
         az.drain()
         print(f"  no-op reconcile of a converged cluster : {_summary(az.arm.requests)}")
 
@@ -79,7 +80,8 @@ def workload_identity_requests() -> None:
 def _request(az: LocalAzure, cluster_id: str, message_id: str) -> None:
     body = json.dumps({"schemaVersion": 1, "action": "bootstrap", "clusterResourceId": cluster_id,
                        "profile": "workload-identity"})
-    az.bus.send(OutgoingMessage(queue=QUEUE, body=body.encode(), message_id=message_id, session_id=cluster_id.lower()))
+    az.bus.send(OutgoingMessage(queue=QUEUE, body=body.encode(), message_id=message_id,
+                                session_id=session_id_of(cluster_id.lower())))
     az.drain()
 
 

@@ -51,8 +51,8 @@ def handle_event(fields: dict[str, Any], svc: Services | None = None) -> str:
     if isinstance(found, str):
         log.debug("event %s ignored: %s", fields.get("id"), found)
         return "ignored"
-    request_id = f"evt-{found.event_id}"[:128]
-    with log_scope(cluster_id=found.cluster.key, request_id=request_id, correlation_id=found.event_id):
+    request_id = found.request_id
+    with log_scope(cluster_id=found.cluster.key, request_id=request_id, correlation_id=found.correlation_id):
         return _enqueue(found, request_id, svc or services())
 
 
@@ -68,8 +68,8 @@ def _enqueue(found: ClusterEvent, request_id: str, svc: Services) -> str:
     if found.epoch is not None:
         properties[EVENT_TIME_PROPERTY] = str(found.epoch)
     svc.outbox.send(OutgoingMessage(queue=svc.settings.queue_name, body=json.dumps(request.to_body()).encode(),
-                                    message_id=found.message_id, session_id=found.cluster.key,
-                                    correlation_id=found.event_id, application_properties=properties))
+                                    message_id=found.message_id, session_id=found.cluster.session_id,
+                                    correlation_id=found.correlation_id, application_properties=properties))
     log.info("event=%s cluster=%s %s enqueued as %s request=%s", found.event_id, found.cluster.key, found.kind,
              action, request.request_id)
     return "enqueued"

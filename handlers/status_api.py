@@ -1,5 +1,10 @@
 """HTTP status API (auth level FUNCTION, read-only): what the ledger knows of clusters and requests.
 
+In Azure the app sits behind App Service authentication (infra/modules/status-auth.bicep): only callers with an
+Entra ID token for the status API reach it, and with STATUS_API_ROLE set (`Status.Read`) every route also checks
+that the token carries that app role, from the `X-MS-CLIENT-PRINCIPAL` header App Service authentication sets
+(and strips from what callers send). Locally STATUS_API_ROLE is unset and the function key is the only check.
+
 Routes, under the host's `/api` prefix:
   GET clusters[?phase=failed]                          every cluster, or those in one phase
   GET clusters/subscriptions/{subscription}/{*rest}    one cluster: `/api/clusters` + its ARM id, any casing
@@ -10,16 +15,20 @@ rendered by `shared.pipeline.status_view`, which copies named fields only.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import Any
 
 import azure.functions as func
 
 from shared.bootstrap.cluster_ids import InvalidClusterId, parse_cluster_id
+from shared.bootstrap.names import REQUEST_ID_RULE, is_request_id
 from shared.bootstrap.outcome import Phase
 from shared.pipeline.status_view import cluster_summary, cluster_view, request_view
 from shared.services import services
 from shared.telemetry import start_telemetry
+from shared.untrusted import echo, shown
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 PHASES = tuple(phase.value for phase in Phase)
@@ -33,13 +42,35 @@ def _error(status: int, code: str, message: str) -> func.HttpResponse:
     return _json(status, {"error": {"code": code, "message": message}})
 
 
+def _refused(req: func.HttpRequest) -> func.HttpResponse | None:
+    """403 unless the caller's token carries STATUS_API_ROLE (when set); None: go on."""
+    role = services().settings.status_api_role
+    if role is None or role in _caller_roles(req.headers.get("x-ms-client-principal")):
+        return None
+    return _error(403, "MissingAppRole", f"the caller's token does not carry the app role {role} of the status API; "
+                  "ask the platform team to assign it to your identity (docs/deploy.md), then get a new token")
+
+
+def _caller_roles(header: str | None) -> set[str]:
+    """The app roles in App Service authentication's client principal (base64 JSON of the token's claims)."""
+    try:
+        principal = json.loads(base64.b64decode(header or "", validate=True))
+        role_type = principal.get("role_typ") or "roles"
+        return {c["val"] for c in principal.get("claims", ()) if c.get("typ") in (role_type, "roles")
+                and isinstance(c.get("val"), str)}
+    except (binascii.Error, ValueError, TypeError, AttributeError, KeyError):
+        return set()
+
+
 @bp.function_name("status_clusters")
 @bp.route(route="clusters", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def status_clusters(req: func.HttpRequest) -> func.HttpResponse:
     start_telemetry()
+    if (refusal := _refused(req)) is not None:
+        return refusal
     phase = req.params.get("phase")
     if phase is not None and phase not in PHASES:
-        return _error(400, "InvalidPhase", f"phase {phase!r} is not one of {', '.join(PHASES)}")
+        return _error(400, "InvalidPhase", f"phase {shown(phase)} is not one of {', '.join(PHASES)}")
     records = services().ledger.list_clusters(phase)
     return _json(200, {"count": len(records), "clusters": [cluster_summary(r) for r in records]})
 
@@ -49,6 +80,8 @@ def status_clusters(req: func.HttpRequest) -> func.HttpResponse:
           auth_level=func.AuthLevel.FUNCTION)
 def status_cluster(req: func.HttpRequest) -> func.HttpResponse:
     start_telemetry()
+    if (refusal := _refused(req)) is not None:
+        return refusal
     raw_id = f"/subscriptions/{req.route_params.get('subscription', '')}/{req.route_params.get('rest', '')}"
     try:
         cluster = parse_cluster_id(raw_id)
@@ -56,7 +89,7 @@ def status_cluster(req: func.HttpRequest) -> func.HttpResponse:
         return _error(400, "InvalidClusterResourceId", str(exc))
     record = services().ledger.get_cluster(cluster.key)
     if record is None:
-        return _error(404, "ClusterNotFound", f"the service has no record of {cluster.id}: no event or request "
+        return _error(404, "ClusterNotFound", f"the service has no record of {echo(cluster.id)}: no event or request "
                       "for it has reached it (is its subscription in ALLOWED_SUBSCRIPTIONS?)")
     return _json(200, cluster_view(record))
 
@@ -65,7 +98,13 @@ def status_cluster(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="requests/{requestId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def status_request(req: func.HttpRequest) -> func.HttpResponse:
     start_telemetry()
+    if (refusal := _refused(req)) is not None:
+        return refusal
     request_id = req.route_params.get("requestId", "")
+    if not is_request_id(request_id):
+        return _error(400, "InvalidRequestId", f"{shown(request_id)} is not a request id ({REQUEST_ID_RULE}); a "
+                      "message sent without requestId has its message id as request id, or msg-<digest> if that "
+                      "is not one (see docs/integration.md)")
     record = services().ledger.get_request(request_id)
     if record is None:
         return _error(404, "RequestNotFound", f"no request {request_id!r}: never received, or older than the "

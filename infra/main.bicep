@@ -130,6 +130,9 @@ param armPaceMaxSleepSeconds int = 2
 @description('Days request rows are kept in the ledger before the daily purge (REQUEST_RETENTION_DAYS).')
 param requestRetentionDays int = 30
 
+@description('Client id of the status API app registration (infra/scripts/create-status-api-app.sh); empty: the status API takes function keys only')
+param statusApiClientId string = ''
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -223,6 +226,7 @@ module app 'modules/functionapp.bicep' = {
     optTag: optTag
     optDefault: optDefault
     sweepSchedule: sweepSchedule
+    statusApiRole: empty(statusApiClientId) ? '' : 'Status.Read'
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     maximumInstanceCount: maximumInstanceCount
     tuning: {
@@ -242,6 +246,16 @@ module app 'modules/functionapp.bicep' = {
       armPaceIdentityCreates: armPaceIdentityCreates
       armPaceMaxSleepSeconds: armPaceMaxSleepSeconds
     }
+  }
+}
+
+// The status API behind Entra ID (App Service authentication, the Status.Read app role).
+module statusAuth 'modules/status-auth.bicep' = if (!empty(statusApiClientId)) {
+  name: 'status-auth'
+  scope: rg
+  params: {
+    siteName: app.outputs.name
+    clientId: statusApiClientId
   }
 }
 

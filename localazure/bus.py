@@ -1,9 +1,15 @@
 """A local stand-in for Service Bus with the semantics the service relies on.
 
 Sessions (one message of a session in flight at a time, FIFO within a session), duplicate detection
-by message id, scheduled messages (on the shared clock), delivery counts, abandon on exception, and
-dead-lettering after the max delivery count or when the handler dead-letters explicitly, with the
-reason and description kept. Messages reach the function as the real `azure.functions` type.
+by message id, scheduled messages (on the shared clock), delivery counts, and dead-lettering after the max
+delivery count or when the handler dead-letters explicitly, with the reason and description kept. Messages
+reach the function as the real `azure.functions` type.
+
+Settlement is the function's (automatic completion is off, as in host.json): it completes, dead-letters or
+abandons each message once through `BusSettler`. A second settlement is refused as Service Bus refuses it
+(the lock is gone), and a delivery left unsettled is redelivered as when its lock expires; both are recorded
+in `settlement_violations`, which `LocalAzure` turns into a failed test. Sending to a queue that does not
+exist fails (`EntityNotFound`), and a message id or session id over 128 characters is refused, as by the SDK.
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ from typing import Any, Literal, Protocol
 
 from azure.functions.servicebus import ServiceBusMessage as FunctionsServiceBusMessage
 
-from shared.azure.outbox import OutgoingMessage
+from shared.azure.outbox import OutgoingMessage, Undeliverable
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,15 @@ class DeadLetter:
 
 
 Settled = Literal["completed", "dead-lettered", "abandoned"]
+MAX_ID_LENGTH = 128  # azure-servicebus refuses longer message ids (MESSAGE_PROPERTY_MAX_LENGTH)
+
+
+class EntityNotFound(Undeliverable, LookupError):
+    """Service Bus' MessagingEntityNotFound: the queue does not exist (the outbox's Undeliverable, as in Azure)."""
+
+
+class SettlementRefused(RuntimeError):
+    """The lock of this delivery is gone (settled already, or the delivery is over): Service Bus refuses it."""
 
 
 class BusObserver(Protocol):
@@ -73,8 +88,9 @@ class LocalBus:
         self._lock = threading.RLock()
         self._sequence = itertools.count(1)
         self._locked_sessions: set[str] = set()
-        self._dead_lettered: dict[str, tuple[str, str]] = {}
+        self._in_flight: dict[str, tuple[Settled, str, str] | None] = {}  # lock token -> its settlement, if any
         self.errors: list[BaseException] = []
+        self.settlement_violations: list[str] = []
 
     def create_queue(self, name: str, *, requires_session: bool = False, max_delivery_count: int = 10) -> Queue:
         with self._lock:
@@ -84,15 +100,18 @@ class LocalBus:
     def queue(self, name: str) -> Queue:
         with self._lock:
             if name not in self._queues:
-                raise LookupError(f"queue {name!r} does not exist")
+                raise EntityNotFound(f"queue {name!r} does not exist")
             return self._queues[name]
 
     def send(self, message: OutgoingMessage) -> None:
         """Enqueue (or schedule); a message id seen within the duplicate window is dropped, as Service Bus does."""
+        for name, value in (("message_id", message.message_id), ("session_id", message.session_id or "")):
+            if len(value) > MAX_ID_LENGTH:  # the SDK's ValueError, which the outbox reports as Undeliverable
+                raise Undeliverable(f"{name} cannot be longer than {MAX_ID_LENGTH} characters.")
         if self._observer is not None:
             self._observer.sent(message)
         with self._lock:
-            queue = self._queues.get(message.queue) or self.create_queue(message.queue)
+            queue = self.queue(message.queue)
             if queue.requires_session and not message.session_id:
                 raise ValueError(f"queue {queue.name} requires sessions: the message has no session id")
             now = self._clock()
@@ -181,38 +200,50 @@ class LocalBus:
 
     def _deliver(self, name: str, env: Envelope, function: Callable[[Any], None]) -> None:
         lock_token = str(uuid.uuid4())
-        failure: BaseException | None = None
+        with self._lock:
+            self._in_flight[lock_token] = None
         try:
             function(_functions_message(env, lock_token))
-        except Exception as exc:  # the host abandons the message on any exception
-            failure = exc
+        except Exception as exc:  # the invocation failed; how the message is settled is the function's doing
+            self.errors.append(exc)
         with self._lock:
             queue = self.queue(name)
             session = env.message.session_id
             self._locked_sessions.discard(session or f"\0{env.sequence_number}")
-            settled = self._dead_lettered.pop(lock_token, None)
-            how: Settled = "dead-lettered"
-            if settled is not None:
-                queue.dead_letters.append(DeadLetter(env, *settled))
-            elif failure is None:
+            settled = self._in_flight.pop(lock_token)
+            if settled is None:  # nobody settled it: its lock expires and it comes back, as an abandon would
+                self.settlement_violations.append(f"message {env.message.message_id!r} (delivery "
+                                                  f"{env.delivery_count}) was not settled")
+            how, reason, description = settled or ("abandoned", "", "")
+            if how == "dead-lettered":
+                queue.dead_letters.append(DeadLetter(env, reason, description))
+            elif how == "completed":
                 queue.completed += 1
-                how = "completed"
-            else:
-                self.errors.append(failure)
-                if env.delivery_count >= queue.max_delivery_count:
-                    queue.dead_letters.append(DeadLetter(
-                        env, "MaxDeliveryCountExceeded",
-                        f"Message could not be consumed after {env.delivery_count} delivery attempts."))
-                else:  # abandoned: back at the head of its session, available at once
-                    queue.active.append(env)
-                    queue.active.sort(key=lambda e: e.sequence_number)
-                    how = "abandoned"
+            elif env.delivery_count >= queue.max_delivery_count:
+                queue.dead_letters.append(DeadLetter(
+                    env, "MaxDeliveryCountExceeded",
+                    f"Message could not be consumed after {env.delivery_count} delivery attempts."))
+                how = "dead-lettered"
+            else:  # abandoned: back at the head of its session, available at once
+                queue.active.append(env)
+                queue.active.sort(key=lambda e: e.sequence_number)
         if self._observer is not None:
             self._observer.settled(name, env.message, how)
 
-    def _mark_dead_letter(self, lock_token: str, reason: str, description: str) -> None:
+    def _settle(self, lock_token: str, how: Settled, reason: str = "", description: str = "") -> None:
         with self._lock:
-            self._dead_lettered[lock_token] = (reason, description)
+            if lock_token not in self._in_flight or self._in_flight[lock_token] is not None:
+                earlier = self._in_flight.get(lock_token)
+                self.settlement_violations.append(
+                    f"lock {lock_token} settled as {how} after "
+                    f"{earlier[0] if earlier else 'its delivery ended'}")
+                raise SettlementRefused(f"MessageLockLost: the lock {lock_token} is no longer held")
+            self._in_flight[lock_token] = (how, reason, description)
+
+    def assert_settled_once(self) -> None:
+        """Fail when a delivery was settled twice or not at all (the function owns settlement)."""
+        if self.settlement_violations:
+            raise AssertionError("messages not settled exactly once:\n  " + "\n  ".join(self.settlement_violations))
 
 
 class BusSettler:
@@ -221,8 +252,14 @@ class BusSettler:
     def __init__(self, bus: LocalBus) -> None:
         self._bus = bus
 
+    def complete(self, msg: Any) -> None:
+        self._bus._settle(msg.lock_token, "completed")
+
     def dead_letter(self, msg: Any, reason: str, description: str) -> None:
-        self._bus._mark_dead_letter(msg.lock_token, reason, description)
+        self._bus._settle(msg.lock_token, "dead-lettered", reason, description)
+
+    def abandon(self, msg: Any) -> None:
+        self._bus._settle(msg.lock_token, "abandoned")
 
 
 def _functions_message(env: Envelope, lock_token: str) -> FunctionsServiceBusMessage:

@@ -40,7 +40,8 @@ class FunctionsHost:
         """Fire a timer function now, as its schedule would."""
         return self.call(name, TimerRequest(past_due=past_due))
 
-    def http(self, method: str, path: str, params: dict[str, str] | None = None) -> func.HttpResponse:
+    def http(self, method: str, path: str, params: dict[str, str] | None = None,
+             headers: dict[str, str] | None = None) -> func.HttpResponse:
         """Route a request as the host does: under `/api`, to the first HTTP function by name whose route
         and methods match (the host orders overlapping routes by name, not by specificity); 404 when none."""
         prefix = f"/{ROUTE_PREFIX}"
@@ -51,7 +52,8 @@ class FunctionsHost:
                     route_params = {k: unquote(v) for k, v in found.groupdict(default="").items()}
                     url = f"http://localhost{path}" + (f"?{urlencode(params)}" if params else "")
                     response: func.HttpResponse = self.call(name, func.HttpRequest(
-                        method=method.upper(), url=url, params=params or {}, route_params=route_params, body=b""))
+                        method=method.upper(), url=url, params=params or {}, route_params=route_params, body=b"",
+                        headers=headers or {}))
                     return response
         return func.HttpResponse(status_code=404)
 

@@ -21,6 +21,7 @@ from localazure.functions_host import FunctionsHost
 from localazure.keyvault import LocalKeyVault
 
 QUEUE = "install-requests"
+REPLIES = "replies"  # a reply queue that exists, for the tests, the demo and the CLI's --reply-to
 SUBSCRIPTION = "6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01"
 OTHER_SUBSCRIPTION = "0d9e4b7a-53c1-4f0e-8e2b-7c6a5d4f3e21"
 
@@ -85,6 +86,7 @@ class LocalAzure:
             self._saved_env.setdefault(name, os.environ.get(name))
             os.environ[name] = value
         self.bus.create_queue(QUEUE, requires_session=True)
+        self.bus.create_queue(REPLIES)
         self.services = build_services(Settings.from_env(), outbox=self.bus, clock=self.clock)
         install(self.services)
         use_settler(self.bus.settler())
@@ -110,6 +112,7 @@ class LocalAzure:
             self.azurite.stop()
         if exc[0] is None:
             self.contract.assert_clean()  # every reply sent and every request accepted matched schemas/
+            self.bus.assert_settled_once()  # every delivery completed, dead-lettered or abandoned, once
 
     def reconfigure(self, **changes: Any) -> None:
         """Rebuild the service's parts with some settings changed (e.g. max_wait_polls=3); profiles are reloaded."""
@@ -126,10 +129,11 @@ class LocalAzure:
         assert self.host is not None
         return self.host.deliver_event(event)
 
-    def http(self, method: str, path: str, params: dict[str, str] | None = None) -> Any:
+    def http(self, method: str, path: str, params: dict[str, str] | None = None,
+             headers: dict[str, str] | None = None) -> Any:
         """Call the app's HTTP functions by URL path (e.g. `/api/clusters`), as the host routes them."""
         assert self.host is not None
-        return self.host.http(method, path, params)
+        return self.host.http(method, path, params, headers)
 
     def drain(self, *, workers: int = 1, max_deliveries: int = 10_000) -> int:
         """Run the queue function until no message is left (scheduled ones included, by moving the clock)."""

@@ -4,6 +4,9 @@
 parsed the body; loggers from `get_logger` copy the scope's ids onto each record as attributes
 (`cluster_id`, `request_id`, `correlation_id`), which Application Insights keeps as custom dimensions
 and a formatter can print. A context variable, so invocations on the worker's threads never mix ids.
+
+The same filter makes every string argument and id printable (`shared.untrusted`): values from outside (a
+session id, an event id, a reason) cannot split a record into lines that look like the service's own.
 """
 from __future__ import annotations
 
@@ -11,6 +14,9 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
+
+from shared.untrusted import printable
 
 LOG_IDS = ("cluster_id", "request_id", "correlation_id")
 
@@ -38,8 +44,19 @@ class _ScopeIds(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         for name, value in (_scope.get() or {}).items():
             if not hasattr(record, name):  # an explicit `extra=` wins
-                setattr(record, name, value)
+                setattr(record, name, printable(value))
+        if isinstance(record.args, tuple):
+            record.args = tuple(_printable(arg) for arg in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {key: _printable(arg) for key, arg in record.args.items()}
         return True
+
+
+def _printable(arg: Any) -> Any:
+    """Strings and exceptions (whose text may quote input) escaped; numbers and the rest as they are, for %d."""
+    if isinstance(arg, str | BaseException):
+        return printable(str(arg))
+    return arg
 
 
 _FILTER = _ScopeIds()

@@ -105,6 +105,7 @@ class Settings:
     arm_pacing: Mapping[str, Limit] = field(default_factory=lambda: dict(ARM_LIMITS))  # by request kind
     arm_pace_max_sleep: float = 2.0
     key_vault_dns_suffix: str = DEFAULT_VAULT_SUFFIX
+    status_api_role: str | None = None  # the app role callers' tokens must carry (Azure: behind App Service auth)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -146,6 +147,7 @@ class Settings:
                         **_pace(env, "ARM_PACE_IDENTITY_CREATES", "identity-creates")},
             arm_pace_max_sleep=_float(env, "ARM_PACE_MAX_SLEEP_SECONDS", cls.arm_pace_max_sleep),
             key_vault_dns_suffix=_vault_suffix(env.get("KEY_VAULT_DNS_SUFFIX") or cls.key_vault_dns_suffix),
+            status_api_role=env.get("STATUS_API_ROLE") or None,
         )
 
 

@@ -6,10 +6,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from localazure.arm.subscriptions import REGISTERED
 from localazure.azurite import Azurite
 from localazure.stack import SUBSCRIPTION, LocalAzure
+
+# Hypothesis profiles: `ci` (the default) keeps the suite's run time reasonable; `./dev test
+# --hypothesis-profile=thorough` runs twenty times as many examples. Tests that set no max_examples use them.
+# The local Azure fixtures are function-scoped on purpose: examples share one stack and stay independent by
+# their ids and by moving its clock.
+_COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]}
+settings.register_profile("ci", max_examples=40, **_COMMON)
+settings.register_profile("thorough", max_examples=800, **_COMMON)
+settings.load_profile("ci")  # the pytest plugin loads --hypothesis-profile after this, when given
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The SSO application the test profiles name (tests/profiles/platform.yaml).

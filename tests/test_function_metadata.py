@@ -21,7 +21,7 @@ def test_functions_index_with_the_bindings_the_host_reads() -> None:
         "cluster_events": [{"direction": "IN", "type": "eventGridTrigger", "name": "event"}],
         "install_requests": [{"direction": "IN", "type": "serviceBusTrigger", "name": "msg",
                               "connection": "ServiceBusConnection", "queueName": "%INSTALL_QUEUE_NAME%",
-                              "isSessionsEnabled": True}],
+                              "isSessionsEnabled": True, "autoCompleteMessages": False}],
         "status_clusters": http_get("clusters"),
         "status_cluster": http_get("clusters/subscriptions/{subscription}/{*rest}"),
         "status_request": http_get("requests/{requestId}"),
@@ -43,7 +43,10 @@ def test_host_json_settings_are_deliberate() -> None:
     assert host["version"] == "2.0"
     assert host["extensionBundle"] == {"id": "Microsoft.Azure.Functions.ExtensionBundle", "version": "[4.*, 5.0.0)"}
     sb = host["extensions"]["serviceBus"]
-    assert sb["maxConcurrentCallsPerSession"] == 1 and sb["autoCompleteMessages"] is True
+    assert sb["maxConcurrentCallsPerSession"] == 1
+    # The function settles every message itself (handlers.settlement), which Microsoft documents needs automatic
+    # completion off: in host.json and on the trigger, so neither can turn it back on alone.
+    assert sb["autoCompleteMessages"] is False
     assert sb["prefetchCount"] == 0
     assert sb["maxAutoLockRenewalDuration"] <= host["functionTimeout"]  # both hh:mm:ss
 

@@ -1,6 +1,6 @@
 """`argoboot submit CLUSTER_ID [--profile P] [--wait]`: ask the service, through its queue, as another service would.
 
-The message is a schema v1 install request with session id = the lower-cased cluster id (one
+The message is a schema v1 install request on the cluster's session (`ClusterRef.session_id`, one
 cluster's requests in order) and message id = the request id (Service Bus drops a resend within
 its duplicate window). With --wait, the request's row in the ledger is followed until it ends;
 the cluster's new steps are shown as the service records them.
@@ -17,13 +17,16 @@ from argoboot_cli.exit_codes import CliError, Exit
 from argoboot_cli.output import Output
 from argoboot_cli.progress import Progress
 from argoboot_cli.target import Target, parse_cluster, profile_for
-from shared.azure.ledger import RequestRecord
+from shared.azure.ledger import ClusterRecord, RequestRecord
 from shared.azure.outbox import OutgoingMessage
 from shared.azure.table_ledger import TableLedger
 from shared.bootstrap.cluster_ids import ClusterRef
+from shared.bootstrap.names import reply_queue_problem
 from shared.errors import RequestRejected
 from shared.pipeline.install_request import InstallRequest, parse_install_request
+from shared.untrusted import echo
 
+_CLUSTER_ROW_GRACE = 3.0  # seconds to wait for the cluster row once the request row says the run ended
 ENDED = ("succeeded", "failed", "rejected", "uninstalled", "deleted", "skipped")
 
 
@@ -47,6 +50,9 @@ def submit(args: argparse.Namespace, out: Output) -> Exit:
     settings = target.settings(cluster)
     if args.profile:
         profile_for(args.profile, settings)  # refused here rather than dead-lettered there
+    problem = reply_queue_problem(args.reply_to, settings.queue_name) if args.reply_to else None
+    if problem is not None:  # the service would not answer there
+        raise CliError(Exit.BAD_INPUT, "InvalidReplyTo", f"--reply-to {echo(args.reply_to)} {problem}")
     request_id = args.request_id or f"cli-{uuid.uuid4().hex[:12]}"
     body = json.dumps(InstallRequest(request_id=request_id, action="bootstrap", cluster=cluster,
                                      profile=args.profile).to_body()).encode()
@@ -55,15 +61,15 @@ def submit(args: argparse.Namespace, out: Output) -> Exit:
     except RequestRejected as exc:
         raise CliError(Exit.BAD_INPUT, exc.reason, exc.description) from None
     ledger = target.ledger() if args.wait else None  # fail before sending if the request cannot be followed
-    before = _history(ledger, cluster) if ledger is not None else set()
+    before = set(_history(ledger.get_cluster(cluster.key))) if ledger is not None else set()
     target.outbox(settings).send(OutgoingMessage(
-        queue=settings.queue_name, body=body, message_id=request_id, session_id=cluster.key,
+        queue=settings.queue_name, body=body, message_id=request_id, session_id=cluster.session_id,
         reply_to=args.reply_to))
     out.line(f"submitted request {request_id} for {cluster.id}")
-    out.line(f"  queue {settings.queue_name}, session {cluster.key}"
+    out.line(f"  queue {settings.queue_name}, session {cluster.session_id}"
              + (f", reply to {args.reply_to}" if args.reply_to else ""))
     document: dict[str, Any] = {"requestId": request_id, "clusterResourceId": cluster.id,
-                                "queue": settings.queue_name, "sessionId": cluster.key, "replyTo": args.reply_to}
+                                "queue": settings.queue_name, "sessionId": cluster.session_id, "replyTo": args.reply_to}
     if ledger is None:
         out.result(document | {"status": "queued"})
         return Exit.OK
@@ -85,13 +91,24 @@ def submit(args: argparse.Namespace, out: Output) -> Exit:
 def _follow(ledger: TableLedger, request_id: str, cluster: ClusterRef, before: set[tuple[float, str]],
             progress: Progress, poll: float, deadline: float) -> RequestRecord:
     interval = max(0.25, min(2.0, poll))
+    ended_at: float | None = None
     while True:
         request = ledger.get_request(request_id)
-        for at, step in sorted(_history(ledger, cluster) - before):
-            before.add((at, step))
-            progress.step(step)
+        record = ledger.get_cluster(cluster.key)
+        for entry in _history(record):  # in the ledger's order: steps of one instant keep theirs
+            if entry not in before:
+                before.add(entry)
+                progress.step(entry[1])
         if request is not None and request.status in ENDED:
-            return request
+            # The service saves request rows (and replies) before the cluster row: wait briefly for the cluster row
+            # of this run, so the last steps shown are the run's own. A rejected request never gets one, and a
+            # request that joined another's wait may be recorded under that one's id: hence the short bound.
+            ended_at = time.monotonic() if ended_at is None else ended_at
+            recorded = record is not None and record.last_request_id == request_id
+            if recorded or request.status == "rejected" or time.monotonic() - ended_at >= _CLUSTER_ROW_GRACE:
+                return request
+            time.sleep(0.1)
+            continue
         status = "queued: waiting for the service to pick it up" if request is None else request.status
         if time.monotonic() + interval > deadline:
             raise CliError(Exit.TIMEOUT, "StillWaiting", f"request {request_id} is still {status}; follow it with "
@@ -99,6 +116,5 @@ def _follow(ledger: TableLedger, request_id: str, cluster: ClusterRef, before: s
         progress.wait(interval, f"request {request_id}: {status}")
 
 
-def _history(ledger: TableLedger, cluster: ClusterRef) -> set[tuple[float, str]]:
-    record = ledger.get_cluster(cluster.key)
-    return {(h["at"], h["step"]) for h in record.history} if record is not None else set()
+def _history(record: ClusterRecord | None) -> list[tuple[float, str]]:
+    return [(h["at"], h["step"]) for h in record.history] if record is not None else []

@@ -26,6 +26,8 @@ param optDefault string
 param sweepSchedule string
 @description('Numeric tuning settings, each the code\'s default unless main.bicep is told otherwise.')
 param tuning object
+@description('App role the status API requires in callers\' tokens (empty: function keys only, e.g. no Entra app yet)')
+param statusApiRole string = ''
 
 // The app settings: exactly the names the code, the bindings and host.json read.
 var appSettings = {
@@ -69,6 +71,7 @@ var appSettings = {
   ARM_PACE_MAX_SLEEP_SECONDS: string(tuning.armPaceMaxSleepSeconds)
   // Profiles may name Key Vault secrets under this cloud's vault suffix only (.vault.azure.net in public Azure).
   KEY_VAULT_DNS_SUFFIX: environment().suffixes.keyvaultDns
+  STATUS_API_ROLE: statusApiRole
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {

@@ -21,11 +21,14 @@ from shared.bootstrap.cluster_facts import ClusterFacts, cluster_facts
 from shared.bootstrap.cluster_ids import CLUSTER_TYPES, ClusterRef, InvalidClusterId, ListedCluster, parse_cluster_id
 from shared.bootstrap.gitops import Protected
 from shared.bootstrap.workload_identity import FederatedCredential, IdentityRef, ManagedIdentity
+from shared.log_context import get_logger
 
 ARM_SCOPE = "https://management.azure.com/.default"
 # Pinned API versions (see the ARM reference): Arc 2024-01-01 does not return the OIDC issuer.
 CLUSTER_API_VERSIONS = {"aks": "2025-10-01", "arc": "2026-03-01"}
 T = TypeVar("T")
+
+log = get_logger("argoboot.arm")
 
 
 @contextmanager
@@ -124,7 +127,8 @@ class ArmGateway:
             for resource in self._resources(subscription).resources.list(filter=wanted):
                 try:
                     ref = parse_cluster_id(str(resource.id))
-                except InvalidClusterId:
+                except InvalidClusterId as exc:  # e.g. a resource group with non-ASCII letters, which Azure allows
+                    log.warning("cluster %s is outside the ids the service accepts, left alone: %s", resource.id, exc)
                     continue
                 found.append(ListedCluster(ref=ref, tags=dict(resource.tags or {})))
         return found

@@ -98,6 +98,7 @@ class RequestRecord:
     updated: float
     error_code: str | None = None
     error_message: str | None = None
+    message_id: str | None = None  # the message's id as it arrived, when the request id was derived from it
     etag: str | None = field(default=None, compare=False)
 
 

@@ -26,5 +26,11 @@ class OutgoingMessage:
     content_type: str = "application/json"
 
 
+class Undeliverable(Exception):
+    """The destination cannot take this message (no such queue, a disabled one, a message it refuses as it is):
+    sending it again cannot help. Anything else an outbox raises (the bus unreachable) is worth a retry."""
+
+
 class Outbox(Protocol):
-    def send(self, message: OutgoingMessage) -> None: ...
+    def send(self, message: OutgoingMessage) -> None:
+        """Send or schedule; raise Undeliverable when retrying cannot help."""

@@ -8,7 +8,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.azure.outbox import OutgoingMessage
+from shared.azure.outbox import OutgoingMessage, Undeliverable
 
 
 class ServiceBusOutbox:
@@ -38,12 +38,16 @@ class ServiceBusOutbox:
 
     def send(self, message: OutgoingMessage) -> None:
         from azure.servicebus import ServiceBusMessage
+        from azure.servicebus.exceptions import MessagingEntityDisabledError, MessagingEntityNotFoundError
 
-        sb_message = ServiceBusMessage(
-            message.body, message_id=message.message_id, session_id=message.session_id,
-            correlation_id=message.correlation_id, reply_to=message.reply_to, content_type=message.content_type,
-            application_properties=dict(message.application_properties),  # type: ignore[arg-type]
-        )
+        try:
+            sb_message = ServiceBusMessage(
+                message.body, message_id=message.message_id, session_id=message.session_id,
+                correlation_id=message.correlation_id, reply_to=message.reply_to, content_type=message.content_type,
+                application_properties=dict(message.application_properties),  # type: ignore[arg-type]
+            )
+        except ValueError as exc:  # e.g. an id past 128 characters: the same message always fails
+            raise Undeliverable(f"queue {message.queue}: {exc}") from exc
         sender, lock = self._sender(message.queue)
         try:
             with lock:
@@ -52,8 +56,10 @@ class ServiceBusOutbox:
                 else:
                     sender.schedule_messages(sb_message,
                                              datetime.fromtimestamp(message.scheduled_at, tz=UTC))
-        except Exception:
+        except Exception as exc:
             with self._lock:
                 self._senders.pop(message.queue, None)
             sender.close()
+            if isinstance(exc, MessagingEntityNotFoundError | MessagingEntityDisabledError):
+                raise Undeliverable(f"queue {message.queue}: {exc}") from exc
             raise

@@ -3,12 +3,20 @@
 Resource ids arrive in many casings (`resourcegroups`, `ManagedClusters`, `ConnectedClusters`);
 everything here compares case-insensitively and keys on the lower-cased id, which is also the
 Service Bus session id that serialises work per cluster.
+
+One grammar, `CLUSTER_ID_PATTERN`, is what every entry point accepts and what
+`schemas/install-request.v1.schema.json` publishes: ASCII only and ASCII-case-insensitive only (a Kelvin sign
+is not a `K`, so no reader can fold a look-alike into a provider name), and no segment that a URL would
+collapse (`.` or `..`: a resource group cannot end with a dot, as in Azure).
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Literal
+
+from shared.untrusted import echo, shown
 
 ClusterKind = Literal["aks", "arc"]
 
@@ -19,9 +27,28 @@ CLUSTER_TYPES: dict[ClusterKind, tuple[str, str]] = {
 }
 _KIND_BY_TYPE = {f"{ns}/{t}".lower(): kind for kind, (ns, t) in CLUSTER_TYPES.items()}
 
-_RESOURCE_GROUP = re.compile(r"[-\w._()]{1,90}")
-_CLUSTER_NAME = re.compile(r"[a-zA-Z0-9]|[a-zA-Z0-9][-_a-zA-Z0-9]{0,61}[a-zA-Z0-9]")
-_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+GUID_PATTERN = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+#: 1-90 characters, not ending with '.' (Azure's rule, which also keeps out the segments '.' and '..').
+RESOURCE_GROUP_PATTERN = "[-A-Za-z0-9._()]{0,89}[-A-Za-z0-9_()]"
+CLUSTER_NAME_PATTERN = "[a-zA-Z0-9]|[a-zA-Z0-9][-_a-zA-Z0-9]{0,61}[a-zA-Z0-9]"
+RESOURCE_GROUP_RULE = "1-90 ASCII letters, digits, '-', '_', '.', '(' or ')', not ending with '.'"
+
+
+def _any_case(word: str) -> str:
+    """`word` as a regex matching it in any ASCII casing, without flags (JSON Schema patterns have none)."""
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+#: The cluster ids the service accepts (trailing slashes allowed), as published in schemas/.
+CLUSTER_ID_PATTERN = (
+    f"^/{_any_case('subscriptions')}/{GUID_PATTERN}/{_any_case('resourceGroups')}/{RESOURCE_GROUP_PATTERN}"
+    f"/{_any_case('providers')}/({_any_case('Microsoft.ContainerService/managedClusters')}"
+    f"|{_any_case('Microsoft.Kubernetes/connectedClusters')})/({CLUSTER_NAME_PATTERN})/*$")
+
+_RESOURCE_GROUP = re.compile(RESOURCE_GROUP_PATTERN, re.ASCII)
+_CLUSTER_NAME = re.compile(CLUSTER_NAME_PATTERN, re.ASCII)
+_GUID = re.compile(GUID_PATTERN, re.ASCII)
+_CLUSTER_ID = re.compile(CLUSTER_ID_PATTERN.removesuffix("$") + r"\Z", re.ASCII)
 
 
 class InvalidClusterId(ValueError):
@@ -53,11 +80,28 @@ class ClusterRef:
 
     @property
     def key(self) -> str:
-        """Lower-cased id: the session id, the ledger key, the thing two casings of one cluster share."""
+        """Lower-cased id: the ledger key, the thing two casings of one cluster share."""
         return self.id.lower()
+
+    @property
+    def session_id(self) -> str:
+        """The Service Bus session of the cluster's messages (see `session_id_of`)."""
+        return session_id_of(self.key)
 
     def __str__(self) -> str:
         return self.id
+
+
+MAX_SESSION_ID = 128  # Service Bus' limit (azure-servicebus refuses a longer SessionId)
+
+
+def session_id_of(cluster_key: str) -> str:
+    """The session id for a lower-cased cluster id: the id itself, or, when it is longer than Service Bus' 128
+    characters (most are: a 90-character group and a 63-character name fit in no session id), `cluster-` and the
+    id's SHA-256 in hex. Senders compute the same (docs/integration.md) so one cluster's messages share a session."""
+    if len(cluster_key) <= MAX_SESSION_ID:
+        return cluster_key
+    return "cluster-" + hashlib.sha256(cluster_key.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -77,32 +121,43 @@ def cluster_kind_of(resource_id: str) -> ClusterKind | None:
 
 
 def parse_cluster_id(resource_id: str) -> ClusterRef:
-    """Parse and validate a cluster resource id, whatever its casing."""
+    """Parse and validate a cluster resource id, whatever its ASCII casing; the error names the part that is wrong."""
     from azure.mgmt.core.tools import parse_resource_id  # imported on first use: keeps indexing fast
 
     if not isinstance(resource_id, str) or not resource_id.strip():
         raise InvalidClusterId("clusterResourceId is empty; expected "
                                "/subscriptions/<id>/resourceGroups/<group>/providers/"
                                "Microsoft.ContainerService/managedClusters/<name> (or an Arc connectedClusters id)")
+    quoted = echo(resource_id)
+    odd = next((i for i, ch in enumerate(resource_id) if not " " < ch < "\x7f"), None)
+    if odd is not None:  # before any case-insensitive matching: only ASCII may be folded
+        raise InvalidClusterId(f"'{quoted}' has {shown(resource_id[odd])} (U+{ord(resource_id[odd]):04X}) at position "
+                               f"{odd}: an ARM id of a cluster "
+                               "is printable ASCII (no spaces, no control characters, no look-alike letters)")
     text = resource_id.rstrip("/")  # no other leniency: schemas/install-request.v1.schema.json says the same
     parts = {k: str(v) for k, v in parse_resource_id(text).items() if v is not None}
     subscription = parts.get("subscription") or ""
     if not _GUID.fullmatch(subscription):
-        raise InvalidClusterId(f"'{resource_id}' does not start with /subscriptions/<subscription GUID>")
+        raise InvalidClusterId(f"'{quoted}' does not start with /subscriptions/<subscription GUID>")
     group = parts.get("resource_group") or ""
     if not _RESOURCE_GROUP.fullmatch(group):
-        raise InvalidClusterId(f"'{resource_id}' has no valid resourceGroups/<name> segment")
+        raise InvalidClusterId(f"'{quoted}' has no valid resourceGroups/<name> segment: {shown(group)} is not "
+                               f"{RESOURCE_GROUP_RULE}")
     full_type = f"{parts.get('namespace') or ''}/{parts.get('type') or ''}".lower()
     kind = _KIND_BY_TYPE.get(full_type)
     if kind is None:
         raise InvalidClusterId(
-            f"'{resource_id}' is a {full_type.strip('/') or 'non-resource'} id; expected "
+            f"'{quoted}' is a {echo(full_type.strip('/')) or 'non-resource'} id; expected "
             "Microsoft.ContainerService/managedClusters or Microsoft.Kubernetes/connectedClusters")
     if parts.get("children"):
-        raise InvalidClusterId(f"'{resource_id}' names a child resource of a cluster, not the cluster itself")
+        raise InvalidClusterId(f"'{quoted}' names a child resource of a cluster, not the cluster itself")
     name = parts.get("name") or ""
     if not _CLUSTER_NAME.fullmatch(name):
-        raise InvalidClusterId(f"'{name}' is not a valid cluster name")
+        raise InvalidClusterId(f"'{echo(name)}' is not a valid cluster name (1-63 ASCII letters, digits, '-' and "
+                               "'_', starting and ending with a letter or digit)")
+    if not _CLUSTER_ID.match(resource_id):  # anything the lenient parser let through (e.g. '//' inside)
+        raise InvalidClusterId(f"'{quoted}' is not of the form /subscriptions/<id>/resourceGroups/<group>/providers/"
+                               "Microsoft.ContainerService/managedClusters/<name> (or an Arc connectedClusters id)")
     return ClusterRef(subscription=subscription.lower(), resource_group=group, kind=kind, name=name)
 
 

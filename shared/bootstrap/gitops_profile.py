@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
+from shared.bootstrap.chart_keys import helm_path, reaches
 from shared.errors import ProfileError
+from shared.untrusted import has_control, shown
 
 Auth = Literal["none", "workloadIdentity", "keyVault"]
 Expose = Literal["loadBalancer", "internalLoadBalancer", "none"]
@@ -148,7 +150,16 @@ def _text(value: Any, source: str, key: str, default: str | None = None) -> str:
         return default
     if not isinstance(value, str) or not value.strip():
         raise ProfileError(source, key, "must be a non-empty string")
+    _one_line(value, source, key)
     return value.strip()
+
+
+def _one_line(text: str, source: str, key: str) -> None:
+    """Every gitops value is one line of text (a URL, a path, a name, a label): a control character in it (a newline
+    from a YAML block scalar, an escape) would reach the chart, the Application or a log line as something else."""
+    if has_control(text):
+        raise ProfileError(source, key, f"{shown(text)} holds a control character; write it on one line of "
+                           "printable text")
 
 
 def _root(value: Mapping[str, Any], source: str) -> RootApp:
@@ -256,6 +267,7 @@ def _metadata_map(value: Any, source: str, key: str, reserved: frozenset[str]) -
         if not isinstance(raw, str | int | float) or isinstance(raw, bool):
             raise ProfileError(source, where, "must be a string (quote true, false and numbers)")
         text = str(raw)
+        _one_line(text, source, where)
         check_placeholders(text, source, where)
         checked[name] = text
     return checked
@@ -269,17 +281,19 @@ def qualified_name(name: str) -> bool:
     return bool(_QUALIFIED_NAME.match(rest))
 
 
-#: helmValues keys the gitops and ui sections render: refused there, so the profile has one way to say each.
-_GITOPS_HELM_PREFIXES = ("extraObjects", "configs.clusterCredentials.", "configs.repositories.",
-                         "configs.credentialTemplates.")
-_UI_HELM_PREFIXES = ("server.service.type", "server.service.annotations.")
+#: helmValues keys the gitops and ui sections render: refused there (in, around or inside them, compared in the
+#: canonical form of `shared.bootstrap.chart_keys`), so the profile has one way to say each.
+_GITOPS_HELM_KEYS = tuple(helm_path(key) for key in ("extraObjects", "configs.clusterCredentials",
+                                                     "configs.repositories", "configs.credentialTemplates"))
+_UI_HELM_KEYS = tuple(helm_path(key) for key in ("server.service.type", "server.service.annotations"))
 
 
 def check_helm_values(helm_values: Mapping[str, str], gitops: GitOps | None, ui: Expose | None, source: str) -> None:
     """Refuse helmValues keys that the profile's own gitops or ui section renders."""
     for key in helm_values:
-        if gitops is not None and key.startswith(_GITOPS_HELM_PREFIXES):
+        path = helm_path(key)
+        if gitops is not None and any(reaches(path, rendered) for rendered in _GITOPS_HELM_KEYS):
             raise ProfileError(source, f"helmValues.{key}", "is rendered by the service from gitops (the root "
                                "Application, repository access and the cluster Secret); set it there")
-        if ui is not None and key.startswith(_UI_HELM_PREFIXES):
+        if ui is not None and any(reaches(path, rendered) for rendered in _UI_HELM_KEYS):
             raise ProfileError(source, f"helmValues.{key}", "is rendered by the service from ui.expose")

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from shared.bootstrap.chart_keys import HelmPath, collides, helm_path, reaches
 from shared.bootstrap.cluster_ids import InvalidClusterId, parse_resource_id
 from shared.bootstrap.gitops_profile import (
     DEFAULT_VAULT_SUFFIX,
@@ -24,16 +26,23 @@ from shared.bootstrap.gitops_profile import (
     parse_gitops,
     parse_ui,
 )
+from shared.bootstrap.names import is_profile_name
 from shared.errors import ProfileError as ProfileError  # defined there for gitops_profile; importable from here
 from shared.errors import RequestRejected
+from shared.untrusted import echo, has_control, printable, shown
 
 HaPolicy = Literal["auto", "on", "off"]
 DEFAULT_SERVICE_ACCOUNTS = ("argocd-repo-server", "argocd-application-controller")
 MAX_SERVICE_ACCOUNTS = 19  # 20 federated credentials per identity, one kept spare for a manual one
-PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-_SERVICE_ACCOUNT = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
-_HELM_KEY = re.compile(r"^[A-Za-z0-9_-]+(?:\[\d+\])?(?:(?:\.|\\\.)[A-Za-z0-9_/-]+(?:\[\d+\])?)*$")
+
+# Matched whole (fullmatch) and ASCII only: `$` would let a trailing newline through, `\d` Unicode digits.
+_GUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", re.ASCII)
+_SERVICE_ACCOUNT = re.compile(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?", re.ASCII)
+_HELM_KEY = re.compile(r"[A-Za-z0-9_-]+(?:\[\d+\])?(?:(?:\.|\\\.)[A-Za-z0-9_/-]+(?:\[\d+\])?)*", re.ASCII)
+_URL = re.compile(r"https://[^\s/]+(/\S*)?")
+_ROLE = re.compile(r"role:[A-Za-z0-9_.-]+|", re.ASCII)
+MULTI_LINE = "\n\r\t"  # what multi-line text (a policy CSV, a chart value holding YAML) may hold besides text
+_COUNT_LIMIT = 1000
 
 #: The sections a profile may have, and under each the keys (None: a leaf).
 _LAYOUT: dict[str, frozenset[str] | None] = {
@@ -144,7 +153,7 @@ class Profile:
                 allowed = ", ".join(sorted(self.overridable)) or "nothing"
                 raise RequestRejected(
                     "OverrideNotAllowed",
-                    f"profile {self.name!r} does not let requests override {path} (it allows: {allowed}); "
+                    f"profile {self.name!r} does not let requests override {echo(path)} (it allows: {allowed}); "
                     f"send the request without it, or ask the platform team to add it to `overridable:` in "
                     f"profiles/{self.name}.yaml")
         merged = _merge(self.document, overrides)
@@ -182,7 +191,7 @@ def _merge(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any
 
 def parse_profile(name: str, data: Any, *, source: str, vault_suffix: str = DEFAULT_VAULT_SUFFIX) -> Profile:
     """Validate a profile document (a YAML mapping) and build the Profile; raise ProfileError naming the key."""
-    if not PROFILE_NAME.match(name):
+    if not is_profile_name(name):
         raise ProfileError(source, "name", f"{name!r} is not a profile name: use lower-case letters, digits and "
                            "hyphens (the file name without .yaml)")
     if data is None:
@@ -214,7 +223,7 @@ def parse_profile(name: str, data: Any, *, source: str, vault_suffix: str = DEFA
         application_namespaces=_strings(data.get("applicationNamespaces"), source, "applicationNamespaces"),
         container_registries=registries, helm_values=helm_values,
         overridable=_overridable(data.get("overridable"), source),
-        description=_string(data.get("description", ""), source, "description"), gitops=gitops,
+        description=_string(data.get("description", ""), source, "description", allow=MULTI_LINE), gitops=gitops,
         ui_expose=ui_expose, document=data, vault_suffix=vault_suffix)
 
 
@@ -261,26 +270,36 @@ def _bool(value: Any, source: str, key: str, default: bool) -> bool:
     return value
 
 
-def _string(value: Any, source: str, key: str) -> str:
+def _string(value: Any, source: str, key: str, *, allow: str = "") -> str:
+    """A string without control characters (but those in `allow`: multi-line text allows MULTI_LINE)."""
     if not isinstance(value, str):
         raise ProfileError(source, key, f"must be a string, not {type(value).__name__}")
+    if has_control(value, allow=allow):
+        raise ProfileError(source, key, f"{shown(value)} holds a control character"
+                           f"{' other than a newline or tab' if allow else ' (it must be one line)'}")
     return value
 
 
 def _strings(value: Any, source: str, key: str) -> tuple[str, ...]:
+    """A list of non-empty one-line strings, none holding a comma (lists are rendered comma-separated)."""
     if value is None:
         return ()
     if isinstance(value, str) or not isinstance(value, Sequence) or \
             not all(isinstance(v, str) and v.strip() for v in value):
         raise ProfileError(source, key, "must be a list of non-empty strings")
+    for item in value:
+        if has_control(item) or "," in item:
+            raise ProfileError(source, key, f"{shown(item)} is not one entry: one line, no comma (list each "
+                               "entry on its own)")
     return tuple(v.strip() for v in value)
 
 
 def _url(value: Any, source: str) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not re.match(r"^https://[^\s/]+(/\S*)?$", value):
-        raise ProfileError(source, "url", f"{value!r} is not an https:// URL (the address users open Argo CD at)")
+    if not isinstance(value, str) or not _URL.fullmatch(value) or has_control(value):
+        raise ProfileError(source, "url", f"{shown(value)} is not an https:// URL (the address users open Argo CD "
+                           "at), on one line")
     return value
 
 
@@ -290,9 +309,9 @@ def _workload_identity(value: Any, source: str) -> WorkloadIdentity:
     accounts = _strings(value.get("serviceAccounts"), source, "workloadIdentity.serviceAccounts") \
         if "serviceAccounts" in value else DEFAULT_SERVICE_ACCOUNTS
     for account in accounts:
-        if not _SERVICE_ACCOUNT.match(account):
+        if not _SERVICE_ACCOUNT.fullmatch(account):
             raise ProfileError(source, "workloadIdentity.serviceAccounts",
-                               f"{account!r} is not a Kubernetes service account name (lower-case DNS name)")
+                               f"{shown(account)} is not a Kubernetes service account name (lower-case DNS name)")
     if len(set(accounts)) != len(accounts):
         raise ProfileError(source, "workloadIdentity.serviceAccounts", "lists a service account twice")
     if enabled and not accounts:
@@ -312,8 +331,8 @@ def _sso(value: Any, source: str) -> Sso | None:
     ids = {}
     for key in ("tenantId", "clientId"):
         raw = value.get(key)
-        if not isinstance(raw, str) or not _GUID.match(raw):
-            raise ProfileError(source, f"sso.{key}", f"{raw!r} is not a GUID; copy the "
+        if not isinstance(raw, str) or not _GUID.fullmatch(raw):
+            raise ProfileError(source, f"sso.{key}", f"{shown(raw)} is not a GUID; copy the "
                                f"{'Directory (tenant)' if key == 'tenantId' else 'Application (client)'} ID from the "
                                "Entra application's overview page")
         ids[key] = raw.lower()
@@ -328,14 +347,15 @@ def _rbac(value: Any, source: str) -> Rbac:
     csv = value.get("policyCsv")
     if default is not None:
         default = _string(default, source, "rbac.policyDefault")
-        if not re.match(r"^role:[A-Za-z0-9_.-]+$|^$", default):
-            raise ProfileError(source, "rbac.policyDefault", f"{default!r} is not a role (e.g. role:readonly)")
+        if not _ROLE.fullmatch(default):
+            raise ProfileError(source, "rbac.policyDefault", f"{shown(default)} is not a role (e.g. role:readonly), "
+                               "on one line")
     if csv is not None:
-        csv = _string(csv, source, "rbac.policyCsv")
+        csv = _string(csv, source, "rbac.policyCsv", allow=MULTI_LINE)
         for number, line in enumerate(csv.splitlines(), 1):
             text = line.strip()
             if text and not text.startswith("#") and not re.match(r"^[pg],\s*\S", text):
-                raise ProfileError(source, "rbac.policyCsv", f"line {number} ({text!r}) is neither a policy (p, "
+                raise ProfileError(source, "rbac.policyCsv", f"line {number} ({shown(text)}) is neither a policy (p, "
                                    "subject, resource, action, object, effect) nor a group mapping (g, group, role)")
     return Rbac(policy_default=default, policy_csv=csv)
 
@@ -355,31 +375,74 @@ def _registries(value: Any, source: str) -> tuple[str, ...]:
     return registries
 
 
+_OWNED_PATHS = {helm_path(key): field_name for key, field_name in OWNED_KEYS.items()}
+_LEGACY_PATHS = {helm_path(key): replacement for key, replacement in LEGACY_KEYS.items()}
+
+
+def _owned_conflict(path: HelmPath) -> str | None:
+    """The profile field whose rendered key this path would set, replace or nest into, if any."""
+    return next((field_name for owned, field_name in _OWNED_PATHS.items() if reaches(path, owned)), None)
+
+
 def _helm_values(value: Any, source: str) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
         raise ProfileError(source, "helmValues", "must be a mapping of argo-helm argo-cd chart keys to values")
-    values = {}
+    values: dict[str, str] = {}
+    paths: dict[HelmPath, str] = {}
     for key, raw in value.items():
-        where = f"helmValues.{key}"
-        if not isinstance(key, str) or not _HELM_KEY.match(key):
+        where = f"helmValues.{printable(str(key))}"
+        if not isinstance(key, str) or not _HELM_KEY.fullmatch(key):
             hint = " (one backslash before a literal dot, e.g. configs.cm.admin\\.enabled)" if "\\\\" in str(key) \
-                else " (a Helm --set path such as configs.cm.admin\\.enabled)"
+                else " (a Helm --set path such as configs.cm.admin\\.enabled: ASCII letters, digits, '_', '-', '/', " \
+                     "dots between names, [n] for a list index)"
             raise ProfileError(source, where, f"is not a valid key{hint}")
-        if key in OWNED_KEYS:
-            raise ProfileError(source, where, f"is set by the service from the profile; use {OWNED_KEYS[key]}")
-        if key in LEGACY_KEYS or key.startswith("config-maps."):
+        path = helm_path(key)
+        owned = _owned_conflict(path)
+        if owned is not None:
+            raise ProfileError(source, where, f"is set by the service from the profile (or would replace or nest "
+                               f"into a key it sets); use {owned}")
+        if path in _LEGACY_PATHS or path[0] == "config-maps":
             raise ProfileError(source, where, f"is a key of the extension's 0.0.x releases; use "
-                               f"{LEGACY_KEYS.get(key) or _legacy_config_map(key)} instead")
-        if isinstance(raw, bool):
-            values[key] = "true" if raw else "false"
-        elif isinstance(raw, int | float | str):
-            values[key] = str(raw)
-        else:
-            raise ProfileError(source, where, "must be a string, number or boolean (one key per value; write "
-                               "lists as key[0], key[1])")
+                               f"{_LEGACY_PATHS.get(path) or _legacy_config_map(key)} instead")
+        for other_path, other in paths.items():
+            if collides(path, other_path):
+                raise ProfileError(source, where, f"sets the same chart value as helmValues.{other} (or one inside "
+                                   "it); keep one of them")
+        paths[path] = key
+        values[key] = _helm_value(path, raw, source, where)
     return values
+
+
+def _helm_value(path: HelmPath, raw: Any, source: str, where: str) -> str:
+    """The value as ARM takes it (a string), validated as its type where the key's last name says it: `enabled`
+    a boolean, `replicas` / `replicaCount` a count, `url` an http(s) URL; other text may span lines."""
+    if not isinstance(raw, str | int | float):  # bool is an int
+        raise ProfileError(source, where, "must be a string, number or boolean (one key per value; write "
+                           "lists as key[0], key[1])")
+    last = next((p for p in reversed(path) if isinstance(p, str)), "")
+    if last == "enabled":
+        if isinstance(raw, bool) or raw in ("true", "false"):
+            return raw if isinstance(raw, str) else "true" if raw else "false"
+        raise ProfileError(source, where, f"{shown(raw)} is not true or false")
+    if last in ("replicas", "replicaCount"):
+        count = raw if isinstance(raw, int) and not isinstance(raw, bool) else \
+            int(raw) if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 4 else -1
+        if not 0 <= count <= _COUNT_LIMIT:
+            raise ProfileError(source, where, f"{shown(raw)} is not a count (a whole number 0 to {_COUNT_LIMIT})")
+        return str(count)
+    if last == "url":
+        if not isinstance(raw, str) or not re.fullmatch(r"https?://[^\s/]+(/\S*)?", raw) or has_control(raw):
+            raise ProfileError(source, where, f"{shown(raw)} is not an http(s) URL on one line")
+        return raw
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise ProfileError(source, where, f"{raw} is not a number a chart can take")
+    if isinstance(raw, int | float):
+        return str(raw)
+    return _string(raw, source, where, allow=MULTI_LINE)
 
 
 def _overridable(value: Any, source: str) -> frozenset[str]:
@@ -429,4 +492,4 @@ class ProfileCatalog:
         try:
             return profile.with_overrides(overrides)
         except ProfileError as exc:
-            raise RequestRejected("InvalidOverride", f"overrides.{exc.key}: {exc.problem}") from None
+            raise RequestRejected("InvalidOverride", f"overrides.{echo(exc.key)}: {exc.problem}") from None

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from shared.bootstrap.cluster_ids import ClusterRef, InvalidClusterId, parse_cluster_id
+from shared.bootstrap.names import derived_id
 
 _KINDS: dict[str, Literal["write", "delete"]] = {
     "microsoft.resources.resourcewritesuccess": "write",
@@ -35,14 +36,28 @@ class ClusterEvent:
             return None
         try:
             moment = datetime.fromisoformat(self.event_time.replace("Z", "+00:00"))
-        except ValueError:
+            return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+        except (ValueError, OverflowError):
             return None
-        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+    @property
+    def request_id(self) -> str:
+        """The request id of what the event starts: `evt-<event id>` when that fits the request-id grammar, else
+        derived from the event id (whose characters are Event Grid's choice, never a reason to drop the event)."""
+        return derived_id("evt-", self.event_id)
+
+    @property
+    def correlation_id(self) -> str:
+        """The event id, which operators search the logs for; the request id instead when the event id is not
+        printable text of at most 128 characters (Service Bus' limit for the ids of a message)."""
+        printable = len(self.event_id) <= 128 and self.event_id.isprintable()
+        return self.event_id if printable else self.request_id
 
     @property
     def message_id(self) -> str:
         """Deterministic per event, so a redelivered event is a duplicate to Service Bus."""
-        return "evt-" + hashlib.sha256(f"{self.event_id}|{self.cluster.key}".encode()).hexdigest()[:40]
+        text = f"{self.event_id}|{self.cluster.key}".encode("utf-8", "surrogatepass")
+        return "evt-" + hashlib.sha256(text).hexdigest()[:40]
 
 
 def cluster_event(event_id: Any, event_type: Any, subject: Any, data: Any,
@@ -53,6 +68,8 @@ def cluster_event(event_id: Any, event_type: Any, subject: Any, data: Any,
         return f"event type {event_type!r} is not a resource write or delete success"
     if not isinstance(event_id, str) or not event_id:
         return "event has no id"
+    if event_time is not None and not isinstance(event_time, str):
+        event_time = None
     resource_uri = data.get("resourceUri") if isinstance(data, dict) else None
     target = resource_uri or subject
     if not isinstance(target, str):

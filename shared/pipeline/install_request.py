@@ -6,20 +6,24 @@ another team's service that will read the dead-letter reason, not our logs.
 """
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from shared.bootstrap.cluster_ids import ClusterRef, InvalidClusterId, parse_cluster_id
+from shared.bootstrap.names import (
+    PROFILE_NAME_RULE,
+    REQUEST_ID_RULE,
+    is_profile_name,
+    is_request_id,
+    message_request_id,
+)
 from shared.bootstrap.profiles import PROFILE_KEYS
 from shared.errors import RequestRejected
+from shared.pipeline.json_body import load_json
+from shared.untrusted import echo, shown
 
 SCHEMA_VERSION = 1
 ACTIONS = ("bootstrap", "update", "uninstall")
-MAX_BODY_BYTES = 64 * 1024
-_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")  # the same patterns as schemas/
-_PROFILE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _FIELDS = {"schemaVersion", "action", "clusterResourceId", "profile", "overrides", "requestId"}
 
 
@@ -45,26 +49,20 @@ class InstallRequest:
 
 def parse_install_request(body: bytes, *, message_id: str | None) -> InstallRequest:
     """Parse a message body; raise RequestRejected with a reason and a description naming the field."""
-    if len(body) > MAX_BODY_BYTES:
-        raise RequestRejected("BodyTooLarge", f"the body has {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted")
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RequestRejected("InvalidJson", f"the body is not UTF-8 JSON ({exc}); send a JSON object "
-                              '{"schemaVersion": 1, "action": "bootstrap", "clusterResourceId": "..."}') from None
+    data = load_json(body)
     if not isinstance(data, dict):
         raise RequestRejected("InvalidJson", f"the body is a JSON {type(data).__name__}; send a JSON object")
     unknown = sorted(set(data) - _FIELDS)
     if unknown:
-        raise RequestRejected("UnknownField", f"field(s) {', '.join(unknown)} are not part of schema v1; "
+        raise RequestRejected("UnknownField", f"field(s) {echo(', '.join(unknown))} are not part of schema v1; "
                               f"allowed: {', '.join(sorted(_FIELDS))}")
     version = data.get("schemaVersion")
     if version != SCHEMA_VERSION or isinstance(version, bool):
         raise RequestRejected("UnsupportedSchemaVersion",
-                              f"schemaVersion is {version!r}; this service reads schemaVersion {SCHEMA_VERSION}")
+                              f"schemaVersion is {shown(version)}; this service reads schemaVersion {SCHEMA_VERSION}")
     action = data.get("action")
     if action not in ACTIONS:
-        raise RequestRejected("UnknownAction", f"action is {action!r}; supported: {', '.join(ACTIONS)}")
+        raise RequestRejected("UnknownAction", f"action is {shown(action)}; supported: {', '.join(ACTIONS)}")
     raw_id = data.get("clusterResourceId")
     if raw_id is None:
         raise RequestRejected("MissingField", "clusterResourceId is required: the ARM id of an AKS or Arc cluster")
@@ -75,17 +73,17 @@ def parse_install_request(body: bytes, *, message_id: str | None) -> InstallRequ
     except InvalidClusterId as exc:
         raise RequestRejected("InvalidClusterResourceId", f"clusterResourceId: {exc}") from None
     profile = data.get("profile")
-    if profile is not None and (not isinstance(profile, str) or not _PROFILE.fullmatch(profile)):
-        raise RequestRejected("InvalidProfile", f"profile {profile!r} is not a profile name "
-                              "(lower-case letters, digits and hyphens)")
+    if profile is not None and not is_profile_name(profile):
+        raise RequestRejected("InvalidProfile", f"profile {shown(profile)} is not a profile name "
+                              f"({PROFILE_NAME_RULE})")
     overrides = data.get("overrides")
     if overrides is not None and (not isinstance(overrides, dict) or not set(overrides) <= set(PROFILE_KEYS)):
         raise RequestRejected("InvalidOverride", "overrides must be an object shaped like a profile, e.g. "
                               '{"rbac": {"policyCsv": "..."}}, with keys among ' + ", ".join(PROFILE_KEYS)
                               + "; the profile lists what may be overridden")
-    request_id = data.get("requestId", message_id)
-    if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
-        raise RequestRejected("InvalidRequestId", f"requestId {request_id!r} must be 1-128 characters of "
-                              "letters, digits, '.', '_', ':' or '-' (or omit it to use the message id)")
+    request_id = data.get("requestId", message_request_id(message_id) if message_id else None)
+    if not is_request_id(request_id):
+        raise RequestRejected("InvalidRequestId", f"requestId {shown(request_id)} must be {REQUEST_ID_RULE} (or omit "
+                              "it to use the message id)")
     return InstallRequest(request_id=request_id, action=action, cluster=cluster, profile=profile,
                           overrides=overrides)

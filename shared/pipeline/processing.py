@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from shared.azure.ledger import ClusterRecord, Ledger, LedgerConflict, RequestRecord, Waiter
-from shared.azure.outbox import Outbox, OutgoingMessage
+from shared.azure.outbox import Outbox, OutgoingMessage, Undeliverable
 from shared.bootstrap.cluster_ids import ClusterRef
+from shared.bootstrap.names import derived_id, message_request_id, reply_queue_problem
 from shared.bootstrap.outcome import Outcome, Phase
 from shared.bootstrap.poll_planner import PollPlanner, Tracked
 from shared.bootstrap.profiles import Profile, ProfileCatalog
@@ -53,11 +55,11 @@ class InboundMessage:
 
     @property
     def continuation(self) -> int:
-        """0 for a request someone sent; n for our own n-th scheduled follow-up."""
-        try:
-            return int(self.application_properties.get(CONTINUATION_PROPERTY) or 0)
-        except (TypeError, ValueError):
-            return 0
+        """0 for a request someone sent; n for our own n-th scheduled follow-up (anything else counts as 0)."""
+        value = self.application_properties.get(CONTINUATION_PROPERTY)
+        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 9:
+            return int(value)
+        return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 10**9 else 0
 
     @property
     def source(self) -> Source:
@@ -68,10 +70,12 @@ class InboundMessage:
 
     @property
     def event_time(self) -> float | None:
+        value = self.application_properties.get(EVENT_TIME_PROPERTY)
         try:
-            return float(self.application_properties[EVENT_TIME_PROPERTY])
-        except (KeyError, TypeError, ValueError):
+            moment = float(value) if isinstance(value, str | int | float) and not isinstance(value, bool) else None
+        except ValueError:
             return None
+        return moment if moment is not None and math.isfinite(moment) else None
 
 
 @dataclass(frozen=True)
@@ -127,10 +131,10 @@ class RequestProcessor:
         except RequestRejected as exc:
             return self._reject(msg, exc)
         add_log_ids(cluster_id=request.cluster.key, request_id=request.request_id)
-        if msg.session_id and msg.session_id != request.cluster.key:
-            log.warning("request=%s cluster=%s arrived in session %r; send requests with session id = the "
-                        "lower-cased cluster id so they are serialised", request.request_id, request.cluster.key,
-                        msg.session_id)
+        if msg.session_id and msg.session_id != request.cluster.session_id:
+            log.warning("request=%s cluster=%s arrived in session %r; send requests with session id %s (the "
+                        "lower-cased cluster id, or its digest past 128 characters) so they are serialised",
+                        request.request_id, request.cluster.key, msg.session_id, request.cluster.session_id)
         if decision.work is None:
             log.info("cluster=%s request=%s source=%s ignored: %s", request.cluster.key, request.request_id,
                      msg.source, decision.reason)
@@ -194,7 +198,8 @@ class RequestProcessor:
             profile_digest=profile.digest if profile else None,
             request_id=request.request_id if decision.explicit else None), polls=polls, wait=tracked.wait)
         if msg.continuation == 0:
-            record = record.with_waiter(Waiter(request.request_id, msg.reply_to, msg.message_id, request.action))
+            record = record.with_waiter(Waiter(request.request_id, self._reply_address(msg), msg.message_id,
+                                               request.action))
         if outcome.phase is not Phase.WAITING:
             return replace(record, waiters=(), continuation_due=None), None, record.waiters, tracked
         grace = max(60.0, tracked.delay * 2)
@@ -211,7 +216,7 @@ class RequestProcessor:
         follow_up = OutgoingMessage(
             queue=self.settings.queue_name, body=json.dumps(body).encode(),
             message_id=f"cont-{_digest(request.cluster.key)}-{generation}-{_digest(msg.message_id or '')[:8]}",
-            session_id=request.cluster.key,
+            session_id=request.cluster.session_id,
             correlation_id=_correlation(msg),  # the chain's log lines share the id of the message that began it
             scheduled_at=due,
             application_properties={CONTINUATION_PROPERTY: generation, DUE_PROPERTY: round(due * 1000)})
@@ -241,7 +246,8 @@ class RequestProcessor:
                                                                                    record.last_error_code):
                 continue  # unchanged: no write
             base = existing or RequestRecord(request_id=waiter.request_id, cluster_key=record.key,
-                                             action=waiter.action, status="accepted", created=now, updated=now)
+                                             action=waiter.action, status="accepted", created=now, updated=now,
+                                             message_id=waiter.correlation_id)
             try:
                 self.ledger.save_request(replace(base, status=record.phase, updated=now,
                                                  error_code=record.last_error_code,
@@ -257,26 +263,47 @@ class RequestProcessor:
         body = result_body(waiter.request_id, cluster.id, waiter.action, record.phase,
                            [h["step"] for h in record.history], error, now, list(record.actions_required),
                            record.gitops_root)
-        self.outbox.send(OutgoingMessage(queue=waiter.reply_to, body=json.dumps(body).encode(),
-                                         message_id=f"reply-{waiter.request_id}",
-                                         correlation_id=waiter.correlation_id))
+        self._send_reply(waiter.reply_to, body, waiter.request_id, waiter.correlation_id)
+
+    def _reply_address(self, msg: InboundMessage) -> str | None:
+        """The message's ReplyTo when the service may answer there, else None (and a warning that says why)."""
+        if not msg.reply_to:
+            return None
+        problem = reply_queue_problem(msg.reply_to, self.settings.queue_name)
+        if problem is not None:
+            log.warning("message=%s: no reply will be sent: ReplyTo %s %s", msg.message_id, msg.reply_to, problem)
+            return None
+        return msg.reply_to
+
+    def _send_reply(self, queue: str, body: dict[str, Any], request_id: str, correlation_id: str | None) -> None:
+        """Send one reply. A reply never decides how the request is settled: one that cannot be delivered (a queue
+        that does not exist, or refuses it) is logged, and the outcome stays readable in the ledger. The bus being
+        unreachable is another matter: that raises, and the redelivered request sends the reply again."""
+        try:
+            self.outbox.send(OutgoingMessage(queue=queue, body=json.dumps(body).encode(),
+                                             message_id=derived_id("reply-", request_id),
+                                             correlation_id=correlation_id))
+        except Undeliverable as exc:
+            log.warning("request=%s: the reply to queue %s could not be sent (%s: %s); the outcome is in the "
+                        "ledger (GET /api/requests/%s)", request_id, queue, type(exc).__name__, exc, request_id)
 
     def _reject(self, msg: InboundMessage, exc: RequestRejected) -> Settlement:
         log.error("message=%s rejected: %s: %s", msg.message_id, exc.reason, exc.description)
         log_run(None, "rejected", error_code=exc.reason, profile=None, source=msg.source)
         now = self.clock()
-        if msg.message_id:
+        request_id = message_request_id(msg.message_id) if msg.message_id else None
+        if request_id is not None:
             try:
                 self.ledger.save_request(RequestRecord(
-                    request_id=msg.message_id, cluster_key="", action="unknown", status="rejected", created=now,
-                    updated=now, error_code=exc.reason, error_message=exc.description))
+                    request_id=request_id, cluster_key="", action="unknown", status="rejected", created=now,
+                    updated=now, error_code=exc.reason, error_message=exc.description, message_id=msg.message_id))
             except LedgerConflict:
                 log.info("message=%s was already recorded as rejected", msg.message_id)
-        if msg.reply_to and msg.message_id:
-            body = result_body(msg.message_id, None, None, "rejected", [],
+        reply_to = self._reply_address(msg)
+        if reply_to and request_id is not None:
+            body = result_body(request_id, None, None, "rejected", [],
                                {"code": exc.reason, "message": exc.description}, now)
-            self.outbox.send(OutgoingMessage(queue=msg.reply_to, body=json.dumps(body).encode(),
-                                             message_id=f"reply-{msg.message_id}", correlation_id=msg.message_id))
+            self._send_reply(reply_to, body, request_id, msg.message_id)
         return Settlement(dead_letter_reason=exc.reason, dead_letter_description=exc.description)
 
 

@@ -15,7 +15,7 @@ from shared.azure.ledger import ClusterRecord, RequestRecord
 # protected_hash: derived from a secret; salted and slow, still nobody outside needs it.
 CLUSTER_INTERNAL_FIELDS = frozenset({"key", "polls", "continuation", "continuation_due", "wait", "waiters", "etag",
                                      "protected_hash"})
-REQUEST_INTERNAL_FIELDS = frozenset({"etag"})
+REQUEST_INTERNAL_FIELDS = frozenset({"etag", "message_id"})  # the message id is the reply's CorrelationId
 
 
 def _time(epoch: float | None) -> str | None:

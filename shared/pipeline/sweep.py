@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -27,12 +26,13 @@ from shared.bootstrap.profiles import Profile, ProfileCatalog
 from shared.bootstrap.scope import opted_in, out_of_scope
 from shared.bootstrap.workload_identity import CLUSTER_ID_TAG, CLUSTER_TAG, MANAGED_BY, MANAGED_BY_TAG, cluster_digest
 from shared.errors import RequestRejected
+from shared.log_context import get_logger
 from shared.pipeline.install_request import InstallRequest
 from shared.pipeline.outcome_record import log_sweep
 from shared.pipeline.processing import EVENT_TIME_PROPERTY, SOURCE_PROPERTY
 from shared.settings import Settings
 
-log = logging.getLogger("argoboot.sweep")
+log = get_logger("argoboot.sweep")
 
 
 @dataclass
@@ -158,7 +158,7 @@ class Sweeper:
         slot = int(now // 60)  # two sweeps in the same minute send the same message id: one is dropped
         self.outbox.send(OutgoingMessage(
             queue=self.settings.queue_name, body=json.dumps(request.to_body()).encode(),
-            message_id=f"sweep-{_digest(cluster.key)}-{slot}", session_id=cluster.key,
+            message_id=f"sweep-{_digest(cluster.key)}-{slot}", session_id=cluster.session_id,
             application_properties={SOURCE_PROPERTY: "sweep", EVENT_TIME_PROPERTY: str(now)}))
         report.enqueued[cluster.key] = why
         log.info("sweep: cluster %s enqueued (%s): %s", cluster.key, action, why)

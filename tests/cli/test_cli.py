@@ -21,6 +21,7 @@ import pytest
 
 from localazure.daemon import STATE_FILE, Control, DaemonState
 from localazure.stack import OTHER_SUBSCRIPTION, SUBSCRIPTION
+from shared.bootstrap.cluster_ids import session_id_of
 
 ARGOBOOT = Path(sys.executable).parent / "argoboot"
 pytestmark = pytest.mark.slow
@@ -178,7 +179,7 @@ def test_submit_wait_follows_the_request_until_it_succeeds(cli: Cli) -> None:
     done = cli("submit", cluster_id, "--wait", "--reply-to", "replies", "--emulator", "-o", "json")
     assert done.code == 0, done.stdout + done.stderr
     result = done.json
-    assert result["status"] == "succeeded" and result["sessionId"] == cluster_id.lower()
+    assert result["status"] == "succeeded" and result["sessionId"] == session_id_of(cluster_id.lower())
     assert result["requestId"].startswith("cli-") and result["steps"][-1].startswith("extension argocd Succeeded")
 
     replies = cli.control.call("GET", "/queues/replies")["active"]

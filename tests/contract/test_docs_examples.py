@@ -7,10 +7,13 @@ from pathlib import Path
 import pytest
 
 from localazure.contract import REQUEST_SCHEMA, RESULT_SCHEMA, violations
+from shared.bootstrap.cluster_ids import parse_cluster_id
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "docs" / "integration.md", ROOT / "README.md"]
 PLACEHOLDERS = {"<sub>": "6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01", "<rg>": "rg-platform", "<name>": "aks-1"}
+PLACEHOLDERS_ID = ("/subscriptions/6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01/resourceGroups/rg-platform/providers/"
+                   "Microsoft.ContainerService/managedClusters/aks-1")  # 137 characters lower-cased: a digest
 
 
 def blocks(language: str) -> list[tuple[str, str]]:
@@ -35,4 +38,9 @@ def test_there_are_request_and_reply_examples_and_a_python_one() -> None:
     assert {'"outcome"' in block for _, block in MESSAGES} == {True, False}
     [(_, example)] = blocks("python")
     compile(example, "docs/integration.md", "exec")
-    assert "session_id=cluster_id.lower()" in example and "correlation_id" in example
+    assert "session_id=session_id(cluster_id)" in example and "correlation_id" in example
+    namespace: dict[str, object] = {}
+    exec(example.split("def request_bootstrap")[0], namespace)  # the imports, constants and session_id()
+    for cluster_id in ("/subscriptions/6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01/resourceGroups/rg/providers/"
+                       "Microsoft.Kubernetes/connectedClusters/arc-1", PLACEHOLDERS_ID):
+        assert namespace["session_id"](cluster_id) == parse_cluster_id(cluster_id).session_id  # type: ignore[operator]

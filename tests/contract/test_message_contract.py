@@ -42,6 +42,8 @@ def test_the_bus_flags_bad_replies_and_accepted_bad_requests_but_not_refused_one
     clock = VirtualClock(start=1000.0)
     contract = MessageContract("requests")
     bus = LocalBus(clock, advance=clock.advance_to, observer=contract)
+    bus.create_queue("replies")
+    bus.create_queue("requests")
     good = json.dumps(result_body("r-1", AKS, "bootstrap", "succeeded", [], None, 1000.0)).encode()
     bus.send(OutgoingMessage(queue="replies", body=good, message_id="ok", correlation_id="m-1"))
     contract.assert_clean()
@@ -53,6 +55,8 @@ def test_the_bus_flags_bad_replies_and_accepted_bad_requests_but_not_refused_one
     def refuse_one(msg: Any) -> None:
         if msg.message_id == "refused":
             bus.settler().dead_letter(msg, "UnsupportedSchemaVersion", "")
+        else:
+            bus.settler().complete(msg)
 
     bus.run_until_idle("requests", refuse_one)
     with pytest.raises(ContractViolation) as caught:

@@ -1,13 +1,21 @@
-"""schemas/install-request.v1 and the parser (`shared.pipeline.install_request`) accept and refuse the same bodies."""
+"""schemas/install-request.v1 and the parser (`shared.pipeline.install_request`) accept and refuse the same bodies.
+
+The schema publishes the grammar of `shared.bootstrap.cluster_ids` and `shared.bootstrap.names` character for
+character; hypothesis then checks that a validator of the schema and the parser agree, on valid bodies and on
+bodies one character away (ASCII edges, Unicode case folds of the fixed words, control characters, dot segments).
+"""
 from __future__ import annotations
 
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from localazure.contract import REQUEST_SCHEMA, schema_validator
+from localazure.contract import REQUEST_SCHEMA, SCHEMAS, schema_validator
+from shared.bootstrap.cluster_ids import CLUSTER_ID_PATTERN, CLUSTER_NAME_PATTERN, RESOURCE_GROUP_PATTERN
+from shared.bootstrap.names import PROFILE_NAME_PATTERN, REQUEST_ID_PATTERN
 from shared.bootstrap.profiles import PROFILE_KEYS
 from shared.errors import RequestRejected
 from shared.pipeline.install_request import ACTIONS, parse_install_request
@@ -34,8 +42,8 @@ def cluster_ids() -> st.SearchStrategy[str]:
     kind = st.sampled_from(["Microsoft.ContainerService/managedClusters", "Microsoft.Kubernetes/connectedClusters"])
     return st.tuples(
         any_case("subscriptions"), st.uuids().map(str).flatmap(any_case), any_case("resourceGroups"),
-        st.from_regex(r"[-\w._()]{1,90}", fullmatch=True), any_case("providers"), kind.flatmap(any_case),
-        st.from_regex(r"[a-zA-Z0-9]|[a-zA-Z0-9][-_a-zA-Z0-9]{0,61}[a-zA-Z0-9]", fullmatch=True),
+        st.from_regex(RESOURCE_GROUP_PATTERN, fullmatch=True), any_case("providers"), kind.flatmap(any_case),
+        st.from_regex(CLUSTER_NAME_PATTERN, fullmatch=True),
         st.sampled_from(["", "/", "//"]),
     ).map(lambda p: "/{}/{}/{}/{}/{}/{}/{}{}".format(*p))
 
@@ -43,14 +51,16 @@ def cluster_ids() -> st.SearchStrategy[str]:
 valid_bodies = st.fixed_dictionaries(
     {"schemaVersion": st.sampled_from([1, 1.0]), "action": st.sampled_from(ACTIONS),
      "clusterResourceId": cluster_ids()},
-    optional={"profile": st.one_of(st.none(), st.from_regex(r"[a-z0-9][a-z0-9-]{0,62}", fullmatch=True)),
-              "requestId": st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}", fullmatch=True),
+    optional={"profile": st.one_of(st.none(), st.from_regex(PROFILE_NAME_PATTERN.strip("^$"), fullmatch=True)),
+              "requestId": st.from_regex(REQUEST_ID_PATTERN.strip("^$"), fullmatch=True),
               "overrides": st.dictionaries(st.sampled_from(PROFILE_KEYS), st.integers() | st.text(max_size=5),
                                            max_size=3)})
 
-# Characters that probe the patterns' edges: ASCII (slashes, spaces, newlines), a Unicode letter the resource
-# group allows, Unicode spaces. Not the Unicode case folds of the fixed words (e.g. U+017F for "s").
-probe_chars = st.one_of(st.characters(codec="ascii"), st.sampled_from(["é", "\u00a0", "\u2028", "\u0660"]))
+# Characters that probe the patterns' edges: ASCII (slashes, dots, spaces, newlines), Unicode letters and digits,
+# Unicode spaces and line separators, and the Unicode case folds of ASCII letters (the Kelvin sign folds to "k",
+# the long s to "s", the dotted capital I to "i"): the grammar is ASCII-exact, so both must refuse them.
+probe_chars = st.one_of(st.characters(codec="ascii"), st.sampled_from(
+    ["é", "ª", "\u00a0", "\u2028", "\u0660", "\u212a", "\u017f", "\u0130", "\u0131", "\u202e"]))
 scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=30))
 json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
     st.text(max_size=6), inner, max_size=3), max_leaves=5)
@@ -109,3 +119,20 @@ def test_overrides_are_shaped_like_a_profile() -> None:
         assert schema_accepts(base | {"overrides": ok}) and parser_accepts(base | {"overrides": ok})
     for bad in ({"redis-ha.enabled": False}, {"bad key": 1}, ["ha"], "ha=on"):
         assert not schema_accepts(base | {"overrides": bad}) and not parser_accepts(base | {"overrides": bad})
+
+
+def test_the_schema_publishes_the_service_grammar() -> None:
+    properties = json.loads((SCHEMAS / REQUEST_SCHEMA).read_text())["properties"]
+    assert properties["clusterResourceId"]["pattern"] == CLUSTER_ID_PATTERN
+    assert properties["requestId"]["pattern"] == REQUEST_ID_PATTERN
+    assert properties["profile"]["pattern"] == PROFILE_NAME_PATTERN
+
+
+@pytest.mark.parametrize("segment", [".", "..", "rg.", "a/..", "rg/.", "..."])
+@pytest.mark.parametrize("name", ["group", "name"])
+def test_dot_segments_are_refused_by_both(segment: str, name: str) -> None:
+    group, cluster = (segment, "aks-1") if name == "group" else ("rg", segment)
+    body = {"schemaVersion": 1, "action": "bootstrap", "clusterResourceId": (
+        f"/subscriptions/6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01/resourceGroups/{group}/providers/"
+        f"Microsoft.ContainerService/managedClusters/{cluster}")}
+    assert not schema_accepts(body) and not parser_accepts(body)

@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
+from localazure.stack import QUEUE, REPLIES, SUBSCRIPTION, LocalAzure
 from shared.azure.ledger import ClusterRecord
 from shared.azure.outbox import OutgoingMessage
+from shared.bootstrap.cluster_ids import session_id_of
 
-REPLIES = "replies"
 RG = "rg-platform"
 
 
@@ -25,7 +25,8 @@ def send_request(az: LocalAzure, cluster_id: str, *, message_id: str, reply_to: 
                  body: bytes | None = None, **fields: Any) -> None:
     payload = body if body is not None else json.dumps(
         {"schemaVersion": 1, "action": "bootstrap", "clusterResourceId": cluster_id, **fields}).encode()
-    az.bus.send(OutgoingMessage(queue=QUEUE, body=payload, message_id=message_id, session_id=cluster_id.lower(),
+    az.bus.send(OutgoingMessage(queue=QUEUE, body=payload, message_id=message_id,
+                                session_id=session_id_of(cluster_id.lower()),
                                 reply_to=reply_to))
 
 

@@ -1,6 +1,7 @@
 """The status API through its HTTP entry points (real `azure.functions.HttpRequest`s, routed as the host would)."""
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -51,7 +52,7 @@ def test_unknown_and_malformed_lookups_answer_with_a_json_error(local_azure: Loc
     missing = body(az.http("GET", "/api/clusters" + aks_id("never-seen")), 404)
     assert missing["error"]["code"] == "ClusterNotFound" and "never-seen" in missing["error"]["message"]
     assert body(az.http("GET", "/api/requests/r-nope"), 404)["error"]["code"] == "RequestNotFound"
-    assert body(az.http("GET", "/api/requests/a%23b"), 404)["error"]["code"] == "RequestNotFound"  # not a table key
+    assert body(az.http("GET", "/api/requests/a%23b"), 400)["error"]["code"] == "InvalidRequestId"  # not of the grammar
     bad = body(az.http("GET", f"/api/clusters/subscriptions/{SUBSCRIPTION}/resourceGroups/{RG}"), 400)
     assert bad["error"]["code"] == "InvalidClusterResourceId"
     assert body(az.http("GET", "/api/clusters/subscriptions/not-a-guid"), 400)["error"]["code"] == \
@@ -75,3 +76,26 @@ def test_a_cluster_in_flight_shows_what_it_waits_on_but_not_who_waits(local_azur
     assert not {"waiters", "continuation", "continuationDue", "polls", "etag", "key"} & set(one)
     assert body(az.http("GET", "/api/requests/r-busy"), 200)["status"] == "waiting"
     az.drain()
+
+
+def _principal(*claims: tuple[str, str]) -> str:
+    """The X-MS-CLIENT-PRINCIPAL header App Service authentication sets: base64 JSON of the token's claims."""
+    body = {"auth_typ": "aad", "name_typ": "name", "role_typ": "roles",
+            "claims": [{"typ": typ, "val": val} for typ, val in claims]}
+    return base64.b64encode(json.dumps(body).encode()).decode()
+
+
+def test_behind_entra_id_every_route_needs_the_app_role(local_azure: LocalAzure) -> None:
+    az = local_azure
+    az.reconfigure(status_api_role="Status.Read")
+    routes = ("/api/clusters", f"/api/clusters{aks_id('aks-1')}", "/api/requests/r-1")
+    for headers in ({}, {"x-ms-client-principal": _principal(("roles", "Status.Write"), ("name", "Status.Read"))},
+                    {"x-ms-client-principal": "not base64 {"}, {"x-ms-client-principal": _principal()}):
+        for route in routes:
+            response = az.http("GET", route, headers=headers)
+            error = json.loads(response.get_body())["error"]
+            assert (response.status_code, error["code"]) == (403, "MissingAppRole")
+            assert "Status.Read" in error["message"]
+    allowed = {"x-ms-client-principal": _principal(("roles", "Status.Read"))}
+    assert az.http("GET", "/api/clusters", headers=allowed).status_code == 200
+    assert az.http("GET", "/api/requests/r-1", headers=allowed).status_code == 404  # past the check: not known

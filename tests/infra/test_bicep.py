@@ -24,6 +24,7 @@ from tests.infra.bicep import (
     ROLE_JSON,
     ROLE_MODULE,
     ROOT,
+    app_settings,
     bicep_files,
     declared_resources,
     module_paths,
@@ -248,3 +249,23 @@ def test_app_owns_the_request_queue_for_target_based_scaling_and_only_sends_else
         granted.add((SERVICE_BUS_ROLES[variables[role]], config["scope"]))
     # Scaling reads the queue's message count (Manage); receive and schedule continuations there; reply anywhere.
     assert granted == {("Azure Service Bus Data Owner", "installQueue"), ("Azure Service Bus Data Sender", "namespace")}
+
+
+def test_the_status_api_is_behind_entra_id_and_needs_its_app_role() -> None:
+    auth = one_resource(INFRA / "modules" / "status-auth.bicep", "Microsoft.Web/sites/config")["config"]
+    assert auth["name"] == "authsettingsV2"
+    validation = auth["properties"]["globalValidation"]
+    assert (validation["requireAuthentication"], validation["unauthenticatedClientAction"]) == (True, "Return401")
+    assert validation["excludedPaths"] == ["/runtime/webhooks/eventgrid"]  # Event Grid keeps its system key
+    entra = auth["properties"]["identityProviders"]["azureActiveDirectory"]
+    assert entra["enabled"] is True and entra["validation"]["allowedAudiences"] == ["api://${clientId}"]
+    assert entra["registration"]["openIdIssuer"].endswith("${tenant().tenantId}/v2.0")
+    assert auth["properties"]["login"]["tokenStore"]["enabled"] is False  # an API: no sessions kept
+    module = parse(MAIN)["modules"]["statusAuth"]["config"]
+    assert module["config"]["params"]["clientId"] == "statusApiClientId"
+    # The functions check the role only where App Service authentication puts the caller's claims in front of them.
+    app = parse(MAIN)["modules"]["app"]["config"]["params"]
+    assert "statusApiRole" in app and "Status.Read" in json.dumps(app["statusApiRole"])
+    assert app_settings()["STATUS_API_ROLE"] == "statusApiRole"
+    script = (INFRA / "scripts" / "create-status-api-app.sh").read_text()
+    assert '"value":"Status.Read"' in script and "appRoleAssignmentRequired=true" in script

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from localazure.bus import LocalBus
+from localazure.bus import EntityNotFound, LocalBus, SettlementRefused
 from localazure.clock import VirtualClock
-from shared.azure.outbox import OutgoingMessage
+from shared.azure.outbox import OutgoingMessage, Undeliverable
 
 
 def bus() -> tuple[LocalBus, VirtualClock]:
@@ -40,6 +40,7 @@ def test_sessions_are_ordered_and_never_processed_concurrently() -> None:
         with lock:
             seen.append(m.get_body().decode())
             active[m.session_id] -= 1
+        b.settler().complete(m)
 
     assert b.run_until_idle("q", handler, workers=4) == 10
     assert [s for s in seen if s[0] == "a"] == [f"a{i}" for i in range(5)]
@@ -60,25 +61,67 @@ def test_scheduled_messages_wait_for_the_clock() -> None:
     b, clock = bus()
     b.send(msg("later", scheduled_at=clock() + 90))
     times: list[float] = []
-    assert b.deliver_one("q", lambda m: times.append(clock())) is False
-    b.run_until_idle("q", lambda m: times.append(clock()))
-    assert times == [1090.0]
+    def handler(m: Any) -> None:
+        times.append(clock())
+        b.settler().complete(m)
+
+    assert b.deliver_one("q", handler) is False
+    b.run_until_idle("q", handler)
+    assert times == [1090.0] and b.queue("q").completed == 1
 
 
-def test_exceptions_abandon_then_dead_letter_after_max_delivery_count() -> None:
+def test_abandoned_messages_come_back_then_are_dead_lettered_after_max_delivery_count() -> None:
     b, _ = bus()
     b.send(msg("poison"))
     counts: list[int] = []
 
     def boom(m: Any) -> None:
         counts.append(m.delivery_count)
+        b.settler().abandon(m)
         raise RuntimeError("ledger unreachable")
 
     b.run_until_idle("q", boom)
     assert counts == [1, 2, 3]
     [dead] = b.dead_letters("q")
     assert dead.reason == "MaxDeliveryCountExceeded" and "3 delivery attempts" in dead.description
-    assert len(b.errors) == 3
+    assert len(b.errors) == 3 and b.settlement_violations == []
+
+
+def test_a_message_settled_twice_is_refused_and_fails_the_test() -> None:
+    b, _ = bus()
+    b.send(msg("twice"))
+    refused: list[BaseException] = []
+
+    def settle_twice(m: Any) -> None:
+        b.settler().dead_letter(m, "InvalidJson", "not JSON")
+        try:
+            b.settler().complete(m)
+        except SettlementRefused as exc:
+            refused.append(exc)
+
+    b.run_until_idle("q", settle_twice)
+    assert len(refused) == 1 and "MessageLockLost" in str(refused[0])
+    assert [d.reason for d in b.dead_letters("q")] == ["InvalidJson"] and b.queue("q").completed == 0
+    with pytest.raises(AssertionError, match="settled as completed after dead-lettered"):
+        b.assert_settled_once()
+
+
+def test_a_message_not_settled_comes_back_and_fails_the_test() -> None:
+    b, _ = bus()
+    b.send(msg("forgotten"))
+    b.run_until_idle("q", lambda m: None)
+    assert [d.reason for d in b.dead_letters("q")] == ["MaxDeliveryCountExceeded"]  # redelivered as a lost lock
+    with pytest.raises(AssertionError, match="'forgotten' \\(delivery 1\\) was not settled"):
+        b.assert_settled_once()
+
+
+def test_sending_to_a_missing_queue_or_with_a_long_message_id_fails_as_in_azure() -> None:
+    b, _ = bus()
+    with pytest.raises(EntityNotFound, match="'nowhere' does not exist"):
+        b.send(OutgoingMessage(queue="nowhere", body=b"x", message_id="x"))
+    with pytest.raises(Undeliverable, match="message_id cannot be longer than 128"):
+        b.send(msg("m" * 129))
+    assert b.messages("q") == []
 
 
 def test_explicit_dead_letter_keeps_reason_and_description() -> None:

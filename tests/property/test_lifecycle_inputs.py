@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from localazure.azurite import Azurite
 from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
 from shared.azure.outbox import OutgoingMessage
+from shared.bootstrap.cluster_ids import session_id_of
 from tests.e2e.azure_state import TERMINAL, copy_profiles, platform_stack, quick
 from tests.e2e.helpers import RG, aks_id
 
@@ -104,6 +105,7 @@ def stack(azurite: Azurite, tmp_path: Path) -> Iterator[LocalAzure]:
     with platform_stack(azurite, copy_profiles(tmp_path)) as az:
         quick(az)
         az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-prop")
+        az.bus.create_queue("prop-replies")
         yield az
 
 
@@ -119,7 +121,7 @@ def test_any_lifecycle_request_is_processed_or_refused_clearly(stack: LocalAzure
     az = stack
     message_id = f"prop-{next(_ids)}"
     az.bus.send(OutgoingMessage(queue=QUEUE, body=json.dumps(body).encode(), message_id=message_id,
-                                session_id=CLUSTER.lower(), reply_to="prop-replies"))
+                                session_id=session_id_of(CLUSTER.lower()), reply_to="prop-replies"))
     az.drain()
     assert az.bus.errors == []  # never an unhandled exception
     dead = _settled(az, message_id)

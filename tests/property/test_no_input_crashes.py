@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
+from localazure.stack import QUEUE, REPLIES, SUBSCRIPTION, LocalAzure
 from tests.e2e.helpers import aks_id
 
 FIELDS = ["schemaVersion", "action", "clusterResourceId", "profile", "requestId", "extra"]
@@ -68,4 +68,4 @@ def _message(body: bytes) -> Any:
 
     _message.counter = getattr(_message, "counter", 0) + 1  # type: ignore[attr-defined]
     return OutgoingMessage(queue=QUEUE, body=body, message_id=f"fuzz-{_message.counter}",  # type: ignore[attr-defined]
-                           session_id="fuzz", reply_to="fuzz-replies")
+                           session_id="fuzz", reply_to=REPLIES)

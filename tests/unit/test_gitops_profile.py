@@ -4,6 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import parse_cluster_id
@@ -78,6 +80,13 @@ def parse(gitops: Any, **rest: Any) -> Any:
     ({"root": ROOT, "clusterMetadata": {"annotations": {"tenant_id": "x"}}}, {},
      "gitops.clusterMetadata.annotations.tenant_id", "written by the service"),
     ({"root": ROOT}, {"helmValues": {"extraObjects[0]": "x"}}, "helmValues.extraObjects[0]", "rendered by the service"),
+    # Compared as paths, not as text: the map itself, or a key around it, would replace what gitops renders.
+    ({"root": ROOT}, {"helmValues": {"configs.repositories": "x"}}, "helmValues.configs.repositories",
+     "rendered by the service"),
+    ({"root": ROOT}, {"helmValues": {"configs.credentialTemplates[0]": "x"}},
+     "helmValues.configs.credentialTemplates[0]", "rendered by the service"),
+    ({"root": ROOT}, {"ui": {"expose": "internalLoadBalancer"}, "helmValues": {"server.service": "x"}},
+     "helmValues.server.service", "rendered by the service from ui.expose"),
     ({"root": ROOT}, {"ui": {"expose": "nodePort"}}, "ui.expose", "internalLoadBalancer"),
 ])
 def test_bad_gitops_input_is_refused_naming_the_file_and_the_key(gitops: Any, rest: Any, key: str, fix: str) -> None:
@@ -164,3 +173,30 @@ def test_ui_expose() -> None:
         "server.service.type": "LoadBalancer",
         "server.service.annotations.service\\.beta\\.kubernetes\\.io/azure-load-balancer-internal": "true"}
     assert ui_settings("none") == {"server.service.type": "ClusterIP"} and ui_settings(None) == {}
+
+
+_TEXT_FIELDS = [  # (where in the profile, its key in the error): every single-line value of the gitops section
+    (("root", "repoURL"), "gitops.root.repoURL"), (("root", "path"), "gitops.root.path"),
+    (("root", "targetRevision"), "gitops.root.targetRevision"), (("root", "project"), "gitops.root.project"),
+    (("clusterMetadata", "labels", "env"), "gitops.clusterMetadata.labels.env"),
+    (("clusterMetadata", "annotations", "team"), "gitops.clusterMetadata.annotations.team"),
+]
+_CONTROLS = st.sampled_from(["\n", "\r", "\t", "\x00", "\x1b", "\x7f", "\x85", "\u2028", "\u202e"])
+
+
+@settings(max_examples=60)
+@given(field=st.sampled_from(_TEXT_FIELDS), control=_CONTROLS, at=st.sampled_from(["start", "middle", "end"]))
+def test_a_control_character_in_any_gitops_value_is_refused_naming_its_key(
+        field: tuple[tuple[str, ...], str], control: str, at: str) -> None:
+    gitops: dict[str, Any] = {"root": {**ROOT, "targetRevision": "main", "project": "default"},
+                              "clusterMetadata": {"labels": {"env": "prod"}, "annotations": {"team": "payments"}}}
+    *parents, leaf = field[0]
+    target = gitops
+    for part in parents:
+        target = target[part]
+    value = target[leaf]
+    target[leaf] = {"start": control + value, "middle": value[:2] + control + value[2:], "end": value + control}[at]
+    with pytest.raises(ProfileError) as caught:
+        parse(gitops)
+    assert caught.value.key == field[1]
+    assert "holds a control character" in caught.value.problem, caught.value.problem

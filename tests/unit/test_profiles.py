@@ -14,8 +14,14 @@ from shared.bootstrap.argocd_extension import (
     render_settings,
     settings_patch,
 )
+from shared.bootstrap.chart_keys import helm_path
 from shared.bootstrap.cluster_facts import ClusterFacts
-from shared.bootstrap.profiles import DEFAULT_SERVICE_ACCOUNTS, ProfileCatalog, ProfileError, parse_profile
+from shared.bootstrap.profiles import (
+    DEFAULT_SERVICE_ACCOUNTS,
+    ProfileCatalog,
+    ProfileError,
+    parse_profile,
+)
 from shared.errors import RequestRejected
 from shared.settings import REPOSITORY_PROFILES
 
@@ -169,3 +175,48 @@ def test_patch_holds_only_the_difference_and_removals() -> None:
 def test_legacy_installations_are_recognised(version: str | None, settings: dict[str, str], legacy: bool) -> None:
     ext = ExtensionState("microsoft.argocd", "Succeeded", settings, version=version)
     assert (legacy_installation(ext) is not None) is legacy
+
+
+def test_chart_keys_are_compared_in_their_canonical_form() -> None:
+    assert helm_path("configs.cm.oidc\\.config") == ("configs", "cm", "oidc.config")
+    assert helm_path("server.env[007].name") == ("server", "env", 7, "name")
+    for key, fix in (("redis-ha.enabled\n", "not a valid key"), ("redis-ha", "use ha"),
+                     ("redis-ha[0]", "use ha"), ("configs.cm.url.path", "use url"),
+                     ("configs.rbac.policy\\.csv", "use rbac.policyCsv"), ("config-maps.argocd-cm.data.url", "0.0.x"),
+                     ("r\u0435dis-ha.enabled", "not a valid key")):  # a Cyrillic e
+        with pytest.raises(ProfileError) as caught:
+            parse({"helmValues": {key: "x"}})
+        assert fix in caught.value.problem, key
+    with pytest.raises(ProfileError, match=r"sets the same chart value as helmValues\.server\.env\[0\]"):
+        parse({"helmValues": {"server.env[0]": "a", "server.env[00]": "b"}})
+    with pytest.raises(ProfileError, match=r"sets the same chart value as helmValues\.server"):
+        parse({"helmValues": {"server": "a", "server.replicas": 2}})
+
+
+@pytest.mark.parametrize(("data", "key"), [
+    ({"helmValues": {"server.replicas": "2 "}}, "helmValues.server.replicas"),
+    ({"helmValues": {"server.replicas": True}}, "helmValues.server.replicas"),
+    ({"helmValues": {"dex.enabled": "True"}}, "helmValues.dex.enabled"),
+    ({"helmValues": {"notifications.url": "javascript:alert(1)"}}, "helmValues.notifications.url"),
+    ({"helmValues": {"a.b": float("nan")}}, "helmValues.a.b"),
+    ({"helmValues": {"a.b": "x\x1b[2J"}}, "helmValues.a.b"),
+    ({"applicationNamespaces": ["team-a, kube-system"]}, "applicationNamespaces"),
+    ({"applicationNamespaces": ["team-a\n"]}, "applicationNamespaces"),
+    ({"workloadIdentity": {"enabled": True, "serviceAccounts": ["argocd-repo-server\n"]}},
+     "workloadIdentity.serviceAccounts"),
+    ({"rbac": {"policyCsv": "g, sre, role:admin\x00"}}, "rbac.policyCsv"),
+])
+def test_values_are_validated_as_their_type_and_single_line_unless_multi_line_by_nature(data: Any,
+                                                                                         key: str) -> None:
+    with pytest.raises(ProfileError) as caught:
+        parse(data)
+    assert caught.value.key == key and "\x1b" not in str(caught.value) and "\n" not in caught.value.problem
+
+
+def test_typed_and_multi_line_values_that_are_right_are_kept() -> None:
+    profile = parse({"helmValues": {"server.replicas": "3", "dex.enabled": False, "notifications.url":
+                                    "https://hooks.example/x", "configs.cm.resource\\.customizations": "a:\n  b: c\n"},
+                     "rbac": {"policyCsv": "p, role:ci, applications, sync, */*, allow\r\n\tg, sre, role:admin\n"}})
+    assert dict(profile.helm_values) == {"server.replicas": "3", "dex.enabled": "false",
+                                         "notifications.url": "https://hooks.example/x",
+                                         "configs.cm.resource\\.customizations": "a:\n  b: c\n"}

@@ -9,20 +9,20 @@ from typing import Any
 
 import pytest
 
-from shared.azure.outbox import OutgoingMessage
+from shared.azure.outbox import OutgoingMessage, Undeliverable
 from shared.azure.service_bus_outbox import ServiceBusOutbox
 
 
 class RecordingSender:
-    def __init__(self, fail: bool = False) -> None:
+    def __init__(self, fail: bool = False, error: Exception | None = None) -> None:
         self.sent: list[Any] = []
         self.scheduled: list[tuple[Any, datetime]] = []
         self.closed = False
-        self.fail = fail
+        self.error = error or (ConnectionError("link detached") if fail else None)
 
     def send_messages(self, message: Any) -> None:
-        if self.fail:
-            raise ConnectionError("link detached")
+        if self.error is not None:
+            raise self.error
         self.sent.append(message)
 
     def schedule_messages(self, message: Any, when: datetime) -> None:
@@ -72,3 +72,19 @@ def test_a_failed_sender_is_closed_and_reopened() -> None:
         box.send(OutgoingMessage(queue="q", body=b"1", message_id="a", session_id="s"))
     box.send(OutgoingMessage(queue="q", body=b"1", message_id="a", session_id="s"))
     assert broken.closed and [m.message_id for m in fresh.sent] == ["a"] and client.opened == ["q", "q"]
+
+
+def test_a_queue_that_does_not_exist_or_a_message_it_cannot_take_is_undeliverable_not_a_retry() -> None:
+    from azure.servicebus.exceptions import MessagingEntityNotFoundError
+
+    not_found = MessagingEntityNotFoundError(message="The messaging entity 'sb://ns/nope' could not be found")
+    missing = RecordingSender(error=not_found)
+    box = outbox(RecordingClient(missing))
+    with pytest.raises(Undeliverable, match="queue nope: The messaging entity"):
+        box.send(OutgoingMessage(queue="nope", body=b"{}", message_id="reply-1"))
+    assert missing.closed
+    with pytest.raises(Undeliverable, match="message_id cannot be longer than 128"):
+        box.send(OutgoingMessage(queue="q", body=b"{}", message_id="m" * 129))
+    with pytest.raises(ConnectionError):  # the bus unreachable: worth a retry, so not Undeliverable
+        outbox(RecordingClient(RecordingSender(fail=True))).send(OutgoingMessage(queue="q", body=b"1",
+                                                                                 message_id="a"))

@@ -1,0 +1,37 @@
+"""Chart keys (Helm `--set` paths) in one canonical form, so that every check compares keys the same way.
+
+A key is the path of names and list indices it sets: `configs.cm.oidc\\.config` is (configs, cm, oidc.config),
+`server.env[007].name` is (server, env, 7, name). Two keys collide when one path is a prefix of the other:
+setting `configs.cm` replaces the map that holds `configs.cm.url`, and `redis-ha.enabled.x` turns a boolean into a
+map. Against a key the service renders, only names count: `redis-ha[0]` would turn `redis-ha` into a list.
+Used by `shared.bootstrap.profiles` (the service's own keys, two helmValues for one value) and
+`shared.bootstrap.gitops_profile` (what the gitops and ui sections render).
+"""
+from __future__ import annotations
+
+import re
+
+HelmPath = tuple[str | int, ...]
+
+
+def helm_path(key: str) -> HelmPath:
+    """A chart key in its canonical form: unescaped dots split, `\\.` is a dot inside a name, `[007]` is index 7.
+    Expects a key of the grammar profiles check (`[n]` only at the end of a name)."""
+    path: list[str | int] = []
+    for part in re.split(r"(?<!\\)\.", key):
+        name, _, index = part.partition("[")
+        path.append(name.replace("\\.", "."))
+        if index:
+            path.append(int(index.rstrip("]")))
+    return tuple(path)
+
+
+def collides(a: HelmPath, b: HelmPath) -> bool:
+    """Whether two keys set the same value, or one sets a value inside the other's."""
+    shorter = min(len(a), len(b))
+    return a[:shorter] == b[:shorter]
+
+
+def reaches(path: HelmPath, rendered: HelmPath) -> bool:
+    """Whether a key would set, replace or nest into a key the service renders (names only: see above)."""
+    return collides(tuple(p for p in path if isinstance(p, str)), rendered)
