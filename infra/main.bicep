@@ -98,17 +98,17 @@ param sweepIntervalMinutes int = 30
 @description('Flex Consumption scale-out limit.')
 param maximumInstanceCount int = 40
 
-@description('Seconds between checks of a registering provider (PROVIDER_POLL_SECONDS).')
+@description('Longest gap between checks of a registering provider; the poll schedule decides within it (PROVIDER_POLL_SECONDS).')
 param providerPollSeconds int = 20
-@description('Seconds between checks of a cluster still creating (CLUSTER_POLL_SECONDS).')
+@description('Longest gap between checks of a cluster still creating (CLUSTER_POLL_SECONDS).')
 param clusterPollSeconds int = 60
-@description('Seconds between checks of an install in progress (EXTENSION_POLL_SECONDS).')
+@description('Longest gap between checks of an install in progress; the poll schedule decides within it (EXTENSION_POLL_SECONDS).')
 param extensionPollSeconds int = 15
 @description('Seconds an instance trusts a provider it saw Registered (PROVIDER_CACHE_SECONDS).')
 param providerCacheSeconds int = 3600
 @description('Checks before a wait is declared failed (MAX_WAIT_POLLS).')
 param maxWaitPolls int = 240
-@description('Retry delay for Azure\'s identity races (IDENTITY_RETRY_SECONDS).')
+@description('Longest gap between retries of Azure\'s identity races (IDENTITY_RETRY_SECONDS).')
 param identityRetrySeconds int = 10
 @description('Installs of a failing extension before it is reported failed (MAX_INSTALL_ATTEMPTS).')
 param maxInstallAttempts int = 3

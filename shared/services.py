@@ -18,6 +18,7 @@ from shared.azure.outbox import Outbox
 from shared.azure.pacing import Pacer
 from shared.azure.service_bus_outbox import ServiceBusOutbox
 from shared.azure.table_ledger import TableLedger
+from shared.bootstrap.poll_planner import PollPlanner
 from shared.bootstrap.profiles import ProfileCatalog, ProfileError
 from shared.bootstrap.reconciler import ProviderCache, Reconciler
 from shared.pipeline.processing import RequestProcessor
@@ -55,12 +56,12 @@ def build_services(settings: Settings, *, outbox: Outbox | None = None, api: Azu
         from azure.identity import DefaultAzureCredential
 
         credential = DefaultAzureCredential()
+    pacer = Pacer(settings.arm_pacing, clock=clock, max_sleep=settings.arm_pace_max_sleep)
     if api is None:
         from shared.azure.arm_gateway import ArmGateway
 
         api = ArmGateway(credential, endpoint=settings.arm_endpoint, ca_bundle=settings.arm_ca_bundle,
-                         retry_backoff=settings.arm_retry_backoff,
-                         pacer=Pacer(settings.arm_pacing, clock=clock, max_sleep=settings.arm_pace_max_sleep))
+                         retry_backoff=settings.arm_retry_backoff, pacer=pacer)
     if directory is None:
         from shared.azure.graph_gateway import GraphGateway
 
@@ -81,8 +82,9 @@ def build_services(settings: Settings, *, outbox: Outbox | None = None, api: Azu
         outbox = ServiceBusOutbox(settings.servicebus_namespace, credential)
     reconciler = Reconciler(api=api, directory=directory, settings=settings,
                             providers=ProviderCache(clock=clock, ttl=settings.provider_cache_seconds), secrets=secrets)
+    planner = PollPlanner(settings=settings, clock=clock, history=ledger, headroom=pacer.headroom)
     processor = RequestProcessor(settings=settings, ledger=ledger, outbox=outbox, reconciler=reconciler,
-                                 profiles=profiles, clock=clock)
+                                 profiles=profiles, clock=clock, planner=planner)
     sweeper = Sweeper(api=api, ledger=ledger, outbox=outbox, settings=settings, profiles=profiles, clock=clock,
                       secrets=secrets)
     return Services(settings=settings, ledger=ledger, outbox=outbox, processor=processor, sweeper=sweeper,

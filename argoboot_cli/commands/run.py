@@ -4,8 +4,9 @@ No queue and no function app: the same reconciler the service runs, with the use
 bootstraps (the queue's `bootstrap`), `update` re-applies the profile now (`update`: a PATCH of exactly
 what drifted), `uninstall` removes the extension and what the service created (`uninstall`); `--adopt` takes
 over an Argo CD extension the service did not create, as a request's `"adopt": true` does. Outcomes and exit
-codes are the queue's. The reconciler never blocks on Azure; it returns WAITING with a `retry_after`, so this
-loop sleeps that long and reconciles again (one GET while the install runs), as the service's continuations do.
+codes are the queue's. The reconciler never blocks on Azure; it returns WAITING, so this loop sleeps until the
+poll schedule's next check (`shared.bootstrap.poll_planner`, the one the service's continuations follow:
+Retry-After first, else where past waits in the ledger ended) and reconciles again (one GET while the install runs).
 Transient Azure errors are retried a few times, then end the command with the Azure exit code: at a terminal
 nobody wants the service's hour of patience. The run is recorded in the ledger when one is configured (always
 with --emulator), under a request id `run-...`, and what the ledger says the service created is what it owns.
@@ -24,6 +25,8 @@ from argoboot_cli.progress import Progress
 from argoboot_cli.recording import RunRecorder
 from argoboot_cli.target import open_job
 from shared.bootstrap.outcome import Outcome, Phase
+from shared.bootstrap.poll_planner import PollPlanner
+from shared.bootstrap.poll_schedule import WaitState
 from shared.bootstrap.reconciler import ProviderCache, Reconciler
 from shared.settings import Settings
 
@@ -62,8 +65,9 @@ def run(args: argparse.Namespace, out: Output) -> Exit:
     target, cluster, settings, profile = job.target, job.cluster, job.settings, job.profile
     api = target.arm(settings)
     request_id = f"run-{uuid.uuid4().hex[:12]}"
-    recorder = RunRecorder(target.ledger(), cluster, profile, request_id, action=action) \
-        if target.has_ledger else None
+    ledger = target.ledger() if target.has_ledger else None
+    recorder = RunRecorder(ledger, cluster, profile, request_id, action=action) if ledger is not None else None
+    planner = PollPlanner(settings=settings, clock=time.time, history=ledger)
     reconciler = Reconciler(api=api, directory=target.directory(settings), settings=settings,
                             providers=ProviderCache(clock=time.time, ttl=settings.provider_cache_seconds),
                             secrets=target.secrets(settings))
@@ -80,7 +84,7 @@ def run(args: argparse.Namespace, out: Output) -> Exit:
     progress = Progress(out)
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
     try:
-        outcome = follow(once, settings, progress, recorder, deadline)
+        outcome = follow(once, cluster.subscription, settings, progress, recorder, deadline, planner)
     finally:
         progress.close()
     error = {"code": outcome.error_code, "message": outcome.error_message} if outcome.error_code else None
@@ -100,10 +104,11 @@ def run(args: argparse.Namespace, out: Output) -> Exit:
     return Exit.NOT_FOUND if outcome.error_code == "ClusterNotFound" else Exit.FAILED
 
 
-def follow(once: Pass, settings: Settings, progress: Progress, recorder: RunRecorder | None,
-           deadline: float | None) -> Outcome:
-    """Reconcile, wait `retry_after`, reconcile again, until a terminal outcome."""
+def follow(once: Pass, subscription: str, settings: Settings, progress: Progress, recorder: RunRecorder | None,
+           deadline: float | None, planner: PollPlanner) -> Outcome:
+    """Reconcile, wait until the poll schedule's next check, reconcile again, until a terminal outcome."""
     waiting_on: str | None = None
+    wait: WaitState | None = None
     polls = azure_errors = installs = 0
     recorded: tuple[str, ...] | None = None
     # What the service owns: the ledger's record when there is one, plus what each pass created.
@@ -122,6 +127,9 @@ def follow(once: Pass, settings: Settings, progress: Progress, recorder: RunReco
             outcome = Outcome(Phase.FAILED, outcome.steps, error_code="WaitTimedOut",
                               error_message=f"still waiting on {outcome.waiting_on} after {polls - 1} checks; "
                               "look at the cluster in the portal, then run again", installs=outcome.installs)
+        tracked = planner.track(wait, outcome, subscription)
+        planner.remember(tracked)
+        wait = tracked.wait
         for step in outcome.steps:
             progress.step(step)
         changed = outcome.terminal or outcome.steps != recorded or outcome.installs
@@ -135,7 +143,7 @@ def follow(once: Pass, settings: Settings, progress: Progress, recorder: RunReco
         if azure_errors > AZURE_RETRIES:
             raise CliError(Exit.AZURE, "AzureUnavailable", f"{outcome.steps[-1]}; gave up after "
                            f"{AZURE_RETRIES + 1} tries")
-        delay = outcome.retry_after if outcome.retry_after is not None else settings.cluster_poll_seconds
+        delay = tracked.delay
         if outcome.waiting_on == "azure":
             delay = min(delay, AZURE_RETRY_CAP)
         if deadline is not None and time.monotonic() + delay > deadline:

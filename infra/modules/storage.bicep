@@ -90,7 +90,7 @@ resource tables 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
 }
 
 resource ledgerTables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = [
-  for table in ['clusters', 'requests']: {
+  for table in ['clusters', 'requests', 'waits']: {
     parent: tables
     name: '${ledgerTablePrefix}${table}'
   }

@@ -292,6 +292,8 @@ class ExtensionRoutes(ClusterRoutes, ExtensionTypeRoutes):
         cluster.extensions[name.lower()] = extension
         activity = "Updating" if existing else "Creating"
         seconds = self.extension_update_seconds if existing else self.extension_install_seconds
+        if existing is None and self.durations is not None:
+            seconds = self.durations.install(extension.id, cluster.location, settings, seconds)
         self._refuse_unoffered_version(cluster, extension)
         operation = self._start(extension, activity, call.now + seconds, failure or _helm_failure(extension, activity))
         headers = self._async_headers(call, extension, operation, "PT48H")

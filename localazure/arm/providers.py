@@ -118,7 +118,10 @@ class ProviderRoutes(SubscriptionRoutes):
         subscription, namespace = call.segments[1], call.segments[3]
         key = (subscription.lower(), namespace.lower())
         if register and self._provider_state(key[0], key[1], call.now) == "NotRegistered":
-            self._providers[key] = Provider("Registering", call.now + self.provider_registration_seconds)
+            seconds = self.provider_registration_seconds
+            if self.durations is not None:
+                seconds = self.durations.registration(key[0], namespace, seconds)
+            self._providers[key] = Provider("Registering", call.now + seconds)
         return Reply(200, provider_body(subscription, namespace, self._provider_state(key[0], key[1], call.now)))
 
 

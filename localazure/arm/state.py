@@ -1,4 +1,5 @@
-"""What every resource family of the local ARM reads besides its own state: the tenant, the emulator's URL, RBAC.
+"""What every resource family of the local ARM reads besides its own state: the tenant, the emulator's URL, RBAC,
+and the seeded durations of long operations when a benchmark draws them (`localazure.arm.timing`).
 
 Each family (`localazure.arm.providers`, `clusters`, `extensions`, `identities`, `roles`, `graph`) is one
 module with its resources, their bodies and their routes: a mixin over `ArmState` whose `__init__` adds its
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from localazure.arm.access import Permissions
 from localazure.arm.common import new_guid
+from localazure.arm.timing import Durations
 
 
 class ArmState:
@@ -21,3 +23,4 @@ class ArmState:
         self.tenant_id = new_guid()
         self.url = ""
         self._permissions = Permissions()  # RBAC: everything allowed unless a test narrows it
+        self.durations: Durations | None = None  # seeded draws instead of the families' fixed seconds

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from shared.bootstrap.cluster_ids import ClusterRef
+from shared.bootstrap.poll_schedule import Sample, WaitState
 
 HISTORY_LIMIT = 20
 WAITERS_LIMIT = 50
+WAIT_SAMPLES_LIMIT = 50  # past waits kept per kind and group: the recent ones predict the next
 
 
 class LedgerConflict(Exception):
@@ -60,6 +62,7 @@ class ClusterRecord:
     last_changed: float = 0.0
     continuation: int = 0
     continuation_due: float | None = None
+    wait: WaitState | None = None  # the wait in progress, for the poll schedule
     waiters: tuple[Waiter, ...] = ()
     history: tuple[dict[str, Any], ...] = ()
     etag: str | None = field(default=None, compare=False)
@@ -69,6 +72,11 @@ class ClusterRecord:
         return cls(key=cluster.key, cluster_id=cluster.id, kind=cluster.kind, first_seen=now, last_changed=now)
 
     def with_history(self, now: float, entries: list[str]) -> ClusterRecord:
+        """Append a run's steps; a check that only repeats the last step (`still Creating`) adds nothing, so the
+        polls of a long wait do not push what happened out of the history."""
+        last = self.history[-1]["step"] if self.history else None
+        if entries and entries[0] == last:
+            entries = entries[1:]
         added = tuple({"at": now, "step": text} for text in entries)
         return replace(self, history=(self.history + added)[-HISTORY_LIMIT:])
 
@@ -94,7 +102,15 @@ class RequestRecord:
     etag: str | None = field(default=None, compare=False)
 
 
-class Ledger(Protocol):
+class WaitHistory(Protocol):
+    """How long past waits took, per kind (install, update, uninstall, providers) and group (region/profile, the
+    namespaces): the poll schedule checks where they ended."""
+
+    def wait_samples(self, kind: str, group: str) -> list[Sample]: ...
+    def add_wait_sample(self, kind: str, group: str, sample: Sample) -> None: ...
+
+
+class Ledger(WaitHistory, Protocol):
     def get_cluster(self, key: str) -> ClusterRecord | None: ...
     def save_cluster(self, record: ClusterRecord) -> ClusterRecord: ...
     def get_request(self, request_id: str) -> RequestRecord | None: ...

@@ -42,6 +42,7 @@ log = get_logger("argoboot.pacing")
 BucketKey = tuple[str, str]
 KINDS = ("reads", "writes", "deletes", "identity-creates")
 PACED = "RequestsPaced"
+SCARCE_AFTER_429 = 60.0  # seconds after ARM throttled a kind of request during which its budget counts as spent
 _KIND_BY_METHOD = {"GET": "reads", "HEAD": "reads", "PUT": "writes", "PATCH": "writes", "POST": "writes",
                    "DELETE": "deletes"}
 
@@ -144,6 +145,7 @@ class Pacer:
         self._claim_grace = claim_grace
         self._buckets: dict[BucketKey, _Bucket] = {}
         self._reservations: dict[str, _Reservation] = {}
+        self._throttled_at: dict[BucketKey, float] = {}  # last 429 per bucket, paced or not
         self._lock = threading.Lock()
 
     def acquire(self, holder: str, keys: Sequence[BucketKey]) -> None:
@@ -165,8 +167,24 @@ class Pacer:
     def throttled(self, keys: Sequence[BucketKey], retry_after: float) -> None:
         """ARM answered 429: no new request from these buckets before `retry_after` seconds."""
         with self._lock:
-            for bucket in self._refilled(keys, self._clock()):
+            now = self._clock()
+            for key in keys:
+                self._throttled_at[key] = now
+            for bucket in self._refilled(keys, now):
                 bucket.tokens = min(bucket.tokens, 1 - retry_after * bucket.limit.per_second)
+
+    def headroom(self, subscription: str, kind: str = "reads") -> float:
+        """The share of the subscription's bucket left (1.0 when not paced; 0 for a while after ARM answered 429,
+        paced or not): the poll schedule stretches its gaps when reads grow scarce rather than spend them on checks."""
+        key = (subscription.lower(), kind)
+        with self._lock:
+            now = self._clock()
+            if now - self._throttled_at.get(key, -SCARCE_AFTER_429) < SCARCE_AFTER_429:
+                return 0.0
+            buckets = self._refilled((key,), now)
+            if not buckets:
+                return 1.0
+            return min(1.0, max(0.0, buckets[0].tokens / buckets[0].limit.burst))
 
     def remaining(self, key: BucketKey, remaining: int) -> None:
         """ARM says `remaining` requests are left in this bucket (other instances spend from it too)."""

@@ -10,7 +10,8 @@ import re
 from dataclasses import asdict, replace
 from typing import Any
 
-from shared.azure.ledger import ClusterRecord, LedgerConflict, RequestRecord, Waiter
+from shared.azure.ledger import WAIT_SAMPLES_LIMIT, ClusterRecord, LedgerConflict, RequestRecord, Waiter
+from shared.bootstrap.poll_schedule import Sample, WaitState
 
 _NOT_IN_TABLE_KEYS = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
 
@@ -20,8 +21,14 @@ def _row_key(key: str) -> str:
     return key.replace("/", "|")
 
 
+def _wait_row(group: str) -> str:
+    """A wait group as a row key (a region/profile or namespaces: nothing a key forbids but '/'); `-` for none."""
+    return _NOT_IN_TABLE_KEYS.sub("|", group) or "-"
+
+
 class TableLedger:
-    """The ledger over `azure-data-tables`: Azurite locally, a storage account reached by identity in Azure."""
+    """The ledger over `azure-data-tables`: Azurite locally, a storage account reached by identity in Azure. Also the
+    `WaitHistory`: one row per kind and group of wait in `<prefix>waits`, holding its last durations."""
 
     def __init__(self, *, connection_string: str | None, endpoint: str | None, prefix: str,
                  credential: Any = None) -> None:
@@ -35,6 +42,7 @@ class TableLedger:
             raise ValueError("set LEDGER_CONNECTION_STRING (local) or LEDGER_TABLE_ENDPOINT (identity-based)")
         self._clusters = service.create_table_if_not_exists(f"{prefix}clusters")
         self._requests = service.create_table_if_not_exists(f"{prefix}requests")
+        self._waits = service.create_table_if_not_exists(f"{prefix}waits")
 
     def get_cluster(self, key: str) -> ClusterRecord | None:
         entity = self._get(self._clusters, key.split("/")[2], _row_key(key))
@@ -55,6 +63,7 @@ class TableLedger:
         fields["history"] = tuple(fields["history"])
         fields["created"] = tuple(fields.get("created", ()))
         fields["actions_required"] = tuple(fields.get("actions_required", ()))
+        fields["wait"] = WaitState(**fields["wait"]) if fields.get("wait") else None
         return ClusterRecord(**fields, etag=entity.metadata["etag"])
 
     def save_cluster(self, record: ClusterRecord) -> ClusterRecord:
@@ -96,6 +105,23 @@ class TableLedger:
                 continue
             deleted += 1
         return deleted
+
+    def wait_samples(self, kind: str, group: str) -> list[Sample]:
+        entity = self._get(self._waits, kind, _wait_row(group))
+        return [] if entity is None else [Sample(after, by) for after, by in json.loads(entity["Samples"])]
+
+    def add_wait_sample(self, kind: str, group: str, sample: Sample) -> None:
+        """Append (ETag-conditional, so instances finishing waits at once all count), keeping the last ones."""
+        for _ in range(5):
+            entity = self._get(self._waits, kind, _wait_row(group))
+            samples = [] if entity is None else json.loads(entity["Samples"])
+            samples = [*samples, [round(sample.after, 3), round(sample.by, 3)]][-WAIT_SAMPLES_LIMIT:]
+            row = {"PartitionKey": kind, "RowKey": _wait_row(group), "Group": group, "Samples": json.dumps(samples)}
+            try:
+                self._write(self._waits, row, None if entity is None else entity.metadata["etag"])
+                return
+            except LedgerConflict:
+                continue
 
     @staticmethod
     def _get(table: Any, partition: str, row: str) -> Any:

@@ -16,16 +16,30 @@ class Phase(StrEnum):
 
 
 @dataclass(frozen=True)
+class Awaited:
+    """What a WAITING run waits for, so the poll schedule can fit it (`shared.bootstrap.poll_schedule`): `kind`
+    (install, update, uninstall, providers, cluster, race, azure, throttled), `group` (whose past waits predict this
+    one: region/profile for the extension, the namespaces for providers; empty when this run did not learn it), and
+    `began`: this run started what is awaited (a PUT, a register), so the wait's clock starts now."""
+
+    kind: str
+    group: str = ""
+    began: bool = False
+
+
+@dataclass(frozen=True)
 class Outcome:
     """`steps` lists what this run observed and did, in order, for the timeline, the ledger and the reply;
     `installs` counts the extension installs it started (the ledger's attempt counter); `created` names the
     resources it created; `actions_required` says what only a person can do (e.g. a Graph permission the
-    service was not given)."""
+    service was not given). A WAITING outcome says what it awaits; `retry_after` is set only when Azure (or the
+    pacer's reserved slot) said when to come back: otherwise the poll schedule decides."""
 
     phase: Phase
     steps: tuple[str, ...] = ()
     waiting_on: str | None = None
     retry_after: float | None = None
+    awaited: Awaited | None = None
     error_code: str | None = None
     error_message: str | None = None
     installs: int = 0
@@ -57,8 +71,9 @@ class Run:
     def step(self, text: str) -> None:
         self.steps.append(text)
 
-    def wait(self, on: str, why: str, delay: float) -> Outcome:
-        return self._outcome(Phase.WAITING, (*self.steps, why), waiting_on=on, retry_after=delay)
+    def wait(self, on: str, why: str, awaited: Awaited, retry_after: float | None = None) -> Outcome:
+        return self._outcome(Phase.WAITING, (*self.steps, why), waiting_on=on, retry_after=retry_after,
+                             awaited=awaited)
 
     def fail(self, code: str, message: str) -> Outcome:
         return self._outcome(Phase.FAILED, (*self.steps, f"failed: {code}"), error_code=code, error_message=message)
@@ -71,9 +86,10 @@ class Run:
         return self._outcome(phase, tuple(self.steps))
 
     def _outcome(self, phase: Phase, steps: tuple[str, ...], *, waiting_on: str | None = None,
-                 retry_after: float | None = None, error_code: str | None = None,
+                 retry_after: float | None = None, awaited: Awaited | None = None, error_code: str | None = None,
                  error_message: str | None = None) -> Outcome:
-        return Outcome(phase, steps, waiting_on=waiting_on, retry_after=retry_after, error_code=error_code,
+        return Outcome(phase, steps, waiting_on=waiting_on, retry_after=retry_after, awaited=awaited,
+                       error_code=error_code,
                        error_message=error_message, installs=self.installs, created=tuple(self.created),
                        removed=tuple(self.removed), config_hash=self.config_hash,
                        actions_required=tuple(self.actions_required), protected_hash=self.protected_hash,

@@ -31,7 +31,7 @@ from shared.bootstrap.cluster_shape import capacity_text, is_automatic
 from shared.bootstrap.gitops import ROOT_KEY, GitOpsSettings, protected_hash, render_gitops
 from shared.bootstrap.identity_steps import IdentitySteps
 from shared.bootstrap.install_failures import argocd_already_present
-from shared.bootstrap.outcome import Outcome, Phase, Run
+from shared.bootstrap.outcome import Awaited, Outcome, Phase, Run
 from shared.bootstrap.ownership import changed_settings, extension_id, foreign_message, owned
 from shared.bootstrap.preflight import Preflight, ReadCache, oidc
 from shared.bootstrap.profiles import Profile
@@ -45,6 +45,7 @@ _READY = "succeeded"
 _BROKEN_CLUSTER_STATES = ("failed", "canceled", "deleting")
 #: Azure's races that clear by themselves within seconds: retried sooner than other waits.
 _RACES = {"ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity", "PrincipalNotFound"}
+_ACTIVITY = {"creating": "install", "updating": "update", "deleting": "uninstall"}
 
 
 class _NotRead:
@@ -135,7 +136,7 @@ class Reconciler:
                 ext = self.api.get_extension(cluster, EXTENSION_NAME)
                 if ext is not None and ext.in_progress:
                     return run.wait("extension", f"extension {EXTENSION_NAME} still {ext.provisioning_state}",
-                                    self.settings.extension_poll_seconds)
+                                    _in_progress(ext))
                 return self._full(run, job, known=ext)
             return self._full(run, job)
         except (PermanentError, AzureError) as exc:
@@ -156,14 +157,13 @@ class Reconciler:
                 run.step(f"extension {EXTENSION_NAME} was not created by the service; left alone (send the request "
                          'with "adopt": true, or `argoboot uninstall --adopt`, to remove it too)')
             elif ext is not None and ext.in_progress:
-                return run.wait("extension", f"extension {EXTENSION_NAME} {ext.provisioning_state}",
-                                self.settings.extension_poll_seconds)
+                return run.wait("extension", f"extension {EXTENSION_NAME} {ext.provisioning_state}", _in_progress(ext))
             elif ext is not None:
                 run.created.append(extension_id(cluster, EXTENSION_NAME))  # adopted or ours: a follow-up knows it
                 self.api.delete_extension(cluster, EXTENSION_NAME)
                 run.step(f"uninstall of extension {EXTENSION_NAME} started")
                 return run.wait("extension", "waiting for the extension to be removed",
-                                self.settings.extension_poll_seconds)
+                                Awaited("uninstall", began=True))
             else:
                 run.removed.append(extension_id(cluster, EXTENSION_NAME))
             self.identities.remove(run, cluster, created)
@@ -180,10 +180,10 @@ class Reconciler:
         if isinstance(exc, PermanentError):
             return run.fail(exc.code, exc.message)
         if exc.retryable:
-            delay = exc.retry_after or (self.settings.identity_retry_seconds if exc.code in _RACES
-                                        else self.settings.cluster_poll_seconds)
             on = "throttled" if exc.status == 429 else "azure"  # throttled: ARM's limits, or pacing to them
-            return run.wait(on, f"{exc.summary}; retrying in {round(delay, 1):g}s", delay)
+            when = f"retrying in {round(exc.retry_after, 1):g}s" if exc.retry_after is not None else "retrying"
+            return run.wait(on, f"{exc.summary}; {when}", Awaited("race" if exc.code in _RACES else on),
+                            exc.retry_after)
         return run.fail(exc.code, exc.message)
 
     def _full(self, run: Run, job: _Job, known: ExtensionState | _NotRead | None = _NOT_READ) -> Outcome:
@@ -205,14 +205,14 @@ class Reconciler:
             return run.fail("ClusterNotReady", f"the cluster's provisioningState is {facts.provisioning_state}; "
                             "repair or recreate it, then send the request again")
         if state != _READY:
-            return run.wait("cluster", f"cluster is {facts.provisioning_state}", self.settings.cluster_poll_seconds)
+            return run.wait("cluster", f"cluster is {facts.provisioning_state}", Awaited("cluster", facts.location))
         if job.honour_opt_out and not opted_in(facts.tags, self.settings):
             run.step(f"cluster opted out (tag {self.settings.opt_tag}={facts.tags.get(self.settings.opt_tag, '')!r}"
                      f", default {'in' if self.settings.opt_in_by_default else 'out'}); nothing done")
             return run.done(Phase.SKIPPED)
         waiting = self.preflight.refusals(cluster, profile, facts)
         if waiting is not None:
-            return run.wait("connectivity", waiting, self.settings.cluster_poll_seconds)
+            return run.wait("connectivity", waiting, Awaited("connectivity", facts.location))
         # Extensions cannot exist before their provider is registered, and reading them then would register it.
         readable = _registered(states, EXTENSIONS_NAMESPACE)
         ext = (self._read_extension(cluster) if isinstance(known, _NotRead) else known) if readable else None
@@ -238,7 +238,7 @@ class Reconciler:
             if not oidc(cluster, profile, facts):
                 self._enable_workload_identity(run, cluster, facts)
                 return run.wait("cluster", "waiting for AKS to finish enabling the OIDC issuer and workload identity",
-                                self.settings.cluster_poll_seconds)
+                                Awaited("cluster", facts.location, began=True))
             issuer = facts.oidc_issuer_url or ""
             client_id = self.identities.ensure_identity(run, cluster, profile, facts, issuer).client_id
             self.identities.ensure_sso(run, cluster, profile, issuer)
@@ -247,7 +247,8 @@ class Reconciler:
         run.step(f"cluster checked: {capacity_text(facts)}, redis-ha.enabled={spec.settings['redis-ha.enabled']}"
                  + (", AKS Automatic: resource requests and limits for every component" if is_automatic(facts)
                     else ""))
-        return self._extension(run, cluster, spec, ext, may_reinstall=job.may_reinstall, adopting=job.adopt)
+        group = f"{facts.location.lower()}/{profile.name}"  # installs take as long as others in the region, profile
+        return self._extension(run, cluster, spec, ext, group, may_reinstall=job.may_reinstall, adopting=job.adopt)
 
     def _read_extension(self, cluster: ClusterRef) -> ExtensionState | None:
         """The `argocd` extension, else any other Argo CD extension on the cluster (one list call)."""
@@ -313,10 +314,11 @@ class Reconciler:
 
     def _register(self, run: Run, subscription: str, states: dict[str, str]) -> Outcome:
         """Register what is not registered; WAITING while any provider is still registering, else SUCCEEDED."""
-        pending = []
+        pending, registered = [], False
         for namespace, state in states.items():
             if state.lower() in ("notregistered", "unregistered"):
                 state = self.api.register_provider(subscription, namespace)
+                registered = True
                 run.step(f"registered provider {namespace} ({state})")
             if state.lower() == "registered":
                 self.providers.mark(subscription, namespace)
@@ -324,25 +326,26 @@ class Reconciler:
                 pending.append(namespace)
         if pending:
             return run.wait("providers", f"waiting for {', '.join(pending)} to finish registering",
-                            self.settings.provider_poll_seconds)
+                            Awaited("providers", "+".join(pending), began=registered))
         return Outcome(Phase.SUCCEEDED)
 
-    def _extension(self, run: Run, cluster: ClusterRef, spec: ExtensionSpec, ext: ExtensionState | None, *,
-                   may_reinstall: bool, adopting: bool) -> Outcome:
-        poll = self.settings.extension_poll_seconds
+    def _extension(self, run: Run, cluster: ClusterRef, spec: ExtensionSpec, ext: ExtensionState | None, group: str,
+                   *, may_reinstall: bool, adopting: bool) -> Outcome:
         if ext is None:
-            return self._install(run, cluster, spec, "install started")
+            return self._install(run, cluster, spec, group, "install started")
         if ext.extension_type.lower() != EXTENSION_TYPE.lower():
             return run.fail("ExtensionNameTaken", f"an extension named {EXTENSION_NAME!r} of type "
                             f"{ext.extension_type} already exists on the cluster; remove it or rename it")
         if ext.in_progress:
-            return run.wait("extension", f"extension {EXTENSION_NAME} {ext.provisioning_state}", poll)
+            return run.wait("extension", f"extension {EXTENSION_NAME} {ext.provisioning_state}",
+                            _in_progress(ext, group))
         legacy = legacy_installation(ext)
         if legacy is not None:
             # 0.0.x cannot be upgraded in place: Microsoft's path is uninstall, then install 1.x with the new keys.
             self.api.delete_extension(cluster, EXTENSION_NAME)
             run.step(f"legacy Argo CD extension found ({legacy}): uninstalling it to reinstall 1.x with the new keys")
-            return run.wait("extension", "waiting for the legacy extension to be removed", poll)
+            return run.wait("extension", "waiting for the legacy extension to be removed",
+                            Awaited("uninstall", group, began=True))
         if ext.provisioning_state.lower() == "failed":
             present = argocd_already_present(ext.error_message)
             if present is not None:
@@ -352,7 +355,7 @@ class Reconciler:
                                 (ext.error_message or "the extension install failed without an error message")
                                 + f" (after {self.settings.max_install_attempts} attempts; send a request to try "
                                 "again)")
-            return self._install(run, cluster, spec, f"had failed ({ext.error_code}); install restarted")
+            return self._install(run, cluster, spec, group, f"had failed ({ext.error_code}); install restarted")
         patch = settings_patch(ext.settings, spec.full_settings)
         wanted_hash = protected_hash(cluster, spec.protected)
         protected = spec.protected if wanted_hash != run.protected_hash else None
@@ -366,7 +369,7 @@ class Reconciler:
                 run.step(_patch_step(ext.settings, spec, patch, protected is not None))
             if pin is not None:
                 run.step(f"version: {ext.pinned_version or 'the train'} -> {pin.version or 'the train'}")
-            return run.wait("extension", "waiting for the update to finish", poll)
+            return run.wait("extension", "waiting for the update to finish", Awaited("update", group, began=True))
         if run.gitops_root is not None:
             run.gitops_root = {**run.gitops_root, "applied": True}
         run.step(f"extension {EXTENSION_NAME} {ext.provisioning_state}"
@@ -374,7 +377,7 @@ class Reconciler:
                  + (" (adopted: its settings already match the profile)" if adopting else ""))
         return run.done()
 
-    def _install(self, run: Run, cluster: ClusterRef, spec: ExtensionSpec, what: str) -> Outcome:
+    def _install(self, run: Run, cluster: ClusterRef, spec: ExtensionSpec, group: str, what: str) -> Outcome:
         """PUT without the deferred settings: Helm refuses a first install holding a custom resource of the CRDs
         the chart itself installs, so the root Application follows in a PATCH once the extension is Succeeded."""
         created = self.api.put_extension(cluster, EXTENSION_NAME, spec)
@@ -383,7 +386,7 @@ class Reconciler:
         run.created.append(extension_id(cluster, EXTENSION_NAME))
         later = " (the root Application follows once Argo CD and its CRDs are installed)" if spec.deferred else ""
         run.step(f"extension {EXTENSION_NAME} ({EXTENSION_TYPE}) {what}: {created.provisioning_state}{later}")
-        return run.wait("extension", "waiting for the install to finish", self.settings.extension_poll_seconds)
+        return run.wait("extension", "waiting for the install to finish", Awaited("install", group, began=True))
 
 
 def _patch_step(installed: Mapping[str, str], spec: ExtensionSpec, patch: Mapping[str, str | None],
@@ -399,3 +402,8 @@ def _patch_step(installed: Mapping[str, str], spec: ExtensionSpec, patch: Mappin
         labels = ", ".join(f"{k} {v.label}" for k, v in sorted(spec.protected.items()))
         parts.append(f"protected settings sent ({labels}): new, or the secret changed in Key Vault")
     return "; ".join(parts)
+
+
+def _in_progress(ext: ExtensionState, group: str = "") -> Awaited:
+    """An operation found running (maybe not ours): what it awaits, its clock unknown."""
+    return Awaited(_ACTIVITY.get(ext.provisioning_state.lower(), "install"), group)

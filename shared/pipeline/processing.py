@@ -20,6 +20,7 @@ from shared.azure.outbox import Outbox, OutgoingMessage, Undeliverable
 from shared.bootstrap.cluster_ids import ClusterRef
 from shared.bootstrap.names import derived_id, message_request_id, reply_queue_problem
 from shared.bootstrap.outcome import Outcome, Phase
+from shared.bootstrap.poll_planner import PollPlanner, Tracked
 from shared.bootstrap.profiles import Profile, ProfileCatalog
 from shared.bootstrap.reconciler import Reconciler
 from shared.bootstrap.scope import out_of_scope
@@ -36,6 +37,7 @@ log = get_logger("argoboot.requests")
 CONTINUATION_PROPERTY = "argobootContinuation"
 SOURCE_PROPERTY = "argobootSource"  # "event" or "sweep"; absent on requests someone sent
 EVENT_TIME_PROPERTY = "argobootEventTime"  # epoch seconds of the Event Grid event
+DUE_PROPERTY = "argobootDueMs"  # epoch milliseconds a continuation is scheduled for (the poll schedule's next check)
 _LEDGER_RETRIES = 5
 
 
@@ -98,6 +100,7 @@ class RequestProcessor:
     reconciler: Reconciler
     profiles: ProfileCatalog
     clock: Callable[[], float]
+    planner: PollPlanner
 
     def process(self, msg: InboundMessage) -> Settlement:
         """Handle one install-request message; raise only for failures worth a redelivery (ledger/bus down).
@@ -157,7 +160,7 @@ class RequestProcessor:
         for _ in range(_LEDGER_RETRIES):
             now = self.clock()
             base = record or ClusterRecord.new(request.cluster, now)
-            updated, follow_up, answered = self._fold(base, request, decision, profile, msg, outcome, now)
+            updated, follow_up, answered, tracked = self._fold(base, request, decision, profile, msg, outcome, now)
             # Everything else before saving the cluster's row: a crash in between leaves a duplicate (the same
             # message ids, dropped by duplicate detection), never a gap. Saved first, the row would forget the
             # waiters, and the redelivered message would answer nobody.
@@ -171,6 +174,7 @@ class RequestProcessor:
             except LedgerConflict:
                 record = self.ledger.get_cluster(request.cluster.key)
                 continue
+            self.planner.remember(tracked)
             noticed = msg.event_time if msg.source == "event" else None  # an event's first run: its latency
             log_run(request.cluster, updated.phase, error_code=updated.last_error_code, profile=updated.profile,
                     source=msg.source, detail=f"request={request.request_id} continuation={msg.continuation} "
@@ -182,28 +186,29 @@ class RequestProcessor:
 
     def _fold(self, base: ClusterRecord, request: InstallRequest, decision: Decision, profile: Profile | None,
               msg: InboundMessage, outcome: Outcome,
-              now: float) -> tuple[ClusterRecord, OutgoingMessage | None, tuple[Waiter, ...]]:
+              now: float) -> tuple[ClusterRecord, OutgoingMessage | None, tuple[Waiter, ...], Tracked]:
         live = msg.continuation > 0 and msg.continuation >= base.continuation
         # A throttled run checked nothing: throttling slows a cluster down, it never uses up its MAX_WAIT_POLLS.
         polls = base.polls + (outcome.waiting_on != "throttled") if live else 0
         waiting_since = _waiting_since(base, outcome, now)
         outcome = self._bound(outcome, polls, now - (waiting_since or now))
+        tracked = self.planner.track(base.wait, outcome, request.cluster.subscription)
         record = replace(fold_outcome(
             base, outcome, now, intent=decision.intent, deleted_at=decision.deleted_at,
             profile=profile.name if profile else decision.profile, overrides=decision.overrides,
             profile_digest=profile.digest if profile else None,
-            request_id=request.request_id if decision.explicit else None), polls=polls)
+            request_id=request.request_id if decision.explicit else None), polls=polls, wait=tracked.wait)
         if msg.continuation == 0:
             record = record.with_waiter(Waiter(request.request_id, self._reply_address(msg), msg.message_id,
                                                request.action))
         if outcome.phase is not Phase.WAITING:
-            return replace(record, waiters=(), continuation_due=None), None, record.waiters
-        grace = max(60.0, (outcome.retry_after or 0) * 2)
+            return replace(record, waiters=(), continuation_due=None), None, record.waiters, tracked
+        grace = max(60.0, tracked.delay * 2)
         chain_lost = base.continuation_due is None or now > base.continuation_due + grace
         if not (live or chain_lost):
-            return record, None, ()  # a live follow-up is already scheduled; it will answer this request too
+            return record, None, (), tracked  # a live follow-up is already scheduled; it will answer this request too
         generation = max(base.continuation, msg.continuation) + 1
-        due = now + (outcome.retry_after or self.settings.cluster_poll_seconds)
+        due = now + tracked.delay  # the poll schedule's next check, and exactly when the follow-up is delivered
         # Follow-ups carry no profile or action: they work toward what the ledger says is desired when they run.
         body = replace(request, action="bootstrap", profile=None, overrides=None, adopt=False).to_body()
         # Its id is the same when this message is redelivered (a duplicate: dropped), and new when another message
@@ -214,8 +219,9 @@ class RequestProcessor:
             message_id=f"cont-{_digest(request.cluster.key)}-{generation}-{_digest(msg.message_id or '')[:8]}",
             session_id=request.cluster.session_id,
             correlation_id=_correlation(msg),  # the chain's log lines share the id of the message that began it
-            scheduled_at=due, application_properties={CONTINUATION_PROPERTY: generation})
-        return replace(record, continuation=generation, continuation_due=due), follow_up, ()
+            scheduled_at=due,
+            application_properties={CONTINUATION_PROPERTY: generation, DUE_PROPERTY: round(due * 1000)})
+        return replace(record, continuation=generation, continuation_due=due), follow_up, (), tracked
 
     def _bound(self, outcome: Outcome, polls: int, waited: float) -> Outcome:
         """Waits end: providers after their deadline, anything after MAX_WAIT_POLLS checks."""

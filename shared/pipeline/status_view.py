@@ -13,7 +13,7 @@ from shared.azure.ledger import ClusterRecord, RequestRecord
 
 # Kept out of the API on purpose: who to answer and how (waiters), the continuation chain, storage details.
 # protected_hash: derived from a secret; salted and slow, still nobody outside needs it.
-CLUSTER_INTERNAL_FIELDS = frozenset({"key", "polls", "continuation", "continuation_due", "waiters", "etag",
+CLUSTER_INTERNAL_FIELDS = frozenset({"key", "polls", "continuation", "continuation_due", "wait", "waiters", "etag",
                                      "protected_hash"})
 REQUEST_INTERNAL_FIELDS = frozenset({"etag", "message_id"})  # the message id is the reply's CorrelationId
 

@@ -8,9 +8,10 @@ import pytest
 
 from localazure.azurite import Azurite
 from localazure.stack import SUBSCRIPTION, LocalAzure
-from shared.azure.ledger import ClusterRecord, LedgerConflict, RequestRecord, Waiter
+from shared.azure.ledger import WAIT_SAMPLES_LIMIT, ClusterRecord, LedgerConflict, RequestRecord, Waiter
 from shared.azure.table_ledger import TableLedger
 from shared.bootstrap.cluster_ids import parse_cluster_id
+from shared.bootstrap.poll_schedule import Sample, WaitState
 from tests.e2e.helpers import RG, aks_id, record, replies, send_request
 
 
@@ -25,7 +26,8 @@ def test_cluster_record_round_trips(azurite: Azurite) -> None:
     rec = ClusterRecord.new(cluster, 100.0).with_history(101.0, ["step one"]).with_waiter(
         Waiter("r-1", "replies", "m-1"))
     saved = book.save_cluster(replace(rec, phase="waiting", waiting_on="extension", continuation=3,
-                                      continuation_due=160.0))
+                                      continuation_due=160.0,
+                                      wait=WaitState("install", "eastus/default", 100.0, 101.0, witnessed=True)))
     loaded = book.get_cluster(cluster.key)
     assert loaded == saved and loaded is not None and loaded.etag == saved.etag
     assert loaded.waiters == (Waiter("r-1", "replies", "m-1"),) and loaded.history[0]["step"] == "step one"
@@ -77,3 +79,17 @@ def test_processor_rereads_and_reapplies_after_a_conflict(local_azure: LocalAzur
     assert racing.raced and rec.phase == "succeeded"
     assert any(h["step"] == "other writer" for h in rec.history)  # the other write was kept, not overwritten
     assert [r["outcome"] for r in replies(az)] == ["succeeded"]
+
+
+def test_past_waits_are_kept_per_kind_and_group_the_most_recent_ones(azurite: Azurite) -> None:
+    book = ledger(azurite)
+    assert book.wait_samples("install", "eastus/default") == []
+    for i in range(WAIT_SAMPLES_LIMIT + 5):
+        book.add_wait_sample("install", "eastus/default", Sample(100.0 + i, 101.0 + i))
+    book.add_wait_sample("providers", "Microsoft.KubernetesConfiguration", Sample(110.0, 120.5))
+    book.add_wait_sample("uninstall", "", Sample(50.0, 51.0))
+    kept = book.wait_samples("install", "eastus/default")
+    assert len(kept) == WAIT_SAMPLES_LIMIT and kept[0] == Sample(105.0, 106.0) and kept[-1] == Sample(154.0, 155.0)
+    assert book.wait_samples("providers", "Microsoft.KubernetesConfiguration") == [Sample(110.0, 120.5)]
+    assert book.wait_samples("install", "westeurope/default") == []
+    assert book.wait_samples("uninstall", "") == [Sample(50.0, 51.0)]

@@ -132,3 +132,16 @@ def test_limits_parse_from_settings_with_arms_defaults() -> None:
     assert settings.arm_pace_max_sleep == 0
     with pytest.raises(SettingsError, match="ARM_PACE_WRITES"):
         Settings.from_env({"ALLOWED_SUBSCRIPTIONS": SUB, "ARM_PACE_WRITES": "fast"})
+
+
+def test_after_arms_429_the_read_budget_counts_as_spent_for_a_while_paced_or_not() -> None:
+    for limits in ({"reads": Limit(250, 25.0)}, {}):
+        p, clock, _ = pacer(limits)
+        reads = (SUB, "reads")
+        assert p.headroom(SUB) == 1.0
+        p.throttled((reads,), 1.0)
+        assert p.headroom(SUB) == 0.0
+        clock.now += 59
+        assert p.headroom(SUB) == 0.0
+        clock.now += 2
+        assert p.headroom(SUB) == 1.0  # refilled (or not paced at all), and ARM has not refused since

@@ -1,0 +1,285 @@
+"""How soon the service notices that Azure is done, and how many reads that costs: the poll schedule against
+today's fixed intervals, on the queue path and on `argoboot run`'s loop (issue 14).
+
+Run with `./dev bench latency` (`--clusters N`, `--sigma S`, `--seed N`). Prints figures; asserts nothing
+(tests/unit/test_poll_schedule.py and tests/e2e/test_poll_schedule.py assert the behaviour). docs/performance.md has
+the figures and what they assume.
+
+Azure's times are drawn per operation from seeded lognormals (`localazure.arm.timing`): provider registrations by
+namespace, installs by region and by HA or not, clipped to 30-180 s and 60-400 s. Every cluster is in a subscription
+of its own with two providers unregistered, so each run waits for two registrations and one install; clusters arrive
+every `ARRIVAL_GAP` seconds, so later ones find the history earlier ones left in the ledger. Everything runs on the
+local Azure's virtual clock. From the emulator's request log: the moment Azure is done (the register POST or the
+PUT, plus its drawn duration), the first GET that sees it (the service acting on it), and the GETs in between.
+
+Last, `argoboot run` against a zero-latency local Azure on the real clock (workload-identity profile, two providers
+unregistered, no history): wall time and ARM requests, with the schedule and with today's intervals.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+
+from argoboot_cli.commands.run import follow
+from argoboot_cli.output import Output
+from argoboot_cli.progress import Progress
+from localazure.arm.emulator import LoggedRequest
+from localazure.arm.timing import Durations, Lognormal
+from localazure.azurite import Azurite
+from localazure.clock import VirtualClock
+from localazure.stack import QUEUE, LocalAzure
+from shared.azure.outbox import OutgoingMessage
+from shared.bootstrap.cluster_ids import parse_cluster_id
+from shared.bootstrap.outcome import Outcome
+from shared.bootstrap.poll_planner import PollPlanner, Tracked
+from shared.bootstrap.poll_schedule import WaitState
+from shared.bootstrap.profiles import ProfileCatalog
+from shared.bootstrap.reconciler import ProviderCache, Reconciler
+
+ARRIVAL_GAP = 20.0  # seconds between two clusters' requests
+UNREGISTERED = ("Microsoft.Kubernetes", "Microsoft.KubernetesConfiguration")
+#: Install medians by region and HA (redis-ha takes longer); the fleet's spread comes from the groups.
+INSTALL_MEDIANS = {("eastus", True): 150.0, ("eastus", False): 95.0, ("westeurope", True): 210.0,
+                   ("westeurope", False): 130.0, ("southeastasia", True): 320.0, ("southeastasia", False): 190.0}
+REGISTRATION_MEDIANS = {"Microsoft.Kubernetes": 45.0, "Microsoft.KubernetesConfiguration": 120.0}
+REGIONS = ("eastus", "westeurope", "southeastasia")
+PROFILES = {True: "default", False: "single-node"}  # on 3 nodes: HA, and not
+
+
+class FixedIntervals(PollPlanner):
+    """Today's schedule, for comparison: Azure's Retry-After, else the kind's setting, every time."""
+
+    def track(self, previous: WaitState | None, outcome: Outcome, subscription: str) -> Tracked:
+        tracked = super().track(previous, outcome, subscription)
+        if outcome.terminal or outcome.awaited is None:
+            return tracked
+        return replace(tracked, delay=outcome.retry_after if outcome.retry_after is not None
+                       else self.cap(outcome.awaited.kind))
+
+
+class RecordedDurations(Durations):
+    """Remembers every duration it drew, by provider (subscription, namespace) and by extension id."""
+
+    def __init__(self, seed: int, sigma: float) -> None:
+        super().__init__(
+            seed,
+            registrations={ns: Lognormal(m, sigma, 30.0, 180.0) for ns, m in REGISTRATION_MEDIANS.items()},
+            installs={key: Lognormal(m, sigma, 60.0, 400.0) for key, m in INSTALL_MEDIANS.items()})
+        self.registrations: dict[tuple[str, str], float] = {}
+        self.installs: dict[str, float] = {}
+
+    def registration(self, subscription: str, namespace: str, default: float) -> float:
+        seconds = self.registrations[(subscription.lower(), namespace.lower())] = \
+            super().registration(subscription, namespace, default)
+        return seconds
+
+    def install(self, extension_id: str, region: str, settings: Mapping[str, str], default: float) -> float:
+        seconds = self.installs[extension_id.lower()] = super().install(extension_id, region, settings, default)
+        return seconds
+
+
+@dataclass
+class Waits:
+    """Notice latency and reads of one kind of wait, by cluster (its index in arrival order)."""
+
+    latencies: dict[int, list[float]] = field(default_factory=dict)
+    reads: dict[int, list[int]] = field(default_factory=dict)
+
+    def add(self, cluster: int, done: float, gets: list[LoggedRequest]) -> None:
+        seen = next((r for r in gets if r.started >= done), None)
+        if seen is None:
+            return
+        self.latencies.setdefault(cluster, []).append(seen.started - done)
+        self.reads.setdefault(cluster, []).append(sum(1 for r in gets if r.started <= seen.started))
+
+    def row(self, since: int = 0) -> str:
+        """Figures over the clusters from the `since`-th on."""
+        latencies = [x for i, xs in self.latencies.items() if i >= since for x in xs]
+        reads = [x for i, xs in self.reads.items() if i >= since for x in xs]
+        if not latencies:
+            return "no data"
+        ordered = sorted(latencies)
+        p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+        return (f"median {statistics.median(ordered):5.1f}s  p95 {p95:5.1f}s  max {ordered[-1]:5.1f}s  "
+                f"reads {statistics.mean(reads):4.1f} mean, {max(reads):2d} max  ({len(ordered)} waits)")
+
+
+def _subscription(i: int) -> str:
+    return f"{i:08x}-0e14-4b1e-9a7c-{i:012x}"
+
+
+def _cluster(i: int) -> tuple[str, str, str]:
+    """Subscription, region and profile of the i-th cluster."""
+    return _subscription(i), REGIONS[i % len(REGIONS)], PROFILES[(i // len(REGIONS)) % 2 == 0]
+
+
+def measure(requests: list[LoggedRequest], durations: RecordedDurations) -> tuple[Waits, Waits]:
+    """Registrations and installs: when Azure was done, when a GET first saw it, and the GETs until then."""
+    registrations, installs = Waits(), Waits()
+    gets: dict[str, list[LoggedRequest]] = {}
+    for r in requests:
+        if r.method == "GET":
+            gets.setdefault(r.path.lower(), []).append(r)
+    for r in requests:
+        path = r.path.lower()
+        if r.method == "POST" and path.endswith("/register"):
+            cluster = int(path.split("/")[2].split("-")[0], 16)  # the subscription's number
+            subscription, namespace = path.split("/")[2], path.split("/")[4]
+            seconds = durations.registrations.pop((subscription, namespace), None)
+            if seconds is not None:
+                registrations.add(cluster, r.started + seconds, [g for g in gets.get(path[:-len("/register")], [])
+                                                                 if g.started > r.started])
+        elif r.method == "PUT" and r.status == 201 and path.endswith("/extensions/argocd"):
+            seconds = durations.installs.pop(path, None)
+            if seconds is not None:
+                cluster = int(path.split("/")[2].split("-")[0], 16)
+                installs.add(cluster, r.started + seconds, [g for g in gets.get(path, []) if g.started > r.started])
+    return registrations, installs
+
+
+@contextmanager
+def _local_azure(azurite: Azurite, clusters: int, seed: int, sigma: float,
+                 **kwargs: object) -> Iterator[tuple[LocalAzure, RecordedDurations]]:
+    subscriptions = tuple(_subscription(i) for i in range(clusters))
+    with LocalAzure(azurite=azurite, allowed_subscriptions=subscriptions, **kwargs) as az:  # type: ignore[arg-type]
+        durations = az.arm.durations = RecordedDurations(seed, sigma)
+        yield az, durations
+
+
+def _add_clusters(az: LocalAzure, clusters: int) -> list[str]:
+    ids = []
+    for i in range(clusters):
+        subscription, region, _ = _cluster(i)
+        for namespace in UNREGISTERED:
+            az.arm.set_provider(subscription, namespace, "NotRegistered")
+        event = az.arm.add_aks_cluster(subscription, "rg-latency", f"aks-latency-{i:03d}", location=region)
+        ids.append(event["data"]["resourceUri"])
+    return ids
+
+
+def queue_path(azurite: Azurite, clusters: int, seed: int, sigma: float, fixed: bool) -> tuple[Waits, Waits]:
+    """Requests through the queue; the continuations carry the waits."""
+    with _local_azure(azurite, clusters, seed, sigma) as (az, durations):
+        if fixed:
+            planner = az.services.processor.planner
+            az.services.processor.planner = FixedIntervals(planner.settings, planner.clock, planner.history,
+                                                           planner.headroom)
+        start = az.clock()
+        ids = _add_clusters(az, clusters)
+        for i, cluster_id in enumerate(ids):
+            body = {"schemaVersion": 1, "action": "bootstrap", "clusterResourceId": cluster_id,
+                    "profile": _cluster(i)[2]}
+            az.bus.send(OutgoingMessage(queue=QUEUE, body=json.dumps(body).encode(), message_id=f"latency-{i}",
+                                        session_id=cluster_id.lower(), scheduled_at=start + i * ARRIVAL_GAP))
+        az.drain(workers=8)
+        records = [az.services.ledger.get_cluster(c.lower()) for c in ids]
+        _outcomes([(r.phase, r.last_error_code) if r else ("missing", None) for r in records])
+        return measure(az.arm.requests, durations)
+
+
+def _outcomes(outcomes: list[tuple[str, str | None]]) -> None:
+    """Say so when not every cluster succeeded: the figures would leave those out."""
+    odd = Counter(o for o in outcomes if o[0] != "succeeded")
+    if odd:
+        print(f"  ({len(outcomes) - sum(odd.values())} succeeded; also {dict(odd)})")
+
+
+class _VirtualProgress(Progress):
+    """`argoboot run`'s progress, whose waits move the virtual clock instead of sleeping."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        super().__init__(Output("text", io.StringIO(), io.StringIO()), live=False)
+        self._clock = clock
+
+    def wait(self, seconds: float, why: str) -> None:
+        self._clock.advance(seconds)
+
+
+def cli_path(azurite: Azurite, clusters: int, seed: int, sigma: float, fixed: bool) -> tuple[Waits, Waits]:
+    """`argoboot run`'s loop, one cluster after another, with the ledger's history."""
+    with _local_azure(azurite, clusters, seed, sigma) as (az, durations):
+        assert isinstance(az.clock, VirtualClock)
+        settings = az.services.settings
+        profiles = ProfileCatalog.load(settings.profiles_dir, settings.default_profile)
+        kind: Callable[..., PollPlanner] = FixedIntervals if fixed else PollPlanner
+        planner = kind(settings, az.clock, az.services.ledger)
+        reconciler = Reconciler(api=az.services.processor.reconciler.api, directory=az.services.processor.reconciler
+                                .directory, settings=settings, providers=ProviderCache(az.clock, 3600.0))
+        outcomes: list[tuple[str, str | None]] = []
+        for i, cluster_id in enumerate(_add_clusters(az, clusters)):
+            profile = profiles.resolve(_cluster(i)[2], None)
+            outcome = follow(reconciler, parse_cluster_id(cluster_id), profile, settings, _VirtualProgress(az.clock),
+                             None, None, planner)
+            outcomes.append((outcome.phase.value, outcome.error_code))
+            az.clock.advance(ARRIVAL_GAP)
+        _outcomes(outcomes)
+        return measure(az.arm.requests, durations)
+
+
+def zero_latency_run(azurite: Azurite, fixed: bool) -> tuple[float, int, str]:
+    """`argoboot run`'s loop on the real clock against an Azure that is done at once; no history."""
+    with LocalAzure(azurite=azurite, clock=time.time, settings={"DEFAULT_PROFILE": "workload-identity"}) as az:
+        arm = az.arm
+        arm.provider_registration_seconds = 0.01  # the register call answers Registering, the next GET Registered
+        arm.extension_install_seconds = arm.extension_update_seconds = 0.0
+        arm.principal_replication_seconds = 0.0
+        subscription = _subscription(0)
+        for namespace in UNREGISTERED:
+            arm.set_provider(subscription, namespace, "NotRegistered")
+        cluster = parse_cluster_id(arm.add_aks_cluster(subscription, "rg-zero", "aks-zero")["data"]["resourceUri"])
+        settings = az.services.settings
+        profile = ProfileCatalog.load(settings.profiles_dir, settings.default_profile).resolve(None, None)
+        planner = (FixedIntervals if fixed else PollPlanner)(settings, time.time, None)
+        reconciler = Reconciler(api=az.services.processor.reconciler.api,
+                                directory=az.services.processor.reconciler.directory, settings=settings,
+                                providers=ProviderCache(time.time, 3600.0))
+        arm.clear_log()
+        started = time.perf_counter()
+        outcome = follow(reconciler, cluster, profile, settings, Progress(Output("text", io.StringIO()), live=False),
+                         None, None, planner)
+        return time.perf_counter() - started, len(arm.requests), outcome.phase.value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--clusters", type=int, default=120)
+    parser.add_argument("--sigma", type=float, default=0.05,
+                        help="spread of one region's (and HA's) install times and one namespace's registrations, "
+                        "on the log scale (default 0.05)")
+    parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument("--skip-zero-latency", action="store_true", help="leave out the real-clock runs (35 s)")
+    args = parser.parse_args()
+    print(f"Notice latency and reads: {args.clusters} clusters, one subscription each with "
+          f"{len(UNREGISTERED)} providers unregistered, a request every {ARRIVAL_GAP:g}s (virtual clock)")
+    print("  installs:      lognormal by region and HA, medians " + ", ".join(
+        f"{r}/{'HA' if ha else 'no HA'} {m:g}s" for (r, ha), m in INSTALL_MEDIANS.items())
+          + f", sigma {args.sigma:g}, clipped to 60-400s")
+    print("  registrations: lognormal by namespace, medians " + ", ".join(
+        f"{ns} {m:g}s" for ns, m in REGISTRATION_MEDIANS.items()) + f", sigma {args.sigma:g}, clipped to 30-180s")
+    with Azurite() as azurite:
+        for path, run in (("queue path (continuations)", queue_path), ("argoboot run's loop", cli_path)):
+            print(f"\n{path}")
+            for name, fixed in (("poll schedule", False), ("fixed intervals (before)", True)):
+                registrations, installs = run(azurite, args.clusters, args.seed, args.sigma, fixed)
+                half = args.clusters // 2
+                print(f"  {name:<25} provider registered  all      {registrations.row()}")
+                print(f"  {'':<25}                      2nd half {registrations.row(half)}")
+                print(f"  {'':<25} extension installed  all      {installs.row()}")
+                print(f"  {'':<25}                      2nd half {installs.row(half)}")
+        if not args.skip_zero_latency:
+            print("\nargoboot run, zero-latency local Azure, workload-identity profile, 2 providers unregistered, "
+                  "no history (real clock)")
+            for name, fixed in (("poll schedule", False), ("fixed intervals (before)", True)):
+                wall, requests, phase = zero_latency_run(azurite, fixed)
+                print(f"  {name:<25} {phase} in {wall:5.2f}s wall, {requests} ARM requests")
+
+
+if __name__ == "__main__":
+    main()

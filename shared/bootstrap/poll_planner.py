@@ -1,0 +1,112 @@
+"""Follows a cluster's waits from run to run and says when to check again: the glue between the reconciler's
+outcomes and `shared.bootstrap.poll_schedule`.
+
+The queue path (`shared.pipeline.processing`, which keeps the wait in the cluster's ledger row and schedules the
+continuation at exactly the due time) and `argoboot run` (which keeps it in a variable and sleeps) call `track`
+after every run and `remember` once the run is recorded. Past waits come from the ledger (`WaitHistory`), cached
+per instance for `CACHE_SECONDS`; the read budget left comes from the instance's pacer.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from shared.azure.ledger import WaitHistory
+from shared.bootstrap.outcome import Awaited, Outcome
+from shared.bootstrap.poll_schedule import Sample, WaitState, next_check
+from shared.settings import Settings
+
+#: Waits whose durations are recorded and predict the next ones (a cluster's create is seen only half-way).
+HISTORY_KINDS = frozenset({"install", "update", "uninstall", "providers"})
+#: Waits that interrupt another one (its clock keeps running underneath).
+INTERRUPTIONS = frozenset({"throttled", "azure"})
+CACHE_SECONDS = 60.0
+
+
+Finished = tuple[str, str, Sample]  # kind, group, how long it took
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """After one run: the wait the cluster is in (None: done), seconds to the next check, and the waits that just
+    ended and are worth remembering."""
+
+    wait: WaitState | None
+    delay: float
+    finished: tuple[Finished, ...] = ()
+
+
+@dataclass
+class PollPlanner:
+    """A wait's group may name several things awaited together, joined by `+` (the namespaces still registering):
+    each part has its own history, the next check is the soonest any of them needs, and a part that drops out of
+    the group has ended."""
+
+    settings: Settings
+    clock: Callable[[], float]
+    history: WaitHistory | None = None
+    headroom: Callable[[str], float] = lambda subscription: 1.0
+    _cache: dict[tuple[str, str], tuple[float, list[Sample]]] = field(default_factory=dict)
+
+    def cap(self, kind: str) -> float:
+        """The longest gap between two checks of this kind of wait: the settings that were its fixed intervals."""
+        s = self.settings
+        return {"providers": s.provider_poll_seconds, "install": s.extension_poll_seconds,
+                "update": s.extension_poll_seconds, "uninstall": s.extension_poll_seconds,
+                "race": s.identity_retry_seconds}.get(kind, s.cluster_poll_seconds)
+
+    def track(self, previous: WaitState | None, outcome: Outcome, subscription: str) -> Tracked:
+        """The wait after this run's outcome, and when to look again."""
+        now = self.clock()
+        if outcome.terminal:
+            return Tracked(None, 0.0, _ended(previous, _parts(previous.group) if previous else (), now))
+        awaited = outcome.awaited or Awaited(outcome.waiting_on or "cluster")  # unsaid: the plain back-off
+        headroom = self.headroom(subscription)
+        if awaited.kind in INTERRUPTIONS:
+            # Nothing was observed: the wait underneath goes on; back off from the last time anything was seen.
+            wait = previous or WaitState(awaited.kind, "", now, now, witnessed=False)
+            delay = next_check(kind=awaited.kind, elapsed=now - wait.seen, cap=self.cap(awaited.kind),
+                               retry_after=outcome.retry_after, headroom=headroom)
+            return Tracked(wait, delay)
+        if previous is not None and not awaited.began and previous.kind == awaited.kind \
+                and (not awaited.group or set(_parts(awaited.group)) <= set(_parts(previous.group))):
+            wait = replace(previous, seen=now, group=awaited.group or previous.group)
+            finished = _ended(previous, [p for p in _parts(previous.group) if p not in _parts(wait.group)], now)
+        else:
+            finished = _ended(previous, _parts(previous.group) if previous else (), now)
+            wait = WaitState(awaited.kind, awaited.group, now, now, witnessed=awaited.began)
+        learn = wait.witnessed and wait.kind in HISTORY_KINDS
+        delay = min(next_check(kind=wait.kind, elapsed=now - wait.began, cap=self.cap(wait.kind),
+                               samples=self.samples(wait.kind, part) if learn else (),
+                               retry_after=outcome.retry_after, headroom=headroom)
+                    for part in _parts(wait.group))
+        return Tracked(wait, delay, finished)
+
+    def remember(self, tracked: Tracked) -> None:
+        """Add the waits that ended to the history (call once the run is recorded, so a retried run adds nothing)."""
+        for kind, group, sample in tracked.finished:
+            self.samples(kind, group).append(sample)
+            if self.history is not None:
+                self.history.add_wait_sample(kind, group, sample)
+
+    def samples(self, kind: str, group: str) -> list[Sample]:
+        """Past waits of this kind and group (this instance's copy, refreshed from the ledger now and then)."""
+        now = self.clock()
+        cached = self._cache.get((kind, group))
+        if cached is None or now - cached[0] > CACHE_SECONDS:
+            samples = self.history.wait_samples(kind, group) if self.history is not None else \
+                (cached[1] if cached else [])
+            cached = self._cache[(kind, group)] = (now, list(samples))
+        return cached[1]
+
+
+def _parts(group: str) -> list[str]:
+    return group.split("+")
+
+
+def _ended(previous: WaitState | None, parts: Sequence[str], now: float) -> tuple[Finished, ...]:
+    """The parts of a wait this service started that are over now, with how long they took."""
+    if previous is None or not previous.witnessed or previous.kind not in HISTORY_KINDS:
+        return ()
+    sample = Sample(previous.seen - previous.began, now - previous.began)
+    return tuple((previous.kind, part, sample) for part in parts)

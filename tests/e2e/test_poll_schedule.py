@@ -1,0 +1,99 @@
+"""The queue path's waits follow the poll schedule: continuations due exactly when it says, Retry-After honoured,
+installs checked where past installs ended (the ledger's history), and each finished wait added to it."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
+from shared.bootstrap.poll_schedule import DEFAULT_WINDOW_READS, FIRST_CHECK, Sample, usual_window
+from shared.pipeline.processing import DUE_PROPERTY
+from tests.e2e.helpers import RG, record
+
+GROUP = "eastus/default"  # region/profile of the emulator's default AKS cluster under the default profile
+
+
+def _extension_gets_after_the_put(az: LocalAzure, name: str) -> tuple[float, list[tuple[float, int]]]:
+    calls = [r for r in az.arm.requests if r.path.endswith(f"/managedClusters/{name}/providers/"
+                                                           "Microsoft.KubernetesConfiguration/extensions/argocd")]
+    put = next(r for r in calls if r.method == "PUT")
+    return put.started, [(r.started - put.started, r.status) for r in calls if r.method == "GET" and
+                         r.started > put.started]
+
+
+def _first_message(az: LocalAzure) -> None:
+    assert az.host is not None
+    assert az.bus.deliver_one(QUEUE, az.host.functions["install_requests"].get_user_function())
+
+
+def test_the_continuation_is_due_exactly_when_the_schedule_says_and_carries_that_time(local_azure: LocalAzure) -> None:
+    az = local_azure
+    event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-due")
+    az.deliver_event(event)
+    _first_message(az)  # providers, cluster, PUT: the install is waited for
+    rec = record(az, event["data"]["resourceUri"])
+    [continuation] = az.bus.queue(QUEUE).active
+    assert rec.phase == "waiting" and rec.wait is not None and rec.wait.kind == "install"
+    assert rec.wait.group == GROUP and rec.wait.witnessed
+    assert rec.continuation_due == rec.wait.began + FIRST_CHECK  # no history yet: the fast start
+    assert continuation.message.scheduled_at == rec.continuation_due
+    assert continuation.message.application_properties[DUE_PROPERTY] == round(rec.continuation_due * 1000)
+
+
+def test_a_retry_after_on_a_poll_is_honoured_to_the_second(local_azure: LocalAzure) -> None:
+    az = local_azure
+    event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-retry")
+    az.deliver_event(event)
+    _first_message(az)
+    az.arm.inject(method="GET", path_regex=r"/aks-retry/providers/Microsoft.KubernetesConfiguration/extensions/argocd$",
+                  status=429, code="SubscriptionRequestsThrottled", message="Number of 'read' requests exceeded.",
+                  retry_after=7, times=1)
+    az.drain()
+    _, gets = _extension_gets_after_the_put(az, "aks-retry")
+    assert gets[0] == (FIRST_CHECK, 429)
+    throttled = next(i for i, r in enumerate(az.arm.requests) if r.status == 429)
+    # Azure said 7 s: nothing sooner, and the next check then (not on the schedule's own clock; the run re-reads the
+    # cluster first, and the pacer spaces the reads that follow, since ARM's 429 emptied its read bucket).
+    assert az.arm.requests[throttled + 1].started - az.arm.requests[throttled].started == 7
+    assert 7 <= gets[1][0] - FIRST_CHECK < 8 and gets[1][1] == 200
+    assert record(az, event["data"]["resourceUri"]).phase == "succeeded"
+
+
+def test_an_install_is_checked_where_past_ones_ended_and_noticed_within_a_few_seconds(local_azure: LocalAzure) -> None:
+    az = local_azure
+    install = az.arm.extension_install_seconds  # 120 s: the history says so too
+    past = [Sample(install - 2 - i % 3, install + 1 + i % 2) for i in range(10)]
+    for sample in past:
+        az.services.ledger.add_wait_sample("install", GROUP, sample)
+    window = usual_window(past, DEFAULT_WINDOW_READS)
+    assert window is not None
+    event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-learned")
+    az.deliver_event(event)
+    az.drain()
+    _, gets = _extension_gets_after_the_put(az, "aks-learned")
+    times = [t for t, _ in gets]
+    assert times[0] == pytest.approx(window.start, abs=1e-3)  # nothing before the usual window
+    assert all(b - a == pytest.approx(window.gap, abs=1e-3) for a, b in itertools.pairwise(times))
+    noticed = times[-1]
+    assert install <= noticed < install + window.gap  # the first check after Azure was done saw it
+    assert len(gets) <= 1 + DEFAULT_WINDOW_READS  # versus 8 polls every 15 s before, up to 15 s late
+    rec = record(az, event["data"]["resourceUri"])
+    assert rec.phase == "succeeded" and rec.wait is None
+    learned = az.services.ledger.wait_samples("install", GROUP)
+    assert learned[:-1] == past and learned[-1].after < install <= learned[-1].by  # how long this one took, added
+    assert learned[-1].by == pytest.approx(noticed, abs=1e-3)
+
+
+def test_a_cluster_still_creating_is_checked_soon_then_less_often_up_to_its_cap(local_azure: LocalAzure) -> None:
+    az = local_azure
+    az.reconfigure(cluster_poll_seconds=30.0)
+    event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-slow", provisioning_state="Creating", ready_after=200)
+    az.deliver_event(event)
+    az.drain()
+    put = next(r.started for r in az.arm.requests if r.method == "PUT")
+    gets = [r.started for r in az.arm.requests if r.method == "GET" and r.path.endswith("/managedClusters/aks-slow")
+            and r.started <= put]  # until it was seen ready (and the install started)
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(gets)]
+    assert gaps[:5] == [0.5, 0.5, 1.0, 2.0, 4.0] and max(gaps) == 30.0, gaps
+    assert record(az, event["data"]["resourceUri"]).phase == "succeeded"

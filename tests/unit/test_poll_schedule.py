@@ -1,0 +1,235 @@
+"""The poll schedule (pure) and the planner that follows a cluster's waits, on an injected clock."""
+from __future__ import annotations
+
+import itertools
+import math
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared.azure.pacing import Limit, Pacer
+from shared.bootstrap.outcome import Awaited, Outcome, Phase
+from shared.bootstrap.poll_planner import PollPlanner
+from shared.bootstrap.poll_schedule import (
+    DEFAULT_WINDOW_READS,
+    FIRST_CHECK,
+    MAX_STRETCH,
+    MIN_HISTORY,
+    Sample,
+    next_check,
+    usual_window,
+)
+from shared.settings import Settings
+
+SUB = "6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01"
+
+
+def history(median: float, spread: float, n: int = 40, seed: int = 1) -> list[Sample]:
+    """Past installs around `median`, each bracketed by checks one second apart."""
+    rng = random.Random(seed)
+    samples = []
+    for _ in range(n):
+        done = median * math.exp(spread * rng.gauss(0, 1))
+        samples.append(Sample(done - 1.0, done))
+    return samples
+
+
+def checks_until(done: float, *, samples: list[Sample], cap: float, kind: str = "install") -> list[float]:
+    """The times (from the wait's start) at which the schedule checks, up to the first that sees it done."""
+    at, times = 0.0, []
+    while not times or times[-1] < done:
+        at += next_check(kind=kind, elapsed=at, cap=cap, samples=samples)
+        times.append(at)
+    return times
+
+
+def test_retry_after_is_honoured_exactly_even_beyond_the_cap() -> None:
+    assert next_check(kind="install", elapsed=3.0, cap=15.0, retry_after=42.0) == 42.0
+    assert next_check(kind="install", elapsed=3.0, cap=15.0, retry_after=2.0, samples=history(150, 0.05)) == 2.0
+
+
+def test_without_history_it_starts_fast_and_backs_off_to_the_cap() -> None:
+    times = checks_until(100.0, samples=[], cap=15.0)
+    assert times[:6] == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0]
+    gaps = [b - a for a, b in zip([0.0, *times], times, strict=False)]
+    assert max(gaps) == 15.0 and gaps[-1] == 15.0
+    assert next_check(kind="install", elapsed=0.0, cap=15.0) == FIRST_CHECK
+
+
+def test_with_history_it_skips_to_the_usual_window_then_checks_it_evenly() -> None:
+    samples = history(150.0, 0.05)
+    window = usual_window(samples, DEFAULT_WINDOW_READS)
+    assert window is not None and 120 < window.start < 150 < window.end < 180
+    assert next_check(kind="install", elapsed=0.0, cap=15.0, samples=samples) == window.start
+    times = checks_until(window.end, samples=samples, cap=15.0)
+    assert times[0] == window.start
+    inside = [t for t in times if t >= window.start]
+    assert all(abs((b - a) - window.gap) < 1e-6 for a, b in itertools.pairwise(inside))
+    assert len(times) <= 1 + DEFAULT_WINDOW_READS  # the skip, then the window's reads
+
+
+def test_a_check_just_before_the_window_does_not_repeat_at_once() -> None:
+    samples = history(150.0, 0.05)
+    window = usual_window(samples, DEFAULT_WINDOW_READS)
+    assert window is not None
+    for early in (1e-9, 0.1, 0.49):
+        gap = next_check(kind="install", elapsed=window.start - early, cap=15.0, samples=samples)
+        assert gap > early + 0.49
+
+
+def test_too_little_history_is_not_trusted() -> None:
+    samples = history(150.0, 0.05, n=MIN_HISTORY - 1)
+    assert usual_window(samples, DEFAULT_WINDOW_READS) is None
+    assert next_check(kind="install", elapsed=0.0, cap=15.0, samples=samples) == FIRST_CHECK
+
+
+def test_installs_from_the_usual_distribution_are_noticed_within_seconds_on_twelve_reads() -> None:
+    samples = history(150.0, 0.05, n=50, seed=2)
+    rng = random.Random(3)
+    latencies, reads = [], []
+    for _ in range(200):
+        done = 150.0 * math.exp(0.05 * rng.gauss(0, 1))
+        times = checks_until(done, samples=samples, cap=15.0)
+        latencies.append(times[-1] - done)
+        reads.append(len(times))
+    latencies.sort()
+    assert latencies[len(latencies) // 2] <= 2.0 and latencies[int(0.95 * len(latencies))] <= 5.0
+    assert sum(reads) / len(reads) <= 12
+
+
+def test_a_wait_longer_than_ever_seen_spreads_out_again_up_to_the_cap() -> None:
+    samples = history(150.0, 0.05)
+    window = usual_window(samples, DEFAULT_WINDOW_READS)
+    assert window is not None
+    late = next_check(kind="install", elapsed=window.end + 40, cap=15.0, samples=samples)
+    assert window.gap < late <= 15.0
+    assert next_check(kind="install", elapsed=window.end + 400, cap=15.0, samples=samples) == 15.0
+
+
+def test_scarce_reads_stretch_the_gaps_but_never_past_the_cap() -> None:
+    assert next_check(kind="install", elapsed=4.0, cap=15.0, headroom=0.9) == 4.0
+    assert next_check(kind="install", elapsed=4.0, cap=60.0, headroom=0.0) == 4.0 * MAX_STRETCH
+    assert next_check(kind="install", elapsed=4.0, cap=15.0, headroom=0.0) == 15.0
+
+
+@given(kind=st.sampled_from(["install", "providers", "race", "cluster"]), elapsed=st.floats(0, 5000),
+       cap=st.floats(0.01, 600), headroom=st.floats(0, 1), median=st.floats(5, 600), spread=st.floats(0, 1),
+       n=st.integers(0, 60))
+def test_a_schedule_never_exceeds_its_cap_once_the_wait_may_be_done(kind: str, elapsed: float, cap: float,
+                                                                   headroom: float, median: float, spread: float,
+                                                                   n: int) -> None:
+    samples = history(median, spread, n=n)
+    gap = next_check(kind=kind, elapsed=elapsed, cap=cap, samples=samples, headroom=headroom)
+    assert gap >= min(cap, FIRST_CHECK)  # never a check right after the last (a clock would not even move)
+    window = usual_window(samples, DEFAULT_WINDOW_READS)
+    if gap > cap:  # the only longer gap: the skip to the usual window, since nothing of this kind ended sooner
+        assert window is not None and elapsed < window.start and elapsed + gap == pytest.approx(window.start)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class History:
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], list[Sample]] = {}
+
+    def wait_samples(self, kind: str, group: str) -> list[Sample]:
+        return list(self.rows.get((kind, group), []))
+
+    def add_wait_sample(self, kind: str, group: str, sample: Sample) -> None:
+        self.rows.setdefault((kind, group), []).append(sample)
+
+
+def waiting(kind: str, group: str = "", *, began: bool = False, retry_after: float | None = None) -> Outcome:
+    return Outcome(Phase.WAITING, ("waiting",), waiting_on=kind, retry_after=retry_after,
+                   awaited=Awaited(kind, group, began))
+
+
+def test_the_planner_follows_an_install_and_remembers_how_long_it_took() -> None:
+    clock, past = Clock(), History()
+    planner = PollPlanner(Settings(), clock, past)
+    began = planner.track(None, waiting("install", "eastus/default", began=True), SUB)
+    assert began.wait is not None and began.wait.witnessed and began.delay == FIRST_CHECK
+    clock.now += 10
+    polled = planner.track(began.wait, waiting("install"), SUB)  # a short poll: group unknown, same wait
+    assert polled.wait is not None and polled.wait.group == "eastus/default" and polled.wait.began == 1000.0
+    assert polled.delay == 10.0 and polled.finished == ()
+    clock.now += 10
+    done = planner.track(polled.wait, Outcome(Phase.SUCCEEDED), SUB)
+    assert done.wait is None and done.finished == (("install", "eastus/default", Sample(10.0, 20.0)),)
+    planner.remember(done)
+    assert past.rows[("install", "eastus/default")] == [Sample(10.0, 20.0)]
+
+
+def test_the_planner_uses_the_ledgers_history_for_the_group() -> None:
+    clock, past = Clock(), History()
+    past.rows[("install", "eastus/default")] = history(150.0, 0.05)
+    window = usual_window(past.rows[("install", "eastus/default")], DEFAULT_WINDOW_READS)
+    assert window is not None
+    planner = PollPlanner(Settings(), clock, past)
+    assert planner.track(None, waiting("install", "eastus/default", began=True), SUB).delay == window.start
+    # Another region has no history yet: the fast start.
+    assert planner.track(None, waiting("install", "westeurope/default", began=True), SUB).delay == FIRST_CHECK
+
+
+def test_providers_that_finish_leave_the_group_and_each_is_remembered() -> None:
+    clock, past = Clock(), History()
+    planner = PollPlanner(Settings(), clock, past)
+    both = planner.track(None, waiting("providers", "Microsoft.Kubernetes+Microsoft.KubernetesConfiguration",
+                                       began=True), SUB)
+    clock.now += 40
+    one = planner.track(both.wait, waiting("providers", "Microsoft.KubernetesConfiguration"), SUB)
+    assert one.wait is not None and one.wait.began == 1000.0
+    assert one.finished == (("providers", "Microsoft.Kubernetes", Sample(0.0, 40.0)),)
+    clock.now += 80
+    done = planner.track(one.wait, waiting("cluster", "eastus"), SUB)  # on to the next step
+    assert done.finished == (("providers", "Microsoft.KubernetesConfiguration", Sample(40.0, 120.0)),)
+    assert done.wait is not None and done.wait.kind == "cluster" and not done.wait.witnessed
+
+
+def test_throttling_interrupts_a_wait_without_ending_it_and_its_retry_after_is_honoured() -> None:
+    clock = Clock()
+    planner = PollPlanner(Settings(), clock, History())
+    install = planner.track(None, waiting("install", "eastus/default", began=True), SUB)
+    clock.now += 5
+    throttled = planner.track(install.wait, waiting("throttled", retry_after=30.0), SUB)
+    assert throttled.wait == install.wait and throttled.delay == 30.0 and throttled.finished == ()
+
+
+def test_caps_are_the_poll_settings() -> None:
+    planner = PollPlanner(Settings(extension_poll_seconds=7, provider_poll_seconds=9, cluster_poll_seconds=11,
+                                   identity_retry_seconds=3), Clock())
+    assert [planner.cap(k) for k in ("install", "update", "uninstall", "providers", "cluster", "azure", "race")] == \
+        [7, 7, 7, 9, 11, 11, 3]
+
+
+def test_a_burst_that_drains_the_read_budget_stretches_the_checks() -> None:
+    clock = Clock()
+    pacer = Pacer({"reads": Limit(10, 1.0)}, clock=clock, max_sleep=100.0)
+    planner = PollPlanner(Settings(), clock, History(), headroom=pacer.headroom)
+    started = planner.track(None, waiting("install", "eastus/default", began=True), SUB)
+    clock.now += 4
+    relaxed = planner.track(started.wait, waiting("install"), SUB).delay
+    for i in range(10):
+        pacer.acquire(f"GET /{i}", ((SUB, "reads"),))
+    assert pacer.headroom(SUB) == 0.0
+    scarce = planner.track(started.wait, waiting("install"), SUB).delay
+    assert relaxed == 4.0 and scarce == min(Settings().extension_poll_seconds, 4.0 * MAX_STRETCH)
+
+
+def test_a_wait_that_does_not_say_what_it_awaits_still_backs_off_never_polls_at_once() -> None:
+    clock = Clock()
+    planner = PollPlanner(Settings(), clock, History())
+    first = planner.track(None, Outcome(Phase.WAITING, ("waiting",), waiting_on="extension"), SUB)
+    clock.now += first.delay
+    second = planner.track(first.wait, Outcome(Phase.WAITING, ("waiting",), waiting_on="extension"), SUB)
+    assert (first.delay, second.delay) == (FIRST_CHECK, FIRST_CHECK)
+    clock.now += 10
+    assert planner.track(second.wait, Outcome(Phase.WAITING, ("waiting",), waiting_on="extension"), SUB).delay > 10
