@@ -15,8 +15,10 @@ GROUP = "eastus/default"  # region/profile of the emulator's default AKS cluster
 
 
 def _extension_gets_after_the_put(az: LocalAzure, name: str) -> tuple[float, list[tuple[float, int]]]:
-    calls = [r for r in az.arm.requests if r.path.endswith(f"/managedClusters/{name}/providers/"
-                                                           "Microsoft.KubernetesConfiguration/extensions/argocd")]
+    """Every read that checks the extension: its own GET (a follow-up), or the cluster's extension list (a full
+    pass, as after a throttled one: the pre-flight reads the list, to see Argo CD under any name)."""
+    extensions = f"/managedClusters/{name}/providers/Microsoft.KubernetesConfiguration/extensions"
+    calls = [r for r in az.arm.requests if r.path.endswith((extensions, f"{extensions}/argocd"))]
     put = next(r for r in calls if r.method == "PUT")
     return put.started, [(r.started - put.started, r.status) for r in calls if r.method == "GET" and
                          r.started > put.started]
