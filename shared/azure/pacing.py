@@ -10,12 +10,15 @@ writes and deletes: 200, then 10 per second) plus the Managed Identity provider'
 When one has not:
 
 - a short wait (up to `ARM_PACE_MAX_SLEEP_SECONDS`) is slept in the handler: cheaper than a trip through the queue;
-- a longer one is never slept. The request's tokens are *reserved* (the buckets go below zero, so later requests
-  line up behind it), nothing is sent, and `Paced` (an `AzureError`, status 429, with `retry_after`) makes the
-  reconciler end the run WAITING. The continuation makes the same request (same method and path), finds its
-  reservation due and goes without drawing again. So each deferred cluster comes back once, in its turn, instead of
-  N clusters retrying into an empty bucket N times each. A reservation not claimed within `claim_grace` of its time
-  (the run went another way) is given back.
+- a longer one is never slept. Nothing is sent; tokens are *reserved* (the buckets go below zero, so later requests
+  line up behind them), and `Paced` (an `AzureError`, status 429, with `retry_after`) makes the reconciler end the
+  run WAITING. A reconcile pass starts over from its first read when it comes back, so the reconciler runs each
+  pass inside `paced_pass`, and the reservation is the pass's: every request it made so far, or what passes of its
+  kind usually cost, whichever is more. The continuation comes back at the reservation's time, makes its requests
+  from the reserved tokens and gives back what it did not use. So each deferred cluster comes back once, in its
+  turn, instead of re-reading into an empty bucket a step at a time. (A request outside any pass reserves for
+  itself, under its method and path.) A reservation not claimed within `claim_grace` of its time (the run went
+  another way) is given back.
 
 ARM stays the judge: every reply's `x-ms-ratelimit-remaining-subscription-*` header lowers a bucket to what ARM
 says is left, and a 429 empties the request's buckets until its `Retry-After`.
@@ -27,10 +30,14 @@ continuation), never failed.
 """
 from __future__ import annotations
 
+import statistics
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 from shared.azure.errors import AzureError
@@ -42,6 +49,7 @@ log = get_logger("argoboot.pacing")
 BucketKey = tuple[str, str]
 KINDS = ("reads", "writes", "deletes", "identity-creates")
 PACED = "RequestsPaced"
+COST_SAMPLES = 16  # complete passes per shape whose median cost a deferred pass of that shape reserves
 SCARCE_AFTER_429 = 60.0  # seconds after ARM throttled a kind of request during which its budget counts as spent
 _KIND_BY_METHOD = {"GET": "reads", "HEAD": "reads", "PUT": "writes", "PATCH": "writes", "POST": "writes",
                    "DELETE": "deletes"}
@@ -126,7 +134,38 @@ class _Bucket:
 @dataclass(frozen=True)
 class _Reservation:
     due: float
-    keys: tuple[BucketKey, ...]
+    amounts: Mapping[BucketKey, int]  # tokens held per bucket, for every request of the pass that comes back
+    cause: tuple[BucketKey, ...]  # the buckets of the request that was deferred (what `Paced` names)
+
+
+@dataclass
+class _Pass:
+    """The requests of one reconcile pass, paced as one (see `paced_pass`); a request outside any pass is a pass of
+    its own, named by its method and path."""
+
+    holder: str
+    shape: str | None = None  # what kind of pass (the caller's word): passes of a shape cost alike
+    made: Counter[BucketKey] = field(default_factory=Counter)
+    pacers: list[Pacer] = field(default_factory=list)
+
+
+_PASS: ContextVar[_Pass | None] = ContextVar("argoboot_paced_pass", default=None)
+
+
+@contextmanager
+def paced_pass(holder: str, shape: str) -> Iterator[None]:
+    """Pace the ARM requests made inside as one pass of `holder` (a cluster's reconcile, which starts over from its
+    first read when it comes back). A pass the pacer defers reserves tokens for what it will send again: every request
+    it made so far, and at least what passes of the same `shape` usually cost. Its continuation then goes through
+    without a second deferral a step later, and tokens it does not use are given back when the pass ends."""
+    current = _Pass(holder.lower(), shape)
+    token = _PASS.set(current)
+    try:
+        yield
+    finally:
+        _PASS.reset(token)
+        for pacer in current.pacers:
+            pacer.settle(current)
 
 
 class Pacer:
@@ -145,24 +184,40 @@ class Pacer:
         self._claim_grace = claim_grace
         self._buckets: dict[BucketKey, _Bucket] = {}
         self._reservations: dict[str, _Reservation] = {}
+        self._prepaid: dict[str, Counter[BucketKey]] = {}  # tokens of a pass let in from its reservation, not yet used
+        self._costs: dict[str, deque[Counter[str]]] = {}  # per shape: requests per kind of its last complete passes
         self._throttled_at: dict[BucketKey, float] = {}  # last 429 per bucket, paced or not
         self._lock = threading.Lock()
 
     def acquire(self, holder: str, keys: Sequence[BucketKey]) -> None:
-        """Return when the request may go (at once, or after a short sleep); raise `Paced` when it must wait longer."""
+        """Return when the request may go (at once, or after a short sleep); raise `Paced` when it must wait longer.
+        `holder` names the request (method and path) when it is made outside a `paced_pass`."""
+        current = _PASS.get()
+        run = current if current is not None else _Pass(holder)
         with self._lock:
             now = self._clock()
             self._expire(now)
-            reservation = self._reservations.get(holder)
-            if reservation is not None:
-                wait = reservation.due - now
-                if wait > self.max_sleep:
-                    raise Paced(reservation.keys, wait)
-                self._claim(holder, now)
-            else:
-                wait = self._take(holder, tuple(keys), now)
+            if current is not None and self not in current.pacers:
+                current.pacers.append(self)
+            wait = self._admit(run.holder, now)
+            run.made.update(keys)
+            wait = max(wait, self._draw(run, tuple(keys), now))
         if wait > 0:
             self._sleep(wait)
+
+    def settle(self, run: _Pass) -> None:
+        """The pass is over: give back the tokens it was let in with and did not use; learn what a complete pass of
+        its shape costs (a deferred one is not complete: it comes back)."""
+        with self._lock:
+            now = self._clock()
+            for key, left in self._prepaid.pop(run.holder, Counter()).items():
+                for bucket in self._refilled((key,), now):
+                    bucket.tokens += left
+            if run.shape is not None and run.holder not in self._reservations:
+                costs = Counter[str]()
+                for (_, kind), count in run.made.items():
+                    costs[kind] += count
+                self._costs.setdefault(run.shape, deque(maxlen=COST_SAMPLES)).append(costs)
 
     def throttled(self, keys: Sequence[BucketKey], retry_after: float) -> None:
         """ARM answered 429: no new request from these buckets before `retry_after` seconds."""
@@ -192,33 +247,82 @@ class Pacer:
             for bucket in self._refilled((key,), self._clock()):
                 bucket.tokens = min(bucket.tokens, remaining - bucket.reserved)
 
-    def _take(self, holder: str, keys: tuple[BucketKey, ...], now: float) -> float:
-        buckets = self._refilled(keys, now)
-        if not buckets:
+    def _admit(self, holder: str, now: float) -> float:
+        """A pass that comes back for its reservation: too early, it is deferred again (same slot); in time, its
+        tokens become its own, and the seconds left to its slot are returned (slept: at most `max_sleep`)."""
+        reservation = self._reservations.get(holder)
+        if reservation is None:
             return 0.0
-        wait = max(bucket.wait() for bucket in buckets)
+        wait = reservation.due - now
+        if wait > self.max_sleep:
+            raise Paced(reservation.cause, wait)
+        del self._reservations[holder]
+        prepaid = self._prepaid.setdefault(holder, Counter())
+        for key, amount in reservation.amounts.items():
+            for bucket in self._refilled((key,), now):
+                bucket.reserved -= amount
+            prepaid[key] += amount
+        return max(0.0, wait)
+
+    def _draw(self, run: _Pass, keys: tuple[BucketKey, ...], now: float) -> float:
+        """Take the request's tokens (its pass's own first); defer the whole pass when a bucket is short too long."""
+        prepaid = self._prepaid.get(run.holder, Counter())
+        drawn = [key for key in keys if prepaid[key] <= 0]
+        buckets = self._refilled(drawn, now)
+        wait = max((bucket.wait() for bucket in buckets), default=0.0)
+        if wait > self.max_sleep:
+            wait = self._defer(run, keys, now)
+            log.info("paced %s: reserved a slot in %.1fs", run.holder, wait)
+            raise Paced(keys, wait)
+        for key in keys:
+            if prepaid[key] > 0:
+                prepaid[key] -= 1
         for bucket in buckets:
             bucket.tokens -= 1
-        if wait > self.max_sleep:
-            for bucket in buckets:
-                bucket.reserved += 1
-            self._reservations[holder] = _Reservation(now + wait, keys)
-            log.info("paced %s: reserved a slot in %.1fs", holder, wait)
-            raise Paced(keys, wait)
+        if run.holder in self._prepaid and not +prepaid:
+            del self._prepaid[run.holder]
         return wait
 
-    def _claim(self, holder: str, now: float) -> None:
-        reservation = self._reservations.pop(holder)
-        for bucket in self._refilled(reservation.keys, now):
-            bucket.reserved -= 1
+    def _defer(self, run: _Pass, keys: tuple[BucketKey, ...], now: float) -> float:
+        """Reserve, for when the pass comes back, the reads it made so far and this request, or what its shape
+        usually costs, whichever is more, per bucket (its writes went: observed, not sent again); the tokens it was
+        let in with count towards it. Returns the seconds until every bucket has them."""
+        amounts = Counter(keys)  # what was sent before is done; the reads that led to it are made again
+        amounts.update({key: count - amounts[key] for key, count in run.made.items() if key[1] == "reads"})
+        subscription = keys[0][0]
+        for kind, usual in self._usual(run.shape).items():
+            key = (subscription, kind)
+            amounts[key] = max(amounts[key], usual)
+        held = self._prepaid.pop(run.holder, Counter())
+        due = now
+        reserved: dict[BucketKey, int] = {}
+        for key in set(amounts) | set(held):
+            for bucket in self._refilled((key,), now):
+                amount, have = min(amounts[key], bucket.limit.burst), held[key]  # ARM's bucket holds no more
+                due = max(due, now + max(0.0, amount - have - bucket.tokens) / bucket.limit.per_second)
+                bucket.tokens -= amount - have
+                bucket.reserved += amount
+                if amount:
+                    reserved[key] = amount
+        self._reservations[run.holder] = _Reservation(due, reserved, keys)
+        return due - now
+
+    def _usual(self, shape: str | None) -> Counter[str]:
+        """The median requests per kind of the shape's last complete passes (none for a request on its own)."""
+        passes = self._costs.get(shape or "", ())
+        if not passes:
+            return Counter()
+        kinds = {kind for costs in passes for kind in costs}
+        return Counter({kind: int(statistics.median_low([costs[kind] for costs in passes])) for kind in kinds})
 
     def _expire(self, now: float) -> None:
         """Give back the tokens of reservations nobody came for."""
         for holder, reservation in list(self._reservations.items()):
             if now > reservation.due + self._claim_grace:
-                for bucket in self._refilled(reservation.keys, now):
-                    bucket.reserved -= 1
-                    bucket.tokens += 1
+                for key, amount in reservation.amounts.items():
+                    for bucket in self._refilled((key,), now):
+                        bucket.reserved -= amount
+                        bucket.tokens += amount
                 del self._reservations[holder]
                 log.info("paced %s: reservation not claimed; its slot is given back", holder)
 

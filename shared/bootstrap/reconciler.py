@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from shared.azure.api import AzureApi, DirectoryApi, SecretsApi
 from shared.azure.errors import AzureError
+from shared.azure.pacing import paced_pass
 from shared.bootstrap.argocd_extension import (
     EXTENSION_NAME,
     EXTENSION_TYPE,
@@ -130,6 +131,11 @@ class Reconciler:
         run = Run()
         run.protected_hash = applied_protected_hash
         job = _Job(cluster, profile, may_reinstall, honour_opt_out, adopt, created)
+        with paced_pass(cluster.id, "poll" if waiting_on == "extension" else "reconcile"):
+            return self._reconcile(run, job, waiting_on)
+
+    def _reconcile(self, run: Run, job: _Job, waiting_on: str | None) -> Outcome:
+        cluster = job.cluster
         try:
             if waiting_on == "extension":
                 # Polling our own install: one GET while it is still in progress.
@@ -148,7 +154,10 @@ class Reconciler:
         the federated credentials and the identity the service created. Ends UNINSTALLED, or DELETED when the
         cluster itself is gone. A foreign extension (see `shared.bootstrap.ownership`) is left alone unless the
         request adopts it."""
-        run = Run()
+        with paced_pass(cluster.id, "remove"):
+            return self._remove(Run(), cluster, created, adopt)
+
+    def _remove(self, run: Run, cluster: ClusterRef, created: tuple[str, ...], adopt: bool) -> Outcome:
         try:
             ext = self.api.get_extension(cluster, EXTENSION_NAME)
             if ext is not None and ext.extension_type.lower() != EXTENSION_TYPE.lower():

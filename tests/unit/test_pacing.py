@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.azure.pacing import ARM_LIMITS, Limit, Paced, Pacer, arm_request_keys
+from shared.azure.pacing import ARM_LIMITS, Limit, Paced, Pacer, arm_request_keys, paced_pass
 from shared.settings import Settings, SettingsError
 
 SUB = "6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01"
@@ -145,3 +145,65 @@ def test_after_arms_429_the_read_budget_counts_as_spent_for_a_while_paced_or_not
         assert p.headroom(SUB) == 0.0
         clock.now += 2
         assert p.headroom(SUB) == 1.0  # refilled (or not paced at all), and ARM has not refused since
+
+
+READS = (SUB, "reads")
+
+
+def pass_of(p: Pacer, requests: list[tuple[tuple[str, str], ...]], holder: str = "cluster-a",
+            shape: str = "reconcile") -> float | int:
+    """Make the requests in one pass: how many went, or the retry_after of the Paced that ended it."""
+    with paced_pass(holder, shape):
+        for sent, keys in enumerate(requests):
+            try:
+                p.acquire(f"req {sent}", keys)
+            except Paced as paced:
+                assert paced.retry_after is not None
+                return paced.retry_after
+    return len(requests)
+
+
+def test_a_deferred_pass_reserves_for_the_reads_it_will_make_again_and_the_request_that_waited() -> None:
+    p, clock, _ = pacer({"reads": Limit(6, 1.0), "writes": Limit(1, 1.0)})
+    read, write = (READS,), (WRITES,)
+    assert pass_of(p, [read] * 3 + [write, write], "a") == 1.0  # the second write waits; 3 reads and 1 write held
+    assert pass_of(p, [read] * 3, "b") == 1.0  # b's reads line up behind a's reservation
+    clock.now += 1.0
+    assert pass_of(p, [read] * 3 + [write], "a") == 4  # a, back on time (its first write done): its own tokens
+
+
+def test_a_pass_gives_back_the_reserved_tokens_it_did_not_use() -> None:
+    p, clock, _ = pacer({"reads": Limit(4, 1.0)})
+    assert pass_of(p, [(READS,)] * 2, "z") == 2
+    assert pass_of(p, [(READS,)] * 4, "a") == pytest.approx(3.0)  # reserves the 2 reads it sent and the 3rd
+    clock.now += 3.0
+    assert pass_of(p, [(READS,)], "a") == 1  # it went another way this time: one read of the three
+    assert pass_of(p, [(READS,)] * 2, "b") == 2  # the two it left are b's at once
+    assert pass_of(p, [(READS,)], "c", shape="poll") == 1.0  # and the bucket had no more
+
+
+def test_a_reservation_never_holds_more_than_the_bucket() -> None:
+    p, clock, _ = pacer({"reads": Limit(2, 1.0)})
+    assert pass_of(p, [(READS,)] * 5, "a") == pytest.approx(2.0)  # 3 made, but ARM's bucket holds 2 at most
+    clock.now += 2.0
+    assert pass_of(p, [(READS,)] * 2, "a") == 2
+    assert pass_of(p, [(READS,)], "b", shape="poll") == 1.0  # the slot held 2, not 3: nothing left over
+
+
+def test_a_deferred_pass_reserves_at_least_what_its_shape_usually_costs() -> None:
+    p, clock, _ = pacer({"reads": Limit(11, 1.0)})
+    for holder in ("x", "y"):
+        assert pass_of(p, [(READS,)] * 5, holder) == 5  # complete passes: a reconcile costs 5 reads
+    assert pass_of(p, [(READS,)], "poller", shape="poll") == 1  # a poll costs 1; a shape of its own
+    assert pass_of(p, [(READS,)] * 5, "a") == pytest.approx(5.0)  # deferred at its first read: reserves 5, not 1
+    clock.now += 5.0
+    assert pass_of(p, [(READS,)] * 5, "a") == 5  # so it is not deferred again a read later
+
+
+def test_a_request_outside_any_pass_reserves_for_itself_alone() -> None:
+    p, clock, _ = pacer({"writes": Limit(1, 1.0)})
+    with paced_pass("cluster-a", "reconcile"):
+        p.acquire("PUT /a", (WRITES,))
+    assert wait_of(p, "PUT /b") == 1.0
+    clock.now += 1.0
+    assert wait_of(p, "PUT /b") == 0 and wait_of(p, "PUT /c") == 1.0
