@@ -25,7 +25,7 @@ from argoboot_cli.progress import Progress
 from argoboot_cli.recording import RunRecorder
 from argoboot_cli.target import open_job
 from shared.bootstrap.outcome import Outcome, Phase
-from shared.bootstrap.poll_planner import PollPlanner
+from shared.bootstrap.poll_planner import PollPlanner, resumed
 from shared.bootstrap.poll_schedule import WaitState
 from shared.bootstrap.reconciler import ProviderCache, Reconciler
 from shared.settings import Settings
@@ -151,4 +151,4 @@ def follow(once: Pass, subscription: str, settings: Settings, progress: Progress
                            f"({outcome.steps[-1]}); the install goes on in Azure: run again or "
                            "`argoboot status` to follow it")
         progress.wait(delay, outcome.steps[-1])
-        waiting_on = outcome.waiting_on
+        waiting_on = resumed(outcome.waiting_on, wait)

@@ -20,6 +20,8 @@ from shared.settings import Settings
 HISTORY_KINDS = frozenset({"install", "update", "uninstall", "providers"})
 #: Waits that interrupt another one (its clock keeps running underneath).
 INTERRUPTIONS = frozenset({"throttled", "azure"})
+#: Waits that a poll of the extension alone follows (the reconciler's `waiting_on="extension"`).
+EXTENSION_WAITS = frozenset({"install", "update", "uninstall"})
 CACHE_SECONDS = 60.0
 
 
@@ -98,6 +100,14 @@ class PollPlanner:
                 (cached[1] if cached else [])
             cached = self._cache[(kind, group)] = (now, list(samples))
         return cached[1]
+
+
+def resumed(waiting_on: str | None, wait: WaitState | None) -> str | None:
+    """What the next pass follows: once throttling or a passing Azure error interrupted a wait, the wait underneath,
+    so that a poll of the extension that was paced comes back as one read, not as a whole pass."""
+    if waiting_on in INTERRUPTIONS and wait is not None and wait.kind in EXTENSION_WAITS:
+        return "extension"
+    return waiting_on
 
 
 def _parts(group: str) -> list[str]:

@@ -20,7 +20,7 @@ from shared.azure.outbox import Outbox, OutgoingMessage, Undeliverable
 from shared.bootstrap.cluster_ids import ClusterRef
 from shared.bootstrap.names import derived_id, message_request_id, reply_queue_problem
 from shared.bootstrap.outcome import Outcome, Phase
-from shared.bootstrap.poll_planner import PollPlanner, Tracked
+from shared.bootstrap.poll_planner import PollPlanner, Tracked, resumed
 from shared.bootstrap.profiles import Profile, ProfileCatalog
 from shared.bootstrap.reconciler import Reconciler
 from shared.bootstrap.scope import out_of_scope
@@ -140,7 +140,7 @@ class RequestProcessor:
                      msg.source, decision.reason)
             return Settlement()
         live = msg.continuation > 0 and record is not None and msg.continuation >= record.continuation
-        waiting_on = record.waiting_on if live and record is not None else None
+        waiting_on = resumed(record.waiting_on, record.wait) if live and record is not None else None
         if profile is not None:
             attempts = 0 if decision.explicit or record is None else record.attempts
             outcome = self.reconciler.reconcile(
