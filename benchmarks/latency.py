@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
-from argoboot_cli.commands.run import follow
+from argoboot_cli.commands.run import follow, passes
 from argoboot_cli.output import Output
 from argoboot_cli.progress import Progress
 from localazure.arm.emulator import LoggedRequest
@@ -215,8 +215,9 @@ def cli_path(azurite: Azurite, clusters: int, seed: int, sigma: float, fixed: bo
         outcomes: list[tuple[str, str | None]] = []
         for i, cluster_id in enumerate(_add_clusters(az, clusters)):
             profile = profiles.resolve(_cluster(i)[2], None)
-            outcome = follow(reconciler, parse_cluster_id(cluster_id), profile, settings, _VirtualProgress(az.clock),
-                             None, None, planner)
+            cluster = parse_cluster_id(cluster_id)
+            outcome = follow(passes(reconciler, cluster, profile), cluster.subscription, settings,
+                             _VirtualProgress(az.clock), None, None, planner)
             outcomes.append((outcome.phase.value, outcome.error_code))
             az.clock.advance(ARRIVAL_GAP)
         _outcomes(outcomes)
@@ -242,8 +243,8 @@ def zero_latency_run(azurite: Azurite, fixed: bool) -> tuple[float, int, str]:
                                 providers=ProviderCache(time.time, 3600.0))
         arm.clear_log()
         started = time.perf_counter()
-        outcome = follow(reconciler, cluster, profile, settings, Progress(Output("text", io.StringIO()), live=False),
-                         None, None, planner)
+        outcome = follow(passes(reconciler, cluster, profile), cluster.subscription, settings,
+                         Progress(Output("text", io.StringIO()), live=False), None, None, planner)
         return time.perf_counter() - started, len(arm.requests), outcome.phase.value
 
 

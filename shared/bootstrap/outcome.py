@@ -19,12 +19,15 @@ class Phase(StrEnum):
 class Awaited:
     """What a WAITING run waits for, so the poll schedule can fit it (`shared.bootstrap.poll_schedule`): `kind`
     (install, update, uninstall, providers, cluster, race, azure, throttled), `group` (whose past waits predict this
-    one: region/profile for the extension, the namespaces for providers; empty when this run did not learn it), and
-    `began`: this run started what is awaited (a PUT, a register), so the wait's clock starts now."""
+    one: region/profile for the extension, the namespaces for providers; empty when this run did not learn it),
+    `began`: this run started what is awaited (a PUT, a register), so the wait's clock starts now, and `unread`: the
+    parts of the group this run did not read because their next check was not due (they count as still in
+    progress; their last real check stays the one their history brackets from)."""
 
     kind: str
     group: str = ""
     began: bool = False
+    unread: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

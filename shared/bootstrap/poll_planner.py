@@ -22,6 +22,10 @@ HISTORY_KINDS = frozenset({"install", "update", "uninstall", "providers"})
 INTERRUPTIONS = frozenset({"throttled", "azure"})
 #: Waits that a poll of the extension alone follows (the reconciler's `waiting_on="extension"`).
 EXTENSION_WAITS = frozenset({"install", "update", "uninstall"})
+#: Waits whose parts the reconciler reads one by one (each namespace's provider GET), so a part may skip a pass.
+SPLIT_KINDS = frozenset({"providers"})
+#: A part due this much after the pass is read on it anyway (one read now is as good as one a moment later).
+DUE_EARLY = 0.5
 CACHE_SECONDS = 60.0
 
 
@@ -72,17 +76,34 @@ class PollPlanner:
             return Tracked(wait, delay)
         if previous is not None and not awaited.began and previous.kind == awaited.kind \
                 and (not awaited.group or set(_parts(awaited.group)) <= set(_parts(previous.group))):
-            wait = replace(previous, seen=now, group=awaited.group or previous.group)
+            group = awaited.group or previous.group
+            wait = replace(previous, seen=now, group=group, parts_seen=_read(previous, group, awaited.unread, now))
             finished = _ended(previous, [p for p in _parts(previous.group) if p not in _parts(wait.group)], now)
         else:
             finished = _ended(previous, _parts(previous.group) if previous else (), now)
-            wait = WaitState(awaited.kind, awaited.group, now, now, witnessed=awaited.began)
+            wait = WaitState(awaited.kind, awaited.group, now, now, witnessed=awaited.began,
+                             parts_seen=_read(previous, awaited.group, awaited.unread, now))
+        if outcome.retry_after is not None:
+            return Tracked(wait, outcome.retry_after, finished)
+        delay = min(self._due_in(wait, part, headroom, now) for part in _parts(wait.group))
+        return Tracked(wait, max(0.0, delay), finished)
+
+    def not_due(self, wait: WaitState | None, subscription: str) -> frozenset[str]:
+        """The parts of a wait whose own next check is not due yet, which the next pass need not read (it counts them
+        as still in progress): each namespace of a registration follows its own history, so the one that usually
+        takes longer is not read at every check of the quicker one."""
+        if wait is None or wait.kind not in SPLIT_KINDS:
+            return frozenset()
+        now, headroom = self.clock(), self.headroom(subscription)
+        return frozenset(part for part in _parts(wait.group) if self._due_in(wait, part, headroom, now) > DUE_EARLY)
+
+    def _due_in(self, wait: WaitState, part: str, headroom: float, now: float) -> float:
+        """Seconds from now until this part of the wait is next to be checked: on its own history, from its own last
+        check."""
+        seen = wait.part_seen(part)
         learn = wait.witnessed and wait.kind in HISTORY_KINDS
-        delay = min(next_check(kind=wait.kind, elapsed=now - wait.began, cap=self.cap(wait.kind),
-                               samples=self.samples(wait.kind, part) if learn else (),
-                               retry_after=outcome.retry_after, headroom=headroom)
-                    for part in _parts(wait.group))
-        return Tracked(wait, delay, finished)
+        return (seen - now) + next_check(kind=wait.kind, elapsed=seen - wait.began, cap=self.cap(wait.kind),
+                                 samples=self.samples(wait.kind, part) if learn else (), headroom=headroom)
 
     def remember(self, tracked: Tracked) -> None:
         """Add the waits that ended to the history (call once the run is recorded, so a retried run adds nothing)."""
@@ -114,9 +135,16 @@ def _parts(group: str) -> list[str]:
     return group.split("+")
 
 
+def _read(previous: WaitState | None, group: str, unread: Sequence[str], now: float) -> dict[str, float]:
+    """When each part of the group was last read: now, but for the parts this pass did not read."""
+    return {part: previous.part_seen(part) if previous is not None and part in unread else now
+            for part in _parts(group)}
+
+
 def _ended(previous: WaitState | None, parts: Sequence[str], now: float) -> tuple[Finished, ...]:
-    """The parts of a wait this service started that are over now, with how long they took."""
+    """The parts of a wait this service started that are over now, with how long they took: from the last check
+    that read each one still in progress (not a pass that skipped it) to now."""
     if previous is None or not previous.witnessed or previous.kind not in HISTORY_KINDS:
         return ()
-    sample = Sample(previous.seen - previous.began, now - previous.began)
-    return tuple((previous.kind, part, sample) for part in parts)
+    return tuple((previous.kind, part, Sample(previous.part_seen(part) - previous.began, now - previous.began))
+                 for part in parts)

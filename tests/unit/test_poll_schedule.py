@@ -17,6 +17,7 @@ from shared.bootstrap.poll_schedule import (
     FIRST_CHECK,
     MAX_STRETCH,
     MIN_HISTORY,
+    WINDOW_READS,
     Sample,
     next_check,
     usual_window,
@@ -58,16 +59,18 @@ def test_without_history_it_starts_fast_and_backs_off_to_the_cap() -> None:
     assert next_check(kind="install", elapsed=0.0, cap=15.0) == FIRST_CHECK
 
 
-def test_with_history_it_skips_to_the_usual_window_then_checks_it_evenly() -> None:
+def test_with_history_it_skips_to_the_usual_window_then_checks_it_densest_where_most_end() -> None:
     samples = history(150.0, 0.05)
     window = usual_window(samples, DEFAULT_WINDOW_READS)
     assert window is not None and 120 < window.start < 150 < window.end < 180
+    assert len(window.checks) == DEFAULT_WINDOW_READS
     assert next_check(kind="install", elapsed=0.0, cap=15.0, samples=samples) == window.start
     times = checks_until(window.end, samples=samples, cap=15.0)
-    assert times[0] == window.start
-    inside = [t for t in times if t >= window.start]
-    assert all(abs((b - a) - window.gap) < 1e-6 for a, b in itertools.pairwise(inside))
-    assert len(times) <= 1 + DEFAULT_WINDOW_READS  # the skip, then the window's reads
+    assert times == pytest.approx(list(window.checks))  # the window's checks, one after another, then nothing more
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    middle = len(gaps) // 2
+    assert gaps[middle] < gaps[0] and gaps[middle] < gaps[-1]  # dense about the median, sparse in the tails
+    assert all(gap >= 1.0 for gap in gaps)
 
 
 def test_a_check_just_before_the_window_does_not_repeat_at_once() -> None:
@@ -103,8 +106,9 @@ def test_a_wait_longer_than_ever_seen_spreads_out_again_up_to_the_cap() -> None:
     samples = history(150.0, 0.05)
     window = usual_window(samples, DEFAULT_WINDOW_READS)
     assert window is not None
-    late = next_check(kind="install", elapsed=window.end + 40, cap=15.0, samples=samples)
-    assert window.gap < late <= 15.0
+    assert next_check(kind="install", elapsed=window.end + 0.6, cap=15.0, samples=samples) == window.tail_gap
+    late = next_check(kind="install", elapsed=window.end + 12, cap=15.0, samples=samples)
+    assert window.tail_gap < late == 12.0  # backs off from the window's end
     assert next_check(kind="install", elapsed=window.end + 400, cap=15.0, samples=samples) == 15.0
 
 
@@ -123,9 +127,25 @@ def test_a_schedule_never_exceeds_its_cap_once_the_wait_may_be_done(kind: str, e
     samples = history(median, spread, n=n)
     gap = next_check(kind=kind, elapsed=elapsed, cap=cap, samples=samples, headroom=headroom)
     assert gap >= min(cap, FIRST_CHECK)  # never a check right after the last (a clock would not even move)
-    window = usual_window(samples, DEFAULT_WINDOW_READS)
+    window = usual_window(samples, WINDOW_READS.get(kind, DEFAULT_WINDOW_READS))
     if gap > cap:  # the only longer gap: the skip to the usual window, since nothing of this kind ended sooner
         assert window is not None and elapsed < window.start and elapsed + gap == pytest.approx(window.start)
+
+
+@given(kind=st.sampled_from(["install", "providers"]), median=st.floats(20, 600), spread=st.floats(0.01, 0.3),
+       n=st.integers(MIN_HISTORY, 50), seed=st.integers(0, 1000), at=st.floats(0, 1),
+       headroom=st.floats(0.5, 1))
+def test_a_wait_that_ends_in_its_usual_window_costs_at_most_the_windows_reads(kind: str, median: float, spread: float,
+                                                                             n: int, seed: int, at: float,
+                                                                             headroom: float) -> None:
+    samples = history(median, spread, n=n, seed=seed)
+    reads = WINDOW_READS.get(kind, DEFAULT_WINDOW_READS)
+    window = usual_window(samples, reads)
+    assert window is not None and len(window.checks) <= reads
+    done = window.start + at * (window.end - window.start)
+    times = checks_until(done, samples=samples, cap=600.0, kind=kind)
+    assert len(times) <= reads  # the skip lands on the first of them: nothing is read before it
+    assert times[-1] - done <= max(b - a for a, b in itertools.pairwise((0.0, *window.checks)))
 
 
 class Clock:
@@ -192,6 +212,36 @@ def test_providers_that_finish_leave_the_group_and_each_is_remembered() -> None:
     done = planner.track(one.wait, waiting("cluster", "eastus"), SUB)  # on to the next step
     assert done.finished == (("providers", "Microsoft.KubernetesConfiguration", Sample(40.0, 120.0)),)
     assert done.wait is not None and done.wait.kind == "cluster" and not done.wait.witnessed
+
+
+def test_a_namespace_not_due_is_not_read_and_its_sample_brackets_from_its_last_real_read() -> None:
+    clock, past = Clock(), History()
+    past.rows[("providers", "B")] = history(120.0, 0.05)
+    window = usual_window(past.rows[("providers", "B")], WINDOW_READS["providers"])
+    assert window is not None
+    planner = PollPlanner(Settings(), clock, past)
+    both = planner.track(None, waiting("providers", "A+B", began=True), SUB)
+    assert both.wait is not None and both.delay == FIRST_CHECK  # A has no history: the fast start
+    clock.now += 40
+    assert planner.not_due(both.wait, SUB) == {"B"}  # B's window opens at about 110 s
+    skipped = planner.track(both.wait, Outcome(Phase.WAITING, ("waiting",), waiting_on="providers",
+                                               awaited=Awaited("providers", "A+B", unread=("B",))), SUB)
+    assert skipped.wait is not None and skipped.wait.parts_seen == {"A": 1040.0, "B": 1000.0}
+    assert skipped.delay == Settings().provider_poll_seconds  # A's back-off (capped); B's first check is later
+    clock.now += 10
+    one = planner.track(skipped.wait, Outcome(Phase.WAITING, ("waiting",), waiting_on="providers",
+                                              awaited=Awaited("providers", "B", unread=("B",))), SUB)
+    assert one.finished == (("providers", "A", Sample(40.0, 50.0)),)
+    assert one.wait is not None and one.delay == pytest.approx(window.start - 50.0)  # B's first check, when due
+    clock.now += one.delay
+    assert planner.not_due(one.wait, SUB) == frozenset()
+    read = planner.track(one.wait, waiting("providers", "B"), SUB)  # read at its check: still registering
+    clock.now += 10
+    done = planner.track(read.wait, waiting("cluster", "eastus"), SUB)
+    [(kind, part, sample)] = done.finished
+    assert (kind, part) == ("providers", "B") and (sample.after, sample.by) == pytest.approx((window.start,
+                                                                                             window.start + 10))
+    assert planner.not_due(None, SUB) == frozenset() and planner.not_due(done.wait, SUB) == frozenset()
 
 
 def test_throttling_interrupts_a_wait_without_ending_it_and_its_retry_after_is_honoured() -> None:
