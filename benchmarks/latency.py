@@ -54,7 +54,11 @@ PROFILES = {True: "default", False: "single-node"}  # on 3 nodes: HA, and not
 
 
 class FixedIntervals(PollPlanner):
-    """Today's schedule, for comparison: Azure's Retry-After, else the kind's setting, every time."""
+    """Today's schedule, for comparison: Azure's Retry-After, else the kind's setting, every time, reading every
+    namespace still registering at every check."""
+
+    def not_due(self, wait: WaitState | None, subscription: str) -> frozenset[str]:
+        return frozenset()
 
     def track(self, previous: WaitState | None, outcome: Outcome, subscription: str) -> Tracked:
         tracked = super().track(previous, outcome, subscription)
@@ -177,7 +181,8 @@ def queue_path(azurite: Azurite, clusters: int, seed: int, sigma: float, fixed: 
             body = {"schemaVersion": 1, "action": "bootstrap", "clusterResourceId": cluster_id,
                     "profile": _cluster(i)[2]}
             az.bus.send(OutgoingMessage(queue=QUEUE, body=json.dumps(body).encode(), message_id=f"latency-{i}",
-                                        session_id=cluster_id.lower(), scheduled_at=start + i * ARRIVAL_GAP))
+                                        session_id=parse_cluster_id(cluster_id).session_id,
+                                        scheduled_at=start + i * ARRIVAL_GAP))
         az.drain(workers=8)
         records = [az.services.ledger.get_cluster(c.lower()) for c in ids]
         _outcomes([(r.phase, r.last_error_code) if r else ("missing", None) for r in records])

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from shared.azure.ledger import WaitHistory
 from shared.bootstrap.outcome import Awaited, Outcome
-from shared.bootstrap.poll_schedule import Sample, WaitState, next_check
+from shared.bootstrap.poll_schedule import Sample, WaitState, next_check, pooled_spread
 from shared.settings import Settings
 
 #: Waits whose durations are recorded and predict the next ones (a cluster's create is seen only half-way).
@@ -53,6 +53,7 @@ class PollPlanner:
     history: WaitHistory | None = None
     headroom: Callable[[str], float] = lambda subscription: 1.0
     _cache: dict[tuple[str, str], tuple[float, list[Sample]]] = field(default_factory=dict)
+    _spreads: dict[str, tuple[float, float | None]] = field(default_factory=dict)
 
     def cap(self, kind: str) -> float:
         """The longest gap between two checks of this kind of wait: the settings that were its fixed intervals."""
@@ -103,7 +104,8 @@ class PollPlanner:
         seen = wait.part_seen(part)
         learn = wait.witnessed and wait.kind in HISTORY_KINDS
         return (seen - now) + next_check(kind=wait.kind, elapsed=seen - wait.began, cap=self.cap(wait.kind),
-                                 samples=self.samples(wait.kind, part) if learn else (), headroom=headroom)
+                                 samples=self.samples(wait.kind, part) if learn else (), headroom=headroom,
+                                 spread=self.spread(wait.kind) if learn else None)
 
     def remember(self, tracked: Tracked) -> None:
         """Add the waits that ended to the history (call once the run is recorded, so a retried run adds nothing)."""
@@ -111,6 +113,17 @@ class PollPlanner:
             self.samples(kind, group).append(sample)
             if self.history is not None:
                 self.history.add_wait_sample(kind, group, sample)
+
+    def spread(self, kind: str) -> float | None:
+        """How widely this kind's waits spread about their groups' typical durations, pooled over all its groups
+        (refreshed from the ledger now and then, like `samples`)."""
+        now = self.clock()
+        cached = self._spreads.get(kind)
+        if cached is None or now - cached[0] > CACHE_SECONDS:
+            groups = self.history.wait_groups(kind).values() if self.history is not None else \
+                [samples for (k, _), (_, samples) in self._cache.items() if k == kind]
+            cached = self._spreads[kind] = (now, pooled_spread(groups))
+        return cached[1]
 
     def samples(self, kind: str, group: str) -> list[Sample]:
         """Past waits of this kind and group (this instance's copy, refreshed from the ledger now and then)."""

@@ -19,7 +19,7 @@ Azure's own Retry-After and the skip to the start of the usual window (history s
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
 
@@ -29,6 +29,7 @@ MIN_HISTORY = 5  # past waits of a kind and group before their window is trusted
 Z = 2.6  # the window spans e^(+-Z sigma) about the typical duration: about 99 % of waits end inside it
 LOOSE = 0.05  # a sample bracketed within this fraction of its duration is precise enough to fit, however wide
 MIN_SIGMA = 0.01
+POOLED_MIN = 20  # degrees of freedom before a kind's pooled spread is trusted over each group's own
 #: Checks spent inside the usual window, per kind of wait (a registration's window is narrower than an install's,
 #: and happens once per subscription). Kinds not named get the default.
 WINDOW_READS = {"providers": 6}
@@ -85,29 +86,58 @@ class Window:
         return self.checks[-1] - self.checks[-2] if len(self.checks) > 1 else MIN_GAP
 
 
-def usual_window(samples: Sequence[Sample], reads: int) -> Window | None:
+def usual_window(samples: Sequence[Sample], reads: int, spread: float | None = None) -> Window | None:
     """The window past waits ended in, with `reads` checks over it, or None while there are too few samples.
 
     A fit, not the extremes seen: durations of one kind and group spread about a typical one by a factor (a
-    lognormal), so the window is their geometric mean times e^(+-Z sigma), sigma from the samples (widened while
-    there are few), padded by half a typical sample's bracket. Samples bracketed much more loosely than most and
-    than LOOSE of their duration (waits noticed before there was history, or at the window's first check) are left
-    out once there are enough precise ones; a wait that ended late, bracketed by the sparser checks past the window,
-    stays in, or the fit would forget its tails and narrow itself. The checks split the window into `reads` cells
-    that hold as many of the fitted waits each, one check in the middle of each: dense where most end, sparse in
-    the tails, and no read at the window's edges, where almost nothing ends."""
-    if len(samples) < MIN_HISTORY:
+    lognormal), so the window is their geometric mean times e^(+-Z sigma), padded by half a typical sample's bracket.
+    Sigma is the group's own, or the kind's `spread` (pooled over all its groups: `pooled_spread`) when that is
+    wider, widened for the uncertainty of a mean from few samples. The checks split the window into `reads` cells
+    that hold as many of the fitted waits each, one check in the middle of each: dense where most end, sparse in the
+    tails, and no read at the window's edges, where almost nothing ends."""
+    use = _precise(samples)
+    if len(use) < MIN_HISTORY:
         return None
+    logs = _logs(use)
+    mean = sum(logs) / len(logs)
+    own = math.sqrt(sum((x - mean) ** 2 for x in logs) / len(logs))
+    if spread is None:
+        sigma = own * (1 + 1 / math.sqrt(2 * len(logs)))  # its own spread, from few samples: widened
+    else:
+        sigma = max(own, spread) * math.sqrt(1 + 1 / len(logs))
+    pad = sorted(s.by - s.after for s in use)[len(use) // 2] / 2
+    return Window(_checks(mean, max(MIN_SIGMA, sigma), pad, max(1, reads)))
+
+
+def pooled_spread(groups: Iterable[Sequence[Sample]]) -> float | None:
+    """How widely one kind's waits spread about their own group's typical duration (sigma on the log scale), pooled
+    over its groups: an install takes as long as others in its region give or take the same factor everywhere, so
+    hundreds of samples say it far better than one group's few. None while there are fewer than POOLED_MIN."""
+    squares, freedom = 0.0, 0
+    for samples in groups:
+        logs = _logs(_precise(samples))
+        if len(logs) >= 2:
+            mean = sum(logs) / len(logs)
+            squares += sum((x - mean) ** 2 for x in logs)
+            freedom += len(logs) - 1
+    return math.sqrt(squares / freedom) if freedom >= POOLED_MIN else None
+
+
+def _precise(samples: Sequence[Sample]) -> list[Sample]:
+    """The samples worth fitting: those bracketed much more loosely than most and than LOOSE of their duration (waits
+    noticed before there was history, or at the window's first check) are left out once there are enough others. A
+    wait that ended late, bracketed by the sparser checks past the window, stays in, or the fit would forget its
+    tails and narrow itself."""
+    if len(samples) < MIN_HISTORY:
+        return list(samples)
     widths = sorted(s.by - s.after for s in samples)
     loose = 2 * widths[len(widths) // 2]
     precise = [s for s in samples if s.by - s.after <= max(loose, LOOSE * s.by)]
-    use = precise if len(precise) >= MIN_HISTORY else list(samples)
-    logs = [math.log(max(MIN_GAP, (s.after + s.by) / 2)) for s in use]
-    mean = sum(logs) / len(logs)
-    sigma = max(MIN_SIGMA, math.sqrt(sum((x - mean) ** 2 for x in logs) / len(logs))) \
-        * (1 + 1 / math.sqrt(2 * len(logs)))
-    pad = sorted(s.by - s.after for s in use)[len(use) // 2] / 2
-    return Window(_checks(mean, sigma, pad, max(1, reads)))
+    return precise if len(precise) >= MIN_HISTORY else list(samples)
+
+
+def _logs(samples: Sequence[Sample]) -> list[float]:
+    return [math.log(max(MIN_GAP, (s.after + s.by) / 2)) for s in samples]
 
 
 def _checks(mean: float, sigma: float, pad: float, reads: int) -> tuple[float, ...]:
@@ -133,12 +163,12 @@ def stretch(headroom: float) -> float:
 
 
 def next_check(*, kind: str, elapsed: float, cap: float, samples: Sequence[Sample] = (),
-               retry_after: float | None = None, headroom: float = 1.0) -> float:
-    """Seconds from now until the next check of a wait `elapsed` seconds old."""
+               retry_after: float | None = None, headroom: float = 1.0, spread: float | None = None) -> float:
+    """Seconds from now until the next check of a wait `elapsed` seconds old (`spread`: see `usual_window`)."""
     if retry_after is not None:
         return max(0.0, retry_after)
     elapsed = max(0.0, elapsed)
-    window = usual_window(samples, WINDOW_READS.get(kind, DEFAULT_WINDOW_READS))
+    window = usual_window(samples, WINDOW_READS.get(kind, DEFAULT_WINDOW_READS), spread)
     if window is not None and elapsed < window.start - MIN_GAP / 2:
         return window.start - elapsed  # history: nothing of this kind ends sooner
     # The next of the window's checks (a point this close is as good as the check that just ran), so they stay where

@@ -20,6 +20,7 @@ from shared.bootstrap.poll_schedule import (
     WINDOW_READS,
     Sample,
     next_check,
+    pooled_spread,
     usual_window,
 )
 from shared.settings import Settings
@@ -39,7 +40,7 @@ def history(median: float, spread: float, n: int = 40, seed: int = 1) -> list[Sa
 
 def checks_until(done: float, *, samples: list[Sample], cap: float, kind: str = "install") -> list[float]:
     """The times (from the wait's start) at which the schedule checks, up to the first that sees it done."""
-    at, times = 0.0, []
+    at, times = 0.0, list[float]()
     while not times or times[-1] < done:
         at += next_check(kind=kind, elapsed=at, cap=cap, samples=samples)
         times.append(at)
@@ -134,18 +135,36 @@ def test_a_schedule_never_exceeds_its_cap_once_the_wait_may_be_done(kind: str, e
 
 @given(kind=st.sampled_from(["install", "providers"]), median=st.floats(20, 600), spread=st.floats(0.01, 0.3),
        n=st.integers(MIN_HISTORY, 50), seed=st.integers(0, 1000), at=st.floats(0, 1),
-       headroom=st.floats(0.5, 1))
+       pooled=st.none() | st.floats(0.01, 0.3))
 def test_a_wait_that_ends_in_its_usual_window_costs_at_most_the_windows_reads(kind: str, median: float, spread: float,
                                                                              n: int, seed: int, at: float,
-                                                                             headroom: float) -> None:
+                                                                             pooled: float | None) -> None:
     samples = history(median, spread, n=n, seed=seed)
     reads = WINDOW_READS.get(kind, DEFAULT_WINDOW_READS)
-    window = usual_window(samples, reads)
+    window = usual_window(samples, reads, pooled)
     assert window is not None and len(window.checks) <= reads
     done = window.start + at * (window.end - window.start)
-    times = checks_until(done, samples=samples, cap=600.0, kind=kind)
+    times, at_ = [], 0.0
+    while not times or times[-1] < done:
+        at_ += next_check(kind=kind, elapsed=at_, cap=600.0, samples=samples, spread=pooled)
+        times.append(at_)
     assert len(times) <= reads  # the skip lands on the first of them: nothing is read before it
     assert times[-1] - done <= max(b - a for a, b in itertools.pairwise((0.0, *window.checks)))
+
+
+def test_a_young_groups_window_takes_the_spread_pooled_over_the_kinds_groups() -> None:
+    assert pooled_spread([history(150.0, 0.05, n=10)]) is None  # too few to trust over a group's own
+    spread = pooled_spread([history(m, 0.05, n=40, seed=i) for i, m in enumerate((95.0, 150.0, 320.0))])
+    assert spread is not None and 0.04 < spread < 0.06  # about each group's own median, whatever the medians
+    young = history(200.0, 0.05, n=MIN_HISTORY, seed=9)
+    window = usual_window(young, DEFAULT_WINDOW_READS, spread)
+    assert window is not None
+    rng = random.Random(4)
+    draws = [200.0 * math.exp(0.05 * rng.gauss(0, 1)) for _ in range(2000)]
+    # The checks span where such waits end (the first is a cell's middle in, so a few end before it).
+    assert sum(d < window.start for d in draws) / len(draws) <= 0.1
+    assert sum(d > window.end for d in draws) / len(draws) <= 0.03
+    assert window.end - window.start < 200.0 * (math.exp(0.05 * 3.3) - math.exp(-0.05 * 3.3))  # and not much more
 
 
 class Clock:
@@ -162,6 +181,9 @@ class History:
 
     def wait_samples(self, kind: str, group: str) -> list[Sample]:
         return list(self.rows.get((kind, group), []))
+
+    def wait_groups(self, kind: str) -> dict[str, list[Sample]]:
+        return {group: list(samples) for (k, group), samples in self.rows.items() if k == kind}
 
     def add_wait_sample(self, kind: str, group: str, sample: Sample) -> None:
         self.rows.setdefault((kind, group), []).append(sample)
@@ -191,7 +213,8 @@ def test_the_planner_follows_an_install_and_remembers_how_long_it_took() -> None
 def test_the_planner_uses_the_ledgers_history_for_the_group() -> None:
     clock, past = Clock(), History()
     past.rows[("install", "eastus/default")] = history(150.0, 0.05)
-    window = usual_window(past.rows[("install", "eastus/default")], DEFAULT_WINDOW_READS)
+    window = usual_window(past.rows[("install", "eastus/default")], DEFAULT_WINDOW_READS,
+                          pooled_spread(past.rows.values()))
     assert window is not None
     planner = PollPlanner(Settings(), clock, past)
     assert planner.track(None, waiting("install", "eastus/default", began=True), SUB).delay == window.start
@@ -217,7 +240,7 @@ def test_providers_that_finish_leave_the_group_and_each_is_remembered() -> None:
 def test_a_namespace_not_due_is_not_read_and_its_sample_brackets_from_its_last_real_read() -> None:
     clock, past = Clock(), History()
     past.rows[("providers", "B")] = history(120.0, 0.05)
-    window = usual_window(past.rows[("providers", "B")], WINDOW_READS["providers"])
+    window = usual_window(past.rows[("providers", "B")], WINDOW_READS["providers"], pooled_spread(past.rows.values()))
     assert window is not None
     planner = PollPlanner(Settings(), clock, past)
     both = planner.track(None, waiting("providers", "A+B", began=True), SUB)
