@@ -3,7 +3,8 @@
 Without it (`ArmEmulator.durations` None) every registration and install takes the family's fixed
 `provider_registration_seconds` / `extension_install_seconds` / `extension_delete_seconds`. With it, each provider
 registration draws from its namespace's distribution, each install from its region's and kind's (HA or not: redis-ha
-takes longer) and each uninstall from one distribution, on the emulator's clock, so a benchmark sees the spread a
+takes longer), each uninstall and each new principal's replication from one distribution each, on the emulator's
+clock, so a benchmark sees the spread a
 fleet sees, reproducibly.
 """
 
@@ -30,14 +31,16 @@ class Lognormal:
 
 class Durations:
     """Seeded draws: one per provider registration (by namespace), per install (by region and HA) and, when given,
-    per uninstall."""
+    per uninstall and per new principal's replication."""
 
     def __init__(self, seed: int, *, registrations: Mapping[str, Lognormal],
-                 installs: Mapping[tuple[str, bool], Lognormal], uninstalls: Lognormal | None = None) -> None:
+                 installs: Mapping[tuple[str, bool], Lognormal], uninstalls: Lognormal | None = None,
+                 replications: Lognormal | None = None) -> None:
         self._rng = random.Random(seed)
         self._registrations = {namespace.lower(): d for namespace, d in registrations.items()}
         self._installs = {(region.lower(), ha): d for (region, ha), d in installs.items()}
         self._uninstalls = uninstalls
+        self._replications = replications
 
     def registration(self, subscription: str, namespace: str, default: float) -> float:
         """Seconds from the register call to `Registered` for this namespace (a benchmark may record them)."""
@@ -52,3 +55,7 @@ class Durations:
     def uninstall(self, extension_id: str, default: float) -> float:
         """Seconds from the DELETE to the extension being gone."""
         return default if self._uninstalls is None else self._uninstalls.draw(self._rng)
+
+    def replication(self, principal_id: str, default: float) -> float:
+        """Seconds from a principal's creation until role assignments can name it."""
+        return default if self._replications is None else self._replications.draw(self._rng)

@@ -16,8 +16,9 @@ from shared.bootstrap.outcome import Awaited, Outcome
 from shared.bootstrap.poll_schedule import Sample, WaitState, next_check, pooled_spread
 from shared.settings import Settings
 
-#: Waits whose durations are recorded and predict the next ones (a cluster's create is seen only half-way).
-HISTORY_KINDS = frozenset({"install", "update", "uninstall", "providers"})
+#: Waits whose durations are recorded and predict the next ones: those this service started, a cluster's create
+#: (ARM says when it began) and a race for a principal this service created.
+HISTORY_KINDS = frozenset({"install", "update", "uninstall", "providers", "race", "create"})
 #: Waits that interrupt another one (its clock keeps running underneath).
 INTERRUPTIONS = frozenset({"throttled", "azure"})
 #: Waits that a poll of the extension alone follows (the reconciler's `waiting_on="extension"`).
@@ -82,7 +83,9 @@ class PollPlanner:
             finished = _ended(previous, [p for p in _parts(previous.group) if p not in _parts(wait.group)], now)
         else:
             finished = _ended(previous, _parts(previous.group) if previous else (), now)
-            wait = WaitState(awaited.kind, awaited.group, now, now, witnessed=awaited.began,
+            began = now if awaited.since is None else min(now, awaited.since)
+            witnessed = awaited.began or awaited.since is not None
+            wait = WaitState(awaited.kind, awaited.group, began, now, witnessed=witnessed,
                              parts_seen=_read(previous, awaited.group, awaited.unread, now))
         if outcome.retry_after is not None:
             return Tracked(wait, outcome.retry_after, finished)

@@ -43,10 +43,12 @@ from shared.settings import Settings
 EXTENSIONS_NAMESPACE = "Microsoft.KubernetesConfiguration"  # where cluster extensions (and their types) live
 REQUIRED_PROVIDERS = ("Microsoft.Kubernetes", "Microsoft.ContainerService", EXTENSIONS_NAMESPACE)
 _READY = "succeeded"
+_CREATING = "creating"
 _REGISTERING = "Registering"  # what a provider not read on this pass counts as (its check is not due yet)
 _BROKEN_CLUSTER_STATES = ("failed", "canceled", "deleting")
 #: Azure's races that clear by themselves within seconds: retried sooner than other waits.
-_RACES = {"ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity", "PrincipalNotFound"}
+_REPLICATION = "PrincipalNotFound"  # a new principal not yet replicated to where role assignments are checked
+_RACES = {"ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity", _REPLICATION}
 _ACTIVITY = {"creating": "install", "updating": "update", "deleting": "uninstall"}
 
 
@@ -196,8 +198,11 @@ class Reconciler:
         if exc.retryable:
             on = "throttled" if exc.status == 429 else "azure"  # throttled: ARM's limits, or pacing to them
             when = f"retrying in {round(exc.retry_after, 1):g}s" if exc.retry_after is not None else "retrying"
-            return run.wait(on, f"{exc.summary}; {when}", Awaited("race" if exc.code in _RACES else on),
-                            exc.retry_after)
+            if exc.code in _RACES:
+                # A principal this run created: its replication is witnessed from now, and learned (by code).
+                began = exc.code == _REPLICATION and run.created_principal
+                return run.wait(on, f"{exc.summary}; {when}", Awaited("race", exc.code, began=began), exc.retry_after)
+            return run.wait(on, f"{exc.summary}; {when}", Awaited(on), exc.retry_after)
         return run.fail(exc.code, exc.message)
 
     def _full(self, run: Run, job: _Job, known: ExtensionState | _NotRead | None = _NOT_READ) -> Outcome:
@@ -218,6 +223,10 @@ class Reconciler:
         if state in _BROKEN_CLUSTER_STATES:
             return run.fail("ClusterNotReady", f"the cluster's provisioningState is {facts.provisioning_state}; "
                             "repair or recreate it, then send the request again")
+        if state == _CREATING and facts.created_at is not None:
+            # ARM says when the create began: the wait is timed from then, and learned per region.
+            return run.wait("cluster", f"cluster is {facts.provisioning_state}",
+                            Awaited("create", facts.location.lower(), since=facts.created_at))
         if state != _READY:
             return run.wait("cluster", f"cluster is {facts.provisioning_state}", Awaited("cluster", facts.location))
         if job.honour_opt_out and not opted_in(facts.tags, self.settings):

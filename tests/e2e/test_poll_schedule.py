@@ -7,6 +7,7 @@ import itertools
 import pytest
 
 from localazure.arm.timing import Durations, Lognormal
+from localazure.clock import VirtualClock
 from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
 from shared.bootstrap.poll_schedule import DEFAULT_WINDOW_READS, FIRST_CHECK, WINDOW_READS, Sample, usual_window
 from shared.pipeline.processing import DUE_PROPERTY
@@ -140,3 +141,31 @@ def test_each_registering_namespace_is_read_only_when_its_own_check_is_due(local
         assert (learned.after, learned.by) == pytest.approx((reads[-2] if len(reads) > 1 else 0.0, reads[-1]), abs=1e-3)
     # The quick namespace's checks were passes of their own, before the slow one's window opened.
     assert len([t for t in passes if passes[0] < t < passes[0] + windows[SLOW].start]) >= 2
+
+
+def test_a_create_is_timed_from_arms_created_at_and_checked_where_past_creates_ended(local_azure: LocalAzure) -> None:
+    """A cluster still creating when its event arrives: ARM's systemData.createdAt starts the wait's clock, so the
+    region's past creates say when to look, and this one's duration joins them."""
+    az = local_azure
+    assert isinstance(az.clock, VirtualClock)
+    took = 200.0
+    past = [Sample(took - 2 - i % 3, took + 1 + i % 2) for i in range(10)]
+    for sample in past:
+        az.services.ledger.add_wait_sample("create", "eastus", sample)
+    window = usual_window(past, DEFAULT_WINDOW_READS)
+    assert window is not None
+    event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-creating", provisioning_state="Creating", ready_after=took)
+    created = az.clock()
+    az.clock.advance(30.0)  # the event reaches the service half a minute into the create
+    az.deliver_event(event)
+    az.drain()
+    assert record(az, event["data"]["resourceUri"]).phase == "succeeded"
+    put = next(r.started for r in az.arm.requests if r.method == "PUT")
+    gets = [r.started - created for r in az.arm.requests if r.method == "GET"
+            and r.path.endswith("/managedClusters/aks-creating") and r.started <= put]
+    assert gets[0] == pytest.approx(30.0, abs=1e-3)  # the event's pass
+    assert gets[1:] == pytest.approx(list(window.checks[:len(gets) - 1]), abs=1e-3)  # then the window's checks
+    assert gets[-1] >= took > gets[-2]
+    learned = az.services.ledger.wait_samples("create", "eastus")
+    assert learned[:-1] == past
+    assert (learned[-1].after, learned[-1].by) == pytest.approx((gets[-2], gets[-1]), abs=1e-3)
