@@ -169,7 +169,9 @@ def test_every_message_is_settled_once_with_its_reason_and_nothing_smuggled(
         data = json.loads(body)
         assert data == json.loads(body, object_pairs_hook=lambda pairs: dict(reversed(pairs)))  # one reading only
         stored = az.services.ledger.get_request(accepted)
-        assert stored is not None and stored.message_id == message_id
+        # The id that arrived first under this request id, byte for byte (a body may repeat a drawn requestId: the
+        # same request again, not a new one).
+        assert stored is not None and stored.message_id == _first_message.setdefault((id(az), accepted), message_id)
         cluster = az.services.ledger.get_cluster(data["clusterResourceId"].rstrip("/").lower())
         assert cluster is not None
         assert cluster.cluster_id.encode().lower() == data["clusterResourceId"].rstrip("/").encode().lower()
@@ -181,6 +183,9 @@ def test_every_message_is_settled_once_with_its_reason_and_nothing_smuggled(
         assert len(answers) <= 1  # the service's own event, sweep and follow-up properties: maybe ignored
     else:
         assert answers == []  # the request queue itself, a missing queue, a malformed name: no reply, no loop
+
+
+_first_message: dict[tuple[int, str], str] = {}
 
 
 def _accepted(body: bytes, message_id: str) -> str | None:
