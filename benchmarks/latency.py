@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from argoboot_cli.commands.run import follow, passes
 from argoboot_cli.output import Output
 from argoboot_cli.progress import Progress
+from benchmarks import schedule_alone
 from benchmarks.other_waits import CREATES, KINDS, REPLICATION, UNINSTALL
 from benchmarks.wait_figures import (
     ARRIVAL_GAP,
@@ -227,7 +228,12 @@ def main() -> None:
     parser.add_argument("--skip-zero-latency", action="store_true", help="leave out the real-clock runs (35 s)")
     parser.add_argument("--skip-other-waits", action="store_true",
                         help="leave out clusters still creating, uninstalls and principals replicating")
+    parser.add_argument("--schedule-alone", action="store_true",
+                        help="only the schedule, simulated: checks per window against spread (seconds)")
     args = parser.parse_args()
+    if args.schedule_alone:
+        schedule_alone.main()
+        return
     print(f"Notice latency and reads: {args.clusters} clusters, one subscription each with "
           f"{len(UNREGISTERED)} providers unregistered, a request every {ARRIVAL_GAP:g}s (virtual clock)")
     print("  installs:      lognormal by region and HA, medians " + ", ".join(
