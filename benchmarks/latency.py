@@ -37,6 +37,7 @@ from benchmarks.wait_figures import (
     outcomes,
     subscription_number,
     subscription_of,
+    use_fixed_intervals,
 )
 from localazure.arm.emulator import LoggedRequest
 from localazure.arm.timing import Durations, Lognormal
@@ -132,9 +133,7 @@ def queue_path(azurite: Azurite, clusters: int, seed: int, sigma: float, fixed: 
     """Requests through the queue; the continuations carry the waits."""
     with _local_azure(azurite, clusters, seed, sigma) as (az, durations):
         if fixed:
-            planner = az.services.processor.planner
-            az.services.processor.planner = FixedIntervals(planner.settings, planner.clock, planner.history,
-                                                           planner.headroom)
+            use_fixed_intervals(az)
         start = az.clock()
         ids = _add_clusters(az, clusters)
         for i, cluster_id in enumerate(ids):

@@ -19,11 +19,11 @@ from contextlib import contextmanager
 from benchmarks.wait_figures import (
     ARRIVAL_GAP,
     REGIONS,
-    FixedIntervals,
     Waits,
     outcomes,
     subscription_number,
     subscription_of,
+    use_fixed_intervals,
 )
 from localazure.arm.emulator import LoggedRequest
 from localazure.arm.timing import Durations, Lognormal
@@ -64,9 +64,7 @@ def _local_azure(azurite: Azurite, clusters: int, seed: int, sigma: float,
     subscriptions = tuple(subscription_of(i) for i in range(clusters))
     with LocalAzure(azurite=azurite, allowed_subscriptions=subscriptions) as az:
         if fixed:
-            planner = az.services.processor.planner
-            az.services.processor.planner = FixedIntervals(planner.settings, planner.clock, planner.history,
-                                                           planner.headroom)
+            use_fixed_intervals(az)
         durations = az.arm.durations = _Drawn(seed, sigma)
         yield az, durations
 

@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 
 from localazure.arm.emulator import LoggedRequest
+from localazure.stack import LocalAzure
 from shared.bootstrap.outcome import Outcome
 from shared.bootstrap.poll_planner import PollPlanner, Tracked
 from shared.bootstrap.poll_schedule import WaitState
@@ -54,6 +55,12 @@ class Waits:
         p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
         return (f"median {statistics.median(ordered):5.1f}s  p95 {p95:5.1f}s  max {ordered[-1]:5.1f}s  "
                 f"reads {statistics.mean(reads):4.1f} mean, {max(reads):2d} max  ({len(ordered)} waits)")
+
+
+def use_fixed_intervals(az: LocalAzure) -> None:
+    """Make the local Azure's service follow today's fixed intervals instead of the poll schedule."""
+    planner = az.services.processor.planner
+    az.services.processor.planner = FixedIntervals(planner.settings, planner.clock, planner.history, planner.headroom)
 
 
 def subscription_of(i: int) -> str:
