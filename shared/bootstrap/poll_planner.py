@@ -158,8 +158,8 @@ def _read(previous: WaitState | None, group: str, unread: Sequence[str], now: fl
 
 
 def _ended(previous: WaitState | None, parts: Sequence[str], now: float) -> tuple[Finished, ...]:
-    """The parts of a wait this service started that are over now, with how long they took: from the last check
-    that read each one still in progress (not a pass that skipped it) to now."""
+    """The parts of a witnessed wait (its start known) that are over now, with how long they took: from the last
+    check that read each one still in progress (not a pass that skipped it) to now."""
     if previous is None or not previous.witnessed or previous.kind not in HISTORY_KINDS:
         return ()
     return tuple((previous.kind, part, Sample(previous.part_seen(part) - previous.began, now - previous.began))
