@@ -30,7 +30,6 @@ continuation), never failed.
 """
 from __future__ import annotations
 
-import statistics
 import threading
 import time
 from collections import Counter, deque
@@ -313,7 +312,7 @@ class Pacer:
         if not passes:
             return Counter()
         kinds = {kind for costs in passes for kind in costs}
-        return Counter({kind: int(statistics.median_low([costs[kind] for costs in passes])) for kind in kinds})
+        return Counter({kind: sorted(costs[kind] for costs in passes)[(len(passes) - 1) // 2] for kind in kinds})
 
     def _expire(self, now: float) -> None:
         """Give back the tokens of reservations nobody came for."""
