@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from statistics import NormalDist
 
 FIRST_CHECK = 0.5  # seconds: one read, and an Azure that is already done is noticed at once
 MIN_GAP = 1.0  # never two checks closer than this (history or not)
@@ -143,15 +142,29 @@ def _logs(samples: Sequence[Sample]) -> list[float]:
 def _checks(mean: float, sigma: float, pad: float, reads: int) -> tuple[float, ...]:
     """The middles of `reads` cells of equal probability between e^(mean - Z sigma) - pad and e^(mean + Z sigma) + pad
     under the fitted lognormal (no two checks closer than MIN_GAP)."""
-    fit = NormalDist()
-    low, high = fit.cdf(-Z), fit.cdf(Z)
+    low, high = _cdf(-Z), _cdf(Z)
     checks: list[float] = []
     for i in range(reads):
-        z = fit.inv_cdf(low + (high - low) * (i + 0.5) / reads)
+        z = _quantile(low + (high - low) * (i + 0.5) / reads)
         at = max(0.0, math.exp(mean + sigma * z) + pad * z / Z)
         if not checks or at - checks[-1] >= MIN_GAP:
             checks.append(at)
     return tuple(checks)
+
+
+def _cdf(z: float) -> float:
+    """The standard normal's distribution function."""
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+def _quantile(p: float) -> float:
+    """The standard normal's p-quantile, by bisection on `_cdf` (math alone: the statistics module would cost the
+    function app's cold start its imports)."""
+    low, high = -10.0, 10.0
+    for _ in range(64):
+        middle = (low + high) / 2
+        low, high = (middle, high) if _cdf(middle) < p else (low, middle)
+    return (low + high) / 2
 
 
 def stretch(headroom: float) -> float:
