@@ -20,16 +20,25 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import statistics
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
 
-from argoboot_cli.commands.run import follow
+from argoboot_cli.commands.run import follow, passes
 from argoboot_cli.output import Output
 from argoboot_cli.progress import Progress
+from benchmarks import schedule_alone
+from benchmarks.other_waits import CREATES, KINDS, REPLICATION, UNINSTALL
+from benchmarks.wait_figures import (
+    ARRIVAL_GAP,
+    REGIONS,
+    FixedIntervals,
+    Waits,
+    outcomes,
+    subscription_number,
+    subscription_of,
+    use_fixed_intervals,
+)
 from localazure.arm.emulator import LoggedRequest
 from localazure.arm.timing import Durations, Lognormal
 from localazure.azurite import Azurite
@@ -37,31 +46,17 @@ from localazure.clock import VirtualClock
 from localazure.stack import QUEUE, LocalAzure
 from shared.azure.outbox import OutgoingMessage
 from shared.bootstrap.cluster_ids import parse_cluster_id
-from shared.bootstrap.outcome import Outcome
-from shared.bootstrap.poll_planner import PollPlanner, Tracked
-from shared.bootstrap.poll_schedule import WaitState
+from shared.bootstrap.poll_planner import PollPlanner
 from shared.bootstrap.profiles import ProfileCatalog
 from shared.bootstrap.reconciler import ProviderCache, Reconciler
 
-ARRIVAL_GAP = 20.0  # seconds between two clusters' requests
 UNREGISTERED = ("Microsoft.Kubernetes", "Microsoft.KubernetesConfiguration")
 #: Install medians by region and HA (redis-ha takes longer); the fleet's spread comes from the groups.
 INSTALL_MEDIANS = {("eastus", True): 150.0, ("eastus", False): 95.0, ("westeurope", True): 210.0,
                    ("westeurope", False): 130.0, ("southeastasia", True): 320.0, ("southeastasia", False): 190.0}
 REGISTRATION_MEDIANS = {"Microsoft.Kubernetes": 45.0, "Microsoft.KubernetesConfiguration": 120.0}
-REGIONS = ("eastus", "westeurope", "southeastasia")
 PROFILES = {True: "default", False: "single-node"}  # on 3 nodes: HA, and not
-
-
-class FixedIntervals(PollPlanner):
-    """Today's schedule, for comparison: Azure's Retry-After, else the kind's setting, every time."""
-
-    def track(self, previous: WaitState | None, outcome: Outcome, subscription: str) -> Tracked:
-        tracked = super().track(previous, outcome, subscription)
-        if outcome.terminal or outcome.awaited is None:
-            return tracked
-        return replace(tracked, delay=outcome.retry_after if outcome.retry_after is not None
-                       else self.cap(outcome.awaited.kind))
+OTHER_CLUSTERS = 60  # clusters per other kind of wait
 
 
 class RecordedDurations(Durations):
@@ -85,39 +80,9 @@ class RecordedDurations(Durations):
         return seconds
 
 
-@dataclass
-class Waits:
-    """Notice latency and reads of one kind of wait, by cluster (its index in arrival order)."""
-
-    latencies: dict[int, list[float]] = field(default_factory=dict)
-    reads: dict[int, list[int]] = field(default_factory=dict)
-
-    def add(self, cluster: int, done: float, gets: list[LoggedRequest]) -> None:
-        seen = next((r for r in gets if r.started >= done), None)
-        if seen is None:
-            return
-        self.latencies.setdefault(cluster, []).append(seen.started - done)
-        self.reads.setdefault(cluster, []).append(sum(1 for r in gets if r.started <= seen.started))
-
-    def row(self, since: int = 0) -> str:
-        """Figures over the clusters from the `since`-th on."""
-        latencies = [x for i, xs in self.latencies.items() if i >= since for x in xs]
-        reads = [x for i, xs in self.reads.items() if i >= since for x in xs]
-        if not latencies:
-            return "no data"
-        ordered = sorted(latencies)
-        p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-        return (f"median {statistics.median(ordered):5.1f}s  p95 {p95:5.1f}s  max {ordered[-1]:5.1f}s  "
-                f"reads {statistics.mean(reads):4.1f} mean, {max(reads):2d} max  ({len(ordered)} waits)")
-
-
-def _subscription(i: int) -> str:
-    return f"{i:08x}-0e14-4b1e-9a7c-{i:012x}"
-
-
 def _cluster(i: int) -> tuple[str, str, str]:
     """Subscription, region and profile of the i-th cluster."""
-    return _subscription(i), REGIONS[i % len(REGIONS)], PROFILES[(i // len(REGIONS)) % 2 == 0]
+    return subscription_of(i), REGIONS[i % len(REGIONS)], PROFILES[(i // len(REGIONS)) % 2 == 0]
 
 
 def measure(requests: list[LoggedRequest], durations: RecordedDurations) -> tuple[Waits, Waits]:
@@ -130,7 +95,7 @@ def measure(requests: list[LoggedRequest], durations: RecordedDurations) -> tupl
     for r in requests:
         path = r.path.lower()
         if r.method == "POST" and path.endswith("/register"):
-            cluster = int(path.split("/")[2].split("-")[0], 16)  # the subscription's number
+            cluster = subscription_number(path)
             subscription, namespace = path.split("/")[2], path.split("/")[4]
             seconds = durations.registrations.pop((subscription, namespace), None)
             if seconds is not None:
@@ -139,7 +104,7 @@ def measure(requests: list[LoggedRequest], durations: RecordedDurations) -> tupl
         elif r.method == "PUT" and r.status == 201 and path.endswith("/extensions/argocd"):
             seconds = durations.installs.pop(path, None)
             if seconds is not None:
-                cluster = int(path.split("/")[2].split("-")[0], 16)
+                cluster = subscription_number(path)
                 installs.add(cluster, r.started + seconds, [g for g in gets.get(path, []) if g.started > r.started])
     return registrations, installs
 
@@ -147,7 +112,7 @@ def measure(requests: list[LoggedRequest], durations: RecordedDurations) -> tupl
 @contextmanager
 def _local_azure(azurite: Azurite, clusters: int, seed: int, sigma: float,
                  **kwargs: object) -> Iterator[tuple[LocalAzure, RecordedDurations]]:
-    subscriptions = tuple(_subscription(i) for i in range(clusters))
+    subscriptions = tuple(subscription_of(i) for i in range(clusters))
     with LocalAzure(azurite=azurite, allowed_subscriptions=subscriptions, **kwargs) as az:  # type: ignore[arg-type]
         durations = az.arm.durations = RecordedDurations(seed, sigma)
         yield az, durations
@@ -168,27 +133,19 @@ def queue_path(azurite: Azurite, clusters: int, seed: int, sigma: float, fixed: 
     """Requests through the queue; the continuations carry the waits."""
     with _local_azure(azurite, clusters, seed, sigma) as (az, durations):
         if fixed:
-            planner = az.services.processor.planner
-            az.services.processor.planner = FixedIntervals(planner.settings, planner.clock, planner.history,
-                                                           planner.headroom)
+            use_fixed_intervals(az)
         start = az.clock()
         ids = _add_clusters(az, clusters)
         for i, cluster_id in enumerate(ids):
             body = {"schemaVersion": 1, "action": "bootstrap", "clusterResourceId": cluster_id,
                     "profile": _cluster(i)[2]}
             az.bus.send(OutgoingMessage(queue=QUEUE, body=json.dumps(body).encode(), message_id=f"latency-{i}",
-                                        session_id=cluster_id.lower(), scheduled_at=start + i * ARRIVAL_GAP))
+                                        session_id=parse_cluster_id(cluster_id).session_id,
+                                        scheduled_at=start + i * ARRIVAL_GAP))
         az.drain(workers=8)
         records = [az.services.ledger.get_cluster(c.lower()) for c in ids]
-        _outcomes([(r.phase, r.last_error_code) if r else ("missing", None) for r in records])
+        outcomes([(r.phase, r.last_error_code) if r else ("missing", None) for r in records])
         return measure(az.arm.requests, durations)
-
-
-def _outcomes(outcomes: list[tuple[str, str | None]]) -> None:
-    """Say so when not every cluster succeeded: the figures would leave those out."""
-    odd = Counter(o for o in outcomes if o[0] != "succeeded")
-    if odd:
-        print(f"  ({len(outcomes) - sum(odd.values())} succeeded; also {dict(odd)})")
 
 
 class _VirtualProgress(Progress):
@@ -212,14 +169,15 @@ def cli_path(azurite: Azurite, clusters: int, seed: int, sigma: float, fixed: bo
         planner = kind(settings, az.clock, az.services.ledger)
         reconciler = Reconciler(api=az.services.processor.reconciler.api, directory=az.services.processor.reconciler
                                 .directory, settings=settings, providers=ProviderCache(az.clock, 3600.0))
-        outcomes: list[tuple[str, str | None]] = []
+        ends: list[tuple[str, str | None]] = []
         for i, cluster_id in enumerate(_add_clusters(az, clusters)):
             profile = profiles.resolve(_cluster(i)[2], None)
-            outcome = follow(reconciler, parse_cluster_id(cluster_id), profile, settings, _VirtualProgress(az.clock),
-                             None, None, planner)
-            outcomes.append((outcome.phase.value, outcome.error_code))
+            cluster = parse_cluster_id(cluster_id)
+            outcome = follow(passes(reconciler, cluster, profile), cluster.subscription, settings,
+                             _VirtualProgress(az.clock), None, None, planner)
+            ends.append((outcome.phase.value, outcome.error_code))
             az.clock.advance(ARRIVAL_GAP)
-        _outcomes(outcomes)
+        outcomes(ends)
         return measure(az.arm.requests, durations)
 
 
@@ -230,7 +188,7 @@ def zero_latency_run(azurite: Azurite, fixed: bool) -> tuple[float, int, str]:
         arm.provider_registration_seconds = 0.01  # the register call answers Registering, the next GET Registered
         arm.extension_install_seconds = arm.extension_update_seconds = 0.0
         arm.principal_replication_seconds = 0.0
-        subscription = _subscription(0)
+        subscription = subscription_of(0)
         for namespace in UNREGISTERED:
             arm.set_provider(subscription, namespace, "NotRegistered")
         cluster = parse_cluster_id(arm.add_aks_cluster(subscription, "rg-zero", "aks-zero")["data"]["resourceUri"])
@@ -242,9 +200,21 @@ def zero_latency_run(azurite: Azurite, fixed: bool) -> tuple[float, int, str]:
                                 providers=ProviderCache(time.time, 3600.0))
         arm.clear_log()
         started = time.perf_counter()
-        outcome = follow(reconciler, cluster, profile, settings, Progress(Output("text", io.StringIO()), live=False),
-                         None, None, planner)
+        outcome = follow(passes(reconciler, cluster, profile), cluster.subscription, settings,
+                         Progress(Output("text", io.StringIO()), live=False), None, None, planner)
         return time.perf_counter() - started, len(arm.requests), outcome.phase.value
+
+
+def other_waits(azurite: Azurite, clusters: int, seed: int, sigma: float) -> None:
+    """The other kinds of wait (`benchmarks.other_waits`), on the queue path."""
+    print(f"\nother waits, queue path, {clusters} clusters each: AKS creates by region (medians " + ", ".join(
+        f"{r} {m:g}s" for r, m in CREATES.items()) + f"), uninstalls (median {UNINSTALL:g}s), principal replication "
+        f"(median {REPLICATION:g}s), sigma {sigma:g}; 'reads' of a replication are its role-assignment PUTs")
+    for kind, run in KINDS.items():
+        for name, fixed in (("poll schedule", False), ("fixed intervals (before)", True)):
+            waits = run(azurite, clusters, seed, sigma, fixed)
+            print(f"  {name:<25} {kind:<31} all      {waits.row()}")
+            print(f"  {'':<25} {'':<31} 2nd half {waits.row(clusters // 2)}")
 
 
 def main() -> None:
@@ -255,7 +225,14 @@ def main() -> None:
                         "on the log scale (default 0.05)")
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--skip-zero-latency", action="store_true", help="leave out the real-clock runs (35 s)")
+    parser.add_argument("--skip-other-waits", action="store_true",
+                        help="leave out clusters still creating, uninstalls and principals replicating")
+    parser.add_argument("--schedule-alone", action="store_true",
+                        help="only the schedule, simulated: checks per window against spread (seconds)")
     args = parser.parse_args()
+    if args.schedule_alone:
+        schedule_alone.main()
+        return
     print(f"Notice latency and reads: {args.clusters} clusters, one subscription each with "
           f"{len(UNREGISTERED)} providers unregistered, a request every {ARRIVAL_GAP:g}s (virtual clock)")
     print("  installs:      lognormal by region and HA, medians " + ", ".join(
@@ -273,6 +250,8 @@ def main() -> None:
                 print(f"  {'':<25}                      2nd half {registrations.row(half)}")
                 print(f"  {'':<25} extension installed  all      {installs.row()}")
                 print(f"  {'':<25}                      2nd half {installs.row(half)}")
+        if not args.skip_other_waits:
+            other_waits(azurite, min(args.clusters, OTHER_CLUSTERS), args.seed, args.sigma)
         if not args.skip_zero_latency:
             print("\nargoboot run, zero-latency local Azure, workload-identity profile, 2 providers unregistered, "
                   "no history (real clock)")

@@ -134,13 +134,17 @@ class LocalBus:
         return BusSettler(self)
 
     def run_until_idle(self, queue: str, function: Callable[[Any], None], *, workers: int = 1,
-                       max_deliveries: int = 10_000) -> int:
-        """Deliver until nothing is left, moving the clock to each scheduled message; returns deliveries made."""
+                       max_deliveries: int = 10_000, until: float | None = None) -> int:
+        """Deliver until nothing is left (or nothing is due by `until`, the clock then moved to it), moving the clock
+        to each scheduled message; returns deliveries made."""
         delivered = 0
         while delivered < max_deliveries:
             batch = self._take(queue, workers)
             if not batch:
                 due = self._next_due(queue)
+                if until is not None and (due is None or due > until):
+                    self._wait_until(until)
+                    return delivered
                 if due is None:
                     return delivered
                 self._wait_until(due)

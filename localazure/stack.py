@@ -135,11 +135,12 @@ class LocalAzure:
         assert self.host is not None
         return self.host.http(method, path, params, headers)
 
-    def drain(self, *, workers: int = 1, max_deliveries: int = 10_000) -> int:
-        """Run the queue function until no message is left (scheduled ones included, by moving the clock)."""
+    def drain(self, *, workers: int = 1, max_deliveries: int = 10_000, until: float | None = None) -> int:
+        """Run the queue function until no message is left (scheduled ones included, by moving the clock), or, with
+        `until`, until none is due by then."""
         assert self.host is not None
         function = self.host.functions["install_requests"].get_user_function()
-        return self.bus.run_until_idle(QUEUE, function, workers=workers, max_deliveries=max_deliveries)
+        return self.bus.run_until_idle(QUEUE, function, workers=workers, max_deliveries=max_deliveries, until=until)
 
 
 _hosts: dict[int, FunctionsHost] = {}

@@ -24,9 +24,11 @@ from argoboot_cli.output import Output
 from argoboot_cli.progress import Progress
 from argoboot_cli.recording import RunRecorder
 from argoboot_cli.target import open_job
+from shared.bootstrap.cluster_ids import ClusterRef
 from shared.bootstrap.outcome import Outcome, Phase
 from shared.bootstrap.poll_planner import PollPlanner, resumed
 from shared.bootstrap.poll_schedule import WaitState
+from shared.bootstrap.profiles import Profile
 from shared.bootstrap.reconciler import ProviderCache, Reconciler
 from shared.settings import Settings
 
@@ -36,8 +38,9 @@ _DONE = {"bootstrap": (Phase.SUCCEEDED,), "update": (Phase.SUCCEEDED,),
          "uninstall": (Phase.UNINSTALLED, Phase.DELETED)}
 _HEADLINE = {"bootstrap": "Bootstrapping", "update": "Updating", "uninstall": "Uninstalling Argo CD from"}
 
-#: One pass of the reconciler: (waiting_on, may_reinstall, what the service owns, protected hash) -> outcome.
-Pass = Callable[[str | None, bool, tuple[str, ...], str | None], Outcome]
+#: One pass of the reconciler: (waiting_on, may_reinstall, what the service owns, protected hash, the registering
+#: providers not due for a check) -> outcome.
+Pass = Callable[[str | None, bool, tuple[str, ...], str | None, frozenset[str]], Outcome]
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -72,13 +75,7 @@ def run(args: argparse.Namespace, out: Output) -> Exit:
                             providers=ProviderCache(clock=time.time, ttl=settings.provider_cache_seconds),
                             secrets=target.secrets(settings))
 
-    def once(waiting_on: str | None, may_reinstall: bool, created: tuple[str, ...],
-             applied_hash: str | None) -> Outcome:
-        if action == "uninstall":
-            return reconciler.remove(cluster, created, waiting_on=waiting_on, adopt=args.adopt)
-        return reconciler.reconcile(cluster, profile, may_reinstall=may_reinstall, waiting_on=waiting_on,
-                                    adopt=args.adopt, created=created, applied_protected_hash=applied_hash)
-
+    once = passes(reconciler, cluster, profile, action, adopt=args.adopt)
     out.line(f"{_HEADLINE[action]} {cluster.id}")
     out.line(f"  profile {profile.name}, on {target.where}" if action != "uninstall" else f"  on {target.where}")
     progress = Progress(out)
@@ -104,6 +101,19 @@ def run(args: argparse.Namespace, out: Output) -> Exit:
     return Exit.NOT_FOUND if outcome.error_code == "ClusterNotFound" else Exit.FAILED
 
 
+def passes(reconciler: Reconciler, cluster: ClusterRef, profile: Profile, action: str = "bootstrap", *,
+           adopt: bool = False) -> Pass:
+    """One pass of `action` on the cluster, as `follow` calls it."""
+    def once(waiting_on: str | None, may_reinstall: bool, created: tuple[str, ...],
+             applied_hash: str | None, not_due: frozenset[str]) -> Outcome:
+        if action == "uninstall":
+            return reconciler.remove(cluster, created, waiting_on=waiting_on, adopt=adopt)
+        return reconciler.reconcile(cluster, profile, may_reinstall=may_reinstall, waiting_on=waiting_on,
+                                    adopt=adopt, created=created, applied_protected_hash=applied_hash,
+                                    not_due=not_due)
+    return once
+
+
 def follow(once: Pass, subscription: str, settings: Settings, progress: Progress, recorder: RunRecorder | None,
            deadline: float | None, planner: PollPlanner) -> Outcome:
     """Reconcile, wait until the poll schedule's next check, reconcile again, until a terminal outcome."""
@@ -118,7 +128,7 @@ def follow(once: Pass, subscription: str, settings: Settings, progress: Progress
         # The first pass is a new request (a Failed install is installed again); later ones follow the service's
         # bound on installs per request (MAX_INSTALL_ATTEMPTS).
         may_reinstall = polls == 0 or installs < settings.max_install_attempts
-        outcome = once(waiting_on, may_reinstall, created, applied_hash)
+        outcome = once(waiting_on, may_reinstall, created, applied_hash, planner.not_due(wait, subscription))
         created = (*created, *(item for item in outcome.created if item not in created))
         applied_hash = outcome.protected_hash or applied_hash
         installs += outcome.installs

@@ -104,7 +104,8 @@ def _follow(ledger: TableLedger, request_id: str, cluster: ClusterRef, before: s
             # of this run, so the last steps shown are the run's own. A rejected request never gets one, and a
             # request that joined another's wait may be recorded under that one's id: hence the short bound.
             ended_at = time.monotonic() if ended_at is None else ended_at
-            recorded = record is not None and record.last_request_id == request_id
+            # Earlier runs of this request recorded its id already: the row is this run's once it says the outcome.
+            recorded = record is not None and record.last_request_id == request_id and record.phase == request.status
             if recorded or request.status == "rejected" or time.monotonic() - ended_at >= _CLUSTER_ROW_GRACE:
                 return request
             time.sleep(0.1)

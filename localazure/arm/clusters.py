@@ -209,6 +209,7 @@ class Cluster:
             "type": self.kind.body_type,
             "eTag": self.etag,
             "sku": {"name": self.sku, "tier": "Standard" if self.sku == "Automatic" else "Free"},
+            "systemData": self._system_data(),
             "properties": properties,
         }
         if self.identity == "SystemAssigned":
@@ -222,6 +223,17 @@ class Cluster:
                 },
             }
         return body
+
+    def _system_data(self) -> Json:
+        """ARM's record of who created the resource and when (AKS and Arc both return it)."""
+        return {
+            "createdBy": "localazure",
+            "createdByType": "User",
+            "createdAt": iso(self.created),
+            "lastModifiedBy": "localazure",
+            "lastModifiedByType": "User",
+            "lastModifiedAt": iso(self.created),
+        }
 
     def _arc_body(self, api_version: str, now: float) -> Json:
         properties: Json = {
@@ -253,14 +265,7 @@ class Cluster:
             "location": self.location,
             "tags": dict(self.tags),
             "identity": {"type": "SystemAssigned", "principalId": self.principal_id, "tenantId": self.tenant_id},
-            "systemData": {
-                "createdBy": "localazure",
-                "createdByType": "User",
-                "createdAt": iso(self.created),
-                "lastModifiedBy": "localazure",
-                "lastModifiedByType": "User",
-                "lastModifiedAt": iso(self.created),
-            },
+            "systemData": self._system_data(),
             "properties": properties,
         }
 

@@ -353,7 +353,10 @@ class ExtensionRoutes(ClusterRoutes, ExtensionTypeRoutes):
             return Reply(200, _FORCE_DELETE_BODY)
         _refuse_busy_extension(extension)
         refuse_busy_cluster(cluster, call.now)
-        operation = self._start(extension, "Deleting", call.now + self.extension_delete_seconds, None)
+        seconds = self.extension_delete_seconds
+        if self.durations is not None:
+            seconds = self.durations.uninstall(extension.id, seconds)
+        operation = self._start(extension, "Deleting", call.now + seconds, None)
         return Reply(202, None, self._async_headers(call, extension, operation, "PT1H"))
 
     def _operation(self, call: Call) -> Reply:

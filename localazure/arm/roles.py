@@ -52,6 +52,16 @@ class RoleAssignmentRoutes(IdentityRoutes):
         self.principal_replication_seconds = 20.0
         self._role_assignments: dict[str, RoleAssignment] = {}  # by lower-cased id
         self._registries: set[str] = set()  # lower-cased container registry ids
+        self._replications: dict[str, float] = {}  # principal id -> seconds it takes, when drawn
+
+    def _replication(self, principal: str) -> float:
+        """Seconds from a principal's creation until role assignments can name it (drawn once per principal when a
+        benchmark draws durations)."""
+        if self.durations is None:
+            return self.principal_replication_seconds
+        if principal not in self._replications:
+            self._replications[principal] = self.durations.replication(principal, self.principal_replication_seconds)
+        return self._replications[principal]
 
     def _role_assignment(self, call: Call) -> Reply:
         allow(call, "GET", "PUT", "DELETE")
@@ -99,7 +109,7 @@ class RoleAssignmentRoutes(IdentityRoutes):
         if not isinstance(role, str) or "/roledefinitions/" not in role.lower() or not isinstance(principal, str):
             raise ArmError(400, "InvalidRoleAssignmentRequest", "roleDefinitionId and principalId are required.")
         created = self._principals.get(principal.lower())
-        if created is None or call.now < created + self.principal_replication_seconds:
+        if created is None or call.now < created + self._replication(principal.lower()):
             raise ArmError(
                 400,
                 "PrincipalNotFound",

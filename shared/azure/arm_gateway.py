@@ -122,8 +122,10 @@ class ArmGateway:
         identity = {**resource.identity.as_dict(), "tenantId": resource.identity.tenant_id} \
             if resource.identity is not None else {}
         sku = resource.sku.as_dict() if resource.sku is not None else {}
+        created = resource.system_data.created_at if resource.system_data is not None else None
         return cluster_facts(cluster.kind, {"location": resource.location, "identity": identity, "sku": sku,
-                                            "tags": resource.tags or {}, "properties": resource.properties or {}})
+                                            "tags": resource.tags or {}, "properties": resource.properties or {},
+                                            "systemData": {"createdAt": created}})
 
     def resource_group_exists(self, subscription: str, name: str) -> bool:
         try:

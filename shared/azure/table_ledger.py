@@ -110,6 +110,12 @@ class TableLedger:
         entity = self._get(self._waits, kind, _wait_row(group))
         return [] if entity is None else [Sample(after, by) for after, by in json.loads(entity["Samples"])]
 
+    def wait_groups(self, kind: str) -> dict[str, list[Sample]]:
+        """Every group's past waits of one kind (one partition)."""
+        entities = self._waits.query_entities("PartitionKey eq @kind", parameters={"kind": kind})
+        return {entity["Group"]: [Sample(after, by) for after, by in json.loads(entity["Samples"])]
+                for entity in entities}
+
     def add_wait_sample(self, kind: str, group: str, sample: Sample) -> None:
         """Append (ETag-conditional, so instances finishing waits at once all count), keeping the last ones."""
         for _ in range(5):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from shared.bootstrap.cluster_ids import ClusterKind
@@ -30,6 +31,7 @@ class ClusterFacts:
     connectivity_status: str | None = None  # Arc only: Connected, Connecting, Offline, Expired, AgentNotInstalled
     schedulable_nodes: int | None = None  # nodes ordinary pods can run on; None: as many as node_count
     unschedulable_pools: tuple[str, ...] = ()  # why the other nodes do not count, one line per pool
+    created_at: float | None = None  # epoch seconds ARM says the cluster was created (`systemData.createdAt`)
 
     @property
     def argocd_nodes(self) -> int | None:
@@ -80,7 +82,18 @@ def cluster_facts(kind: ClusterKind, body: Mapping[str, Any]) -> ClusterFacts:
         connectivity_status=_text(props.get("connectivityStatus")) if kind == "arc" else None,
         schedulable_nodes=schedulable,
         unschedulable_pools=excluded,
+        created_at=_moment(_dict(body.get("systemData")).get("createdAt")),
     )
+
+
+def _moment(value: object) -> float | None:
+    """Epoch seconds of an ARM timestamp (ISO 8601, or the SDK's datetime)."""
+    if isinstance(value, str) and value:
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return value.timestamp() if isinstance(value, datetime) else None
 
 
 def _text(value: object) -> str | None:

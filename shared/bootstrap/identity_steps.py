@@ -54,6 +54,7 @@ class IdentitySteps:
         if identity is None:
             identity = self.api.put_identity(ref, facts.location, ownership_tags(cluster))
             run.created.append(identity.id)
+            run.created_principal = True
             run.step(f"created managed identity {ref.name} in {ref.resource_group} ({facts.location}), "
                      f"client id {identity.client_id}")
         elif not owned_by_us(identity.tags, cluster):

@@ -13,15 +13,20 @@ from dataclasses import dataclass, field, replace
 
 from shared.azure.ledger import WaitHistory
 from shared.bootstrap.outcome import Awaited, Outcome
-from shared.bootstrap.poll_schedule import Sample, WaitState, next_check
+from shared.bootstrap.poll_schedule import Sample, WaitState, next_check, pooled_spread
 from shared.settings import Settings
 
-#: Waits whose durations are recorded and predict the next ones (a cluster's create is seen only half-way).
-HISTORY_KINDS = frozenset({"install", "update", "uninstall", "providers"})
+#: Waits whose durations are recorded and predict the next ones: those this service started, a cluster's create
+#: (ARM says when it began) and a race for a principal this service created.
+HISTORY_KINDS = frozenset({"install", "update", "uninstall", "providers", "race", "create"})
 #: Waits that interrupt another one (its clock keeps running underneath).
 INTERRUPTIONS = frozenset({"throttled", "azure"})
 #: Waits that a poll of the extension alone follows (the reconciler's `waiting_on="extension"`).
 EXTENSION_WAITS = frozenset({"install", "update", "uninstall"})
+#: Waits whose parts the reconciler reads one by one (each namespace's provider GET), so a part may skip a pass.
+SPLIT_KINDS = frozenset({"providers"})
+#: A part due this much after the pass is read on it anyway (one read now is as good as one a moment later).
+DUE_EARLY = 0.5
 CACHE_SECONDS = 60.0
 
 
@@ -49,6 +54,7 @@ class PollPlanner:
     history: WaitHistory | None = None
     headroom: Callable[[str], float] = lambda subscription: 1.0
     _cache: dict[tuple[str, str], tuple[float, list[Sample]]] = field(default_factory=dict)
+    _spreads: dict[str, tuple[float, float | None]] = field(default_factory=dict)
 
     def cap(self, kind: str) -> float:
         """The longest gap between two checks of this kind of wait: the settings that were its fixed intervals."""
@@ -72,17 +78,37 @@ class PollPlanner:
             return Tracked(wait, delay)
         if previous is not None and not awaited.began and previous.kind == awaited.kind \
                 and (not awaited.group or set(_parts(awaited.group)) <= set(_parts(previous.group))):
-            wait = replace(previous, seen=now, group=awaited.group or previous.group)
+            group = awaited.group or previous.group
+            wait = replace(previous, seen=now, group=group, parts_seen=_read(previous, group, awaited.unread, now))
             finished = _ended(previous, [p for p in _parts(previous.group) if p not in _parts(wait.group)], now)
         else:
             finished = _ended(previous, _parts(previous.group) if previous else (), now)
-            wait = WaitState(awaited.kind, awaited.group, now, now, witnessed=awaited.began)
+            began = now if awaited.since is None else min(now, awaited.since)
+            witnessed = awaited.began or awaited.since is not None
+            wait = WaitState(awaited.kind, awaited.group, began, now, witnessed=witnessed,
+                             parts_seen=_read(previous, awaited.group, awaited.unread, now))
+        if outcome.retry_after is not None:
+            return Tracked(wait, outcome.retry_after, finished)
+        delay = min(self._due_in(wait, part, headroom, now) for part in _parts(wait.group))
+        return Tracked(wait, max(0.0, delay), finished)
+
+    def not_due(self, wait: WaitState | None, subscription: str) -> frozenset[str]:
+        """The parts of a wait whose own next check is not due yet, which the next pass need not read (it counts them
+        as still in progress): each namespace of a registration follows its own history, so the one that usually
+        takes longer is not read at every check of the quicker one."""
+        if wait is None or wait.kind not in SPLIT_KINDS:
+            return frozenset()
+        now, headroom = self.clock(), self.headroom(subscription)
+        return frozenset(part for part in _parts(wait.group) if self._due_in(wait, part, headroom, now) > DUE_EARLY)
+
+    def _due_in(self, wait: WaitState, part: str, headroom: float, now: float) -> float:
+        """Seconds from now until this part of the wait is next to be checked: on its own history, from its own last
+        check."""
+        seen = wait.part_seen(part)
         learn = wait.witnessed and wait.kind in HISTORY_KINDS
-        delay = min(next_check(kind=wait.kind, elapsed=now - wait.began, cap=self.cap(wait.kind),
-                               samples=self.samples(wait.kind, part) if learn else (),
-                               retry_after=outcome.retry_after, headroom=headroom)
-                    for part in _parts(wait.group))
-        return Tracked(wait, delay, finished)
+        return (seen - now) + next_check(kind=wait.kind, elapsed=seen - wait.began, cap=self.cap(wait.kind),
+                                 samples=self.samples(wait.kind, part) if learn else (), headroom=headroom,
+                                 spread=self.spread(wait.kind) if learn else None)
 
     def remember(self, tracked: Tracked) -> None:
         """Add the waits that ended to the history (call once the run is recorded, so a retried run adds nothing)."""
@@ -90,6 +116,17 @@ class PollPlanner:
             self.samples(kind, group).append(sample)
             if self.history is not None:
                 self.history.add_wait_sample(kind, group, sample)
+
+    def spread(self, kind: str) -> float | None:
+        """How widely this kind's waits spread about their groups' typical durations, pooled over all its groups
+        (refreshed from the ledger now and then, like `samples`)."""
+        now = self.clock()
+        cached = self._spreads.get(kind)
+        if cached is None or now - cached[0] > CACHE_SECONDS:
+            groups = self.history.wait_groups(kind).values() if self.history is not None else \
+                [samples for (k, _), (_, samples) in self._cache.items() if k == kind]
+            cached = self._spreads[kind] = (now, pooled_spread(groups))
+        return cached[1]
 
     def samples(self, kind: str, group: str) -> list[Sample]:
         """Past waits of this kind and group (this instance's copy, refreshed from the ledger now and then)."""
@@ -114,9 +151,16 @@ def _parts(group: str) -> list[str]:
     return group.split("+")
 
 
+def _read(previous: WaitState | None, group: str, unread: Sequence[str], now: float) -> dict[str, float]:
+    """When each part of the group was last read: now, but for the parts this pass did not read."""
+    return {part: previous.part_seen(part) if previous is not None and part in unread else now
+            for part in _parts(group)}
+
+
 def _ended(previous: WaitState | None, parts: Sequence[str], now: float) -> tuple[Finished, ...]:
-    """The parts of a wait this service started that are over now, with how long they took."""
+    """The parts of a witnessed wait (its start known) that are over now, with how long they took: from the last
+    check that read each one still in progress (not a pass that skipped it) to now."""
     if previous is None or not previous.witnessed or previous.kind not in HISTORY_KINDS:
         return ()
-    sample = Sample(previous.seen - previous.began, now - previous.began)
-    return tuple((previous.kind, part, sample) for part in parts)
+    return tuple((previous.kind, part, Sample(previous.part_seen(part) - previous.began, now - previous.began))
+                 for part in parts)

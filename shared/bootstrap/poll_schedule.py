@@ -6,8 +6,9 @@ setting of the kind of wait). In order:
 
 1. Azure's `Retry-After` (or the pacer's reserved slot), when it sent one: exactly that, never sooner.
 2. With enough history (`MIN_HISTORY` past waits of this kind and group): nothing before the usual window (where
-   about 98 % of such waits end, fitted to the past ones: `usual_window`); then evenly spaced checks over it,
-   `WINDOW_READS` of them; past it, checks spread out again.
+   about 99 % of such waits end, fitted to the past ones: `usual_window`); then `WINDOW_READS` checks over it, one
+   in each of as many cells that hold as many past waits each (dense where most end, sparse in the tails); past
+   it, checks back off from the window's end.
 3. Without: a first check after `FIRST_CHECK` (a quick Azure is noticed at once), then each wait as long as the
    time waited so far (0.5, 1, 2, 4, 8 s ...).
 
@@ -18,18 +19,20 @@ Azure's own Retry-After and the skip to the start of the usual window (history s
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 FIRST_CHECK = 0.5  # seconds: one read, and an Azure that is already done is noticed at once
 MIN_GAP = 1.0  # never two checks closer than this (history or not)
 MIN_HISTORY = 5  # past waits of a kind and group before their window is trusted
-Z = 2.3  # the window spans e^(+-Z sigma) about the typical duration: about 98 % of waits end inside it
+Z = 2.6  # the window spans e^(+-Z sigma) about the typical duration: about 99 % of waits end inside it
+LOOSE = 0.05  # a sample bracketed within this fraction of its duration is precise enough to fit, however wide
 MIN_SIGMA = 0.01
+POOLED_MIN = 20  # degrees of freedom before a kind's pooled spread is trusted over each group's own
 #: Checks spent inside the usual window, per kind of wait (a registration's window is narrower than an install's,
 #: and happens once per subscription). Kinds not named get the default.
-WINDOW_READS = {"providers": 8}
-DEFAULT_WINDOW_READS = 16
+WINDOW_READS = {"providers": 6}
+DEFAULT_WINDOW_READS = 12
 SCARCE_BELOW = 0.5  # fraction of the subscription's read budget left below which gaps stretch
 MAX_STRETCH = 4.0
 
@@ -46,44 +49,122 @@ class Sample:
 class WaitState:
     """The wait a cluster is in: its kind and group (whose history predicts it), when it began, and when a check
     last saw it still in progress. `witnessed`: this service started what it awaits, so `began` is exact and the
-    wait's duration may join the history."""
+    wait's duration may join the history. `parts_seen`: for a group of several things awaited together (the
+    namespaces still registering), when a check last read each one (a part not read on a pass keeps its time)."""
 
     kind: str
     group: str
     began: float
     seen: float
     witnessed: bool
+    parts_seen: dict[str, float] = field(default_factory=dict)
+
+    def part_seen(self, part: str) -> float:
+        return self.parts_seen.get(part, self.seen)
 
 
 @dataclass(frozen=True)
 class Window:
-    """Where past waits ended: from `start` (all but the fastest few still in progress) to `end`; checks `gap` apart."""
+    """Where past waits ended, and the checks spent on it (seconds from the wait's start): the first at `start`
+    (all but the fastest few still in progress), the last at `end` (all but the slowest few done), dense where most
+    end and sparse in the tails."""
 
-    start: float
-    end: float
-    gap: float
+    checks: tuple[float, ...]
+
+    @property
+    def start(self) -> float:
+        return self.checks[0]
+
+    @property
+    def end(self) -> float:
+        return self.checks[-1]
+
+    @property
+    def tail_gap(self) -> float:
+        """The gap between the last two checks: where checking a wait later than usual starts from."""
+        return self.checks[-1] - self.checks[-2] if len(self.checks) > 1 else MIN_GAP
 
 
-def usual_window(samples: Sequence[Sample], reads: int) -> Window | None:
-    """The window past waits ended in, or None while there are too few of them to trust.
+def usual_window(samples: Sequence[Sample], reads: int, spread: float | None = None) -> Window | None:
+    """The window past waits ended in, with `reads` checks over it, or None while there are too few samples.
 
     A fit, not the extremes seen: durations of one kind and group spread about a typical one by a factor (a
-    lognormal), so the window is their geometric mean times e^(+-Z sigma), sigma from the samples (widened while
-    there are few), padded by half a sample's bracket. Samples bracketed much more loosely than most (waits noticed
-    before there was history) are left out once there are enough precise ones."""
-    if len(samples) < MIN_HISTORY:
+    lognormal), so the window is their geometric mean times e^(+-Z sigma), padded by half a typical sample's bracket.
+    Sigma is the group's own, or the kind's `spread` (pooled over all its groups: `pooled_spread`) when that is
+    wider, widened for the uncertainty of a mean from few samples. The checks split the window into `reads` cells
+    that hold as many of the fitted waits each, one check in the middle of each: dense where most end, sparse in the
+    tails, and no read at the window's edges, where almost nothing ends."""
+    use = _precise(samples)
+    if len(use) < MIN_HISTORY:
         return None
+    logs = _logs(use)
+    mean = sum(logs) / len(logs)
+    own = math.sqrt(sum((x - mean) ** 2 for x in logs) / len(logs))
+    if spread is None:
+        sigma = own * (1 + 1 / math.sqrt(2 * len(logs)))  # its own spread, from few samples: widened
+    else:
+        sigma = max(own, spread) * math.sqrt(1 + 1 / len(logs))
+    pad = sorted(s.by - s.after for s in use)[len(use) // 2] / 2
+    return Window(_checks(mean, max(MIN_SIGMA, sigma), pad, max(1, reads)))
+
+
+def pooled_spread(groups: Iterable[Sequence[Sample]]) -> float | None:
+    """How widely one kind's waits spread about their own group's typical duration (sigma on the log scale), pooled
+    over its groups: an install takes as long as others in its region give or take the same factor everywhere, so
+    hundreds of samples say it far better than one group's few. None while there are fewer than POOLED_MIN."""
+    squares, freedom = 0.0, 0
+    for samples in groups:
+        logs = _logs(_precise(samples))
+        if len(logs) >= 2:
+            mean = sum(logs) / len(logs)
+            squares += sum((x - mean) ** 2 for x in logs)
+            freedom += len(logs) - 1
+    return math.sqrt(squares / freedom) if freedom >= POOLED_MIN else None
+
+
+def _precise(samples: Sequence[Sample]) -> list[Sample]:
+    """The samples worth fitting: those bracketed much more loosely than most and than LOOSE of their duration (waits
+    noticed before there was history, or at the window's first check) are left out once there are enough others. A
+    wait that ended late, bracketed by the sparser checks past the window, stays in, or the fit would forget its
+    tails and narrow itself."""
+    if len(samples) < MIN_HISTORY:
+        return list(samples)
     widths = sorted(s.by - s.after for s in samples)
     loose = 2 * widths[len(widths) // 2]
-    precise = [s for s in samples if s.by - s.after <= loose]
-    use = precise if len(precise) >= MIN_HISTORY else list(samples)
-    logs = [math.log(max(MIN_GAP, (s.after + s.by) / 2)) for s in use]
-    mean = sum(logs) / len(logs)
-    sigma = max(MIN_SIGMA, math.sqrt(sum((x - mean) ** 2 for x in logs) / len(logs))) * (1 + 1 / math.sqrt(len(logs)))
-    pad = max(s.by - s.after for s in use) / 2
-    start = max(0.0, math.exp(mean - Z * sigma) - pad)
-    end = math.exp(mean + Z * sigma) + pad
-    return Window(start, end, max(MIN_GAP, (end - start) / max(1, reads)))
+    precise = [s for s in samples if s.by - s.after <= max(loose, LOOSE * s.by)]
+    return precise if len(precise) >= MIN_HISTORY else list(samples)
+
+
+def _logs(samples: Sequence[Sample]) -> list[float]:
+    return [math.log(max(MIN_GAP, (s.after + s.by) / 2)) for s in samples]
+
+
+def _checks(mean: float, sigma: float, pad: float, reads: int) -> tuple[float, ...]:
+    """The middles of `reads` cells of equal probability between e^(mean - Z sigma) - pad and e^(mean + Z sigma) + pad
+    under the fitted lognormal (no two checks closer than MIN_GAP)."""
+    low, high = _cdf(-Z), _cdf(Z)
+    checks: list[float] = []
+    for i in range(reads):
+        z = _quantile(low + (high - low) * (i + 0.5) / reads)
+        at = max(0.0, math.exp(mean + sigma * z) + pad * z / Z)
+        if not checks or at - checks[-1] >= MIN_GAP:
+            checks.append(at)
+    return tuple(checks)
+
+
+def _cdf(z: float) -> float:
+    """The standard normal's distribution function."""
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+def _quantile(p: float) -> float:
+    """The standard normal's p-quantile, by bisection on `_cdf` (math alone: the statistics module would cost the
+    function app's cold start its imports)."""
+    low, high = -10.0, 10.0
+    for _ in range(64):
+        middle = (low + high) / 2
+        low, high = (middle, high) if _cdf(middle) < p else (low, middle)
+    return (low + high) / 2
 
 
 def stretch(headroom: float) -> float:
@@ -95,22 +176,21 @@ def stretch(headroom: float) -> float:
 
 
 def next_check(*, kind: str, elapsed: float, cap: float, samples: Sequence[Sample] = (),
-               retry_after: float | None = None, headroom: float = 1.0) -> float:
-    """Seconds from now until the next check of a wait `elapsed` seconds old."""
+               retry_after: float | None = None, headroom: float = 1.0, spread: float | None = None) -> float:
+    """Seconds from now until the next check of a wait `elapsed` seconds old (`spread`: see `usual_window`)."""
     if retry_after is not None:
         return max(0.0, retry_after)
     elapsed = max(0.0, elapsed)
-    window = usual_window(samples, WINDOW_READS.get(kind, DEFAULT_WINDOW_READS))
+    window = usual_window(samples, WINDOW_READS.get(kind, DEFAULT_WINDOW_READS), spread)
     if window is not None and elapsed < window.start - MIN_GAP / 2:
         return window.start - elapsed  # history: nothing of this kind ends sooner
-    if window is not None and elapsed < window.end:
-        # The next point of the window's grid, so checks stay evenly spaced whenever the run happened.
-        steps = math.floor((elapsed - window.start) / window.gap) + 1
-        gap = window.start + steps * window.gap - elapsed
-        if gap < MIN_GAP / 2:
-            gap += window.gap  # a point this close is as good as the check that just ran
+    # The next of the window's checks (a point this close is as good as the check that just ran), so they stay where
+    # they are whenever the run happened.
+    ahead = next((at for at in window.checks if at >= elapsed + MIN_GAP / 2), None) if window is not None else None
+    if ahead is not None:
+        gap = ahead - elapsed
     elif window is not None:
-        gap = max(window.gap, (elapsed - window.start) / 2)  # later than usual: spread out again
+        gap = max(window.tail_gap, elapsed - window.end)  # later than usual: back off from the window's end
     else:
         gap = max(FIRST_CHECK, elapsed)
     return min(cap, gap * stretch(headroom))

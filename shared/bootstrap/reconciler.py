@@ -43,9 +43,12 @@ from shared.settings import Settings
 EXTENSIONS_NAMESPACE = "Microsoft.KubernetesConfiguration"  # where cluster extensions (and their types) live
 REQUIRED_PROVIDERS = ("Microsoft.Kubernetes", "Microsoft.ContainerService", EXTENSIONS_NAMESPACE)
 _READY = "succeeded"
+_CREATING = "creating"
+_REGISTERING = "Registering"  # what a provider not read on this pass counts as (its check is not due yet)
 _BROKEN_CLUSTER_STATES = ("failed", "canceled", "deleting")
 #: Azure's races that clear by themselves within seconds: retried sooner than other waits.
-_RACES = {"ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity", "PrincipalNotFound"}
+_REPLICATION = "PrincipalNotFound"  # a new principal not yet replicated to where role assignments are checked
+_RACES = {"ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity", _REPLICATION}
 _ACTIVITY = {"creating": "install", "updating": "update", "deleting": "uninstall"}
 
 
@@ -66,6 +69,7 @@ class _Job:
     honour_opt_out: bool
     adopt: bool
     created: tuple[str, ...]
+    not_due: frozenset[str]
 
 
 def _registered(states: dict[str, str], namespace: str) -> bool:
@@ -122,15 +126,18 @@ class Reconciler:
 
     def reconcile(self, cluster: ClusterRef, profile: Profile, *, may_reinstall: bool,
                   waiting_on: str | None = None, honour_opt_out: bool = False, adopt: bool = False,
-                  created: tuple[str, ...] = (), applied_protected_hash: str | None = None) -> Outcome:
+                  created: tuple[str, ...] = (), applied_protected_hash: str | None = None,
+                  not_due: frozenset[str] = frozenset()) -> Outcome:
         """Run the steps. `may_reinstall`: a Failed extension is installed again (a new request, or attempts
         left under MAX_INSTALL_ATTEMPTS); `honour_opt_out`: skip a cluster tagged out (events and the sweep);
         `adopt`: take over an Argo CD extension the service did not create; `created`: what the ledger says the
         service created for the cluster (its extension among them, once it installed or adopted one);
-        `applied_protected_hash`: the ledger's hash of the protected settings last sent (Azure never returns them)."""
+        `applied_protected_hash`: the ledger's hash of the protected settings last sent (Azure never returns them);
+        `not_due`: registering providers whose next check is not due yet (the poll planner's `not_due`): not read on
+        this pass, they count as still registering."""
         run = Run()
         run.protected_hash = applied_protected_hash
-        job = _Job(cluster, profile, may_reinstall, honour_opt_out, adopt, created)
+        job = _Job(cluster, profile, may_reinstall, honour_opt_out, adopt, created, not_due)
         with paced_pass(cluster.id, "poll" if waiting_on == "extension" else "reconcile"):
             return self._reconcile(run, job, waiting_on)
 
@@ -191,8 +198,11 @@ class Reconciler:
         if exc.retryable:
             on = "throttled" if exc.status == 429 else "azure"  # throttled: ARM's limits, or pacing to them
             when = f"retrying in {round(exc.retry_after, 1):g}s" if exc.retry_after is not None else "retrying"
-            return run.wait(on, f"{exc.summary}; {when}", Awaited("race" if exc.code in _RACES else on),
-                            exc.retry_after)
+            if exc.code in _RACES:
+                # A principal this run created: its replication is witnessed from now, and learned (by code).
+                began = exc.code == _REPLICATION and run.created_principal
+                return run.wait(on, f"{exc.summary}; {when}", Awaited("race", exc.code, began=began), exc.retry_after)
+            return run.wait(on, f"{exc.summary}; {when}", Awaited(on), exc.retry_after)
         return run.fail(exc.code, exc.message)
 
     def _full(self, run: Run, job: _Job, known: ExtensionState | _NotRead | None = _NOT_READ) -> Outcome:
@@ -201,10 +211,10 @@ class Reconciler:
         Reads and refusals first (providers' states, the cluster, the pre-flight checks, the extension and whose
         it is), writes after: a cluster that is refused, or skipped, costs Azure nothing."""
         cluster, profile = job.cluster, job.profile
-        states = self._provider_states(cluster.subscription)
+        states = self._provider_states(cluster.subscription, job.not_due)
         if not _registered(states, cluster.namespace):
             # A cluster cannot be read before its own provider is registered (and none can exist until it is).
-            return self._register(run, cluster.subscription, states)
+            return self._register(run, cluster.subscription, states, job.not_due)
         facts = self.api.get_cluster(cluster)
         if facts is None:
             return run.fail("ClusterNotFound", f"{cluster.id} does not exist (deleted, or a typo in the id). "
@@ -213,6 +223,10 @@ class Reconciler:
         if state in _BROKEN_CLUSTER_STATES:
             return run.fail("ClusterNotReady", f"the cluster's provisioningState is {facts.provisioning_state}; "
                             "repair or recreate it, then send the request again")
+        if state == _CREATING and facts.created_at is not None:
+            # ARM says when the create began: the wait is timed from then, and learned per region.
+            return run.wait("cluster", f"cluster is {facts.provisioning_state}",
+                            Awaited("create", facts.location.lower(), since=facts.created_at))
         if state != _READY:
             return run.wait("cluster", f"cluster is {facts.provisioning_state}", Awaited("cluster", facts.location))
         if job.honour_opt_out and not opted_in(facts.tags, self.settings):
@@ -239,7 +253,7 @@ class Reconciler:
             self.preflight.availability(cluster, profile, facts)  # before the first install, or a new pin
         if profile.workload_identity.enabled:
             self.preflight.identity_group(cluster)
-        pending = self._register(run, cluster.subscription, states)  # the first write
+        pending = self._register(run, cluster.subscription, states, job.not_due)  # the first write
         if pending.phase is Phase.WAITING:
             return pending
         client_id = None
@@ -310,18 +324,23 @@ class Reconciler:
                                  "send the request again") from exc
         run.step(f"enabling {missing} on the AKS cluster (workloadIdentity.enableOnCluster)")
 
-    def _provider_states(self, subscription: str) -> dict[str, str]:
-        """Each required provider's registration state (reads; a provider seen Registered recently is not read)."""
+    def _provider_states(self, subscription: str, not_due: frozenset[str]) -> dict[str, str]:
+        """Each required provider's registration state (reads; a provider seen Registered recently is not read, and
+        one still registering whose next check is not due counts as registering without a read)."""
         states = {}
         for namespace in REQUIRED_PROVIDERS:
-            state = "Registered" if self.providers.fresh(subscription, namespace) \
-                else self.api.provider_state(subscription, namespace)
+            if self.providers.fresh(subscription, namespace):
+                state = "Registered"
+            elif namespace in not_due:
+                state = _REGISTERING
+            else:
+                state = self.api.provider_state(subscription, namespace)
             if state.lower() == "registered":
                 self.providers.mark(subscription, namespace)
             states[namespace] = state
         return states
 
-    def _register(self, run: Run, subscription: str, states: dict[str, str]) -> Outcome:
+    def _register(self, run: Run, subscription: str, states: dict[str, str], not_due: frozenset[str]) -> Outcome:
         """Register what is not registered; WAITING while any provider is still registering, else SUCCEEDED."""
         pending, registered = [], False
         for namespace, state in states.items():
@@ -335,7 +354,8 @@ class Reconciler:
                 pending.append(namespace)
         if pending:
             return run.wait("providers", f"waiting for {', '.join(pending)} to finish registering",
-                            Awaited("providers", "+".join(pending), began=registered))
+                            Awaited("providers", "+".join(pending), began=registered,
+                                    unread=tuple(n for n in pending if n in not_due)))
         return Outcome(Phase.SUCCEEDED)
 
     def _extension(self, run: Run, cluster: ClusterRef, spec: ExtensionSpec, ext: ExtensionState | None, group: str,

@@ -147,7 +147,8 @@ class RequestProcessor:
                 request.cluster, profile, may_reinstall=attempts < self.settings.max_install_attempts,
                 waiting_on=waiting_on, honour_opt_out=not decision.explicit, adopt=decision.explicit and request.adopt,
                 created=record.created if record else (),
-                applied_protected_hash=record.protected_hash if record else None)
+                applied_protected_hash=record.protected_hash if record else None,
+                not_due=self.planner.not_due(record.wait if record else None, request.cluster.subscription))
         else:
             outcome = self.reconciler.remove(request.cluster, record.created if record else (),
                                              waiting_on=waiting_on, adopt=decision.explicit and request.adopt)

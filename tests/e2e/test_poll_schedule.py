@@ -6,8 +6,10 @@ import itertools
 
 import pytest
 
+from localazure.arm.timing import Durations, Lognormal
+from localazure.clock import VirtualClock
 from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
-from shared.bootstrap.poll_schedule import DEFAULT_WINDOW_READS, FIRST_CHECK, Sample, usual_window
+from shared.bootstrap.poll_schedule import DEFAULT_WINDOW_READS, FIRST_CHECK, WINDOW_READS, Sample, usual_window
 from shared.pipeline.processing import DUE_PROPERTY
 from tests.e2e.helpers import RG, record
 
@@ -76,10 +78,10 @@ def test_an_install_is_checked_where_past_ones_ended_and_noticed_within_a_few_se
     _, gets = _extension_gets_after_the_put(az, "aks-learned")
     times = [t for t, _ in gets]
     assert times[0] == pytest.approx(window.start, abs=1e-3)  # nothing before the usual window
-    assert all(b - a == pytest.approx(window.gap, abs=1e-3) for a, b in itertools.pairwise(times))
+    assert times == pytest.approx(list(window.checks[:len(times)]), abs=1e-3)  # then the window's checks
     noticed = times[-1]
-    assert install <= noticed < install + window.gap  # the first check after Azure was done saw it
-    assert len(gets) <= 1 + DEFAULT_WINDOW_READS  # versus 8 polls every 15 s before, up to 15 s late
+    assert install <= noticed and (len(times) == 1 or times[-2] < install)  # the first check after Azure was done
+    assert len(gets) <= DEFAULT_WINDOW_READS  # versus 8 polls every 15 s before, up to 15 s late
     rec = record(az, event["data"]["resourceUri"])
     assert rec.phase == "succeeded" and rec.wait is None
     learned = az.services.ledger.wait_samples("install", GROUP)
@@ -99,3 +101,71 @@ def test_a_cluster_still_creating_is_checked_soon_then_less_often_up_to_its_cap(
     gaps = [round(b - a, 3) for a, b in itertools.pairwise(gets)]
     assert gaps[:5] == [0.5, 0.5, 1.0, 2.0, 4.0] and max(gaps) == 30.0, gaps
     assert record(az, event["data"]["resourceUri"]).phase == "succeeded"
+
+
+QUICK, SLOW = "Microsoft.Kubernetes", "Microsoft.KubernetesConfiguration"
+
+
+def test_each_registering_namespace_is_read_only_when_its_own_check_is_due(local_azure: LocalAzure) -> None:
+    """Two namespaces register together; each is read at its own window's checks, never at the other's, and the
+    history each one learns brackets from its own last real read."""
+    az = local_azure
+    took = {QUICK: 45.0, SLOW: 120.0}
+    az.arm.durations = Durations(0, registrations={ns: Lognormal(s, 0.0, s, s) for ns, s in took.items()}, installs={})
+    windows = {}
+    for namespace, seconds in took.items():
+        az.arm.set_provider(SUBSCRIPTION, namespace, "NotRegistered")
+        past = [Sample(seconds - 2 - i % 3, seconds + 1 + i % 2) for i in range(10)]
+        for sample in past:
+            az.services.ledger.add_wait_sample("providers", namespace, sample)
+        window = usual_window(past, WINDOW_READS["providers"])
+        assert window is not None
+        windows[namespace] = window
+    event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-namespaces")
+    az.deliver_event(event)
+    az.drain()
+    assert record(az, event["data"]["resourceUri"]).phase == "succeeded"
+    passes = [r.started for r in az.arm.requests if r.method == "GET" and r.path.endswith("/aks-namespaces")]
+    for namespace, seconds in took.items():
+        provider = f"/subscriptions/{SUBSCRIPTION}/providers/{namespace}".lower()
+        [register] = [r.started for r in az.arm.requests
+                      if r.method == "POST" and r.path.lower() == f"{provider}/register"]
+        reads = [r.started - register for r in az.arm.requests if r.method == "GET" and r.path.lower() == provider
+                 and r.started > register]
+        window = windows[namespace]
+        # Read at its own window's checks only (none before it opens, though passes ran for the other namespace).
+        assert reads == pytest.approx(list(window.checks[:len(reads)]), abs=1e-3), (namespace, reads)
+        assert reads[-1] >= seconds and (len(reads) == 1 or reads[-2] < seconds)
+        assert len(reads) <= WINDOW_READS["providers"]
+        learned = az.services.ledger.wait_samples("providers", namespace)[-1]
+        assert (learned.after, learned.by) == pytest.approx((reads[-2] if len(reads) > 1 else 0.0, reads[-1]), abs=1e-3)
+    # The quick namespace's checks were passes of their own, before the slow one's window opened.
+    assert len([t for t in passes if passes[0] < t < passes[0] + windows[SLOW].start]) >= 2
+
+
+def test_a_create_is_timed_from_arms_created_at_and_checked_where_past_creates_ended(local_azure: LocalAzure) -> None:
+    """A cluster still creating when its event arrives: ARM's systemData.createdAt starts the wait's clock, so the
+    region's past creates say when to look, and this one's duration joins them."""
+    az = local_azure
+    assert isinstance(az.clock, VirtualClock)
+    took = 200.0
+    past = [Sample(took - 2 - i % 3, took + 1 + i % 2) for i in range(10)]
+    for sample in past:
+        az.services.ledger.add_wait_sample("create", "eastus", sample)
+    window = usual_window(past, DEFAULT_WINDOW_READS)
+    assert window is not None
+    event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-creating", provisioning_state="Creating", ready_after=took)
+    created = az.clock()
+    az.clock.advance(30.0)  # the event reaches the service half a minute into the create
+    az.deliver_event(event)
+    az.drain()
+    assert record(az, event["data"]["resourceUri"]).phase == "succeeded"
+    put = next(r.started for r in az.arm.requests if r.method == "PUT")
+    gets = [r.started - created for r in az.arm.requests if r.method == "GET"
+            and r.path.endswith("/managedClusters/aks-creating") and r.started <= put]
+    assert gets[0] == pytest.approx(30.0, abs=1e-3)  # the event's pass
+    assert gets[1:] == pytest.approx(list(window.checks[:len(gets) - 1]), abs=1e-3)  # then the window's checks
+    assert gets[-1] >= took > gets[-2]
+    learned = az.services.ledger.wait_samples("create", "eastus")
+    assert learned[:-1] == past
+    assert (learned[-1].after, learned[-1].by) == pytest.approx((gets[-2], gets[-1]), abs=1e-3)

@@ -131,6 +131,10 @@ def test_role_assignment_waits_for_the_new_principal_to_replicate(platform_azure
     gaps = [b.started - a.started for a, b in itertools.pairwise(attempts)]
     assert gaps == sorted(gaps) and max(gaps) <= az.services.settings.identity_retry_seconds, gaps
     assert 25 <= attempts[-1].started - attempts[0].started <= 25 + az.services.settings.identity_retry_seconds
+    # The service created the principal, so the race is timed from then and learned, bracketed by the attempts.
+    [learned] = az.services.ledger.wait_samples("race", "PrincipalNotFound")
+    assert (learned.after, learned.by) == pytest.approx((attempts[-2].started - attempts[0].started,
+                                                         attempts[-1].started - attempts[0].started), abs=1e-3)
     assert len(az.arm.role_assignments(REGISTRY)) == 1
     assert record(az, aks_id("aks-acr")).last_error_code is None
 

@@ -17,8 +17,10 @@ from shared.bootstrap.poll_schedule import (
     FIRST_CHECK,
     MAX_STRETCH,
     MIN_HISTORY,
+    WINDOW_READS,
     Sample,
     next_check,
+    pooled_spread,
     usual_window,
 )
 from shared.settings import Settings
@@ -38,7 +40,7 @@ def history(median: float, spread: float, n: int = 40, seed: int = 1) -> list[Sa
 
 def checks_until(done: float, *, samples: list[Sample], cap: float, kind: str = "install") -> list[float]:
     """The times (from the wait's start) at which the schedule checks, up to the first that sees it done."""
-    at, times = 0.0, []
+    at, times = 0.0, list[float]()
     while not times or times[-1] < done:
         at += next_check(kind=kind, elapsed=at, cap=cap, samples=samples)
         times.append(at)
@@ -58,16 +60,18 @@ def test_without_history_it_starts_fast_and_backs_off_to_the_cap() -> None:
     assert next_check(kind="install", elapsed=0.0, cap=15.0) == FIRST_CHECK
 
 
-def test_with_history_it_skips_to_the_usual_window_then_checks_it_evenly() -> None:
+def test_with_history_it_skips_to_the_usual_window_then_checks_it_densest_where_most_end() -> None:
     samples = history(150.0, 0.05)
     window = usual_window(samples, DEFAULT_WINDOW_READS)
     assert window is not None and 120 < window.start < 150 < window.end < 180
+    assert len(window.checks) == DEFAULT_WINDOW_READS
     assert next_check(kind="install", elapsed=0.0, cap=15.0, samples=samples) == window.start
     times = checks_until(window.end, samples=samples, cap=15.0)
-    assert times[0] == window.start
-    inside = [t for t in times if t >= window.start]
-    assert all(abs((b - a) - window.gap) < 1e-6 for a, b in itertools.pairwise(inside))
-    assert len(times) <= 1 + DEFAULT_WINDOW_READS  # the skip, then the window's reads
+    assert times == pytest.approx(list(window.checks))  # the window's checks, one after another, then nothing more
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    middle = len(gaps) // 2
+    assert gaps[middle] < gaps[0] and gaps[middle] < gaps[-1]  # dense about the median, sparse in the tails
+    assert all(gap >= 1.0 for gap in gaps)
 
 
 def test_a_check_just_before_the_window_does_not_repeat_at_once() -> None:
@@ -103,8 +107,9 @@ def test_a_wait_longer_than_ever_seen_spreads_out_again_up_to_the_cap() -> None:
     samples = history(150.0, 0.05)
     window = usual_window(samples, DEFAULT_WINDOW_READS)
     assert window is not None
-    late = next_check(kind="install", elapsed=window.end + 40, cap=15.0, samples=samples)
-    assert window.gap < late <= 15.0
+    assert next_check(kind="install", elapsed=window.end + 0.6, cap=15.0, samples=samples) == window.tail_gap
+    late = next_check(kind="install", elapsed=window.end + 12, cap=15.0, samples=samples)
+    assert window.tail_gap < late == 12.0  # backs off from the window's end
     assert next_check(kind="install", elapsed=window.end + 400, cap=15.0, samples=samples) == 15.0
 
 
@@ -123,9 +128,43 @@ def test_a_schedule_never_exceeds_its_cap_once_the_wait_may_be_done(kind: str, e
     samples = history(median, spread, n=n)
     gap = next_check(kind=kind, elapsed=elapsed, cap=cap, samples=samples, headroom=headroom)
     assert gap >= min(cap, FIRST_CHECK)  # never a check right after the last (a clock would not even move)
-    window = usual_window(samples, DEFAULT_WINDOW_READS)
+    window = usual_window(samples, WINDOW_READS.get(kind, DEFAULT_WINDOW_READS))
     if gap > cap:  # the only longer gap: the skip to the usual window, since nothing of this kind ended sooner
         assert window is not None and elapsed < window.start and elapsed + gap == pytest.approx(window.start)
+
+
+@given(kind=st.sampled_from(["install", "providers"]), median=st.floats(20, 600), spread=st.floats(0.01, 0.3),
+       n=st.integers(MIN_HISTORY, 50), seed=st.integers(0, 1000), at=st.floats(0, 1),
+       pooled=st.none() | st.floats(0.01, 0.3))
+def test_a_wait_that_ends_in_its_usual_window_costs_at_most_the_windows_reads(kind: str, median: float, spread: float,
+                                                                             n: int, seed: int, at: float,
+                                                                             pooled: float | None) -> None:
+    samples = history(median, spread, n=n, seed=seed)
+    reads = WINDOW_READS.get(kind, DEFAULT_WINDOW_READS)
+    window = usual_window(samples, reads, pooled)
+    assert window is not None and len(window.checks) <= reads
+    done = window.start + at * (window.end - window.start)
+    times, at_ = [], 0.0
+    while not times or times[-1] < done:
+        at_ += next_check(kind=kind, elapsed=at_, cap=600.0, samples=samples, spread=pooled)
+        times.append(at_)
+    assert len(times) <= reads  # the skip lands on the first of them: nothing is read before it
+    assert times[-1] - done <= max(b - a for a, b in itertools.pairwise((0.0, *window.checks)))
+
+
+def test_a_young_groups_window_takes_the_spread_pooled_over_the_kinds_groups() -> None:
+    assert pooled_spread([history(150.0, 0.05, n=10)]) is None  # too few to trust over a group's own
+    spread = pooled_spread([history(m, 0.05, n=40, seed=i) for i, m in enumerate((95.0, 150.0, 320.0))])
+    assert spread is not None and 0.04 < spread < 0.06  # about each group's own median, whatever the medians
+    young = history(200.0, 0.05, n=MIN_HISTORY, seed=9)
+    window = usual_window(young, DEFAULT_WINDOW_READS, spread)
+    assert window is not None
+    rng = random.Random(4)
+    draws = [200.0 * math.exp(0.05 * rng.gauss(0, 1)) for _ in range(2000)]
+    # The checks span where such waits end (the first is a cell's middle in, so a few end before it).
+    assert sum(d < window.start for d in draws) / len(draws) <= 0.1
+    assert sum(d > window.end for d in draws) / len(draws) <= 0.03
+    assert window.end - window.start < 200.0 * (math.exp(0.05 * 3.3) - math.exp(-0.05 * 3.3))  # and not much more
 
 
 class Clock:
@@ -142,6 +181,9 @@ class History:
 
     def wait_samples(self, kind: str, group: str) -> list[Sample]:
         return list(self.rows.get((kind, group), []))
+
+    def wait_groups(self, kind: str) -> dict[str, list[Sample]]:
+        return {group: list(samples) for (k, group), samples in self.rows.items() if k == kind}
 
     def add_wait_sample(self, kind: str, group: str, sample: Sample) -> None:
         self.rows.setdefault((kind, group), []).append(sample)
@@ -171,7 +213,8 @@ def test_the_planner_follows_an_install_and_remembers_how_long_it_took() -> None
 def test_the_planner_uses_the_ledgers_history_for_the_group() -> None:
     clock, past = Clock(), History()
     past.rows[("install", "eastus/default")] = history(150.0, 0.05)
-    window = usual_window(past.rows[("install", "eastus/default")], DEFAULT_WINDOW_READS)
+    window = usual_window(past.rows[("install", "eastus/default")], DEFAULT_WINDOW_READS,
+                          pooled_spread(past.rows.values()))
     assert window is not None
     planner = PollPlanner(Settings(), clock, past)
     assert planner.track(None, waiting("install", "eastus/default", began=True), SUB).delay == window.start
@@ -192,6 +235,36 @@ def test_providers_that_finish_leave_the_group_and_each_is_remembered() -> None:
     done = planner.track(one.wait, waiting("cluster", "eastus"), SUB)  # on to the next step
     assert done.finished == (("providers", "Microsoft.KubernetesConfiguration", Sample(40.0, 120.0)),)
     assert done.wait is not None and done.wait.kind == "cluster" and not done.wait.witnessed
+
+
+def test_a_namespace_not_due_is_not_read_and_its_sample_brackets_from_its_last_real_read() -> None:
+    clock, past = Clock(), History()
+    past.rows[("providers", "B")] = history(120.0, 0.05)
+    window = usual_window(past.rows[("providers", "B")], WINDOW_READS["providers"], pooled_spread(past.rows.values()))
+    assert window is not None
+    planner = PollPlanner(Settings(), clock, past)
+    both = planner.track(None, waiting("providers", "A+B", began=True), SUB)
+    assert both.wait is not None and both.delay == FIRST_CHECK  # A has no history: the fast start
+    clock.now += 40
+    assert planner.not_due(both.wait, SUB) == {"B"}  # B's window opens at about 110 s
+    skipped = planner.track(both.wait, Outcome(Phase.WAITING, ("waiting",), waiting_on="providers",
+                                               awaited=Awaited("providers", "A+B", unread=("B",))), SUB)
+    assert skipped.wait is not None and skipped.wait.parts_seen == {"A": 1040.0, "B": 1000.0}
+    assert skipped.delay == Settings().provider_poll_seconds  # A's back-off (capped); B's first check is later
+    clock.now += 10
+    one = planner.track(skipped.wait, Outcome(Phase.WAITING, ("waiting",), waiting_on="providers",
+                                              awaited=Awaited("providers", "B", unread=("B",))), SUB)
+    assert one.finished == (("providers", "A", Sample(40.0, 50.0)),)
+    assert one.wait is not None and one.delay == pytest.approx(window.start - 50.0)  # B's first check, when due
+    clock.now += one.delay
+    assert planner.not_due(one.wait, SUB) == frozenset()
+    read = planner.track(one.wait, waiting("providers", "B"), SUB)  # read at its check: still registering
+    clock.now += 10
+    done = planner.track(read.wait, waiting("cluster", "eastus"), SUB)
+    [(kind, part, sample)] = done.finished
+    assert (kind, part) == ("providers", "B") and (sample.after, sample.by) == pytest.approx((window.start,
+                                                                                             window.start + 10))
+    assert planner.not_due(None, SUB) == frozenset() and planner.not_due(done.wait, SUB) == frozenset()
 
 
 def test_throttling_interrupts_a_wait_without_ending_it_and_its_retry_after_is_honoured() -> None:
