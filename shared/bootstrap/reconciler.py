@@ -138,7 +138,7 @@ class Reconciler:
         run = Run()
         run.protected_hash = applied_protected_hash
         job = _Job(cluster, profile, may_reinstall, honour_opt_out, adopt, created, not_due)
-        with paced_pass(cluster.id, "poll" if waiting_on == "extension" else "reconcile"):
+        with paced_pass(cluster.id, "poll" if waiting_on in ("extension", "providers") else "reconcile"):
             return self._reconcile(run, job, waiting_on)
 
     def _reconcile(self, run: Run, job: _Job, waiting_on: str | None) -> Outcome:
@@ -151,6 +151,12 @@ class Reconciler:
                     return run.wait("extension", f"extension {EXTENSION_NAME} still {ext.provisioning_state}",
                                     _in_progress(ext))
                 return self._full(run, job, known=ext)
+            if waiting_on == "providers":
+                # Polling registrations: the pass that started them ran the checks; until all are done, only states.
+                states = self._provider_states(cluster.subscription, job.not_due)
+                if not all(_registered(states, namespace) for namespace in REQUIRED_PROVIDERS):
+                    return self._register(run, cluster.subscription, states, job.not_due)
+                return self._full(run, job, states=states)
             return self._full(run, job)
         except (PermanentError, AzureError) as exc:
             return self._failed(run, exc)
@@ -205,13 +211,15 @@ class Reconciler:
             return run.wait(on, f"{exc.summary}; {when}", Awaited(on), exc.retry_after)
         return run.fail(exc.code, exc.message)
 
-    def _full(self, run: Run, job: _Job, known: ExtensionState | _NotRead | None = _NOT_READ) -> Outcome:
-        """All steps; `known` is the extension when this run already read it (None: it does not exist).
+    def _full(self, run: Run, job: _Job, known: ExtensionState | _NotRead | None = _NOT_READ,
+              states: dict[str, str] | None = None) -> Outcome:
+        """All steps; `known` is the extension when this run already read it (None: it does not exist), `states`
+        the providers' states when it read them.
 
         Reads and refusals first (providers' states, the cluster, the pre-flight checks, the extension and whose
         it is), writes after: a cluster that is refused, or skipped, costs Azure nothing."""
         cluster, profile = job.cluster, job.profile
-        states = self._provider_states(cluster.subscription, job.not_due)
+        states = states or self._provider_states(cluster.subscription, job.not_due)
         if not _registered(states, cluster.namespace):
             # A cluster cannot be read before its own provider is registered (and none can exist until it is).
             return self._register(run, cluster.subscription, states, job.not_due)

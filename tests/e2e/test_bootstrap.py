@@ -74,6 +74,12 @@ def test_unregistered_provider_is_registered_before_the_install(local_azure: Loc
     assert order[1][0] == "PUT" and order[1][1].endswith("/extensions/argocd")
     assert az.arm.count("POST", "/register$") == 1
     assert record(az, event["data"]["resourceUri"]).phase == "succeeded"
+    # The pass that registered ran the checks; the passes polling the registration read its state alone.
+    register = next(r.started for r in az.arm.requests if r.method == "POST")
+    provider = f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.KubernetesConfiguration"
+    registered = max(r.started for r in az.arm.requests if r.path == provider)
+    polls = [r.path for r in az.arm.requests if register < r.started < registered]
+    assert polls and set(polls) == {provider}, polls
 
 
 def test_duplicate_events_and_requests_make_exactly_one_install(local_azure: LocalAzure) -> None:
