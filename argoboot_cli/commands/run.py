@@ -26,7 +26,7 @@ from argoboot_cli.recording import RunRecorder
 from argoboot_cli.target import open_job
 from shared.bootstrap.cluster_ids import ClusterRef
 from shared.bootstrap.outcome import Outcome, Phase
-from shared.bootstrap.poll_planner import PollPlanner, resumed
+from shared.bootstrap.poll_planner import WAIT_TIMED_OUT, PollPlanner, resumed
 from shared.bootstrap.poll_schedule import WaitState
 from shared.bootstrap.profiles import Profile
 from shared.bootstrap.reconciler import ProviderCache, Reconciler
@@ -134,7 +134,7 @@ def follow(once: Pass, subscription: str, settings: Settings, progress: Progress
         installs += outcome.installs
         polls += 1
         if not outcome.terminal and polls > settings.max_wait_polls:
-            outcome = Outcome(Phase.FAILED, outcome.steps, error_code="WaitTimedOut",
+            outcome = Outcome(Phase.FAILED, outcome.steps, error_code=WAIT_TIMED_OUT,
                               error_message=f"still waiting on {outcome.waiting_on} after {polls - 1} checks; "
                               "look at the cluster in the portal, then run again", installs=outcome.installs)
         tracked = planner.track(wait, outcome, subscription)

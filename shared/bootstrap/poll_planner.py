@@ -28,6 +28,10 @@ SPLIT_KINDS = frozenset({"providers"})
 #: A part due this much after the pass is read on it anyway (one read now is as good as one a moment later).
 DUE_EARLY = 0.5
 CACHE_SECONDS = 60.0
+#: Failures that mean the service gave up waiting, not that Azure answered: the wait's end was never seen.
+WAIT_TIMED_OUT = "WaitTimedOut"
+REGISTRATION_TIMED_OUT = "ProviderRegistrationTimedOut"
+_GAVE_UP = frozenset({WAIT_TIMED_OUT, REGISTRATION_TIMED_OUT})
 
 
 Finished = tuple[str, str, Sample]  # kind, group, how long it took
@@ -67,7 +71,9 @@ class PollPlanner:
         """The wait after this run's outcome, and when to look again."""
         now = self.clock()
         if outcome.terminal:
-            return Tracked(None, 0.0, _ended(previous, _parts(previous.group) if previous else (), now))
+            gave_up = outcome.error_code in _GAVE_UP  # it did not end: nothing to learn from it
+            return Tracked(None, 0.0, () if gave_up else _ended(previous, _parts(previous.group) if previous else (),
+                                                                 now))
         awaited = outcome.awaited or Awaited(outcome.waiting_on or "cluster")  # unsaid: the plain back-off
         headroom = self.headroom(subscription)
         if awaited.kind in INTERRUPTIONS:

@@ -20,7 +20,7 @@ from shared.azure.outbox import Outbox, OutgoingMessage, Undeliverable
 from shared.bootstrap.cluster_ids import ClusterRef
 from shared.bootstrap.names import derived_id, message_request_id, reply_queue_problem
 from shared.bootstrap.outcome import Outcome, Phase
-from shared.bootstrap.poll_planner import PollPlanner, Tracked, resumed
+from shared.bootstrap.poll_planner import REGISTRATION_TIMED_OUT, WAIT_TIMED_OUT, PollPlanner, Tracked, resumed
 from shared.bootstrap.profiles import Profile, ProfileCatalog
 from shared.bootstrap.reconciler import Reconciler
 from shared.bootstrap.scope import out_of_scope
@@ -230,12 +230,12 @@ class RequestProcessor:
             return outcome
         if outcome.waiting_on == "providers" and waited > self.settings.provider_registration_timeout:
             return replace(outcome, phase=Phase.FAILED, waiting_on=None, retry_after=None,
-                           error_code="ProviderRegistrationTimedOut",
+                           error_code=REGISTRATION_TIMED_OUT,
                            error_message=f"{outcome.steps[-1]} for {waited:.0f}s. Check the subscription's "
                            "registration in the portal (a policy may block it) or run `az provider register "
                            "--namespace <namespace> --wait`, then send the request again")
         if polls > self.settings.max_wait_polls:
-            return replace(outcome, phase=Phase.FAILED, waiting_on=None, retry_after=None, error_code="WaitTimedOut",
+            return replace(outcome, phase=Phase.FAILED, waiting_on=None, retry_after=None, error_code=WAIT_TIMED_OUT,
                            error_message=f"still waiting on {outcome.waiting_on} after {polls - 1} checks; "
                            "look at the cluster in the portal, then send the request again")
         return outcome

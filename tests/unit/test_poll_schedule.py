@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from shared.azure.pacing import Limit, Pacer
 from shared.bootstrap.outcome import Awaited, Outcome, Phase
-from shared.bootstrap.poll_planner import PollPlanner
+from shared.bootstrap.poll_planner import REGISTRATION_TIMED_OUT, WAIT_TIMED_OUT, PollPlanner
 from shared.bootstrap.poll_schedule import (
     DEFAULT_WINDOW_READS,
     FIRST_CHECK,
@@ -207,6 +207,18 @@ def test_the_planner_follows_an_install_and_remembers_how_long_it_took() -> None
     assert done.wait is None and done.finished == (("install", "eastus/default", Sample(10.0, 20.0)),)
     planner.remember(done)
     assert past.rows[("install", "eastus/default")] == [Sample(10.0, 20.0)]
+
+
+def test_a_wait_the_service_gave_up_on_teaches_nothing() -> None:
+    clock, past = Clock(), History()
+    planner = PollPlanner(Settings(), clock, past)
+    began = planner.track(None, waiting("providers", "Microsoft.KubernetesConfiguration", began=True), SUB)
+    clock.now += 900
+    for code in (REGISTRATION_TIMED_OUT, WAIT_TIMED_OUT):
+        gave_up = planner.track(began.wait, Outcome(Phase.FAILED, error_code=code), SUB)
+        assert gave_up.wait is None and gave_up.finished == ()  # still registering when it stopped looking
+    failed = planner.track(began.wait, Outcome(Phase.FAILED, error_code="ClusterNotFound"), SUB)
+    assert failed.finished == (("providers", "Microsoft.KubernetesConfiguration", Sample(0.0, 900.0)),)  # Azure said
 
 
 def test_the_planner_uses_the_ledgers_history_for_the_group() -> None:
