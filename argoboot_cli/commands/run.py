@@ -107,7 +107,7 @@ def passes(reconciler: Reconciler, cluster: ClusterRef, profile: Profile, action
     def once(waiting_on: str | None, may_reinstall: bool, created: tuple[str, ...],
              applied_hash: str | None, not_due: frozenset[str]) -> Outcome:
         if action == "uninstall":
-            return reconciler.remove(cluster, created, waiting_on=waiting_on, adopt=adopt)
+            return reconciler.remove(cluster, created, adopt=adopt)
         return reconciler.reconcile(cluster, profile, may_reinstall=may_reinstall, waiting_on=waiting_on,
                                     adopt=adopt, created=created, applied_protected_hash=applied_hash,
                                     not_due=not_due)

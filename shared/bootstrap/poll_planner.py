@@ -71,9 +71,9 @@ class PollPlanner:
         """The wait after this run's outcome, and when to look again."""
         now = self.clock()
         if outcome.terminal:
-            gave_up = outcome.error_code in _GAVE_UP  # it did not end: nothing to learn from it
-            return Tracked(None, 0.0, () if gave_up else _ended(previous, _parts(previous.group) if previous else (),
-                                                                 now))
+            if outcome.error_code in _GAVE_UP:  # the service stopped looking: the wait's end was never seen
+                return Tracked(None, 0.0)
+            return Tracked(None, 0.0, _ended(previous, _parts(previous.group) if previous else (), now))
         awaited = outcome.awaited or Awaited(outcome.waiting_on or "cluster")  # unsaid: the plain back-off
         headroom = self.headroom(subscription)
         if awaited.kind in INTERRUPTIONS:

@@ -161,8 +161,7 @@ class Reconciler:
         except (PermanentError, AzureError) as exc:
             return self._failed(run, exc)
 
-    def remove(self, cluster: ClusterRef, created: tuple[str, ...], *, waiting_on: str | None = None,
-               adopt: bool = False) -> Outcome:
+    def remove(self, cluster: ClusterRef, created: tuple[str, ...], *, adopt: bool = False) -> Outcome:
         """Uninstall: the extension first (asynchronous, polled), then the SSO credential, the role assignments,
         the federated credentials and the identity the service created. Ends UNINSTALLED, or DELETED when the
         cluster itself is gone. A foreign extension (see `shared.bootstrap.ownership`) is left alone unless the
@@ -219,7 +218,8 @@ class Reconciler:
         Reads and refusals first (providers' states, the cluster, the pre-flight checks, the extension and whose
         it is), writes after: a cluster that is refused, or skipped, costs Azure nothing."""
         cluster, profile = job.cluster, job.profile
-        states = states or self._provider_states(cluster.subscription, job.not_due)
+        if states is None:
+            states = self._provider_states(cluster.subscription, job.not_due)
         if not _registered(states, cluster.namespace):
             # A cluster cannot be read before its own provider is registered (and none can exist until it is).
             return self._register(run, cluster.subscription, states, job.not_due)

@@ -151,7 +151,7 @@ class RequestProcessor:
                 not_due=self.planner.not_due(record.wait if record else None, request.cluster.subscription))
         else:
             outcome = self.reconciler.remove(request.cluster, record.created if record else (),
-                                             waiting_on=waiting_on, adopt=decision.explicit and request.adopt)
+                                             adopt=decision.explicit and request.adopt)
         self._record(request, decision, profile, msg, outcome, record)
         return Settlement()
 
