@@ -31,9 +31,10 @@ Z = 2.6  # the window spans e^(+-Z sigma) about the typical duration: about 99 %
 LOOSE = 0.05  # a sample bracketed within this fraction of its duration is precise enough to fit, however wide
 MIN_SIGMA = 0.01
 POOLED_MIN = 20  # degrees of freedom before a kind's pooled spread is trusted over each group's own
-#: Checks spent inside the usual window, per kind of wait (a registration's window is narrower than an install's,
-#: and happens once per subscription). Kinds not named get the default.
-READ_BUDGET = {"providers": 3.75}
+#: The most reads a wait with history may spend on average, per kind (kinds not named get the default): under the
+#: fixed intervals' 12.7 per install and 4.7 per registration, with room for the waits of a group still learning,
+#: which follow the back-off. A create, the longest wait and one per cluster, may spend as many as an install's cap.
+READ_BUDGET = {"providers": 3.75, "create": 12.0}
 DEFAULT_READ_BUDGET = 10.0
 TARGET_LATENCY = 1.0  # seconds: the mean notice latency the checks aim at, when the budget allows
 #: Where the first check inside the window may go (fractions of the fitted waits over by then): the best is kept.
