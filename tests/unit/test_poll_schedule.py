@@ -198,6 +198,24 @@ def test_a_young_groups_window_takes_the_spread_pooled_over_the_kinds_groups() -
     assert window.end - window.start < 200.0 * (math.exp(0.05 * 3.3) - math.exp(-0.05 * 3.3))  # and not much more
 
 
+def test_a_window_covers_the_brackets_its_samples_end_in_not_just_their_middles() -> None:
+    # Ten installs, each seen running at 110 s and done at 130 s: each ended anywhere in between.
+    samples = [Sample(110.0, 130.0)] * 10
+    window = usual_window(samples, DEFAULT_READ_BUDGET)
+    assert window is not None and window.start <= 110.0 and window.end >= 130.0
+
+
+def test_one_past_wait_places_a_groups_window_once_the_kinds_spread_is_known() -> None:
+    spread = pooled_spread([history(m, 0.05, n=20, seed=i) for i, m in enumerate((95.0, 150.0))])
+    assert spread is not None
+    [only] = history(320.0, 0.05, n=1, seed=3)
+    assert usual_window([only], DEFAULT_READ_BUDGET) is None  # its own spread, from one sample, says nothing
+    window = usual_window([only], DEFAULT_READ_BUDGET, spread)
+    assert window is not None and window.start < only.after < only.by < window.end
+    wider = usual_window(history(320.0, 0.05, n=20, seed=3), DEFAULT_READ_BUDGET, spread)
+    assert wider is not None and window.end - window.start > wider.end - wider.start  # one sample: less sure
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 1000.0
