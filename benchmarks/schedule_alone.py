@@ -1,7 +1,8 @@
-"""The poll schedule alone, without Azure or the service: what a number of checks per window buys at a spread.
+"""The poll schedule alone, without Azure or the service: what a read budget per install buys at a spread.
 
-`./dev bench latency --schedule-alone` prints, for sigma 0.05 and 0.1 and 12, 16 and 24 checks per install window, the
-notice latency and reads of installs drawn as the latency benchmark draws them (its six region and HA groups),
+`./dev bench latency --schedule-alone` prints, for sigma 0.05 and 0.1 and read budgets of 6, 8, 10 and 12 per
+install, the notice latency and reads of installs drawn as the latency benchmark draws them (its six region and HA
+groups),
 each group's history built by the schedule's own checks (the bracket from the last check before the end to the one
 that saw it), the spread pooled over the groups as the planner pools it. Over `SEEDS` seeds; the figures are of the
 second half of each group's installs (those with history). Seconds, not minutes: a benchmark, not a test
@@ -47,9 +48,9 @@ def main() -> None:
     print(f"The poll schedule alone: installs of {len(MEDIANS)} groups (medians "
           + ", ".join(f"{m:g}" for m in MEDIANS) + f" s), {PER_GROUP} per group, the second half; {SEEDS} seeds")
     for sigma in (0.05, 0.1):
-        for checks in (12, 16, 24):
+        for budget in (6.0, 8.0, 10.0, 12.0):
             medians, p95s, means, most = [], [], [], 0
-            with patch.dict(poll_schedule.WINDOW_READS, {"install": checks}):
+            with patch.dict(poll_schedule.READ_BUDGET, {"install": budget}):
                 for seed in range(1, SEEDS + 1):
                     latencies, reads = installs(sigma, seed)
                     latencies.sort()
@@ -57,6 +58,6 @@ def main() -> None:
                     p95s.append(latencies[round(0.95 * (len(latencies) - 1))])
                     means.append(statistics.mean(reads))
                     most = max(most, *reads)
-            print(f"  sigma {sigma:<4g} {checks:2d} checks per window: median {statistics.mean(medians):4.1f}s  "
+            print(f"  sigma {sigma:<4g} budget {budget:4g} reads: median {statistics.mean(medians):4.1f}s  "
                   f"p95 {statistics.mean(p95s):4.1f}s ({min(p95s):.1f}-{max(p95s):.1f} over seeds)  "
                   f"reads {statistics.mean(means):4.1f} mean, {most} max")

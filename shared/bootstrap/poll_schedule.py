@@ -5,10 +5,11 @@ kind and group from the ledger, the read budget left, and the cap (the `*_POLL_S
 setting of the kind of wait). In order:
 
 1. Azure's `Retry-After` (or the pacer's reserved slot), when it sent one: exactly that, never sooner.
-2. With enough history (`MIN_HISTORY` past waits of this kind and group): nothing before the usual window (where
-   about 99 % of such waits end, fitted to the past ones: `usual_window`); then `WINDOW_READS` checks over it, one
-   in each of as many cells that hold as many past waits each (dense where most end, sparse in the tails); past
-   it, checks back off from the window's end.
+2. With enough history (`MIN_HISTORY` past waits of this kind and group, or one once the kind's spread is known):
+   nothing before the usual window (where about 99 % of such waits end, fitted to the past ones: `usual_window`);
+   then the checks over it that notice an end within `TARGET_LATENCY` on average on the fewest reads, never more
+   than the kind's `READ_BUDGET` on average (sparse early, where every wait pays for a check, dense where the waits
+   still running end fastest); past it, checks back off from the window's end.
 3. Without: a first check after `FIRST_CHECK` (a quick Azure is noticed at once), then each wait as long as the
    time waited so far (0.5, 1, 2, 4, 8 s ...).
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache, lru_cache
 
 FIRST_CHECK = 0.5  # seconds: one read, and an Azure that is already done is noticed at once
 MIN_GAP = 1.0  # never two checks closer than this (history or not)
@@ -29,10 +31,16 @@ Z = 2.6  # the window spans e^(+-Z sigma) about the typical duration: about 99 %
 LOOSE = 0.05  # a sample bracketed within this fraction of its duration is precise enough to fit, however wide
 MIN_SIGMA = 0.01
 POOLED_MIN = 20  # degrees of freedom before a kind's pooled spread is trusted over each group's own
-#: Checks spent inside the usual window, per kind of wait (a registration's window is narrower than an install's,
-#: and happens once per subscription). Kinds not named get the default.
-WINDOW_READS = {"providers": 6}
-DEFAULT_WINDOW_READS = 12
+#: The most reads a wait with history may spend on average, per kind (kinds not named get the default): under the
+#: fixed intervals' 12.7 per install and 4.7 per registration, with room for the waits of a group still learning,
+#: which follow the back-off. A create, the longest wait and one per cluster, may spend as many as an install's cap.
+READ_BUDGET = {"providers": 3.75, "create": 12.0}
+DEFAULT_READ_BUDGET = 10.0
+TARGET_LATENCY = 1.0  # seconds: the mean notice latency the checks aim at, when the budget allows
+#: Where the first check inside the window may go (fractions of the fitted waits over by then): the best is kept.
+FIRST_QUANTILES = (0.003, 0.01, 0.03)
+MAX_CELLS = 16  # the most equal-probability cells tried
+TAIL_LEFT = 1e-4  # the waits a schedule's figures leave out: the slowest, which the cap alone decides
 SCARCE_BELOW = 0.5  # fraction of the subscription's read budget left below which gaps stretch
 MAX_STRETCH = 4.0
 
@@ -66,8 +74,7 @@ class WaitState:
 @dataclass(frozen=True)
 class Window:
     """Where past waits ended, and the checks spent on it (seconds from the wait's start): the first at `start`
-    (all but the fastest few still in progress), the last at `end` (all but the slowest few done), dense where most
-    end and sparse in the tails."""
+    (all but the fastest few still in progress), the last at `end` (all but the slowest few done)."""
 
     checks: tuple[float, ...]
 
@@ -85,27 +92,27 @@ class Window:
         return self.checks[-1] - self.checks[-2] if len(self.checks) > 1 else MIN_GAP
 
 
-def usual_window(samples: Sequence[Sample], reads: int, spread: float | None = None) -> Window | None:
-    """The window past waits ended in, with `reads` checks over it, or None while there are too few samples.
+def usual_window(samples: Sequence[Sample], budget: float, spread: float | None = None) -> Window | None:
+    """The window past waits end in, with checks over it that spend at most `budget` reads on average, or None while
+    there are too few samples.
 
     A fit, not the extremes seen: durations of one kind and group spread about a typical one by a factor (a
-    lognormal), so the window is their geometric mean times e^(+-Z sigma), padded by half a typical sample's bracket.
-    Sigma is the group's own, or the kind's `spread` (pooled over all its groups: `pooled_spread`) when that is
-    wider, widened for the uncertainty of a mean from few samples. The checks split the window into `reads` cells
-    that hold as many of the fitted waits each, one check in the middle of each: dense where most end, sparse in the
-    tails, and no read at the window's edges, where almost nothing ends."""
+    lognormal). Sigma is the kind's `spread` (pooled over all its groups: `pooled_spread`) or the group's own when that
+    is wider, widened for what few samples say of their mean and for how loosely each was bracketed. With a pooled
+    spread one past wait of the group is enough to place it; without, MIN_HISTORY."""
     use = _precise(samples)
-    if len(use) < MIN_HISTORY:
+    if len(use) < (1 if spread is not None else MIN_HISTORY):
         return None
     logs = _logs(use)
     mean = sum(logs) / len(logs)
     own = math.sqrt(sum((x - mean) ** 2 for x in logs) / len(logs))
-    if spread is None:
-        sigma = own * (1 + 1 / math.sqrt(2 * len(logs)))  # its own spread, from few samples: widened
-    else:
-        sigma = max(own, spread) * math.sqrt(1 + 1 / len(logs))
-    pad = sorted(s.by - s.after for s in use)[len(use) // 2] / 2
-    return Window(_checks(mean, max(MIN_SIGMA, sigma), pad, max(1, reads)))
+    # Its own spread, from few samples, widened; or the pooled one, unless its own is wider.
+    sigma = own * (1 + 1 / math.sqrt(2 * len(logs))) if spread is None else max(own, spread)
+    # Each sample's end lies anywhere in its bracket (uniform, on the log scale), not at its middle: waits bracketed
+    # by the same two checks look alike however they spread between them.
+    bracket = sum(math.log(max(MIN_GAP, s.by) / max(MIN_GAP, s.after, s.by / 2)) ** 2 for s in use) / (12 * len(use))
+    sigma = math.sqrt((sigma ** 2 + bracket) * (1 + 1 / len(logs)))
+    return Window(_checks(round(mean, 4), round(max(MIN_SIGMA, sigma), 4), budget))
 
 
 def pooled_spread(groups: Iterable[Sequence[Sample]]) -> float | None:
@@ -139,17 +146,97 @@ def _logs(samples: Sequence[Sample]) -> list[float]:
     return [math.log(max(MIN_GAP, (s.after + s.by) / 2)) for s in samples]
 
 
-def _checks(mean: float, sigma: float, pad: float, reads: int) -> tuple[float, ...]:
-    """The middles of `reads` cells of equal probability between e^(mean - Z sigma) - pad and e^(mean + Z sigma) + pad
-    under the fitted lognormal (no two checks closer than MIN_GAP)."""
-    low, high = _cdf(-Z), _cdf(Z)
+@lru_cache(maxsize=256)
+def _checks(mean: float, sigma: float, budget: float) -> tuple[float, ...]:
+    """The checks over the fitted lognormal's window that reach TARGET_LATENCY on the fewest mean reads, or, when
+    `budget` mean reads do not reach it, the quickest within them; of two families of schedules:
+
+    - gaps of sqrt(2 lambda / hazard): a check late in the window is cheap (only the waits still running pay for
+      it) and catches many (the hazard is high there), one early is paid by every wait. That spacing gives the least
+      mean latency for its mean reads when there are many checks (the inspection schedule of Barlow and Proschan),
+      and no wide gap in the tails;
+    - one check in the middle of each of a few cells of equal probability, better when only a few checks fit in the
+      budget (a registration's)."""
+    candidates = [_cells(mean, sigma, count) for count in range(1, MAX_CELLS + 1)]
+    for first in FIRST_QUANTILES:
+        start = math.exp(mean + sigma * _quantile(first))
+        checks = _placed(mean, sigma, start, _solve(mean, sigma, start, True, TARGET_LATENCY))
+        if _expected(checks, mean, sigma)[1] > budget:
+            checks = _placed(mean, sigma, start, _solve(mean, sigma, start, False, budget))
+        candidates.append(checks)
+
+    def rank(checks: tuple[float, ...]) -> tuple[bool, float, float]:
+        latency, reads = _expected(checks, mean, sigma)
+        return reads > budget, max(latency, TARGET_LATENCY), reads
+
+    return min(candidates, key=rank)
+
+
+def _placed(mean: float, sigma: float, start: float, lam: float) -> tuple[float, ...]:
+    """Checks from `start` to past the window's end, each gap sqrt(2 lam / hazard) at its middle."""
+    at, end = start, math.exp(mean + Z * sigma)
+    checks = [at]
+    while at < end:
+        gap = math.sqrt(2 * lam / _hazard(at, mean, sigma))
+        at += max(MIN_GAP, math.sqrt(2 * lam / _hazard(at + gap / 2, mean, sigma)))
+        checks.append(at)
+    return tuple(checks)
+
+
+def _solve(mean: float, sigma: float, start: float, latency: bool, goal: float) -> float:
+    """The lambda whose checks from `start` meet `goal`: the largest with at most that mean latency, or the smallest
+    with at most that many mean reads (latency rises with lambda, reads fall)."""
+    low, high = -10.0, 8.0  # log lambda
+    for _ in range(18):
+        middle = (low + high) / 2
+        value = _expected(_placed(mean, sigma, start, math.exp(middle)), mean, sigma)[0 if latency else 1]
+        low, high = (middle, high) if (value <= goal) == latency else (low, middle)
+    return math.exp(low if latency else high)
+
+
+def _hazard(at: float, mean: float, sigma: float) -> float:
+    """The fitted lognormal's hazard at `at` seconds: how likely a wait still running then ends within a second."""
+    z = (math.log(at) - mean) / sigma
+    density = math.exp(-z * z / 2) / (math.sqrt(2 * math.pi) * sigma * at)
+    return max(1e-9, density / max(1e-12, 1 - _cdf(z)))
+
+
+def _cells(mean: float, sigma: float, count: int) -> tuple[float, ...]:
+    """The middles of `count` cells of equal probability between e^(mean - Z sigma) and e^(mean + Z sigma) under the
+    fitted lognormal (no two checks closer than MIN_GAP)."""
     checks: list[float] = []
-    for i in range(reads):
-        z = _quantile(low + (high - low) * (i + 0.5) / reads)
-        at = max(0.0, math.exp(mean + sigma * z) + pad * z / Z)
+    for z in _cell_middles(count):
+        at = math.exp(mean + sigma * z)
         if not checks or at - checks[-1] >= MIN_GAP:
             checks.append(at)
     return tuple(checks)
+
+
+@cache
+def _cell_middles(count: int) -> tuple[float, ...]:
+    """Where the middles of `count` cells of equal probability between -Z and Z lie on the standard normal."""
+    low, high = _cdf(-Z), _cdf(Z)
+    return tuple(_quantile(low + (high - low) * (i + 0.5) / count) for i in range(count))
+
+
+def _expected(checks: tuple[float, ...], mean: float, sigma: float) -> tuple[float, float]:
+    """Mean notice latency and mean reads of waits from the fitted lognormal under these checks, followed, for the
+    waits that end after the last, by the back-off `next_check` makes past the window (until all but TAIL_LEFT are
+    done)."""
+    latency = reads = 0.0
+    before = partial = 0.0  # F and the partial mean E[T; T <= t] at the previous check
+    scale = math.exp(mean + sigma * sigma / 2)
+    window = Window(checks)
+    at, count = checks[0], 0
+    while before < 1 - TAIL_LEFT:
+        count += 1
+        z = (math.log(at) - mean) / sigma
+        done, partial_now = _cdf(z), scale * _cdf(z - sigma)
+        latency += at * (done - before) - (partial_now - partial)
+        reads += count * (done - before)
+        before, partial = done, partial_now
+        at = checks[count] if count < len(checks) else at + max(window.tail_gap, at - window.end)
+    return latency, reads
 
 
 def _cdf(z: float) -> float:
@@ -181,7 +268,7 @@ def next_check(*, kind: str, elapsed: float, cap: float, samples: Sequence[Sampl
     if retry_after is not None:
         return max(0.0, retry_after)
     elapsed = max(0.0, elapsed)
-    window = usual_window(samples, WINDOW_READS.get(kind, DEFAULT_WINDOW_READS), spread)
+    window = usual_window(samples, READ_BUDGET.get(kind, DEFAULT_READ_BUDGET), spread)
     if window is not None and elapsed < window.start - MIN_GAP / 2:
         return window.start - elapsed  # history: nothing of this kind ends sooner
     # The next of the window's checks (a point this close is as good as the check that just ran), so they stay where

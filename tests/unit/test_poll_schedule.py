@@ -13,11 +13,12 @@ from shared.azure.pacing import Limit, Pacer
 from shared.bootstrap.outcome import Awaited, Outcome, Phase
 from shared.bootstrap.poll_planner import REGISTRATION_TIMED_OUT, WAIT_TIMED_OUT, PollPlanner
 from shared.bootstrap.poll_schedule import (
-    DEFAULT_WINDOW_READS,
+    DEFAULT_READ_BUDGET,
     FIRST_CHECK,
     MAX_STRETCH,
     MIN_HISTORY,
-    WINDOW_READS,
+    READ_BUDGET,
+    TARGET_LATENCY,
     Sample,
     next_check,
     pooled_spread,
@@ -60,23 +61,57 @@ def test_without_history_it_starts_fast_and_backs_off_to_the_cap() -> None:
     assert next_check(kind="install", elapsed=0.0, cap=15.0) == FIRST_CHECK
 
 
-def test_with_history_it_skips_to_the_usual_window_then_checks_it_densest_where_most_end() -> None:
+def test_with_history_it_skips_to_the_usual_window_then_checks_it_sparsely_where_every_wait_pays() -> None:
     samples = history(150.0, 0.05)
-    window = usual_window(samples, DEFAULT_WINDOW_READS)
-    assert window is not None and 120 < window.start < 150 < window.end < 180
-    assert len(window.checks) == DEFAULT_WINDOW_READS
+    window = usual_window(samples, DEFAULT_READ_BUDGET)
+    assert window is not None and 120 < window.start < 150 < window.end < 185
     assert next_check(kind="install", elapsed=0.0, cap=15.0, samples=samples) == window.start
     times = checks_until(window.end, samples=samples, cap=15.0)
     assert times == pytest.approx(list(window.checks))  # the window's checks, one after another, then nothing more
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    middle = len(gaps) // 2
-    assert gaps[middle] < gaps[0] and gaps[middle] < gaps[-1]  # dense about the median, sparse in the tails
+    # The early checks, which every wait pays for and few are caught by, are the sparsest; past the typical
+    # duration, where the waits still running end fastest, the checks are dense and cheap.
+    assert gaps[0] == max(gaps) and max(gaps[len(gaps) // 2:]) < gaps[0] / 2
     assert all(gap >= 1.0 for gap in gaps)
+
+
+def simulate(samples: list[Sample], draw: list[float], kind: str = "install",
+             spread: float | None = None) -> tuple[list[float], list[int]]:
+    """Notice latencies (sorted) and reads of waits ending at `draw`, under the schedule from `samples`."""
+    latencies, reads = [], []
+    for done in draw:
+        at, times = 0.0, list[float]()
+        while not times or times[-1] < done:
+            at += next_check(kind=kind, elapsed=at, cap=600.0, samples=samples, spread=spread)
+            times.append(at)
+        latencies.append(times[-1] - done)
+        reads.append(len(times))
+    return sorted(latencies), reads
+
+
+@pytest.mark.parametrize(("kind", "median", "spread"), [("install", 150.0, 0.05), ("install", 320.0, 0.05),
+                                                         ("install", 150.0, 0.1), ("install", 320.0, 0.15),
+                                                         ("providers", 45.0, 0.05), ("providers", 120.0, 0.1)])
+def test_a_window_spends_no_more_reads_on_average_than_its_budget(kind: str, median: float, spread: float) -> None:
+    samples = history(median, spread, n=50, seed=5)
+    rng = random.Random(6)
+    latencies, reads = simulate(samples, [median * math.exp(spread * rng.gauss(0, 1)) for _ in range(3000)], kind)
+    budget = READ_BUDGET.get(kind, DEFAULT_READ_BUDGET)
+    assert sum(reads) / len(reads) <= budget * 1.05  # the fit is of 50 samples, the draws of the distribution
+    assert sum(latencies) / len(latencies) >= TARGET_LATENCY * 0.8  # and no fewer than the target needs
+
+
+def test_a_tight_quick_wait_reaches_the_target_on_fewer_reads_than_the_budget() -> None:
+    samples = history(45.0, 0.05, n=50, seed=7)
+    rng = random.Random(8)
+    latencies, reads = simulate(samples, [45.0 * math.exp(0.05 * rng.gauss(0, 1)) for _ in range(3000)])
+    assert sum(latencies) / len(latencies) <= TARGET_LATENCY * 1.3
+    assert sum(reads) / len(reads) <= DEFAULT_READ_BUDGET / 2  # the budget is a ceiling, not a quota
 
 
 def test_a_check_just_before_the_window_does_not_repeat_at_once() -> None:
     samples = history(150.0, 0.05)
-    window = usual_window(samples, DEFAULT_WINDOW_READS)
+    window = usual_window(samples, DEFAULT_READ_BUDGET)
     assert window is not None
     for early in (1e-9, 0.1, 0.49):
         gap = next_check(kind="install", elapsed=window.start - early, cap=15.0, samples=samples)
@@ -85,27 +120,23 @@ def test_a_check_just_before_the_window_does_not_repeat_at_once() -> None:
 
 def test_too_little_history_is_not_trusted() -> None:
     samples = history(150.0, 0.05, n=MIN_HISTORY - 1)
-    assert usual_window(samples, DEFAULT_WINDOW_READS) is None
+    assert usual_window(samples, DEFAULT_READ_BUDGET) is None
     assert next_check(kind="install", elapsed=0.0, cap=15.0, samples=samples) == FIRST_CHECK
 
 
-def test_installs_from_the_usual_distribution_are_noticed_within_seconds_on_twelve_reads() -> None:
-    samples = history(150.0, 0.05, n=50, seed=2)
+@pytest.mark.parametrize(("median", "spread"), [(150.0, 0.05), (320.0, 0.05), (150.0, 0.1)])
+def test_installs_from_the_usual_distribution_are_noticed_within_seconds_on_twelve_reads(median: float,
+                                                                                        spread: float) -> None:
+    samples = history(median, spread, n=50, seed=2)
     rng = random.Random(3)
-    latencies, reads = [], []
-    for _ in range(200):
-        done = 150.0 * math.exp(0.05 * rng.gauss(0, 1))
-        times = checks_until(done, samples=samples, cap=15.0)
-        latencies.append(times[-1] - done)
-        reads.append(len(times))
-    latencies.sort()
+    latencies, reads = simulate(samples, [median * math.exp(spread * rng.gauss(0, 1)) for _ in range(1000)])
     assert latencies[len(latencies) // 2] <= 2.0 and latencies[int(0.95 * len(latencies))] <= 5.0
     assert sum(reads) / len(reads) <= 12
 
 
 def test_a_wait_longer_than_ever_seen_spreads_out_again_up_to_the_cap() -> None:
     samples = history(150.0, 0.05)
-    window = usual_window(samples, DEFAULT_WINDOW_READS)
+    window = usual_window(samples, DEFAULT_READ_BUDGET)
     assert window is not None
     assert next_check(kind="install", elapsed=window.end + 0.6, cap=15.0, samples=samples) == window.tail_gap
     late = next_check(kind="install", elapsed=window.end + 12, cap=15.0, samples=samples)
@@ -128,7 +159,7 @@ def test_a_schedule_never_exceeds_its_cap_once_the_wait_may_be_done(kind: str, e
     samples = history(median, spread, n=n)
     gap = next_check(kind=kind, elapsed=elapsed, cap=cap, samples=samples, headroom=headroom)
     assert gap >= min(cap, FIRST_CHECK)  # never a check right after the last (a clock would not even move)
-    window = usual_window(samples, WINDOW_READS.get(kind, DEFAULT_WINDOW_READS))
+    window = usual_window(samples, READ_BUDGET.get(kind, DEFAULT_READ_BUDGET))
     if gap > cap:  # the only longer gap: the skip to the usual window, since nothing of this kind ended sooner
         assert window is not None and elapsed < window.start and elapsed + gap == pytest.approx(window.start)
 
@@ -139,9 +170,9 @@ def test_a_schedule_never_exceeds_its_cap_once_the_wait_may_be_done(kind: str, e
 def test_a_wait_that_ends_by_its_windows_last_check_costs_at_most_the_windows_reads(
         kind: str, median: float, spread: float, n: int, seed: int, at: float, pooled: float | None) -> None:
     samples = history(median, spread, n=n, seed=seed)
-    reads = WINDOW_READS.get(kind, DEFAULT_WINDOW_READS)
-    window = usual_window(samples, reads, pooled)
-    assert window is not None and len(window.checks) <= reads
+    window = usual_window(samples, READ_BUDGET.get(kind, DEFAULT_READ_BUDGET), pooled)
+    assert window is not None
+    reads = len(window.checks)
     done = window.start + at * (window.checks[-1] - window.start)  # by its last check (past it: the back-off's)
     times, at_ = [], 0.0
     while not times or times[-1] < done:
@@ -155,8 +186,9 @@ def test_a_young_groups_window_takes_the_spread_pooled_over_the_kinds_groups() -
     assert pooled_spread([history(150.0, 0.05, n=10)]) is None  # too few to trust over a group's own
     spread = pooled_spread([history(m, 0.05, n=40, seed=i) for i, m in enumerate((95.0, 150.0, 320.0))])
     assert spread is not None and 0.04 < spread < 0.06  # about each group's own median, whatever the medians
-    young = history(200.0, 0.05, n=MIN_HISTORY, seed=9)
-    window = usual_window(young, DEFAULT_WINDOW_READS, spread)
+    young = history(200.0, 0.05, n=2, seed=9)  # fewer than MIN_HISTORY: with a pooled spread, enough to place it
+    assert usual_window(young, DEFAULT_READ_BUDGET) is None
+    window = usual_window(young, DEFAULT_READ_BUDGET, spread)
     assert window is not None
     rng = random.Random(4)
     draws = [200.0 * math.exp(0.05 * rng.gauss(0, 1)) for _ in range(2000)]
@@ -164,6 +196,24 @@ def test_a_young_groups_window_takes_the_spread_pooled_over_the_kinds_groups() -
     assert sum(d < window.start for d in draws) / len(draws) <= 0.1
     assert sum(d > window.end for d in draws) / len(draws) <= 0.03
     assert window.end - window.start < 200.0 * (math.exp(0.05 * 3.3) - math.exp(-0.05 * 3.3))  # and not much more
+
+
+def test_a_window_covers_the_brackets_its_samples_end_in_not_just_their_middles() -> None:
+    # Ten installs, each seen running at 110 s and done at 130 s: each ended anywhere in between.
+    samples = [Sample(110.0, 130.0)] * 10
+    window = usual_window(samples, DEFAULT_READ_BUDGET)
+    assert window is not None and window.start <= 110.0 and window.end >= 130.0
+
+
+def test_one_past_wait_places_a_groups_window_once_the_kinds_spread_is_known() -> None:
+    spread = pooled_spread([history(m, 0.05, n=20, seed=i) for i, m in enumerate((95.0, 150.0))])
+    assert spread is not None
+    [only] = history(320.0, 0.05, n=1, seed=3)
+    assert usual_window([only], DEFAULT_READ_BUDGET) is None  # its own spread, from one sample, says nothing
+    window = usual_window([only], DEFAULT_READ_BUDGET, spread)
+    assert window is not None and window.start < only.after < only.by < window.end
+    wider = usual_window(history(320.0, 0.05, n=20, seed=3), DEFAULT_READ_BUDGET, spread)
+    assert wider is not None and window.end - window.start > wider.end - wider.start  # one sample: less sure
 
 
 class Clock:
@@ -224,7 +274,7 @@ def test_a_wait_the_service_gave_up_on_teaches_nothing() -> None:
 def test_the_planner_uses_the_ledgers_history_for_the_group() -> None:
     clock, past = Clock(), History()
     past.rows[("install", "eastus/default")] = history(150.0, 0.05)
-    window = usual_window(past.rows[("install", "eastus/default")], DEFAULT_WINDOW_READS,
+    window = usual_window(past.rows[("install", "eastus/default")], DEFAULT_READ_BUDGET,
                           pooled_spread(past.rows.values()))
     assert window is not None
     planner = PollPlanner(Settings(), clock, past)
@@ -251,7 +301,7 @@ def test_providers_that_finish_leave_the_group_and_each_is_remembered() -> None:
 def test_a_namespace_not_due_is_not_read_and_its_sample_brackets_from_its_last_real_read() -> None:
     clock, past = Clock(), History()
     past.rows[("providers", "B")] = history(120.0, 0.05)
-    window = usual_window(past.rows[("providers", "B")], WINDOW_READS["providers"], pooled_spread(past.rows.values()))
+    window = usual_window(past.rows[("providers", "B")], READ_BUDGET["providers"], pooled_spread(past.rows.values()))
     assert window is not None
     planner = PollPlanner(Settings(), clock, past)
     both = planner.track(None, waiting("providers", "A+B", began=True), SUB)
