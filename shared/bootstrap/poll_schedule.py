@@ -30,7 +30,7 @@ MIN_HISTORY = 5  # past waits of a kind and group before their window is trusted
 Z = 2.6  # the window spans e^(+-Z sigma) about the typical duration: about 99 % of waits end inside it
 LOOSE = 0.05  # a sample bracketed within this fraction of its duration is precise enough to fit, however wide
 MIN_SIGMA = 0.01
-POOLED_MIN = 20  # degrees of freedom before a kind's pooled spread is trusted over each group's own
+POOLED_MIN = 8  # degrees of freedom before a kind's pooled spread is trusted over each group's own
 #: The most reads a wait with history may spend on average, per kind (kinds not named get the default): under the
 #: fixed intervals' 12.7 per install and 4.7 per registration, with room for the waits of a group still learning,
 #: which follow the back-off. A create, the longest wait and one per cluster, may spend as many as an install's cap.

@@ -17,6 +17,7 @@ from shared.bootstrap.poll_schedule import (
     FIRST_CHECK,
     MAX_STRETCH,
     MIN_HISTORY,
+    POOLED_MIN,
     READ_BUDGET,
     TARGET_LATENCY,
     Sample,
@@ -183,7 +184,7 @@ def test_a_wait_that_ends_by_its_windows_last_check_costs_at_most_the_windows_re
 
 
 def test_a_young_groups_window_takes_the_spread_pooled_over_the_kinds_groups() -> None:
-    assert pooled_spread([history(150.0, 0.05, n=10)]) is None  # too few to trust over a group's own
+    assert pooled_spread([history(150.0, 0.05, n=POOLED_MIN)]) is None  # too few to trust over a group's own
     spread = pooled_spread([history(m, 0.05, n=40, seed=i) for i, m in enumerate((95.0, 150.0, 320.0))])
     assert spread is not None and 0.04 < spread < 0.06  # about each group's own median, whatever the medians
     young = history(200.0, 0.05, n=2, seed=9)  # fewer than MIN_HISTORY: with a pooled spread, enough to place it
