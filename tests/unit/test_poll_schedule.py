@@ -17,6 +17,7 @@ from shared.bootstrap.poll_schedule import (
     FIRST_CHECK,
     MAX_STRETCH,
     MIN_HISTORY,
+    MOST_CHECKS,
     POOLED_MIN,
     READ_BUDGET,
     TARGET_LATENCY,
@@ -215,6 +216,15 @@ def test_one_past_wait_places_a_groups_window_once_the_kinds_spread_is_known() -
     assert window is not None and window.start < only.after < only.by < window.end
     wider = usual_window(history(320.0, 0.05, n=20, seed=3), DEFAULT_READ_BUDGET, spread)
     assert wider is not None and window.end - window.start > wider.end - wider.start  # one sample: less sure
+
+
+def test_a_wide_fit_of_long_waits_holds_a_bounded_number_of_checks() -> None:
+    # Hours-long waits that vary wildly: a window a second apart would be thousands of checks (and as many steps
+    # for every lambda tried); the fit stops at MOST_CHECKS and keeps within the budget.
+    for median, spread in ((3600.0, 1.5), (600.0, 2.0), (20000.0, 0.5)):
+        samples = history(median, spread, n=20, seed=11)
+        window = usual_window(samples, DEFAULT_READ_BUDGET)
+        assert window is not None and len(window.checks) <= MOST_CHECKS
 
 
 class Clock:
