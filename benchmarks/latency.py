@@ -11,6 +11,8 @@ of its own with two providers unregistered, so each run waits for two registrati
 every `ARRIVAL_GAP` seconds, so later ones find the history earlier ones left in the ledger. Everything runs on the
 local Azure's virtual clock. From the emulator's request log: the moment Azure is done (the register POST or the
 PUT, plus its drawn duration), the first GET that sees it (the service acting on it), and the GETs in between.
+Each wait's figures go in the "history" row when its group's past waits placed its checks, in the "learning" row
+when it followed the back-off (a check `FIRST_CHECK` after it began).
 
 Last, `argoboot run` against a zero-latency local Azure on the real clock (workload-identity profile, two providers
 unregistered, no history): wall time and ARM requests, with the schedule and with today's intervals.
@@ -32,6 +34,7 @@ from benchmarks.other_waits import CREATES, KINDS, REPLICATION, UNINSTALL
 from benchmarks.wait_figures import (
     ARRIVAL_GAP,
     REGIONS,
+    ROWS,
     FixedIntervals,
     Waits,
     outcomes,
@@ -99,13 +102,14 @@ def measure(requests: list[LoggedRequest], durations: RecordedDurations) -> tupl
             subscription, namespace = path.split("/")[2], path.split("/")[4]
             seconds = durations.registrations.pop((subscription, namespace), None)
             if seconds is not None:
-                registrations.add(cluster, r.started + seconds, [g for g in gets.get(path[:-len("/register")], [])
-                                                                 if g.started > r.started])
+                registrations.add(cluster, r.started, r.started + seconds,
+                                  [g for g in gets.get(path[:-len("/register")], []) if g.started > r.started])
         elif r.method == "PUT" and r.status == 201 and path.endswith("/extensions/argocd"):
             seconds = durations.installs.pop(path, None)
             if seconds is not None:
                 cluster = subscription_number(path)
-                installs.add(cluster, r.started + seconds, [g for g in gets.get(path, []) if g.started > r.started])
+                installs.add(cluster, r.started, r.started + seconds,
+                             [g for g in gets.get(path, []) if g.started > r.started])
     return registrations, installs
 
 
@@ -213,8 +217,8 @@ def other_waits(azurite: Azurite, clusters: int, seed: int, sigma: float) -> Non
     for kind, run in KINDS.items():
         for name, fixed in (("poll schedule", False), ("fixed intervals (before)", True)):
             waits = run(azurite, clusters, seed, sigma, fixed)
-            print(f"  {name:<25} {kind:<31} all      {waits.row()}")
-            print(f"  {'':<25} {'':<31} 2nd half {waits.row(clusters // 2)}")
+            for i, (which, label) in enumerate(ROWS[:1] if fixed else ROWS):
+                print(f"  {name if i == 0 else '':<25} {kind if i == 0 else '':<31} {label} {waits.row(which)}")
 
 
 def main() -> None:
@@ -245,11 +249,10 @@ def main() -> None:
             print(f"\n{path}")
             for name, fixed in (("poll schedule", False), ("fixed intervals (before)", True)):
                 registrations, installs = run(azurite, args.clusters, args.seed, args.sigma, fixed)
-                half = args.clusters // 2
-                print(f"  {name:<25} provider registered  all      {registrations.row()}")
-                print(f"  {'':<25}                      2nd half {registrations.row(half)}")
-                print(f"  {'':<25} extension installed  all      {installs.row()}")
-                print(f"  {'':<25}                      2nd half {installs.row(half)}")
+                for kind, waits in (("provider registered", registrations), ("extension installed", installs)):
+                    for i, (which, label) in enumerate(ROWS[:1] if fixed else ROWS):
+                        print(f"  {name if kind.startswith('provider') and i == 0 else '':<25} "
+                              f"{kind if i == 0 else '':<20} {label} {waits.row(which)}")
         if not args.skip_other_waits:
             other_waits(azurite, min(args.clusters, OTHER_CLUSTERS), args.seed, args.sigma)
         if not args.skip_zero_latency:

@@ -156,7 +156,7 @@ def _measure(az: LocalAzure, done: Mapping[str, tuple[int, float, float]],
             seen.setdefault(key(r.path.lower()), []).append(r)
     waits = Waits()
     for thing, (cluster, began, finished) in done.items():
-        waits.add(cluster, finished, [r for r in seen.get(thing, []) if r.started >= began])
+        waits.add(cluster, began, finished, [r for r in seen.get(thing, []) if r.started >= began])
     return waits
 
 

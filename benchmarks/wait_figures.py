@@ -10,7 +10,7 @@ from localazure.arm.emulator import LoggedRequest
 from localazure.stack import LocalAzure
 from shared.bootstrap.outcome import Outcome
 from shared.bootstrap.poll_planner import PollPlanner, Tracked
-from shared.bootstrap.poll_schedule import WaitState
+from shared.bootstrap.poll_schedule import FIRST_CHECK, WaitState
 
 ARRIVAL_GAP = 20.0  # seconds between two clusters' requests
 REGIONS = ("eastus", "westeurope", "southeastasia")
@@ -33,28 +33,39 @@ class FixedIntervals(PollPlanner):
 
 @dataclass
 class Waits:
-    """Notice latency and reads of one kind of wait, by cluster (its index in arrival order)."""
+    """Notice latency and reads of one kind of wait, by cluster (its index in arrival order), and whether the wait had
+    history to go on: a wait without checks FIRST_CHECK after it began (the back-off's first) followed the window
+    its group's past waits ended in."""
 
     latencies: dict[int, list[float]] = field(default_factory=dict)
     reads: dict[int, list[int]] = field(default_factory=dict)
+    learning: dict[int, list[bool]] = field(default_factory=dict)
 
-    def add(self, cluster: int, done: float, gets: list[LoggedRequest]) -> None:
+    def add(self, cluster: int, began: float, done: float, gets: list[LoggedRequest]) -> None:
         seen = next((r for r in gets if r.started >= done), None)
         if seen is None:
             return
         self.latencies.setdefault(cluster, []).append(seen.started - done)
         self.reads.setdefault(cluster, []).append(sum(1 for r in gets if r.started <= seen.started))
+        self.learning.setdefault(cluster, []).append(
+            any(abs(r.started - began - FIRST_CHECK) < 0.05 for r in gets))
 
-    def row(self, since: int = 0) -> str:
-        """Figures over the clusters from the `since`-th on."""
-        latencies = [x for i, xs in self.latencies.items() if i >= since for x in xs]
-        reads = [x for i, xs in self.reads.items() if i >= since for x in xs]
-        if not latencies:
+    def row(self, which: str = "all") -> str:
+        """Figures over all waits, those with history (`history`) or those of groups still learning (`learning`)."""
+        picked = [(latency, reads) for i, latencies in self.latencies.items()
+                  for latency, reads, learning in zip(latencies, self.reads[i], self.learning[i], strict=True)
+                  if which == "all" or learning == (which == "learning")]
+        if not picked:
             return "no data"
-        ordered = sorted(latencies)
+        ordered = sorted(latency for latency, _ in picked)
+        reads = [r for _, r in picked]
         p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
         return (f"median {statistics.median(ordered):5.1f}s  p95 {p95:5.1f}s  max {ordered[-1]:5.1f}s  "
                 f"reads {statistics.mean(reads):4.1f} mean, {max(reads):2d} max  ({len(ordered)} waits)")
+
+
+#: The rows printed per kind of wait (the fixed intervals have no history to go on: all of it).
+ROWS = (("all", "all     "), ("history", "history "), ("learning", "learning"))
 
 
 def use_fixed_intervals(az: LocalAzure) -> None:

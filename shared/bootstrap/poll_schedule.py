@@ -30,16 +30,17 @@ MIN_HISTORY = 5  # past waits of a kind and group before their window is trusted
 Z = 2.6  # the window spans e^(+-Z sigma) about the typical duration: about 99 % of waits end inside it
 LOOSE = 0.05  # a sample bracketed within this fraction of its duration is precise enough to fit, however wide
 MIN_SIGMA = 0.01
-POOLED_MIN = 20  # degrees of freedom before a kind's pooled spread is trusted over each group's own
+POOLED_MIN = 8  # degrees of freedom before a kind's pooled spread is trusted over each group's own
 #: The most reads a wait with history may spend on average, per kind (kinds not named get the default): under the
 #: fixed intervals' 12.7 per install and 4.7 per registration, with room for the waits of a group still learning,
-#: which follow the back-off. A create, the longest wait and one per cluster, may spend as many as an install's cap.
+#: which follow the back-off. A create, the longest wait and one per cluster, may spend 12 (the most an install may).
 READ_BUDGET = {"providers": 3.75, "create": 12.0}
 DEFAULT_READ_BUDGET = 10.0
 TARGET_LATENCY = 1.0  # seconds: the mean notice latency the checks aim at, when the budget allows
 #: Where the first check inside the window may go (fractions of the fitted waits over by then): the best is kept.
 FIRST_QUANTILES = (0.003, 0.01, 0.03)
 MAX_CELLS = 16  # the most equal-probability cells tried
+MOST_CHECKS = 64  # the most checks a window may hold (what bounds the work of fitting a wide one)
 TAIL_LEFT = 1e-4  # the waits a schedule's figures leave out: the slowest, which the cap alone decides
 SCARCE_BELOW = 0.5  # fraction of the subscription's read budget left below which gaps stretch
 MAX_STRETCH = 4.0
@@ -161,9 +162,10 @@ def _checks(mean: float, sigma: float, budget: float) -> tuple[float, ...]:
     for first in FIRST_QUANTILES:
         start = math.exp(mean + sigma * _quantile(first))
         checks = _placed(mean, sigma, start, _solve(mean, sigma, start, True, TARGET_LATENCY))
-        if _expected(checks, mean, sigma)[1] > budget:
+        if checks is None or _expected(checks, mean, sigma)[1] > budget:
             checks = _placed(mean, sigma, start, _solve(mean, sigma, start, False, budget))
-        candidates.append(checks)
+        if checks is not None:
+            candidates.append(checks)
 
     def rank(checks: tuple[float, ...]) -> tuple[bool, float, float]:
         latency, reads = _expected(checks, mean, sigma)
@@ -172,11 +174,14 @@ def _checks(mean: float, sigma: float, budget: float) -> tuple[float, ...]:
     return min(candidates, key=rank)
 
 
-def _placed(mean: float, sigma: float, start: float, lam: float) -> tuple[float, ...]:
-    """Checks from `start` to past the window's end, each gap sqrt(2 lam / hazard) at its middle."""
+def _placed(mean: float, sigma: float, start: float, lam: float) -> tuple[float, ...] | None:
+    """Checks from `start` to past the window's end, each gap sqrt(2 lam / hazard) at its middle; None when that
+    takes more than MOST_CHECKS (a wide fit of long waits at a small lambda: thousands of checks a second apart)."""
     at, end = start, math.exp(mean + Z * sigma)
     checks = [at]
     while at < end:
+        if len(checks) >= MOST_CHECKS:
+            return None
         gap = math.sqrt(2 * lam / _hazard(at, mean, sigma))
         at += max(MIN_GAP, math.sqrt(2 * lam / _hazard(at + gap / 2, mean, sigma)))
         checks.append(at)
@@ -185,11 +190,16 @@ def _placed(mean: float, sigma: float, start: float, lam: float) -> tuple[float,
 
 def _solve(mean: float, sigma: float, start: float, latency: bool, goal: float) -> float:
     """The lambda whose checks from `start` meet `goal`: the largest with at most that mean latency, or the smallest
-    with at most that many mean reads (latency rises with lambda, reads fall)."""
+    with at most that many mean reads (latency rises with lambda, reads fall); a lambda that needs too many checks
+    is too small either way."""
     low, high = -10.0, 8.0  # log lambda
     for _ in range(18):
         middle = (low + high) / 2
-        value = _expected(_placed(mean, sigma, start, math.exp(middle)), mean, sigma)[0 if latency else 1]
+        checks = _placed(mean, sigma, start, math.exp(middle))
+        if checks is None:
+            low = middle
+            continue
+        value = _expected(checks, mean, sigma)[0 if latency else 1]
         low, high = (middle, high) if (value <= goal) == latency else (low, middle)
     return math.exp(low if latency else high)
 

@@ -17,6 +17,8 @@ from shared.bootstrap.poll_schedule import (
     FIRST_CHECK,
     MAX_STRETCH,
     MIN_HISTORY,
+    MOST_CHECKS,
+    POOLED_MIN,
     READ_BUDGET,
     TARGET_LATENCY,
     Sample,
@@ -183,7 +185,7 @@ def test_a_wait_that_ends_by_its_windows_last_check_costs_at_most_the_windows_re
 
 
 def test_a_young_groups_window_takes_the_spread_pooled_over_the_kinds_groups() -> None:
-    assert pooled_spread([history(150.0, 0.05, n=10)]) is None  # too few to trust over a group's own
+    assert pooled_spread([history(150.0, 0.05, n=POOLED_MIN)]) is None  # too few to trust over a group's own
     spread = pooled_spread([history(m, 0.05, n=40, seed=i) for i, m in enumerate((95.0, 150.0, 320.0))])
     assert spread is not None and 0.04 < spread < 0.06  # about each group's own median, whatever the medians
     young = history(200.0, 0.05, n=2, seed=9)  # fewer than MIN_HISTORY: with a pooled spread, enough to place it
@@ -214,6 +216,15 @@ def test_one_past_wait_places_a_groups_window_once_the_kinds_spread_is_known() -
     assert window is not None and window.start < only.after < only.by < window.end
     wider = usual_window(history(320.0, 0.05, n=20, seed=3), DEFAULT_READ_BUDGET, spread)
     assert wider is not None and window.end - window.start > wider.end - wider.start  # one sample: less sure
+
+
+def test_a_wide_fit_of_long_waits_holds_a_bounded_number_of_checks() -> None:
+    # Hours-long waits that vary wildly: a window a second apart would be thousands of checks (and as many steps
+    # for every lambda tried); the fit stops at MOST_CHECKS and keeps within the budget.
+    for median, spread in ((3600.0, 1.5), (600.0, 2.0), (20000.0, 0.5)):
+        samples = history(median, spread, n=20, seed=11)
+        window = usual_window(samples, DEFAULT_READ_BUDGET)
+        assert window is not None and len(window.checks) <= MOST_CHECKS
 
 
 class Clock:
