@@ -34,11 +34,9 @@ from benchmarks.other_waits import CREATES, KINDS, REPLICATION, UNINSTALL
 from benchmarks.wait_figures import (
     ARRIVAL_GAP,
     REGIONS,
-    ROWS,
     FixedIntervals,
     Waits,
     outcomes,
-    subscription_number,
     subscription_of,
     use_fixed_intervals,
 )
@@ -98,18 +96,15 @@ def measure(requests: list[LoggedRequest], durations: RecordedDurations) -> tupl
     for r in requests:
         path = r.path.lower()
         if r.method == "POST" and path.endswith("/register"):
-            cluster = subscription_number(path)
             subscription, namespace = path.split("/")[2], path.split("/")[4]
             seconds = durations.registrations.pop((subscription, namespace), None)
             if seconds is not None:
-                registrations.add(cluster, r.started, r.started + seconds,
+                registrations.add(r.started, r.started + seconds,
                                   [g for g in gets.get(path[:-len("/register")], []) if g.started > r.started])
         elif r.method == "PUT" and r.status == 201 and path.endswith("/extensions/argocd"):
             seconds = durations.installs.pop(path, None)
             if seconds is not None:
-                cluster = subscription_number(path)
-                installs.add(cluster, r.started, r.started + seconds,
-                             [g for g in gets.get(path, []) if g.started > r.started])
+                installs.add(r.started, r.started + seconds, [g for g in gets.get(path, []) if g.started > r.started])
     return registrations, installs
 
 
@@ -217,8 +212,8 @@ def other_waits(azurite: Azurite, clusters: int, seed: int, sigma: float) -> Non
     for kind, run in KINDS.items():
         for name, fixed in (("poll schedule", False), ("fixed intervals (before)", True)):
             waits = run(azurite, clusters, seed, sigma, fixed)
-            for i, (which, label) in enumerate(ROWS[:1] if fixed else ROWS):
-                print(f"  {name if i == 0 else '':<25} {kind if i == 0 else '':<31} {label} {waits.row(which)}")
+            for i, (label, row) in enumerate(waits.rows(fixed)):
+                print(f"  {name if i == 0 else '':<25} {kind if i == 0 else '':<31} {label:<8} {row}")
 
 
 def main() -> None:
@@ -250,9 +245,9 @@ def main() -> None:
             for name, fixed in (("poll schedule", False), ("fixed intervals (before)", True)):
                 registrations, installs = run(azurite, args.clusters, args.seed, args.sigma, fixed)
                 for kind, waits in (("provider registered", registrations), ("extension installed", installs)):
-                    for i, (which, label) in enumerate(ROWS[:1] if fixed else ROWS):
+                    for i, (label, row) in enumerate(waits.rows(fixed)):
                         print(f"  {name if kind.startswith('provider') and i == 0 else '':<25} "
-                              f"{kind if i == 0 else '':<20} {label} {waits.row(which)}")
+                              f"{kind if i == 0 else '':<20} {label:<8} {row}")
         if not args.skip_other_waits:
             other_waits(azurite, min(args.clusters, OTHER_CLUSTERS), args.seed, args.sigma)
         if not args.skip_zero_latency:

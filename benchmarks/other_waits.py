@@ -21,7 +21,6 @@ from benchmarks.wait_figures import (
     REGIONS,
     Waits,
     outcomes,
-    subscription_number,
     subscription_of,
     use_fixed_intervals,
 )
@@ -93,7 +92,7 @@ def creates(azurite: Azurite, clusters: int, seed: int, sigma: float, fixed: boo
             event = az.arm.add_aks_cluster(subscription_of(i), RG, f"aks-create-{i:03d}", location=region,
                                            provisioning_state="Creating", ready_after=seconds)
             ids.append(event["data"]["resourceUri"])
-            done[ids[-1].lower()] = (i, az.clock(), az.clock() + seconds)
+            done[ids[-1].lower()] = (az.clock(), az.clock() + seconds)
             _request(az, ids[-1], f"create-{i}", az.clock(), action="bootstrap")
             az.drain(workers=8, until=az.clock() + ARRIVAL_GAP)  # the waits so far go on until the next create
         _finish(az, ids, "succeeded")
@@ -118,7 +117,7 @@ def uninstalls(azurite: Azurite, clusters: int, seed: int, sigma: float, fixed: 
         for r in az.arm.requests:
             seconds = drawn.uninstalls.get(r.path.lower())
             if r.method == "DELETE" and r.status == 202 and seconds is not None:
-                done[r.path.lower()] = (subscription_number(r.path), r.started, r.started + seconds)
+                done[r.path.lower()] = (r.started, r.started + seconds)
         return _measure(az, done, lambda r: r.method == "GET", lambda path: path)
 
 
@@ -140,13 +139,12 @@ def replications(azurite: Azurite, clusters: int, seed: int, sigma: float, fixed
             seconds = drawn.replications.get(identity["properties"]["principalId"].lower())
             if seconds is not None:
                 began = created[identity["id"].lower()]
-                done["/".join(identity["id"].lower().split("/")[:3])] = \
-                    (subscription_number(identity["id"]), began, began + seconds)
+                done["/".join(identity["id"].lower().split("/")[:3])] = (began, began + seconds)
         return _measure(az, done, lambda r: r.method == "PUT" and "/roleassignments/" in r.path.lower(),
                         lambda path: "/".join(path.split("/")[:3]))
 
 
-def _measure(az: LocalAzure, done: Mapping[str, tuple[int, float, float]],
+def _measure(az: LocalAzure, done: Mapping[str, tuple[float, float]],
              counts: Callable[[LoggedRequest], bool], key: Callable[[str], str]) -> Waits:
     """For each awaited thing (by `key` of a request's path): when it began and ended, and the requests that `counts`
     from its start on."""
@@ -155,8 +153,8 @@ def _measure(az: LocalAzure, done: Mapping[str, tuple[int, float, float]],
         if counts(r) and key(r.path.lower()) in done:
             seen.setdefault(key(r.path.lower()), []).append(r)
     waits = Waits()
-    for thing, (cluster, began, finished) in done.items():
-        waits.add(cluster, began, finished, [r for r in seen.get(thing, []) if r.started >= began])
+    for thing, (began, finished) in done.items():
+        waits.add(began, finished, [r for r in seen.get(thing, []) if r.started >= began])
     return waits
 
 

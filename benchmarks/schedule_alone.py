@@ -2,10 +2,9 @@
 
 `./dev bench latency --schedule-alone` prints, for sigma 0.05 and 0.1 and read budgets of 6, 8, 10 and 12 per
 install, the notice latency and reads of installs drawn as the latency benchmark draws them (its six region and HA
-groups),
-each group's history built by the schedule's own checks (the bracket from the last check before the end to the one
-that saw it), the spread pooled over the groups as the planner pools it. Over `SEEDS` seeds; the figures are of the
-second half of each group's installs (those with history). Seconds, not minutes: a benchmark, not a test
+groups), each group's history built by the schedule's own checks (the bracket from the last check before the end to
+the one that saw it), the spread pooled over the groups as the planner pools it. Over `SEEDS` seeds; the figures are
+of the second half of each group's installs (those with history). About two minutes: a benchmark, not a test
 (tests/unit/test_poll_schedule.py asserts the properties).
 """
 from __future__ import annotations

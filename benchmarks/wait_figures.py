@@ -31,41 +31,43 @@ class FixedIntervals(PollPlanner):
                        else self.cap(outcome.awaited.kind))
 
 
+@dataclass(frozen=True)
+class Seen:
+    """One wait: how late its end was noticed, the reads until then, and whether its group was still learning (it
+    followed the back-off, whose first check comes FIRST_CHECK after the wait began, not its group's window)."""
+
+    latency: float
+    reads: int
+    learning: bool
+
+
 @dataclass
 class Waits:
-    """Notice latency and reads of one kind of wait, by cluster (its index in arrival order), and whether the wait had
-    history to go on: a wait without checks FIRST_CHECK after it began (the back-off's first) followed the window
-    its group's past waits ended in."""
+    """Notice latency and reads of one kind of wait."""
 
-    latencies: dict[int, list[float]] = field(default_factory=dict)
-    reads: dict[int, list[int]] = field(default_factory=dict)
-    learning: dict[int, list[bool]] = field(default_factory=dict)
+    seen: list[Seen] = field(default_factory=list)
 
-    def add(self, cluster: int, began: float, done: float, gets: list[LoggedRequest]) -> None:
-        seen = next((r for r in gets if r.started >= done), None)
-        if seen is None:
-            return
-        self.latencies.setdefault(cluster, []).append(seen.started - done)
-        self.reads.setdefault(cluster, []).append(sum(1 for r in gets if r.started <= seen.started))
-        self.learning.setdefault(cluster, []).append(
-            any(abs(r.started - began - FIRST_CHECK) < 0.05 for r in gets))
+    def add(self, began: float, done: float, gets: list[LoggedRequest]) -> None:
+        noticed = next((r for r in gets if r.started >= done), None)
+        if noticed is not None:
+            self.seen.append(Seen(noticed.started - done, sum(1 for r in gets if r.started <= noticed.started),
+                                  any(abs(r.started - began - FIRST_CHECK) < 0.05 for r in gets)))
+
+    def rows(self, fixed: bool) -> list[tuple[str, str]]:
+        """(label, figures) over all waits, those with history and those of groups still learning; the fixed
+        intervals have no history to go on, so all of it."""
+        return [(label, self.row(label)) for label in (("all",) if fixed else ("all", "history", "learning"))]
 
     def row(self, which: str = "all") -> str:
         """Figures over all waits, those with history (`history`) or those of groups still learning (`learning`)."""
-        picked = [(latency, reads) for i, latencies in self.latencies.items()
-                  for latency, reads, learning in zip(latencies, self.reads[i], self.learning[i], strict=True)
-                  if which == "all" or learning == (which == "learning")]
+        picked = [s for s in self.seen if which == "all" or s.learning == (which == "learning")]
         if not picked:
             return "no data"
-        ordered = sorted(latency for latency, _ in picked)
-        reads = [r for _, r in picked]
+        ordered = sorted(s.latency for s in picked)
         p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
         return (f"median {statistics.median(ordered):5.1f}s  p95 {p95:5.1f}s  max {ordered[-1]:5.1f}s  "
-                f"reads {statistics.mean(reads):4.1f} mean, {max(reads):2d} max  ({len(ordered)} waits)")
-
-
-#: The rows printed per kind of wait (the fixed intervals have no history to go on: all of it).
-ROWS = (("all", "all     "), ("history", "history "), ("learning", "learning"))
+                f"reads {statistics.mean(s.reads for s in picked):4.1f} mean, {max(s.reads for s in picked):2d} max  "
+                f"({len(ordered)} waits)")
 
 
 def use_fixed_intervals(az: LocalAzure) -> None:
@@ -77,11 +79,6 @@ def use_fixed_intervals(az: LocalAzure) -> None:
 def subscription_of(i: int) -> str:
     """The i-th cluster's subscription."""
     return f"{i:08x}-0e14-4b1e-9a7c-{i:012x}"
-
-
-def subscription_number(path: str) -> int:
-    """The cluster's index in arrival order, from the subscription in a request's path or a resource id."""
-    return int(path.split("/")[2].split("-")[0], 16)
 
 
 def outcomes(ends: list[tuple[str, str | None]], expected: str = "succeeded") -> None:
