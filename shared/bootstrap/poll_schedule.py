@@ -35,10 +35,14 @@ POOLED_MIN = 2  # degrees of freedom (past waits beyond each group's first) befo
 #: A kind's spread before it is measured: a wait takes its group's usual time give or take 20 % (one sigma). Wide on
 #: purpose: a window too wide costs a few reads, one too narrow the latency of the waits that end past it.
 PRIOR_SPREAD = 0.2
-#: The longest gap of a group's scout: a wait of a group with no history yet, checked densely (about 1 read per
-#: SCOUT_GAP) so that its end, the group's first sample, is seen within the p95 aim of 5 s. One per group and
-#: instance (`shared.bootstrap.poll_planner`); the others back off to the cap until it has placed their window.
+#: The longest gap of a group's scout: a wait of a group with no history yet, checked densely so that its end, the
+#: group's first sample, is seen within the p95 aim of 5 s. One per group and instance
+#: (`shared.bootstrap.poll_planner`); the others back off to the cap until it has placed their window.
 SCOUT_GAP = 5.0
+#: ... or 1/SCOUT_SHARE of the time waited so far, when longer: a scout that waits far longer than the kind's waits
+#: take (an install stalled while an Arc cluster's agents are offline) backs off towards the cap, so that it does
+#: not spend MAX_WAIT_POLLS checks in minutes.
+SCOUT_SHARE = 60.0
 #: The most reads a wait with history may spend on average, per kind (kinds not named get the default): under the
 #: fixed intervals' 12.7 per install and 4.7 per registration, with room for the waits of a group still learning,
 #: which follow the back-off. A create, the longest wait and one per cluster, may spend 12 (the most an install may).
@@ -127,8 +131,9 @@ def usual_window(samples: Sequence[Sample], budget: float, spread: float = PRIOR
 def pooled_spread(groups: Iterable[Sequence[Sample]]) -> float:
     """How widely one kind's waits spread about their own group's typical duration (sigma on the log scale), pooled
     over its groups: an install takes as long as others in its region give or take the same factor everywhere, so
-    hundreds of samples say it far better than one group's few. PRIOR_SPREAD until there are POOLED_MIN degrees of
-    freedom (taking an upper confidence bound instead, in simulation, cost reads and latency for no gain)."""
+    hundreds of samples say it far better than one group's few. One standard error above the measured spread, so that
+    one measured on few waits is not trusted as if on hundreds; PRIOR_SPREAD until there are POOLED_MIN degrees of
+    freedom."""
     squares, freedom = 0.0, 0
     for samples in groups:
         logs = _logs(_precise(samples))
@@ -136,7 +141,9 @@ def pooled_spread(groups: Iterable[Sequence[Sample]]) -> float:
             mean = sum(logs) / len(logs)
             squares += sum((x - mean) ** 2 for x in logs)
             freedom += len(logs) - 1
-    return math.sqrt(squares / freedom) if freedom >= POOLED_MIN else PRIOR_SPREAD
+    if freedom < POOLED_MIN:
+        return PRIOR_SPREAD
+    return math.sqrt(squares / freedom) * (1 + 1 / math.sqrt(2 * freedom))
 
 
 def _precise(samples: Sequence[Sample]) -> list[Sample]:
@@ -302,5 +309,5 @@ def next_check(*, kind: str, elapsed: float, cap: float, samples: Sequence[Sampl
     else:
         gap = max(FIRST_CHECK, elapsed)
         if scout:
-            gap = min(gap, SCOUT_GAP)
+            gap = min(gap, max(SCOUT_GAP, elapsed / SCOUT_SHARE))
     return min(cap, gap * stretch(headroom))

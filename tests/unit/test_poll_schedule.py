@@ -21,6 +21,7 @@ from shared.bootstrap.poll_schedule import (
     PRIOR_SPREAD,
     READ_BUDGET,
     SCOUT_GAP,
+    SCOUT_SHARE,
     TARGET_LATENCY,
     Sample,
     Window,
@@ -75,6 +76,10 @@ def test_a_scout_backs_off_only_up_to_the_scout_gap_and_only_while_its_group_has
     times = checks_until(100.0, samples=[], cap=15.0, scout=True)
     gaps = [b - a for a, b in itertools.pairwise([0.0, *times])]
     assert times[:5] == [0.5, 1.0, 2.0, 4.0, 8.0] and max(gaps) == SCOUT_GAP and times[-1] - 100.0 < SCOUT_GAP
+    # A scout stalled for an hour backs off to the cap too: its dense first minutes cost it about 65 checks more than
+    # the back-off's 245 (so MAX_WAIT_POLLS, 240, ends its wait after about 45 minutes, not 60).
+    stalled, plain = (checks_until(3600.0, samples=[], cap=15.0, scout=scout) for scout in (True, False))
+    assert stalled[-1] - stalled[-2] == 15.0 and len(stalled) - len(plain) < 70
     samples = history(150.0, 0.05)
     assert checks_until(150.0, samples=samples, cap=15.0, scout=True) == \
         checks_until(150.0, samples=samples, cap=15.0)  # with history, the window's checks
@@ -182,7 +187,7 @@ def test_a_schedule_never_exceeds_its_cap_once_the_wait_may_be_done(kind: str, e
     assert gap >= min(cap, FIRST_CHECK)  # never a check right after the last (a clock would not even move)
     window = usual_window(samples, READ_BUDGET.get(kind, DEFAULT_READ_BUDGET))
     if scout and window is None:
-        assert gap <= SCOUT_GAP * MAX_STRETCH
+        assert gap <= max(SCOUT_GAP, elapsed / SCOUT_SHARE) * MAX_STRETCH
     if gap > cap:  # the only longer gap: the skip to the usual window, since nothing of this kind ended sooner
         assert window is not None and elapsed < window.start and elapsed + gap == pytest.approx(window.start)
 
