@@ -30,6 +30,9 @@ MIN_GAP = 1.0  # never two checks closer than this (history or not)
 MIN_HISTORY = 5  # past waits of a kind and group before the loosely bracketed ones are left out of its fit
 Z = 2.6  # the window spans e^(+-Z sigma) about the typical duration: about 99 % of waits end inside it
 LOOSE = 0.05  # a sample bracketed within this fraction of its duration is precise enough to fit, however wide
+#: A sample bracketed more widely than this fraction of its duration says little of when the wait ended (one seen
+#: done at its window's first check ended anywhere before it): left out of a fit whenever its group has another.
+VAGUE = 0.25
 MIN_SIGMA = 0.01
 POOLED_MIN = 2  # degrees of freedom (past waits beyond each group's first) before a kind's spread is measured
 #: A kind's spread before it is measured: a wait takes its group's usual time give or take 20 % (one sigma). Wide on
@@ -150,13 +153,14 @@ def _precise(samples: Sequence[Sample]) -> list[Sample]:
     """The samples worth fitting: those bracketed much more loosely than most and than LOOSE of their duration (waits
     noticed before there was history, or at the window's first check) are left out once there are enough others. A
     wait that ended late, bracketed by the sparser checks past the window, stays in, or the fit would forget its
-    tails and narrow itself."""
+    tails and narrow itself. Vague samples (VAGUE) are left out whenever there is any other."""
+    samples = [s for s in samples if s.by - s.after <= VAGUE * s.by] or list(samples)
     if len(samples) < MIN_HISTORY:
-        return list(samples)
+        return samples
     widths = sorted(s.by - s.after for s in samples)
     loose = 2 * widths[len(widths) // 2]
     precise = [s for s in samples if s.by - s.after <= max(loose, LOOSE * s.by)]
-    return precise if len(precise) >= MIN_HISTORY else list(samples)
+    return precise if len(precise) >= MIN_HISTORY else samples
 
 
 def _logs(samples: Sequence[Sample]) -> list[float]:

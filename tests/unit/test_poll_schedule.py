@@ -231,6 +231,17 @@ def test_a_kinds_spread_is_the_prior_until_measured_on_enough_waits() -> None:
     assert measured != PRIOR_SPREAD and measured < 0.15  # a group of one says nothing of the spread
 
 
+def test_a_wait_seen_done_at_its_first_check_does_not_skew_the_fit() -> None:
+    # One install seen done at its window's first check, 120 s in: it ended anywhere in [0, 120], and its middle,
+    # 60 s, is no duration. Beside the group's others it is left out of the window and of the kind's spread.
+    good = [Sample(129.0, 130.0), Sample(134.0, 135.0), Sample(131.0, 132.0)]
+    vague = Sample(0.0, 120.0)
+    assert pooled_spread([[*good, vague]]) == pooled_spread([good]) < 0.05
+    assert usual_window([*good, vague], DEFAULT_READ_BUDGET, 0.05) == usual_window(good, DEFAULT_READ_BUDGET, 0.05)
+    alone = usual_window([vague], DEFAULT_READ_BUDGET, 0.05)  # all there is: better than nothing
+    assert alone is not None and alone.end >= 120.0
+
+
 def test_a_window_covers_the_brackets_its_samples_end_in_not_just_their_middles() -> None:
     # Ten installs, each seen running at 110 s and done at 130 s: each ended anywhere in between.
     samples = [Sample(110.0, 130.0)] * 10
