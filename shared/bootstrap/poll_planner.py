@@ -140,6 +140,7 @@ class PollPlanner:
         """Add the waits that ended to the history (call once the run is recorded, so a retried run adds nothing)."""
         for kind, group, sample in tracked.finished:
             self.samples(kind, group).append(sample)
+            self._spreads.pop(kind, None)  # measured again at its next use: the first few samples move it most
             if self.history is not None:
                 self.history.add_wait_sample(kind, group, sample)
 

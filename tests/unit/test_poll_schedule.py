@@ -421,6 +421,21 @@ def test_a_scout_keeps_scouting_on_another_instance_and_one_gone_quiet_is_replac
     assert successor is not None and successor.scout
 
 
+def test_a_finished_wait_counts_in_the_kinds_spread_at_once() -> None:
+    # In a burst the first installs end within seconds of each other: the spread they measure must place the
+    # next windows now, not when the instance's cache of it expires (CACHE_SECONDS).
+    clock, past = Clock(), History()
+    planner = PollPlanner(Settings(), clock, past)
+    assert planner.spread("install") == PRIOR_SPREAD
+    for took in (12.0, 13.0, 11.0):  # well within CACHE_SECONDS in all
+        began = planner.track(None, waiting("install", "eastus/default", began=True), SUB)
+        clock.now += took - 0.5
+        polled = planner.track(began.wait, waiting("install"), SUB)
+        clock.now += 0.5
+        planner.remember(planner.track(polled.wait, Outcome(Phase.SUCCEEDED), SUB))
+    assert planner.spread("install") == pooled_spread(past.rows.values()) != PRIOR_SPREAD
+
+
 def test_throttling_interrupts_a_wait_without_ending_it_and_its_retry_after_is_honoured() -> None:
     clock = Clock()
     planner = PollPlanner(Settings(), clock, History())
