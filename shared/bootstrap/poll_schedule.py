@@ -47,8 +47,9 @@ SCOUT_GAP = 5.0
 #: not spend MAX_WAIT_POLLS checks in minutes.
 SCOUT_SHARE = 60.0
 #: The most reads a wait with history may spend on average, per kind (kinds not named get the default): under the
-#: fixed intervals' 12.7 per install and 4.7 per registration, with room for the waits of a group still learning,
-#: which follow the back-off. A create, the longest wait and one per cluster, may spend 12 (the most an install may).
+#: fixed intervals' 12.7 per install and 4.7 per registration, with room for each group's scout (SCOUT_GAP) and
+#: the waits that back off while it runs. A create, the longest wait and one per cluster, may spend 12 (the most an
+#: install may).
 READ_BUDGET = {"providers": 3.75, "create": 12.0}
 DEFAULT_READ_BUDGET = 10.0
 TARGET_LATENCY = 1.0  # seconds: the mean notice latency the checks aim at, when the budget allows
