@@ -8,12 +8,13 @@ per instance for `CACHE_SECONDS`; the read budget left comes from the instance's
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from shared.azure.ledger import WaitHistory
 from shared.bootstrap.outcome import Awaited, Outcome
-from shared.bootstrap.poll_schedule import Sample, WaitState, next_check, pooled_spread
+from shared.bootstrap.poll_schedule import PRIOR_SPREAD, Sample, WaitState, next_check, pooled_spread
 from shared.settings import Settings
 
 #: Waits whose durations are recorded and predict the next ones: those this service started, a cluster's create
@@ -28,6 +29,9 @@ SPLIT_KINDS = frozenset({"providers"})
 #: A part due this much after the pass is read on it anyway (one read now is as good as one a moment later).
 DUE_EARLY = 0.5
 CACHE_SECONDS = 60.0
+#: A scout not tracked for this many of its kind's caps has gone (its cluster deleted, its wait moved to another
+#: instance): the next wait of its group to be tracked here takes over.
+SCOUT_LAPSE = 2.0
 #: Failures that mean the service gave up waiting, not that Azure answered: the wait's end was never seen.
 WAIT_TIMED_OUT = "WaitTimedOut"
 REGISTRATION_TIMED_OUT = "ProviderRegistrationTimedOut"
@@ -58,7 +62,8 @@ class PollPlanner:
     history: WaitHistory | None = None
     headroom: Callable[[str], float] = lambda subscription: 1.0
     _cache: dict[tuple[str, str], tuple[float, list[Sample]]] = field(default_factory=dict)
-    _spreads: dict[str, tuple[float, float | None]] = field(default_factory=dict)
+    _spreads: dict[str, tuple[float, float]] = field(default_factory=dict)
+    _scouts: dict[tuple[str, str], float] = field(default_factory=dict)  # (kind, part) -> when its scout was tracked
 
     def cap(self, kind: str) -> float:
         """The longest gap between two checks of this kind of wait: the settings that were its fixed intervals."""
@@ -93,10 +98,25 @@ class PollPlanner:
             witnessed = awaited.began or awaited.since is not None
             wait = WaitState(awaited.kind, awaited.group, began, now, witnessed=witnessed,
                              parts_seen=_read(previous, awaited.group, awaited.unread, now))
+        wait = self._scouting(wait, now)
         if outcome.retry_after is not None:
             return Tracked(wait, outcome.retry_after, finished)
         delay = min(self._due_in(wait, part, headroom, now) for part in _parts(wait.group))
         return Tracked(wait, max(0.0, delay), finished)
+
+    def _scouting(self, wait: WaitState, now: float) -> WaitState:
+        """The wait, as its group's scout or not. A group with no history yet learns from one wait checked densely
+        (its scout) while the others back off to the cap: their checks would be as dense, and their ends later than
+        the scout's, which places their window. A wait stays its group's scout until the group has history, and
+        becomes it when this instance has no scout of its group tracked lately."""
+        if not wait.witnessed or wait.kind not in HISTORY_KINDS:
+            return wait
+        blind = [(wait.kind, part) for part in _parts(wait.group) if not self.samples(wait.kind, part)]
+        lapse = SCOUT_LAPSE * self.cap(wait.kind)
+        scout = bool(blind) and (wait.scout or any(now - self._scouts.get(key, -math.inf) > lapse for key in blind))
+        if scout:
+            self._scouts.update(dict.fromkeys(blind, now))
+        return wait if scout == wait.scout else replace(wait, scout=scout)
 
     def not_due(self, wait: WaitState | None, subscription: str) -> frozenset[str]:
         """The parts of a wait whose own next check is not due yet, which the next pass need not read (it counts them
@@ -114,16 +134,17 @@ class PollPlanner:
         learn = wait.witnessed and wait.kind in HISTORY_KINDS
         return (seen - now) + next_check(kind=wait.kind, elapsed=seen - wait.began, cap=self.cap(wait.kind),
                                  samples=self.samples(wait.kind, part) if learn else (), headroom=headroom,
-                                 spread=self.spread(wait.kind) if learn else None)
+                                 spread=self.spread(wait.kind) if learn else PRIOR_SPREAD, scout=wait.scout)
 
     def remember(self, tracked: Tracked) -> None:
         """Add the waits that ended to the history (call once the run is recorded, so a retried run adds nothing)."""
         for kind, group, sample in tracked.finished:
             self.samples(kind, group).append(sample)
+            self._spreads.pop(kind, None)  # measured again at its next use: the first few samples move it most
             if self.history is not None:
                 self.history.add_wait_sample(kind, group, sample)
 
-    def spread(self, kind: str) -> float | None:
+    def spread(self, kind: str) -> float:
         """How widely this kind's waits spread about their groups' typical durations, pooled over all its groups
         (refreshed from the ledger now and then, like `samples`)."""
         now = self.clock()

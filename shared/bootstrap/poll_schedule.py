@@ -5,13 +5,14 @@ kind and group from the ledger, the read budget left, and the cap (the `*_POLL_S
 setting of the kind of wait). In order:
 
 1. Azure's `Retry-After` (or the pacer's reserved slot), when it sent one: exactly that, never sooner.
-2. With enough history (`MIN_HISTORY` past waits of this kind and group, or one once the kind's spread is known):
+2. With history (one past wait of this kind and group is enough, given the kind's spread: `pooled_spread`):
    nothing before the usual window (where about 99 % of such waits end, fitted to the past ones: `usual_window`);
    then the checks over it that notice an end within `TARGET_LATENCY` on average on the fewest reads, never more
    than the kind's `READ_BUDGET` on average (sparse early, where every wait pays for a check, dense where the waits
    still running end fastest); past it, checks back off from the window's end.
 3. Without: a first check after `FIRST_CHECK` (a quick Azure is noticed at once), then each wait as long as the
-   time waited so far (0.5, 1, 2, 4, 8 s ...).
+   time waited so far (0.5, 1, 2, 4, 8 s ...), up to the cap; for the group's scout (the one wait of a group with
+   no history that the planner lets check densely, so that the group learns), up to `SCOUT_GAP`.
 
 Reads are where Azure is likely to be done, not spread evenly over minutes in which it never is. When the read
 budget runs low (a burst), the gaps stretch, up to `MAX_STRETCH` times. A gap never exceeds the cap, except for
@@ -26,14 +27,29 @@ from functools import cache, lru_cache
 
 FIRST_CHECK = 0.5  # seconds: one read, and an Azure that is already done is noticed at once
 MIN_GAP = 1.0  # never two checks closer than this (history or not)
-MIN_HISTORY = 5  # past waits of a kind and group before their window is trusted
+MIN_HISTORY = 5  # past waits of a kind and group before the loosely bracketed ones are left out of its fit
 Z = 2.6  # the window spans e^(+-Z sigma) about the typical duration: about 99 % of waits end inside it
 LOOSE = 0.05  # a sample bracketed within this fraction of its duration is precise enough to fit, however wide
+#: A sample bracketed more widely than this fraction of its duration says little of when the wait ended (one seen
+#: done at its window's first check ended anywhere before it): left out of a fit whenever its group has another.
+VAGUE = 0.25
 MIN_SIGMA = 0.01
-POOLED_MIN = 8  # degrees of freedom before a kind's pooled spread is trusted over each group's own
+POOLED_MIN = 2  # degrees of freedom (past waits beyond each group's first) before a kind's spread is measured
+#: A kind's spread before it is measured: a wait takes its group's usual time give or take 20 % (one sigma). Wide on
+#: purpose: a window too wide costs a few reads, one too narrow the latency of the waits that end past it.
+PRIOR_SPREAD = 0.2
+#: The longest gap of a group's scout: a wait of a group with no history yet, checked densely so that its end, the
+#: group's first sample, is seen within the p95 aim of 5 s. One per group and instance
+#: (`shared.bootstrap.poll_planner`); the others back off to the cap until it has placed their window.
+SCOUT_GAP = 5.0
+#: ... or 1/SCOUT_SHARE of the time waited so far, when longer: a scout that waits far longer than the kind's waits
+#: take (an install stalled while an Arc cluster's agents are offline) backs off towards the cap, so that it does
+#: not spend MAX_WAIT_POLLS checks in minutes.
+SCOUT_SHARE = 60.0
 #: The most reads a wait with history may spend on average, per kind (kinds not named get the default): under the
-#: fixed intervals' 12.7 per install and 4.7 per registration, with room for the waits of a group still learning,
-#: which follow the back-off. A create, the longest wait and one per cluster, may spend 12 (the most an install may).
+#: fixed intervals' 12.7 per install and 4.7 per registration, with room for each group's scout (SCOUT_GAP) and
+#: the waits that back off while it runs. A create, the longest wait and one per cluster, may spend 12 (the most an
+#: install may).
 READ_BUDGET = {"providers": 3.75, "create": 12.0}
 DEFAULT_READ_BUDGET = 10.0
 TARGET_LATENCY = 1.0  # seconds: the mean notice latency the checks aim at, when the budget allows
@@ -59,7 +75,8 @@ class WaitState:
     """The wait a cluster is in: its kind and group (whose history predicts it), when it began, and when a check
     last saw it still in progress. `witnessed`: this service started what it awaits, so `began` is exact and the
     wait's duration may join the history. `parts_seen`: for a group of several things awaited together (the
-    namespaces still registering), when a check last read each one (a part not read on a pass keeps its time)."""
+    namespaces still registering), when a check last read each one (a part not read on a pass keeps its time).
+    `scout`: the wait its group, with no history yet, learns from (see SCOUT_GAP)."""
 
     kind: str
     group: str
@@ -67,6 +84,7 @@ class WaitState:
     seen: float
     witnessed: bool
     parts_seen: dict[str, float] = field(default_factory=dict)
+    scout: bool = False
 
     def part_seen(self, part: str) -> float:
         return self.parts_seen.get(part, self.seen)
@@ -93,22 +111,20 @@ class Window:
         return self.checks[-1] - self.checks[-2] if len(self.checks) > 1 else MIN_GAP
 
 
-def usual_window(samples: Sequence[Sample], budget: float, spread: float | None = None) -> Window | None:
-    """The window past waits end in, with checks over it that spend at most `budget` reads on average, or None while
-    there are too few samples.
+def usual_window(samples: Sequence[Sample], budget: float, spread: float = PRIOR_SPREAD) -> Window | None:
+    """The window past waits end in, with checks over it that spend at most `budget` reads on average, or None
+    without a sample.
 
     A fit, not the extremes seen: durations of one kind and group spread about a typical one by a factor (a
     lognormal). Sigma is the kind's `spread` (pooled over all its groups: `pooled_spread`) or the group's own when that
-    is wider, widened for what few samples say of their mean and for how loosely each was bracketed. With a pooled
-    spread one past wait of the group is enough to place it; without, MIN_HISTORY."""
+    is wider, widened for what few samples say of their mean and for how loosely each was bracketed. So one past wait
+    of the group is enough to place it."""
     use = _precise(samples)
-    if len(use) < (1 if spread is not None else MIN_HISTORY):
+    if not use:
         return None
     logs = _logs(use)
     mean = sum(logs) / len(logs)
-    own = math.sqrt(sum((x - mean) ** 2 for x in logs) / len(logs))
-    # Its own spread, from few samples, widened; or the pooled one, unless its own is wider.
-    sigma = own * (1 + 1 / math.sqrt(2 * len(logs))) if spread is None else max(own, spread)
+    sigma = max(spread, math.sqrt(sum((x - mean) ** 2 for x in logs) / len(logs)))
     # Each sample's end lies anywhere in its bracket (uniform, on the log scale), not at its middle: waits bracketed
     # by the same two checks look alike however they spread between them.
     bracket = sum(math.log(max(MIN_GAP, s.by) / max(MIN_GAP, s.after, s.by / 2)) ** 2 for s in use) / (12 * len(use))
@@ -116,10 +132,12 @@ def usual_window(samples: Sequence[Sample], budget: float, spread: float | None 
     return Window(_checks(round(mean, 4), round(max(MIN_SIGMA, sigma), 4), budget))
 
 
-def pooled_spread(groups: Iterable[Sequence[Sample]]) -> float | None:
+def pooled_spread(groups: Iterable[Sequence[Sample]]) -> float:
     """How widely one kind's waits spread about their own group's typical duration (sigma on the log scale), pooled
     over its groups: an install takes as long as others in its region give or take the same factor everywhere, so
-    hundreds of samples say it far better than one group's few. None while there are fewer than POOLED_MIN."""
+    hundreds of samples say it far better than one group's few. PRIOR_SPREAD until there are POOLED_MIN degrees of
+    freedom. (Taking it a standard error or a confidence bound above the estimate, in simulation, cost registrations
+    their p95 and reads, and gained installs little.)"""
     squares, freedom = 0.0, 0
     for samples in groups:
         logs = _logs(_precise(samples))
@@ -127,20 +145,21 @@ def pooled_spread(groups: Iterable[Sequence[Sample]]) -> float | None:
             mean = sum(logs) / len(logs)
             squares += sum((x - mean) ** 2 for x in logs)
             freedom += len(logs) - 1
-    return math.sqrt(squares / freedom) if freedom >= POOLED_MIN else None
+    return math.sqrt(squares / freedom) if freedom >= POOLED_MIN else PRIOR_SPREAD
 
 
 def _precise(samples: Sequence[Sample]) -> list[Sample]:
     """The samples worth fitting: those bracketed much more loosely than most and than LOOSE of their duration (waits
     noticed before there was history, or at the window's first check) are left out once there are enough others. A
     wait that ended late, bracketed by the sparser checks past the window, stays in, or the fit would forget its
-    tails and narrow itself."""
+    tails and narrow itself. Vague samples (VAGUE) are left out whenever there is any other."""
+    samples = [s for s in samples if s.by - s.after <= VAGUE * s.by] or list(samples)
     if len(samples) < MIN_HISTORY:
-        return list(samples)
+        return samples
     widths = sorted(s.by - s.after for s in samples)
     loose = 2 * widths[len(widths) // 2]
     precise = [s for s in samples if s.by - s.after <= max(loose, LOOSE * s.by)]
-    return precise if len(precise) >= MIN_HISTORY else list(samples)
+    return precise if len(precise) >= MIN_HISTORY else samples
 
 
 def _logs(samples: Sequence[Sample]) -> list[float]:
@@ -273,8 +292,10 @@ def stretch(headroom: float) -> float:
 
 
 def next_check(*, kind: str, elapsed: float, cap: float, samples: Sequence[Sample] = (),
-               retry_after: float | None = None, headroom: float = 1.0, spread: float | None = None) -> float:
-    """Seconds from now until the next check of a wait `elapsed` seconds old (`spread`: see `usual_window`)."""
+               retry_after: float | None = None, headroom: float = 1.0, spread: float = PRIOR_SPREAD,
+               scout: bool = False) -> float:
+    """Seconds from now until the next check of a wait `elapsed` seconds old (`spread`: see `usual_window`;
+    `scout`: this wait is its group's scout, see SCOUT_GAP)."""
     if retry_after is not None:
         return max(0.0, retry_after)
     elapsed = max(0.0, elapsed)
@@ -290,4 +311,6 @@ def next_check(*, kind: str, elapsed: float, cap: float, samples: Sequence[Sampl
         gap = max(window.tail_gap, elapsed - window.end)  # later than usual: back off from the window's end
     else:
         gap = max(FIRST_CHECK, elapsed)
+        if scout:
+            gap = min(gap, max(SCOUT_GAP, elapsed / SCOUT_SHARE))
     return min(cap, gap * stretch(headroom))

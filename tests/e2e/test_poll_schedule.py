@@ -13,6 +13,7 @@ from shared.bootstrap.poll_schedule import (
     DEFAULT_READ_BUDGET,
     FIRST_CHECK,
     READ_BUDGET,
+    SCOUT_GAP,
     Sample,
     pooled_spread,
     usual_window,
@@ -98,18 +99,28 @@ def test_an_install_is_checked_where_past_ones_ended_and_noticed_within_a_few_se
     assert learned[-1].by == pytest.approx(noticed, abs=1e-3)
 
 
-def test_a_cluster_still_creating_is_checked_soon_then_less_often_up_to_its_cap(local_azure: LocalAzure) -> None:
+def test_clusters_still_creating_are_checked_soon_then_less_often_but_one_scouts_its_region(
+        local_azure: LocalAzure) -> None:
+    """Two creates in a region with no history: both start fast and back off; the first, the region's scout, only
+    up to SCOUT_GAP, the other up to its cap until the scout's end has placed its window."""
     az = local_azure
     az.reconfigure(cluster_poll_seconds=30.0)
-    event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-slow", provisioning_state="Creating", ready_after=200)
-    az.deliver_event(event)
+    events = [az.arm.add_aks_cluster(SUBSCRIPTION, RG, name, provisioning_state="Creating", ready_after=took)
+              for name, took in (("aks-scout", 200), ("aks-slow", 400))]
+    for event in events:
+        az.deliver_event(event)
     az.drain()
-    put = next(r.started for r in az.arm.requests if r.method == "PUT")
-    gets = [r.started for r in az.arm.requests if r.method == "GET" and r.path.endswith("/managedClusters/aks-slow")
-            and r.started <= put]  # until it was seen ready (and the install started)
-    gaps = [round(b - a, 3) for a, b in itertools.pairwise(gets)]
-    assert gaps[:5] == [0.5, 0.5, 1.0, 2.0, 4.0] and max(gaps) == 30.0, gaps
-    assert record(az, event["data"]["resourceUri"]).phase == "succeeded"
+    scouted = None
+    for name, cap in (("aks-scout", SCOUT_GAP), ("aks-slow", 30.0)):
+        put = next(r.started for r in az.arm.requests if r.method == "PUT" and f"/managedclusters/{name}/" in r.path
+                   .lower())
+        gets = [r.started for r in az.arm.requests if r.method == "GET" and r.path.endswith(f"/managedClusters/{name}")
+                and r.started <= (scouted or put)]  # until it was seen ready (or the scout was)
+        gaps = [round(b - a, 3) for a, b in itertools.pairwise(gets)]
+        assert gaps[:5] == [0.5, 0.5, 1.0, 2.0, 4.0] and max(gaps) == cap, (name, gaps)
+        scouted = scouted or gets[-1]
+    for event in events:
+        assert record(az, event["data"]["resourceUri"]).phase == "succeeded"
 
 
 QUICK, SLOW = "Microsoft.Kubernetes", "Microsoft.KubernetesConfiguration"

@@ -16,12 +16,15 @@ from shared.bootstrap.poll_schedule import (
     DEFAULT_READ_BUDGET,
     FIRST_CHECK,
     MAX_STRETCH,
-    MIN_HISTORY,
     MOST_CHECKS,
     POOLED_MIN,
+    PRIOR_SPREAD,
     READ_BUDGET,
+    SCOUT_GAP,
+    SCOUT_SHARE,
     TARGET_LATENCY,
     Sample,
+    Window,
     next_check,
     pooled_spread,
     usual_window,
@@ -41,11 +44,17 @@ def history(median: float, spread: float, n: int = 40, seed: int = 1) -> list[Sa
     return samples
 
 
-def checks_until(done: float, *, samples: list[Sample], cap: float, kind: str = "install") -> list[float]:
+def fitted(samples: list[Sample], kind: str = "install") -> Window | None:
+    """The window of one group's samples, its spread measured on them (as the planner fits a kind of one group)."""
+    return usual_window(samples, READ_BUDGET.get(kind, DEFAULT_READ_BUDGET), pooled_spread([samples]))
+
+
+def checks_until(done: float, *, samples: list[Sample], cap: float, kind: str = "install",
+                 scout: bool = False) -> list[float]:
     """The times (from the wait's start) at which the schedule checks, up to the first that sees it done."""
-    at, times = 0.0, list[float]()
+    at, times, spread = 0.0, list[float](), pooled_spread([samples])
     while not times or times[-1] < done:
-        at += next_check(kind=kind, elapsed=at, cap=cap, samples=samples)
+        at += next_check(kind=kind, elapsed=at, cap=cap, samples=samples, spread=spread, scout=scout)
         times.append(at)
     return times
 
@@ -63,11 +72,25 @@ def test_without_history_it_starts_fast_and_backs_off_to_the_cap() -> None:
     assert next_check(kind="install", elapsed=0.0, cap=15.0) == FIRST_CHECK
 
 
+def test_a_scout_backs_off_only_up_to_the_scout_gap_and_only_while_its_group_has_no_history() -> None:
+    times = checks_until(100.0, samples=[], cap=15.0, scout=True)
+    gaps = [b - a for a, b in itertools.pairwise([0.0, *times])]
+    assert times[:5] == [0.5, 1.0, 2.0, 4.0, 8.0] and max(gaps) == SCOUT_GAP and times[-1] - 100.0 < SCOUT_GAP
+    # A scout stalled for an hour backs off to the cap too: its dense first minutes cost it about 65 checks more than
+    # the back-off's 245 (so MAX_WAIT_POLLS, 240, ends its wait after about 45 minutes, not 60).
+    stalled, plain = (checks_until(3600.0, samples=[], cap=15.0, scout=scout) for scout in (True, False))
+    assert stalled[-1] - stalled[-2] == 15.0 and len(stalled) - len(plain) < 70
+    samples = history(150.0, 0.05)
+    assert checks_until(150.0, samples=samples, cap=15.0, scout=True) == \
+        checks_until(150.0, samples=samples, cap=15.0)  # with history, the window's checks
+
+
 def test_with_history_it_skips_to_the_usual_window_then_checks_it_sparsely_where_every_wait_pays() -> None:
     samples = history(150.0, 0.05)
-    window = usual_window(samples, DEFAULT_READ_BUDGET)
+    window = fitted(samples)
     assert window is not None and 120 < window.start < 150 < window.end < 185
-    assert next_check(kind="install", elapsed=0.0, cap=15.0, samples=samples) == window.start
+    assert next_check(kind="install", elapsed=0.0, cap=15.0, samples=samples,
+                      spread=pooled_spread([samples])) == window.start
     times = checks_until(window.end, samples=samples, cap=15.0)
     assert times == pytest.approx(list(window.checks))  # the window's checks, one after another, then nothing more
     gaps = [b - a for a, b in itertools.pairwise(times)]
@@ -79,8 +102,10 @@ def test_with_history_it_skips_to_the_usual_window_then_checks_it_sparsely_where
 
 def simulate(samples: list[Sample], draw: list[float], kind: str = "install",
              spread: float | None = None) -> tuple[list[float], list[int]]:
-    """Notice latencies (sorted) and reads of waits ending at `draw`, under the schedule from `samples`."""
+    """Notice latencies (sorted) and reads of waits ending at `draw`, under the schedule from `samples` (and the
+    spread measured on them, unless `spread`)."""
     latencies, reads = [], []
+    spread = pooled_spread([samples]) if spread is None else spread
     for done in draw:
         at, times = 0.0, list[float]()
         while not times or times[-1] < done:
@@ -120,10 +145,9 @@ def test_a_check_just_before_the_window_does_not_repeat_at_once() -> None:
         assert gap > early + 0.49
 
 
-def test_too_little_history_is_not_trusted() -> None:
-    samples = history(150.0, 0.05, n=MIN_HISTORY - 1)
-    assert usual_window(samples, DEFAULT_READ_BUDGET) is None
-    assert next_check(kind="install", elapsed=0.0, cap=15.0, samples=samples) == FIRST_CHECK
+def test_without_a_past_wait_of_its_group_there_is_no_window() -> None:
+    assert usual_window([], DEFAULT_READ_BUDGET, 0.05) is None
+    assert next_check(kind="install", elapsed=0.0, cap=15.0, samples=[], spread=0.05) == FIRST_CHECK
 
 
 @pytest.mark.parametrize(("median", "spread"), [(150.0, 0.05), (320.0, 0.05), (150.0, 0.1)])
@@ -138,7 +162,7 @@ def test_installs_from_the_usual_distribution_are_noticed_within_seconds_on_twel
 
 def test_a_wait_longer_than_ever_seen_spreads_out_again_up_to_the_cap() -> None:
     samples = history(150.0, 0.05)
-    window = usual_window(samples, DEFAULT_READ_BUDGET)
+    window = usual_window(samples, DEFAULT_READ_BUDGET)  # the prior spread: any window will do
     assert window is not None
     assert next_check(kind="install", elapsed=window.end + 0.6, cap=15.0, samples=samples) == window.tail_gap
     late = next_check(kind="install", elapsed=window.end + 12, cap=15.0, samples=samples)
@@ -154,23 +178,25 @@ def test_scarce_reads_stretch_the_gaps_but_never_past_the_cap() -> None:
 
 @given(kind=st.sampled_from(["install", "providers", "race", "cluster"]), elapsed=st.floats(0, 5000),
        cap=st.floats(0.01, 600), headroom=st.floats(0, 1), median=st.floats(5, 600), spread=st.floats(0, 1),
-       n=st.integers(0, 60))
+       n=st.integers(0, 60), scout=st.booleans())
 def test_a_schedule_never_exceeds_its_cap_once_the_wait_may_be_done(kind: str, elapsed: float, cap: float,
                                                                    headroom: float, median: float, spread: float,
-                                                                   n: int) -> None:
+                                                                   n: int, scout: bool) -> None:
     samples = history(median, spread, n=n)
-    gap = next_check(kind=kind, elapsed=elapsed, cap=cap, samples=samples, headroom=headroom)
+    gap = next_check(kind=kind, elapsed=elapsed, cap=cap, samples=samples, headroom=headroom, scout=scout)
     assert gap >= min(cap, FIRST_CHECK)  # never a check right after the last (a clock would not even move)
     window = usual_window(samples, READ_BUDGET.get(kind, DEFAULT_READ_BUDGET))
+    if scout and window is None:
+        assert gap <= max(SCOUT_GAP, elapsed / SCOUT_SHARE) * MAX_STRETCH
     if gap > cap:  # the only longer gap: the skip to the usual window, since nothing of this kind ended sooner
         assert window is not None and elapsed < window.start and elapsed + gap == pytest.approx(window.start)
 
 
 @given(kind=st.sampled_from(["install", "providers"]), median=st.floats(20, 600), spread=st.floats(0.01, 0.3),
-       n=st.integers(MIN_HISTORY, 50), seed=st.integers(0, 1000), at=st.floats(0, 1),
-       pooled=st.none() | st.floats(0.01, 0.3))
+       n=st.integers(1, 50), seed=st.integers(0, 1000), at=st.floats(0, 1),
+       pooled=st.floats(0.01, 0.3))
 def test_a_wait_that_ends_by_its_windows_last_check_costs_at_most_the_windows_reads(
-        kind: str, median: float, spread: float, n: int, seed: int, at: float, pooled: float | None) -> None:
+        kind: str, median: float, spread: float, n: int, seed: int, at: float, pooled: float) -> None:
     samples = history(median, spread, n=n, seed=seed)
     window = usual_window(samples, READ_BUDGET.get(kind, DEFAULT_READ_BUDGET), pooled)
     assert window is not None
@@ -185,11 +211,9 @@ def test_a_wait_that_ends_by_its_windows_last_check_costs_at_most_the_windows_re
 
 
 def test_a_young_groups_window_takes_the_spread_pooled_over_the_kinds_groups() -> None:
-    assert pooled_spread([history(150.0, 0.05, n=POOLED_MIN)]) is None  # too few to trust over a group's own
     spread = pooled_spread([history(m, 0.05, n=40, seed=i) for i, m in enumerate((95.0, 150.0, 320.0))])
-    assert spread is not None and 0.04 < spread < 0.06  # about each group's own median, whatever the medians
-    young = history(200.0, 0.05, n=2, seed=9)  # fewer than MIN_HISTORY: with a pooled spread, enough to place it
-    assert usual_window(young, DEFAULT_READ_BUDGET) is None
+    assert 0.04 < spread < 0.06  # about each group's own median, whatever the medians
+    young = history(200.0, 0.05, n=2, seed=9)  # two of its own: the pooled spread places them
     window = usual_window(young, DEFAULT_READ_BUDGET, spread)
     assert window is not None
     rng = random.Random(4)
@@ -200,22 +224,42 @@ def test_a_young_groups_window_takes_the_spread_pooled_over_the_kinds_groups() -
     assert window.end - window.start < 200.0 * (math.exp(0.05 * 3.3) - math.exp(-0.05 * 3.3))  # and not much more
 
 
+def test_a_kinds_spread_is_the_prior_until_measured_on_enough_waits() -> None:
+    assert pooled_spread([]) == pooled_spread([history(150.0, 0.05, n=1)]) == PRIOR_SPREAD
+    assert pooled_spread([history(150.0, 0.05, n=POOLED_MIN)]) == PRIOR_SPREAD  # one degree of freedom short
+    measured = pooled_spread([history(150.0, 0.05, n=POOLED_MIN + 1), history(95.0, 0.05, n=1)])
+    assert measured != PRIOR_SPREAD and measured < 0.15  # a group of one says nothing of the spread
+
+
+def test_a_wait_seen_done_at_its_first_check_does_not_skew_the_fit() -> None:
+    # One install seen done at its window's first check, 120 s in: it ended anywhere in [0, 120], and its middle,
+    # 60 s, is no duration. Beside the group's others it is left out of the window and of the kind's spread.
+    good = [Sample(129.0, 130.0), Sample(134.0, 135.0), Sample(131.0, 132.0)]
+    vague = Sample(0.0, 120.0)
+    assert pooled_spread([[*good, vague]]) == pooled_spread([good]) < 0.05
+    assert usual_window([*good, vague], DEFAULT_READ_BUDGET, 0.05) == usual_window(good, DEFAULT_READ_BUDGET, 0.05)
+    alone = usual_window([vague], DEFAULT_READ_BUDGET, 0.05)  # all there is: better than nothing
+    assert alone is not None and alone.end >= 120.0
+
+
 def test_a_window_covers_the_brackets_its_samples_end_in_not_just_their_middles() -> None:
     # Ten installs, each seen running at 110 s and done at 130 s: each ended anywhere in between.
     samples = [Sample(110.0, 130.0)] * 10
-    window = usual_window(samples, DEFAULT_READ_BUDGET)
+    window = fitted(samples)  # all alike: the spread measured on them is nil
     assert window is not None and window.start <= 110.0 and window.end >= 130.0
 
 
-def test_one_past_wait_places_a_groups_window_once_the_kinds_spread_is_known() -> None:
+def test_one_past_wait_places_a_groups_window_and_the_kinds_spread_narrows_it() -> None:
     spread = pooled_spread([history(m, 0.05, n=20, seed=i) for i, m in enumerate((95.0, 150.0))])
-    assert spread is not None
     [only] = history(320.0, 0.05, n=1, seed=3)
-    assert usual_window([only], DEFAULT_READ_BUDGET) is None  # its own spread, from one sample, says nothing
     window = usual_window([only], DEFAULT_READ_BUDGET, spread)
     assert window is not None and window.start < only.after < only.by < window.end
     wider = usual_window(history(320.0, 0.05, n=20, seed=3), DEFAULT_READ_BUDGET, spread)
     assert wider is not None and window.end - window.start > wider.end - wider.start  # one sample: less sure
+    # Before the kind's spread is measured, the prior's: wider still, but a window all the same.
+    assert pooled_spread([[only]]) == PRIOR_SPREAD
+    prior = usual_window([only], DEFAULT_READ_BUDGET, pooled_spread([[only]]))
+    assert prior is not None and prior.start < window.start and prior.end > window.end
 
 
 def test_a_wide_fit_of_long_waits_holds_a_bounded_number_of_checks() -> None:
@@ -223,7 +267,7 @@ def test_a_wide_fit_of_long_waits_holds_a_bounded_number_of_checks() -> None:
     # for every lambda tried); the fit stops at MOST_CHECKS and keeps within the budget.
     for median, spread in ((3600.0, 1.5), (600.0, 2.0), (20000.0, 0.5)):
         samples = history(median, spread, n=20, seed=11)
-        window = usual_window(samples, DEFAULT_READ_BUDGET)
+        window = fitted(samples)
         assert window is not None and len(window.checks) <= MOST_CHECKS
 
 
@@ -262,7 +306,7 @@ def test_the_planner_follows_an_install_and_remembers_how_long_it_took() -> None
     clock.now += 10
     polled = planner.track(began.wait, waiting("install"), SUB)  # a short poll: group unknown, same wait
     assert polled.wait is not None and polled.wait.group == "eastus/default" and polled.wait.began == 1000.0
-    assert polled.delay == 10.0 and polled.finished == ()
+    assert polled.wait.scout and polled.delay == SCOUT_GAP and polled.finished == ()  # its group's first: it scouts
     clock.now += 10
     done = planner.track(polled.wait, Outcome(Phase.SUCCEEDED), SUB)
     assert done.wait is None and done.finished == (("install", "eastus/default", Sample(10.0, 20.0)),)
@@ -322,7 +366,7 @@ def test_a_namespace_not_due_is_not_read_and_its_sample_brackets_from_its_last_r
     skipped = planner.track(both.wait, Outcome(Phase.WAITING, ("waiting",), waiting_on="providers",
                                                awaited=Awaited("providers", "A+B", unread=("B",))), SUB)
     assert skipped.wait is not None and skipped.wait.parts_seen == {"A": 1040.0, "B": 1000.0}
-    assert skipped.delay == Settings().provider_poll_seconds  # A's back-off (capped); B's first check is later
+    assert skipped.delay == SCOUT_GAP  # A's back-off (it scouts A, which has no history); B's first check is later
     clock.now += 10
     one = planner.track(skipped.wait, Outcome(Phase.WAITING, ("waiting",), waiting_on="providers",
                                               awaited=Awaited("providers", "B", unread=("B",))), SUB)
@@ -337,6 +381,59 @@ def test_a_namespace_not_due_is_not_read_and_its_sample_brackets_from_its_last_r
     assert (kind, part) == ("providers", "B") and (sample.after, sample.by) == pytest.approx((window.start,
                                                                                              window.start + 10))
     assert planner.not_due(None, SUB) == frozenset() and planner.not_due(done.wait, SUB) == frozenset()
+
+
+def test_one_wait_of_a_new_group_scouts_and_its_end_places_the_others_window() -> None:
+    clock, past = Clock(), History()
+    planner = PollPlanner(Settings(), clock, past)
+    scout = planner.track(None, waiting("install", "eastus/default", began=True), SUB).wait
+    clock.now += 20
+    other = planner.track(None, waiting("install", "eastus/default", began=True), SUB).wait
+    elsewhere = planner.track(None, waiting("install", "westeurope/default", began=True), SUB).wait
+    assert scout is not None and other is not None and elsewhere is not None
+    assert scout.scout and not other.scout and elsewhere.scout  # one per group
+    clock.now += 40
+    assert planner.track(scout, waiting("install"), SUB).delay == SCOUT_GAP
+    assert planner.track(other, waiting("install"), SUB).delay == Settings().extension_poll_seconds  # backs off
+    clock.now += 90  # the scout ends at 150 s: the group's first sample
+    done = planner.track(scout, Outcome(Phase.SUCCEEDED), SUB)
+    planner.remember(done)
+    [(_, _, sample)] = done.finished
+    later = planner.track(other, waiting("install"), SUB)  # the other, 130 s in: the window one sample places
+    assert later.wait is not None and not later.wait.scout
+    assert later.delay == next_check(kind="install", elapsed=130.0, cap=15.0, samples=[sample], spread=PRIOR_SPREAD)
+    assert later.delay < 130.0 * 0.1  # within the window the scout's end placed, not the back-off
+
+
+def test_a_scout_keeps_scouting_on_another_instance_and_one_gone_quiet_is_replaced() -> None:
+    clock = Clock()
+    planner = PollPlanner(Settings(), clock, History())
+    scout = planner.track(None, waiting("install", "eastus/default", began=True), SUB).wait
+    assert scout is not None and scout.scout
+    lapse = 2 * Settings().extension_poll_seconds
+    clock.now += lapse - 1
+    follower = planner.track(None, waiting("install", "eastus/default", began=True), SUB).wait
+    assert follower is not None and not follower.scout
+    elsewhere = PollPlanner(Settings(), clock, History())  # its continuation, handled by another instance
+    assert elsewhere.track(scout, waiting("install"), SUB).delay == SCOUT_GAP
+    clock.now += 2  # not tracked here for two caps: gone, and the next wait tracked here takes over
+    successor = planner.track(follower, waiting("install"), SUB).wait
+    assert successor is not None and successor.scout
+
+
+def test_a_finished_wait_counts_in_the_kinds_spread_at_once() -> None:
+    # In a burst the first installs end within seconds of each other: the spread they measure must place the
+    # next windows now, not when the instance's cache of it expires (CACHE_SECONDS).
+    clock, past = Clock(), History()
+    planner = PollPlanner(Settings(), clock, past)
+    assert planner.spread("install") == PRIOR_SPREAD
+    for took in (12.0, 13.0, 11.0):  # well within CACHE_SECONDS in all
+        began = planner.track(None, waiting("install", "eastus/default", began=True), SUB)
+        clock.now += took - 0.5
+        polled = planner.track(began.wait, waiting("install"), SUB)
+        clock.now += 0.5
+        planner.remember(planner.track(polled.wait, Outcome(Phase.SUCCEEDED), SUB))
+    assert planner.spread("install") == pooled_spread(past.rows.values()) != PRIOR_SPREAD
 
 
 def test_throttling_interrupts_a_wait_without_ending_it_and_its_retry_after_is_honoured() -> None:
