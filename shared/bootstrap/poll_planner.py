@@ -121,10 +121,10 @@ class PollPlanner:
         return wait if scout == wait.scout else replace(wait, scout=scout)
 
     def _behind(self, wait: WaitState, part: str) -> float | None:
-        """How long after the scout of its group this wait began (0: it is the scout), or None when no scout of it is
+        """How long after the scout of its group this wait began, or None when it is the scout or no scout of it is
         known here; `next_check` uses it only while the group has no history."""
         if wait.scout:
-            return 0.0
+            return None
         scouted = self._scouts.get((wait.kind, part))
         return None if scouted is None else max(0.0, wait.began - scouted[1])
 
@@ -145,7 +145,7 @@ class PollPlanner:
         return (seen - now) + next_check(kind=wait.kind, elapsed=seen - wait.began, cap=self.cap(wait.kind),
                                  samples=self.samples(wait.kind, part) if learn else (), headroom=headroom,
                                  spread=self.spread(wait.kind) if learn else PRIOR_SPREAD,
-                                 behind=self._behind(wait, part) if learn else None)
+                                 scout=wait.scout, behind=self._behind(wait, part) if learn else None)
 
     def remember(self, tracked: Tracked) -> None:
         """Add the waits that ended to the history (call once the run is recorded, so a retried run adds nothing)."""

@@ -42,9 +42,12 @@ PRIOR_SPREAD = 0.2
 #: The longest gap of a group's scout: a wait of a group with no history yet, checked densely so that its end, the
 #: group's first sample, is seen within the p95 aim of 5 s. One per group and instance
 #: (`shared.bootstrap.poll_planner`). The others back off to the cap, but no further than half the time by which
-#: the scout began before them: they end about that long after it, so a check comes between the scout's end, which
-#: places their window, and their own.
+#: the scout began before them (or LEAD_FLOOR): they end about that long after it, so a check comes between the
+#: scout's end, which places their window, and their own.
 SCOUT_GAP = 5.0
+#: Gaps this short are left to the cap whatever the lead: the rule is for long caps (a create's 60 s). A burst's
+#: installs all begin within a minute of their scout; checked every few seconds, they doubled its reads.
+LEAD_FLOOR = 15.0
 #: ... or 1/SCOUT_SHARE of the time waited so far, when longer: a scout that waits far longer than the kind's waits
 #: take (an install stalled while an Arc cluster's agents are offline) backs off towards the cap, so that it does
 #: not spend MAX_WAIT_POLLS checks in minutes.
@@ -296,10 +299,10 @@ def stretch(headroom: float) -> float:
 
 def next_check(*, kind: str, elapsed: float, cap: float, samples: Sequence[Sample] = (),
                retry_after: float | None = None, headroom: float = 1.0, spread: float = PRIOR_SPREAD,
-               behind: float | None = None) -> float:
+               scout: bool = False, behind: float | None = None) -> float:
     """Seconds from now until the next check of a wait `elapsed` seconds old (`spread`: see `usual_window`;
-    `behind`: how long after its group's scout it began, 0 for the scout itself, None when no scout is known: see
-    SCOUT_GAP)."""
+    `scout`: it is its group's scout; `behind`: else how long after its group's scout it began, when one is known:
+    see SCOUT_GAP)."""
     if retry_after is not None:
         return max(0.0, retry_after)
     elapsed = max(0.0, elapsed)
@@ -315,6 +318,8 @@ def next_check(*, kind: str, elapsed: float, cap: float, samples: Sequence[Sampl
         gap = max(window.tail_gap, elapsed - window.end)  # later than usual: back off from the window's end
     else:
         gap = max(FIRST_CHECK, elapsed)
-        if behind is not None:
-            gap = min(gap, max(SCOUT_GAP, elapsed / SCOUT_SHARE, behind / 2))
+        if scout:
+            gap = min(gap, max(SCOUT_GAP, elapsed / SCOUT_SHARE))
+        elif behind is not None:
+            gap = min(gap, max(LEAD_FLOOR, elapsed / SCOUT_SHARE, behind / 2))
     return min(cap, gap * stretch(headroom))
