@@ -63,7 +63,8 @@ class PollPlanner:
     headroom: Callable[[str], float] = lambda subscription: 1.0
     _cache: dict[tuple[str, str], tuple[float, list[Sample]]] = field(default_factory=dict)
     _spreads: dict[str, tuple[float, float]] = field(default_factory=dict)
-    _scouts: dict[tuple[str, str], float] = field(default_factory=dict)  # (kind, part) -> when its scout was tracked
+    #: (kind, part) -> when its scout was last tracked here, and when the scout's wait began
+    _scouts: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
 
     def cap(self, kind: str) -> float:
         """The longest gap between two checks of this kind of wait: the settings that were its fixed intervals."""
@@ -113,10 +114,19 @@ class PollPlanner:
             return wait
         blind = [(wait.kind, part) for part in _parts(wait.group) if not self.samples(wait.kind, part)]
         lapse = SCOUT_LAPSE * self.cap(wait.kind)
-        scout = bool(blind) and (wait.scout or any(now - self._scouts.get(key, -math.inf) > lapse for key in blind))
+        scout = bool(blind) and (wait.scout or any(now - self._scouts.get(key, (-math.inf, 0.0))[0] > lapse
+                                                  for key in blind))
         if scout:
-            self._scouts.update(dict.fromkeys(blind, now))
+            self._scouts.update(dict.fromkeys(blind, (now, wait.began)))
         return wait if scout == wait.scout else replace(wait, scout=scout)
+
+    def _behind(self, wait: WaitState, part: str) -> float | None:
+        """How long after the scout of its group this wait began, or None when it is the scout or no scout of it is
+        known here; `next_check` uses it only while the group has no history."""
+        if wait.scout:
+            return None
+        scouted = self._scouts.get((wait.kind, part))
+        return None if scouted is None else max(0.0, wait.began - scouted[1])
 
     def not_due(self, wait: WaitState | None, subscription: str) -> frozenset[str]:
         """The parts of a wait whose own next check is not due yet, which the next pass need not read (it counts them
@@ -134,7 +144,8 @@ class PollPlanner:
         learn = wait.witnessed and wait.kind in HISTORY_KINDS
         return (seen - now) + next_check(kind=wait.kind, elapsed=seen - wait.began, cap=self.cap(wait.kind),
                                  samples=self.samples(wait.kind, part) if learn else (), headroom=headroom,
-                                 spread=self.spread(wait.kind) if learn else PRIOR_SPREAD, scout=wait.scout)
+                                 spread=self.spread(wait.kind) if learn else PRIOR_SPREAD,
+                                 scout=wait.scout, behind=self._behind(wait, part) if learn else None)
 
     def remember(self, tracked: Tracked) -> None:
         """Add the waits that ended to the history (call once the run is recorded, so a retried run adds nothing)."""

@@ -12,7 +12,8 @@ setting of the kind of wait). In order:
    still running end fastest); past it, checks back off from the window's end.
 3. Without: a first check after `FIRST_CHECK` (a quick Azure is noticed at once), then each wait as long as the
    time waited so far (0.5, 1, 2, 4, 8 s ...), up to the cap; for the group's scout (the one wait of a group with
-   no history that the planner lets check densely, so that the group learns), up to `SCOUT_GAP`.
+   no history that the planner lets check densely, so that the group learns), up to `SCOUT_GAP`, and for a wait
+   that began soon after its scout, up to half its lead (`next_check`'s `behind`).
 
 Reads are where Azure is likely to be done, not spread evenly over minutes in which it never is. When the read
 budget runs low (a burst), the gaps stretch, up to `MAX_STRETCH` times. A gap never exceeds the cap, except for
@@ -40,8 +41,13 @@ POOLED_MIN = 2  # degrees of freedom (past waits beyond each group's first) befo
 PRIOR_SPREAD = 0.2
 #: The longest gap of a group's scout: a wait of a group with no history yet, checked densely so that its end, the
 #: group's first sample, is seen within the p95 aim of 5 s. One per group and instance
-#: (`shared.bootstrap.poll_planner`); the others back off to the cap until it has placed their window.
+#: (`shared.bootstrap.poll_planner`). The others back off to the cap, but no further than half the time by which
+#: the scout began before them (or LEAD_FLOOR): they end about that long after it, so a check comes between the
+#: scout's end, which places their window, and their own.
 SCOUT_GAP = 5.0
+#: Gaps this short are left to the cap whatever the lead: the rule is for long caps (a create's 60 s). A burst's
+#: installs all begin within a minute of their scout; checked every few seconds, they doubled its reads.
+LEAD_FLOOR = 15.0
 #: ... or 1/SCOUT_SHARE of the time waited so far, when longer: a scout that waits far longer than the kind's waits
 #: take (an install stalled while an Arc cluster's agents are offline) backs off towards the cap, so that it does
 #: not spend MAX_WAIT_POLLS checks in minutes.
@@ -293,9 +299,10 @@ def stretch(headroom: float) -> float:
 
 def next_check(*, kind: str, elapsed: float, cap: float, samples: Sequence[Sample] = (),
                retry_after: float | None = None, headroom: float = 1.0, spread: float = PRIOR_SPREAD,
-               scout: bool = False) -> float:
+               scout: bool = False, behind: float | None = None) -> float:
     """Seconds from now until the next check of a wait `elapsed` seconds old (`spread`: see `usual_window`;
-    `scout`: this wait is its group's scout, see SCOUT_GAP)."""
+    `scout`: it is its group's scout; `behind`: else how long after its group's scout it began, when one is known:
+    see SCOUT_GAP)."""
     if retry_after is not None:
         return max(0.0, retry_after)
     elapsed = max(0.0, elapsed)
@@ -313,4 +320,6 @@ def next_check(*, kind: str, elapsed: float, cap: float, samples: Sequence[Sampl
         gap = max(FIRST_CHECK, elapsed)
         if scout:
             gap = min(gap, max(SCOUT_GAP, elapsed / SCOUT_SHARE))
+        elif behind is not None:
+            gap = min(gap, max(LEAD_FLOOR, elapsed / SCOUT_SHARE, behind / 2))
     return min(cap, gap * stretch(headroom))

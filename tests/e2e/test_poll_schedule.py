@@ -101,14 +101,16 @@ def test_an_install_is_checked_where_past_ones_ended_and_noticed_within_a_few_se
 
 def test_clusters_still_creating_are_checked_soon_then_less_often_but_one_scouts_its_region(
         local_azure: LocalAzure) -> None:
-    """Two creates in a region with no history: both start fast and back off; the first, the region's scout, only
-    up to SCOUT_GAP, the other up to its cap until the scout's end has placed its window."""
+    """Two creates in a region with no history, the second begun 100 s after the first: both start fast and back
+    off; the first, the region's scout, only up to SCOUT_GAP, the other up to its cap (under half its lead) until
+    the scout's end has placed its window."""
     az = local_azure
     az.reconfigure(cluster_poll_seconds=30.0)
-    events = [az.arm.add_aks_cluster(SUBSCRIPTION, RG, name, provisioning_state="Creating", ready_after=took)
-              for name, took in (("aks-scout", 200), ("aks-slow", 400))]
-    for event in events:
-        az.deliver_event(event)
+    events = []
+    for name, took in (("aks-scout", 200), ("aks-slow", 300)):
+        events.append(az.arm.add_aks_cluster(SUBSCRIPTION, RG, name, provisioning_state="Creating", ready_after=took))
+        az.deliver_event(events[-1])
+        az.drain(until=az.clock() + 100)
     az.drain()
     scouted = None
     for name, cap in (("aks-scout", SCOUT_GAP), ("aks-slow", 30.0)):

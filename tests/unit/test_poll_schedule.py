@@ -15,6 +15,7 @@ from shared.bootstrap.poll_planner import REGISTRATION_TIMED_OUT, WAIT_TIMED_OUT
 from shared.bootstrap.poll_schedule import (
     DEFAULT_READ_BUDGET,
     FIRST_CHECK,
+    LEAD_FLOOR,
     MAX_STRETCH,
     MOST_CHECKS,
     POOLED_MIN,
@@ -50,11 +51,11 @@ def fitted(samples: list[Sample], kind: str = "install") -> Window | None:
 
 
 def checks_until(done: float, *, samples: list[Sample], cap: float, kind: str = "install",
-                 scout: bool = False) -> list[float]:
+                 scout: bool = False, behind: float | None = None) -> list[float]:
     """The times (from the wait's start) at which the schedule checks, up to the first that sees it done."""
     at, times, spread = 0.0, list[float](), pooled_spread([samples])
     while not times or times[-1] < done:
-        at += next_check(kind=kind, elapsed=at, cap=cap, samples=samples, spread=spread, scout=scout)
+        at += next_check(kind=kind, elapsed=at, cap=cap, samples=samples, spread=spread, scout=scout, behind=behind)
         times.append(at)
     return times
 
@@ -83,6 +84,19 @@ def test_a_scout_backs_off_only_up_to_the_scout_gap_and_only_while_its_group_has
     samples = history(150.0, 0.05)
     assert checks_until(150.0, samples=samples, cap=15.0, scout=True) == \
         checks_until(150.0, samples=samples, cap=15.0)  # with history, the window's checks
+
+
+def test_a_wait_that_began_soon_after_its_scout_checks_at_least_every_half_its_lead() -> None:
+    # It ends about as long after the scout as it began after it: a check within half that comes after the
+    # scout's end, which places its window, and before its own. A create's 60 s cap, 40 s behind its scout:
+    gaps = [b - a for a, b in itertools.pairwise([0.0, *checks_until(400.0, samples=[], cap=60.0, behind=40.0)])]
+    assert max(gaps) == 20.0
+    far = [b - a for a, b in itertools.pairwise([0.0, *checks_until(400.0, samples=[], cap=60.0, behind=200.0)])]
+    assert max(far) == 60.0  # two minutes behind or more: the cap
+    # Gaps of LEAD_FLOOR or less are left alone: a burst's installs, seconds behind their scout, back off to 15 s.
+    assert checks_until(200.0, samples=[], cap=15.0, behind=2.0) == checks_until(200.0, samples=[], cap=15.0)
+    near = [b - a for a, b in itertools.pairwise([0.0, *checks_until(400.0, samples=[], cap=60.0, behind=2.0)])]
+    assert max(near) == LEAD_FLOOR
 
 
 def test_with_history_it_skips_to_the_usual_window_then_checks_it_sparsely_where_every_wait_pays() -> None:
@@ -178,16 +192,19 @@ def test_scarce_reads_stretch_the_gaps_but_never_past_the_cap() -> None:
 
 @given(kind=st.sampled_from(["install", "providers", "race", "cluster"]), elapsed=st.floats(0, 5000),
        cap=st.floats(0.01, 600), headroom=st.floats(0, 1), median=st.floats(5, 600), spread=st.floats(0, 1),
-       n=st.integers(0, 60), scout=st.booleans())
+       n=st.integers(0, 60), scout=st.booleans(), behind=st.none() | st.floats(0, 600))
 def test_a_schedule_never_exceeds_its_cap_once_the_wait_may_be_done(kind: str, elapsed: float, cap: float,
                                                                    headroom: float, median: float, spread: float,
-                                                                   n: int, scout: bool) -> None:
+                                                                   n: int, scout: bool, behind: float | None) -> None:
     samples = history(median, spread, n=n)
-    gap = next_check(kind=kind, elapsed=elapsed, cap=cap, samples=samples, headroom=headroom, scout=scout)
+    gap = next_check(kind=kind, elapsed=elapsed, cap=cap, samples=samples, headroom=headroom, scout=scout,
+                     behind=behind)
     assert gap >= min(cap, FIRST_CHECK)  # never a check right after the last (a clock would not even move)
     window = usual_window(samples, READ_BUDGET.get(kind, DEFAULT_READ_BUDGET))
     if scout and window is None:
         assert gap <= max(SCOUT_GAP, elapsed / SCOUT_SHARE) * MAX_STRETCH
+    elif behind is not None and window is None:
+        assert gap <= max(LEAD_FLOOR, elapsed / SCOUT_SHARE, behind / 2) * MAX_STRETCH
     if gap > cap:  # the only longer gap: the skip to the usual window, since nothing of this kind ended sooner
         assert window is not None and elapsed < window.start and elapsed + gap == pytest.approx(window.start)
 
@@ -403,6 +420,18 @@ def test_one_wait_of_a_new_group_scouts_and_its_end_places_the_others_window() -
     assert later.wait is not None and not later.wait.scout
     assert later.delay == next_check(kind="install", elapsed=130.0, cap=15.0, samples=[sample], spread=PRIOR_SPREAD)
     assert later.delay < 130.0 * 0.1  # within the window the scout's end placed, not the back-off
+
+
+def test_a_create_begun_soon_after_its_regions_scout_checks_every_half_its_lead() -> None:
+    clock = Clock()
+    planner = PollPlanner(Settings(), clock, History())  # a create's cap: CLUSTER_POLL_SECONDS, 60 s
+    scout = planner.track(None, waiting("create", "eastus", began=True), SUB).wait
+    clock.now += 40
+    other = planner.track(None, waiting("create", "eastus", began=True), SUB).wait
+    assert scout is not None and scout.scout and other is not None and not other.scout
+    clock.now += 100
+    assert planner.track(scout, waiting("create"), SUB).delay == SCOUT_GAP  # the scout, still running
+    assert planner.track(other, waiting("create"), SUB).delay == 20.0  # half its 40 s lead, not the 60 s cap
 
 
 def test_a_scout_keeps_scouting_on_another_instance_and_one_gone_quiet_is_replaced() -> None:
