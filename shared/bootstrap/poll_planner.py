@@ -107,9 +107,9 @@ class PollPlanner:
 
     def _scouting(self, wait: WaitState, now: float) -> WaitState:
         """The wait, as its group's scout or not. A group with no history yet learns from one wait checked densely
-        (its scout) while the others back off to the cap: their checks would be as dense, and their ends later than
-        the scout's, which places their window. A wait stays its group's scout until the group has history, and
-        becomes it when this instance has no scout of its group tracked lately."""
+        (its scout) while the others back off to the cap, or to half their lead on it (`_behind`): their checks would
+        be as dense, and their ends later than the scout's, which places their window. A wait stays its group's scout
+        until the group has history, and becomes it when this instance has no scout of its group tracked lately."""
         if not wait.witnessed or wait.kind not in HISTORY_KINDS:
             return wait
         blind = [(wait.kind, part) for part in _parts(wait.group) if not self.samples(wait.kind, part)]
