@@ -20,6 +20,7 @@ from shared.bootstrap.chart_keys import HelmPath, collides, helm_path, reaches
 from shared.bootstrap.cluster_ids import InvalidClusterId, parse_resource_id
 from shared.bootstrap.gitops_profile import (
     DEFAULT_VAULT_SUFFIX,
+    GITOPS_KEYS,
     Expose,
     GitOps,
     check_helm_values,
@@ -57,7 +58,7 @@ _LAYOUT: dict[str, frozenset[str] | None] = {
     "applicationNamespaces": None,
     "containerRegistries": None,
     "helmValues": None,
-    "gitops": frozenset({"root", "repository", "clusterMetadata"}),
+    "gitops": GITOPS_KEYS,
     "ui": frozenset({"expose"}),
     "overridable": None,
     "version": None,

@@ -65,14 +65,16 @@ def test_a_new_cluster_gets_argo_cd_then_the_root_application_and_its_metadata(p
     cluster_id = new_cluster(az, kind, name, tags=TAGS)
     converge(az, cluster_id, "gitops-bridge")
 
-    # Two operations, in that order: the install without the Application, then a PATCH of just that key.
+    # Two operations, in that order: the install with the cluster Secret but without the Application, then a PATCH
+    # of just that key.
     writes = extension_writes(az)
     assert [method for method, _ in writes] == ["PUT", "PATCH"]
-    assert not any(k.startswith("extraObjects") for k in writes[0][1]["configurationSettings"])
-    assert set(writes[1][1]["configurationSettings"]) == {"extraObjects[0]"}
+    assert [k for k in writes[0][1]["configurationSettings"] if k.startswith("extraObjects")] == ["extraObjects[0]"]
+    assert not any(k.startswith("configs.clusterCredentials") for k in writes[0][1]["configurationSettings"])
+    assert set(writes[1][1]["configurationSettings"]) == {"extraObjects[1]"}
     steps = [h["step"] for h in record(az, cluster_id).history]
     assert any("root Application follows once Argo CD and its CRDs are installed" in s for s in steps)
-    assert any(s.startswith("root Application added (extraObjects[0])") for s in steps)
+    assert any(s.startswith("root Application added (extraObjects[1])") for s in steps)
 
     values = rendered(az, cluster_id)
     [app] = argocd_chart.custom_resources(values)
@@ -89,15 +91,21 @@ def test_a_new_cluster_gets_argo_cd_then_the_root_application_and_its_metadata(p
     assert argocd_chart.invalid_labels(secret) == []
     assert secret["metadata"]["labels"] == {
         "cluster_name": name, "cluster_kind": kind, "location": "eastus", "environment": "prod",
-        "team": "Payments---Cards", "argocd.argoproj.io/secret-type": "cluster"}
+        "team": "Payments---Cards", "argocd.argoproj.io/secret-type": "cluster",
+        "enable_cert_manager": "true", "enable_external_secrets": "true", "enable_metrics_server": "true",
+        "cert_manager_chart_version": "v1.16.2"}
+    kubelet = {"kubelet_identity_client_id": cluster["properties"]["identityProfile"]["kubeletidentity"][
+        "clientId"]} if kind == "aks" else {}  # Arc clusters have no kubelet identity in ARM
     assert secret["metadata"]["annotations"] == {
         "cluster_name": name, "cluster_kind": kind, "subscription_id": SUBSCRIPTION, "resource_group": RG,
         "location": "eastus", "tenant_id": cluster["identity"]["tenantId"],
         "workload_identity_client_id": identity["properties"]["clientId"],
+        "akspe_identity_id": identity["properties"]["clientId"], **kubelet,
         "addons_repo_url": "https://dev.azure.com/contoso/platform/_git/fleet", "addons_repo_basepath": "",
-        "addons_repo_path": f"clusters/{kind}/{name}", "addons_repo_revision": "main",
+        "addons_repo_path": "bootstrap/control-plane/addons", "addons_repo_revision": "main",
+        "cert_manager_namespace": "cert-manager", "external_secrets_namespace": "external-secrets",
         "team": "Payments & Cards",  # the label had to be sanitised: the exact value stays as an annotation
-        "cost_center": "4711"}
+        "environment": "prod", "cost_center": "4711"}
     repository = {s["metadata"]["name"]: {k: base64.b64decode(v).decode() for k, v in s["data"].items()}
                   for s in argocd_chart.repository_secrets(values)}
     assert repository["argocd-repo-creds-root"] == {"url": "https://dev.azure.com/contoso/platform/_git/fleet",
