@@ -104,6 +104,8 @@ def test_a_new_cluster_gets_argo_cd_then_the_root_application_and_its_metadata(p
         "addons_repo_url": "https://dev.azure.com/contoso/platform/_git/fleet", "addons_repo_basepath": "",
         "addons_repo_path": "bootstrap/control-plane/addons", "addons_repo_revision": "main",
         "cert_manager_namespace": "cert-manager", "external_secrets_namespace": "external-secrets",
+        "workload_repo_url": "https://dev.azure.com/contoso/platform/_git/fleet", "workload_repo_basepath": "",
+        "workload_repo_path": "workloads", "workload_repo_revision": "main",
         "team": "Payments & Cards",  # the label had to be sanitised: the exact value stays as an annotation
         "environment": "prod", "cost_center": "4711"}
     repository = {s["metadata"]["name"]: {k: base64.b64decode(v).decode() for k, v in s["data"].items()}
