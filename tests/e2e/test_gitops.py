@@ -136,7 +136,7 @@ def test_someone_deleting_the_root_application_key_gets_it_back_with_one_patch_o
     az = platform_azure
     cluster_id = new_cluster(az, "aks", "aks-drift", tags=TAGS)
     converge(az, cluster_id, "gitops-bridge")
-    application = az.arm.extension(cluster_id, "argocd")["properties"]["configurationSettings"]["extraObjects[0]"]
+    application = az.arm.extension(cluster_id, "argocd")["properties"]["configurationSettings"]["extraObjects[1]"]
 
     by_hand = SourceControlConfigurationClient(DefaultAzureCredential(), SUBSCRIPTION, base_url=az.arm.url,
                                                connection_verify=az.arm.ca_path,
@@ -144,17 +144,17 @@ def test_someone_deleting_the_root_application_key_gets_it_back_with_one_patch_o
     ref = parse_cluster_id(cluster_id)
     by_hand.extensions.begin_update(ref.resource_group, ref.namespace, ref.resource_type, ref.name, "argocd",
                                     PatchExtension(release_train="preview",
-                                                   configuration_settings={"extraObjects[0]": None}),
+                                                   configuration_settings={"extraObjects[1]": None}),
                                     polling=False).result()
     az.clock.advance(az.arm.extension_update_seconds)
-    assert "extraObjects[0]" not in az.arm.extension(cluster_id, "argocd")["properties"]["configurationSettings"]
+    assert "extraObjects[1]" not in az.arm.extension(cluster_id, "argocd")["properties"]["configurationSettings"]
 
     az.arm.clear_log()
     report = az.services.sweeper.run()
     assert report.enqueued == {cluster_id.lower(): "extension settings drifted from the profile"}
     az.drain()
     [(method, body)] = extension_writes(az)
-    assert method == "PATCH" and body["configurationSettings"] == {"extraObjects[0]": application}
+    assert method == "PATCH" and body["configurationSettings"] == {"extraObjects[1]": application}
     assert "configurationProtectedSettings" not in body
     assert record(az, cluster_id).gitops_root["applied"] is True  # type: ignore[index]
 

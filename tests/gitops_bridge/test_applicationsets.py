@@ -4,6 +4,7 @@ ApplicationSet selects the cluster exactly when its profile enables the addon, w
 unresolved parameter, and the bootstrap ApplicationSet never syncs the root Application's own folder."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,15 @@ import yaml
 
 from localazure.arm import argocd_chart
 from localazure.stack import SUBSCRIPTION, LocalAzure
+from shared.bootstrap.cluster_facts import ClusterFacts
+from shared.bootstrap.cluster_ids import parse_cluster_id
+from shared.bootstrap.gitops import SECRET_KEY, render_gitops
+from shared.bootstrap.profiles import parse_profile
 from tests.e2e.helpers import RG, aks_id, arc_id, record, send_request
 from tests.gitops_bridge.appsets import Unsupported, applications, selects, unresolved
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gitops-bridge"
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "gitops-bridge"
 APPSETS = {path.stem: yaml.safe_load(path.read_text()) for path in sorted(FIXTURES.glob("*.yaml"))}
 ADDONS = {stem.removeprefix("addons-") for stem in APPSETS if stem.startswith("addons-")}
 TAGS = {"environment": "prod", "team": "payments", "costCenter": "4711"}
@@ -134,3 +140,26 @@ def test_fasttemplate_leaves_unknown_parameters_and_go_templates_print_no_value(
 
 
 SECRET = "argocd.argoproj.io/secret-type"
+
+
+def test_the_integration_doc_shows_the_secret_the_service_renders() -> None:
+    """docs/integration.md's cluster Secret: the shipped gitops-bridge profile for AKS `aks-1` with its tags, every
+    name and every value but the `<placeholders>`; and its profile example is a valid profile."""
+    text = (ROOT / "docs" / "integration.md").read_text()
+    section = text[text.index("### The cluster Secret GitOps Bridge reads"):]
+    shown, example = (yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", section, re.S)[:2])
+    assert parse_profile("example", example, source="docs/integration.md").gitops is not None
+    path = ROOT / "profiles" / "gitops-bridge.yaml"
+    profile = parse_profile("gitops-bridge", yaml.safe_load(path.read_text()), source=str(path))
+    assert profile.gitops is not None
+    cluster = parse_cluster_id(f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RG}/providers/"
+                               "Microsoft.ContainerService/managedClusters/aks-1")
+    facts = ClusterFacts("Succeeded", "westeurope", True, 3, None, True, tenant_id="t", kubelet_client_id="k",
+                         tags={"environment": "prod", "team": "payments", "costCenter": "4711"})
+    gitops = render_gitops(profile.gitops, cluster, facts, "c", None, "argocd")
+    [secret] = argocd_chart.extra_objects({"extraObjects": [gitops.base[SECRET_KEY]]})
+    assert shown["metadata"]["labels"] == secret["metadata"]["labels"]
+    rendered = secret["metadata"]["annotations"]
+    assert list(shown["metadata"]["annotations"]) == list(rendered)
+    assert {k: v for k, v in shown["metadata"]["annotations"].items() if not str(v).startswith("<")} == {
+        k: v for k, v in rendered.items() if not str(shown["metadata"]["annotations"][k]).startswith("<")}
