@@ -159,6 +159,40 @@ def test_someone_deleting_the_root_application_key_gets_it_back_with_one_patch_o
     assert record(az, cluster_id).gitops_root["applied"] is True  # type: ignore[index]
 
 
+def test_an_extension_with_the_former_layout_moves_to_the_new_one_in_one_patch(platform_azure: LocalAzure) -> None:
+    """Before: the cluster Secret in configs.clusterCredentials.* and the root Application in extraObjects[0]. One
+    PATCH removes those keys and writes the Secret to extraObjects[0] and the Application to extraObjects[1]."""
+    az = platform_azure
+    cluster_id = new_cluster(az, "aks", "aks-former", tags=TAGS)
+    converge(az, cluster_id, "gitops-bridge")
+    now = dict(az.arm.extension(cluster_id, "argocd")["properties"]["configurationSettings"])
+    prefix = "configs.clusterCredentials.aks-former"
+    former = {"extraObjects[0]": now["extraObjects[1]"], "extraObjects[1]": None,
+              f"{prefix}.server": "https://kubernetes.default.svc",
+              f"{prefix}.config.tlsClientConfig.insecure": "false", f"{prefix}.labels.cluster_name": "aks-former",
+              f"{prefix}.annotations.addons_repo_path": "clusters/aks/aks-former"}
+    by_hand = SourceControlConfigurationClient(DefaultAzureCredential(), SUBSCRIPTION, base_url=az.arm.url,
+                                               connection_verify=az.arm.ca_path,
+                                               credential_scopes=["https://management.azure.com/.default"])
+    ref = parse_cluster_id(cluster_id)
+    by_hand.extensions.begin_update(ref.resource_group, ref.namespace, ref.resource_type, ref.name, "argocd",
+                                    PatchExtension(release_train="preview", configuration_settings=former),
+                                    polling=False).result()
+    az.clock.advance(az.arm.extension_update_seconds)
+
+    az.arm.clear_log()
+    az.services.sweeper.run()
+    az.drain()
+    [(method, body)] = extension_writes(az)
+    assert method == "PATCH" and body["configurationSettings"] == {
+        "extraObjects[0]": now["extraObjects[0]"], "extraObjects[1]": now["extraObjects[1]"],
+        **{k: None for k in former if k.startswith(prefix)}}
+    ext = az.arm.extension(cluster_id, "argocd")
+    assert ext["properties"]["provisioningState"] == "Succeeded"
+    assert ext["properties"]["configurationSettings"] == now
+    assert record(az, cluster_id).phase == "succeeded"
+
+
 def test_uninstall_removes_the_extension_and_with_it_the_root_application(platform_azure: LocalAzure) -> None:
     az = platform_azure
     cluster_id = new_cluster(az, "aks", "aks-gone", tags=TAGS)
