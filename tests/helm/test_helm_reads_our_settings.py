@@ -28,7 +28,7 @@ ARC = parse_cluster_id("/subscriptions/6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01/reso
 TAGS = {"environment": "prod", "team": "Payments & Cards", "costCenter": "4711"}
 #: Tag values written to break a reading: a boolean, a number, commas, a backslash, template actions.
 HOSTILE = {"environment": "true", "team": '{{ lookup "v1" "Secret" "argocd" "" }}, {{.Release.Name}}',
-           "costCenter": "a,b\\c=d"}
+           "costCenter": "a,b\\c=d {{{x}}} {{- -}}"}
 #: Request overrides each test profile allows, with values that hold commas, newlines and typed-looking text.
 OVERRIDES = {
     "platform": {"rbac": {"policyCsv": "p, role:dev, applications, get, */*, allow\ng, team-a, role:dev\n"},
