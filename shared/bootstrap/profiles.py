@@ -69,7 +69,8 @@ PROFILE_KEYS = tuple(_LAYOUT)
 
 #: What a request may be allowed to override (`overridable:`); `helmValues.<key>` names one value.
 OVERRIDABLE = frozenset({"ha", "url", "applicationNamespaces", "rbac", "rbac.policyDefault", "rbac.policyCsv",
-                         "containerRegistries", "workloadIdentity.serviceAccounts", "helmValues"})
+                         "containerRegistries", "workloadIdentity.serviceAccounts", "helmValues",
+                         "gitops.addons.enable"})  # a request adds addons (GitOps Bridge: per cluster); never removes
 
 #: Extension keys the service renders from the profile's own fields: setting them in helmValues is refused.
 OWNED_KEYS = {
@@ -176,13 +177,14 @@ def _allowed(path: str, overridable: frozenset[str]) -> bool:
 
 
 def _leaf_paths(data: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """`{"rbac": {"policyCsv": ...}, "helmValues": {"a.b": 1}}` -> ["rbac.policyCsv", "helmValues.a.b"]."""
+    """`{"rbac": {"policyCsv": ...}, "helmValues": {"a.b": 1}}` -> ["rbac.policyCsv", "helmValues.a.b"]. An empty
+    mapping is a leaf: `{"gitops": {"addons": {"enable": {"kyverno": {}}}}}` enables an addon, so it is checked too."""
     paths: list[str] = []
     for key, value in data.items():
         path = f"{prefix}{key}"
-        if path == "helmValues" and isinstance(value, Mapping):
+        if path == "helmValues" and isinstance(value, Mapping) and value:
             paths.extend(f"helmValues.{name}" for name in value)
-        elif isinstance(value, Mapping):
+        elif isinstance(value, Mapping) and value:
             paths.extend(_leaf_paths(value, f"{path}."))
         else:
             paths.append(path)

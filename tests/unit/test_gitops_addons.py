@@ -11,7 +11,7 @@ from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import parse_cluster_id
 from shared.bootstrap.gitops import SECRET_KEY, render_gitops, tpl_escape
 from shared.bootstrap.profiles import ProfileError, parse_profile
-from shared.errors import PermanentError
+from shared.errors import PermanentError, RequestRejected
 
 ROOT = {"repoURL": "https://dev.azure.com/contoso/platform/_git/fleet", "path": "clusters/{{cluster.name}}"}
 ADDONS = {"path": "bootstrap/control-plane/addons", "enable": {"cert_manager": {}}}
@@ -116,3 +116,22 @@ def test_a_tag_value_holding_a_template_reaches_the_cluster_as_text(hostile: str
     profile = parse(clusterMetadata={"annotations": {"team": "{{tags.team}}"}})
     assert secret_of(profile, facts)["metadata"]["annotations"]["team"] == hostile
     assert "{{" not in tpl_escape(hostile).replace('{{"{{"}}', "")
+
+
+def test_a_request_adds_addons_only_where_the_profile_allows_it_and_an_empty_mapping_is_checked_too() -> None:
+    allowing = parse_profile("p", {"gitops": {"root": ROOT, "addons": ADDONS}, "overridable": ["gitops.addons.enable"]},
+                             source="profiles/p.yaml")
+    more = allowing.with_overrides({"gitops": {"addons": {"enable": {"kyverno": {"namespace": "kyverno"}}}}})
+    assert secret_of(more)["metadata"]["labels"]["enable_kyverno"] == "true"
+    assert secret_of(more)["metadata"]["labels"]["enable_cert_manager"] == "true"  # the profile's stay
+    with pytest.raises(ProfileError) as caught:
+        allowing.with_overrides({"gitops": {"addons": {"enable": {"Kyverno": {}}}}})
+    assert caught.value.key == "gitops.addons.enable.Kyverno"
+    closed = parse(addons=ADDONS)
+    for override in ({"gitops": {"addons": {"enable": {"kyverno": {}}}}}, {"gitops": {"addons": {"path": "x"}}},
+                     {"rbac": {}}):
+        with pytest.raises(RequestRejected) as refused:
+            closed.with_overrides(override)
+        assert refused.value.reason == "OverrideNotAllowed"
+    with pytest.raises(RequestRejected):
+        allowing.with_overrides({"gitops": {"addons": {"path": "elsewhere"}}})  # only enable is overridable
