@@ -27,9 +27,7 @@ def show_rendered(settings: dict[str, str]) -> None:
 
     from localazure.arm import argocd_chart
 
-    values = argocd_chart.values_tree(settings)
-    objects = [*argocd_chart.cluster_secrets(values), *argocd_chart.repository_secrets(values),
-               *argocd_chart.extra_objects(values)]
+    objects = argocd_chart.rendered_objects(argocd_chart.values_tree(settings))
     if objects:
         print(f"\n{'':8}  rendered by the argo-cd chart from these settings (the extension's Helm release owns them):")
         for manifest in objects:

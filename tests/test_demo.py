@@ -49,10 +49,11 @@ def test_demo_with_the_gitops_bridge_profile_shows_the_second_operation_and_the_
     text = out.stdout
     install = text.index("install started: Creating (the root Application follows once Argo CD and its CRDs are "
                          "installed)")
-    patch = text.index("root Application added (extraObjects[0]), now that Argo CD's CRDs are installed")
+    patch = text.index("root Application added (extraObjects[1]), now that Argo CD's CRDs are installed")
     assert install < patch < text.index("final state: ledger phase succeeded")
     for expected in ("name: argocd-cluster-aks-payments-prod", "argocd.argoproj.io/secret-type: cluster",
-                     "environment: prod", "cost_center: '4711'", "addons_repo_path: clusters/aks/aks-payments-prod",
+                     "environment: prod", "cost_center: '4711'", "addons_repo_path: bootstrap/control-plane/addons",
+                     "enable_cert_manager: 'true'", "cert_manager_chart_version: v1.16.2",  # labels, as strings
                      "kind: Application", "path: clusters/aks/aks-payments-prod", "name: argocd-repo-creds-root"):
         assert expected in text, f"{expected!r} missing from:\n{text}"
     requests = re.search(r"ARM requests: \d+ \(GET \d+, PATCH (\d+), POST \d+, PUT (\d+)\)", text)

@@ -1,12 +1,16 @@
 """What the argo-helm `argo-cd` chart makes of a Microsoft.ArgoCD extension's configuration settings.
 
 The extension hands its settings to the chart as Helm `--set` paths: dots nest (a backslash escapes a literal
-dot), `[n]` indexes a list, and values are typed as `--set` types them (true/false, null, integers).
+dot), `[n]` indexes a list, and values are typed as `--set` types them (true/false, null, integers, `{x}` a
+list), each value escaped so that a comma or backslash in it is kept (a backslash before each): the one reading
+under which both of Microsoft's documented examples work (`redis-ha.enabled=false` a boolean, `policy.csv` holding
+commas; argocd-2026.md section 2). tests/helm/ check this model against a real Helm binary.
 From that values tree this module renders what the chart's templates would: the cluster Secrets
 (`templates/argocd-configs/cluster-secrets.yaml`), the repository and credential-template Secrets
 (`repository-secret.yaml`, `repository-credentials-secret.yaml`) and `extraObjects` (`extra-manifests.yaml`,
-where a string entry is a manifest). It refuses what the chart would refuse (a repository value that is not a
-string reaches `b64enc`), so the emulator's extension fails like the real one, and the tests and the demo read
+where a string entry is a template run through `tpl`: only the escape `{{"{{"}}` is evaluated here). It refuses
+what the chart or the API server would refuse (a repository value that is not a string reaches `b64enc`, a label
+value that is not a string), so the emulator's extension fails like the real one, and the tests and the demo read
 the objects the cluster would hold.
 """
 
@@ -21,7 +25,11 @@ from typing import Any
 import yaml
 
 _INDEX = re.compile(r"^(.*?)\[(\d+)\]$")
-_INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
+_INT = re.compile(r"^[-+]?[0-9]+$")
+_INT64 = 2**63
+#: The one template action the service's extraObjects strings hold: it prints `{{`.
+_ACTION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+_ESCAPE = re.compile(r'^-?\s*"\{\{"\s*-?$')
 CRD_GROUP = "argoproj.io"  # the chart's own CRDs: Application, ApplicationSet, AppProject
 
 
@@ -53,11 +61,19 @@ def _split(key: str) -> list[str]:
 
 
 def _typed(raw: str) -> Any:
+    """Helm's strvals typing (typedVal): case-insensitive true/false/null, "0", and base-10 int64 not starting with 0;
+    a value that starts with `{` is a list (its commas escaped: one item)."""
+    if raw.startswith("{"):
+        if not raw.endswith("}") or "}" in raw[1:-1]:
+            raise ChartError(f"failed parsing --set data: {raw[:40]!r} is neither a list {{...}} nor a value")
+        return [_typed(raw[1:-1])]
     if raw.lower() in ("true", "false"):
         return raw.lower() == "true"
     if raw.lower() == "null":
         return None
-    return int(raw) if _INT.match(raw) else raw
+    if raw == "0" or (_INT.match(raw) and not raw.startswith("0") and -_INT64 <= int(raw) < _INT64):
+        return int(raw)
+    return raw
 
 
 def _set(node: Any, parts: list[str], value: Any) -> None:
@@ -83,11 +99,25 @@ def _set(node: Any, parts: list[str], value: Any) -> None:
     _set(child, rest, value)
 
 
+def tpl(text: str) -> str:
+    """The chart's `tpl` on a string entry, for the one action the service writes (`{{"{{"}}` prints `{{`); any other
+    action is refused, since this model does not evaluate templates."""
+    def action(match: re.Match[str]) -> str:
+        if not _ESCAPE.match(match.group(1)):
+            raise ChartError(f"extraObjects: the template action {match.group(0)[:60]!r} would run in the release "
+                             "(tpl); the emulator evaluates only the escape {{\"{{\"}}")
+        return "{{"
+    return _ACTION.sub(action, text)
+
+
 def extra_objects(values: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """`extraObjects` as manifests: a string entry is parsed as YAML, a mapping taken as it is."""
+    """`extraObjects` as manifests: a string entry through `tpl` and parsed as YAML, a mapping taken as it is."""
     objects = []
     for entry in values.get("extraObjects") or []:
-        parsed = yaml.safe_load(entry) if isinstance(entry, str) else entry
+        try:
+            parsed = yaml.safe_load(tpl(entry)) if isinstance(entry, str) else entry
+        except yaml.YAMLError as error:
+            raise ChartError(f"extraObjects: YAML parse error: {error}") from None
         if isinstance(parsed, dict):
             objects.append(parsed)
     return objects
@@ -112,6 +142,19 @@ def crd_missing_message(resource: Mapping[str, Any], namespace: str) -> str:
 
 
 def cluster_secrets(values: Mapping[str, Any], namespace: str = "argocd") -> list[dict[str, Any]]:
+    """Every cluster Secret of the release: `configs.clusterCredentials`, rendered as cluster-secrets.yaml does
+    (annotations quoted, labels as typed), and the Secrets in `extraObjects` labelled as clusters."""
+    in_extra = [o for o in extra_objects(values) if o.get("kind") == "Secret" and
+                ((o.get("metadata") or {}).get("labels") or {}).get("argocd.argoproj.io/secret-type") == "cluster"]
+    return [*credential_secrets(values, namespace), *in_extra]
+
+
+def rendered_objects(values: Mapping[str, Any], namespace: str = "argocd") -> list[dict[str, Any]]:
+    """What the chart renders from the gitops keys, each object once: cluster and repository Secrets, extraObjects."""
+    return [*credential_secrets(values, namespace), *repository_secrets(values, namespace), *extra_objects(values)]
+
+
+def credential_secrets(values: Mapping[str, Any], namespace: str = "argocd") -> list[dict[str, Any]]:
     """`configs.clusterCredentials`, rendered as cluster-secrets.yaml does (annotations quoted, labels as typed)."""
     secrets = []
     for key, cluster in sorted(((values.get("configs") or {}).get("clusterCredentials") or {}).items()):
@@ -153,6 +196,15 @@ def repository_secrets(values: Mapping[str, Any], namespace: str = "argocd") -> 
 def invalid_labels(secret: Mapping[str, Any]) -> list[str]:
     """Labels Kubernetes would refuse: a label value must be a string (a typed --set value is not)."""
     return [k for k, v in (secret.get("metadata", {}).get("labels") or {}).items() if not isinstance(v, str)]
+
+
+def check_labels(secret: Mapping[str, Any]) -> None:
+    """Refuse, as the API server's decoding does, a Secret whose label values are not all strings."""
+    for key in invalid_labels(secret):
+        value = secret["metadata"]["labels"][key]
+        raise ChartError(f"unable to build kubernetes objects from release manifest: json: cannot unmarshal "
+                         f"{'bool' if isinstance(value, bool) else 'number'} into Go struct field "
+                         f"ObjectMeta.metadata.labels of type string (label {key} of {secret['metadata']['name']})")
 
 
 def _quote(value: Any) -> str:

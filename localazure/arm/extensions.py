@@ -472,7 +472,8 @@ def _chart_failure(extension: Extension) -> Failure | None:
         return None
     try:
         values = argocd_chart.values_tree(extension.settings)
-        argocd_chart.cluster_secrets(values)
+        for secret in argocd_chart.cluster_secrets(values):
+            argocd_chart.check_labels(secret)
         argocd_chart.repository_secrets(values)
         resources = argocd_chart.custom_resources(values)
     except argocd_chart.ChartError as error:

@@ -32,6 +32,7 @@ class ClusterFacts:
     schedulable_nodes: int | None = None  # nodes ordinary pods can run on; None: as many as node_count
     unschedulable_pools: tuple[str, ...] = ()  # why the other nodes do not count, one line per pool
     created_at: float | None = None  # epoch seconds ARM says the cluster was created (`systemData.createdAt`)
+    kubelet_client_id: str | None = None  # AKS `identityProfile.kubeletidentity.clientId`: the nodes' identity
 
     @property
     def argocd_nodes(self) -> int | None:
@@ -83,6 +84,8 @@ def cluster_facts(kind: ClusterKind, body: Mapping[str, Any]) -> ClusterFacts:
         schedulable_nodes=schedulable,
         unschedulable_pools=excluded,
         created_at=_moment(_dict(body.get("systemData")).get("createdAt")),
+        kubelet_client_id=_text(_dict(_dict(props.get("identityProfile")).get("kubeletidentity")).get("clientId"))
+        if kind == "aks" else None,
     )
 
 

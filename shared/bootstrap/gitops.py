@@ -3,11 +3,13 @@
 Everything reaches the cluster through keys of the argo-helm `argo-cd` chart, so the extension's Helm
 release owns the objects, the service's PATCH repairs drift on them and an uninstall removes them:
 
-- the in-cluster cluster Secret: `configs.clusterCredentials.<cluster>.*` (server https://kubernetes.default.svc),
-  labels and annotations in the GitOps Bridge style;
+- the in-cluster cluster Secret (server https://kubernetes.default.svc), labels and annotations in the GitOps Bridge
+  style, as one YAML string in `extraObjects[0]`: under Helm's typed `--set`, `configs.clusterCredentials.*.labels`
+  would turn `enable_<addon>: "true"` into a boolean, which Kubernetes refuses as a label value; in a YAML string it
+  stays a string. The chart runs string entries through `tpl`, so every `{{` is escaped (`tpl_escape`);
 - repository access: `configs.repositories.root.*`, credentials in `configs.credentialTemplates.root.*`
   (that template renders values with `toString`, so `useAzureWorkloadIdentity: true` survives Helm's typing);
-- the root Application: one YAML string in `extraObjects[0]` (the chart `tpl`s string entries). It is
+- the root Application: one YAML string in `extraObjects[1]`, escaped alike. It is
   *deferred*: the chart installs Argo CD's CRDs itself and Helm refuses a first install that also holds
   an Application, so it only ever travels in a PATCH to a Succeeded extension;
 - `ui.expose`: `server.service.type`, with the Azure internal load balancer annotation where asked.
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import ClusterRef
+from shared.bootstrap.gitops_addons import RepoFolder, addon_annotations, addon_labels, overlaps
 from shared.bootstrap.gitops_profile import (
     PLACEHOLDER,
     REVISION,
@@ -36,12 +39,10 @@ from shared.bootstrap.gitops_profile import (
 from shared.errors import PermanentError, ProfileError
 
 IN_CLUSTER = "https://kubernetes.default.svc"
-ROOT_KEY = "extraObjects[0]"
+SECRET_KEY = "extraObjects[0]"  # the cluster Secret: in every install (a Secret needs no CRD)
+ROOT_KEY = "extraObjects[1]"  # the root Application: only once the chart's CRDs exist
 REPOSITORY = "root"  # the key under configs.repositories and configs.credentialTemplates
 INTERNAL_LB = "service.beta.kubernetes.io/azure-load-balancer-internal"
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-#: Values Helm's --set typing turns into a boolean, null or integer: a label must stay a string.
-_TYPED = re.compile(r"^(true|false|null|[-+]?(0|[1-9][0-9]*))$", re.IGNORECASE)
 _HASH_ITERATIONS = 60_000
 
 
@@ -95,12 +96,17 @@ def fill(text: str, cluster: ClusterRef, facts: ClusterFacts) -> str:
     return PLACEHOLDER.sub(value, text)
 
 
-def label_value(raw: str) -> str | None:
-    """The value as a Kubernetes label allows it (63 characters, alphanumerics and - _ . inside), or None when
-    Helm would read it as a boolean, null or number (it then stays an annotation only)."""
+def label_value(raw: str) -> str:
+    """The value as a Kubernetes label allows it: 63 characters, alphanumerics and - _ . inside (a string, whatever
+    it reads like: the Secret travels as a YAML string, not as typed --set values)."""
     value = re.sub(r"[^-A-Za-z0-9_.]", "-", raw)[:63]
-    value = re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", value)
-    return None if _TYPED.match(value) or not _LABEL_VALUE.match(value) else value
+    return re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", value)
+
+
+def tpl_escape(text: str) -> str:
+    """A string the chart's `tpl` renders back to itself: each `{{` becomes the template action that prints `{{`.
+    Tag values reach the cluster Secret, and `{{ lookup ... }}` in one would otherwise run inside the release."""
+    return text.replace("{{", '{{"{{"}}')
 
 
 def cluster_key(cluster: ClusterRef) -> str:
@@ -125,7 +131,7 @@ def render_gitops(gitops: GitOps, cluster: ClusterRef, facts: ClusterFacts, iden
     root = gitops.root
     view = RootView(repo_url=root.repo_url, path=_checked_path(fill(root.path, cluster, facts), root),
                     target_revision=_checked_revision(fill(root.target_revision, cluster, facts), root))
-    base = {**_cluster_secret(gitops, cluster, facts, identity_client_id, view),
+    base = {SECRET_KEY: cluster_secret(gitops, cluster, facts, identity_client_id, view, namespace),
             **_repository(gitops, root.repo_url)}
     protected = repository_protected(gitops, secret)
     if protected and root.repo_url.startswith("https://"):
@@ -158,9 +164,14 @@ def root_application(root: RootApp, view: RootView, namespace: str) -> str:
         spec["syncPolicy"] = {"automated": {"prune": True, "selfHeal": True}}
     app = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
            "metadata": {"name": root.name, "namespace": namespace}, "spec": spec}
+    return _manifest(app)
+
+
+def _manifest(obj: Mapping[str, object]) -> str:
+    """A manifest as an `extraObjects` string: YAML (every value a string stays a string), `{{` escaped."""
     import yaml  # on first use, not at import: keeps indexing (cold start) fast
 
-    return yaml.safe_dump(app, sort_keys=False, default_flow_style=False)
+    return tpl_escape(yaml.safe_dump(obj, sort_keys=False, default_flow_style=False))
 
 
 def protected_hash(cluster: ClusterRef, protected: Mapping[str, Protected]) -> str | None:
@@ -193,29 +204,56 @@ def _checked_revision(revision: str, root: RootApp) -> str:
     return revision
 
 
-def _cluster_secret(gitops: GitOps, cluster: ClusterRef, facts: ClusterFacts, identity_client_id: str | None,
-                    view: RootView) -> dict[str, str]:
-    prefix = f"configs.clusterCredentials.{cluster_key(cluster)}"
+def cluster_secret(gitops: GitOps, cluster: ClusterRef, facts: ClusterFacts, identity_client_id: str | None,
+                   view: RootView, namespace: str) -> str:
+    """The in-cluster cluster Secret as an `extraObjects` string, with the labels and annotations GitOps Bridge and
+    the AKS platform-engineering sample read (docs/integration.md, GitOps Bridge)."""
     labels = {"cluster_name": cluster.name, "cluster_kind": cluster.kind, "location": facts.location}
     labels.update({k: fill(v, cluster, facts) for k, v in gitops.labels.items()})
     annotations = {"cluster_name": cluster.name, "cluster_kind": cluster.kind,
                    "subscription_id": cluster.subscription, "resource_group": cluster.resource_group,
-                   "location": facts.location, "addons_repo_url": view.repo_url, "addons_repo_basepath": "",
-                   "addons_repo_path": view.path, "addons_repo_revision": view.target_revision}
+                   "location": facts.location}
     if facts.tenant_id:
         annotations["tenant_id"] = facts.tenant_id
-    if identity_client_id:
-        annotations["workload_identity_client_id"] = identity_client_id
+    if identity_client_id:  # the identity the service made for Argo CD; the AKS sample calls it akspe_identity_id
+        annotations["workload_identity_client_id"] = annotations["akspe_identity_id"] = identity_client_id
+    if facts.kubelet_client_id:
+        annotations["kubelet_identity_client_id"] = facts.kubelet_client_id
+    if gitops.addons is not None:
+        annotations.update(_folder("addons", gitops.addons.folder, view))
+        labels.update(addon_labels(gitops.addons))
+        annotations.update(addon_annotations(gitops.addons))
+        if overlaps(gitops.addons.folder.full_path, view.path):
+            raise PermanentError("InvalidAddonsPath", f"gitops.addons {gitops.addons.folder.full_path!r} and the root "
+                                 f"Application's path {view.path!r} hold one another for this cluster: GitOps "
+                                 "Bridge's bootstrap ApplicationSet would sync the root's files a second time. Keep "
+                                 "the addon ApplicationSets in a folder of their own, then send the request again")
+    if gitops.workload is not None:
+        annotations.update(_folder("workload", gitops.workload, view))
     annotations.update({k: fill(v, cluster, facts) for k, v in gitops.annotations.items()})
-    settings = {f"{prefix}.server": IN_CLUSTER, f"{prefix}.config.tlsClientConfig.insecure": "false"}
     for name, raw in labels.items():
-        value = label_value(raw)
-        if value is not None:
-            settings[f"{prefix}.labels.{helm_key(name)}"] = value
-        if value != raw:
+        labels[name] = label_value(raw)
+        if labels[name] != raw:
             annotations.setdefault(name, raw)  # what a label cannot hold exactly is kept whole as an annotation
-    settings.update({f"{prefix}.annotations.{helm_key(k)}": v for k, v in annotations.items()})
-    return settings
+    if "environment" in labels:  # GitOps Bridge reads it both ways (selectors, and values files by environment)
+        annotations.setdefault("environment", labels["environment"])
+    key = cluster_key(cluster)
+    return _manifest({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": f"argocd-cluster-{key}", "namespace": namespace,
+                     "labels": {"argocd.argoproj.io/secret-type": "cluster", **labels}, "annotations": annotations},
+        "type": "Opaque",
+        "stringData": {"name": key, "server": IN_CLUSTER,
+                       "config": json.dumps({"tlsClientConfig": {"insecure": False}})},
+    })
+
+
+def _folder(prefix: str, folder: RepoFolder, view: RootView) -> dict[str, str]:
+    """`<prefix>_repo_url|basepath|path|revision`: the root's repository and revision unless the folder names its
+    own."""
+    return {f"{prefix}_repo_url": folder.repo_url or view.repo_url, f"{prefix}_repo_basepath": folder.base_path,
+            f"{prefix}_repo_path": folder.path,
+            f"{prefix}_repo_revision": folder.target_revision or view.target_revision}
 
 
 def _repository(gitops: GitOps, repo_url: str) -> dict[str, str]:

@@ -14,6 +14,19 @@ from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 from shared.bootstrap.chart_keys import helm_path, reaches
+from shared.bootstrap.gitops_addons import (
+    ADDON_KEYS,
+    ADDON_NAME,
+    ADDONS_KEYS,
+    CHART_VERSION,
+    REPO_KEYS,
+    Addon,
+    Addons,
+    RepoFolder,
+    addon_annotations,
+    addon_labels,
+    overlaps,
+)
 from shared.errors import ProfileError
 from shared.untrusted import has_control, shown
 
@@ -32,12 +45,16 @@ _SSH_URL = re.compile(r"^(ssh://[^\s@/]+@[^\s/:]+(:\d+)?/\S+|[A-Za-z0-9._-]+@[A-
 _QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$")
 _DNS_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
-#: What the service writes on the cluster Secret, GitOps Bridge style (its cluster_name, addons_repo_* names and
-#: aks-platform-engineering's subscription_id / tenant_id); a profile may not set these itself.
+#: What the service writes on the cluster Secret, GitOps Bridge style (its cluster_name, addons_repo_* and
+#: workload_repo_* names, aks-platform-engineering's subscription_id, tenant_id, akspe_identity_id and
+#: kubelet_identity_client_id); a profile may not set these itself (addons come from gitops.addons).
 SERVICE_LABELS = frozenset({"cluster_name", "cluster_kind", "location"})
 SERVICE_ANNOTATIONS = frozenset({"cluster_name", "cluster_kind", "subscription_id", "resource_group", "location",
-                                 "tenant_id", "workload_identity_client_id", "addons_repo_url", "addons_repo_basepath",
-                                 "addons_repo_path", "addons_repo_revision"})
+                                 "tenant_id", "workload_identity_client_id", "akspe_identity_id",
+                                 "kubelet_identity_client_id",
+                                 *(f"{repo}_repo_{part}" for repo in ("addons", "workload")
+                                   for part in ("url", "basepath", "path", "revision"))})
+GITOPS_KEYS = frozenset({"root", "repository", "clusterMetadata", "addons", "workload"})
 _ROOT_KEYS = frozenset({"name", "repoURL", "path", "targetRevision", "project", "destinationNamespace",
                         "syncPolicy"})
 _REPOSITORY_KEYS = frozenset({"auth", "keyVaultSecret", "username"})
@@ -80,6 +97,8 @@ class GitOps:
     repository: Repository = Repository()
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    addons: Addons | None = None
+    workload: RepoFolder | None = None
 
 
 def parse_gitops(value: Any, source: str, *, workload_identity: bool, service_accounts: tuple[str, ...],
@@ -87,7 +106,7 @@ def parse_gitops(value: Any, source: str, *, workload_identity: bool, service_ac
     """The `gitops` section, or None when the profile has none."""
     if value is None:
         return None
-    section = _mapping(value, source, "gitops", frozenset({"root", "repository", "clusterMetadata"}))
+    section = _mapping(value, source, "gitops", GITOPS_KEYS)
     if section.get("root") is None:
         raise ProfileError(source, "gitops.root", "is required: the repository, path and revision Argo CD syncs "
                            "first (the app of apps)")
@@ -105,7 +124,85 @@ def parse_gitops(value: Any, source: str, *, workload_identity: bool, service_ac
     labels = _metadata_map(metadata.get("labels"), source, "gitops.clusterMetadata.labels", SERVICE_LABELS)
     annotations = _metadata_map(metadata.get("annotations"), source, "gitops.clusterMetadata.annotations",
                                 SERVICE_ANNOTATIONS)
-    return GitOps(root=root, repository=repository, labels=labels, annotations=annotations)
+    addons = _addons(section.get("addons"), source, root)
+    workload = None if section.get("workload") is None else \
+        _folder(_mapping(section["workload"], source, "gitops.workload", REPO_KEYS), source, "gitops.workload")
+    if addons is not None:
+        for kind, mine, theirs in (("labels", addon_labels(addons), labels),
+                                   ("annotations", addon_annotations(addons), annotations)):
+            for name in sorted(mine.keys() & theirs.keys()):
+                raise ProfileError(source, f"gitops.clusterMetadata.{kind}.{name}", "is written from gitops.addons "
+                                   "(enable_<addon>, <addon>_chart_version, <addon>_namespace); set it there")
+    return GitOps(root=root, repository=repository, labels=labels, annotations=annotations, addons=addons,
+                  workload=workload)
+
+
+def _addons(value: Any, source: str, root: RootApp) -> Addons | None:
+    """`gitops.addons`: the folder of addon ApplicationSets, which must not hold or lie in the root's own folder (two
+    Applications would own the same files), and the addons this profile's clusters get."""
+    if value is None:
+        return None
+    section = _mapping(value, source, "gitops.addons", ADDONS_KEYS)
+    folder = _folder(section, source, "gitops.addons")
+    if not PLACEHOLDER.search(root.path) and overlaps(folder.full_path, root.path):
+        raise ProfileError(source, "gitops.addons.path", f"{folder.full_path!r} and gitops.root.path {root.path!r} "
+                           "hold one another: GitOps Bridge's bootstrap ApplicationSet would sync the root's files a "
+                           "second time. Keep the addon ApplicationSets in a folder of their own")
+    enable = section.get("enable") or {}
+    if not isinstance(enable, Mapping):
+        raise ProfileError(source, "gitops.addons.enable", "must be a mapping of addon names (cert_manager: {}) to "
+                           "their options, namespace and chartVersion")
+    enabled = {}
+    for name, options in enable.items():
+        where = f"gitops.addons.enable.{name}"
+        if not isinstance(name, str) or not ADDON_NAME.match(name):
+            raise ProfileError(source, where, "is not an addon name: lower-case letters, digits and _ (cert_manager, "
+                               "as GitOps Bridge names them), starting with a letter, at most 49 characters")
+        enabled[name] = _addon(_mapping(options or {}, source, where, ADDON_KEYS), source, where)
+    return Addons(folder=folder, enabled=enabled)
+
+
+def _addon(options: Mapping[str, Any], source: str, where: str) -> Addon:
+    namespace = options.get("namespace")
+    if namespace is not None:
+        namespace = _text(namespace, source, f"{where}.namespace")
+        if not _DNS_LABEL.match(namespace):
+            raise ProfileError(source, f"{where}.namespace", f"{namespace!r} is not a Kubernetes namespace (lower-case "
+                               "letters, digits and hyphens, at most 63)")
+    version = options.get("chartVersion")
+    if version is not None:
+        if not isinstance(version, str):
+            raise ProfileError(source, f"{where}.chartVersion", "must be a string (quote it: \"1.16\")")
+        version = _text(version, source, f"{where}.chartVersion")
+        if not CHART_VERSION.match(version):
+            raise ProfileError(source, f"{where}.chartVersion", f"{version!r} cannot be a label value (at most 63 "
+                               "letters, digits, - _ . starting and ending with a letter or digit; no +build part)")
+    return Addon(namespace=namespace, chart_version=version)
+
+
+def _folder(section: Mapping[str, Any], source: str, key: str) -> RepoFolder:
+    """A repository folder (`gitops.addons` or `gitops.workload`): fleet-wide, so no placeholders."""
+    for name in sorted(REPO_KEYS):
+        text = section.get(name)
+        if isinstance(text, str) and ("{{" in text or "}}" in text):
+            raise ProfileError(source, f"{key}.{name}", "takes no placeholders: GitOps Bridge reads one folder for "
+                               "the fleet (tell clusters apart by their labels instead)")
+    repo_url = None if section.get("repoURL") is None else _repo_url(section["repoURL"], source, f"{key}.repoURL")
+    path = _text(section.get("path"), source, f"{key}.path")
+    check_path(path, source, f"{key}.path")
+    base = section.get("basePath", "")
+    if base != "":
+        base = _text(base, source, f"{key}.basePath")
+        if not base.endswith("/"):
+            raise ProfileError(source, f"{key}.basePath", f"{base!r} must end with / (GitOps Bridge concatenates "
+                               "basepath and path) or be empty")
+        check_path(base[:-1], source, f"{key}.basePath")
+    revision = section.get("targetRevision")
+    if revision is not None:
+        revision = _text(revision, source, f"{key}.targetRevision")
+        if not REVISION.match(revision):
+            raise ProfileError(source, f"{key}.targetRevision", f"{revision!r} is not a branch, tag or commit")
+    return RepoFolder(path=path, base_path=base, repo_url=repo_url, target_revision=revision)
 
 
 def parse_ui(value: Any, source: str) -> Expose | None:
@@ -186,20 +283,20 @@ def _root(value: Mapping[str, Any], source: str) -> RootApp:
                    name=names["name"])
 
 
-def _repo_url(value: Any, source: str) -> str:
-    url = _text(value, source, "gitops.root.repoURL")
+def _repo_url(value: Any, source: str, key: str = "gitops.root.repoURL") -> str:
+    url = _text(value, source, key)
     if "{{" in url or "}}" in url:
-        raise ProfileError(source, "gitops.root.repoURL", "takes no placeholders: one repository serves the fleet; "
+        raise ProfileError(source, key, "takes no placeholders: one repository serves the fleet; "
                            "vary gitops.root.path per cluster instead")
     if url.startswith("https://"):
         parts = urlsplit(url)
         if not parts.hostname or parts.username or parts.password or any(c.isspace() for c in url):
-            raise ProfileError(source, "gitops.root.repoURL", f"{url!r} is not an https://host/path URL (credentials "
+            raise ProfileError(source, key, f"{url!r} is not an https://host/path URL (credentials "
                                "never go in the URL; use gitops.repository)")
         return url
     if _SSH_URL.match(url):
         return url
-    raise ProfileError(source, "gitops.root.repoURL", f"{url!r} is neither an https:// URL nor an ssh URL "
+    raise ProfileError(source, key, f"{url!r} is neither an https:// URL nor an ssh URL "
                        "(ssh://git@host/org/repo or git@host:org/repo)")
 
 

@@ -20,6 +20,7 @@ from shared.bootstrap.chart_keys import HelmPath, collides, helm_path, reaches
 from shared.bootstrap.cluster_ids import InvalidClusterId, parse_resource_id
 from shared.bootstrap.gitops_profile import (
     DEFAULT_VAULT_SUFFIX,
+    GITOPS_KEYS,
     Expose,
     GitOps,
     check_helm_values,
@@ -57,7 +58,7 @@ _LAYOUT: dict[str, frozenset[str] | None] = {
     "applicationNamespaces": None,
     "containerRegistries": None,
     "helmValues": None,
-    "gitops": frozenset({"root", "repository", "clusterMetadata"}),
+    "gitops": GITOPS_KEYS,
     "ui": frozenset({"expose"}),
     "overridable": None,
     "version": None,
@@ -68,7 +69,8 @@ PROFILE_KEYS = tuple(_LAYOUT)
 
 #: What a request may be allowed to override (`overridable:`); `helmValues.<key>` names one value.
 OVERRIDABLE = frozenset({"ha", "url", "applicationNamespaces", "rbac", "rbac.policyDefault", "rbac.policyCsv",
-                         "containerRegistries", "workloadIdentity.serviceAccounts", "helmValues"})
+                         "containerRegistries", "workloadIdentity.serviceAccounts", "helmValues",
+                         "gitops.addons.enable"})  # a request adds addons (GitOps Bridge: per cluster); never removes
 
 #: Extension keys the service renders from the profile's own fields: setting them in helmValues is refused.
 OWNED_KEYS = {
@@ -175,13 +177,14 @@ def _allowed(path: str, overridable: frozenset[str]) -> bool:
 
 
 def _leaf_paths(data: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """`{"rbac": {"policyCsv": ...}, "helmValues": {"a.b": 1}}` -> ["rbac.policyCsv", "helmValues.a.b"]."""
+    """`{"rbac": {"policyCsv": ...}, "helmValues": {"a.b": 1}}` -> ["rbac.policyCsv", "helmValues.a.b"]. An empty
+    mapping is a leaf: `{"gitops": {"addons": {"enable": {"kyverno": {}}}}}` enables an addon, so it is checked too."""
     paths: list[str] = []
     for key, value in data.items():
         path = f"{prefix}{key}"
-        if path == "helmValues" and isinstance(value, Mapping):
+        if path == "helmValues" and isinstance(value, Mapping) and value:
             paths.extend(f"helmValues.{name}" for name in value)
-        elif isinstance(value, Mapping):
+        elif isinstance(value, Mapping) and value:
             paths.extend(_leaf_paths(value, f"{path}."))
         else:
             paths.append(path)

@@ -65,14 +65,16 @@ def test_a_new_cluster_gets_argo_cd_then_the_root_application_and_its_metadata(p
     cluster_id = new_cluster(az, kind, name, tags=TAGS)
     converge(az, cluster_id, "gitops-bridge")
 
-    # Two operations, in that order: the install without the Application, then a PATCH of just that key.
+    # Two operations, in that order: the install with the cluster Secret but without the Application, then a PATCH
+    # of just that key.
     writes = extension_writes(az)
     assert [method for method, _ in writes] == ["PUT", "PATCH"]
-    assert not any(k.startswith("extraObjects") for k in writes[0][1]["configurationSettings"])
-    assert set(writes[1][1]["configurationSettings"]) == {"extraObjects[0]"}
+    assert [k for k in writes[0][1]["configurationSettings"] if k.startswith("extraObjects")] == ["extraObjects[0]"]
+    assert not any(k.startswith("configs.clusterCredentials") for k in writes[0][1]["configurationSettings"])
+    assert set(writes[1][1]["configurationSettings"]) == {"extraObjects[1]"}
     steps = [h["step"] for h in record(az, cluster_id).history]
     assert any("root Application follows once Argo CD and its CRDs are installed" in s for s in steps)
-    assert any(s.startswith("root Application added (extraObjects[0])") for s in steps)
+    assert any(s.startswith("root Application added (extraObjects[1])") for s in steps)
 
     values = rendered(az, cluster_id)
     [app] = argocd_chart.custom_resources(values)
@@ -89,15 +91,23 @@ def test_a_new_cluster_gets_argo_cd_then_the_root_application_and_its_metadata(p
     assert argocd_chart.invalid_labels(secret) == []
     assert secret["metadata"]["labels"] == {
         "cluster_name": name, "cluster_kind": kind, "location": "eastus", "environment": "prod",
-        "team": "Payments---Cards", "argocd.argoproj.io/secret-type": "cluster"}
+        "team": "Payments---Cards", "argocd.argoproj.io/secret-type": "cluster",
+        "enable_cert_manager": "true", "enable_external_secrets": "true", "enable_metrics_server": "true",
+        "cert_manager_chart_version": "v1.16.2"}
+    kubelet = {"kubelet_identity_client_id": cluster["properties"]["identityProfile"]["kubeletidentity"][
+        "clientId"]} if kind == "aks" else {}  # Arc clusters have no kubelet identity in ARM
     assert secret["metadata"]["annotations"] == {
         "cluster_name": name, "cluster_kind": kind, "subscription_id": SUBSCRIPTION, "resource_group": RG,
         "location": "eastus", "tenant_id": cluster["identity"]["tenantId"],
         "workload_identity_client_id": identity["properties"]["clientId"],
+        "akspe_identity_id": identity["properties"]["clientId"], **kubelet,
         "addons_repo_url": "https://dev.azure.com/contoso/platform/_git/fleet", "addons_repo_basepath": "",
-        "addons_repo_path": f"clusters/{kind}/{name}", "addons_repo_revision": "main",
+        "addons_repo_path": "bootstrap/control-plane/addons", "addons_repo_revision": "main",
+        "cert_manager_namespace": "cert-manager", "external_secrets_namespace": "external-secrets",
+        "workload_repo_url": "https://dev.azure.com/contoso/platform/_git/fleet", "workload_repo_basepath": "",
+        "workload_repo_path": "workloads", "workload_repo_revision": "main",
         "team": "Payments & Cards",  # the label had to be sanitised: the exact value stays as an annotation
-        "cost_center": "4711"}
+        "environment": "prod", "cost_center": "4711"}
     repository = {s["metadata"]["name"]: {k: base64.b64decode(v).decode() for k, v in s["data"].items()}
                   for s in argocd_chart.repository_secrets(values)}
     assert repository["argocd-repo-creds-root"] == {"url": "https://dev.azure.com/contoso/platform/_git/fleet",
@@ -126,7 +136,7 @@ def test_someone_deleting_the_root_application_key_gets_it_back_with_one_patch_o
     az = platform_azure
     cluster_id = new_cluster(az, "aks", "aks-drift", tags=TAGS)
     converge(az, cluster_id, "gitops-bridge")
-    application = az.arm.extension(cluster_id, "argocd")["properties"]["configurationSettings"]["extraObjects[0]"]
+    application = az.arm.extension(cluster_id, "argocd")["properties"]["configurationSettings"]["extraObjects[1]"]
 
     by_hand = SourceControlConfigurationClient(DefaultAzureCredential(), SUBSCRIPTION, base_url=az.arm.url,
                                                connection_verify=az.arm.ca_path,
@@ -134,19 +144,53 @@ def test_someone_deleting_the_root_application_key_gets_it_back_with_one_patch_o
     ref = parse_cluster_id(cluster_id)
     by_hand.extensions.begin_update(ref.resource_group, ref.namespace, ref.resource_type, ref.name, "argocd",
                                     PatchExtension(release_train="preview",
-                                                   configuration_settings={"extraObjects[0]": None}),
+                                                   configuration_settings={"extraObjects[1]": None}),
                                     polling=False).result()
     az.clock.advance(az.arm.extension_update_seconds)
-    assert "extraObjects[0]" not in az.arm.extension(cluster_id, "argocd")["properties"]["configurationSettings"]
+    assert "extraObjects[1]" not in az.arm.extension(cluster_id, "argocd")["properties"]["configurationSettings"]
 
     az.arm.clear_log()
     report = az.services.sweeper.run()
     assert report.enqueued == {cluster_id.lower(): "extension settings drifted from the profile"}
     az.drain()
     [(method, body)] = extension_writes(az)
-    assert method == "PATCH" and body["configurationSettings"] == {"extraObjects[0]": application}
+    assert method == "PATCH" and body["configurationSettings"] == {"extraObjects[1]": application}
     assert "configurationProtectedSettings" not in body
     assert record(az, cluster_id).gitops_root["applied"] is True  # type: ignore[index]
+
+
+def test_an_extension_with_the_former_layout_moves_to_the_new_one_in_one_patch(platform_azure: LocalAzure) -> None:
+    """Before: the cluster Secret in configs.clusterCredentials.* and the root Application in extraObjects[0]. One
+    PATCH removes those keys and writes the Secret to extraObjects[0] and the Application to extraObjects[1]."""
+    az = platform_azure
+    cluster_id = new_cluster(az, "aks", "aks-former", tags=TAGS)
+    converge(az, cluster_id, "gitops-bridge")
+    now = dict(az.arm.extension(cluster_id, "argocd")["properties"]["configurationSettings"])
+    prefix = "configs.clusterCredentials.aks-former"
+    former = {"extraObjects[0]": now["extraObjects[1]"], "extraObjects[1]": None,
+              f"{prefix}.server": "https://kubernetes.default.svc",
+              f"{prefix}.config.tlsClientConfig.insecure": "false", f"{prefix}.labels.cluster_name": "aks-former",
+              f"{prefix}.annotations.addons_repo_path": "clusters/aks/aks-former"}
+    by_hand = SourceControlConfigurationClient(DefaultAzureCredential(), SUBSCRIPTION, base_url=az.arm.url,
+                                               connection_verify=az.arm.ca_path,
+                                               credential_scopes=["https://management.azure.com/.default"])
+    ref = parse_cluster_id(cluster_id)
+    by_hand.extensions.begin_update(ref.resource_group, ref.namespace, ref.resource_type, ref.name, "argocd",
+                                    PatchExtension(release_train="preview", configuration_settings=former),
+                                    polling=False).result()
+    az.clock.advance(az.arm.extension_update_seconds)
+
+    az.arm.clear_log()
+    az.services.sweeper.run()
+    az.drain()
+    [(method, body)] = extension_writes(az)
+    assert method == "PATCH" and body["configurationSettings"] == {
+        "extraObjects[0]": now["extraObjects[0]"], "extraObjects[1]": now["extraObjects[1]"],
+        **{k: None for k in former if k.startswith(prefix)}}
+    ext = az.arm.extension(cluster_id, "argocd")
+    assert ext["properties"]["provisioningState"] == "Succeeded"
+    assert ext["properties"]["configurationSettings"] == now
+    assert record(az, cluster_id).phase == "succeeded"
 
 
 def test_uninstall_removes_the_extension_and_with_it_the_root_application(platform_azure: LocalAzure) -> None:

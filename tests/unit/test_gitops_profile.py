@@ -7,10 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from localazure.arm import argocd_chart
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import parse_cluster_id
 from shared.bootstrap.gitops import (
     ROOT_KEY,
+    SECRET_KEY,
     cluster_key,
     label_value,
     protected_hash,
@@ -31,6 +33,12 @@ SECRET_URL = "https://kv-fleet.vault.azure.net/secrets/fleet-token"
 
 def parse(gitops: Any, **rest: Any) -> Any:
     return parse_profile("p", {"gitops": gitops, **rest}, source="profiles/p.yaml")
+
+
+def cluster_secret(gitops: Any) -> dict[str, Any]:
+    """The cluster Secret as the chart renders its extraObjects string (tpl, then YAML)."""
+    [secret] = argocd_chart.extra_objects({"extraObjects": [gitops.base[SECRET_KEY]]})
+    return secret
 
 
 @pytest.mark.parametrize(("gitops", "rest", "key", "fix"), [
@@ -121,17 +129,19 @@ def test_rendering_fills_placeholders_from_facts_and_tags_and_sanitises_labels()
     assert (gitops.view.path, gitops.view.target_revision) == ("clusters/aks/prod/aks_Payments-01", "prod")
     assert "syncPolicy" not in gitops.root[ROOT_KEY]
     assert "path: clusters/aks/prod/aks_Payments-01" in gitops.root[ROOT_KEY]
-    prefix = f"configs.clusterCredentials.{cluster_key(CLUSTER)}"
     assert cluster_key(CLUSTER) == "aks-payments-01"
-    base = gitops.base
-    assert base[f"{prefix}.labels.env"] == "prod" and base[f"{prefix}.labels.region"] == "westeurope"
-    assert base[f"{prefix}.labels.example\\.com/team"] == ""  # a missing tag: empty, which a label may be
-    assert f"{prefix}.annotations.example\\.com/team" not in base
-    assert f"{prefix}.labels.count" not in base and base[f"{prefix}.annotations.count"] == "42"  # Helm: an int
-    assert base[f"{prefix}.annotations.owner"] == "rg-apps/6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01"
-    assert base[f"{prefix}.annotations.tenant_id"] == "t-1"
-    assert base[f"{prefix}.annotations.workload_identity_client_id"] == "client-1"
-    assert base["configs.credentialTemplates.root.useAzureWorkloadIdentity"] == "true"
+    metadata = cluster_secret(gitops)["metadata"]
+    assert metadata["name"] == "argocd-cluster-aks-payments-01"
+    labels, annotations = metadata["labels"], metadata["annotations"]
+    assert labels["env"] == "prod" and labels["region"] == "westeurope"
+    assert labels["example.com/team"] == ""  # a missing tag: empty, which a label may be
+    assert "example.com/team" not in annotations
+    assert labels["count"] == "42" and "count" not in annotations  # a YAML string: no Helm typing
+    assert annotations["owner"] == "rg-apps/6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01"
+    assert annotations["tenant_id"] == "t-1"
+    assert annotations["workload_identity_client_id"] == annotations["akspe_identity_id"] == "client-1"
+    assert not any(k.startswith(("addons_repo_", "workload_repo_")) for k in annotations)  # no gitops.addons
+    assert gitops.base["configs.credentialTemplates.root.useAzureWorkloadIdentity"] == "true"
     assert gitops.protected == {}
 
 
@@ -146,8 +156,8 @@ def test_tag_values_that_would_escape_the_repository_or_reach_helm_templates_fai
 
 @pytest.mark.parametrize(("raw", "label"), [
     ("prod", "prod"), ("Payments & Cards", "Payments---Cards"), ("-x-", "x"), ("a" * 70, "a" * 63),
-    ("true", None), ("007", "007"), ("12", None), ("", ""), ("é", "")])
-def test_label_values(raw: str, label: str | None) -> None:
+    ("true", "true"), ("007", "007"), ("12", "12"), ("", ""), ("é", "")])
+def test_label_values(raw: str, label: str) -> None:
     assert label_value(raw) == label
 
 
