@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
-from localazure.arm import argocd_chart
+from localazure.arm import argocd_chart, extension_echo
 from localazure.arm.clusters import Cluster, ClusterRoutes, refuse_busy_cluster
 from localazure.arm.common import Json, iso, new_guid, not_found_message
 from localazure.arm.extension_types import LATEST_ARGOCD_VERSION, ExtensionTypeRoutes
@@ -102,6 +102,10 @@ class Extension:
     failure: Failure | None = None
     failed_at: float = 0.0
     operation: Operation | None = None
+    identity: Json | None = None
+    released: bool = False  # a Helm release of it has succeeded (the chart's CRDs exist)
+    created_by: tuple[str, str] = extension_echo.SOMEONE
+    modified_by: tuple[str, str] = extension_echo.SOMEONE
 
     @property
     def id(self) -> str:
@@ -147,20 +151,16 @@ class Extension:
                     "time": iso(self.failed_at),
                 }
             ]
-        return {
+        body: Json = {
             "id": self.id,
             "name": self.name,
             "type": "Microsoft.KubernetesConfiguration/extensions",
-            "systemData": {
-                "createdBy": "localazure",
-                "createdByType": "Application",
-                "createdAt": iso(self.created),
-                "lastModifiedBy": "localazure",
-                "lastModifiedByType": "Application",
-                "lastModifiedAt": iso(self.modified),
-            },
+            "systemData": extension_echo.system_data(self.created, self.created_by, self.modified, self.modified_by),
             "properties": properties,
         }
+        if self.identity is not None:
+            body["identity"] = dict(self.identity)
+        return body
 
 
 #: What `forceDelete=true` answers: a serialised .NET HttpResponseMessage (seen on the wire).
@@ -204,6 +204,7 @@ class ExtensionRoutes(ClusterRoutes, ExtensionTypeRoutes):
                 else:
                     extension.provisioning_state = "Succeeded"
                     extension.failure = None
+                    extension.released = True
                     extension.current_version = extension.version or self.extension_version
 
     def _refuse_unoffered_version(self, cluster: Cluster, extension: Extension) -> None:
@@ -281,13 +282,20 @@ class ExtensionRoutes(ClusterRoutes, ExtensionTypeRoutes):
             release_train=str(properties.get("releaseTrain") or "Stable"),
             auto_upgrade=bool(properties.get("autoUpgradeMinorVersion", True)),
             version=version if isinstance(version, str) else None,
-            scope=properties.get("scope"),
+            scope=extension_echo.scope(properties.get("scope"), extension_type, existing.name if existing else name),
             settings=settings,
             protected=protected,
             provisioning_state="Creating",
-            current_version=existing.current_version if existing else None,
+            # Azure shows the version being installed from the start (as `Creating`), not once it succeeded.
+            current_version=existing.current_version if existing else version if isinstance(version, str) else
+            self.extension_version,
             created=existing.created if existing else call.now,
             modified=call.now,
+            identity=extension_echo.identity(
+                call.body.get("identity"), existing.identity if existing else None, self.tenant_id),
+            released=existing.released if existing else False,
+            created_by=existing.created_by if existing else call.actor,
+            modified_by=call.actor,
         )
         cluster.extensions[name.lower()] = extension
         activity = "Updating" if existing else "Creating"
@@ -314,7 +322,9 @@ class ExtensionRoutes(ClusterRoutes, ExtensionTypeRoutes):
         new_type = properties.get("extensionType")
         if isinstance(new_type, str) and new_type.lower() != extension.extension_type.lower():
             raise ArmError(400, "BadRequest", "The property 'extensionType' cannot be patched.")
-        if "scope" in properties and properties["scope"] != extension.scope:
+        if "scope" in properties and extension_echo.scope(
+            properties["scope"], extension.extension_type, extension.name
+        ) != extension.scope:
             raise ArmError(400, "BadRequest", "The property 'scope' cannot be patched.")
         settings = _merge(extension.settings, properties.get("configurationSettings"), "configurationSettings")
         protected = _merge(
@@ -337,7 +347,7 @@ class ExtensionRoutes(ClusterRoutes, ExtensionTypeRoutes):
         extension.settings, extension.protected = settings, protected
         extension.release_train, extension.auto_upgrade = release_train, auto_upgrade
         extension.version = version if isinstance(version, str) else None
-        extension.modified = call.now
+        extension.modified, extension.modified_by = call.now, call.actor
         self._refuse_unoffered_version(extension.cluster, extension)
         failure = _helm_failure(extension, "Updating")
         operation = self._start(extension, "Updating", call.now + self.extension_update_seconds, failure)
@@ -477,7 +487,7 @@ def _chart_failure(extension: Extension) -> Failure | None:
         resources = argocd_chart.custom_resources(values)
     except argocd_chart.ChartError as error:
         return Failure("ExtensionOperationFailed", f"Helm installation failed : {error}")
-    if resources and extension.current_version is None:
+    if resources and not extension.released:
         return Failure("ExtensionOperationFailed", argocd_chart.crd_missing_message(resources[0], "argocd"))
     return None
 

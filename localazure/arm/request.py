@@ -28,6 +28,7 @@ class Call:
     subscription: str | None
     now: float
     caller: str = ""  # the client id the bearer token was issued to (RBAC checks in `localazure.arm.access`)
+    actor: tuple[str, str] = ("", "Application")  # who `systemData` records: (createdBy, createdByType)
 
     @property
     def api_version(self) -> str:
