@@ -43,7 +43,7 @@ import trustme
 from localazure.arm.api_versions import check_api_version
 from localazure.arm.clusters import AKS, ARC, cluster_event
 from localazure.arm.common import Json, new_guid
-from localazure.arm.extension_types import OfferedVersion
+from localazure.arm.extension_types import CLUSTER_TYPES, OfferedVersion
 from localazure.arm.extensions import INSTALL_FAILURE_MESSAGE, Extension, Failure
 from localazure.arm.graph import Application
 from localazure.arm.identities import AUDIENCE, FederatedCredential, Identity
@@ -276,15 +276,16 @@ class ArmEmulator(ArmRoutes):
         *,
         train: str = "preview",
         unsupported: Mapping[str, Sequence[tuple[Sequence[str], Sequence[str]]]] | None = None,
+        cluster_types: Sequence[str] = CLUSTER_TYPES,
     ) -> None:
         """Offer another Microsoft.ArgoCD version (or re-offer one with other rules), in every region that offers
         the type. `unsupported`: per cluster type (managedCluster, connectedCluster), (distributions, Kubernetes
-        version ranges such as `<1.30` or `1.18..1.21`) it does not support."""
+        version ranges such as `<1.30` or `1.18..1.21`) it does not support; `cluster_types`: those that take it."""
         rules = {k: [{"distributions": list(d), "unsupportedVersions": list(r)} for d, r in v]
                  for k, v in (unsupported or {}).items()}
         with self._lock:
             self._offered = [v for v in self._offered if v.version != version] + [
-                OfferedVersion(version, train, unsupported=rules)]
+                OfferedVersion(version, train, tuple(cluster_types), unsupported=rules)]
 
     def withdraw_argocd(self, location: str) -> None:
         """The region does not offer Microsoft.ArgoCD (the extension-types API answers 404 there)."""

@@ -12,7 +12,7 @@ from localazure.arm.common import Json
 from localazure.arm.server import Reply
 
 #: ARM's request kinds, by method: they pick the throttling bucket and label the request log.
-_KINDS = {"GET": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete", "POST": "action"}
+_KINDS = {"GET": "read", "HEAD": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete", "POST": "action"}
 
 
 @dataclass(frozen=True)

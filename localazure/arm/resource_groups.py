@@ -6,8 +6,9 @@ refuses writes (409 `ResourceGroupBeingDeleted`). Polling the Location answers 2
 (resource_group_delete_seconds later, on the emulator's clock), then 200; from then on the group, its clusters (with
 their extensions and the AKS node resource groups they manage), identities (with their federated credentials),
 registries and the role assignments at or under its scope are gone (404). A group that does not exist is 404
-`ResourceGroupNotFound`. Source: the ResourceGroups_Delete operation of the resources spec (200/202, long-running
-by `Location`) and ARM's async-operation guide (202 + Location + Retry-After while running, 200 when done).
+`ResourceGroupNotFound`. `HEAD` on a group is 204 or 404 (CheckExistence). Source: the ResourceGroups_Delete
+operation of the resources spec (200/202, long-running by `Location`) and ARM's async-operation guide (202 +
+Location + Retry-After while running, 200 when done).
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ class ResourceGroupRoutes(ExtensionRoutes, RoleAssignmentRoutes):
     def _resource_group(self, call: Call) -> Reply:
         if call.method == "DELETE":
             return self._begin_group_delete(call)
+        if call.method == "HEAD":  # ResourceGroups_CheckExistence (`az group exists`): 204 or 404, no body
+            exists = (call.lower[1], call.lower[3]) in self._resource_groups
+            return Reply(204 if exists else 404)
         if call.method == "PUT" and self._deleting(call.lower[1], call.lower[3]):
             raise ArmError(
                 409,
