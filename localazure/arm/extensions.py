@@ -11,51 +11,19 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from localazure.arm import extension_echo
+from localazure.arm import argocd_chart, extension_echo
 from localazure.arm.clusters import Cluster, ClusterRoutes, refuse_busy_cluster
 from localazure.arm.common import Json, iso, new_guid, not_found_message
-from localazure.arm.extension_failures import Failure, helm_failure
+from localazure.arm.extension_operations import (
+    FORCE_DELETE_BODY,
+    Failure,
+    Operation,
+    ha_timeout_message,
+)
 from localazure.arm.extension_types import LATEST_ARGOCD_VERSION, ExtensionTypeRoutes
 from localazure.arm.providers import unknown
 from localazure.arm.request import ArmError, Call, allow, string_map
 from localazure.arm.server import Reply
-
-
-@dataclass
-class Operation:
-    """An extension's async operation, as its Azure-AsyncOperation URL reports it."""
-
-    op_id: str
-    resource_id: str
-    activity: str  # Creating | Updating | Deleting
-    ends: float
-    failure: Failure | None
-    canceled: bool = False
-
-    def status(self, now: float) -> str:
-        if self.canceled:
-            return "Canceled"
-        if now < self.ends:
-            return self.activity
-        return "Failed" if self.failure else "Succeeded"
-
-    def body(self, now: float) -> Json:
-        status = self.status(now)
-        error: Json | None = None
-        if status == "Canceled":
-            error = {
-                "code": "OperationCanceled",
-                "message": "The operation was canceled because the extension was deleted.",
-            }
-        elif status == "Failed" and self.failure:
-            error = self.failure._asdict()
-        return {
-            "id": f"{self.resource_id}/operations/{self.op_id}",
-            "name": self.op_id,
-            "status": status,
-            "properties": {},
-            "error": error,
-        }
 
 
 @dataclass
@@ -137,19 +105,6 @@ class Extension:
         if self.identity is not None:
             body["identity"] = dict(self.identity)
         return body
-
-
-#: What `forceDelete=true` answers: a serialised .NET HttpResponseMessage (seen on the wire).
-_FORCE_DELETE_BODY: Json = {
-    "version": "1.1",
-    "content": {"headers": []},
-    "statusCode": 200,
-    "reasonPhrase": "OK",
-    "headers": [],
-    "trailingHeaders": [],
-    "requestMessage": None,
-    "isSuccessStatusCode": True,
-}
 
 
 class ExtensionRoutes(ClusterRoutes, ExtensionTypeRoutes):
@@ -279,7 +234,7 @@ class ExtensionRoutes(ClusterRoutes, ExtensionTypeRoutes):
         if existing is None and self.durations is not None:
             seconds = self.durations.install(extension.id, cluster.location, settings, seconds)
         self._refuse_unoffered_version(cluster, extension)
-        operation = self._start(extension, activity, call.now + seconds, failure or helm_failure(extension, activity))
+        operation = self._start(extension, activity, call.now + seconds, failure or _helm_failure(extension, activity))
         headers = self._async_headers(call, extension, operation, "PT48H")
         if existing is not None:
             return Reply(200, extension.body(), headers)
@@ -325,7 +280,7 @@ class ExtensionRoutes(ClusterRoutes, ExtensionTypeRoutes):
         extension.version = version if isinstance(version, str) else None
         extension.modified, extension.modified_by = call.now, call.actor
         self._refuse_unoffered_version(extension.cluster, extension)
-        failure = helm_failure(extension, "Updating")
+        failure = _helm_failure(extension, "Updating")
         operation = self._start(extension, "Updating", call.now + self.extension_update_seconds, failure)
         return Reply(202, extension.body(), self._async_headers(call, extension, operation, "PT48H"))
 
@@ -336,7 +291,7 @@ class ExtensionRoutes(ClusterRoutes, ExtensionTypeRoutes):
             if extension.operation is not None:
                 extension.operation.canceled = True
             del cluster.extensions[extension.name.lower()]
-            return Reply(200, _FORCE_DELETE_BODY)
+            return Reply(200, FORCE_DELETE_BODY)
         _refuse_busy_extension(extension)
         refuse_busy_cluster(cluster, call.now)
         seconds = self.extension_delete_seconds
@@ -379,6 +334,93 @@ def _refuse_busy_extension(extension: Extension) -> None:
             f"An operation ({extension.operation.activity}) is already in progress on extension '{extension.name}'. "
             "Please wait for it to finish before starting a new operation.",
         )
+
+
+def _helm_failure(extension: Extension, activity: str) -> Failure | None:
+    """How the Argo CD chart's Helm release fails in this cluster, if it does."""
+    if extension.extension_type.lower() != "microsoft.argocd":
+        return None
+    operation = "Create" if activity == "Creating" else "Update"
+    return (_oss_failure(extension, operation) or _ha_failure(extension, operation) or _automatic_failure(extension)
+            or _chart_failure(extension))
+
+
+def _ha_failure(extension: Extension, operation: str) -> Failure | None:
+    """Argo CD with redis-ha (the extension's default) never becomes ready on fewer than 3 nodes it can run on:
+    its pods tolerate no taints."""
+    ha = extension.settings.get("redis-ha.enabled", "true").lower() != "false"
+    if ha and extension.cluster.untainted_nodes < 3:
+        return Failure("ExtensionOperationFailed", ha_timeout_message(operation))
+    return None
+
+
+#: Containers of the argo-cd chart and the values path of each one's `resources` (redis-ha's only with HA on).
+CHART_CONTAINERS = {
+    "argocd-application-controller": "controller", "argocd-server": "server", "argocd-repo-server": "repoServer",
+    "argocd-applicationset-controller": "applicationSet", "argocd-notifications-controller": "notifications",
+    "argocd-dex-server": "dex", "copyutil": "dex.initImage", "argocd-redis": "redis",
+    "argocd-redis-secret-init": "redisSecretInit",
+}
+REDIS_HA_CONTAINERS = {"redis": "redis-ha.redis", "sentinel": "redis-ha.sentinel", "haproxy": "redis-ha.haproxy"}
+
+
+def _automatic_failure(extension: Extension) -> Failure | None:
+    """AKS Automatic's deployment safeguards (Gatekeeper) refuse containers without CPU and memory limits."""
+    if extension.cluster.sku != "Automatic":
+        return None
+    containers = dict(CHART_CONTAINERS)
+    if extension.settings.get("redis-ha.enabled", "true").lower() != "false":
+        containers.update(REDIS_HA_CONTAINERS)
+    for container, path in containers.items():
+        if not all(extension.settings.get(f"{path}.resources.limits.{r}") for r in ("cpu", "memory")):
+            return Failure("ExtensionOperationFailed", automatic_limits_message(container))
+    return None
+
+
+def automatic_limits_message(container: str) -> str:
+    return (
+        "The extension operation failed with the following error:  Error: [ InnerError: [Helm installation failed "
+        ": Unable to create/update Kubernetes resources for the extension : admission webhook "
+        '"validation.gatekeeper.sh" denied the request: [azurepolicy-k8sazurev2containerlimits-5a1b3c] container '
+        f"<{container}> has no resource limits]] occurred while doing the operation : [Create] on the config, For "
+        "general troubleshooting visit: https://aka.ms/k8s-extensions-TSG"
+    )
+
+
+def _oss_failure(extension: Extension, operation: str) -> Failure | None:
+    """An open-source Argo CD already in the release namespace: Helm cannot change its Deployments' selectors."""
+    namespace = ((extension.scope or {}).get("cluster") or {}).get("releaseNamespace")
+    if not extension.cluster.oss_argocd or namespace != "argocd":
+        return None
+    return Failure(
+        "ExtensionOperationFailed",
+        "The extension operation failed with the following error:  Error: [ InnerError: [Helm installation failed : "
+        'cannot patch "argocd-server" with kind Deployment: Deployment.apps "argocd-server" is invalid: '
+        'spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{"app.kubernetes.io/name":'
+        '"argocd-server"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable && cannot patch '
+        '"argocd-application-controller" with kind StatefulSet: StatefulSet.apps "argocd-application-controller" is '
+        "invalid: spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', "
+        "'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are "
+        f"forbidden]] occurred while doing the operation : [{operation}] on the config, For general troubleshooting "
+        "visit: https://aka.ms/k8s-extensions-TSG",
+    )
+
+
+def _chart_failure(extension: Extension) -> Failure | None:
+    """What the argo-cd chart's Helm release refuses: values its templates cannot render, and, while Argo CD's CRDs
+    do not exist yet (the release has never succeeded: the chart installs them), a resource of those CRDs."""
+    if extension.extension_type.lower() != "microsoft.argocd":
+        return None
+    try:
+        values = argocd_chart.values_tree(extension.settings)
+        argocd_chart.cluster_secrets(values)
+        argocd_chart.repository_secrets(values)
+        resources = argocd_chart.custom_resources(values)
+    except argocd_chart.ChartError as error:
+        return Failure("ExtensionOperationFailed", f"Helm installation failed : {error}")
+    if resources and not extension.released:
+        return Failure("ExtensionOperationFailed", argocd_chart.crd_missing_message(resources[0], "argocd"))
+    return None
 
 
 def _properties(body: Any, *, required: bool = True) -> Json:
