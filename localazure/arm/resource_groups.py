@@ -53,21 +53,15 @@ class ResourceGroupRoutes(ExtensionRoutes, RoleAssignmentRoutes):
         if call.method == "HEAD":  # ResourceGroups_CheckExistence (`az group exists`): 204 or 404, no body
             exists = (call.lower[1], call.lower[3]) in self._resource_groups
             return Reply(204 if exists else 404)
-        if call.method == "PUT" and self._deleting(call.lower[1], call.lower[3]):
+        group = self._resource_groups.get((call.lower[1], call.lower[3]))
+        if call.method == "PUT" and group is not None and group.provisioning_state == "Deleting":
             raise ArmError(
                 409,
                 "ResourceGroupBeingDeleted",
                 f"The resource group '{call.segments[3]}' is in deprovisioning state and cannot perform this "
                 "operation.",
             )
-        reply = super()._resource_group(call)
-        if call.method == "GET" and self._deleting(call.lower[1], call.lower[3]) and isinstance(reply.body, dict):
-            reply.body["properties"] = {"provisioningState": "Deleting"}
-        return reply
-
-    def _deleting(self, subscription: str, group: str) -> bool:
-        return any(not d.done and (d.subscription, d.group) == (subscription, group)
-                   for d in self._group_deletions.values())
+        return super()._resource_group(call)
 
     def _begin_group_delete(self, call: Call) -> Reply:
         subscription, name = call.segments[1], call.segments[3]
@@ -78,6 +72,7 @@ class ResourceGroupRoutes(ExtensionRoutes, RoleAssignmentRoutes):
         if op_id is None:
             op_id = new_guid().replace("-", "").upper()
             self._group_deletions[op_id] = GroupDeletion(*key, call.now + self.resource_group_delete_seconds)
+            self._resource_groups[key].provisioning_state = "Deleting"
         return Reply(202, None, self._operation_headers(call, op_id))
 
     def _operation_headers(self, call: Call, op_id: str) -> dict[str, str]:

@@ -54,36 +54,18 @@ class TokenIssuer:
 
     def issue(self, principal: Principal, resource: str, now: float | None = None) -> tuple[str, int]:
         """A token for `resource` (an audience such as https://management.azure.com/) and its expiry (epoch s)."""
-        issued = int(time.time() if now is None else now)
-        expires = issued + LIFETIME_SECONDS
-        claims: Claims = {
-            "aud": resource.removesuffix("/.default"),
-            "iss": f"https://sts.windows.net/{principal.tenant_id}/",
-            "iat": issued,
-            "nbf": issued,
-            "exp": expires,
-            "appid": principal.client_id,
-            "appidacr": "2",
-            "idtyp": "app",
-            "oid": principal.object_id,
-            "sub": principal.object_id,
-            "tid": principal.tenant_id,
-            "uti": _b64(secrets.token_bytes(16)),
-            "ver": "1.0",
-        }
+        claims = _common_claims(principal.tenant_id, resource, now)
+        claims.update(appid=principal.client_id, appidacr="2", idtyp="app", oid=principal.object_id,
+                      sub=principal.object_id)
         if principal.resource_id:
             claims["xms_mirid"] = principal.resource_id
-        return self._mint(claims), expires
+        return self._mint(claims), int(claims["exp"])
 
     def issue_user(self, upn: str, object_id: str, tenant_id: str, resource: str) -> str:
         """A person's token, as `az login` gets it: `idtyp` user, the `upn`, the CLI's `appid`."""
-        issued = int(time.time())
-        claims: Claims = {
-            "aud": resource.removesuffix("/.default"), "iss": f"https://sts.windows.net/{tenant_id}/",
-            "iat": issued, "nbf": issued, "exp": issued + LIFETIME_SECONDS, "appid": AZURE_CLI_APP_ID,
-            "appidacr": "0", "idtyp": "user", "name": upn.partition("@")[0], "oid": object_id, "sub": object_id,
-            "tid": tenant_id, "unique_name": upn, "upn": upn, "uti": _b64(secrets.token_bytes(16)), "ver": "1.0",
-        }  # fmt: skip
+        claims = _common_claims(tenant_id, resource, None)
+        claims.update(appid=AZURE_CLI_APP_ID, appidacr="0", idtyp="user", name=upn.partition("@")[0], oid=object_id,
+                      sub=object_id, unique_name=upn, upn=upn)
         return self._mint(claims)
 
     def _mint(self, claims: Claims) -> str:
@@ -112,6 +94,13 @@ class TokenIssuer:
     def _sign(self, signing_input: str) -> bytes:
         return hmac.new(self._key, signing_input.encode(), hashlib.sha256).digest()
 
+
+
+def _common_claims(tenant_id: str, resource: str, now: float | None) -> Claims:
+    issued = int(time.time() if now is None else now)
+    return {"aud": resource.removesuffix("/.default"), "iss": f"https://sts.windows.net/{tenant_id}/", "iat": issued,
+            "nbf": issued, "exp": issued + LIFETIME_SECONDS, "tid": tenant_id, "uti": _b64(secrets.token_bytes(16)),
+            "ver": "1.0"}
 
 
 def actor(claims: Claims) -> tuple[str, str]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import requests
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.rest import HttpRequest
 from azure.identity import DefaultAzureCredential
 from azure.mgmt.msi import ManagedServiceIdentityClient
@@ -76,6 +76,9 @@ def test_deleting_a_resource_group_is_an_async_operation_that_deletes_what_it_ho
     assert int(initial.headers["Retry-After"]) == emu.resource_group_delete_seconds
     assert resources.resource_groups.get(RG).properties.provisioning_state == "Deleting"
     assert resources.send_request(HttpRequest("GET", location)).status_code == 202  # still running
+    with pytest.raises(HttpResponseError) as busy:
+        resources.resource_groups.create_or_update(RG, {"location": "eastus"})
+    assert busy.value.status_code == 409 and busy.value.error.code == "ResourceGroupBeingDeleted"
 
     clock.advance(emu.resource_group_delete_seconds)
     assert resources.send_request(HttpRequest("GET", location)).status_code == 200
