@@ -6,9 +6,10 @@ Paths and shapes of the published spec (extensionTypes, 2024-11-01-preview and 2
 `{cluster id}/providers/Microsoft.KubernetesConfiguration/extensionTypes[/{type}[/versions[/{version}]]]`.
 A type is `{id, name, type, properties: {supportedClusterTypes, supportedScopes: {defaultScope,
 clusterScopeSettings: {properties: {defaultReleaseNamespace}}}, publisher, isSystemExtension}}`; the lists are
-`{value, nextLink}`, filtered by `releaseTrain` and `clusterType` (and a version list by `majorVersion`). A cluster
-is offered what its region offers for its cluster type. Only Microsoft.ArgoCD is registered here: another type, or
-one withdrawn from the region, is 404 `ExtensionTypeNotFound`.
+`{value, nextLink}`, filtered by `releaseTrain` (the spec: "default value is stable") and `clusterType` (and a
+version list by `majorVersion` and `showLatest`). A cluster is offered what its region offers for its cluster type.
+Only Microsoft.ArgoCD is registered here: another type, or one withdrawn from the region, is 404
+`ExtensionTypeNotFound`.
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ class ExtensionTypeCatalogRoutes(ExtensionTypeRoutes):
     def _catalog(self, call: Call, base: str, location: str, cluster_type: str | None, rest: list[str]) -> Reply:
         allow(call, "GET")
         wanted_type = call.query.get("clustertype") or cluster_type
+        train = call.query.get("releasetrain", "stable").lower()
         if not rest:
-            train = call.query.get("releasetrain")
             offered = location.lower() not in self._withdrawn and any(
-                (train is None or v.train.lower() == train.lower())
-                and (wanted_type is None or wanted_type in v.cluster_types) for v in self._offered)
+                v.train.lower() == train and (wanted_type is None or wanted_type in v.cluster_types)
+                for v in self._offered)
             value = [self._type_body(base, "Microsoft.ArgoCD", wanted_type)] if offered else []
             return Reply(200, {"value": value, "nextLink": None})
         extension_type = rest[0]
@@ -62,9 +63,11 @@ class ExtensionTypeCatalogRoutes(ExtensionTypeRoutes):
                 raise ArmError(404, "ExtensionTypeVersionNotFound",
                                f"Version '{rest[2]}' of extension type '{extension_type}' is not found.")
             return Reply(200, _version_body(base, extension_type, found))
-        train, major = call.query.get("releasetrain"), call.query.get("majorversion")
-        versions = [v for v in versions if (train is None or v.train.lower() == train.lower())
-                    and (major is None or v.version.split(".")[0] == major)]
+        major = call.query.get("majorversion")
+        versions = [v for v in versions if v.train.lower() == train and (major is None or
+                                                                          v.version.split(".")[0] == major)]
+        if call.query.get("showlatest", "").lower() == "true" and versions:
+            versions = [max(versions, key=_version_key)]
         return Reply(200, {"value": [_version_body(base, extension_type, v) for v in versions], "nextLink": None})
 
     def _type_body(self, base: str, extension_type: str, cluster_type: str | None) -> Json:
@@ -84,6 +87,11 @@ class ExtensionTypeCatalogRoutes(ExtensionTypeRoutes):
                 },
             },
         }
+
+
+def _version_key(version: OfferedVersion) -> tuple[int, ...]:
+    """`1.10.0-preview` after `1.9.2`: the numeric parts of the version, compared as numbers."""
+    return tuple(int(part) for part in version.version.split("-")[0].split(".") if part.isdigit())
 
 
 def _resource_type(base: str) -> str:

@@ -223,8 +223,9 @@ def test_a_federated_credential_can_match_claims_instead_of_a_subject(
 def test_extension_types_by_region_answer_the_types_and_one_version(
     emu: ArmEmulator, credential: DefaultAzureCredential
 ) -> None:
-    listed = call(emu, credential, "GET", REGION, "2024-11-01-preview").json()
+    listed = call(emu, credential, "GET", f"{REGION}?releaseTrain=preview", "2024-11-01-preview").json()
     assert [t["name"] for t in listed["value"]] == ["Microsoft.ArgoCD"] and listed["nextLink"] is None
+    assert call(emu, credential, "GET", REGION, "2024-11-01-preview").json()["value"] == []  # stable by default
     one = call(emu, credential, "GET", f"{REGION}/Microsoft.ArgoCD", "2024-11-01-preview").json()
     assert one["id"] == f"{REGION}/Microsoft.ArgoCD" and one["properties"]["supportedScopes"] == {
         "defaultScope": "cluster", "clusterScopeSettings": {"properties": {"defaultReleaseNamespace": "argocd"}}}
@@ -235,7 +236,7 @@ def test_extension_types_by_region_answer_the_types_and_one_version(
                 ).status_code == 404
     assert call(emu, credential, "GET", f"{REGION}/Contoso.Nothing", "2024-11-01-preview").status_code == 404
     emu.withdraw_argocd("eastus")
-    assert call(emu, credential, "GET", REGION, "2024-11-01-preview").json()["value"] == []
+    assert call(emu, credential, "GET", f"{REGION}?releaseTrain=preview", "2024-11-01-preview").json()["value"] == []
 
 
 def test_extension_types_by_cluster_answer_what_the_cluster_can_take(
@@ -246,11 +247,15 @@ def test_extension_types_by_cluster_answer_what_the_cluster_can_take(
     emu.offer_argocd("2.0.0-aks-only", cluster_types=["managedCluster"])  # a version Arc clusters are not offered
     cluster = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Kubernetes/connectedClusters/arc-1"
     base = f"{cluster}/providers/{KC}/extensionTypes"
-    listed = call(emu, credential, "GET", base, "2024-11-01-preview").json()["value"]
+    listed = call(emu, credential, "GET", f"{base}?releaseTrain=preview", "2024-11-01-preview").json()["value"]
     assert [(t["id"], t["properties"]["supportedClusterTypes"]) for t in listed] == [
         (f"{base}/Microsoft.ArgoCD", ["connectedCluster"])]
-    versions = call(emu, credential, "GET", f"{base}/Microsoft.ArgoCD/versions", "2024-11-01-preview").json()
+    versions = call(emu, credential, "GET", f"{base}/Microsoft.ArgoCD/versions?releaseTrain=preview",
+                    "2024-11-01-preview").json()
     assert [v["name"] for v in versions["value"]] == ["1.0.0-preview", "1.1.0-preview"]
+    latest = call(emu, credential, "GET", f"{base}/Microsoft.ArgoCD/versions?releaseTrain=preview&showLatest=true",
+                  "2024-11-01-preview").json()
+    assert [v["name"] for v in latest["value"]] == ["1.1.0-preview"]
     one = call(emu, credential, "GET", f"{base}/Microsoft.ArgoCD/versions/1.1.0-preview", "2024-11-01-preview")
     assert one.json()["id"] == f"{base}/Microsoft.ArgoCD/versions/1.1.0-preview"
     assert call(emu, credential, "GET", f"{base}/Microsoft.ArgoCD/versions/2.0.0-aks-only", "2024-11-01-preview"
