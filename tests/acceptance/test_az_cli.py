@@ -202,6 +202,17 @@ def test_az_identity_round_trip_as_its_scenario_tests_run_it(world: World) -> No
     assert made.code == 0, made.stderr
     shown = path.run("identity show", "identity", "show", "-g", group, "-n", "id-scenario", "-o", "json")
     assert shown.code == 0 and shown.json()["principalId"] == made.json()["principalId"]
+    operations = path.run("identity list-operations", "identity", "list-operations", "-o", "json")
+    assert operations.code == 0 and "Microsoft.ManagedIdentity/userAssignedIdentities/write" in [
+        o["name"] for o in operations.json()], operations.stderr
+    updated = path.run("identity update restricted", "identity", "update", "-g", group, "-n", "id-scenario",
+                       "--resource-restriction", '{"providers":["Microsoft.Compute"]}', "--isolation-scope",
+                       "Regional", "-o", "json")
+    assert updated.code == 0, updated.stderr
+    assert updated.json()["assignmentRestrictions"] == {"providers": ["Microsoft.Compute"]}
+    assert updated.json()["isolationScope"] == "Regional"
+    listed = path.run("identity list -g", "identity", "list", "-g", group, "-o", "json")
+    assert listed.code == 0 and [i["name"] for i in listed.json()] == ["id-scenario"]
     associated = path.run("identity list-resources", "identity", "list-resources", "-g", group, "-n", "id-scenario",
                           "-o", "json")
     assert associated.code == 0 and associated.json() == [], associated.stderr
@@ -212,6 +223,12 @@ def test_az_identity_round_trip_as_its_scenario_tests_run_it(world: World) -> No
                    "--audiences", "api://AzureADTokenExchange", "-o", "json")
     assert fic.code == 0, fic.stderr
     assert fic.json()["claimsMatchingExpression"] == {"value": expression, "languageVersion": 1}
+    newer = "claims['sub'] eq 'repo:contoso/app:ref:refs/heads/main'"
+    changed = path.run("federated-credential update by claims", "identity", "federated-credential", "update", "-g",
+                       group, "--identity-name", "id-scenario", "-n", "fic-claims", "--issuer",
+                       "https://token.actions.githubusercontent.com", "--cme-value", newer, "--cme-version", "1",
+                       "--audiences", "api://AzureADTokenExchange", "-o", "json")
+    assert changed.code == 0 and changed.json()["claimsMatchingExpression"]["value"] == newer, changed.stderr
     deleted = path.run("group delete", "group", "delete", "-n", group, "--yes")
     assert deleted.code == 0, deleted.stderr
     exists = path.run("group exists", "group", "exists", "-n", group)
