@@ -17,6 +17,7 @@ from azure.mgmt.kubernetesconfiguration.v2023_05_01 import SourceControlConfigur
 from azure.mgmt.kubernetesconfiguration.v2023_05_01.models import Extension, Identity, Scope, ScopeCluster
 
 from localazure.arm.emulator import ArmEmulator
+from localazure.arm.tokens import actor
 from localazure.clock import VirtualClock
 
 SUB = "6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01"
@@ -129,3 +130,13 @@ def test_system_data_names_the_caller_from_its_token(
     assert put.status_code == 201
     assert put.json()["systemData"]["createdBy"] == "lee@contoso.com"
     assert put.json()["systemData"]["createdByType"] == "User"
+
+
+def test_who_system_data_names_follows_the_kind_of_token() -> None:
+    """The three kinds of caller ARM tells apart (the spec's createdByType enum; a `Key` caller is never ours)."""
+    person = {"idtyp": "user", "upn": "dana@contoso.com", "appid": "04b07795-8ddb-461a-bbee-02f9e1bf7b46"}
+    managed = {"idtyp": "app", "appid": "1111", "oid": "2222", "xms_mirid": "/subscriptions/s/.../sites/app"}
+    application = {"idtyp": "app", "appid": "3333", "oid": "4444"}
+    assert actor(person) == ("dana@contoso.com", "User")
+    assert actor(managed) == ("1111", "ManagedIdentity")
+    assert actor(application) == ("3333", "Application")
