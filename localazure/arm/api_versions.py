@@ -68,17 +68,9 @@ SUPPORTED: dict[tuple[str, str], tuple[str, ...]] = {
     ("microsoft.managedidentity", "userassignedidentities"): _MSI_API,
     ("microsoft.managedidentity", "userassignedidentities/federatedidentitycredentials"): _MSI_API,
     ("microsoft.authorization", "roleassignments"): _AUTHORIZATION_API,
-    # The other extension-types routes (by region, by cluster) at the same versions (api-versions.md §3b); the
-    # identity action at the msi versions whose spec has it (bicep-types-az generated/msi); each provider's
-    # operations list at its own versions.
+    # The other extension-types routes (by region, L1-L4, and by cluster, C1-C4) at the same versions (§3b).
     **{("microsoft.kubernetesconfiguration", t): _EXTENSION_TYPES_API
        for t in ("locations/extensiontypes", "extensiontypes", "extensiontypes/versions")},
-    ("microsoft.managedidentity", "userassignedidentities/listassociatedresources"): (
-        "2022-01-31-preview", "2021-09-30-preview"),
-    ("microsoft.managedidentity", "operations"): _MSI_API,
-    ("microsoft.kubernetesconfiguration", "operations"): _EXTENSIONS_API,
-    ("microsoft.containerservice", "operations"): _AKS_API,
-    ("microsoft.kubernetes", "operations"): _ARC_API,
 }
 
 _WELL_FORMED = re.compile(r"^\d{4}-\d{2}-\d{2}(-(preview|privatepreview|alpha|beta))?$", re.IGNORECASE)

@@ -16,13 +16,19 @@ from urllib.parse import urlencode
 from localazure.arm.clusters import ClusterRoutes
 from localazure.arm.common import Json, not_found_message
 from localazure.arm.identities import IdentityRoutes
+from localazure.arm.providers import refuse_unoffered_version
 from localazure.arm.request import ArmError, Call, allow
 from localazure.arm.server import Reply
+
+#: The msi versions whose spec has the action (bicep-types-az generated/msi: `Function listAssociatedResources`);
+#: both are published versions of userAssignedIdentities (api-versions.md §4).
+ACTION_VERSIONS = ("2022-01-31-preview", "2021-09-30-preview")
 
 
 class AssociatedResourceRoutes(ClusterRoutes, IdentityRoutes):
     def _associated_resources(self, call: Call) -> Reply:
         allow(call, "POST")
+        refuse_unoffered_version(call, "userAssignedIdentities/listAssociatedResources", ACTION_VERSIONS)
         subscription, resource_group, name = call.segments[1], call.segments[3], call.segments[7]
         self._require_resource_group(subscription, resource_group)
         identity = self._identities.get("/" + "/".join(call.lower[:8]))

@@ -9,8 +9,9 @@ Microsoft.ManagedIdentity's; clients use the list to check an action name before
 
 from __future__ import annotations
 
+from localazure.arm.api_versions import SUPPORTED
 from localazure.arm.common import Json
-from localazure.arm.providers import namespace_display, unknown
+from localazure.arm.providers import namespace_display, refuse_unoffered_version, unknown
 from localazure.arm.request import Call, allow
 from localazure.arm.server import Reply
 
@@ -87,5 +88,9 @@ def operations_list(call: Call) -> Reply:
     key = call.lower[1]
     if key not in OPERATIONS:
         unknown(call)
+    # The list is served at every version the provider publishes for its types (api_versions, from the contract).
+    offered = tuple(sorted({v for (ns, _), versions in SUPPORTED.items() if ns == key for v in versions},
+                           reverse=True))
+    refuse_unoffered_version(call, "operations", offered)
     namespace = namespace_display(key)
     return Reply(200, {"value": [operation_body(namespace, o) for o in OPERATIONS[key]], "nextLink": None})

@@ -129,6 +129,8 @@ def test_each_served_provider_lists_its_operations(
     assert body["nextLink"] is None and expected in [o["name"] for o in body["value"]]
     assert all(o["name"].startswith(f"{namespace}/") and o["isDataAction"] is False for o in body["value"])
     assert call(emu, credential, "GET", "/providers/Contoso.Nothing/operations", api_version).status_code == 404
+    unpublished = call(emu, credential, "GET", f"/providers/{namespace}/operations", "2019-01-01")
+    assert unpublished.status_code == 400 and unpublished.json()["error"]["code"] == "NoRegisteredProviderFound"
 
 
 # ---------------------------------------------------------------------- identities
