@@ -39,6 +39,8 @@ def scope(sent: Any, extension_type: str, name: str) -> Json:
         return sent
     cluster = sent.get("cluster") if isinstance(sent, dict) else None
     namespace = cluster.get("releaseNamespace") if isinstance(cluster, dict) else None
+    if namespace is not None and not isinstance(namespace, str):
+        raise ArmError(400, "InvalidRequestContent", "The property 'scope.cluster.releaseNamespace' must be a string.")
     return {"cluster": {"releaseNamespace": namespace or default_release_namespace(extension_type) or name}}
 
 

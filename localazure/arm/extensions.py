@@ -204,6 +204,8 @@ class ExtensionRoutes(ClusterRoutes, ExtensionTypeRoutes):
         refuse_busy_cluster(cluster, call.now)
         settings = string_map(properties.get("configurationSettings"), "configurationSettings")
         protected = string_map(properties.get("configurationProtectedSettings"), "configurationProtectedSettings")
+        identity = extension_echo.identity(call.body.get("identity"), existing.identity if existing else None,
+                                           self.tenant_id)
         failure = self._install_failures.pop(0) if self._install_failures else None
         version = properties.get("version")
         extension = Extension(
@@ -222,8 +224,7 @@ class ExtensionRoutes(ClusterRoutes, ExtensionTypeRoutes):
             self.extension_version,
             created=existing.created if existing else call.now,
             modified=call.now,
-            identity=extension_echo.identity(
-                call.body.get("identity"), existing.identity if existing else None, self.tenant_id),
+            identity=identity,
             released=existing.released if existing else False,
             created_by=existing.created_by if existing else call.actor,
             modified_by=call.actor,
