@@ -14,6 +14,7 @@ Only Microsoft.ArgoCD is registered here: another type, or one withdrawn from th
 
 from __future__ import annotations
 
+from localazure.arm.api_versions import supported_versions
 from localazure.arm.common import Json
 from localazure.arm.extension_types import (
     ARGOCD,
@@ -22,6 +23,7 @@ from localazure.arm.extension_types import (
     OfferedVersion,
     default_release_namespace,
 )
+from localazure.arm.providers import refuse_unoffered_version
 from localazure.arm.request import ArmError, Call, allow
 from localazure.arm.server import Reply
 
@@ -37,6 +39,8 @@ class ExtensionTypeCatalogRoutes(ExtensionTypeRoutes):
 
     def _extension_types_on_cluster(self, call: Call, location: str, cluster_type: str) -> Reply:
         """`{cluster}/providers/Microsoft.KubernetesConfiguration/extensionTypes[...]`: what the cluster can take."""
+        if len(call.segments) > 12:  # .../versions[/{version}]: at the versions of the cluster's extensionTypes
+            refuse_unoffered_version(call, "extensionTypes/versions", supported_versions(_KC, "extensionTypes"))
         base = "/".join(call.segments[:10])
         return self._catalog(call, f"/{base}", location, cluster_type, call.segments[11:])
 

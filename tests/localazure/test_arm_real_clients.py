@@ -258,6 +258,8 @@ def test_extension_types_by_cluster_answer_what_the_cluster_can_take(
     latest = call(emu, credential, "GET", f"{base}/Microsoft.ArgoCD/versions?releaseTrain=preview&showLatest=true",
                   "2024-11-01-preview").json()
     assert [v["name"] for v in latest["value"]] == ["1.1.0-preview"]
+    unpublished = call(emu, credential, "GET", f"{base}/Microsoft.ArgoCD/versions", "2026-04-01")
+    assert unpublished.status_code == 400 and unpublished.json()["error"]["code"] == "NoRegisteredProviderFound"
     one = call(emu, credential, "GET", f"{base}/Microsoft.ArgoCD/versions/1.1.0-preview", "2024-11-01-preview")
     assert one.json()["id"] == f"{base}/Microsoft.ArgoCD/versions/1.1.0-preview"
     assert call(emu, credential, "GET", f"{base}/Microsoft.ArgoCD/versions/2.0.0-aks-only", "2024-11-01-preview"
