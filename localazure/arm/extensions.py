@@ -230,6 +230,8 @@ class ExtensionRoutes(ClusterRoutes, ExtensionTypeRoutes):
             modified_by=call.actor,
         )
         cluster.extensions[name.lower()] = extension
+        if identity is not None:  # the RP made its principal: role assignments can name it once replicated
+            self._principals.setdefault(identity["principalId"], call.now)
         activity = "Updating" if existing else "Creating"
         seconds = self.extension_update_seconds if existing else self.extension_install_seconds
         if existing is None and self.durations is not None:

@@ -120,7 +120,6 @@ class IdentityRoutes(SubscriptionRoutes):
         super().__init__()
         self.fic_write_seconds = 0.0  # real seconds, not on the clock: the write's HTTP reply is held that long
         self._identities: dict[str, Identity] = {}
-        self._principals: dict[str, float] = {}  # principal id -> when it was created, on the clock
 
     def _identity(self, call: Call) -> Reply:
         allow(call, "GET", "PUT", "PATCH", "DELETE")

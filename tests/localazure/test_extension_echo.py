@@ -67,6 +67,25 @@ def test_a_system_identity_is_echoed_with_its_principal_and_kept_across_updates(
     assert create(kc, "other", Extension(extension_type="Microsoft.ArgoCD", release_train="preview")).identity is None
 
 
+def test_the_extensions_system_identity_is_a_principal_roles_can_be_assigned_to(
+    emu: ArmEmulator, clock: VirtualClock, kc: SourceControlConfigurationClient, credential: DefaultAzureCredential
+) -> None:
+    from azure.mgmt.authorization import AuthorizationManagementClient
+    from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
+
+    system = Identity(type="SystemAssigned")
+    created = create(kc, "argocd", Extension(extension_type="Microsoft.ArgoCD", identity=system))
+    auth = AuthorizationManagementClient(credential, SUB, base_url=emu.url, connection_verify=emu.ca_path,
+                                         credential_scopes=[SCOPE])
+    reader = f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/" \
+        "7f6c6a51-bcf8-42ba-9220-52d62157d7db"  # Azure Kubernetes Service RBAC Reader (builtin-roles.md)
+    body = RoleAssignmentCreateParameters(role_definition_id=reader, principal_id=created.identity.principal_id,
+                                          principal_type="ServicePrincipal")
+    clock.advance(emu.principal_replication_seconds)  # replicated, as any new principal must be
+    assigned = auth.role_assignments.create(ARC, "5f0c2a4e-7b1d-4c3e-9a8f-1e2d3c4b5a69", body)
+    assert assigned.principal_id == created.identity.principal_id
+
+
 def test_an_identity_type_the_spec_does_not_define_is_refused(emu: ArmEmulator) -> None:
     body = {"identity": {"type": "UserAssigned"}, "properties": {"extensionType": "Microsoft.ArgoCD"}}
     answer = as_person(emu, "PUT", f"{ARC}/providers/Microsoft.KubernetesConfiguration/extensions/argocd", body)
