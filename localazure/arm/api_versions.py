@@ -68,11 +68,12 @@ SUPPORTED: dict[tuple[str, str], tuple[str, ...]] = {
     ("microsoft.managedidentity", "userassignedidentities"): _MSI_API,
     ("microsoft.managedidentity", "userassignedidentities/federatedidentitycredentials"): _MSI_API,
     ("microsoft.authorization", "roleassignments"): _AUTHORIZATION_API,
-    # The other extension-types routes (by region, L1-L4, and by cluster, C1-C4) at the same versions (§3b; the
-    # cluster's version routes check theirs in `extension_type_catalog`).
-    **{("microsoft.kubernetesconfiguration", t): _EXTENSION_TYPES_API
-       for t in ("locations/extensiontypes", "extensiontypes")},
 }
+
+# The other extension-types routes (by region, L1-L4, and by cluster, C1-C4) at the same versions (§3b; the
+# cluster's version routes check theirs in `extension_type_catalog`).
+SUPPORTED.update({("microsoft.kubernetesconfiguration", t): _EXTENSION_TYPES_API
+                  for t in ("locations/extensiontypes", "extensiontypes")})
 
 _WELL_FORMED = re.compile(r"^\d{4}-\d{2}-\d{2}(-(preview|privatepreview|alpha|beta))?$", re.IGNORECASE)
 

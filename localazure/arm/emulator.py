@@ -15,7 +15,7 @@ service never imports it.
 This module is the public API and the request pipeline (auth, api-version, faults, throttling, headers,
 log). The rest of `localazure.arm`: `routes` maps paths to the resource families `subscriptions` (and
 `resource_groups`, their deletion), `providers` (and `operations`), `clusters`, `extensions` (with
-`extension_echo`, `extension_operations`, `extension_types`, `extension_type_catalog`), `identities` (and
+`extension_echo`, `async_operations`, `extension_types`, `extension_type_catalog`), `identities` (and
 `associated_resources`), `roles` and `graph`, one module each with its resources, their bodies and their
 routes, over `state` (what they all read) and `common` (ids, timestamps); `api_versions` holds what each
 type offers, `tokens` the JWTs, `limits` faults and token buckets, `request` the parsed request and error
@@ -43,9 +43,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import trustme
 
 from localazure.arm.api_versions import check_api_version
+from localazure.arm.async_operations import INSTALL_FAILURE_MESSAGE, Failure
 from localazure.arm.clusters import AKS, ARC, cluster_event
 from localazure.arm.common import Json, new_guid
-from localazure.arm.extension_operations import INSTALL_FAILURE_MESSAGE, Failure
 from localazure.arm.extension_types import CLUSTER_TYPES, OfferedVersion
 from localazure.arm.extensions import Extension
 from localazure.arm.graph import Application

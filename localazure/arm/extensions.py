@@ -12,14 +12,14 @@ from typing import Any
 from urllib.parse import quote
 
 from localazure.arm import argocd_chart, extension_echo
-from localazure.arm.clusters import Cluster, ClusterRoutes, refuse_busy_cluster
-from localazure.arm.common import Json, iso, new_guid, not_found_message
-from localazure.arm.extension_operations import (
+from localazure.arm.async_operations import (
     FORCE_DELETE_BODY,
     Failure,
     Operation,
     ha_timeout_message,
 )
+from localazure.arm.clusters import Cluster, ClusterRoutes, refuse_busy_cluster
+from localazure.arm.common import Json, iso, new_guid, not_found_message
 from localazure.arm.extension_types import LATEST_ARGOCD_VERSION, ExtensionTypeRoutes
 from localazure.arm.providers import unknown
 from localazure.arm.request import ArmError, Call, allow, string_map
