@@ -38,6 +38,10 @@ _ARC_API = (
     "2022-05-01-preview", "2021-10-01", "2021-04-01-preview", "2021-03-01", "2020-01-01-preview",
 )  # fmt: skip
 
+#: The extension-types versions that serve `locations/{region}/extensionTypes/{type}/versions` with its filters
+#: (2026-05-01 from the extension-types readme; 2024-11-01-preview and 2023-05-01-preview also on the specs' main).
+_EXTENSION_TYPES_API = ("2026-05-01", "2024-11-01-preview", "2023-05-01-preview")
+
 _EXTENSIONS_API = (
     "2025-03-01", "2024-11-01", "2023-05-01", "2022-11-01", "2022-07-01", "2022-03-01", "2021-09-01",
     "2020-07-01-preview",
@@ -65,6 +69,11 @@ SUPPORTED: dict[tuple[str, str], tuple[str, ...]] = {
     ("microsoft.managedidentity", "userassignedidentities/federatedidentitycredentials"): _MSI_API,
     ("microsoft.authorization", "roleassignments"): _AUTHORIZATION_API,
 }
+
+# The other extension-types routes (by region, L1-L4, and by cluster, C1-C4) at the same versions (§3b; the
+# cluster's version routes check theirs in `extension_type_catalog`).
+SUPPORTED.update({("microsoft.kubernetesconfiguration", t): _EXTENSION_TYPES_API
+                  for t in ("locations/extensiontypes", "extensiontypes")})
 
 _WELL_FORMED = re.compile(r"^\d{4}-\d{2}-\d{2}(-(preview|privatepreview|alpha|beta))?$", re.IGNORECASE)
 

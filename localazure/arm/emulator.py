@@ -13,11 +13,13 @@ throttling and latency are switchable per test. Used by the demo, the tests and 
 service never imports it.
 
 This module is the public API and the request pipeline (auth, api-version, faults, throttling, headers,
-log). The rest of `localazure.arm`: `routes` maps paths to the resource families `subscriptions`,
-`providers`, `clusters`, `extensions`, `identities`, `roles` and `graph`, one module each with its
-resources, their bodies and their routes, over `state` (what they all read) and `common` (ids,
-timestamps); `api_versions` holds what each type offers, `tokens` the JWTs, `limits` faults and token
-buckets, `request` the parsed request and error envelope, `server` the sockets.
+log). The rest of `localazure.arm`: `routes` maps paths to the resource families `subscriptions` (and
+`resource_groups`, their deletion), `providers` (and `operations`), `clusters`, `extensions` (with
+`extension_echo`, `async_operations`, `extension_types`, `extension_type_catalog`), `identities` (and
+`associated_resources`), `roles` and `graph`, one module each with its resources, their bodies and their
+routes, over `state` (what they all read) and `common` (ids, timestamps); `api_versions` holds what each
+type offers, `tokens` the JWTs, `limits` faults and token buckets, `request` the parsed request and error
+envelope, `server` the sockets.
 """
 
 from __future__ import annotations
@@ -41,10 +43,11 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import trustme
 
 from localazure.arm.api_versions import check_api_version
+from localazure.arm.async_operations import INSTALL_FAILURE_MESSAGE, Failure
 from localazure.arm.clusters import AKS, ARC, cluster_event
 from localazure.arm.common import Json, new_guid
-from localazure.arm.extension_types import OfferedVersion
-from localazure.arm.extensions import INSTALL_FAILURE_MESSAGE, Extension, Failure
+from localazure.arm.extension_types import CLUSTER_TYPES, OfferedVersion
+from localazure.arm.extensions import Extension
 from localazure.arm.graph import Application
 from localazure.arm.identities import AUDIENCE, FederatedCredential, Identity
 from localazure.arm.limits import INTERNAL_ERROR, Fault, Faults, RateLimits
@@ -53,11 +56,15 @@ from localazure.arm.request import ArmError, Call
 from localazure.arm.routes import ArmRoutes
 from localazure.arm.server import Incoming, Reply, Server
 from localazure.arm.subscriptions import cloud_metadata
-from localazure.arm.tokens import Principal, TokenIssuer
+from localazure.arm.tokens import Principal, TokenIssuer, actor
 
 #: The audiences ARM accepts in a token, and Graph's (its routes are served here too).
 ARM_AUDIENCES = ("https://management.core.windows.net/", "https://management.core.windows.net",
                  "https://management.azure.com/", "https://management.azure.com")
+#: The resource id of the function app whose system-assigned identity the token endpoint stands for (its tokens'
+#: `xms_mirid`), under a subscription the local Azure does not serve: it has no Microsoft.Web.
+_ELSEWHERE = "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/localazure/providers"
+FUNCTION_APP = f"{_ELSEWHERE}/Microsoft.Web/sites/argoboot"
 GRAPH_AUDIENCES = ("https://graph.microsoft.com", "https://graph.microsoft.com/",
                    "00000003-0000-0000-c000-000000000000")
 
@@ -100,8 +107,9 @@ class ArmEmulator(ArmRoutes):
         self.identity_endpoint = ""
         self.requests: list[LoggedRequest] = []
         self.token_requests: list[LoggedRequest] = []
-        self._app = Principal(self.tenant_id, client_id=new_guid(), object_id=new_guid())
+        self._app = Principal(self.tenant_id, client_id=new_guid(), object_id=new_guid(), resource_id=FUNCTION_APP)
         self._user_assigned: dict[str, Principal] = {}  # by client id, for tokens asked with client_id=
+        self._people: dict[str, str] = {}  # upn -> object id, for `user_token`
         self._lock = threading.Lock()
         self._issuer = TokenIssuer()  # every token is a JWT: its `appid` is the caller, its `aud` the resource
         self._faults = Faults()
@@ -271,15 +279,16 @@ class ArmEmulator(ArmRoutes):
         *,
         train: str = "preview",
         unsupported: Mapping[str, Sequence[tuple[Sequence[str], Sequence[str]]]] | None = None,
+        cluster_types: Sequence[str] = CLUSTER_TYPES,
     ) -> None:
         """Offer another Microsoft.ArgoCD version (or re-offer one with other rules), in every region that offers
         the type. `unsupported`: per cluster type (managedCluster, connectedCluster), (distributions, Kubernetes
-        version ranges such as `<1.30` or `1.18..1.21`) it does not support."""
+        version ranges such as `<1.30` or `1.18..1.21`) it does not support; `cluster_types`: those that take it."""
         rules = {k: [{"distributions": list(d), "unsupportedVersions": list(r)} for d, r in v]
                  for k, v in (unsupported or {}).items()}
         with self._lock:
             self._offered = [v for v in self._offered if v.version != version] + [
-                OfferedVersion(version, train, unsupported=rules)]
+                OfferedVersion(version, train, tuple(cluster_types), unsupported=rules)]
 
     def withdraw_argocd(self, location: str) -> None:
         """The region does not offer Microsoft.ArgoCD (the extension-types API answers 404 there)."""
@@ -335,6 +344,7 @@ class ArmEmulator(ArmRoutes):
                 modified=now,
                 failure=Failure("ExtensionOperationFailed", INSTALL_FAILURE_MESSAGE) if failed else None,
                 failed_at=now,
+                released=succeeded,
             )
 
     def add_identity(
@@ -526,8 +536,8 @@ class ArmEmulator(ArmRoutes):
         principal = self._app
         if query.get("client_id"):
             with self._lock:
-                principal = self._user_assigned.setdefault(
-                    query["client_id"], Principal(self.tenant_id, query["client_id"], new_guid()))
+                principal = self._user_assigned.setdefault(query["client_id"], self._user_assigned_principal(
+                    query["client_id"]))
         token, expires_on = self._issuer.issue(principal, resource)
         return Reply(
             200,
@@ -540,15 +550,30 @@ class ArmEmulator(ArmRoutes):
             },
         )
 
+    def _user_assigned_principal(self, client_id: str) -> Principal:
+        """The identity a `client_id` names: one created here (its object and resource ids), or one from elsewhere."""
+        identity = next((i for i in self._identities.values() if i.client_id == client_id), None)
+        if identity is None:
+            elsewhere = f"{_ELSEWHERE}/Microsoft.ManagedIdentity/userAssignedIdentities/{client_id}"
+            return Principal(self.tenant_id, client_id, new_guid(), resource_id=elsewhere)
+        return Principal(self.tenant_id, client_id, identity.principal_id, resource_id=identity.id)
+
+    def user_token(self, upn: str, resource: str = "https://management.azure.com/") -> str:
+        """A person's bearer token (as `az login` would get it), for calls made as that person rather than as the
+        function app: ARM records them as a User in `systemData`."""
+        return self._issuer.issue_user(upn, self._people.setdefault(upn.lower(), new_guid()), self.tenant_id,
+                                       resource)
+
     def token_resource(self, token: str) -> str | None:
         """The resource (audience) a token from the endpoint was issued for (None: not one of ours, or expired)."""
         claims = self._issuer.verify(token)
         return None if claims is None else str(claims.get("aud"))
 
-    def _caller(self, authorization: str) -> str:
-        """The client id a bearer token was issued to (its `appid`), or "" when it is none of ours."""
+    def _caller(self, authorization: str) -> tuple[str, tuple[str, str]]:
+        """The client id a bearer token was issued to (its `appid`; "" when it is none of ours), and who ARM
+        records as the author of what the call writes."""
         claims = self._issuer.verify(authorization.partition(" ")[2])
-        return "" if claims is None else str(claims.get("appid", ""))
+        return ("", ("", "Application")) if claims is None else (str(claims.get("appid", "")), actor(claims))
 
     # ------------------------------------------------------------------ ARM request pipeline
 
@@ -562,6 +587,7 @@ class ArmEmulator(ArmRoutes):
         lower = [s.lower() for s in segments]
         subscription = lower[1] if len(lower) > 1 and lower[0] == "subscriptions" else None
         body, body_error = _parse_json(incoming.body)
+        caller, author = self._caller(incoming.headers.get("authorization", ""))
         with self._lock:
             call = Call(
                 method=incoming.method,
@@ -572,7 +598,8 @@ class ArmEmulator(ArmRoutes):
                 body=body,
                 subscription=subscription,
                 now=self._clock(),
-                caller=self._caller(incoming.headers.get("authorization", "")),
+                caller=caller,
+                actor=author,
             )
             fault = self._faults.take(call.method, call.path)
             reply: Reply | None

@@ -20,6 +20,13 @@ ARGOCD = "microsoft.argocd"
 #: The version a fresh `Microsoft.ArgoCD` install reports once it has succeeded, and the one regions offer.
 LATEST_ARGOCD_VERSION = "1.0.0-preview"
 CLUSTER_TYPES = ("managedCluster", "connectedCluster")
+#: Extension types' default release namespaces (their `clusterScopeSettings.defaultReleaseNamespace`), lower-cased
+#: type -> namespace: Microsoft.ArgoCD's service accounts are `system:serviceaccount:argocd:*`.
+DEFAULT_RELEASE_NAMESPACES = {ARGOCD: "argocd"}
+
+
+def default_release_namespace(extension_type: str) -> str | None:
+    return DEFAULT_RELEASE_NAMESPACES.get(extension_type.lower())
 
 
 @dataclass

@@ -8,78 +8,22 @@ Extension ids say `/resourceGroups/` (where AKS ids say `/resourcegroups/`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import quote
 
-from localazure.arm import argocd_chart
+from localazure.arm import argocd_chart, extension_echo
+from localazure.arm.async_operations import (
+    FORCE_DELETE_BODY,
+    Failure,
+    Operation,
+    ha_timeout_message,
+)
 from localazure.arm.clusters import Cluster, ClusterRoutes, refuse_busy_cluster
 from localazure.arm.common import Json, iso, new_guid, not_found_message
 from localazure.arm.extension_types import LATEST_ARGOCD_VERSION, ExtensionTypeRoutes
 from localazure.arm.providers import unknown
 from localazure.arm.request import ArmError, Call, allow, string_map
 from localazure.arm.server import Reply
-
-INSTALL_FAILURE_MESSAGE = (
-    "The extension operation failed with the following error:  Error: [ InnerError: [Helm installation "
-    "failed : Unable to create/update Kubernetes resources for the extension : Recommendation Please check "
-    "that there are no policies blocking the resource creation/update for the extension. Please refer to "
-    "this URL for more details on this error: aka.ms/bing : InnerError [release argocd failed, and has been "
-    "uninstalled due to atomic being set: failed pre-install: pod healthcheck failed]]] occurred while doing "
-    "the operation : [Create] on the config, For general troubleshooting visit: https://aka.ms/k8s-extensions-TSG"
-)
-
-
-def ha_timeout_message(operation: str) -> str:
-    """What a redis-ha install on too few nodes reports: Helm waits for pods that never schedule."""
-    return (
-        "The extension operation failed with the following error:  Error: [ InnerError: [Helm installation "
-        f"failed : context deadline exceeded]] occurred while doing the operation : [{operation}] on the config, "
-        "For general troubleshooting visit: https://aka.ms/k8s-extensions-TSG"
-    )
-
-
-class Failure(NamedTuple):
-    """An ARM ErrorDetail: the code and message an operation ended with."""
-
-    code: str
-    message: str
-
-
-@dataclass
-class Operation:
-    """An extension's async operation, as its Azure-AsyncOperation URL reports it."""
-
-    op_id: str
-    resource_id: str
-    activity: str  # Creating | Updating | Deleting
-    ends: float
-    failure: Failure | None
-    canceled: bool = False
-
-    def status(self, now: float) -> str:
-        if self.canceled:
-            return "Canceled"
-        if now < self.ends:
-            return self.activity
-        return "Failed" if self.failure else "Succeeded"
-
-    def body(self, now: float) -> Json:
-        status = self.status(now)
-        error: Json | None = None
-        if status == "Canceled":
-            error = {
-                "code": "OperationCanceled",
-                "message": "The operation was canceled because the extension was deleted.",
-            }
-        elif status == "Failed" and self.failure:
-            error = self.failure._asdict()
-        return {
-            "id": f"{self.resource_id}/operations/{self.op_id}",
-            "name": self.op_id,
-            "status": status,
-            "properties": {},
-            "error": error,
-        }
 
 
 @dataclass
@@ -102,6 +46,10 @@ class Extension:
     failure: Failure | None = None
     failed_at: float = 0.0
     operation: Operation | None = None
+    identity: Json | None = None
+    released: bool = False  # a Helm release of it has succeeded (the chart's CRDs exist)
+    created_by: tuple[str, str] = extension_echo.SOMEONE
+    modified_by: tuple[str, str] = extension_echo.SOMEONE
 
     @property
     def id(self) -> str:
@@ -147,33 +95,16 @@ class Extension:
                     "time": iso(self.failed_at),
                 }
             ]
-        return {
+        body: Json = {
             "id": self.id,
             "name": self.name,
             "type": "Microsoft.KubernetesConfiguration/extensions",
-            "systemData": {
-                "createdBy": "localazure",
-                "createdByType": "Application",
-                "createdAt": iso(self.created),
-                "lastModifiedBy": "localazure",
-                "lastModifiedByType": "Application",
-                "lastModifiedAt": iso(self.modified),
-            },
+            "systemData": extension_echo.system_data(self.created, self.created_by, self.modified, self.modified_by),
             "properties": properties,
         }
-
-
-#: What `forceDelete=true` answers: a serialised .NET HttpResponseMessage (seen on the wire).
-_FORCE_DELETE_BODY: Json = {
-    "version": "1.1",
-    "content": {"headers": []},
-    "statusCode": 200,
-    "reasonPhrase": "OK",
-    "headers": [],
-    "trailingHeaders": [],
-    "requestMessage": None,
-    "isSuccessStatusCode": True,
-}
+        if self.identity is not None:
+            body["identity"] = dict(self.identity)
+        return body
 
 
 class ExtensionRoutes(ClusterRoutes, ExtensionTypeRoutes):
@@ -204,6 +135,7 @@ class ExtensionRoutes(ClusterRoutes, ExtensionTypeRoutes):
                 else:
                     extension.provisioning_state = "Succeeded"
                     extension.failure = None
+                    extension.released = True
                     extension.current_version = extension.version or self.extension_version
 
     def _refuse_unoffered_version(self, cluster: Cluster, extension: Extension) -> None:
@@ -272,6 +204,8 @@ class ExtensionRoutes(ClusterRoutes, ExtensionTypeRoutes):
         refuse_busy_cluster(cluster, call.now)
         settings = string_map(properties.get("configurationSettings"), "configurationSettings")
         protected = string_map(properties.get("configurationProtectedSettings"), "configurationProtectedSettings")
+        identity = extension_echo.identity(call.body.get("identity"), existing.identity if existing else None,
+                                           self.tenant_id)
         failure = self._install_failures.pop(0) if self._install_failures else None
         version = properties.get("version")
         extension = Extension(
@@ -281,15 +215,23 @@ class ExtensionRoutes(ClusterRoutes, ExtensionTypeRoutes):
             release_train=str(properties.get("releaseTrain") or "Stable"),
             auto_upgrade=bool(properties.get("autoUpgradeMinorVersion", True)),
             version=version if isinstance(version, str) else None,
-            scope=properties.get("scope"),
+            scope=extension_echo.scope(properties.get("scope"), extension_type, existing.name if existing else name),
             settings=settings,
             protected=protected,
             provisioning_state="Creating",
-            current_version=existing.current_version if existing else None,
+            # Azure shows the version being installed from the start (as `Creating`), not once it succeeded.
+            current_version=existing.current_version if existing else version if isinstance(version, str) else
+            self.extension_version,
             created=existing.created if existing else call.now,
             modified=call.now,
+            identity=identity,
+            released=existing.released if existing else False,
+            created_by=existing.created_by if existing else call.actor,
+            modified_by=call.actor,
         )
         cluster.extensions[name.lower()] = extension
+        if identity is not None:  # the RP made its principal: role assignments can name it once replicated
+            self._principals.setdefault(identity["principalId"], call.now)
         activity = "Updating" if existing else "Creating"
         seconds = self.extension_update_seconds if existing else self.extension_install_seconds
         if existing is None and self.durations is not None:
@@ -314,7 +256,9 @@ class ExtensionRoutes(ClusterRoutes, ExtensionTypeRoutes):
         new_type = properties.get("extensionType")
         if isinstance(new_type, str) and new_type.lower() != extension.extension_type.lower():
             raise ArmError(400, "BadRequest", "The property 'extensionType' cannot be patched.")
-        if "scope" in properties and properties["scope"] != extension.scope:
+        if "scope" in properties and extension_echo.scope(
+            properties["scope"], extension.extension_type, extension.name
+        ) != extension.scope:
             raise ArmError(400, "BadRequest", "The property 'scope' cannot be patched.")
         settings = _merge(extension.settings, properties.get("configurationSettings"), "configurationSettings")
         protected = _merge(
@@ -337,7 +281,7 @@ class ExtensionRoutes(ClusterRoutes, ExtensionTypeRoutes):
         extension.settings, extension.protected = settings, protected
         extension.release_train, extension.auto_upgrade = release_train, auto_upgrade
         extension.version = version if isinstance(version, str) else None
-        extension.modified = call.now
+        extension.modified, extension.modified_by = call.now, call.actor
         self._refuse_unoffered_version(extension.cluster, extension)
         failure = _helm_failure(extension, "Updating")
         operation = self._start(extension, "Updating", call.now + self.extension_update_seconds, failure)
@@ -350,7 +294,7 @@ class ExtensionRoutes(ClusterRoutes, ExtensionTypeRoutes):
             if extension.operation is not None:
                 extension.operation.canceled = True
             del cluster.extensions[extension.name.lower()]
-            return Reply(200, _FORCE_DELETE_BODY)
+            return Reply(200, FORCE_DELETE_BODY)
         _refuse_busy_extension(extension)
         refuse_busy_cluster(cluster, call.now)
         seconds = self.extension_delete_seconds
@@ -478,7 +422,7 @@ def _chart_failure(extension: Extension) -> Failure | None:
         resources = argocd_chart.custom_resources(values)
     except argocd_chart.ChartError as error:
         return Failure("ExtensionOperationFailed", f"Helm installation failed : {error}")
-    if resources and extension.current_version is None:
+    if resources and not extension.released:
         return Failure("ExtensionOperationFailed", argocd_chart.crd_missing_message(resources[0], "argocd"))
     return None
 

@@ -1,7 +1,10 @@
 """User-assigned managed identities and their federated identity credentials (Microsoft.ManagedIdentity).
 
 Creating an identity creates its principal, which role assignments (`localazure.arm.roles`) look up.
-Identity ids say `/resourcegroups/`. Identities live in resource groups: none is read or written in a group that
+Identity ids say `/resourcegroups/`. Properties arrive and are echoed only at the api-versions whose spec has them
+(bicep-types-az, generated/msi): `isolationScope` from 2024-11-30, `assignmentRestrictions` from 2025-05-31-preview,
+and a federated credential's `claimsMatchingExpression` (instead of `subject`, never both) from 2025-01-31-preview.
+Identities live in resource groups: none is read or written in a group that
 does not exist (404 `ResourceGroupNotFound`, as Azure answers before the provider sees the request).
 """
 
@@ -18,6 +21,10 @@ from localazure.arm.server import Reply
 from localazure.arm.subscriptions import SubscriptionRoutes
 
 AUDIENCE = "api://AzureADTokenExchange"
+#: The first api-version (by date) whose spec has each property.
+ISOLATION_SCOPE_SINCE = "2024-11-30"
+CLAIMS_MATCHING_SINCE = "2025-01-31"
+ASSIGNMENT_RESTRICTIONS_SINCE = "2025-05-31"
 
 
 @dataclass
@@ -26,8 +33,9 @@ class FederatedCredential:
 
     name: str
     issuer: str
-    subject: str
+    subject: str  # "" when the credential matches by claimsMatchingExpression instead
     audiences: list[str]
+    claims_matching: Json | None = None  # {"value": ..., "languageVersion": ...}
 
 
 @dataclass
@@ -44,6 +52,8 @@ class Identity:
     client_id: str = field(default_factory=new_guid)
     credentials: dict[str, FederatedCredential] = field(default_factory=dict)
     busy_until: float = 0.0  # monotonic time until which a credential write is in flight
+    isolation_scope: str = "None"
+    assignment_restrictions: Json | None = None
 
     @property
     def id(self) -> str:
@@ -54,8 +64,10 @@ class Identity:
 
     def body(self, api_version: str) -> Json:
         properties: Json = {"tenantId": self.tenant_id, "principalId": self.principal_id, "clientId": self.client_id}
-        if version_date(api_version) >= "2024-11-30":
-            properties["isolationScope"] = "None"
+        if version_date(api_version) >= ISOLATION_SCOPE_SINCE:
+            properties["isolationScope"] = self.isolation_scope
+        if version_date(api_version) >= ASSIGNMENT_RESTRICTIONS_SINCE and self.assignment_restrictions is not None:
+            properties["assignmentRestrictions"] = self.assignment_restrictions
         return {
             "id": self.id,
             "name": self.name,
@@ -65,16 +77,37 @@ class Identity:
             "properties": properties,
         }
 
-    def credential_body(self, credential: FederatedCredential) -> Json:
+    def set_properties(self, body: Any, api_version: str) -> None:
+        """Take the writable properties the api-version has (others are not in its contract: ARM drops them)."""
+        properties = body.get("properties") if isinstance(body, dict) else None
+        if not isinstance(properties, dict):
+            return
+        if version_date(api_version) >= ISOLATION_SCOPE_SINCE and properties.get("isolationScope") is not None:
+            scope = properties["isolationScope"]
+            if not isinstance(scope, str) or scope.lower() not in ("none", "regional"):
+                raise ArmError(400, "BadRequest", "The property 'isolationScope' must be 'None' or 'Regional'.")
+            self.isolation_scope = "None" if scope.lower() == "none" else "Regional"
+        if version_date(api_version) >= ASSIGNMENT_RESTRICTIONS_SINCE and "assignmentRestrictions" in properties:
+            restrictions = properties["assignmentRestrictions"]
+            providers = restrictions.get("providers", []) if isinstance(restrictions, dict) else None
+            if restrictions is not None and (not isinstance(providers, list) or
+                                             not all(isinstance(p, str) and p for p in providers)):
+                raise ArmError(400, "BadRequest",
+                               "The property 'assignmentRestrictions.providers' must be a list of resource providers.")
+            self.assignment_restrictions = None if restrictions is None else {"providers": list(providers or [])}
+
+    def credential_body(self, credential: FederatedCredential, api_version: str = CLAIMS_MATCHING_SINCE) -> Json:
+        properties: Json = {"issuer": credential.issuer}
+        if credential.subject:
+            properties["subject"] = credential.subject
+        if credential.claims_matching is not None and version_date(api_version) >= CLAIMS_MATCHING_SINCE:
+            properties["claimsMatchingExpression"] = dict(credential.claims_matching)
+        properties["audiences"] = list(credential.audiences)
         return {
             "id": f"{self.id}/federatedIdentityCredentials/{credential.name}",
             "name": credential.name,
             "type": "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
-            "properties": {
-                "issuer": credential.issuer,
-                "subject": credential.subject,
-                "audiences": list(credential.audiences),
-            },
+            "properties": properties,
         }
 
 
@@ -87,7 +120,6 @@ class IdentityRoutes(SubscriptionRoutes):
         super().__init__()
         self.fic_write_seconds = 0.0  # real seconds, not on the clock: the write's HTTP reply is held that long
         self._identities: dict[str, Identity] = {}
-        self._principals: dict[str, float] = {}  # principal id -> when it was created, on the clock
 
     def _identity(self, call: Call) -> Reply:
         allow(call, "GET", "PUT", "PATCH", "DELETE")
@@ -111,8 +143,10 @@ class IdentityRoutes(SubscriptionRoutes):
                         f"location '{location}'. Please select a new resource name.",
                     )
                 identity.tags = tags
+                identity.set_properties(body, call.api_version)
                 return Reply(200, identity.body(call.api_version))
             identity = Identity(subscription, resource_group, name, location, tags, self.tenant_id)
+            identity.set_properties(body, call.api_version)
             self._identities[key] = identity
             self._principals[identity.principal_id] = call.now
             return Reply(201, identity.body(call.api_version), {"Location": identity.id})
@@ -129,6 +163,8 @@ class IdentityRoutes(SubscriptionRoutes):
             )
         if call.method == "PATCH" and isinstance(call.body, dict) and "tags" in call.body:
             identity.tags = string_map(call.body["tags"], "tags")
+        if call.method == "PATCH":
+            identity.set_properties(call.body, call.api_version)
         return Reply(200, identity.body(call.api_version))
 
     def _parent_identity(self, call: Call) -> Identity:
@@ -140,7 +176,8 @@ class IdentityRoutes(SubscriptionRoutes):
     def _credential_list(self, call: Call) -> Reply:
         allow(call, "GET")
         identity = self._parent_identity(call)
-        return Reply(200, {"value": [identity.credential_body(c) for c in identity.credentials.values()]})
+        return Reply(200, {"value": [identity.credential_body(c, call.api_version)
+                                     for c in identity.credentials.values()]})
 
     def _credential(self, call: Call) -> Reply:
         """Federated credentials: synchronous writes, one at a time per identity (409 otherwise)."""
@@ -160,7 +197,7 @@ class IdentityRoutes(SubscriptionRoutes):
                         identity.resource_group,
                     ),
                 )
-            return Reply(200, identity.credential_body(existing))
+            return Reply(200, identity.credential_body(existing, call.api_version))
         if call.method == "DELETE":
             _refuse_concurrent_write(identity)
             if existing is None:
@@ -169,10 +206,10 @@ class IdentityRoutes(SubscriptionRoutes):
             return self._hold(identity, Reply(200))
         if not _FIC_NAME.match(name):
             raise ArmError(400, "BadRequest", f"Federated Identity Credential name '{name}' is invalid.")
-        credential = _credential_from(name if existing is None else existing.name, call.body)
+        credential = _credential_from(name if existing is None else existing.name, call.body, call.api_version)
         _refuse_concurrent_write(identity)
         for other in identity.credentials.values():
-            if other is not existing and (other.issuer, other.subject) == (credential.issuer, credential.subject):
+            if other is not existing and _matches(other) == _matches(credential):
                 raise ArmError(
                     400, "BadRequest", "Issuer and subject combination already exists for this Managed Identity."
                 )
@@ -184,7 +221,7 @@ class IdentityRoutes(SubscriptionRoutes):
                 "user-assigned managed identity.",
             )
         identity.credentials[name.lower()] = credential
-        body = identity.credential_body(credential)
+        body = identity.credential_body(credential, call.api_version)
         if existing is not None:
             return self._hold(identity, Reply(200, body))
         return self._hold(identity, Reply(201, body, {"Location": body["id"]}))
@@ -212,7 +249,7 @@ def _region(location: str) -> str:
     return location.replace(" ", "").lower()
 
 
-def _credential_from(name: str, body: Any) -> FederatedCredential:
+def _credential_from(name: str, body: Any, api_version: str) -> FederatedCredential:
     properties = body.get("properties") if isinstance(body, dict) else None
     if not isinstance(properties, dict) or not properties:
         raise ArmError(400, "BadRequest", "Federated Identity Credential from HTTP body has empty properties")
@@ -220,8 +257,28 @@ def _credential_from(name: str, body: Any) -> FederatedCredential:
     if not isinstance(audiences, list) or len(audiences) != 1 or not isinstance(audiences[0], str):
         raise ArmError(400, "BadRequest", "Federated identity credentials must have exactly one audience.")
     issuer, subject = properties.get("issuer"), properties.get("subject")
-    if not isinstance(issuer, str) or not issuer or not isinstance(subject, str) or not subject:
-        raise ArmError(
-            400, "BadRequest", "The properties 'issuer' and 'subject' of a Federated Identity Credential are required."
-        )
-    return FederatedCredential(name, issuer, subject, list(audiences))
+    expression = properties.get("claimsMatchingExpression")
+    if version_date(api_version) < CLAIMS_MATCHING_SINCE:
+        expression = None  # not in this version's contract
+    if not isinstance(issuer, str) or not issuer:
+        raise ArmError(400, "BadRequest", "The property 'issuer' of a Federated Identity Credential is required.")
+    either = "Either 'subject' or 'claimsMatchingExpression' must be defined, but not both."
+    if expression is None:
+        if not isinstance(subject, str) or not subject:
+            raise ArmError(400, "BadRequest", either if version_date(api_version) >= CLAIMS_MATCHING_SINCE else
+                           "The properties 'issuer' and 'subject' of a Federated Identity Credential are required.")
+        return FederatedCredential(name, issuer, subject, list(audiences))
+    if subject not in (None, ""):
+        raise ArmError(400, "BadRequest", either)
+    value = expression.get("value") if isinstance(expression, dict) else None
+    language = expression.get("languageVersion") if isinstance(expression, dict) else None
+    if not isinstance(value, str) or not value or not isinstance(language, int) or isinstance(language, bool):
+        raise ArmError(400, "BadRequest", "The property 'claimsMatchingExpression' needs a 'value' (a string) and a "
+                       "'languageVersion' (an integer).")
+    return FederatedCredential(name, issuer, "", list(audiences), {"value": value, "languageVersion": language})
+
+
+def _matches(credential: FederatedCredential) -> tuple[str, str, str]:
+    """What makes two credentials of one identity the same trust: issuer and subject (or expression)."""
+    expression = (credential.claims_matching or {}).get("value", "")
+    return credential.issuer, credential.subject, str(expression)

@@ -125,6 +125,18 @@ class ProviderRoutes(SubscriptionRoutes):
         return Reply(200, provider_body(subscription, namespace, self._provider_state(key[0], key[1], call.now)))
 
 
+def refuse_unoffered_version(call: Call, type_name: str, offered: tuple[str, ...]) -> None:
+    """ARM's 400 for an api-version a provider's type (or action) does not offer, as `api_versions` answers it."""
+    if call.api_version.lower() not in offered:
+        raise ArmError(
+            400,
+            "NoRegisteredProviderFound",
+            f"No registered resource provider found for location 'eastus' and API version '{call.api_version}' for "
+            f"type '{type_name}'. The supported api-versions are '{', '.join(offered)}'. The supported locations "
+            "are 'eastus, westeurope'.",
+        )
+
+
 def unknown(call: Call) -> NoReturn:
     """ARM's 404 for a path no route serves: a type unknown to a known namespace, or no provider at all."""
     namespace = call.namespace

@@ -12,7 +12,7 @@ from localazure.arm.common import Json
 from localazure.arm.server import Reply
 
 #: ARM's request kinds, by method: they pick the throttling bucket and label the request log.
-_KINDS = {"GET": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete", "POST": "action"}
+_KINDS = {"GET": "read", "HEAD": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete", "POST": "action"}
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class Call:
     subscription: str | None
     now: float
     caller: str = ""  # the client id the bearer token was issued to (RBAC checks in `localazure.arm.access`)
+    actor: tuple[str, str] = ("", "Application")  # who `systemData` records: (createdBy, createdByType)
 
     @property
     def api_version(self) -> str:

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import re
 
+from localazure.arm.associated_resources import AssociatedResourceRoutes
 from localazure.arm.clusters import CLUSTER_KINDS, ClusterRoutes
 from localazure.arm.common import Json
+from localazure.arm.extension_type_catalog import ExtensionTypeCatalogRoutes
 from localazure.arm.extensions import ExtensionRoutes
 from localazure.arm.graph import GraphRoutes
 from localazure.arm.identities import IdentityRoutes
+from localazure.arm.operations import operations_list
 from localazure.arm.providers import ProviderRoutes, unknown
 from localazure.arm.request import ArmError, Call, allow
+from localazure.arm.resource_groups import ResourceGroupRoutes
 from localazure.arm.roles import RoleAssignmentRoutes
 from localazure.arm.server import Reply
 
 
-class ArmRoutes(ProviderRoutes, ExtensionRoutes, ClusterRoutes, RoleAssignmentRoutes, IdentityRoutes, GraphRoutes):
+class ArmRoutes(ResourceGroupRoutes, AssociatedResourceRoutes, ExtensionTypeCatalogRoutes, ProviderRoutes,
+                ExtensionRoutes, ClusterRoutes, RoleAssignmentRoutes, IdentityRoutes, GraphRoutes):
     """All the families; each one that reads another's resources comes before it (the MRO requires it).
     `SubscriptionRoutes` (subscriptions, tenants, resource groups) comes in through those that live in them."""
 
@@ -31,6 +36,10 @@ class ArmRoutes(ProviderRoutes, ExtensionRoutes, ClusterRoutes, RoleAssignmentRo
                 return self._resource_group_list(call)
             case ["subscriptions", _, "resourcegroups", _]:
                 return self._resource_group(call)
+            case ["subscriptions", _, "operationresults", _]:
+                return self._group_operation_result(call)
+            case ["providers", _, "operations"]:
+                return operations_list(call)
             case ["subscriptions", _, "providers"]:
                 return self._provider_list(call)
             case [*_, "providers", "microsoft.authorization", "roleassignments", _]:
@@ -55,6 +64,16 @@ class ArmRoutes(ProviderRoutes, ExtensionRoutes, ClusterRoutes, RoleAssignmentRo
             case ["subscriptions", _, "providers", "microsoft.kubernetesconfiguration", "locations", _,
                   "extensiontypes", _, "versions"]:
                 return self._extension_type_versions(call)
+            case ["subscriptions", _, "providers", "microsoft.kubernetesconfiguration", "locations", _,
+                  "extensiontypes", *rest] if len(rest) in (0, 1, 3) and rest[1:2] in ([], ["versions"]):
+                return self._extension_types_in_region(call)
+            case ["subscriptions", _, "resourcegroups", _, "providers", _, _, _, "providers",
+                  "microsoft.kubernetesconfiguration", "extensiontypes", *rest] if (
+                len(rest) <= 3 and rest[1:2] in ([], ["versions"])
+            ):
+                cluster = self._parent_cluster(call)
+                # managedClusters -> managedCluster: the cluster types the extension-types API names
+                return self._extension_types_on_cluster(call, cluster.location, cluster.kind.resource_type[:-1])
             case [*_, "providers", "microsoft.kubernetesconfiguration", "extensions", _, "operations", _] if (
                 len(call.lower) == 14
             ):
@@ -70,6 +89,8 @@ class ArmRoutes(ProviderRoutes, ExtensionRoutes, ClusterRoutes, RoleAssignmentRo
                 _,
             ]:
                 return self._identity(call)
+            case [*_, "userassignedidentities", _, "listassociatedresources"] if len(call.lower) == 9:
+                return self._associated_resources(call)
             case [*_, "userassignedidentities", _, "federatedidentitycredentials"] if len(call.lower) == 9:
                 return self._credential_list(call)
             case [*_, "userassignedidentities", _, "federatedidentitycredentials", _] if len(call.lower) == 10:

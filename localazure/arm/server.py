@@ -68,7 +68,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if reply.delay > 0:
             time.sleep(reply.delay)
-        data = b"" if reply.body is None else json.dumps(reply.body).encode()
+        data = b"" if reply.body is None or self.command == "HEAD" else json.dumps(reply.body).encode()
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)
@@ -77,7 +77,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    do_GET = do_PUT = do_PATCH = do_POST = do_DELETE = _dispatch
+    do_GET = do_HEAD = do_PUT = do_PATCH = do_POST = do_DELETE = _dispatch
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the per-request stderr line."""

@@ -17,10 +17,14 @@ from localazure.arm.timing import Durations
 
 
 class ArmState:
-    """The tenant the resources belong to, the URL the emulator serves on (set at start), and who may do what."""
+    """The tenant the resources belong to, the URL the emulator serves on (set at start), who may do what, and the
+principals in the tenant's directory."""
 
     def __init__(self) -> None:
         self.tenant_id = new_guid()
         self.url = ""
         self._permissions = Permissions()  # RBAC: everything allowed unless a test narrows it
         self.durations: Durations | None = None  # seeded draws instead of the families' fixed seconds
+        # The directory's service principals that role assignments can name (identities', extensions' system
+        # identities): principal id -> when it was created, on the clock.
+        self._principals: dict[str, float] = {}

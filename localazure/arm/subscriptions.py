@@ -63,6 +63,7 @@ class ResourceGroup:
     location: str
     tags: dict[str, str] = field(default_factory=dict)
     managed_by: str | None = None
+    provisioning_state: str = "Succeeded"  # Deleting while `localazure.arm.resource_groups` deletes it
 
     def body(self) -> Json:
         body: Json = {
@@ -75,7 +76,7 @@ class ResourceGroup:
             body["managedBy"] = self.managed_by
         if self.tags:
             body["tags"] = dict(self.tags)
-        body["properties"] = {"provisioningState": "Succeeded"}
+        body["properties"] = {"provisioningState": self.provisioning_state}
         return body
 
 

@@ -31,13 +31,19 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+#: The Azure CLI's public client id: the `appid` of a person's token from `az login`.
+AZURE_CLI_APP_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+
+
 @dataclass(frozen=True)
 class Principal:
-    """Who a token is for: the managed identity's client (app) id and object id, in a tenant."""
+    """Who a token is for: the managed identity's client (app) id and object id, in a tenant, and the identity's
+    resource id (Entra's `xms_mirid` claim, which only managed identities' tokens carry)."""
 
     tenant_id: str
     client_id: str
     object_id: str
+    resource_id: str | None = None
 
 
 class TokenIssuer:
@@ -48,26 +54,24 @@ class TokenIssuer:
 
     def issue(self, principal: Principal, resource: str, now: float | None = None) -> tuple[str, int]:
         """A token for `resource` (an audience such as https://management.azure.com/) and its expiry (epoch s)."""
-        issued = int(time.time() if now is None else now)
-        expires = issued + LIFETIME_SECONDS
-        claims: Claims = {
-            "aud": resource.removesuffix("/.default"),
-            "iss": f"https://sts.windows.net/{principal.tenant_id}/",
-            "iat": issued,
-            "nbf": issued,
-            "exp": expires,
-            "appid": principal.client_id,
-            "appidacr": "2",
-            "idtyp": "app",
-            "oid": principal.object_id,
-            "sub": principal.object_id,
-            "tid": principal.tenant_id,
-            "uti": _b64(secrets.token_bytes(16)),
-            "ver": "1.0",
-        }
+        claims = _common_claims(principal.tenant_id, resource, now)
+        claims.update(appid=principal.client_id, appidacr="2", idtyp="app", oid=principal.object_id,
+                      sub=principal.object_id)
+        if principal.resource_id:
+            claims["xms_mirid"] = principal.resource_id
+        return self._mint(claims), int(claims["exp"])
+
+    def issue_user(self, upn: str, object_id: str, tenant_id: str, resource: str) -> str:
+        """A person's token, as `az login` gets it: `idtyp` user, the `upn`, the CLI's `appid`."""
+        claims = _common_claims(tenant_id, resource, None)
+        claims.update(appid=AZURE_CLI_APP_ID, appidacr="0", idtyp="user", name=upn.partition("@")[0], oid=object_id,
+                      sub=object_id, unique_name=upn, upn=upn)
+        return self._mint(claims)
+
+    def _mint(self, claims: Claims) -> str:
         header = {"typ": "JWT", "alg": "HS256", "kid": "localazure"}
         signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
-        return f"{signing_input}.{_b64(self._sign(signing_input))}", expires
+        return f"{signing_input}.{_b64(self._sign(signing_input))}"
 
     def verify(self, token: str, now: float | None = None) -> Claims | None:
         """The token's claims if this issuer signed it and it has not expired, else None."""
@@ -90,3 +94,20 @@ class TokenIssuer:
     def _sign(self, signing_input: str) -> bytes:
         return hmac.new(self._key, signing_input.encode(), hashlib.sha256).digest()
 
+
+
+def _common_claims(tenant_id: str, resource: str, now: float | None) -> Claims:
+    issued = int(time.time() if now is None else now)
+    return {"aud": resource.removesuffix("/.default"), "iss": f"https://sts.windows.net/{tenant_id}/", "iat": issued,
+            "nbf": issued, "exp": issued + LIFETIME_SECONDS, "tid": tenant_id, "uti": _b64(secrets.token_bytes(16)),
+            "ver": "1.0"}
+
+
+def actor(claims: Claims) -> tuple[str, str]:
+    """Who ARM records in `systemData` (`createdBy`, `createdByType`) for a caller: a person by their `upn`
+    (User), a managed identity (its token carries `xms_mirid`) or another application by its `appid`.
+    The spec's enum is User, Application, ManagedIdentity, Key; the mapping is ARM's as observed, not published."""
+    if claims.get("idtyp") == "user" or "upn" in claims:
+        return str(claims.get("upn") or claims.get("unique_name") or claims.get("oid", "")), "User"
+    kind = "ManagedIdentity" if claims.get("xms_mirid") else "Application"
+    return str(claims.get("appid", "")), kind

@@ -189,3 +189,49 @@ def _assert_cost(cost: Cost, requests: list[dict[str, Any]], results: list[Any])
     assert all(r["query"].get("api-version") for r in requests), [r for r in requests if not r["query"]]
     assert requests[0]["path"].endswith("/metadata/endpoints") and requests[0]["status"] == 200
     assert cost.tokens == sum(1 for r in results if r.args[0] != "cloud")  # each az process signs in once
+
+
+def test_az_identity_round_trip_as_its_scenario_tests_run_it(world: World) -> None:
+    """What Microsoft's `az identity` scenario tests do, against the local Azure: a group, an identity, its
+    associated resources, a federated credential by claims-matching expression, and the group deleted (issue 29)."""
+    path, group = world.path, "rg-identity-scenario"
+    if "login" not in path.results:  # run alone: sign in first
+        path.sign_in()
+    assert path.run("group create", "group", "create", "-n", group, "-l", "eastus", "-o", "json").code == 0
+    made = path.run("identity create scenario", "identity", "create", "-g", group, "-n", "id-scenario", "-o", "json")
+    assert made.code == 0, made.stderr
+    shown = path.run("identity show", "identity", "show", "-g", group, "-n", "id-scenario", "-o", "json")
+    assert shown.code == 0 and shown.json()["principalId"] == made.json()["principalId"]
+    operations = path.run("identity list-operations", "identity", "list-operations", "-o", "json")
+    assert operations.code == 0 and "Microsoft.ManagedIdentity/userAssignedIdentities/write" in [
+        o["name"] for o in operations.json()], operations.stderr
+    updated = path.run("identity update restricted", "identity", "update", "-g", group, "-n", "id-scenario",
+                       "--resource-restriction", '{"providers":["Microsoft.Compute"]}', "--isolation-scope",
+                       "Regional", "-o", "json")
+    assert updated.code == 0, updated.stderr
+    assert updated.json()["assignmentRestrictions"] == {"providers": ["Microsoft.Compute"]}
+    assert updated.json()["isolationScope"] == "Regional"
+    listed = path.run("identity list -g", "identity", "list", "-g", group, "-o", "json")
+    assert listed.code == 0 and [i["name"] for i in listed.json()] == ["id-scenario"]
+    associated = path.run("identity list-resources", "identity", "list-resources", "-g", group, "-n", "id-scenario",
+                          "-o", "json")
+    assert associated.code == 0 and associated.json() == [], associated.stderr
+    expression = "claims['sub'] matches 'repo:contoso/*'"
+    fic = path.run("federated-credential create by claims", "identity", "federated-credential", "create", "-g", group,
+                   "--identity-name", "id-scenario", "-n", "fic-claims", "--issuer",
+                   "https://token.actions.githubusercontent.com", "--cme-value", expression, "--cme-version", "1",
+                   "--audiences", "api://AzureADTokenExchange", "-o", "json")
+    assert fic.code == 0, fic.stderr
+    assert fic.json()["claimsMatchingExpression"] == {"value": expression, "languageVersion": 1}
+    newer = "claims['sub'] eq 'repo:contoso/app:ref:refs/heads/main'"
+    changed = path.run("federated-credential update by claims", "identity", "federated-credential", "update", "-g",
+                       group, "--identity-name", "id-scenario", "-n", "fic-claims", "--issuer",
+                       "https://token.actions.githubusercontent.com", "--cme-value", newer, "--cme-version", "1",
+                       "--audiences", "api://AzureADTokenExchange", "-o", "json")
+    assert changed.code == 0 and changed.json()["claimsMatchingExpression"]["value"] == newer, changed.stderr
+    deleted = path.run("group delete", "group", "delete", "-n", group, "--yes")
+    assert deleted.code == 0, deleted.stderr
+    exists = path.run("group exists", "group", "exists", "-n", group)
+    assert exists.code == 0 and exists.text == "false", exists.stderr
+    gone = path.run("identity show after group delete", "identity", "show", "-g", group, "-n", "id-scenario")
+    assert gone.code != 0 and "ResourceGroupNotFound" in gone.stderr

@@ -303,7 +303,7 @@ def test_extension_create_is_async_and_finishes_on_the_clock(
     poller = kc.extensions.begin_create(*on_arc("arc-1"), "argocd", argocd(), polling=False, raw_response_hook=created)
     initial = poller.result()
     assert created.response.status_code == 201
-    assert initial.provisioning_state == "Creating" and initial.current_version is None
+    assert initial.provisioning_state == "Creating" and initial.current_version == "1.0.0-preview"  # as Azure's
     assert initial.extension_type == "Microsoft.ArgoCD" and initial.release_train == "preview"  # as sent
     assert initial.configuration_protected_settings == {} and initial.statuses == []
     assert initial.scope.cluster.release_namespace == "argocd"
