@@ -9,11 +9,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from shared.bootstrap.adoption import is_legacy_version
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_shape import automatic_resources, capacity_text
 from shared.bootstrap.gitops import GitOpsSettings, Protected, ui_settings
 from shared.bootstrap.ownership import MARKER_KEY, MARKER_VALUE
-from shared.bootstrap.profiles import LEGACY_KEYS, Profile, Sso
+from shared.bootstrap.profiles import Profile, Sso
 from shared.errors import PermanentError
 
 EXTENSION_NAME = "argocd"
@@ -146,10 +147,10 @@ def version_pin(installed: ExtensionState, spec: ExtensionSpec) -> VersionPin | 
 
 
 def settings_patch(installed: Mapping[str, str], desired: Mapping[str, str]) -> dict[str, str | None]:
-    """Only what changed: new or different values, and None (remove) for keys the profile no longer sets.
+    """Only what changed: new or different values, and None (remove) for keys `desired` does not hold.
 
-    The profile is the source of truth for the whole extension configuration, so a key someone added
-    by hand is removed too; the README says so."""
+    The profile is the source of truth for the extension configuration, so a key someone added by hand is removed
+    too (the README says so); what an adoption kept is part of `desired` (`shared.bootstrap.adoption`)."""
     patch: dict[str, str | None] = {k: v for k, v in desired.items() if installed.get(k) != v}
     patch.update({k: None for k in installed if k not in desired})
     return patch
@@ -161,8 +162,7 @@ def config_hash(settings: Mapping[str, str]) -> str:
 
 
 def legacy_installation(ext: ExtensionState) -> str | None:
-    """Why this is a 0.0.x installation (which cannot be upgraded in place), or None for a 1.x one."""
-    if ext.version and ext.version.startswith("0.0."):
-        return f"version {ext.version}"
-    legacy = sorted(k for k in ext.settings if k in LEGACY_KEYS or k.startswith("config-maps."))
-    return f"0.0.x settings {', '.join(legacy)}" if legacy else None
+    """Why this is a 0.0.x installation (which cannot be upgraded in place), or None for a 1.x one. Decided by the
+    version alone: old-style keys such as `config-maps.*` also appear on 1.0.0-preview installs made by Microsoft's
+    own tutorial, and those are adopted by a PATCH (`shared.bootstrap.adoption`)."""
+    return f"version {ext.version}" if ext.version and is_legacy_version(ext.version) else None

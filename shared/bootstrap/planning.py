@@ -193,8 +193,9 @@ class PlanningApi:
     def delete_extension(self, cluster: ClusterRef, name: str) -> None:
         current = self.extension(cluster, name)
         version = f" {current.version}" if current is not None and current.version else ""
-        self._plan("delete-extension", name, f"uninstall {name}{version} (a legacy install is removed before the "
-                   "current version goes on; the plan stops at the removal)")
+        self._plan("delete-extension", name, f"uninstall {name}{version}, as --reinstall asks: Argo CD's CRDs go "
+                   "with it, and every Application, ApplicationSet and AppProject on the cluster with them; 1.x is "
+                   "installed once it is gone (the plan stops at the removal)")
 
     def put_identity(self, ref: IdentityRef, location: str, tags: Mapping[str, str]) -> ManagedIdentity:
         self._new_identities.add(ref.id.lower())
@@ -263,14 +264,15 @@ class PlanningDirectory:
 
 def make_plan(api: AzureApi, directory: DirectoryApi, settings: Settings, cluster: ClusterRef,
               profile: Profile, secrets: SecretsApi | None = None, *, adopt: bool = False,
-              created: tuple[str, ...] = ()) -> Plan:
+              created: tuple[str, ...] = (), reinstall: bool = False) -> Plan:
     """One reconcile as a new request would run it (a failed install is re-installed), writes withheld. A Key
     Vault secret is read (a read), and shown only by its label. `adopt` plans the take-over of an Argo CD
-    extension the service did not create."""
+    extension the service did not create; `reinstall` the removal of a 0.0.x one."""
     planning = PlanningApi(api)
     reconciler = Reconciler(api=planning, directory=PlanningDirectory(directory, planning.changes), settings=settings,
                             providers=ProviderCache(clock=time.time, ttl=0), secrets=secrets)
-    outcome = reconciler.reconcile(cluster, profile, may_reinstall=True, adopt=adopt, created=created)
+    outcome = reconciler.reconcile(cluster, profile, may_reinstall=True, adopt=adopt, created=created,
+                                   reinstall=reinstall)
     return Plan(cluster=cluster, profile=profile.name, facts=planning.facts.get(cluster.key),
                 extension=planning.extension(cluster, EXTENSION_NAME), changes=tuple(planning.changes),
                 outcome=outcome)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from shared.bootstrap.chart_keys import HelmPath, collides, helm_path, reaches
+from shared.bootstrap.chart_keys import LEGACY_CONFIG_MAPS, HelmPath, collides, helm_path, reaches
 from shared.bootstrap.cluster_ids import InvalidClusterId, parse_resource_id
 from shared.bootstrap.gitops_profile import (
     DEFAULT_VAULT_SUFFIX,
@@ -92,11 +92,6 @@ LEGACY_KEYS = {
     "workloadIdentity.enable": "workloadIdentity.enabled (rendered as azure.workloadIdentity.enabled)",
     "workloadIdentity.clientId": "workloadIdentity.enabled (the service sets azure.workloadIdentity.clientId)",
     "workloadIdentity.entraSSOClientId": "sso.clientId (rendered as azure.workloadIdentity.entraSSOClientId)",
-}
-_LEGACY_CONFIG_MAPS = {
-    "argocd-cm": "configs.cm", "argocd-rbac-cm": "configs.rbac", "argocd-cmd-params-cm": "configs.params",
-    "argocd-ssh-known-hosts-cm": "configs.ssh", "argocd-tls-certs-cm": "configs.tls",
-    "argocd-gpg-keys-cm": "configs.gpg",
 }
 
 
@@ -257,8 +252,8 @@ def _check_layout(data: Mapping[str, Any], source: str) -> None:
 
 def _legacy_config_map(key: str) -> str:
     parts = key.split(".")
-    if len(parts) >= 4 and parts[2] == "data" and parts[1] in _LEGACY_CONFIG_MAPS:
-        return f"{_LEGACY_CONFIG_MAPS[parts[1]]}.{'.'.join(parts[3:])}"
+    if len(parts) >= 4 and parts[2] == "data" and parts[1] in LEGACY_CONFIG_MAPS:
+        return f"{LEGACY_CONFIG_MAPS[parts[1]]}.{'.'.join(parts[3:])}"
     return "the configs.* keys of the argo-helm argo-cd chart"
 
 

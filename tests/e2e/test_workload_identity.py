@@ -184,12 +184,13 @@ def test_setting_removed_from_the_profile_is_removed_from_the_extension(platform
     az = platform_azure
     cluster_id = aks_id("aks-manual")
     az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-manual")
-    az.arm.add_extension(cluster_id, "argocd", settings={"redis-ha.enabled": "true", "server.replicas": "5"})
-    reply = bootstrap(az, cluster_id, "r-1", adopt=True)  # installed by hand: adopted; default profile: redis-ha
+    # The service's (its marker), with a key added by hand since: drift, removed. (An adoption would keep it.)
+    az.arm.add_extension(cluster_id, "argocd", settings={"redis-ha.enabled": "true", "server.replicas": "5", **MARKER})
+    reply = bootstrap(az, cluster_id, "r-1")
     [patch] = [r for r in az.arm.requests if r.method == "PATCH"]
-    assert patch.body["properties"]["configurationSettings"] == {"server.replicas": None, **MARKER}
+    assert patch.body["properties"]["configurationSettings"] == {"server.replicas": None}
     assert settings(az, cluster_id) == {"redis-ha.enabled": "true", **MARKER}
-    assert any('server.replicas: "5" -> (unset)' in step for step in reply["steps"]), reply
+    assert any("drifted from the profile; patched server.replicas" in step for step in reply["steps"]), reply
 
 
 def test_concurrent_credential_writes_are_never_made_and_a_forced_409_is_recovered(
@@ -214,14 +215,19 @@ def test_concurrent_credential_writes_are_never_made_and_a_forced_409_is_recover
                for h in record(az, aks_id("aks-d")).history)
 
 
-def test_legacy_installation_is_uninstalled_and_reinstalled_with_the_new_keys(platform_azure: LocalAzure) -> None:
+def test_legacy_installation_is_reinstalled_only_when_the_request_asks(platform_azure: LocalAzure) -> None:
     az = platform_azure
     cluster_id = aks_id("aks-old")
     az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-old")
     az.arm.add_extension(cluster_id, "argocd", version="0.0.9-preview", settings={
         "deployWithHighAvailability": "false", "config-maps.argocd-cm.data.url": "https://old.example/"})
 
-    reply = bootstrap(az, cluster_id, "r-migrate", profile="workload-identity", adopt=True)  # installed by hand
+    refused = bootstrap(az, cluster_id, "r-no", profile="workload-identity", adopt=True)  # installed by hand
+    assert refused["error"]["code"] == "LegacyExtensionNeedsReinstall", refused
+    assert "every Application" in refused["error"]["message"] and '"reinstall": true' in refused["error"]["message"]
+    assert not [w for w in writes(az) if "/extensions/" in w]
+
+    reply = bootstrap(az, cluster_id, "r-migrate", profile="workload-identity", adopt=True, reinstall=True)
 
     assert reply["outcome"] == "succeeded", reply
     ext_writes = [w.split(" ")[0] for w in writes(az) if w.endswith("/extensions/argocd")]
@@ -229,7 +235,8 @@ def test_legacy_installation_is_uninstalled_and_reinstalled_with_the_new_keys(pl
     installed = settings(az, cluster_id)
     assert not [k for k in installed if k.startswith("config-maps") or k == "deployWithHighAvailability"]
     assert installed["azure.workloadIdentity.enabled"] == "true"
-    assert any("legacy Argo CD extension found (version 0.0.9-preview)" in s for s in reply["steps"])
+    assert any("legacy Argo CD extension found (version 0.0.9-preview)" in s and "every Application" in s
+               for s in reply["steps"])
 
 
 def test_aks_without_workload_identity_fails_with_the_flags_that_fix_it(platform_azure: LocalAzure) -> None:

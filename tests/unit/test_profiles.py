@@ -168,8 +168,8 @@ def test_patch_holds_only_the_difference_and_removals() -> None:
 
 @pytest.mark.parametrize(("version", "settings", "legacy"), [
     ("0.0.9-preview", {}, True),
-    ("1.0.0-preview", {"config-maps.argocd-cm.data.url": "x"}, True),
-    (None, {"deployWithHighAvailability": "false"}, True),
+    ("1.0.0-preview", {"config-maps.argocd-cm.data.url": "x"}, False),  # Microsoft's tutorial's keys, on 1.x
+    (None, {"deployWithHighAvailability": "false"}, False),  # key names never decide it
     ("1.0.0-preview", {"redis-ha.enabled": "false"}, False),
 ])
 def test_legacy_installations_are_recognised(version: str | None, settings: dict[str, str], legacy: bool) -> None:
