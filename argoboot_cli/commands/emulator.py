@@ -31,7 +31,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     actions.add_parser("status", parents=[common], help="is it running, and where").set_defaults(handler=_status)
     add = actions.add_parser("add-cluster", parents=[common], help="add a cluster to try the commands on")
     add.add_argument("name", metavar="NAME", help="cluster name (1-63 letters, digits, '-' or '_')")
-    add.add_argument("--nodes", type=int, default=3, help="node count (default 3; fewer than 3 means no HA)")
+    add.add_argument("--nodes", type=int, default=4, help="node count (default 4; HA needs at least 4 schedulable "
+                     "nodes, Microsoft's Argo CD extension docs, 2026)")
     add.add_argument("--arc", action="store_true", help="an Azure Arc connected cluster instead of AKS")
     add.add_argument("--resource-group", default="rg-demo", help="resource group (default rg-demo)")
     add.add_argument("--creating", type=float, default=0.0, metavar="SECONDS",

@@ -198,7 +198,7 @@ class ArmEmulator(ArmRoutes):
         name: str,
         *,
         location: str = "eastus",
-        node_counts: Sequence[int] = (3,),
+        node_counts: Sequence[int] = (4,),  # enough for HA (HA_NODES in localazure.arm.extensions)
         identity: str = "SystemAssigned",
         oidc_issuer: bool = True,
         workload_identity: bool = True,
@@ -227,7 +227,7 @@ class ArmEmulator(ArmRoutes):
         name: str,
         *,
         location: str = "eastus",
-        node_count: int = 3,
+        node_count: int = 4,
         oidc_issuer: bool = True,
         workload_identity: bool = True,
         provisioning_state: str = "Succeeded",

@@ -404,11 +404,15 @@ def _helm_failure(extension: Extension, activity: str) -> Failure | None:
             or _chart_failure(extension))
 
 
+#: HA "needs at least four nodes": Microsoft's Argo CD extension quickstart and manage page (2026).
+HA_NODES = 4
+
+
 def _ha_failure(extension: Extension, operation: str) -> Failure | None:
-    """Argo CD with redis-ha (the extension's default) never becomes ready on fewer than 3 nodes it can run on:
+    """Argo CD with redis-ha (the extension's default) never becomes ready on fewer than HA_NODES nodes it can run on:
     its pods tolerate no taints."""
     ha = extension.settings.get("redis-ha.enabled", "true").lower() != "false"
-    if ha and extension.cluster.untainted_nodes < 3:
+    if ha and extension.cluster.untainted_nodes < HA_NODES:
         return Failure("ExtensionOperationFailed", ha_timeout_message(operation))
     return None
 

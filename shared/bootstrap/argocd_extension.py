@@ -21,7 +21,11 @@ EXTENSION_NAME = "argocd"
 EXTENSION_TYPE = "Microsoft.ArgoCD"
 RELEASE_TRAIN = "preview"
 RELEASE_NAMESPACE = "argocd"
-HA_MIN_NODES = 3  # redis-ha needs three nodes; with fewer the Helm install times out
+#: Schedulable nodes HA (redis-ha, the extension's default) needs: "at least four nodes", Microsoft's Argo CD extension
+#: quickstart and manage page (learn.microsoft.com/azure/azure-arc/kubernetes/quickstart-deploy-gitops-argo-cd and
+#: .../how-to-manage-gitops-argo-cd-extension, 2026); the February 2026 tutorial said three.
+HA_MIN_NODES = 4
+HA_SOURCE = "Microsoft's Argo CD extension docs, 2026"
 
 
 @dataclass(frozen=True)
@@ -80,12 +84,26 @@ def high_availability(profile: Profile, facts: ClusterFacts) -> bool:
     if profile.ha == "on":
         if nodes is not None and nodes < HA_MIN_NODES:
             raise PermanentError("NotEnoughNodesForHA",
-                                 f"profile {profile.name!r} requires HA but the cluster has {capacity_text(facts)}; "
-                                 f"HA needs at least {HA_MIN_NODES} nodes Argo CD can run on. Scale the cluster (or "
-                                 f"an untainted Linux pool) to {HA_MIN_NODES} nodes or use a profile with ha: auto "
-                                 "or off")
+                                 f"profile {profile.name!r} requires HA, and HA needs at least {HA_MIN_NODES} "
+                                 f"schedulable nodes ({HA_SOURCE}); the cluster has {capacity_text(facts)}. Scale "
+                                 f"the cluster (or an untainted Linux pool) to {HA_MIN_NODES} nodes or use a profile "
+                                 "with ha: auto or off")
         return True
     return nodes is not None and nodes >= HA_MIN_NODES
+
+
+def ha_reason(profile: Profile, facts: ClusterFacts) -> str:
+    """Whether HA is on, and why, for the steps (ends with the `redis-ha.enabled` value it renders)."""
+    nodes = facts.argocd_nodes
+    if profile.ha != "auto":
+        on = high_availability(profile, facts)
+        return f"profile {profile.name!r} says ha: {profile.ha} (redis-ha.enabled={str(on).lower()})"
+    if nodes is None:
+        return "schedulable nodes unknown: installing single-node (redis-ha.enabled=false)"
+    if nodes < HA_MIN_NODES:
+        return (f"HA needs at least {HA_MIN_NODES} schedulable nodes ({HA_SOURCE}); this cluster has {nodes}: "
+                "installing single-node (redis-ha.enabled=false)")
+    return f"{nodes} schedulable nodes, HA needs at least {HA_MIN_NODES} ({HA_SOURCE}): HA (redis-ha.enabled=true)"
 
 
 def oidc_config(sso: Sso) -> str:

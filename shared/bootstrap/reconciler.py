@@ -23,6 +23,7 @@ from shared.bootstrap.argocd_extension import (
     ExtensionState,
     config_hash,
     desired_extension,
+    ha_reason,
     legacy_installation,
     settings_patch,
     version_pin,
@@ -280,7 +281,7 @@ class Reconciler:
             self.identities.ensure_sso(run, cluster, profile, issuer)
         spec = desired_extension(profile, facts, client_id, self._gitops(run, cluster, profile, facts, client_id))
         run.config_hash = config_hash(spec.full_settings)
-        run.step(f"cluster checked: {capacity_text(facts)}, redis-ha.enabled={spec.settings['redis-ha.enabled']}"
+        run.step(f"cluster checked: {capacity_text(facts)}; {ha_reason(profile, facts)}"
                  + (", AKS Automatic: resource requests and limits for every component" if is_automatic(facts)
                     else ""))
         group = f"{facts.location.lower()}/{profile.name}"  # installs take as long as others in the region, profile

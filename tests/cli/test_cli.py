@@ -132,7 +132,8 @@ def test_run_prints_its_steps_as_plain_lines_when_not_on_a_terminal(cli: Cli) ->
     assert done.code == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == f"Bootstrapping {cluster_id}" and lines[1] == "  profile single-node, on the local Azure"
-    assert any(line.endswith("cluster checked: 1 node(s), redis-ha.enabled=false") for line in lines)
+    assert any(line.endswith("cluster checked: 1 node(s); profile 'single-node' says ha: off "
+                             "(redis-ha.enabled=false)") for line in lines), lines
     assert lines[-2].startswith("succeeded after") and lines[-1].startswith("recorded in the ledger as request run-")
     assert "\r" not in done.stdout + done.stderr  # no spinner in a pipe
 

@@ -221,7 +221,8 @@ def test_tainted_pools_do_not_count_for_ha(az: LocalAzure) -> None:
     reply = ask(az, aks_id("aks-tainted-ha"), "r-ha", profile="ha")
     assert reply["error"]["code"] == "NotEnoughNodesForHA", reply
     assert "5 node(s), 2 of them where Argo CD can run" in reply["error"]["message"]
-    assert "HA needs at least 3 nodes Argo CD can run on" in reply["error"]["message"]
+    assert "HA needs at least 4 schedulable nodes (Microsoft's Argo CD extension docs, 2026)" in \
+        reply["error"]["message"]
     assert [w for w in writes(az) if "aks-tainted-ha" in w] == []
 
 
