@@ -220,3 +220,18 @@ def test_typed_and_multi_line_values_that_are_right_are_kept() -> None:
     assert dict(profile.helm_values) == {"server.replicas": "3", "dex.enabled": "false",
                                          "notifications.url": "https://hooks.example/x",
                                          "configs.cm.resource\\.customizations": "a:\n  b: c\n"}
+
+
+def test_no_profile_renders_an_old_style_or_duplicate_key() -> None:
+    """The 2026 documents dropped `workloadIdentity.*` (duplicates of `azure.workloadIdentity.*`) and `config-maps.*`:
+    the service sends neither, for any shipped profile nor one with SSO, workload identity and every chart field."""
+    from shared.bootstrap.adoption import current_key
+
+    big = ClusterFacts("Succeeded", "eastus", True, 5, "https://issuer.example/x/", True)
+    profiles = [*ProfileCatalog.load(REPOSITORY_PROFILES, "default").profiles.values(),
+                parse({"workloadIdentity": {"enabled": True}, "sso": SSO, "url": "https://argocd.example.com",
+                       "rbac": {"policyDefault": "role:readonly"}, "applicationNamespaces": ["argocd"]})]
+    for profile in profiles:
+        rendered = render_settings(profile, big, "0a1b2c3d-0000-4000-8000-000000000001")
+        assert [k for k in rendered if current_key(k) is not None] == [], profile.name
+        assert not [k for k in rendered if k.startswith(("workloadIdentity.", "config-maps."))], profile.name
