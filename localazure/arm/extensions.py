@@ -14,7 +14,7 @@ from urllib.parse import quote
 from localazure.arm import argocd_chart
 from localazure.arm.clusters import Cluster, ClusterRoutes, refuse_busy_cluster
 from localazure.arm.common import Json, iso, new_guid, not_found_message
-from localazure.arm.extension_types import LATEST_ARGOCD_VERSION, ExtensionTypeRoutes
+from localazure.arm.extension_types import LATEST_ARGOCD_VERSION, ExtensionTypeRoutes, default_train
 from localazure.arm.providers import unknown
 from localazure.arm.request import ArmError, Call, allow, string_map
 from localazure.arm.server import Reply
@@ -278,7 +278,7 @@ class ExtensionRoutes(ClusterRoutes, ExtensionTypeRoutes):
             cluster=cluster,
             name=existing.name if existing else name,
             extension_type=extension_type,
-            release_train=str(properties.get("releaseTrain") or "Stable"),
+            release_train=str(properties.get("releaseTrain") or default_train(extension_type)),
             auto_upgrade=bool(properties.get("autoUpgradeMinorVersion", True)),
             version=version if isinstance(version, str) else None,
             scope=properties.get("scope"),

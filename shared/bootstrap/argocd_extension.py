@@ -19,7 +19,6 @@ from shared.errors import PermanentError
 
 EXTENSION_NAME = "argocd"
 EXTENSION_TYPE = "Microsoft.ArgoCD"
-RELEASE_TRAIN = "preview"
 RELEASE_NAMESPACE = "argocd"
 #: Schedulable nodes HA (redis-ha, the extension's default) needs: "at least four nodes", Microsoft's Argo CD extension
 #: quickstart and manage page (learn.microsoft.com/azure/azure-arc/kubernetes/quickstart-deploy-gitops-argo-cd and
@@ -39,7 +38,7 @@ class ExtensionSpec:
     deferred: Mapping[str, str] = field(default_factory=dict)
     protected: Mapping[str, Protected] = field(default_factory=dict)
     extension_type: str = EXTENSION_TYPE
-    release_train: str = RELEASE_TRAIN
+    release_train: str | None = None  # None: Azure's default train (Microsoft's 2026 docs pass none)
     release_namespace: str = RELEASE_NAMESPACE
     version: str | None = None  # pinned (autoUpgradeMinorVersion false), or None to follow the train
 
@@ -153,7 +152,13 @@ def desired_extension(profile: Profile, facts: ClusterFacts, identity_client_id:
     gitops = gitops or GitOpsSettings()
     return ExtensionSpec(settings={**render_settings(profile, facts, identity_client_id), **gitops.base,
                                    MARKER_KEY: MARKER_VALUE},
-                         deferred=gitops.root, protected=gitops.protected, version=profile.version)
+                         deferred=gitops.root, protected=gitops.protected, version=profile.version,
+                         release_train=profile.release_train)
+
+
+def train_text(train: str | None) -> str:
+    """A release train as messages name it."""
+    return f"release train {train}" if train else "Azure's default release train"
 
 
 def version_pin(installed: ExtensionState, spec: ExtensionSpec) -> VersionPin | None:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shared.azure.api import AzureApi, DirectoryApi, SecretsApi
-from shared.bootstrap.argocd_extension import EXTENSION_NAME, ExtensionSpec, ExtensionState, VersionPin
+from shared.bootstrap.argocd_extension import EXTENSION_NAME, ExtensionSpec, ExtensionState, VersionPin, train_text
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import ClusterRef, ListedCluster
 from shared.bootstrap.extension_versions import ExtensionTypeVersion
@@ -112,7 +112,7 @@ class PlanningApi:
         return found
 
     def extension_type_versions(self, subscription: str, location: str, extension_type: str,
-                                release_train: str) -> list[ExtensionTypeVersion] | None:
+                                release_train: str | None) -> list[ExtensionTypeVersion] | None:
         return self._api.extension_type_versions(subscription, location, extension_type, release_train)
 
     def resource_group_exists(self, subscription: str, name: str) -> bool:
@@ -161,7 +161,7 @@ class PlanningApi:
         keys = sorted(set(before) | set(spec.settings))
         settings = tuple(SettingChange(k, before.get(k), spec.settings.get(k)) for k in keys) + \
             _protected_changes(spec.protected)
-        what = f"{spec.extension_type}, release train {spec.release_train}, namespace {spec.release_namespace}"
+        what = f"{spec.extension_type}, {train_text(spec.release_train)}, namespace {spec.release_namespace}"
         if current is None:
             self._plan("create-extension", name, f"install {name} ({what})", settings)
         else:

@@ -61,6 +61,7 @@ _LAYOUT: dict[str, frozenset[str] | None] = {
     "ui": frozenset({"expose"}),
     "overridable": None,
     "version": None,
+    "releaseTrain": None,
     "arc": frozenset({"whenDisconnected"}),
 }
 
@@ -135,6 +136,7 @@ class Profile:
     gitops: GitOps | None = None
     ui_expose: Expose | None = None
     version: str | None = None  # a pinned extension version; None follows the release train
+    release_train: str | None = None  # a pinned release train; None: Azure's default train, as Microsoft's docs do
     when_disconnected: Disconnected = "fail"
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     vault_suffix: str = field(default=DEFAULT_VAULT_SUFFIX, compare=False, repr=False)  # KEY_VAULT_DNS_SUFFIX
@@ -227,7 +229,8 @@ def parse_profile(name: str, data: Any, *, source: str, vault_suffix: str = DEFA
         overridable=_overridable(data.get("overridable"), source),
         description=_string(data.get("description", ""), source, "description", allow=MULTI_LINE), gitops=gitops,
         ui_expose=ui_expose, document=data, vault_suffix=vault_suffix,
-        version=_version(data.get("version"), source), when_disconnected=_disconnected(data.get("arc"), source))
+        version=_version(data.get("version"), source), release_train=_train(data.get("releaseTrain"), source),
+        when_disconnected=_disconnected(data.get("arc"), source))
 
 
 def _check_layout(data: Mapping[str, Any], source: str) -> None:
@@ -271,6 +274,13 @@ def _version(value: Any, source: str) -> str | None:
     if not isinstance(value, str) or not re.match(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$", value):
         raise ProfileError(source, "version", f"{value!r} is not an extension version such as 1.0.0-preview; leave "
                            "version out to follow the release train")
+    return value
+
+
+def _train(value: Any, source: str) -> str | None:
+    if value is not None and not (isinstance(value, str) and re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,31}", value)):
+        raise ProfileError(source, "releaseTrain", f"{printable(str(value))!r} is not a release train such as Preview "
+                           "or Stable; leave it out for Azure's default train")
     return value
 
 

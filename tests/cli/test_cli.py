@@ -157,7 +157,7 @@ def test_plan_sends_only_reads_and_shows_the_settings_key_by_key(cli: Cli) -> No
 
     text = cli("plan", cluster_id, "--emulator")
     assert text.code == 0
-    assert "  + install argocd (Microsoft.ArgoCD, release train preview, namespace argocd)" in text.stdout
+    assert "  + install argocd (Microsoft.ArgoCD, Azure's default release train, namespace argocd)" in text.stdout
     assert '      + redis-ha.enabled: "false"' in text.stdout
     assert "dry run: nothing is changed" in text.stdout
 

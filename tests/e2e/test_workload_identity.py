@@ -75,11 +75,11 @@ def test_platform_profile_sets_up_identity_credentials_sso_and_settings(platform
                                                                         kind: str) -> None:
     az = platform_azure
     if kind == "aks":
-        az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-pay", location="westeurope", node_counts=(2, 1))
+        az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-pay", location="westeurope", node_counts=(2, 2))
         cluster_id = aks_id("aks-pay")
         issuer = az.arm.cluster(cluster_id)["properties"]["oidcIssuerProfile"]["issuerURL"]
     else:
-        az.arm.add_arc_cluster(SUBSCRIPTION, RG, "arc-store", location="westeurope", node_count=3)
+        az.arm.add_arc_cluster(SUBSCRIPTION, RG, "arc-store", location="westeurope", node_count=4)
         cluster_id = arc_id("arc-store")
         issuer = az.arm.cluster(cluster_id)["properties"]["oidcIssuerProfile"]["issuerUrl"]
     assert issuer.endswith("/")
@@ -161,7 +161,7 @@ def test_profile_change_is_one_patch_of_exactly_the_changed_keys_and_a_rerun_wri
     patches = [r for r in az.arm.requests if r.method == "PATCH"]
     assert len(patches) == 1
     assert patches[0].body["properties"]["configurationSettings"] == {"configs.rbac.policy\\.csv": new_csv}
-    assert patches[0].body["properties"]["releaseTrain"] == "preview"
+    assert "releaseTrain" not in patches[0].body["properties"]  # the extension keeps its train
     assert writes(az) == [f"PATCH {patches[0].path}"]
     assert settings(az, cluster_id)["configs.rbac.policy\\.csv"] == new_csv
 

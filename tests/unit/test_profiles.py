@@ -26,7 +26,7 @@ from shared.errors import RequestRejected
 from shared.settings import REPOSITORY_PROFILES
 
 SSO = {"tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47", "clientId": "5e3c1c4a-8d2e-4b7a-9f11-0c6a2b7d9e10"}
-FACTS = ClusterFacts("Succeeded", "eastus", True, 3, "https://issuer.example/x/", True)
+FACTS = ClusterFacts("Succeeded", "eastus", True, 4, "https://issuer.example/x/", True)
 REGISTRY = ("/subscriptions/6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01/resourceGroups/rg/providers/"
             "Microsoft.ContainerRegistry/registries/acr1")
 
