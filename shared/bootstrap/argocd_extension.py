@@ -13,6 +13,7 @@ from shared.bootstrap.adoption import is_legacy_version
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_shape import automatic_resources, capacity_text
 from shared.bootstrap.gitops import GitOpsSettings, Protected, ui_settings
+from shared.bootstrap.metrics import metrics_settings
 from shared.bootstrap.ownership import MARKER_KEY, MARKER_VALUE
 from shared.bootstrap.profiles import Profile, Sso
 from shared.errors import PermanentError
@@ -141,6 +142,7 @@ def render_settings(profile: Profile, facts: ClusterFacts, identity_client_id: s
     if profile.application_namespaces:
         settings["configs.params.application\\.namespaces"] = ", ".join(profile.application_namespaces)
     settings.update(ui_settings(profile.ui_expose))
+    settings.update(metrics_settings(profile.metrics))
     return settings
 
 

@@ -26,6 +26,7 @@ from shared.bootstrap.gitops_profile import (
     parse_gitops,
     parse_ui,
 )
+from shared.bootstrap.metrics import Metrics, check_metrics_helm_values, parse_metrics
 from shared.bootstrap.names import is_profile_name
 from shared.bootstrap.ownership import MARKER_KEY
 from shared.errors import ProfileError as ProfileError  # defined there for gitops_profile; importable from here
@@ -62,6 +63,7 @@ _LAYOUT: dict[str, frozenset[str] | None] = {
     "overridable": None,
     "version": None,
     "releaseTrain": None,
+    "metrics": None,
     "arc": frozenset({"whenDisconnected"}),
 }
 
@@ -137,6 +139,7 @@ class Profile:
     ui_expose: Expose | None = None
     version: str | None = None  # a pinned extension version; None follows the release train
     release_train: str | None = None  # a pinned release train; None: Azure's default train, as Microsoft's docs do
+    metrics: Metrics = "off"  # Argo CD's metrics, and Azure Managed Prometheus (shared.bootstrap.metrics)
     when_disconnected: Disconnected = "fail"
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     vault_suffix: str = field(default=DEFAULT_VAULT_SUFFIX, compare=False, repr=False)  # KEY_VAULT_DNS_SUFFIX
@@ -221,6 +224,8 @@ def parse_profile(name: str, data: Any, *, source: str, vault_suffix: str = DEFA
     ui_expose = parse_ui(data.get("ui"), source)
     helm_values = _helm_values(data.get("helmValues"), source)
     check_helm_values(helm_values, gitops, ui_expose, source)
+    metrics = parse_metrics(data.get("metrics"), source)
+    check_metrics_helm_values(helm_values, metrics, source)
     return Profile(
         name=name, ha=_ha(data.get("ha", "auto"), source), url=url, workload_identity=wi, sso=sso,
         rbac=_rbac(data.get("rbac"), source),
@@ -230,6 +235,7 @@ def parse_profile(name: str, data: Any, *, source: str, vault_suffix: str = DEFA
         description=_string(data.get("description", ""), source, "description", allow=MULTI_LINE), gitops=gitops,
         ui_expose=ui_expose, document=data, vault_suffix=vault_suffix,
         version=_version(data.get("version"), source), release_train=_train(data.get("releaseTrain"), source),
+        metrics=metrics,
         when_disconnected=_disconnected(data.get("arc"), source))
 
 

@@ -235,3 +235,21 @@ def test_no_profile_renders_an_old_style_or_duplicate_key() -> None:
         rendered = render_settings(profile, big, "0a1b2c3d-0000-4000-8000-000000000001")
         assert [k for k in rendered if current_key(k) is not None] == [], profile.name
         assert not [k for k in rendered if k.startswith(("workloadIdentity.", "config-maps."))], profile.name
+
+
+def test_metrics_switch_renders_the_documented_keys_for_azure_managed_prometheus() -> None:
+    assert render_settings(parse({"metrics": "off"}), FACTS, None) == render_settings(parse({}), FACTS, None)
+    plain = render_settings(parse({"metrics": True}), FACTS, None)  # YAML's bare `on`
+    assert {k: v for k, v in plain.items() if "metrics" in k} == {
+        "controller.metrics.enabled": "true", "server.metrics.enabled": "true",
+        "repoServer.metrics.enabled": "true", "applicationSet.metrics.enabled": "true"}
+    managed = render_settings(parse({"metrics": "azureManagedPrometheus"}), FACTS, None)
+    for component in ("controller", "server", "repoServer", "applicationSet"):
+        assert managed[f"{component}.metrics.enabled"] == "true"
+        assert managed[f"{component}.metrics.serviceMonitor.enabled"] == "true"
+    assert managed["apiVersionOverrides.monitoring"] == "azmonitoring.coreos.com/v1"
+    with pytest.raises(ProfileError, match="not off, on"):
+        parse({"metrics": "prometheus"})
+    with pytest.raises(ProfileError, match="rendered by the service from metrics"):
+        parse({"metrics": "on", "helmValues": {"server.metrics.serviceMonitor.enabled": True}})
+    assert parse({"helmValues": {"server.metrics.enabled": True}}).helm_values  # without the switch: a plain value
