@@ -359,15 +359,23 @@ class ArmEmulator(ArmRoutes):
         with self._lock:
             self._identities[_key(identity_id)].tags = dict(tags)
 
-    def add_registry(self, subscription: str, resource_group: str, name: str) -> str:
-        """A container registry that role assignments can target; returns its id."""
+    def add_registry(
+        self, subscription: str, resource_group: str, name: str, *, role_mode: str = "LegacyRegistryPermissions"
+    ) -> str:
+        """A container registry that role assignments can target; returns its id. `role_mode` is its
+        roleAssignmentMode: AbacRepositoryPermissions for ABAC repository permissions."""
         registry = (
             f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/"
             f"Microsoft.ContainerRegistry/registries/{name}"
         )
         with self._lock:
             self._ensure_resource_group(subscription, resource_group, "eastus")
-            self._registries.add(registry.lower())
+            self._registries[registry.lower()] = {
+                "id": registry, "name": name, "type": "Microsoft.ContainerRegistry/registries", "location": "eastus",
+                "sku": {"name": "Standard", "tier": "Standard"},
+                "properties": {"loginServer": f"{name.lower()}.azurecr.io", "provisioningState": "Succeeded",
+                               "adminUserEnabled": False, "roleAssignmentMode": role_mode},
+            }  # fmt: skip
         return registry
 
     def add_application(self, display_name: str, app_id: str | None = None) -> str:

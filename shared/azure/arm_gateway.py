@@ -31,6 +31,10 @@ CLUSTER_API_VERSIONS = {"aks": "2025-10-01", "arc": "2026-03-01"}
 #: 2022-01-15-preview with another shape): one GET, sent through the resources client's pipeline (auth, retries,
 #: pacing), so no package is added for it.
 EXTENSION_TYPES_API_VERSION = "2026-04-01"
+#: A registry's `properties.roleAssignmentMode` (AbacRepositoryPermissions | LegacyRegistryPermissions) is in
+#: Microsoft.ContainerRegistry 2025-05-01-preview (not in the stable 2025-04-01): azure-rest-api-specs via
+#: Azure/bicep-types-az generated/containerregistry/microsoft.containerregistry/2025-05-01-preview/types.md.
+REGISTRY_API_VERSION = "2025-05-01-preview"
 T = TypeVar("T")
 
 log = get_logger("argoboot.arm")
@@ -162,6 +166,29 @@ class ArmGateway:
                 return None
             raise
         return parse_versions(response.json())
+
+    def registry_role_mode(self, subscription: str, registry: str) -> str | None:
+        """The registry's roleAssignmentMode (`LegacyRegistryPermissions` when it reports none, Azure's default), or
+        None when the service may not read it (403): unknown."""
+        from urllib.parse import quote, urlencode
+
+        from azure.core.exceptions import HttpResponseError
+        from azure.core.rest import HttpRequest
+        from azure.mgmt.core.exceptions import ARMErrorFormat
+
+        query = urlencode({"api-version": REGISTRY_API_VERSION})
+        url = f"{self._options['base_url']}{quote(registry)}?{query}"
+        try:
+            with _azure_errors():
+                response = self._resources(subscription).send_request(HttpRequest("GET", url))
+                if response.status_code != 200:
+                    raise HttpResponseError(response=response, error_format=ARMErrorFormat)
+        except AzureError as exc:
+            if exc.status == 403:
+                return None
+            raise
+        properties = (response.json() or {}).get("properties") or {}
+        return str(properties.get("roleAssignmentMode") or "LegacyRegistryPermissions")
 
     def list_clusters(self, subscription: str) -> list[ListedCluster]:
         """Every AKS and Arc cluster in the subscription, with its tags (one paged list call)."""

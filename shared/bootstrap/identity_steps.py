@@ -1,5 +1,6 @@
-"""The identity part of a reconcile: the cluster's managed identity, its federated credentials, AcrPull on the
-profile's registries, and the SSO application's credential.
+"""The identity part of a reconcile: the cluster's managed identity, its federated credentials, AcrPull (or Container
+Registry Repository Reader where the registry uses ABAC repository permissions) on the profile's registries, and the
+SSO application's credential.
 
 Same rules as the rest of the reconciler: observe, then write only a difference; one credential write
 at a time per identity (Azure refuses parallel ones with a 409); never touch a resource that lacks
@@ -18,7 +19,6 @@ from shared.bootstrap.identity_placement import IdentityPlacement
 from shared.bootstrap.outcome import Run
 from shared.bootstrap.profiles import Profile
 from shared.bootstrap.workload_identity import (
-    ACR_PULL_ROLE,
     AUDIENCE,
     CREDENTIAL_PREFIX,
     IdentityRef,
@@ -30,6 +30,7 @@ from shared.bootstrap.workload_identity import (
     ownership_tags,
     parse_graph_credential_ref,
     parse_role_assignment_ref,
+    pull_role,
     role_assignment_name,
     role_assignment_ref,
     role_definition_id,
@@ -66,7 +67,7 @@ class IdentitySteps:
             run.created.append(identity.id)  # ours (tagged): a run that died after creating it left it unrecorded
         self._credentials(run, ref, profile, issuer)
         for registry in profile.container_registries:
-            self._acr_pull(run, registry, identity)
+            self._registry_pull(run, registry, identity)
         return identity
 
     def _credentials(self, run: Run, ref: IdentityRef, profile: Profile, issuer: str) -> None:
@@ -87,18 +88,22 @@ class IdentitySteps:
                 self.api.delete_credential(ref, stale.name)
                 run.step(f"deleted federated credential {stale.name} (its service account left the profile)")
 
-    def _acr_pull(self, run: Run, registry: str, identity: ManagedIdentity) -> None:
+    def _registry_pull(self, run: Run, registry: str, identity: ManagedIdentity) -> None:
+        """AcrPull, or Container Registry Repository Reader on a registry with ABAC repository permissions."""
         scope = parse_resource_id(registry)
-        name = role_assignment_name(scope.id, identity.principal_id, ACR_PULL_ROLE)
+        mode = self.api.registry_role_mode(scope.subscription, scope.id)
+        role, role_name = pull_role(mode)
+        name = role_assignment_name(scope.id, identity.principal_id, role)
         if self.api.role_assignment_exists(scope.subscription, scope.id, name):
             # Its deterministic name says the service made it for this identity (maybe in a run that died after).
             run.created.append(role_assignment_ref(scope.id, name))
             return
         assignment = self.api.create_role_assignment(scope.subscription, scope.id, name,
-                                                     role_definition_id(scope.subscription, ACR_PULL_ROLE),
+                                                     role_definition_id(scope.subscription, role),
                                                      identity.principal_id)
         run.created.append(assignment)
-        run.step(f"granted AcrPull on registry {scope.name} to the identity")
+        why = f"roleAssignmentMode {mode}" if mode else "its roleAssignmentMode could not be read (403): the default"
+        run.step(f"granted {role_name} on registry {scope.name} to the identity ({why})")
 
     def ensure_sso(self, run: Run, cluster: ClusterRef, profile: Profile, issuer: str) -> None:
         """The SSO application trusts this cluster's argocd-server: created through Graph, or reported."""

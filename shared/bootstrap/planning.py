@@ -73,7 +73,7 @@ class PlanningApi:
 
     Reads: provider_state, get_cluster, get_extension, list_extensions, extension_type_versions,
     resource_group_exists, list_clusters, get_identity, list_identities, list_credentials,
-    role_assignment_exists. Writes: register_provider, enable_workload_identity,
+    role_assignment_exists, registry_role_mode. Writes: register_provider, enable_workload_identity,
     put_extension, patch_extension, delete_extension, put_identity, delete_identity, put_credential,
     delete_credential, create_role_assignment, delete_role_assignment.
     """
@@ -132,6 +132,9 @@ class PlanningApi:
 
     def role_assignment_exists(self, subscription: str, scope: str, name: str) -> bool:
         return self._api.role_assignment_exists(subscription, scope, name)
+
+    def registry_role_mode(self, subscription: str, registry: str) -> str | None:
+        return self._api.registry_role_mode(subscription, registry)
 
     def extension(self, cluster: ClusterRef, name: str) -> ExtensionState | None:
         """The extension as last read (None: absent, or not read)."""

@@ -24,6 +24,18 @@ CLUSTER_TAG = "argoboot-cluster"  # sha256 of the lower-cased cluster id: tag va
 CLUSTER_ID_TAG = "argoboot-cluster-id"
 CREDENTIAL_PREFIX = "argoboot-"
 ACR_PULL_ROLE = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+#: The pull role of registries in the "RBAC Registry + ABAC Repository Permissions" mode, where AcrPull is not
+#: the listed one (builtin-roles.md in the Azure contract reference; Microsoft's Argo CD extension docs, 2026).
+REPOSITORY_READER_ROLE = "b93aa761-3e63-49ed-ac28-beffa264f7ac"
+ABAC_MODE = "AbacRepositoryPermissions"  # a registry's properties.roleAssignmentMode with ABAC repository permissions
+
+
+def pull_role(mode: str | None) -> tuple[str, str]:
+    """The role id and name that lets Argo CD pull from a registry in this roleAssignmentMode (None: unknown, and
+    AcrPull, the role of the default mode)."""
+    if (mode or "").lower() == ABAC_MODE.lower():
+        return REPOSITORY_READER_ROLE, "Container Registry Repository Reader"
+    return ACR_PULL_ROLE, "AcrPull"
 _NAME_CHARS = re.compile(r"[^a-zA-Z0-9-]")
 
 

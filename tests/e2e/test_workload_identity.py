@@ -326,3 +326,23 @@ def test_refused_overrides_and_profiles_are_dead_lettered_and_answered(platform_
     [reply] = replies(az)
     assert reply["outcome"] == "rejected" and reply["error"]["code"] == reason
     assert az.arm.requests == []
+
+
+def test_a_registry_with_abac_repository_permissions_gets_container_registry_repository_reader(
+        platform_azure: LocalAzure) -> None:
+    az = platform_azure
+    abac = az.arm.add_registry(SUBSCRIPTION, "rg-shared", "abacacr", role_mode="AbacRepositoryPermissions")
+    az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-abac")
+    reply = bootstrap(az, aks_id("aks-abac"), "r-abac", profile="acr-abac")  # lists abacacr and platformacr
+    assert reply["outcome"] == "succeeded", (reply["error"], reply["steps"])
+    [reader] = az.arm.role_assignments(abac)
+    assert reader["properties"]["roleDefinitionId"].endswith("/b93aa761-3e63-49ed-ac28-beffa264f7ac")
+    [pull] = [a for a in az.arm.role_assignments(REGISTRY)
+              if a["properties"]["principalId"] == reader["properties"]["principalId"]]
+    assert pull["properties"]["roleDefinitionId"].endswith("/7f951dda-4ed3-4680-a7ca-43fe172d538d")
+    assert any("granted Container Registry Repository Reader on registry abacacr to the identity (roleAssignmentMode "
+               "AbacRepositoryPermissions)" in s for s in reply["steps"]), reply["steps"]
+    assert any("granted AcrPull on registry platformacr to the identity (roleAssignmentMode "
+               "LegacyRegistryPermissions)" in s for s in reply["steps"]), reply["steps"]
+    reads = [r for r in az.arm.requests if r.method == "GET" and r.path.lower().endswith("/registries/abacacr")]
+    assert reads and {r.query["api-version"] for r in reads} == {"2025-05-01-preview"}
