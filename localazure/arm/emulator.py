@@ -385,6 +385,11 @@ class ArmEmulator(ArmRoutes):
             self._applications[application.object_id] = application
         return application.app_id
 
+    def set_application_web(self, app_id: str, web: Json) -> None:
+        """Replace an application's `web` (redirect URIs, logout URL), as someone editing it in the portal would."""
+        with self._lock:
+            next(a for a in self._applications.values() if a.app_id == app_id).web = dict(web)
+
     def add_application_credential(self, app_id: str, name: str, issuer: str, subject: str) -> None:
         """Give an application a federated credential directly (e.g. to fill it up to Graph's limit)."""
         with self._lock:
@@ -392,6 +397,11 @@ class ArmEmulator(ArmRoutes):
             application.credentials[new_guid()] = FederatedCredential(name, issuer, subject, [AUDIENCE])
 
     # ------------------------------------------------------------------ state inspection
+
+    def application(self, app_id: str) -> Json:
+        """An application as Graph returns it (redirect URIs included)."""
+        with self._lock:
+            return next(a for a in self._applications.values() if a.app_id == app_id).body()
 
     def application_credentials(self, app_id: str) -> list[Json]:
         with self._lock:

@@ -35,6 +35,7 @@ from shared.bootstrap.workload_identity import (
     role_assignment_ref,
     role_definition_id,
     sso_credential,
+    sso_redirects,
 )
 from shared.errors import PermanentError
 
@@ -106,17 +107,24 @@ class IdentitySteps:
         run.step(f"granted {role_name} on registry {scope.name} to the identity ({why})")
 
     def ensure_sso(self, run: Run, cluster: ClusterRef, profile: Profile, issuer: str) -> None:
-        """The SSO application trusts this cluster's argocd-server: created through Graph, or reported."""
+        """The SSO app registration trusts this cluster's argocd-server and takes Argo CD's redirect URIs (web
+        `<url>/auth/callback`, CLI `http://localhost:8085/auth/callback`): made through Graph, or reported."""
         sso = profile.sso
         if sso is None:
             return
         want = sso_credential(cluster, issuer)
+        web, public = sso_redirects(profile.url or "")  # a profile with sso has a url (checked when loaded)
         if not sso.create_federated_credential:
             parameters = json.dumps({"name": want.name, "issuer": want.issuer, "subject": want.subject,
                                      "audiences": [AUDIENCE]})
             run.actions_required.append(f"add federated credential {want.name} to Entra application {sso.client_id} "
                      f"(issuer {want.issuer}, subject {want.subject}, audience {AUDIENCE}): "
                      f"az ad app federated-credential create --id {sso.client_id} --parameters '{parameters}'")
+            run.actions_required.append(
+                f"make sure Entra application {sso.client_id} has the web redirect URI {web[0]} and the mobile and "
+                f"desktop (public client) redirect URI {public[0]}, and a groups claim: az ad app update --id "
+                f"{sso.client_id} --web-redirect-uris {web[0]} --public-client-redirect-uris {public[0]} (these flags "
+                "replace the lists: add the URIs it already has)")
             return
         app = self.directory.find_application(sso.client_id)
         if app is None:
@@ -124,6 +132,11 @@ class IdentitySteps:
                                  f"no Entra application has client id {sso.client_id} (sso.clientId of profile "
                                  f"{profile.name!r}), or the service's identity cannot read it: make the identity an "
                                  "owner of the application")
+        have_web, have_public = self.directory.redirect_uris(app)
+        missing = [u for u in web if u not in have_web] + [u for u in public if u not in have_public]
+        if missing:
+            self.directory.add_redirect_uris(app, web, public)
+            run.step(f"added redirect URIs {', '.join(missing)} to Entra application {sso.client_id}")
         existing = self.directory.list_credentials(app)
         if any(have.matches(want) for have in existing):
             # Ours if it has our name: a run that died right after creating it left it out of the ledger.

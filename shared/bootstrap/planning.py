@@ -240,7 +240,8 @@ def _protected_changes(protected: Mapping[str, Protected]) -> tuple[SettingChang
 class PlanningDirectory:
     """A `DirectoryApi` (Graph) that reads through and records writes.
 
-    Reads: find_application, list_credentials. Writes: add_credential, delete_credential.
+    Reads: find_application, list_credentials, redirect_uris. Writes: add_credential, delete_credential,
+    add_redirect_uris.
     """
 
     def __init__(self, directory: DirectoryApi, changes: list[PlannedChange]) -> None:
@@ -258,6 +259,13 @@ class PlanningDirectory:
                                            f"federated credential {credential.name} on Entra application "
                                            f"{object_id} for argocd-server: subject {credential.subject}"))
         return ASSIGNED_BY_AZURE
+
+    def redirect_uris(self, object_id: str) -> tuple[list[str], list[str]]:
+        return self._directory.redirect_uris(object_id)
+
+    def add_redirect_uris(self, object_id: str, web: list[str], public: list[str]) -> None:
+        self._changes.append(PlannedChange("add-sso-redirect-uris", object_id, "add redirect URIs to Entra "
+                                           f"application {object_id}: " + ", ".join([*web, *public])))
 
     def delete_credential(self, object_id: str, credential_id: str) -> None:
         self._changes.append(PlannedChange("delete-sso-credential", credential_id,

@@ -126,6 +126,17 @@ def sso_credential(cluster: ClusterRef, issuer: str) -> FederatedCredential:
                                subject=subject(SSO_SERVICE_ACCOUNT))
 
 
+#: Argo CD's CLI signs in through a local callback (`argocd login --sso`): the app registration's public-client
+#: ("mobile and desktop") redirect URI. The web one is `<url>/auth/callback`. Both from Microsoft's AKS blog of
+#: 2026-04-22 (argocd-extension-with-microsoft-entra) and Argo CD's Entra ID guide.
+SSO_CLI_REDIRECT = "http://localhost:8085/auth/callback"
+
+
+def sso_redirects(url: str) -> tuple[list[str], list[str]]:
+    """The web and public-client redirect URIs the SSO app registration needs for Argo CD at `url`."""
+    return [f"{url.rstrip('/')}/auth/callback"], [SSO_CLI_REDIRECT]
+
+
 def role_assignment_name(scope: str, principal_id: str, role: str) -> str:
     """A deterministic GUID, so a retried assignment is the same PUT and never a duplicate."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{scope.lower()}|{principal_id.lower()}|{role.lower()}"))

@@ -98,6 +98,9 @@ def test_platform_profile_sets_up_identity_credentials_sso_and_settings(platform
     [app_credential] = az.arm.application_credentials(SSO_CLIENT_ID)
     assert (app_credential["issuer"], app_credential["subject"], app_credential["audiences"]) == \
         (issuer, "system:serviceaccount:argocd:argocd-server", [AUDIENCE])
+    app = az.arm.application(SSO_CLIENT_ID)  # Argo CD's two redirect URIs, as Microsoft's AKS blog (2026) sets them
+    assert app["web"]["redirectUris"] == ["https://argocd.platform.example/auth/callback"]
+    assert app["publicClient"]["redirectUris"] == ["http://localhost:8085/auth/callback"]
     [assignment] = az.arm.role_assignments(REGISTRY)
     assert assignment["properties"]["principalId"] == identity["properties"]["principalId"]
     assert assignment["properties"]["roleDefinitionId"].endswith("/7f951dda-4ed3-4680-a7ca-43fe172d538d")
@@ -272,8 +275,10 @@ def test_sso_without_graph_access_reports_the_exact_credential_to_add(platform_a
     reply = bootstrap(az, aks_id("aks-manual-sso"), "r-manual", profile="manual-sso")
     assert reply["outcome"] == "succeeded"
     issuer = az.arm.cluster(aks_id("aks-manual-sso"))["properties"]["oidcIssuerProfile"]["issuerURL"]
-    [action] = reply["actionsRequired"]
+    [action, redirects] = reply["actionsRequired"]
     assert action.startswith("add federated credential")
+    assert "web redirect URI https://argocd.manual.example/auth/callback" in redirects, redirects
+    assert "public client) redirect URI http://localhost:8085/auth/callback" in redirects
     parameters = json.loads(action.split("--parameters '", 1)[1].rstrip("'"))
     assert parameters["issuer"] == issuer and parameters["audiences"] == [AUDIENCE]
     assert parameters["subject"] == "system:serviceaccount:argocd:argocd-server"
@@ -346,3 +351,20 @@ def test_a_registry_with_abac_repository_permissions_gets_container_registry_rep
                "LegacyRegistryPermissions)" in s for s in reply["steps"]), reply["steps"]
     reads = [r for r in az.arm.requests if r.method == "GET" and r.path.lower().endswith("/registries/abacacr")]
     assert reads and {r.query["api-version"] for r in reads} == {"2025-05-01-preview"}
+
+
+def test_sso_redirect_uris_are_added_beside_what_the_app_registration_has(platform_azure: LocalAzure) -> None:
+    az = platform_azure
+    theirs = {"redirectUris": ["https://other.example/auth/callback"], "logoutUrl": "https://other.example/bye"}
+    az.arm.set_application_web(SSO_CLIENT_ID, theirs)
+    az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-redirects")
+    reply = bootstrap(az, aks_id("aks-redirects"), "r-redirects", profile="platform")
+    assert reply["outcome"] == "succeeded", (reply["error"], reply["steps"])
+    web = az.arm.application(SSO_CLIENT_ID)["web"]
+    assert web == {"redirectUris": ["https://other.example/auth/callback",
+                                    "https://argocd.platform.example/auth/callback"],
+                   "logoutUrl": "https://other.example/bye"}
+    assert any("added redirect URIs https://argocd.platform.example/auth/callback" in s for s in reply["steps"])
+    az.arm.clear_log()
+    assert bootstrap(az, aks_id("aks-redirects"), "r-again", profile="platform")["outcome"] == "succeeded"
+    assert not [r for r in az.arm.requests if r.method == "PATCH" and "/v1.0/applications/" in r.path]
