@@ -98,6 +98,13 @@ def test_the_console_script_is_installed_and_documents_its_exit_codes() -> None:
     assert "exit codes: 0 ok, 1 failed, 2 bad input, 3 not found" in done.stdout.replace("\n", " ")
 
 
+def test_run_and_plan_offer_reinstall_and_say_what_it_removes() -> None:
+    for command in ("run", "plan"):
+        done = subprocess.run([str(ARGOBOOT), command, "--help"], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and "--reinstall" in done.stdout
+        assert "every Application" in " ".join(done.stdout.split())
+
+
 def test_later_commands_reuse_the_running_local_azure(cli: Cli) -> None:
     pid = cli.control.state.pid
     again = cli("emulator", "status", "-o", "json")

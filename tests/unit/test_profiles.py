@@ -253,3 +253,26 @@ def test_metrics_switch_renders_the_documented_keys_for_azure_managed_prometheus
     with pytest.raises(ProfileError, match="rendered by the service from metrics"):
         parse({"metrics": "on", "helmValues": {"server.metrics.serviceMonitor.enabled": True}})
     assert parse({"helmValues": {"server.metrics.enabled": True}}).helm_values  # without the switch: a plain value
+
+
+def test_adoption_migrates_old_keys_and_keeps_only_what_the_profile_does_not_set() -> None:
+    from shared.bootstrap.adoption import KEPT_KEY, current_key, kept_keys, target_settings
+
+    assert current_key("config-maps.argocd-rbac-cm.data.policy\\.csv") == "configs.rbac.policy\\.csv"
+    assert current_key("workloadIdentity.clientId") == "azure.workloadIdentity.clientId"
+    assert current_key("configs.cm.url") is None and current_key("config-maps.unknown-cm.data.x") is None
+    installed = {"config-maps.argocd-cm.data.url": "https://old/",  # the profile sets configs.cm.url: dropped
+                 "config-maps.argocd-cm.data.admin\\.enabled": "false",  # migrated
+                 "workloadIdentity.enable": "true", "azure.workloadIdentity.enabled": "true",  # duplicate: dropped
+                 "server.service.type": "LoadBalancer",  # the person's own: kept
+                 "configs.cm": "x",  # would replace the map holding the profile's configs.cm.url: not kept
+                 "odd[key": "kept as an opaque name"}
+    desired = {"configs.cm.url": "https://new/", "redis-ha.enabled": "true"}
+    target = target_settings(installed, desired, adopting=True)
+    assert target["configs.cm.url"] == "https://new/" and target["configs.cm.admin\\.enabled"] == "false"
+    assert not [k for k in target if current_key(k) is not None] and "configs.cm" not in target
+    assert kept_keys(target) == sorted(["configs.cm.admin\\.enabled", "azure.workloadIdentity.enabled",
+                                        "server.service.type", "odd[key"])
+    # Later runs (not adopting) keep exactly what the adoption recorded, and nothing added by hand since.
+    assert target_settings({**target, "by.hand": "1"}, desired, adopting=False) == target
+    assert target_settings({"x": "1", KEPT_KEY: "not json"}, desired, adopting=False) == desired
