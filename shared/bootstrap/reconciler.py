@@ -404,7 +404,9 @@ class Reconciler:
                                 + f" (after {self.settings.max_install_attempts} attempts; send a request to try "
                                 "again)")
             return self._install(run, cluster, spec, group, f"had failed ({ext.error_code}); install restarted")
-        patch = settings_patch(ext.settings, target_settings(ext.settings, spec.full_settings, adopting=adopting))
+        target = target_settings(ext.settings, spec.full_settings, adopting=adopting)
+        run.config_hash = config_hash(target)  # what it holds once converged, kept settings too (the sweep compares)
+        patch = settings_patch(ext.settings, target)
         wanted_hash = protected_hash(cluster, spec.protected)
         protected = spec.protected if wanted_hash != run.protected_hash else None
         pin = version_pin(ext, spec)

@@ -157,6 +157,7 @@ def test_adopting_the_tutorials_install_patches_migrates_and_keeps_the_persons_s
     [patch] = [r for r in az.arm.requests if r.method == "PATCH"]
     assert patch.body["properties"]["configurationSettings"] == {"by.hand": None}
     assert "server.service.type" in again["steps"][-1], again["steps"]
+    assert sweep_enqueued(az) == {}  # what the adoption kept is not drift
 
 
 def test_uninstall_leaves_a_foreign_extension_unless_the_request_adopts_it(local_azure: LocalAzure) -> None:
