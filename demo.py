@@ -14,6 +14,7 @@ from collections import Counter
 from typing import Any
 
 from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
+from shared.bootstrap.argocd_extension import HA_MIN_NODES, HA_SOURCE
 from shared.settings import REPOSITORY_PROFILES
 
 RESOURCE_GROUP = "rg-platform"
@@ -41,7 +42,8 @@ def main() -> int:
     parser.add_argument("--profile", default="default", choices=profiles,
                         help="a profile from profiles/ (workload-identity also creates the cluster's identity "
                              "and federated credentials)")
-    parser.add_argument("--nodes", type=int, default=3, help="node count of the new cluster")
+    parser.add_argument("--nodes", type=int, default=HA_MIN_NODES, help="node count of the new cluster (HA from "
+                        f"{HA_MIN_NODES}: {HA_SOURCE})")
     parser.add_argument("--arc", action="store_true", help="an Azure Arc connected cluster instead of AKS")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")

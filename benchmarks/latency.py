@@ -56,7 +56,7 @@ UNREGISTERED = ("Microsoft.Kubernetes", "Microsoft.KubernetesConfiguration")
 INSTALL_MEDIANS = {("eastus", True): 150.0, ("eastus", False): 95.0, ("westeurope", True): 210.0,
                    ("westeurope", False): 130.0, ("southeastasia", True): 320.0, ("southeastasia", False): 190.0}
 REGISTRATION_MEDIANS = {"Microsoft.Kubernetes": 45.0, "Microsoft.KubernetesConfiguration": 120.0}
-PROFILES = {True: "default", False: "single-node"}  # on 3 nodes: HA, and not
+PROFILES = {True: "default", False: "single-node"}  # on the emulator's 4 nodes: HA, and not
 OTHER_CLUSTERS = 60  # clusters per other kind of wait
 
 

@@ -21,6 +21,7 @@ import threading
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from localazure.arm.extensions import HA_NODES
 from localazure.arm.server import Incoming, Reply
 from localazure.daemon import TOKEN_HEADER
 from localazure.stack import SUBSCRIPTION, LocalAzure
@@ -86,7 +87,7 @@ class ControlApp:
     def _add_cluster(self, body: dict[str, Any]) -> Reply:
         name = str(body["name"])
         group = str(body.get("resourceGroup") or DEMO_RESOURCE_GROUP)
-        nodes = int(body.get("nodes", 3))
+        nodes = int(body.get("nodes", HA_NODES))
         creating = float(body.get("creatingSeconds", 0))  # Azure's seconds; the local Azure runs them faster
         arc = bool(body.get("arc"))
         busy = "Provisioning" if arc else "Creating"  # as each reports a cluster being made
@@ -100,7 +101,7 @@ class ControlApp:
                                                  provisioning_state=state, ready_after=ready_after)
         if body.get("argocdByHand"):  # installed by a person: no marker, their own workload identity
             self._az.arm.add_extension(event["data"]["resourceUri"], "argocd", settings={
-                "redis-ha.enabled": "true" if nodes >= 3 else "false", "azure.workloadIdentity.enabled": "true",
+                "redis-ha.enabled": "true" if nodes >= HA_NODES else "false", "azure.workloadIdentity.enabled": "true",
                 "azure.workloadIdentity.clientId": str(body["argocdByHand"])})
         if body.get("event"):
             self._az.deliver_event(event)

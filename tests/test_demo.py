@@ -29,9 +29,9 @@ def test_demo_bootstraps_an_aks_cluster_and_prints_the_timeline() -> None:
 
 
 def test_demo_refuses_forced_ha_on_a_small_cluster_with_the_fix() -> None:
-    out = run_demo("--nodes", "2", "--profile", "ha")
+    out = run_demo("--nodes", "3", "--profile", "ha")
     assert out.returncode == 1
-    assert "NotEnoughNodesForHA" in out.stdout and "at least 3" in out.stdout
+    assert "NotEnoughNodesForHA" in out.stdout and "at least 4 schedulable nodes (Microsoft's" in out.stdout
 
 
 def test_demo_with_the_workload_identity_profile_shows_the_identity_and_its_credentials() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from argoboot_cli.exit_codes import CliError, Exit
 from argoboot_cli.output import Output
 from localazure.daemon import DEFAULT_SPEED, Control, ControlError, DaemonState, ensure_running, find, state_dir, stop
+from shared.bootstrap.argocd_extension import HA_MIN_NODES, HA_SOURCE
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -31,7 +32,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     actions.add_parser("status", parents=[common], help="is it running, and where").set_defaults(handler=_status)
     add = actions.add_parser("add-cluster", parents=[common], help="add a cluster to try the commands on")
     add.add_argument("name", metavar="NAME", help="cluster name (1-63 letters, digits, '-' or '_')")
-    add.add_argument("--nodes", type=int, default=3, help="node count (default 3; fewer than 3 means no HA)")
+    add.add_argument("--nodes", type=int, default=HA_MIN_NODES, help=f"node count (default {HA_MIN_NODES}; HA needs "
+                     f"at least {HA_MIN_NODES} schedulable nodes, {HA_SOURCE})")
     add.add_argument("--arc", action="store_true", help="an Azure Arc connected cluster instead of AKS")
     add.add_argument("--resource-group", default="rg-demo", help="resource group (default rg-demo)")
     add.add_argument("--creating", type=float, default=0.0, metavar="SECONDS",

@@ -27,6 +27,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", help="profile name (default: DEFAULT_PROFILE, else 'default')")
     parser.add_argument("--adopt", action="store_true",
                         help="plan taking over an Argo CD extension the service did not create (run --adopt)")
+    parser.add_argument("--reinstall", action="store_true",
+                        help="plan removing a 0.0.x Argo CD extension, and every Application with it, to install "
+                        "1.x (run --reinstall)")
     parser.set_defaults(handler=plan)
 
 
@@ -34,14 +37,16 @@ def plan(args: argparse.Namespace, out: Output) -> Exit:
     job = open_job(args.emulator, args.cluster_id, args.profile, out)
     target, cluster, settings, profile = job.target, job.cluster, job.settings, job.profile
     api, directory, secrets = target.arm(settings), target.directory(settings), target.secrets(settings)
-    result = make_plan(api, directory, settings, cluster, profile, secrets, adopt=args.adopt)
+    result = make_plan(api, directory, settings, cluster, profile, secrets, adopt=args.adopt,
+                       reinstall=args.reinstall)
     outcome = result.outcome
     if outcome.waiting_on == "azure":
         raise CliError(Exit.AZURE, "AzureUnavailable", outcome.steps[-1])
     _show(result, target.where, out)
     document = _document(result)
     if outcome.error_code == "ExtensionNotOwned":  # show what adopting it would change
-        adopted = make_plan(api, directory, settings, cluster, profile, secrets, adopt=True)
+        adopted = make_plan(api, directory, settings, cluster, profile, secrets, adopt=True,
+                            reinstall=args.reinstall)
         out.line()
         out.line(f"If adopted (argoboot run {cluster.id} --adopt):")
         for change in adopted.changes:

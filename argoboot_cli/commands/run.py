@@ -3,7 +3,8 @@
 No queue and no function app: the same reconciler the service runs, with the user's credential. `run`
 bootstraps (the queue's `bootstrap`), `update` re-applies the profile now (`update`: a PATCH of exactly
 what drifted), `uninstall` removes the extension and what the service created (`uninstall`); `--adopt` takes
-over an Argo CD extension the service did not create, as a request's `"adopt": true` does. Outcomes and exit
+over an Argo CD extension the service did not create, as a request's `"adopt": true` does, and `--reinstall`
+removes a 0.0.x one (with every Application) to install 1.x, as `"reinstall": true` does. Outcomes and exit
 codes are the queue's. The reconciler never blocks on Azure; it returns WAITING, so this loop sleeps until the
 poll schedule's next check (`shared.bootstrap.poll_planner`, the one the service's continuations follow:
 Retry-After first, else where past waits in the ledger ended) and reconciles again (one GET while the install runs).
@@ -57,6 +58,11 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         parser.add_argument("--adopt", action="store_true",
                             help="take over (or, for uninstall, remove) an Argo CD extension the service did not "
                             "create; without it such an extension is left alone (outcome skipped)")
+        if action != "uninstall":
+            parser.add_argument("--reinstall", action="store_true",
+                                help="uninstall a 0.0.x Argo CD extension to install 1.x: Argo CD's CRDs go with "
+                                "it, and every Application, ApplicationSet and AppProject on the cluster (a 1.x "
+                                "extension is never removed)")
         parser.add_argument("--timeout", type=float, metavar="SECONDS",
                             help="stop following after this long (exit 5); the install goes on in Azure")
         parser.set_defaults(handler=run, action=action)
@@ -75,7 +81,8 @@ def run(args: argparse.Namespace, out: Output) -> Exit:
                             providers=ProviderCache(clock=time.time, ttl=settings.provider_cache_seconds),
                             secrets=target.secrets(settings))
 
-    once = passes(reconciler, cluster, profile, action, adopt=args.adopt)
+    once = passes(reconciler, cluster, profile, action, adopt=args.adopt,
+                  reinstall=getattr(args, "reinstall", False))
     out.line(f"{_HEADLINE[action]} {cluster.id}")
     out.line(f"  profile {profile.name}, on {target.where}" if action != "uninstall" else f"  on {target.where}")
     progress = Progress(out)
@@ -102,7 +109,7 @@ def run(args: argparse.Namespace, out: Output) -> Exit:
 
 
 def passes(reconciler: Reconciler, cluster: ClusterRef, profile: Profile, action: str = "bootstrap", *,
-           adopt: bool = False) -> Pass:
+           adopt: bool = False, reinstall: bool = False) -> Pass:
     """One pass of `action` on the cluster, as `follow` calls it."""
     def once(waiting_on: str | None, may_reinstall: bool, created: tuple[str, ...],
              applied_hash: str | None, not_due: frozenset[str]) -> Outcome:
@@ -110,7 +117,7 @@ def passes(reconciler: Reconciler, cluster: ClusterRef, profile: Profile, action
             return reconciler.remove(cluster, created, adopt=adopt)
         return reconciler.reconcile(cluster, profile, may_reinstall=may_reinstall, waiting_on=waiting_on,
                                     adopt=adopt, created=created, applied_protected_hash=applied_hash,
-                                    not_due=not_due)
+                                    not_due=not_due, reinstall=reinstall)
     return once
 
 

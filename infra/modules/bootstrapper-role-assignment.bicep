@@ -10,9 +10,10 @@ param principalId string
 @description('Resource id of the role definition: output roleDefinitionId of bootstrapper-role.bicep.')
 param roleDefinitionId string = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', guid(subscription().id, 'argoboot-cluster-bootstrapper'))
 
-@description('Role definition ids the app may grant and revoke (constrained delegation). Default: AcrPull, for Argo CD\'s identity on registries.')
+@description('Role definition ids the app may grant and revoke (constrained delegation). Default: the two pull roles for Argo CD\'s identity on registries: AcrPull, and Container Registry Repository Reader for registries with ABAC repository permissions.')
 param delegableRoleIds array = [
   '7f951dda-4ed3-4680-a7ca-43fe172d538d' // AcrPull
+  'b93aa761-3e63-49ed-ac28-beffa264f7ac' // Container Registry Repository Reader
 ]
 
 var delegable = 'ForAnyOfAnyValues:GuidEquals {${join(delegableRoleIds, ', ')}}'

@@ -57,6 +57,13 @@ _AUTHORIZATION_API = (
     "2020-03-01-preview", "2018-09-01-preview", "2018-01-01-preview", "2017-10-01-preview", "2015-07-01",
 )  # fmt: skip
 
+#: Microsoft.ContainerRegistry/registries (bicep-types-az's list; roleAssignmentMode from 2025-05-01-preview).
+_ACR_API = (
+    "2025-05-01-preview", "2025-04-01", "2025-03-01-preview", "2024-11-01-preview", "2023-11-01-preview",
+    "2023-08-01-preview", "2023-07-01", "2023-06-01-preview", "2023-01-01-preview", "2022-12-01", "2021-09-01",
+    "2019-05-01",
+)  # fmt: skip
+
 #: (namespace, resource type), lower-cased -> the api-versions it offers.
 SUPPORTED: dict[tuple[str, str], tuple[str, ...]] = {
     **{("microsoft.resources", t): _RESOURCES_API for t in
@@ -68,6 +75,7 @@ SUPPORTED: dict[tuple[str, str], tuple[str, ...]] = {
     ("microsoft.managedidentity", "userassignedidentities"): _MSI_API,
     ("microsoft.managedidentity", "userassignedidentities/federatedidentitycredentials"): _MSI_API,
     ("microsoft.authorization", "roleassignments"): _AUTHORIZATION_API,
+    ("microsoft.containerregistry", "registries"): _ACR_API,
 }
 
 # The other extension-types routes (by region, L1-L4, and by cluster, C1-C4) at the same versions (§3b; the

@@ -206,7 +206,7 @@ class ArmEmulator(ArmRoutes):
         name: str,
         *,
         location: str = "eastus",
-        node_counts: Sequence[int] = (3,),
+        node_counts: Sequence[int] = (4,),  # enough for HA (HA_NODES in localazure.arm.extensions)
         identity: str = "SystemAssigned",
         oidc_issuer: bool = True,
         workload_identity: bool = True,
@@ -235,7 +235,7 @@ class ArmEmulator(ArmRoutes):
         name: str,
         *,
         location: str = "eastus",
-        node_count: int = 3,
+        node_count: int = 4,
         oidc_issuer: bool = True,
         workload_identity: bool = True,
         provisioning_state: str = "Succeeded",
@@ -369,15 +369,23 @@ class ArmEmulator(ArmRoutes):
         with self._lock:
             self._identities[_key(identity_id)].tags = dict(tags)
 
-    def add_registry(self, subscription: str, resource_group: str, name: str) -> str:
-        """A container registry that role assignments can target; returns its id."""
+    def add_registry(
+        self, subscription: str, resource_group: str, name: str, *, role_mode: str = "LegacyRegistryPermissions"
+    ) -> str:
+        """A container registry that role assignments can target; returns its id. `role_mode` is its
+        roleAssignmentMode: AbacRepositoryPermissions for ABAC repository permissions."""
         registry = (
             f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/"
             f"Microsoft.ContainerRegistry/registries/{name}"
         )
         with self._lock:
             self._ensure_resource_group(subscription, resource_group, "eastus")
-            self._registries.add(registry.lower())
+            self._registries[registry.lower()] = {
+                "id": registry, "name": name, "type": "Microsoft.ContainerRegistry/registries", "location": "eastus",
+                "sku": {"name": "Standard", "tier": "Standard"},
+                "properties": {"loginServer": f"{name.lower()}.azurecr.io", "provisioningState": "Succeeded",
+                               "adminUserEnabled": False, "roleAssignmentMode": role_mode},
+            }  # fmt: skip
         return registry
 
     def add_application(self, display_name: str, app_id: str | None = None) -> str:
@@ -387,6 +395,11 @@ class ArmEmulator(ArmRoutes):
             self._applications[application.object_id] = application
         return application.app_id
 
+    def set_application_web(self, app_id: str, web: Json) -> None:
+        """Replace an application's `web` (redirect URIs, logout URL), as someone editing it in the portal would."""
+        with self._lock:
+            next(a for a in self._applications.values() if a.app_id == app_id).web = dict(web)
+
     def add_application_credential(self, app_id: str, name: str, issuer: str, subject: str) -> None:
         """Give an application a federated credential directly (e.g. to fill it up to Graph's limit)."""
         with self._lock:
@@ -394,6 +407,11 @@ class ArmEmulator(ArmRoutes):
             application.credentials[new_guid()] = FederatedCredential(name, issuer, subject, [AUDIENCE])
 
     # ------------------------------------------------------------------ state inspection
+
+    def application(self, app_id: str) -> Json:
+        """An application as Graph returns it (redirect URIs included)."""
+        with self._lock:
+            return next(a for a in self._applications.values() if a.app_id == app_id).body()
 
     def application_credentials(self, app_id: str) -> list[Json]:
         with self._lock:

@@ -17,6 +17,14 @@ from localazure.arm.server import Reply
 from localazure.arm.state import ArmState
 
 ARGOCD = "microsoft.argocd"
+#: The train an install or a versions list without `releaseTrain` gets. Microsoft.ArgoCD: its preview versions, as
+#: the 2026 quickstart (no --release-train, installs 1.0.0-preview) and the AKS blog (release train "Preview") show;
+#: other types: Stable, the SDK models' default.
+DEFAULT_TRAINS = {ARGOCD: "preview"}
+
+
+def default_train(extension_type: str) -> str:
+    return DEFAULT_TRAINS.get(extension_type.lower(), "Stable")
 #: The version a fresh `Microsoft.ArgoCD` install reports once it has succeeded, and the one regions offer.
 LATEST_ARGOCD_VERSION = "1.0.0-preview"
 CLUSTER_TYPES = ("managedCluster", "connectedCluster")
@@ -70,7 +78,7 @@ class ExtensionTypeRoutes(ArmState):
                 "ExtensionTypeNotFound",
                 f"Extension type '{extension_type}' is not found in location '{location}'.",
             )
-        train = call.query.get("releasetrain", "stable").lower()
+        train = call.query.get("releasetrain", default_train(extension_type)).lower()
         versions = [v for v in self._offered if v.train.lower() == train]
         subscription = call.segments[1]
         return Reply(

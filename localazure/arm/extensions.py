@@ -20,7 +20,7 @@ from localazure.arm.async_operations import (
 )
 from localazure.arm.clusters import Cluster, ClusterRoutes, refuse_busy_cluster
 from localazure.arm.common import Json, iso, new_guid, not_found_message
-from localazure.arm.extension_types import LATEST_ARGOCD_VERSION, ExtensionTypeRoutes
+from localazure.arm.extension_types import LATEST_ARGOCD_VERSION, ExtensionTypeRoutes, default_train
 from localazure.arm.providers import unknown
 from localazure.arm.request import ArmError, Call, allow, string_map
 from localazure.arm.server import Reply
@@ -212,7 +212,7 @@ class ExtensionRoutes(ClusterRoutes, ExtensionTypeRoutes):
             cluster=cluster,
             name=existing.name if existing else name,
             extension_type=extension_type,
-            release_train=str(properties.get("releaseTrain") or "Stable"),
+            release_train=str(properties.get("releaseTrain") or default_train(extension_type)),
             auto_upgrade=bool(properties.get("autoUpgradeMinorVersion", True)),
             version=version if isinstance(version, str) else None,
             scope=extension_echo.scope(properties.get("scope"), extension_type, existing.name if existing else name),
@@ -348,11 +348,15 @@ def _helm_failure(extension: Extension, activity: str) -> Failure | None:
             or _chart_failure(extension))
 
 
+#: HA "needs at least four nodes": Microsoft's Argo CD extension quickstart and manage page (2026).
+HA_NODES = 4
+
+
 def _ha_failure(extension: Extension, operation: str) -> Failure | None:
-    """Argo CD with redis-ha (the extension's default) never becomes ready on fewer than 3 nodes it can run on:
+    """Argo CD with redis-ha (the extension's default) never becomes ready on fewer than HA_NODES nodes it can run on:
     its pods tolerate no taints."""
     ha = extension.settings.get("redis-ha.enabled", "true").lower() != "false"
-    if ha and extension.cluster.untainted_nodes < 3:
+    if ha and extension.cluster.untainted_nodes < HA_NODES:
         return Failure("ExtensionOperationFailed", ha_timeout_message(operation))
     return None
 

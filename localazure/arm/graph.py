@@ -1,4 +1,4 @@
-"""Microsoft Graph, the part the service uses: applications and their federated identity credentials.
+"""Microsoft Graph, the part the service uses: applications, their redirect URIs and federated identity credentials.
 
 Served by the same HTTPS server as the local ARM under `/v1.0/` (the service's GRAPH_ENDPOINT points
 there), with Graph's error envelope and limits: 20 credentials per application, unique names, unique
@@ -25,6 +25,13 @@ class Application:
     app_id: str
     display_name: str
     credentials: dict[str, FederatedCredential] = field(default_factory=dict)
+    #: `web` and `publicClient` (Graph's webApplication and publicClientApplication), redirect URIs among them.
+    web: Json = field(default_factory=lambda: {"redirectUris": [], "logoutUrl": None})
+    public_client: Json = field(default_factory=lambda: {"redirectUris": []})
+
+    def body(self) -> Json:
+        return {"id": self.object_id, "appId": self.app_id, "displayName": self.display_name, "web": self.web,
+                "publicClient": self.public_client}
 
     def credential_body(self, credential_id: str, credential: FederatedCredential) -> Json:
         return {
@@ -64,12 +71,37 @@ class GraphRoutes(ArmState):
                     "are not present.",
                 )
             return Reply(200, {"id": app.object_id, "appId": app.app_id, "displayName": app.display_name})
+        if len(path) == 2 and path[0] == "applications":
+            app = self._applications.get(path[1])
+            if app is None:
+                return graph_error(404, "Request_ResourceNotFound", f"Resource '{call.segments[2]}' does not exist.")
+            return self._application(call, app)
         if len(path) in (3, 4) and path[0] == "applications" and path[2] == "federatedidentitycredentials":
             app = self._applications.get(path[1])
             if app is None:
                 return graph_error(404, "Request_ResourceNotFound", f"Resource '{call.segments[2]}' does not exist.")
             return self._app_credentials(call, app, call.segments[4] if len(path) == 4 else None)
         return graph_error(400, "BadRequest", f"Resource not found for the segment '{call.segments[-1]}'.")
+
+    def _application(self, call: Call, app: Application) -> Reply:
+        """GET an application; PATCH its `web` and `publicClient` (each replaced whole, as Graph does)."""
+        if call.method == "GET":
+            return Reply(200, app.body())
+        if call.method != "PATCH":
+            return graph_error(405, "Request_BadRequest", f"{call.method} is not supported here.")
+        body = call.body if isinstance(call.body, dict) else {}
+        for key in ("web", "publicClient"):
+            value = body.get(key)
+            if value is None:
+                continue
+            uris = value.get("redirectUris") if isinstance(value, dict) else None
+            if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
+                return graph_error(400, "Request_BadRequest", f"{key}.redirectUris must be a list of strings.")
+            if key == "web":
+                app.web = dict(value)
+            else:
+                app.public_client = dict(value)
+        return Reply(204)
 
     def _app_credentials(self, call: Call, app: Application, credential_id: str | None) -> Reply:
         if credential_id is None and call.method == "GET":

@@ -51,7 +51,7 @@ class RoleAssignmentRoutes(IdentityRoutes):
         super().__init__()
         self.principal_replication_seconds = 20.0
         self._role_assignments: dict[str, RoleAssignment] = {}  # by lower-cased id
-        self._registries: set[str] = set()  # lower-cased container registry ids
+        self._registries: dict[str, Json] = {}  # lower-cased container registry id -> its GET body
         self._replications: dict[str, float] = {}  # principal id -> seconds it takes, when drawn
 
     def _replication(self, principal: str) -> float:
@@ -130,3 +130,16 @@ class RoleAssignmentRoutes(IdentityRoutes):
         if _REGISTRY in lower and lower not in self._registries:
             s = scope.strip("/").split("/")
             raise ArmError(404, "ResourceNotFound", not_found_message(s[5], s[6], s[7], s[3]))
+
+    def _registry(self, call: Call) -> Reply:
+        """`GET` a container registry: what the service reads is `properties.roleAssignmentMode` (2025-05-01-preview
+        and later; older api-versions do not return it)."""
+        allow(call, "GET")
+        body = self._registries.get("/" + "/".join(call.lower))
+        if body is None:
+            s = call.segments
+            raise ArmError(404, "ResourceNotFound", not_found_message(s[5], s[6], s[7], s[3]))
+        if call.api_version < "2025-05-01-preview":
+            return Reply(200, {**body, "properties": {k: v for k, v in body["properties"].items()
+                                                      if k != "roleAssignmentMode"}})
+        return Reply(200, body)

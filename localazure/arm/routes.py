@@ -44,6 +44,8 @@ class ArmRoutes(ResourceGroupRoutes, AssociatedResourceRoutes, ExtensionTypeCata
                 return self._provider_list(call)
             case [*_, "providers", "microsoft.authorization", "roleassignments", _]:
                 return self._role_assignment(call)
+            case ["subscriptions", _, "resourcegroups", _, "providers", "microsoft.containerregistry", "registries", _]:
+                return self._registry(call)
             case ["subscriptions", _, "providers", _]:
                 allow(call, "GET")
                 return self._provider(call, register=False)

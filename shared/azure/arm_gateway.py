@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from shared.azure.errors import AzureError
 from shared.azure.pacing import Pacer
-from shared.bootstrap.argocd_extension import RELEASE_TRAIN, ExtensionSpec, ExtensionState, VersionPin
+from shared.bootstrap.argocd_extension import ExtensionSpec, ExtensionState, VersionPin
 from shared.bootstrap.cluster_facts import ClusterFacts, cluster_facts
 from shared.bootstrap.cluster_ids import CLUSTER_TYPES, ClusterRef, InvalidClusterId, ListedCluster, parse_cluster_id
 from shared.bootstrap.extension_versions import ExtensionTypeVersion, parse_versions
@@ -31,6 +31,10 @@ CLUSTER_API_VERSIONS = {"aks": "2025-10-01", "arc": "2026-03-01"}
 #: 2022-01-15-preview with another shape): one GET, sent through the resources client's pipeline (auth, retries,
 #: pacing), so no package is added for it.
 EXTENSION_TYPES_API_VERSION = "2026-04-01"
+#: A registry's `properties.roleAssignmentMode` (AbacRepositoryPermissions | LegacyRegistryPermissions) is in
+#: Microsoft.ContainerRegistry 2025-05-01-preview (not in the stable 2025-04-01): azure-rest-api-specs via
+#: Azure/bicep-types-az generated/containerregistry/microsoft.containerregistry/2025-05-01-preview/types.md.
+REGISTRY_API_VERSION = "2025-05-01-preview"
 T = TypeVar("T")
 
 log = get_logger("argoboot.arm")
@@ -138,9 +142,9 @@ class ArmGateway:
         return True
 
     def extension_type_versions(self, subscription: str, location: str, extension_type: str,
-                                release_train: str) -> list[ExtensionTypeVersion] | None:
-        """What the region offers of the extension type on the train; None when Azure does not know the type
-        there (404)."""
+                                release_train: str | None) -> list[ExtensionTypeVersion] | None:
+        """What the region offers of the extension type on the train (None: Azure's default train, no
+        `releaseTrain` in the query); None when Azure does not know the type there (404)."""
         from urllib.parse import quote, urlencode
 
         from azure.core.exceptions import HttpResponseError
@@ -149,7 +153,8 @@ class ArmGateway:
 
         path = (f"/subscriptions/{quote(subscription)}/providers/Microsoft.KubernetesConfiguration/locations/"
                 f"{quote(location)}/extensionTypes/{quote(extension_type)}/versions")
-        query = urlencode({"releaseTrain": release_train, "api-version": EXTENSION_TYPES_API_VERSION})
+        query = urlencode({**({"releaseTrain": release_train} if release_train else {}),
+                           "api-version": EXTENSION_TYPES_API_VERSION})
         client = self._resources(subscription)
         try:
             with _azure_errors():
@@ -161,6 +166,29 @@ class ArmGateway:
                 return None
             raise
         return parse_versions(response.json())
+
+    def registry_role_mode(self, subscription: str, registry: str) -> str | None:
+        """The registry's roleAssignmentMode (`LegacyRegistryPermissions` when it reports none, Azure's default), or
+        None when the service may not read it (403): unknown."""
+        from urllib.parse import quote, urlencode
+
+        from azure.core.exceptions import HttpResponseError
+        from azure.core.rest import HttpRequest
+        from azure.mgmt.core.exceptions import ARMErrorFormat
+
+        query = urlencode({"api-version": REGISTRY_API_VERSION})
+        url = f"{self._options['base_url']}{quote(registry)}?{query}"
+        try:
+            with _azure_errors():
+                response = self._resources(subscription).send_request(HttpRequest("GET", url))
+                if response.status_code != 200:
+                    raise HttpResponseError(response=response, error_format=ARMErrorFormat)
+        except AzureError as exc:
+            if exc.status == 403:
+                return None
+            raise
+        properties = (response.json() or {}).get("properties") or {}
+        return str(properties.get("roleAssignmentMode") or "LegacyRegistryPermissions")
 
     def list_clusters(self, subscription: str) -> list[ListedCluster]:
         """Every AKS and Arc cluster in the subscription, with its tags (one paged list call)."""
@@ -195,11 +223,13 @@ class ArmGateway:
         """Start the install and return at once: the caller polls by continuation, not by blocking here."""
         from azure.mgmt.kubernetesconfiguration.v2023_05_01.models import Extension, Scope, ScopeCluster
 
-        body = Extension(extension_type=spec.extension_type, release_train=spec.release_train,
+        body = Extension(extension_type=spec.extension_type,
                          auto_upgrade_minor_version=spec.version is None, version=spec.version,
                          configuration_settings=dict(spec.settings),
                          configuration_protected_settings={k: v.value for k, v in spec.protected.items()} or None,
                          scope=Scope(cluster=ScopeCluster(release_namespace=spec.release_namespace)))
+        # The model defaults releaseTrain to Stable and types it str; None leaves it out: Azure's default train.
+        body.release_train = spec.release_train  # type: ignore[assignment]
         with _azure_errors():
             poller = self._extensions(cluster.subscription).begin_create(*_cluster_path(cluster), name, body,
                                                                           polling=False)
@@ -214,12 +244,13 @@ class ArmGateway:
         put_extension."""
         from azure.mgmt.kubernetesconfiguration.v2023_05_01.models import PatchExtension
 
-        # The model defaults releaseTrain to Stable: send ours, or the PATCH would switch trains. Its type says
-        # dict[str, str], but a None value is sent as JSON null, which removes the key.
+        # The model defaults releaseTrain to Stable: None leaves it out, so the PATCH keeps the extension's train.
+        # Its type says dict[str, str], but a None value is sent as JSON null, which removes the key.
         changes: dict[str, Any] = dict(settings)
-        body = PatchExtension(configuration_settings=changes or None, release_train=RELEASE_TRAIN,
+        body = PatchExtension(configuration_settings=changes or None,
                               configuration_protected_settings={k: v.value for k, v in protected.items()}
                               if protected else None)
+        body.release_train = None  # type: ignore[assignment]
         if pin is not None:  # unpinning sends autoUpgradeMinorVersion true: the train's version takes over
             body.auto_upgrade_minor_version = pin.version is None
             body.version = pin.version

@@ -1,7 +1,8 @@
-"""Microsoft Graph access for the SSO application's federated credentials (an app registration, not ARM).
+"""Microsoft Graph access for the SSO application (an app registration, not ARM): its federated credentials and
+the redirect URIs Argo CD's sign-in needs.
 
 Plain REST over azure-core's pipeline (retries, bearer tokens from azure-identity) instead of the
-large msgraph SDK: the service makes four calls. The app's identity needs the Graph application
+large msgraph SDK: the service makes six calls. The app's identity needs the Graph application
 permission Application.ReadWrite.OwnedBy and must be an owner of the SSO application (docs/deploy.md).
 `GRAPH_ENDPOINT` points it at the local emulator.
 """
@@ -86,6 +87,24 @@ class GraphGateway:
             "audiences": list(credential.audiences), "description": description[:600]})
         return str(data["id"])
 
+    def redirect_uris(self, object_id: str) -> tuple[list[str], list[str]]:
+        """The application's web and public-client (mobile and desktop) redirect URIs."""
+        _, data = self._call("GET", f"/applications/{quote(object_id)}?$select=id,web,publicClient")
+        return _uris(data, "web"), _uris(data, "publicClient")
+
+    def add_redirect_uris(self, object_id: str, web: list[str], public: list[str]) -> None:
+        """Add these redirect URIs, keeping the ones the application has and the rest of `web` and `publicClient`
+        (Graph replaces a complex property whole on PATCH, so the current one is read and sent back)."""
+        _, data = self._call("GET", f"/applications/{quote(object_id)}?$select=id,web,publicClient")
+        body: dict[str, Any] = {}
+        for key, wanted in (("web", web), ("publicClient", public)):
+            current = _uris(data, key)
+            missing = [u for u in wanted if u not in current]
+            if missing:
+                body[key] = {**((data or {}).get(key) or {}), "redirectUris": current + missing}
+        if body:
+            self._call("PATCH", f"/applications/{quote(object_id)}", body)
+
     def delete_credential(self, object_id: str, credential_id: str) -> None:
         try:
             self._call("DELETE", f"/applications/{quote(object_id)}/federatedIdentityCredentials/"
@@ -93,3 +112,9 @@ class GraphGateway:
         except AzureError as exc:
             if not exc.not_found:
                 raise
+
+
+def _uris(data: Any, key: str) -> list[str]:
+    section = (data or {}).get(key) if isinstance(data, dict) else None
+    uris = section.get("redirectUris") if isinstance(section, dict) else None
+    return [u for u in uris if isinstance(u, str)] if isinstance(uris, list) else []

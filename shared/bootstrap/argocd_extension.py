@@ -9,18 +9,23 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from shared.bootstrap.adoption import is_legacy_version
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_shape import automatic_resources, capacity_text
 from shared.bootstrap.gitops import GitOpsSettings, Protected, ui_settings
+from shared.bootstrap.metrics import metrics_settings
 from shared.bootstrap.ownership import MARKER_KEY, MARKER_VALUE
-from shared.bootstrap.profiles import LEGACY_KEYS, Profile, Sso
+from shared.bootstrap.profiles import Profile, Sso
 from shared.errors import PermanentError
 
 EXTENSION_NAME = "argocd"
 EXTENSION_TYPE = "Microsoft.ArgoCD"
-RELEASE_TRAIN = "preview"
 RELEASE_NAMESPACE = "argocd"
-HA_MIN_NODES = 3  # redis-ha needs three nodes; with fewer the Helm install times out
+#: Schedulable nodes HA (redis-ha, the extension's default) needs: "at least four nodes", Microsoft's Argo CD extension
+#: quickstart and manage page (learn.microsoft.com/azure/azure-arc/kubernetes/quickstart-deploy-gitops-argo-cd and
+#: .../how-to-manage-gitops-argo-cd-extension, 2026); the February 2026 tutorial said three.
+HA_MIN_NODES = 4
+HA_SOURCE = "Microsoft's Argo CD extension docs, 2026"
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,7 @@ class ExtensionSpec:
     deferred: Mapping[str, str] = field(default_factory=dict)
     protected: Mapping[str, Protected] = field(default_factory=dict)
     extension_type: str = EXTENSION_TYPE
-    release_train: str = RELEASE_TRAIN
+    release_train: str | None = None  # None: Azure's default train (Microsoft's 2026 docs pass none)
     release_namespace: str = RELEASE_NAMESPACE
     version: str | None = None  # pinned (autoUpgradeMinorVersion false), or None to follow the train
 
@@ -79,12 +84,26 @@ def high_availability(profile: Profile, facts: ClusterFacts) -> bool:
     if profile.ha == "on":
         if nodes is not None and nodes < HA_MIN_NODES:
             raise PermanentError("NotEnoughNodesForHA",
-                                 f"profile {profile.name!r} requires HA but the cluster has {capacity_text(facts)}; "
-                                 f"HA needs at least {HA_MIN_NODES} nodes Argo CD can run on. Scale the cluster (or "
-                                 f"an untainted Linux pool) to {HA_MIN_NODES} nodes or use a profile with ha: auto "
-                                 "or off")
+                                 f"profile {profile.name!r} requires HA, and HA needs at least {HA_MIN_NODES} "
+                                 f"schedulable nodes ({HA_SOURCE}); the cluster has {capacity_text(facts)}. Scale "
+                                 f"the cluster (or an untainted Linux pool) to {HA_MIN_NODES} nodes or use a profile "
+                                 "with ha: auto or off")
         return True
     return nodes is not None and nodes >= HA_MIN_NODES
+
+
+def ha_reason(profile: Profile, facts: ClusterFacts) -> str:
+    """Whether HA is on, and why, for the steps (ends with the `redis-ha.enabled` value it renders)."""
+    nodes = facts.argocd_nodes
+    if profile.ha != "auto":
+        on = high_availability(profile, facts)
+        return f"profile {profile.name!r} says ha: {profile.ha} (redis-ha.enabled={str(on).lower()})"
+    if nodes is None:
+        return "schedulable nodes unknown: installing single-node (redis-ha.enabled=false)"
+    if nodes < HA_MIN_NODES:
+        return (f"HA needs at least {HA_MIN_NODES} schedulable nodes ({HA_SOURCE}); this cluster has {nodes}: "
+                "installing single-node (redis-ha.enabled=false)")
+    return f"{nodes} schedulable nodes, HA needs at least {HA_MIN_NODES} ({HA_SOURCE}): HA (redis-ha.enabled=true)"
 
 
 def oidc_config(sso: Sso) -> str:
@@ -123,6 +142,7 @@ def render_settings(profile: Profile, facts: ClusterFacts, identity_client_id: s
     if profile.application_namespaces:
         settings["configs.params.application\\.namespaces"] = ", ".join(profile.application_namespaces)
     settings.update(ui_settings(profile.ui_expose))
+    settings.update(metrics_settings(profile.metrics))
     return settings
 
 
@@ -134,7 +154,13 @@ def desired_extension(profile: Profile, facts: ClusterFacts, identity_client_id:
     gitops = gitops or GitOpsSettings()
     return ExtensionSpec(settings={**render_settings(profile, facts, identity_client_id), **gitops.base,
                                    MARKER_KEY: MARKER_VALUE},
-                         deferred=gitops.root, protected=gitops.protected, version=profile.version)
+                         deferred=gitops.root, protected=gitops.protected, version=profile.version,
+                         release_train=profile.release_train)
+
+
+def train_text(train: str | None) -> str:
+    """A release train as messages name it."""
+    return f"release train {train}" if train else "Azure's default release train"
 
 
 def version_pin(installed: ExtensionState, spec: ExtensionSpec) -> VersionPin | None:
@@ -146,10 +172,10 @@ def version_pin(installed: ExtensionState, spec: ExtensionSpec) -> VersionPin | 
 
 
 def settings_patch(installed: Mapping[str, str], desired: Mapping[str, str]) -> dict[str, str | None]:
-    """Only what changed: new or different values, and None (remove) for keys the profile no longer sets.
+    """Only what changed: new or different values, and None (remove) for keys `desired` does not hold.
 
-    The profile is the source of truth for the whole extension configuration, so a key someone added
-    by hand is removed too; the README says so."""
+    The profile is the source of truth for the extension configuration, so a key someone added by hand is removed
+    too (the README says so); what an adoption kept is part of `desired` (`shared.bootstrap.adoption`)."""
     patch: dict[str, str | None] = {k: v for k, v in desired.items() if installed.get(k) != v}
     patch.update({k: None for k in installed if k not in desired})
     return patch
@@ -161,8 +187,7 @@ def config_hash(settings: Mapping[str, str]) -> str:
 
 
 def legacy_installation(ext: ExtensionState) -> str | None:
-    """Why this is a 0.0.x installation (which cannot be upgraded in place), or None for a 1.x one."""
-    if ext.version and ext.version.startswith("0.0."):
-        return f"version {ext.version}"
-    legacy = sorted(k for k in ext.settings if k in LEGACY_KEYS or k.startswith("config-maps."))
-    return f"0.0.x settings {', '.join(legacy)}" if legacy else None
+    """Why this is a 0.0.x installation (which cannot be upgraded in place), or None for a 1.x one. Decided by the
+    version alone: old-style keys such as `config-maps.*` also appear on 1.0.0-preview installs made by Microsoft's
+    own tutorial, and those are adopted by a PATCH (`shared.bootstrap.adoption`)."""
+    return f"version {ext.version}" if ext.version and is_legacy_version(ext.version) else None

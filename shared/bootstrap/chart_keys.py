@@ -13,6 +13,13 @@ import re
 
 HelmPath = tuple[str | int, ...]
 
+#: The ConfigMaps the extension's old `config-maps.<name>.data.<key>` settings wrote, and the chart's current keys.
+LEGACY_CONFIG_MAPS = {
+    "argocd-cm": "configs.cm", "argocd-rbac-cm": "configs.rbac", "argocd-cmd-params-cm": "configs.params",
+    "argocd-ssh-known-hosts-cm": "configs.ssh", "argocd-tls-certs-cm": "configs.tls",
+    "argocd-gpg-keys-cm": "configs.gpg",
+}
+
 
 def helm_path(key: str) -> HelmPath:
     """A chart key in its canonical form: unescaped dots split, `\\.` is a dot inside a name, `[007]` is index 7.

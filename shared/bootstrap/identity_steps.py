@@ -1,5 +1,6 @@
-"""The identity part of a reconcile: the cluster's managed identity, its federated credentials, AcrPull on the
-profile's registries, and the SSO application's credential.
+"""The identity part of a reconcile: the cluster's managed identity, its federated credentials, AcrPull (or Container
+Registry Repository Reader where the registry uses ABAC repository permissions) on the profile's registries, and the
+SSO application's credential.
 
 Same rules as the rest of the reconciler: observe, then write only a difference; one credential write
 at a time per identity (Azure refuses parallel ones with a 409); never touch a resource that lacks
@@ -18,7 +19,6 @@ from shared.bootstrap.identity_placement import IdentityPlacement
 from shared.bootstrap.outcome import Run
 from shared.bootstrap.profiles import Profile
 from shared.bootstrap.workload_identity import (
-    ACR_PULL_ROLE,
     AUDIENCE,
     CREDENTIAL_PREFIX,
     IdentityRef,
@@ -30,10 +30,12 @@ from shared.bootstrap.workload_identity import (
     ownership_tags,
     parse_graph_credential_ref,
     parse_role_assignment_ref,
+    pull_role,
     role_assignment_name,
     role_assignment_ref,
     role_definition_id,
     sso_credential,
+    sso_redirects,
 )
 from shared.errors import PermanentError
 
@@ -66,7 +68,7 @@ class IdentitySteps:
             run.created.append(identity.id)  # ours (tagged): a run that died after creating it left it unrecorded
         self._credentials(run, ref, profile, issuer)
         for registry in profile.container_registries:
-            self._acr_pull(run, registry, identity)
+            self._registry_pull(run, registry, identity)
         return identity
 
     def _credentials(self, run: Run, ref: IdentityRef, profile: Profile, issuer: str) -> None:
@@ -87,31 +89,42 @@ class IdentitySteps:
                 self.api.delete_credential(ref, stale.name)
                 run.step(f"deleted federated credential {stale.name} (its service account left the profile)")
 
-    def _acr_pull(self, run: Run, registry: str, identity: ManagedIdentity) -> None:
+    def _registry_pull(self, run: Run, registry: str, identity: ManagedIdentity) -> None:
+        """AcrPull, or Container Registry Repository Reader on a registry with ABAC repository permissions."""
         scope = parse_resource_id(registry)
-        name = role_assignment_name(scope.id, identity.principal_id, ACR_PULL_ROLE)
+        mode = self.api.registry_role_mode(scope.subscription, scope.id)
+        role, role_name = pull_role(mode)
+        name = role_assignment_name(scope.id, identity.principal_id, role)
         if self.api.role_assignment_exists(scope.subscription, scope.id, name):
             # Its deterministic name says the service made it for this identity (maybe in a run that died after).
             run.created.append(role_assignment_ref(scope.id, name))
             return
         assignment = self.api.create_role_assignment(scope.subscription, scope.id, name,
-                                                     role_definition_id(scope.subscription, ACR_PULL_ROLE),
+                                                     role_definition_id(scope.subscription, role),
                                                      identity.principal_id)
         run.created.append(assignment)
-        run.step(f"granted AcrPull on registry {scope.name} to the identity")
+        why = f"roleAssignmentMode {mode}" if mode else "its roleAssignmentMode could not be read (403): the default"
+        run.step(f"granted {role_name} on registry {scope.name} to the identity ({why})")
 
     def ensure_sso(self, run: Run, cluster: ClusterRef, profile: Profile, issuer: str) -> None:
-        """The SSO application trusts this cluster's argocd-server: created through Graph, or reported."""
+        """The SSO app registration trusts this cluster's argocd-server and takes Argo CD's redirect URIs (web
+        `<url>/auth/callback`, CLI `http://localhost:8085/auth/callback`): made through Graph, or reported."""
         sso = profile.sso
         if sso is None:
             return
         want = sso_credential(cluster, issuer)
+        web, public = sso_redirects(profile.url or "")  # a profile with sso has a url (checked when loaded)
         if not sso.create_federated_credential:
             parameters = json.dumps({"name": want.name, "issuer": want.issuer, "subject": want.subject,
                                      "audiences": [AUDIENCE]})
             run.actions_required.append(f"add federated credential {want.name} to Entra application {sso.client_id} "
                      f"(issuer {want.issuer}, subject {want.subject}, audience {AUDIENCE}): "
                      f"az ad app federated-credential create --id {sso.client_id} --parameters '{parameters}'")
+            run.actions_required.append(
+                f"make sure Entra application {sso.client_id} has the web redirect URI {web[0]} and the mobile and "
+                f"desktop (public client) redirect URI {public[0]}, and a groups claim: az ad app update --id "
+                f"{sso.client_id} --web-redirect-uris {web[0]} --public-client-redirect-uris {public[0]} (these flags "
+                "replace the lists: add the URIs it already has)")
             return
         app = self.directory.find_application(sso.client_id)
         if app is None:
@@ -119,6 +132,11 @@ class IdentitySteps:
                                  f"no Entra application has client id {sso.client_id} (sso.clientId of profile "
                                  f"{profile.name!r}), or the service's identity cannot read it: make the identity an "
                                  "owner of the application")
+        have_web, have_public = self.directory.redirect_uris(app)
+        missing = [u for u in web if u not in have_web] + [u for u in public if u not in have_public]
+        if missing:
+            self.directory.add_redirect_uris(app, web, public)
+            run.step(f"added redirect URIs {', '.join(missing)} to Entra application {sso.client_id}")
         existing = self.directory.list_credentials(app)
         if any(have.matches(want) for have in existing):
             # Ours if it has our name: a run that died right after creating it left it out of the ledger.

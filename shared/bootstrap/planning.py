@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shared.azure.api import AzureApi, DirectoryApi, SecretsApi
-from shared.bootstrap.argocd_extension import EXTENSION_NAME, ExtensionSpec, ExtensionState, VersionPin
+from shared.bootstrap.argocd_extension import EXTENSION_NAME, ExtensionSpec, ExtensionState, VersionPin, train_text
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import ClusterRef, ListedCluster
 from shared.bootstrap.extension_versions import ExtensionTypeVersion
@@ -73,7 +73,7 @@ class PlanningApi:
 
     Reads: provider_state, get_cluster, get_extension, list_extensions, extension_type_versions,
     resource_group_exists, list_clusters, get_identity, list_identities, list_credentials,
-    role_assignment_exists. Writes: register_provider, enable_workload_identity,
+    role_assignment_exists, registry_role_mode. Writes: register_provider, enable_workload_identity,
     put_extension, patch_extension, delete_extension, put_identity, delete_identity, put_credential,
     delete_credential, create_role_assignment, delete_role_assignment.
     """
@@ -112,7 +112,7 @@ class PlanningApi:
         return found
 
     def extension_type_versions(self, subscription: str, location: str, extension_type: str,
-                                release_train: str) -> list[ExtensionTypeVersion] | None:
+                                release_train: str | None) -> list[ExtensionTypeVersion] | None:
         return self._api.extension_type_versions(subscription, location, extension_type, release_train)
 
     def resource_group_exists(self, subscription: str, name: str) -> bool:
@@ -132,6 +132,9 @@ class PlanningApi:
 
     def role_assignment_exists(self, subscription: str, scope: str, name: str) -> bool:
         return self._api.role_assignment_exists(subscription, scope, name)
+
+    def registry_role_mode(self, subscription: str, registry: str) -> str | None:
+        return self._api.registry_role_mode(subscription, registry)
 
     def extension(self, cluster: ClusterRef, name: str) -> ExtensionState | None:
         """The extension as last read (None: absent, or not read)."""
@@ -161,7 +164,7 @@ class PlanningApi:
         keys = sorted(set(before) | set(spec.settings))
         settings = tuple(SettingChange(k, before.get(k), spec.settings.get(k)) for k in keys) + \
             _protected_changes(spec.protected)
-        what = f"{spec.extension_type}, release train {spec.release_train}, namespace {spec.release_namespace}"
+        what = f"{spec.extension_type}, {train_text(spec.release_train)}, namespace {spec.release_namespace}"
         if current is None:
             self._plan("create-extension", name, f"install {name} ({what})", settings)
         else:
@@ -193,8 +196,9 @@ class PlanningApi:
     def delete_extension(self, cluster: ClusterRef, name: str) -> None:
         current = self.extension(cluster, name)
         version = f" {current.version}" if current is not None and current.version else ""
-        self._plan("delete-extension", name, f"uninstall {name}{version} (a legacy install is removed before the "
-                   "current version goes on; the plan stops at the removal)")
+        self._plan("delete-extension", name, f"uninstall {name}{version}, as --reinstall asks: Argo CD's CRDs go "
+                   "with it, and every Application, ApplicationSet and AppProject on the cluster with them; 1.x is "
+                   "installed once it is gone (the plan stops at the removal)")
 
     def put_identity(self, ref: IdentityRef, location: str, tags: Mapping[str, str]) -> ManagedIdentity:
         self._new_identities.add(ref.id.lower())
@@ -236,7 +240,8 @@ def _protected_changes(protected: Mapping[str, Protected]) -> tuple[SettingChang
 class PlanningDirectory:
     """A `DirectoryApi` (Graph) that reads through and records writes.
 
-    Reads: find_application, list_credentials. Writes: add_credential, delete_credential.
+    Reads: find_application, list_credentials, redirect_uris. Writes: add_credential, delete_credential,
+    add_redirect_uris.
     """
 
     def __init__(self, directory: DirectoryApi, changes: list[PlannedChange]) -> None:
@@ -255,6 +260,13 @@ class PlanningDirectory:
                                            f"{object_id} for argocd-server: subject {credential.subject}"))
         return ASSIGNED_BY_AZURE
 
+    def redirect_uris(self, object_id: str) -> tuple[list[str], list[str]]:
+        return self._directory.redirect_uris(object_id)
+
+    def add_redirect_uris(self, object_id: str, web: list[str], public: list[str]) -> None:
+        self._changes.append(PlannedChange("add-sso-redirect-uris", object_id, "add redirect URIs to Entra "
+                                           f"application {object_id}: " + ", ".join([*web, *public])))
+
     def delete_credential(self, object_id: str, credential_id: str) -> None:
         self._changes.append(PlannedChange("delete-sso-credential", credential_id,
                                            f"delete federated credential {credential_id} from Entra application "
@@ -263,14 +275,15 @@ class PlanningDirectory:
 
 def make_plan(api: AzureApi, directory: DirectoryApi, settings: Settings, cluster: ClusterRef,
               profile: Profile, secrets: SecretsApi | None = None, *, adopt: bool = False,
-              created: tuple[str, ...] = ()) -> Plan:
+              created: tuple[str, ...] = (), reinstall: bool = False) -> Plan:
     """One reconcile as a new request would run it (a failed install is re-installed), writes withheld. A Key
     Vault secret is read (a read), and shown only by its label. `adopt` plans the take-over of an Argo CD
-    extension the service did not create."""
+    extension the service did not create; `reinstall` the removal of a 0.0.x one."""
     planning = PlanningApi(api)
     reconciler = Reconciler(api=planning, directory=PlanningDirectory(directory, planning.changes), settings=settings,
                             providers=ProviderCache(clock=time.time, ttl=0), secrets=secrets)
-    outcome = reconciler.reconcile(cluster, profile, may_reinstall=True, adopt=adopt, created=created)
+    outcome = reconciler.reconcile(cluster, profile, may_reinstall=True, adopt=adopt, created=created,
+                                   reinstall=reinstall)
     return Plan(cluster=cluster, profile=profile.name, facts=planning.facts.get(cluster.key),
                 extension=planning.extension(cluster, EXTENSION_NAME), changes=tuple(planning.changes),
                 outcome=outcome)

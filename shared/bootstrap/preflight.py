@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.azure.api import ClusterApi
-from shared.bootstrap.argocd_extension import EXTENSION_TYPE, RELEASE_TRAIN, high_availability
+from shared.bootstrap.argocd_extension import EXTENSION_TYPE, high_availability, train_text
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import ClusterRef
 from shared.bootstrap.extension_versions import CLUSTER_TYPES, ExtensionTypeVersion
@@ -27,7 +27,7 @@ from shared.errors import PermanentError
 DISCONNECTED = ("offline", "expired", "agentnotinstalled")
 CONNECTING = "connecting"
 VERSIONS_COMMAND = ("az k8s-extension extension-types list-versions-by-location --location {location} "
-                    f"--extension-type {EXTENSION_TYPE} --release-train {RELEASE_TRAIN}")
+                    f"--extension-type {EXTENSION_TYPE}")
 
 
 @dataclass
@@ -68,15 +68,16 @@ class Preflight:
     def availability(self, cluster: ClusterRef, profile: Profile, facts: ClusterFacts) -> list[str]:
         """The versions this cluster can take on the train; refuse a region, Kubernetes version or pinned version
         Azure does not offer (a permanent failure that names them, not a Helm time-out)."""
-        location = facts.location.lower().replace(" ", "")
+        location, train = facts.location.lower().replace(" ", ""), profile.release_train
         offered: list[ExtensionTypeVersion] | None = self.cache.get(
-            ("extension-types", location, RELEASE_TRAIN),
-            lambda: self.api.extension_type_versions(cluster.subscription, location, EXTENSION_TYPE, RELEASE_TRAIN))
-        command = VERSIONS_COMMAND.format(location=location)
+            ("extension-types", location, (train or "").lower()),
+            lambda: self.api.extension_type_versions(cluster.subscription, location, EXTENSION_TYPE, train))
+        command = VERSIONS_COMMAND.format(location=location) + (f" --release-train {train}" if train else "")
+        on_train = train_text(train)
         if not offered:
             raise PermanentError(
                 "ExtensionNotOffered",
-                f"Azure does not offer {EXTENSION_TYPE} on release train {RELEASE_TRAIN} in region {location}, where "
+                f"Azure does not offer {EXTENSION_TYPE} on {on_train} in region {location}, where "
                 f"{cluster.name} runs; a cluster there cannot take the extension. Use a cluster in a region that "
                 f"offers it (`{command}` lists what a region offers)")
         k8s = facts.kubernetes_version
@@ -84,7 +85,7 @@ class Preflight:
         if not fits:
             raise PermanentError(
                 "ExtensionNotOfferedForVersion",
-                f"no {EXTENSION_TYPE} version on release train {RELEASE_TRAIN} in region {location} supports "
+                f"no {EXTENSION_TYPE} version on {on_train} in region {location} supports "
                 f"{CLUSTER_TYPES[cluster.kind]} {cluster.name} on Kubernetes {k8s or 'unknown'} (distribution "
                 f"{facts.distribution or 'unknown'}); offered there: {', '.join(v.version for v in offered)}. "
                 f"Upgrade the cluster's Kubernetes version (`{_upgrade(cluster)}`), then send the request again "
@@ -93,7 +94,7 @@ class Preflight:
             raise PermanentError(
                 "ExtensionVersionNotAvailable",
                 f"profile {profile.name!r} pins {EXTENSION_TYPE} version {profile.version}, which {cluster.name} "
-                f"cannot take: in region {location} on release train {RELEASE_TRAIN}, for Kubernetes "
+                f"cannot take: in region {location} on {on_train}, for Kubernetes "
                 f"{k8s or 'unknown'}, it can take {', '.join(fits)}. Pin one of those in profiles/{profile.name}.yaml "
                 "(version:), or remove version to follow the train")
         return fits

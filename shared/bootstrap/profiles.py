@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from shared.bootstrap.chart_keys import HelmPath, collides, helm_path, reaches
+from shared.bootstrap.chart_keys import LEGACY_CONFIG_MAPS, HelmPath, collides, helm_path, reaches
 from shared.bootstrap.cluster_ids import InvalidClusterId, parse_resource_id
 from shared.bootstrap.gitops_profile import (
     DEFAULT_VAULT_SUFFIX,
@@ -27,6 +27,7 @@ from shared.bootstrap.gitops_profile import (
     parse_gitops,
     parse_ui,
 )
+from shared.bootstrap.metrics import Metrics, check_metrics_helm_values, parse_metrics
 from shared.bootstrap.names import is_profile_name
 from shared.bootstrap.ownership import MARKER_KEY
 from shared.errors import ProfileError as ProfileError  # defined there for gitops_profile; importable from here
@@ -62,6 +63,8 @@ _LAYOUT: dict[str, frozenset[str] | None] = {
     "ui": frozenset({"expose"}),
     "overridable": None,
     "version": None,
+    "releaseTrain": None,
+    "metrics": None,
     "arc": frozenset({"whenDisconnected"}),
 }
 
@@ -94,11 +97,6 @@ LEGACY_KEYS = {
     "workloadIdentity.enable": "workloadIdentity.enabled (rendered as azure.workloadIdentity.enabled)",
     "workloadIdentity.clientId": "workloadIdentity.enabled (the service sets azure.workloadIdentity.clientId)",
     "workloadIdentity.entraSSOClientId": "sso.clientId (rendered as azure.workloadIdentity.entraSSOClientId)",
-}
-_LEGACY_CONFIG_MAPS = {
-    "argocd-cm": "configs.cm", "argocd-rbac-cm": "configs.rbac", "argocd-cmd-params-cm": "configs.params",
-    "argocd-ssh-known-hosts-cm": "configs.ssh", "argocd-tls-certs-cm": "configs.tls",
-    "argocd-gpg-keys-cm": "configs.gpg",
 }
 
 
@@ -142,6 +140,8 @@ class Profile:
     gitops: GitOps | None = None
     ui_expose: Expose | None = None
     version: str | None = None  # a pinned extension version; None follows the release train
+    release_train: str | None = None  # a pinned release train; None: Azure's default train, as Microsoft's docs do
+    metrics: Metrics = "off"  # Argo CD's metrics, and Azure Managed Prometheus (shared.bootstrap.metrics)
     when_disconnected: Disconnected = "fail"
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     vault_suffix: str = field(default=DEFAULT_VAULT_SUFFIX, compare=False, repr=False)  # KEY_VAULT_DNS_SUFFIX
@@ -227,6 +227,8 @@ def parse_profile(name: str, data: Any, *, source: str, vault_suffix: str = DEFA
     ui_expose = parse_ui(data.get("ui"), source)
     helm_values = _helm_values(data.get("helmValues"), source)
     check_helm_values(helm_values, gitops, ui_expose, source)
+    metrics = parse_metrics(data.get("metrics"), source)
+    check_metrics_helm_values(helm_values, metrics, source)
     return Profile(
         name=name, ha=_ha(data.get("ha", "auto"), source), url=url, workload_identity=wi, sso=sso,
         rbac=_rbac(data.get("rbac"), source),
@@ -235,7 +237,9 @@ def parse_profile(name: str, data: Any, *, source: str, vault_suffix: str = DEFA
         overridable=_overridable(data.get("overridable"), source),
         description=_string(data.get("description", ""), source, "description", allow=MULTI_LINE), gitops=gitops,
         ui_expose=ui_expose, document=data, vault_suffix=vault_suffix,
-        version=_version(data.get("version"), source), when_disconnected=_disconnected(data.get("arc"), source))
+        version=_version(data.get("version"), source), release_train=_train(data.get("releaseTrain"), source),
+        metrics=metrics,
+        when_disconnected=_disconnected(data.get("arc"), source))
 
 
 def _check_layout(data: Mapping[str, Any], source: str) -> None:
@@ -260,8 +264,8 @@ def _check_layout(data: Mapping[str, Any], source: str) -> None:
 
 def _legacy_config_map(key: str) -> str:
     parts = key.split(".")
-    if len(parts) >= 4 and parts[2] == "data" and parts[1] in _LEGACY_CONFIG_MAPS:
-        return f"{_LEGACY_CONFIG_MAPS[parts[1]]}.{'.'.join(parts[3:])}"
+    if len(parts) >= 4 and parts[2] == "data" and parts[1] in LEGACY_CONFIG_MAPS:
+        return f"{LEGACY_CONFIG_MAPS[parts[1]]}.{'.'.join(parts[3:])}"
     return "the configs.* keys of the argo-helm argo-cd chart"
 
 
@@ -279,6 +283,13 @@ def _version(value: Any, source: str) -> str | None:
     if not isinstance(value, str) or not re.match(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$", value):
         raise ProfileError(source, "version", f"{value!r} is not an extension version such as 1.0.0-preview; leave "
                            "version out to follow the release train")
+    return value
+
+
+def _train(value: Any, source: str) -> str | None:
+    if value is not None and not (isinstance(value, str) and re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,31}", value)):
+        raise ProfileError(source, "releaseTrain", f"{printable(str(value))!r} is not a release train such as Preview "
+                           "or Stable; leave it out for Azure's default train")
     return value
 
 

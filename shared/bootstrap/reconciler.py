@@ -8,12 +8,13 @@ WAITING outcome; the caller schedules a continuation instead of holding the mess
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shared.azure.api import AzureApi, DirectoryApi, SecretsApi
 from shared.azure.errors import AzureError
 from shared.azure.pacing import paced_pass
+from shared.bootstrap.adoption import kept_text, legacy_message, patch_step, target_settings
 from shared.bootstrap.argocd_extension import (
     EXTENSION_NAME,
     EXTENSION_TYPE,
@@ -22,6 +23,7 @@ from shared.bootstrap.argocd_extension import (
     ExtensionState,
     config_hash,
     desired_extension,
+    ha_reason,
     legacy_installation,
     settings_patch,
     version_pin,
@@ -29,7 +31,7 @@ from shared.bootstrap.argocd_extension import (
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import ClusterRef
 from shared.bootstrap.cluster_shape import capacity_text, is_automatic
-from shared.bootstrap.gitops import ROOT_KEY, GitOpsSettings, protected_hash, render_gitops
+from shared.bootstrap.gitops import GitOpsSettings, protected_hash, render_gitops
 from shared.bootstrap.identity_steps import IdentitySteps
 from shared.bootstrap.install_failures import argocd_already_present
 from shared.bootstrap.outcome import Awaited, Outcome, Phase, Run
@@ -68,6 +70,7 @@ class _Job:
     may_reinstall: bool
     honour_opt_out: bool
     adopt: bool
+    reinstall: bool
     created: tuple[str, ...]
     not_due: frozenset[str]
 
@@ -127,17 +130,18 @@ class Reconciler:
     def reconcile(self, cluster: ClusterRef, profile: Profile, *, may_reinstall: bool,
                   waiting_on: str | None = None, honour_opt_out: bool = False, adopt: bool = False,
                   created: tuple[str, ...] = (), applied_protected_hash: str | None = None,
-                  not_due: frozenset[str] = frozenset()) -> Outcome:
+                  not_due: frozenset[str] = frozenset(), reinstall: bool = False) -> Outcome:
         """Run the steps. `may_reinstall`: a Failed extension is installed again (a new request, or attempts
         left under MAX_INSTALL_ATTEMPTS); `honour_opt_out`: skip a cluster tagged out (events and the sweep);
         `adopt`: take over an Argo CD extension the service did not create; `created`: what the ledger says the
         service created for the cluster (its extension among them, once it installed or adopted one);
         `applied_protected_hash`: the ledger's hash of the protected settings last sent (Azure never returns them);
         `not_due`: registering providers whose next check is not due yet (the poll planner's `not_due`): not read on
-        this pass, they count as still registering."""
+        this pass, they count as still registering; `reinstall`: a 0.0.x extension may be uninstalled (and every
+        Application with it) to install 1.x."""
         run = Run()
         run.protected_hash = applied_protected_hash
-        job = _Job(cluster, profile, may_reinstall, honour_opt_out, adopt, created, not_due)
+        job = _Job(cluster, profile, may_reinstall, honour_opt_out, adopt, reinstall, created, not_due)
         with paced_pass(cluster.id, "poll" if waiting_on in ("extension", "providers") else "reconcile"):
             return self._reconcile(run, job, waiting_on)
 
@@ -247,6 +251,7 @@ class Reconciler:
         # Extensions cannot exist before their provider is registered, and reading them then would register it.
         readable = _registered(states, EXTENSIONS_NAMESPACE)
         ext = (self._read_extension(cluster) if isinstance(known, _NotRead) else known) if readable else None
+        adopting = False  # taking it over on this pass (kept settings are recorded in it from then on)
         if ext is not None and ext.extension_type.lower() == EXTENSION_TYPE.lower():
             if not owned(cluster, ext.name, ext.settings, job.created):
                 if ext.name.lower() != EXTENSION_NAME:
@@ -255,6 +260,7 @@ class Reconciler:
                     return run.skip("ExtensionNotOwned", foreign_message(cluster, ext.name, ext.extension_type))
                 run.step(f"adopting extension {ext.name} ({ext.extension_type}, {ext.provisioning_state}), which the "
                          'service did not create: the request says "adopt": true')
+                adopting = True
             run.created.append(extension_id(cluster, EXTENSION_NAME))  # ours from now on (the ledger keeps it)
         if readable and (ext is None or ext.provisioning_state.lower() == "failed"
                          or (profile.version is not None and ext.pinned_version != profile.version)):
@@ -275,11 +281,12 @@ class Reconciler:
             self.identities.ensure_sso(run, cluster, profile, issuer)
         spec = desired_extension(profile, facts, client_id, self._gitops(run, cluster, profile, facts, client_id))
         run.config_hash = config_hash(spec.full_settings)
-        run.step(f"cluster checked: {capacity_text(facts)}, redis-ha.enabled={spec.settings['redis-ha.enabled']}"
+        run.step(f"cluster checked: {capacity_text(facts)}; {ha_reason(profile, facts)}"
                  + (", AKS Automatic: resource requests and limits for every component" if is_automatic(facts)
                     else ""))
         group = f"{facts.location.lower()}/{profile.name}"  # installs take as long as others in the region, profile
-        return self._extension(run, cluster, spec, ext, group, may_reinstall=job.may_reinstall, adopting=job.adopt)
+        return self._extension(run, cluster, spec, ext, group, may_reinstall=job.may_reinstall, adopting=adopting,
+                               reinstall=job.reinstall)
 
     def _read_extension(self, cluster: ClusterRef) -> ExtensionState | None:
         """The `argocd` extension, else any other Argo CD extension on the cluster (one list call)."""
@@ -367,7 +374,7 @@ class Reconciler:
         return Outcome(Phase.SUCCEEDED)
 
     def _extension(self, run: Run, cluster: ClusterRef, spec: ExtensionSpec, ext: ExtensionState | None, group: str,
-                   *, may_reinstall: bool, adopting: bool) -> Outcome:
+                   *, may_reinstall: bool, adopting: bool, reinstall: bool) -> Outcome:
         if ext is None:
             return self._install(run, cluster, spec, group, "install started")
         if ext.extension_type.lower() != EXTENSION_TYPE.lower():
@@ -379,8 +386,12 @@ class Reconciler:
         legacy = legacy_installation(ext)
         if legacy is not None:
             # 0.0.x cannot be upgraded in place: Microsoft's path is uninstall, then install 1.x with the new keys.
+            # The uninstall takes Argo CD's CRDs and every Application with them: only when the request asks.
+            if not reinstall:
+                return run.fail("LegacyExtensionNeedsReinstall", legacy_message(cluster, ext.version or legacy))
             self.api.delete_extension(cluster, EXTENSION_NAME)
-            run.step(f"legacy Argo CD extension found ({legacy}): uninstalling it to reinstall 1.x with the new keys")
+            run.step(f"legacy Argo CD extension found ({legacy}): uninstalling it, as the request asks (reinstall), "
+                     "with every Application on the cluster, to reinstall 1.x with the new keys")
             return run.wait("extension", "waiting for the legacy extension to be removed",
                             Awaited("uninstall", group, began=True))
         if ext.provisioning_state.lower() == "failed":
@@ -393,7 +404,9 @@ class Reconciler:
                                 + f" (after {self.settings.max_install_attempts} attempts; send a request to try "
                                 "again)")
             return self._install(run, cluster, spec, group, f"had failed ({ext.error_code}); install restarted")
-        patch = settings_patch(ext.settings, spec.full_settings)
+        target = target_settings(ext.settings, spec.full_settings, adopting=adopting)
+        run.config_hash = config_hash(target)  # what it holds once converged, kept settings too (the sweep compares)
+        patch = settings_patch(ext.settings, target)
         wanted_hash = protected_hash(cluster, spec.protected)
         protected = spec.protected if wanted_hash != run.protected_hash else None
         pin = version_pin(ext, spec)
@@ -403,7 +416,7 @@ class Reconciler:
             if adopting:
                 run.step("adopted: changed " + "; ".join(changed_settings(ext.settings, patch)))
             elif patch or protected:
-                run.step(_patch_step(ext.settings, spec, patch, protected is not None))
+                run.step(patch_step(ext.settings, spec, patch, protected is not None))
             if pin is not None:
                 run.step(f"version: {ext.pinned_version or 'the train'} -> {pin.version or 'the train'}")
             return run.wait("extension", "waiting for the update to finish", Awaited("update", group, began=True))
@@ -411,7 +424,7 @@ class Reconciler:
             run.gitops_root = {**run.gitops_root, "applied": True}
         run.step(f"extension {EXTENSION_NAME} {ext.provisioning_state}"
                  + (f" (version {ext.version})" if ext.version else "")
-                 + (" (adopted: its settings already match the profile)" if adopting else ""))
+                 + (" (adopted: its settings already match the profile)" if adopting else kept_text(ext.settings)))
         return run.done()
 
     def _install(self, run: Run, cluster: ClusterRef, spec: ExtensionSpec, group: str, what: str) -> Outcome:
@@ -424,21 +437,6 @@ class Reconciler:
         later = " (the root Application follows once Argo CD and its CRDs are installed)" if spec.deferred else ""
         run.step(f"extension {EXTENSION_NAME} ({EXTENSION_TYPE}) {what}: {created.provisioning_state}{later}")
         return run.wait("extension", "waiting for the install to finish", Awaited("install", group, began=True))
-
-
-def _patch_step(installed: Mapping[str, str], spec: ExtensionSpec, patch: Mapping[str, str | None],
-                protected: bool) -> str:
-    """How a PATCH reads in the steps: the root Application's first apply says so; secrets by label only."""
-    parts = []
-    if ROOT_KEY in patch and ROOT_KEY not in installed and ROOT_KEY in spec.deferred:
-        parts.append(f"root Application added ({ROOT_KEY}), now that Argo CD's CRDs are installed")
-    drifted = sorted(k for k in patch if not (k == ROOT_KEY and ROOT_KEY not in installed))
-    if drifted:
-        parts.append(f"extension settings drifted from the profile; patched {', '.join(drifted)}")
-    if protected:
-        labels = ", ".join(f"{k} {v.label}" for k, v in sorted(spec.protected.items()))
-        parts.append(f"protected settings sent ({labels}): new, or the secret changed in Key Vault")
-    return "; ".join(parts)
 
 
 def _in_progress(ext: ExtensionState, group: str = "") -> Awaited:

@@ -24,6 +24,18 @@ CLUSTER_TAG = "argoboot-cluster"  # sha256 of the lower-cased cluster id: tag va
 CLUSTER_ID_TAG = "argoboot-cluster-id"
 CREDENTIAL_PREFIX = "argoboot-"
 ACR_PULL_ROLE = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+#: The pull role of registries in the "RBAC Registry + ABAC Repository Permissions" mode, where AcrPull is not
+#: the listed one (builtin-roles.md in the Azure contract reference; Microsoft's Argo CD extension docs, 2026).
+REPOSITORY_READER_ROLE = "b93aa761-3e63-49ed-ac28-beffa264f7ac"
+ABAC_MODE = "AbacRepositoryPermissions"  # a registry's properties.roleAssignmentMode with ABAC repository permissions
+
+
+def pull_role(mode: str | None) -> tuple[str, str]:
+    """The role id and name that lets Argo CD pull from a registry in this roleAssignmentMode (None: unknown, and
+    AcrPull, the role of the default mode)."""
+    if (mode or "").lower() == ABAC_MODE.lower():
+        return REPOSITORY_READER_ROLE, "Container Registry Repository Reader"
+    return ACR_PULL_ROLE, "AcrPull"
 _NAME_CHARS = re.compile(r"[^a-zA-Z0-9-]")
 
 
@@ -112,6 +124,17 @@ def sso_credential(cluster: ClusterRef, issuer: str) -> FederatedCredential:
     """The credential the SSO application needs for this cluster's argocd-server (one per cluster on the app)."""
     return FederatedCredential(name=f"argocd-{_digest(cluster.key, 16)}", issuer=issuer,
                                subject=subject(SSO_SERVICE_ACCOUNT))
+
+
+#: Argo CD's CLI signs in through a local callback (`argocd login --sso`): the app registration's public-client
+#: ("mobile and desktop") redirect URI. The web one is `<url>/auth/callback`. Both from Microsoft's AKS blog of
+#: 2026-04-22 (argocd-extension-with-microsoft-entra) and Argo CD's Entra ID guide.
+SSO_CLI_REDIRECT = "http://localhost:8085/auth/callback"
+
+
+def sso_redirects(url: str) -> tuple[list[str], list[str]]:
+    """The web and public-client redirect URIs the SSO app registration needs for Argo CD at `url`."""
+    return [f"{url.rstrip('/')}/auth/callback"], [SSO_CLI_REDIRECT]
 
 
 def role_assignment_name(scope: str, principal_id: str, role: str) -> str:

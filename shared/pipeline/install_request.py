@@ -24,7 +24,8 @@ from shared.untrusted import echo, shown
 
 SCHEMA_VERSION = 1
 ACTIONS = ("bootstrap", "update", "uninstall")
-_FIELDS = {"schemaVersion", "action", "clusterResourceId", "profile", "overrides", "requestId", "adopt"}
+_FIELDS = {"schemaVersion", "action", "clusterResourceId", "profile", "overrides", "requestId", "adopt",
+           "reinstall"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class InstallRequest:
     profile: str | None = None
     overrides: dict[str, Any] | None = None
     adopt: bool = False  # take over an Argo CD extension the service did not create
+    reinstall: bool = False  # uninstall a 0.0.x extension (every Application goes with it) to install 1.x
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"schemaVersion": SCHEMA_VERSION, "action": self.action,
@@ -47,6 +49,8 @@ class InstallRequest:
             body["overrides"] = self.overrides
         if self.adopt:
             body["adopt"] = True
+        if self.reinstall:
+            body["reinstall"] = True
         return body
 
 
@@ -92,5 +96,10 @@ def parse_install_request(body: bytes, *, message_id: str | None) -> InstallRequ
     if not isinstance(adopt, bool):
         raise RequestRejected("InvalidAdopt", f"adopt is {shown(adopt)}; send true to take over an Argo CD extension "
                               "the service did not create, or leave it out")
+    reinstall = data.get("reinstall", False)
+    if not isinstance(reinstall, bool):
+        raise RequestRejected("InvalidReinstall", f"reinstall is {shown(reinstall)}; send true to let the service "
+                              "uninstall a 0.0.x Argo CD extension (and every Application on the cluster with it) to "
+                              "install 1.x, or leave it out")
     return InstallRequest(request_id=request_id, action=action, cluster=cluster, profile=profile,
-                          overrides=overrides, adopt=adopt)
+                          overrides=overrides, adopt=adopt, reinstall=reinstall)

@@ -148,7 +148,8 @@ class RequestProcessor:
                 waiting_on=waiting_on, honour_opt_out=not decision.explicit, adopt=decision.explicit and request.adopt,
                 created=record.created if record else (),
                 applied_protected_hash=record.protected_hash if record else None,
-                not_due=self.planner.not_due(record.wait if record else None, request.cluster.subscription))
+                not_due=self.planner.not_due(record.wait if record else None, request.cluster.subscription),
+                reinstall=decision.explicit and request.reinstall)
         else:
             outcome = self.reconciler.remove(request.cluster, record.created if record else (),
                                              adopt=decision.explicit and request.adopt)
@@ -211,7 +212,8 @@ class RequestProcessor:
         generation = max(base.continuation, msg.continuation) + 1
         due = now + tracked.delay  # the poll schedule's next check, and exactly when the follow-up is delivered
         # Follow-ups carry no profile or action: they work toward what the ledger says is desired when they run.
-        body = replace(request, action="bootstrap", profile=None, overrides=None, adopt=False).to_body()
+        body = replace(request, action="bootstrap", profile=None, overrides=None, adopt=False,
+                       reinstall=False).to_body()
         # Its id is the same when this message is redelivered (a duplicate: dropped), and new when another message
         # restarts a chain whose ledger row was never saved (a ledger outage): the old ids may still be in the
         # duplicate-detection window, and the new chain would be dropped.

@@ -145,7 +145,7 @@ def test_the_tutorial_path_through_az_and_the_service_on_the_same_cluster(world:
     path.arc_cluster(world.arc_id)
     arc = ok(world, "arc get")
     assert arc["type"] == "Microsoft.Kubernetes/connectedClusters"
-    assert arc["properties"]["connectivityStatus"] == "Connected" and arc["properties"]["totalNodeCount"] == 3
+    assert arc["properties"]["connectivityStatus"] == "Connected" and arc["properties"]["totalNodeCount"] == 4
     az_cost, az_requests = log.since(mark)
     _assert_cost(az_cost, az_requests, path.az.results)
 
@@ -165,7 +165,9 @@ def test_the_tutorial_path_through_az_and_the_service_on_the_same_cluster(world:
     # -------------------------------------------------------- ... and az what the service made
     after = path.wait_for_extension("extension get after the service", poll_seconds=0.5)
     settings = after.json()["properties"]["configurationSettings"]
-    assert "server.replicas" not in settings and settings["redis-ha.enabled"] == "true"  # the profile owns them
+    # Adopting keeps what the person set that the profile does not (server.replicas); the profile owns redis-ha.
+    assert settings["server.replicas"] == "2" and settings["redis-ha.enabled"] == "true"
+    assert settings["argoboot.keptSettings"] == '["server.replicas"]'
     path.delete_extension()
     assert path.results["extension delete"].code == 0
     gone = path.results["extension get after delete"]

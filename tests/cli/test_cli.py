@@ -98,6 +98,13 @@ def test_the_console_script_is_installed_and_documents_its_exit_codes() -> None:
     assert "exit codes: 0 ok, 1 failed, 2 bad input, 3 not found" in done.stdout.replace("\n", " ")
 
 
+def test_run_and_plan_offer_reinstall_and_say_what_it_removes() -> None:
+    for command in ("run", "plan"):
+        done = subprocess.run([str(ARGOBOOT), command, "--help"], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and "--reinstall" in done.stdout
+        assert "every Application" in " ".join(done.stdout.split())
+
+
 def test_later_commands_reuse_the_running_local_azure(cli: Cli) -> None:
     pid = cli.control.state.pid
     again = cli("emulator", "status", "-o", "json")
@@ -132,7 +139,8 @@ def test_run_prints_its_steps_as_plain_lines_when_not_on_a_terminal(cli: Cli) ->
     assert done.code == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == f"Bootstrapping {cluster_id}" and lines[1] == "  profile single-node, on the local Azure"
-    assert any(line.endswith("cluster checked: 1 node(s), redis-ha.enabled=false") for line in lines)
+    assert any(line.endswith("cluster checked: 1 node(s); profile 'single-node' says ha: off "
+                             "(redis-ha.enabled=false)") for line in lines), lines
     assert lines[-2].startswith("succeeded after") and lines[-1].startswith("recorded in the ledger as request run-")
     assert "\r" not in done.stdout + done.stderr  # no spinner in a pipe
 
@@ -156,7 +164,7 @@ def test_plan_sends_only_reads_and_shows_the_settings_key_by_key(cli: Cli) -> No
 
     text = cli("plan", cluster_id, "--emulator")
     assert text.code == 0
-    assert "  + install argocd (Microsoft.ArgoCD, release train preview, namespace argocd)" in text.stdout
+    assert "  + install argocd (Microsoft.ArgoCD, Azure's default release train, namespace argocd)" in text.stdout
     assert '      + redis-ha.enabled: "false"' in text.stdout
     assert "dry run: nothing is changed" in text.stdout
 

@@ -6,9 +6,9 @@ from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
 from tests.e2e.helpers import MARKER, RG, arc_id, extension_puts, record, replies, send_request
 
 
-def test_new_three_node_aks_cluster_gets_argocd_with_ha(local_azure: LocalAzure) -> None:
+def test_new_four_node_aks_cluster_gets_argocd_with_ha(local_azure: LocalAzure) -> None:
     az = local_azure
-    event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-prod-1", node_counts=(3,))
+    event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-prod-1", node_counts=(4,))
     assert az.deliver_event(event) is None
     az.drain()
 
@@ -29,14 +29,17 @@ def test_new_three_node_aks_cluster_gets_argocd_with_ha(local_azure: LocalAzure)
     assert az.bus.errors == [] and az.bus.dead_letters(QUEUE) == []
 
 
-def test_two_node_cluster_gets_single_node_argocd(local_azure: LocalAzure) -> None:
+def test_three_node_cluster_gets_single_node_argocd_and_says_why(local_azure: LocalAzure) -> None:
     az = local_azure
-    event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-small", node_counts=(2,))
+    event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-small", node_counts=(3,))  # `az aks create`'s default
     az.deliver_event(event)
     az.drain()
     ext = az.arm.extension(event["data"]["resourceUri"], "argocd")
     assert ext is not None and ext["properties"]["configurationSettings"] == {"redis-ha.enabled": "false", **MARKER}
     assert ext["properties"]["provisioningState"] == "Succeeded"
+    steps = [h["step"] for h in record(az, event["data"]["resourceUri"]).history]
+    assert any("HA needs at least 4 schedulable nodes (Microsoft's Argo CD extension docs, 2026); this cluster has "
+               "3: installing single-node (redis-ha.enabled=false)" in s for s in steps), steps
 
 
 def test_arc_cluster_gets_the_extension_on_connected_clusters(local_azure: LocalAzure) -> None:

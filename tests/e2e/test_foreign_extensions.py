@@ -119,9 +119,45 @@ def test_a_foreign_legacy_extension_is_migrated_only_when_adopted(local_azure: L
                          settings={"deployWithHighAvailability": "false"})
     assert ask(az, cluster_id, "r-plain")["outcome"] == "skipped"
     assert extension_writes(az) == []
-    reply = ask(az, cluster_id, "r-adopt", adopt=True)
+    reply = ask(az, cluster_id, "r-adopt", adopt=True, reinstall=True)
     assert reply["outcome"] == "succeeded", (reply["error"], reply["steps"])
     assert [w.split(" ")[0] for w in extension_writes(az)] == ["DELETE", "PUT"]
+
+
+#: Microsoft's tutorial's simple install (version 1.0.0-preview), with the person's own settings beside it.
+TUTORIAL = {"redis-ha.enabled": "false", "workloadIdentity.enable": "true", "azure.workloadIdentity.enabled": "true",
+            "config-maps.argocd-cmd-params-cm.data.application\\.namespaces": "argocd, team-a",
+            "server.service.type": "LoadBalancer", "configs.cm.timeout\\.reconciliation": "300s"}
+
+
+def test_adopting_the_tutorials_install_patches_migrates_and_keeps_the_persons_settings(
+        local_azure: LocalAzure) -> None:
+    az = local_azure
+    az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-tutorial")
+    cluster_id = aks_id("aks-tutorial")
+    az.arm.add_extension(cluster_id, "argocd", version="1.0.0-preview", settings=TUTORIAL)
+    reply = ask(az, cluster_id, "r-adopt", adopt=True)
+    assert reply["outcome"] == "succeeded", (reply["error"], reply["steps"])
+    assert [w.split(" ")[0] for w in extension_writes(az)] == ["PATCH"]  # no DELETE, no PUT: nothing destroyed
+    installed = az.arm.extension(cluster_id, "argocd")["properties"]["configurationSettings"]  # type: ignore[index]
+    assert installed["server.service.type"] == "LoadBalancer"  # the person's, not the profile's: kept
+    assert installed["configs.cm.timeout\\.reconciliation"] == "300s"
+    assert installed["configs.params.application\\.namespaces"] == "argocd, team-a"  # migrated to the current key
+    assert not [k for k in installed if k.startswith(("config-maps.", "workloadIdentity."))]
+    assert installed["redis-ha.enabled"] == "true" and installed["argoboot.managedBy"] == "argoboot"  # the profile's
+    [changed] = [s for s in reply["steps"] if s.startswith("adopted: changed")]
+    assert 'config-maps.argocd-cmd-params-cm.data.application\\.namespaces: "argocd, team-a" -> (unset)' in changed
+    assert "server.service.type" not in changed  # kept as it was
+    assert 'workloadIdentity.enable: "true" -> (unset)' in changed  # the duplicate of azure.workloadIdentity.enabled
+    assert "keeps 4 setting(s) the profile does not set" in reply["steps"][-1], reply["steps"]
+
+    az.arm.clear_log()  # ours now: later runs keep what the adoption kept, and remove what is added by hand
+    az.arm.add_extension(cluster_id, "argocd", version="1.0.0-preview", settings={**installed, "by.hand": "x"})
+    again = ask(az, cluster_id, "r-again")
+    [patch] = [r for r in az.arm.requests if r.method == "PATCH"]
+    assert patch.body["properties"]["configurationSettings"] == {"by.hand": None}
+    assert "server.service.type" in again["steps"][-1], again["steps"]
+    assert sweep_enqueued(az) == {}  # what the adoption kept is not drift
 
 
 def test_uninstall_leaves_a_foreign_extension_unless_the_request_adopts_it(local_azure: LocalAzure) -> None:
@@ -152,12 +188,13 @@ def test_the_sweep_installs_once_the_foreign_extension_is_gone(local_azure: Loca
     assert record(az, cluster_id).phase == "succeeded"
 
 
-def test_adopt_must_be_a_boolean(local_azure: LocalAzure) -> None:
+@pytest.mark.parametrize(("field", "code"), [("adopt", "InvalidAdopt"), ("reinstall", "InvalidReinstall")])
+def test_adopt_and_reinstall_must_be_booleans(local_azure: LocalAzure, field: str, code: str) -> None:
     az = local_azure
-    reply = ask(az, aks_id("aks-any"), "r-bad", adopt="yes")
-    assert reply["outcome"] == "rejected" and reply["error"]["code"] == "InvalidAdopt", reply
+    reply = ask(az, aks_id("aks-any"), "r-bad", **{field: "yes"})
+    assert reply["outcome"] == "rejected" and reply["error"]["code"] == code, reply
     [dead] = az.bus.dead_letters(QUEUE)
-    assert dead.reason == "InvalidAdopt" and "send true" in dead.description
+    assert dead.reason == code and "send true" in dead.description
 
 
 def test_a_plan_shows_what_adopting_would_change(local_azure: LocalAzure) -> None:
@@ -175,4 +212,22 @@ def test_a_plan_shows_what_adopting_would_change(local_azure: LocalAzure) -> Non
     changes = {s.key: (s.current, s.desired) for s in update.settings}
     assert changes["azure.workloadIdentity.clientId"] == (THEIR_CLIENT_ID, "(assigned by Azure)")
     assert changes["argoboot.managedBy"] == (None, "argoboot")
+    assert {r.method for r in az.arm.requests} == {"GET"}
+
+
+def test_a_plan_says_reinstalling_a_legacy_extension_takes_every_application_with_it(
+        local_azure: LocalAzure) -> None:
+    az = local_azure
+    az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-plan-legacy")
+    cluster_id = aks_id("aks-plan-legacy")
+    az.arm.add_extension(cluster_id, "argocd", version="0.0.9-preview", settings={**MARKER})
+    processor = az.services.processor
+    cluster, profile = parse_cluster_id(cluster_id), processor.profiles.resolve("default")
+    api, directory = processor.reconciler.api, processor.reconciler.directory
+    plain = make_plan(api, directory, az.services.settings, cluster, profile)
+    assert plain.outcome.error_code == "LegacyExtensionNeedsReinstall" and plain.changes == ()
+    assert "--reinstall" in (plain.outcome.error_message or "")
+    reinstall = make_plan(api, directory, az.services.settings, cluster, profile, reinstall=True)
+    [delete] = [c for c in reinstall.changes if c.action == "delete-extension"]
+    assert "every Application, ApplicationSet and AppProject on the cluster" in delete.detail
     assert {r.method for r in az.arm.requests} == {"GET"}

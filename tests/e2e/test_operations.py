@@ -32,7 +32,7 @@ def produced(platform_azure: LocalAzure, caplog: pytest.LogCaptureFixture) -> li
     """The structured records of a small but complete day: a bootstrap, a failure, a refusal, a sweep."""
     az = platform_azure
     with caplog.at_level(logging.INFO, logger="argoboot"):
-        az.deliver_event(az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-ops", node_counts=(3,)))
+        az.deliver_event(az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-ops", node_counts=(4,)))
         az.drain()
         az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-ops-small", node_counts=(2,))
         send_request(az, aks_id("aks-ops-small"), message_id="m-ops-ha", profile="ha")

@@ -25,6 +25,8 @@ PROFILES = {
     "pinned": "version: 1.0.0-preview\n",
     "pinned-newer": "version: 1.1.0-preview\n",
     "pinned-missing": "version: 9.9.9\n",
+    "train-preview": "releaseTrain: Preview\n",
+    "train-stable": "releaseTrain: Stable\n",
 }
 
 
@@ -162,7 +164,22 @@ def test_the_region_answer_is_read_once_and_cached(az: LocalAzure) -> None:
     az.drain()
     assert az.arm.count("GET", r"/locations/eastus/extensionTypes/Microsoft\.ArgoCD/versions$") == 1
     [read] = [r for r in az.arm.requests if "/extensionTypes/" in r.path]
-    assert read.query["releaseTrain"] == "preview"
+    assert "releaseTrain" not in read.query  # Azure's default train, as Microsoft's 2026 documents install
+    puts = [r for r in az.arm.requests if r.method == "PUT" and r.path.endswith("/extensions/argocd")]
+    assert len(puts) == 3 and not [p for p in puts if "releaseTrain" in p.body["properties"]]
+
+
+def test_a_profile_may_pin_a_release_train(az: LocalAzure) -> None:
+    az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-train")
+    assert ask(az, aks_id("aks-train"), "r-train", profile="train-preview")["outcome"] == "succeeded"
+    [read] = [r for r in az.arm.requests if "/extensionTypes/" in r.path]
+    [put] = [r for r in az.arm.requests if r.method == "PUT" and r.path.endswith("/extensions/argocd")]
+    assert read.query["releaseTrain"] == "Preview" and put.body["properties"]["releaseTrain"] == "Preview"
+    az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-stable")
+    reply = ask(az, aks_id("aks-stable"), "r-stable", profile="train-stable")  # the emulator offers it on preview
+    assert reply["error"]["code"] == "ExtensionNotOffered", reply
+    assert "on release train Stable" in reply["error"]["message"] and "--release-train Stable" in \
+        reply["error"]["message"]
 
 
 def test_a_pinned_version_is_installed_pinned_and_a_new_pin_is_patched_and_planned(az: LocalAzure) -> None:
@@ -221,7 +238,8 @@ def test_tainted_pools_do_not_count_for_ha(az: LocalAzure) -> None:
     reply = ask(az, aks_id("aks-tainted-ha"), "r-ha", profile="ha")
     assert reply["error"]["code"] == "NotEnoughNodesForHA", reply
     assert "5 node(s), 2 of them where Argo CD can run" in reply["error"]["message"]
-    assert "HA needs at least 3 nodes Argo CD can run on" in reply["error"]["message"]
+    assert "HA needs at least 4 schedulable nodes (Microsoft's Argo CD extension docs, 2026)" in \
+        reply["error"]["message"]
     assert [w for w in writes(az) if "aks-tainted-ha" in w] == []
 
 

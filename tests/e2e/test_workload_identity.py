@@ -75,11 +75,11 @@ def test_platform_profile_sets_up_identity_credentials_sso_and_settings(platform
                                                                         kind: str) -> None:
     az = platform_azure
     if kind == "aks":
-        az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-pay", location="westeurope", node_counts=(2, 1))
+        az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-pay", location="westeurope", node_counts=(2, 2))
         cluster_id = aks_id("aks-pay")
         issuer = az.arm.cluster(cluster_id)["properties"]["oidcIssuerProfile"]["issuerURL"]
     else:
-        az.arm.add_arc_cluster(SUBSCRIPTION, RG, "arc-store", location="westeurope", node_count=3)
+        az.arm.add_arc_cluster(SUBSCRIPTION, RG, "arc-store", location="westeurope", node_count=4)
         cluster_id = arc_id("arc-store")
         issuer = az.arm.cluster(cluster_id)["properties"]["oidcIssuerProfile"]["issuerUrl"]
     assert issuer.endswith("/")
@@ -98,6 +98,9 @@ def test_platform_profile_sets_up_identity_credentials_sso_and_settings(platform
     [app_credential] = az.arm.application_credentials(SSO_CLIENT_ID)
     assert (app_credential["issuer"], app_credential["subject"], app_credential["audiences"]) == \
         (issuer, "system:serviceaccount:argocd:argocd-server", [AUDIENCE])
+    app = az.arm.application(SSO_CLIENT_ID)  # Argo CD's two redirect URIs, as Microsoft's AKS blog (2026) sets them
+    assert app["web"]["redirectUris"] == ["https://argocd.platform.example/auth/callback"]
+    assert app["publicClient"]["redirectUris"] == ["http://localhost:8085/auth/callback"]
     [assignment] = az.arm.role_assignments(REGISTRY)
     assert assignment["properties"]["principalId"] == identity["properties"]["principalId"]
     assert assignment["properties"]["roleDefinitionId"].endswith("/7f951dda-4ed3-4680-a7ca-43fe172d538d")
@@ -161,7 +164,7 @@ def test_profile_change_is_one_patch_of_exactly_the_changed_keys_and_a_rerun_wri
     patches = [r for r in az.arm.requests if r.method == "PATCH"]
     assert len(patches) == 1
     assert patches[0].body["properties"]["configurationSettings"] == {"configs.rbac.policy\\.csv": new_csv}
-    assert patches[0].body["properties"]["releaseTrain"] == "preview"
+    assert "releaseTrain" not in patches[0].body["properties"]  # the extension keeps its train
     assert writes(az) == [f"PATCH {patches[0].path}"]
     assert settings(az, cluster_id)["configs.rbac.policy\\.csv"] == new_csv
 
@@ -184,12 +187,13 @@ def test_setting_removed_from_the_profile_is_removed_from_the_extension(platform
     az = platform_azure
     cluster_id = aks_id("aks-manual")
     az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-manual")
-    az.arm.add_extension(cluster_id, "argocd", settings={"redis-ha.enabled": "true", "server.replicas": "5"})
-    reply = bootstrap(az, cluster_id, "r-1", adopt=True)  # installed by hand: adopted; default profile: redis-ha
+    # The service's (its marker), with a key added by hand since: drift, removed. (An adoption would keep it.)
+    az.arm.add_extension(cluster_id, "argocd", settings={"redis-ha.enabled": "true", "server.replicas": "5", **MARKER})
+    reply = bootstrap(az, cluster_id, "r-1")
     [patch] = [r for r in az.arm.requests if r.method == "PATCH"]
-    assert patch.body["properties"]["configurationSettings"] == {"server.replicas": None, **MARKER}
+    assert patch.body["properties"]["configurationSettings"] == {"server.replicas": None}
     assert settings(az, cluster_id) == {"redis-ha.enabled": "true", **MARKER}
-    assert any('server.replicas: "5" -> (unset)' in step for step in reply["steps"]), reply
+    assert any("drifted from the profile; patched server.replicas" in step for step in reply["steps"]), reply
 
 
 def test_concurrent_credential_writes_are_never_made_and_a_forced_409_is_recovered(
@@ -214,14 +218,19 @@ def test_concurrent_credential_writes_are_never_made_and_a_forced_409_is_recover
                for h in record(az, aks_id("aks-d")).history)
 
 
-def test_legacy_installation_is_uninstalled_and_reinstalled_with_the_new_keys(platform_azure: LocalAzure) -> None:
+def test_legacy_installation_is_reinstalled_only_when_the_request_asks(platform_azure: LocalAzure) -> None:
     az = platform_azure
     cluster_id = aks_id("aks-old")
     az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-old")
     az.arm.add_extension(cluster_id, "argocd", version="0.0.9-preview", settings={
         "deployWithHighAvailability": "false", "config-maps.argocd-cm.data.url": "https://old.example/"})
 
-    reply = bootstrap(az, cluster_id, "r-migrate", profile="workload-identity", adopt=True)  # installed by hand
+    refused = bootstrap(az, cluster_id, "r-no", profile="workload-identity", adopt=True)  # installed by hand
+    assert refused["error"]["code"] == "LegacyExtensionNeedsReinstall", refused
+    assert "every Application" in refused["error"]["message"] and '"reinstall": true' in refused["error"]["message"]
+    assert not [w for w in writes(az) if "/extensions/" in w]
+
+    reply = bootstrap(az, cluster_id, "r-migrate", profile="workload-identity", adopt=True, reinstall=True)
 
     assert reply["outcome"] == "succeeded", reply
     ext_writes = [w.split(" ")[0] for w in writes(az) if w.endswith("/extensions/argocd")]
@@ -229,7 +238,8 @@ def test_legacy_installation_is_uninstalled_and_reinstalled_with_the_new_keys(pl
     installed = settings(az, cluster_id)
     assert not [k for k in installed if k.startswith("config-maps") or k == "deployWithHighAvailability"]
     assert installed["azure.workloadIdentity.enabled"] == "true"
-    assert any("legacy Argo CD extension found (version 0.0.9-preview)" in s for s in reply["steps"])
+    assert any("legacy Argo CD extension found (version 0.0.9-preview)" in s and "every Application" in s
+               for s in reply["steps"])
 
 
 def test_aks_without_workload_identity_fails_with_the_flags_that_fix_it(platform_azure: LocalAzure) -> None:
@@ -265,8 +275,10 @@ def test_sso_without_graph_access_reports_the_exact_credential_to_add(platform_a
     reply = bootstrap(az, aks_id("aks-manual-sso"), "r-manual", profile="manual-sso")
     assert reply["outcome"] == "succeeded"
     issuer = az.arm.cluster(aks_id("aks-manual-sso"))["properties"]["oidcIssuerProfile"]["issuerURL"]
-    [action] = reply["actionsRequired"]
+    [action, redirects] = reply["actionsRequired"]
     assert action.startswith("add federated credential")
+    assert "web redirect URI https://argocd.manual.example/auth/callback" in redirects, redirects
+    assert "public client) redirect URI http://localhost:8085/auth/callback" in redirects
     parameters = json.loads(action.split("--parameters '", 1)[1].rstrip("'"))
     assert parameters["issuer"] == issuer and parameters["audiences"] == [AUDIENCE]
     assert parameters["subject"] == "system:serviceaccount:argocd:argocd-server"
@@ -319,3 +331,40 @@ def test_refused_overrides_and_profiles_are_dead_lettered_and_answered(platform_
     [reply] = replies(az)
     assert reply["outcome"] == "rejected" and reply["error"]["code"] == reason
     assert az.arm.requests == []
+
+
+def test_a_registry_with_abac_repository_permissions_gets_container_registry_repository_reader(
+        platform_azure: LocalAzure) -> None:
+    az = platform_azure
+    abac = az.arm.add_registry(SUBSCRIPTION, "rg-shared", "abacacr", role_mode="AbacRepositoryPermissions")
+    az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-abac")
+    reply = bootstrap(az, aks_id("aks-abac"), "r-abac", profile="acr-abac")  # lists abacacr and platformacr
+    assert reply["outcome"] == "succeeded", (reply["error"], reply["steps"])
+    [reader] = az.arm.role_assignments(abac)
+    assert reader["properties"]["roleDefinitionId"].endswith("/b93aa761-3e63-49ed-ac28-beffa264f7ac")
+    [pull] = [a for a in az.arm.role_assignments(REGISTRY)
+              if a["properties"]["principalId"] == reader["properties"]["principalId"]]
+    assert pull["properties"]["roleDefinitionId"].endswith("/7f951dda-4ed3-4680-a7ca-43fe172d538d")
+    assert any("granted Container Registry Repository Reader on registry abacacr to the identity (roleAssignmentMode "
+               "AbacRepositoryPermissions)" in s for s in reply["steps"]), reply["steps"]
+    assert any("granted AcrPull on registry platformacr to the identity (roleAssignmentMode "
+               "LegacyRegistryPermissions)" in s for s in reply["steps"]), reply["steps"]
+    reads = [r for r in az.arm.requests if r.method == "GET" and r.path.lower().endswith("/registries/abacacr")]
+    assert reads and {r.query["api-version"] for r in reads} == {"2025-05-01-preview"}
+
+
+def test_sso_redirect_uris_are_added_beside_what_the_app_registration_has(platform_azure: LocalAzure) -> None:
+    az = platform_azure
+    theirs = {"redirectUris": ["https://other.example/auth/callback"], "logoutUrl": "https://other.example/bye"}
+    az.arm.set_application_web(SSO_CLIENT_ID, theirs)
+    az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-redirects")
+    reply = bootstrap(az, aks_id("aks-redirects"), "r-redirects", profile="platform")
+    assert reply["outcome"] == "succeeded", (reply["error"], reply["steps"])
+    web = az.arm.application(SSO_CLIENT_ID)["web"]
+    assert web == {"redirectUris": ["https://other.example/auth/callback",
+                                    "https://argocd.platform.example/auth/callback"],
+                   "logoutUrl": "https://other.example/bye"}
+    assert any("added redirect URIs https://argocd.platform.example/auth/callback" in s for s in reply["steps"])
+    az.arm.clear_log()
+    assert bootstrap(az, aks_id("aks-redirects"), "r-again", profile="platform")["outcome"] == "succeeded"
+    assert not [r for r in az.arm.requests if r.method == "PATCH" and "/v1.0/applications/" in r.path]

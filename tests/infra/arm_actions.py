@@ -16,6 +16,8 @@ RESOURCE_TYPES = {
     "microsoft.managedidentity/userassignedidentities/federatedidentitycredentials":
         "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
     "microsoft.authorization/roleassignments": "Microsoft.Authorization/roleAssignments",
+    # Which pull role a profile's registry takes: its roleAssignmentMode (ABAC repository permissions or not).
+    "microsoft.containerregistry/registries": "Microsoft.ContainerRegistry/registries",
     # Pre-flight: which Microsoft.ArgoCD versions a region offers (the extension-types API, by location).
     "microsoft.kubernetesconfiguration/locations/extensiontypes/versions":
         "Microsoft.KubernetesConfiguration/locations/extensionTypes/versions",

@@ -217,7 +217,9 @@ def test_role_module_deploys_the_json_actions_and_the_assignment_constrained_del
     condition = assignment_tree["variables"]["delegationCondition"]["value"].replace("\\'", "'")  # Bicep's \' escapes
     for action in ("roleAssignments/write", "roleAssignments/delete"):
         assert f"ActionMatches{{'Microsoft.Authorization/{action}'}}" in condition
-    assert "7f951dda-4ed3-4680-a7ca-43fe172d538d" in ROLE_ASSIGNMENT.read_text()  # AcrPull, the one role it may grant
+    # Exactly the two pull roles: AcrPull, and Container Registry Repository Reader (registries with ABAC).
+    assert assignment_tree["parameters"]["delegableRoleIds"]["default"] == [
+        "7f951dda-4ed3-4680-a7ca-43fe172d538d", "b93aa761-3e63-49ed-ac28-beffa264f7ac"]
     # The assignment's default definition id is the definition's deterministic name.
     assert "guid(subscription().id, 'argoboot-cluster-bootstrapper')" in ROLE_ASSIGNMENT.read_text()
     assert "guid(subscription().id, 'argoboot-cluster-bootstrapper')" in ROLE_MODULE.read_text()

@@ -16,7 +16,7 @@ def plan_for(az: LocalAzure, name: str, profile: str = "default") -> Plan:
 def test_unregistered_provider_and_new_extension_are_planned_not_sent(local_azure: LocalAzure) -> None:
     az = local_azure
     az.arm.set_provider(SUBSCRIPTION, "Microsoft.KubernetesConfiguration", "NotRegistered")
-    az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-plan", node_counts=(3,))
+    az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-plan", node_counts=(4,))
     plan = plan_for(az, "aks-plan")
     assert [(c.action, c.target) for c in plan.changes] == [
         ("register-provider", "Microsoft.KubernetesConfiguration"), ("create-extension", "argocd")]
@@ -29,7 +29,7 @@ def test_unregistered_provider_and_new_extension_are_planned_not_sent(local_azur
 
 def test_failed_extension_is_planned_as_a_reinstall_with_each_setting_compared(local_azure: LocalAzure) -> None:
     az = local_azure
-    az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-failed", node_counts=(3,))
+    az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-failed", node_counts=(4,))
     az.arm.add_extension(aks_id("aks-failed"), "argocd", provisioning_state="Failed",
                          settings={"redis-ha.enabled": "false", "legacy.key": "1", **MARKER})  # the service's
     plan = plan_for(az, "aks-failed")
@@ -54,7 +54,7 @@ def test_a_plan_that_cannot_go_on_stops_where_the_run_would(local_azure: LocalAz
 def test_workload_identity_plan_lists_the_identity_and_its_credentials_and_sends_only_reads(
         local_azure: LocalAzure) -> None:
     az = local_azure
-    az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-wi", node_counts=(3,))
+    az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-wi", node_counts=(4,))
     plan = plan_for(az, "aks-wi", "workload-identity")
     actions = [c.action for c in plan.changes]
     assert actions[0] == "create-identity" and actions[-1] == "create-extension"
@@ -67,7 +67,7 @@ def test_workload_identity_plan_lists_the_identity_and_its_credentials_and_sends
 
 def test_drifted_settings_are_planned_as_an_update_key_by_key(local_azure: LocalAzure) -> None:
     az = local_azure
-    az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-drift", node_counts=(3,))
+    az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-drift", node_counts=(4,))
     az.arm.add_extension(aks_id("aks-drift"), "argocd",
                          settings={"redis-ha.enabled": "false", "by.hand": "x", **MARKER})
     plan = plan_for(az, "aks-drift")

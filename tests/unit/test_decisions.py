@@ -56,8 +56,8 @@ def test_facts_from_the_reference_examples() -> None:
 
 
 @pytest.mark.parametrize(("profile", "nodes", "expected"), [
-    ("default", 3, "true"), ("default", 2, "false"), ("default", None, "false"),
-    ("single-node", 5, "false"), ("ha", 3, "true"),
+    ("default", 4, "true"), ("default", 3, "false"), ("default", None, "false"),
+    ("single-node", 5, "false"), ("ha", 4, "true"),
 ])
 def test_redis_ha_follows_profile_and_node_count(profile: str, nodes: int | None, expected: str) -> None:
     facts = ClusterFacts("Succeeded", "eastus", True, nodes, None, False)
@@ -66,7 +66,7 @@ def test_redis_ha_follows_profile_and_node_count(profile: str, nodes: int | None
 
 
 def test_forced_ha_on_a_small_cluster_is_refused_with_the_fix() -> None:
-    facts = ClusterFacts("Succeeded", "eastus", True, 2, None, False)
-    with pytest.raises(PermanentError, match="at least 3") as caught:
+    facts = ClusterFacts("Succeeded", "eastus", True, 3, None, False)
+    with pytest.raises(PermanentError, match="at least 4 schedulable nodes") as caught:
         desired_extension(PROFILES["ha"], facts)
     assert caught.value.code == "NotEnoughNodesForHA"

@@ -26,7 +26,7 @@ from shared.errors import RequestRejected
 from shared.settings import REPOSITORY_PROFILES
 
 SSO = {"tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47", "clientId": "5e3c1c4a-8d2e-4b7a-9f11-0c6a2b7d9e10"}
-FACTS = ClusterFacts("Succeeded", "eastus", True, 3, "https://issuer.example/x/", True)
+FACTS = ClusterFacts("Succeeded", "eastus", True, 4, "https://issuer.example/x/", True)
 REGISTRY = ("/subscriptions/6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01/resourceGroups/rg/providers/"
             "Microsoft.ContainerRegistry/registries/acr1")
 
@@ -168,8 +168,8 @@ def test_patch_holds_only_the_difference_and_removals() -> None:
 
 @pytest.mark.parametrize(("version", "settings", "legacy"), [
     ("0.0.9-preview", {}, True),
-    ("1.0.0-preview", {"config-maps.argocd-cm.data.url": "x"}, True),
-    (None, {"deployWithHighAvailability": "false"}, True),
+    ("1.0.0-preview", {"config-maps.argocd-cm.data.url": "x"}, False),  # Microsoft's tutorial's keys, on 1.x
+    (None, {"deployWithHighAvailability": "false"}, False),  # key names never decide it
     ("1.0.0-preview", {"redis-ha.enabled": "false"}, False),
 ])
 def test_legacy_installations_are_recognised(version: str | None, settings: dict[str, str], legacy: bool) -> None:
@@ -220,3 +220,59 @@ def test_typed_and_multi_line_values_that_are_right_are_kept() -> None:
     assert dict(profile.helm_values) == {"server.replicas": "3", "dex.enabled": "false",
                                          "notifications.url": "https://hooks.example/x",
                                          "configs.cm.resource\\.customizations": "a:\n  b: c\n"}
+
+
+def test_no_profile_renders_an_old_style_or_duplicate_key() -> None:
+    """The 2026 documents dropped `workloadIdentity.*` (duplicates of `azure.workloadIdentity.*`) and `config-maps.*`:
+    the service sends neither, for any shipped profile nor one with SSO, workload identity and every chart field."""
+    from shared.bootstrap.adoption import current_key
+
+    big = ClusterFacts("Succeeded", "eastus", True, 5, "https://issuer.example/x/", True)
+    profiles = [*ProfileCatalog.load(REPOSITORY_PROFILES, "default").profiles.values(),
+                parse({"workloadIdentity": {"enabled": True}, "sso": SSO, "url": "https://argocd.example.com",
+                       "rbac": {"policyDefault": "role:readonly"}, "applicationNamespaces": ["argocd"]})]
+    for profile in profiles:
+        rendered = render_settings(profile, big, "0a1b2c3d-0000-4000-8000-000000000001")
+        assert [k for k in rendered if current_key(k) is not None] == [], profile.name
+        assert not [k for k in rendered if k.startswith(("workloadIdentity.", "config-maps."))], profile.name
+
+
+def test_metrics_switch_renders_the_documented_keys_for_azure_managed_prometheus() -> None:
+    assert render_settings(parse({"metrics": "off"}), FACTS, None) == render_settings(parse({}), FACTS, None)
+    plain = render_settings(parse({"metrics": True}), FACTS, None)  # YAML's bare `on`
+    assert {k: v for k, v in plain.items() if "metrics" in k} == {
+        "controller.metrics.enabled": "true", "server.metrics.enabled": "true",
+        "repoServer.metrics.enabled": "true", "applicationSet.metrics.enabled": "true"}
+    managed = render_settings(parse({"metrics": "azureManagedPrometheus"}), FACTS, None)
+    for component in ("controller", "server", "repoServer", "applicationSet"):
+        assert managed[f"{component}.metrics.enabled"] == "true"
+        assert managed[f"{component}.metrics.serviceMonitor.enabled"] == "true"
+    assert managed["apiVersionOverrides.monitoring"] == "azmonitoring.coreos.com/v1"
+    with pytest.raises(ProfileError, match="not off, on"):
+        parse({"metrics": "prometheus"})
+    with pytest.raises(ProfileError, match="rendered by the service from metrics"):
+        parse({"metrics": "on", "helmValues": {"server.metrics.serviceMonitor.enabled": True}})
+    assert parse({"helmValues": {"server.metrics.enabled": True}}).helm_values  # without the switch: a plain value
+
+
+def test_adoption_migrates_old_keys_and_keeps_only_what_the_profile_does_not_set() -> None:
+    from shared.bootstrap.adoption import KEPT_KEY, current_key, kept_keys, target_settings
+
+    assert current_key("config-maps.argocd-rbac-cm.data.policy\\.csv") == "configs.rbac.policy\\.csv"
+    assert current_key("workloadIdentity.clientId") == "azure.workloadIdentity.clientId"
+    assert current_key("configs.cm.url") is None and current_key("config-maps.unknown-cm.data.x") is None
+    installed = {"config-maps.argocd-cm.data.url": "https://old/",  # the profile sets configs.cm.url: dropped
+                 "config-maps.argocd-cm.data.admin\\.enabled": "false",  # migrated
+                 "workloadIdentity.enable": "true", "azure.workloadIdentity.enabled": "true",  # duplicate: dropped
+                 "server.service.type": "LoadBalancer",  # the person's own: kept
+                 "configs.cm": "x",  # would replace the map holding the profile's configs.cm.url: not kept
+                 "odd[key": "kept as an opaque name"}
+    desired = {"configs.cm.url": "https://new/", "redis-ha.enabled": "true"}
+    target = target_settings(installed, desired, adopting=True)
+    assert target["configs.cm.url"] == "https://new/" and target["configs.cm.admin\\.enabled"] == "false"
+    assert not [k for k in target if current_key(k) is not None] and "configs.cm" not in target
+    assert kept_keys(target) == sorted(["configs.cm.admin\\.enabled", "azure.workloadIdentity.enabled",
+                                        "server.service.type", "odd[key"])
+    # Later runs (not adopting) keep exactly what the adoption recorded, and nothing added by hand since.
+    assert target_settings({**target, "by.hand": "1"}, desired, adopting=False) == target
+    assert target_settings({"x": "1", KEPT_KEY: "not json"}, desired, adopting=False) == desired
