@@ -5,8 +5,7 @@
 refuses writes (409 `ResourceGroupBeingDeleted`). Polling the Location answers 202 until the operation ends
 (resource_group_delete_seconds later, on the emulator's clock), then 200; from then on the group, its clusters (with
 their extensions and the AKS node resource groups they manage), identities (with their federated credentials)
-and the role assignments at or under its scope are gone (404); container registries (only role-assignment scopes
-here) are left (issue-23a makes them resources of their own). A group that does not exist is 404
+the container registries and the role assignments at or under its scope are gone (404). A group that does not exist is 404
 `ResourceGroupNotFound`. `HEAD` on a group is 204 or 404 (CheckExistence). Source: the ResourceGroups_Delete
 operation of the resources spec (200/202, long-running by `Location`) and ARM's async-operation guide (202 +
 Location + Retry-After while running, 200 when done).
@@ -105,6 +104,8 @@ class ResourceGroupRoutes(ExtensionRoutes, RoleAssignmentRoutes):
                         self._delete_group_contents(*group_key)
         for key in [k for k in self._identities if k.startswith(prefix)]:
             del self._identities[key]
+        for key in [k for k in self._registries if k.startswith(prefix)]:
+            del self._registries[key]
         scope = prefix.rstrip("/")
         for key in [k for k, a in self._role_assignments.items()
                     if a.scope.lower() == scope or a.scope.lower().startswith(prefix)]:

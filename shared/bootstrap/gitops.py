@@ -154,7 +154,7 @@ def repository_protected(gitops: GitOps, secret: str | None) -> dict[str, Protec
 
 
 def root_application(root: RootApp, view: RootView, namespace: str) -> str:
-    """The root Application manifest, as the YAML string `extraObjects[0]` holds."""
+    """The root Application manifest, as the YAML string `extraObjects[1]` (ROOT_KEY) holds."""
     spec: dict[str, object] = {
         "project": root.project,
         "source": {"repoURL": view.repo_url, "path": view.path, "targetRevision": view.target_revision},

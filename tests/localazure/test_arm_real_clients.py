@@ -64,9 +64,11 @@ def call(emu: ArmEmulator, credential: DefaultAzureCredential, method: str, path
 
 
 def test_deleting_a_resource_group_is_an_async_operation_that_deletes_what_it_holds(
-    emu: ArmEmulator, clock: VirtualClock, resources: ResourceManagementClient, msi: ManagedServiceIdentityClient
+    emu: ArmEmulator, clock: VirtualClock, resources: ResourceManagementClient, msi: ManagedServiceIdentityClient,
+    credential: DefaultAzureCredential,
 ) -> None:
     emu.add_aks_cluster(SUB, RG, "aks-1")
+    registry = emu.add_registry(SUB, RG, "acrplatform")
     msi.user_assigned_identities.create_or_update(RG, "id-1", Identity(location="eastus"))
     poller = resources.resource_groups.begin_delete(RG, polling=False)
     initial = poller._polling_method._initial_response.http_response  # type: ignore[attr-defined]
@@ -88,6 +90,7 @@ def test_deleting_a_resource_group_is_an_async_operation_that_deletes_what_it_ho
     assert emu.cluster(f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.ContainerService/"
                        "managedClusters/aks-1") is None
     assert emu.identities() == []
+    assert call(emu, credential, "GET", registry, "2025-05-01-preview").status_code == 404
     assert not resources.resource_groups.check_existence("MC_rg-platform_aks-1_eastus")  # the group AKS managed
 
 
