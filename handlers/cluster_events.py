@@ -67,7 +67,7 @@ def _enqueue(found: ClusterEvent, request_id: str, svc: Services) -> str:
     properties: dict[str, str | int] = {SOURCE_PROPERTY: "event"}
     if found.epoch is not None:
         properties[EVENT_TIME_PROPERTY] = str(found.epoch)
-    svc.outbox.send(OutgoingMessage(queue=svc.settings.queue_name, body=json.dumps(request.to_body()).encode(),
+    svc.outbox.send(OutgoingMessage(queue=svc.settings.work_queue_name, body=json.dumps(request.to_body()).encode(),
                                     message_id=found.message_id, session_id=found.cluster.session_id,
                                     correlation_id=found.correlation_id, application_properties=properties))
     log.info("event=%s cluster=%s %s enqueued as %s request=%s", found.event_id, found.cluster.key, found.kind,
