@@ -132,14 +132,14 @@ class LocalBus:
         for name, value in (("message_id", message.message_id), ("session_id", message.session_id or "")):
             if len(value) > MAX_ID_LENGTH:  # the SDK's ValueError, which the outbox reports as Undeliverable
                 raise Undeliverable(f"{name} cannot be longer than {MAX_ID_LENGTH} characters.")
-        if self._observer is not None:
-            self._observer.sent(message)
         with self._lock:
             queue = self.queue(message.queue)
             if queue.disabled:
                 raise EntityDisabled(f"queue {queue.name!r} is disabled")
             if queue.requires_session and not message.session_id:
                 raise SessionRequired(f"queue {queue.name} requires sessions: the message has no session id")
+            if self._observer is not None:  # what the entity accepted (a refused message was never sent)
+                self._observer.sent(message)
             now = self._clock()
             if now - queue.seen_ids.get(message.message_id, -1e18) < self.duplicate_window:
                 queue.duplicates_dropped += 1

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.azure.pacing import ARM_LIMITS, Limit
+from shared.bootstrap.cluster_ids import RESOURCE_GROUP_RULE, canonical_group, is_resource_group
 from shared.bootstrap.gitops_profile import DEFAULT_VAULT_SUFFIX
 from shared.bootstrap.identity_placement import IdentityPlacement, PlacementError
 
@@ -62,7 +63,10 @@ def _resource_groups(raw: str, subscriptions: frozenset[str]) -> dict[str, froze
         if not group or subscription not in subscriptions:
             raise SettingsError(f"app setting ALLOWED_RESOURCE_GROUPS: {item!r} must be <subscription>/<group> with "
                                 "a subscription listed in ALLOWED_SUBSCRIPTIONS")
-        groups.setdefault(subscription, set()).add(group.lower())
+        if not is_resource_group(group):
+            raise SettingsError(f"app setting ALLOWED_RESOURCE_GROUPS: {group!r} is not a resource group name "
+                                f"({RESOURCE_GROUP_RULE})")
+        groups.setdefault(subscription, set()).add(canonical_group(group))  # compared as scope.out_of_scope does
     return {subscription: frozenset(names) for subscription, names in groups.items()}
 
 
