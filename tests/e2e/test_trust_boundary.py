@@ -207,3 +207,41 @@ def test_resource_group_allowlists_compare_canonically_and_refuse_look_alikes(
     counted = [r for r in caplog.records if getattr(r, "record_type", None) == "argoboot.run"
                and getattr(r, "source", None) == "event" and getattr(r, "outcome", None) == "rejected"]
     assert {getattr(r, "error_code", None) for r in counted} == {"ResourceGroupNotAllowed", "InvalidClusterResourceId"}
+
+
+@pytest.mark.parametrize("key", ["configs.credentialTemplates.github.password", "configs.repositories.r.sshPrivateKey",
+                                 "configs.credentialTemplates.app.githubAppPrivateKey", "configs.secret.githubSecret",
+                                 "configs.clusterCredentials.hub.config.bearerToken", "externalRedis.password"])
+def test_a_credential_is_never_a_plain_setting(platform_azure: LocalAzure, key: str) -> None:
+    """Was: `configs.credentialTemplates.<name>.password` landed in configurationSettings, the ledger and the API."""
+    az = platform_azure
+    az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-1")
+    body = {"schemaVersion": 1, "action": "bootstrap", "clusterResourceId": aks_id("aks-1"), "profile": "open",
+            "overrides": {"helmValues": {key: "hunter2-not-a-real-secret"}}}
+    az.outside.send(OutgoingMessage(queue=QUEUE, body=json.dumps(body).encode(), message_id="m-cred",
+                                    session_id=session_id_of(aks_id("aks-1").lower()), reply_to=REPLIES))
+    az.drain()
+    [dead] = az.bus.dead_letters(QUEUE)
+    assert (dead.reason, dead.envelope.delivery_count) == ("InvalidOverride", 1)
+    assert "Key Vault" in dead.description and "configurationProtectedSettings" in dead.description
+    assert az.arm.requests == [] and az.services.ledger.get_cluster(aks_id("aks-1").lower()) is None
+    assert "hunter2" not in az.http("GET", "/api/requests/m-cred").get_body().decode()
+
+
+def test_an_explicit_request_keeps_its_authority_through_its_follow_ups(local_azure: LocalAzure) -> None:
+    """Was: an explicit bootstrap of a cluster tagged out installed Argo CD, but its follow-ups honoured the tag: the
+    reply and the ledger said `skipped` for an installed cluster."""
+    az = local_azure
+    az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-off", tags={"argoboot": "off"})
+    cluster_id = aks_id("aks-off")
+    post(az, cluster_id, "m-explicit")
+    az.drain()
+    rec = record(az, cluster_id)
+    assert rec.continuation > 0  # the install was waited for by follow-ups
+    assert rec.phase == "succeeded" and [r["outcome"] for r in replies(az)] == ["succeeded"]
+    assert not any("skipped" in h["step"] for h in rec.history)
+    # An event for the same cluster still honours the tag.
+    event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-off-2", tags={"argoboot": "off"})
+    az.deliver_event(event)
+    az.drain()
+    assert record(az, event["data"]["resourceUri"]).phase == "skipped"
