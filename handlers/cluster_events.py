@@ -14,7 +14,7 @@ import azure.functions as func
 from shared.azure.outbox import OutgoingMessage
 from shared.bootstrap.scope import out_of_scope
 from shared.log_context import get_logger, log_scope
-from shared.pipeline.event_grid import ClusterEvent, cluster_event, names_a_cluster
+from shared.pipeline.event_grid import ClusterEvent, cluster_event, cluster_target
 from shared.pipeline.install_request import InstallRequest
 from shared.pipeline.intent import bounded_time
 from shared.pipeline.outcome_record import log_run
@@ -52,13 +52,16 @@ def handle_event(fields: dict[str, Any], svc: Services | None = None) -> str:
     found = cluster_event(fields.get("id"), fields.get("type"), fields.get("subject"), fields.get("data"),
                           fields.get("time"))
     if isinstance(found, str):
-        if not names_a_cluster(fields.get("subject"), fields.get("data")):
+        target = cluster_target(fields.get("subject"), fields.get("data"))
+        if target is None:
             log.debug("event %s ignored: %s", fields.get("id"), found)
             return "ignored"
         # A cluster's own event that cannot be acted on: never silent (an alert can count these records).
-        log.warning("event=%s about a cluster not acted on: %s", fields.get("id"), found)
-        log_run(None, "rejected", error_code="InvalidClusterResourceId", profile=None, source="event",
-                detail=f"event={fields.get('id')} {found}")
+        event_id = str(fields.get("id"))
+        with log_scope(cluster_id=target, request_id=event_id, correlation_id=event_id):
+            log.warning("event=%s about a cluster not acted on: %s", event_id, found)
+            log_run(None, "rejected", error_code="InvalidClusterResourceId", profile=None, source="event",
+                    detail=f"event={event_id} {found}")
         return "ignored"
     request_id = found.request_id
     with log_scope(cluster_id=found.cluster.key, request_id=request_id, correlation_id=found.correlation_id):

@@ -86,9 +86,9 @@ def cluster_event(event_id: Any, event_type: Any, subject: Any, data: Any,
     return ClusterEvent(event_id=event_id, kind=kind, cluster=cluster, event_time=event_time)
 
 
-def names_a_cluster(subject: Any, data: Any) -> bool:
-    """Whether an event the service ignored was about a cluster (so ignoring it is worth a warning, not a debug line):
-    its resource is a managed or connected cluster by type, though its id did not parse."""
+def cluster_target(subject: Any, data: Any) -> str | None:
+    """The resource of an event the service ignored when it was a cluster (so ignoring it is worth a warning, not a
+    debug line): a managed or connected cluster by type, though its id did not parse. None for anything else."""
     target = data.get("resourceUri") if isinstance(data, dict) else None
     target = target or subject
-    return isinstance(target, str) and _NAMES_A_CLUSTER.search(target) is not None
+    return target if isinstance(target, str) and _NAMES_A_CLUSTER.search(target) is not None else None

@@ -47,7 +47,7 @@ class RequestIntake:
     def accept(self, msg: InboundMessage) -> Settlement:
         """Forward or refuse one message; raise only when the work queue is unreachable (a redelivery helps)."""
         correlation = msg.correlation_id or msg.message_id
-        with log_scope(cluster_id=None, request_id=msg.message_id, correlation_id=correlation), \
+        with log_scope(cluster_id=msg.session_id, request_id=msg.message_id, correlation_id=correlation), \
                 span("intake", message_id=msg.message_id):
             try:
                 request = parse_install_request(msg.body, message_id=msg.message_id)
