@@ -55,13 +55,7 @@ def test_a_forged_source_does_not_make_a_request_an_event(local_azure: LocalAzur
     assert (rec.phase, rec.last_request_id, extension_puts(az)) == ("succeeded", "m-forged-source", 1)
     [reply] = replies(az)
     assert reply["outcome"] == "succeeded"
-    [forwarded_body] = [json.loads(b) for b in _work_bodies(az)] or [None]
-    assert forwarded_body is None  # nothing left on the work queue
     assert_clean_bus(az)
-
-
-def _work_bodies(az: LocalAzure) -> list[bytes]:
-    return [m.body for m in az.bus.messages(WORK)]
 
 
 @pytest.mark.parametrize("moment", [CENTURY_AHEAD, 0.0, 1e15])
