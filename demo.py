@@ -13,7 +13,7 @@ import logging
 from collections import Counter
 from typing import Any
 
-from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
+from localazure.stack import SUBSCRIPTION, WORK, LocalAzure
 from shared.bootstrap.argocd_extension import HA_MIN_NODES, HA_SOURCE
 from shared.settings import REPOSITORY_PROFILES
 
@@ -64,11 +64,11 @@ def main() -> int:
         print(f"{stamp()}  Event Grid   {event['eventType']}  {event['data']['operationName']}")
         print(f"{'':8}             subject {event['subject']}")
         az.deliver_event(event)
-        [queued] = az.bus.messages(QUEUE)
+        [queued] = az.bus.messages(WORK)
         print(f"{stamp()}  cluster_events  enqueued a bootstrap request (message {queued.message_id[:16]}..., "
               f"session {queued.session_id})")
 
-        function = az.host.functions["install_requests"].get_user_function()  # type: ignore[union-attr]
+        function = az.host.functions["work_items"].get_user_function()  # type: ignore[union-attr]
         last_step, repeats = "", 0
 
         def traced(msg: Any) -> None:
@@ -90,7 +90,7 @@ def main() -> int:
                 repeats = 0
             continuation = msg.application_properties.get("argobootContinuation")
             kind = f"continuation #{continuation}" if continuation else "request"
-            print(f"{stamp()}  install_requests  {kind} (delivery {msg.delivery_count})")
+            print(f"{stamp()}  work_items  {kind} (delivery {msg.delivery_count})")
             for step in new:
                 print(f"{'':8}     - {step}")
             last_step = new[-1]
@@ -98,7 +98,7 @@ def main() -> int:
                 print(f"{'':8}     next check in {int(record.continuation_due - az.clock())}s "
                       "(a scheduled message; this one completes now)")
 
-        az.bus.run_until_idle(QUEUE, traced)
+        az.bus.run_until_idle(WORK, traced)
         record = az.services.ledger.get_cluster(cluster_id.lower())
         ext = az.arm.extension(cluster_id, "argocd")
         print(f"\n{stamp()}  final state: ledger phase {record.phase if record else '?'}", end="")

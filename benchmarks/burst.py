@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from localazure.arm.subscriptions import REGISTERED
-from localazure.stack import OTHER_SUBSCRIPTION, QUEUE, SUBSCRIPTION, LocalAzure
+from localazure.stack import OTHER_SUBSCRIPTION, QUEUE, SUBSCRIPTION, WORK, LocalAzure
 
 SUBSCRIPTIONS = (SUBSCRIPTION, OTHER_SUBSCRIPTION)
 #: ARM's limits per subscription (bucket size, refill per second), and the Managed Identity RP's on identity PUTs.
@@ -103,7 +103,7 @@ def burst(clusters: int, *, paced: bool = True, install: float | None = None) ->
         errors = Counter(r.last_error_code for r in records if r and r.phase == "failed")
         makespan = max(r.last_changed for r in records if r) - started
         requests = az.arm.requests
-        dead_letters = len(az.bus.dead_letters(QUEUE))
+        dead_letters = len(az.bus.dead_letters(QUEUE)) + len(az.bus.dead_letters(WORK))
     pacing.removeHandler(counter)
     kinds = Counter(r.kind for r in requests)
     throttled = Counter(r.method for r in requests if r.status == 429)

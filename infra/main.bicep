@@ -52,8 +52,17 @@ param sweepSchedule string = '0 */30 * * * *'
 @description('The request queue (INSTALL_QUEUE_NAME).')
 param installQueueName string = 'install-requests'
 
+@description('The internal work queue only the app sends to (WORK_QUEUE_NAME).')
+param workQueueName string = 'argoboot-work'
+
 @description('A reply queue that senders may name in ReplyTo.')
 param repliesQueueName string = 'replies'
+
+@description('Other existing queues of the namespace replies may go to (with repliesQueueName: ALLOWED_REPLY_ENTITIES).')
+param replyEntityNames array = []
+
+@description('Principal ids of the services that may post install requests (Data Sender on the request queue only).')
+param requestSenderPrincipalIds array = []
 
 @minLength(1)
 @maxLength(50)
@@ -196,7 +205,10 @@ module serviceBus 'modules/servicebus.bicep' = {
     tags: tags
     name: 'sb-argoboot-${resourceToken}'
     installQueueName: installQueueName
+    workQueueName: workQueueName
     repliesQueueName: repliesQueueName
+    replyEntityNames: replyEntityNames
+    requestSenderPrincipalIds: requestSenderPrincipalIds
     appPrincipalId: identities.outputs.appPrincipalId
     operatorPrincipalId: operatorPrincipalId
     operatorPrincipalType: operatorPrincipalType
@@ -219,6 +231,8 @@ module app 'modules/functionapp.bicep' = {
     ledgerTablePrefix: ledgerTablePrefix
     serviceBusNamespace: serviceBus.outputs.fullyQualifiedNamespace
     installQueueName: installQueueName
+    workQueueName: workQueueName
+    allowedReplyEntities: serviceBus.outputs.allowedReplyEntities
     allowedSubscriptions: allowedSubscriptions
     allowedResourceGroups: allowedResourceGroups
     defaultProfile: defaultProfile
@@ -269,6 +283,7 @@ module alerts 'modules/alerts.bicep' = {
     applicationInsightsId: monitoring.outputs.id
     serviceBusNamespaceId: serviceBus.outputs.id
     installQueueName: installQueueName
+    workQueueName: workQueueName
     actionGroupId: alertActionGroupId
     failedRunsPerHourThreshold: failedRunsPerHourThreshold
     sweepIntervalMinutes: sweepIntervalMinutes

@@ -9,14 +9,20 @@ Settlement is the function's (automatic completion is off, as in host.json): it 
 abandons each message once through `BusSettler`. A second settlement is refused as Service Bus refuses it
 (the lock is gone), and a delivery left unsettled is redelivered as when its lock expires; both are recorded
 in `settlement_violations`, which `LocalAzure` turns into a failed test. Sending to a queue that does not
-exist fails (`EntityNotFound`), and a message id or session id over 128 characters is refused, as by the SDK.
+exist fails (`EntityNotFound`), to a disabled one (`EntityDisabled`), a message without a session id to a
+session-enabled queue (`SessionRequired`), and a message id or session id over 128 characters, as Service Bus
+and the SDK refuse them. Entity names are case-insensitive, as in Service Bus.
+
+Rights: `send` is the namespace owner's (the tests' own injections); `sender(identity, may_send)` is a principal
+holding `Azure Service Bus Data Sender` on those entities only (Azure's RBAC at entity scope), refused elsewhere
+(`Unauthorized`). `LocalAzure` gives the app such a sender, and other teams one on the public request queue.
 """
 from __future__ import annotations
 
 import itertools
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -51,6 +57,18 @@ class EntityNotFound(Undeliverable, LookupError):
     """Service Bus' MessagingEntityNotFound: the queue does not exist (the outbox's Undeliverable, as in Azure)."""
 
 
+class EntityDisabled(Undeliverable):
+    """Service Bus' MessagingEntityDisabled: the queue exists but takes no messages."""
+
+
+class SessionRequired(Undeliverable, ValueError):
+    """A session-enabled entity refuses a message without a SessionId (the documented request-reply rule)."""
+
+
+class Unauthorized(Undeliverable, PermissionError):
+    """The sender holds no Send right on the entity (Service Bus answers 401 `Unauthorized access`)."""
+
+
 class SettlementRefused(RuntimeError):
     """The lock of this delivery is gone (settled already, or the delivery is over): Service Bus refuses it."""
 
@@ -67,6 +85,7 @@ class Queue:
     name: str
     requires_session: bool
     max_delivery_count: int
+    disabled: bool = False
     active: list[Envelope] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     seen_ids: dict[str, float] = field(default_factory=dict)
@@ -94,26 +113,33 @@ class LocalBus:
 
     def create_queue(self, name: str, *, requires_session: bool = False, max_delivery_count: int = 10) -> Queue:
         with self._lock:
-            queue = self._queues[name] = Queue(name, requires_session, max_delivery_count)
+            queue = self._queues[name.lower()] = Queue(name, requires_session, max_delivery_count)
             return queue
 
     def queue(self, name: str) -> Queue:
         with self._lock:
-            if name not in self._queues:
+            if name.lower() not in self._queues:
                 raise EntityNotFound(f"queue {name!r} does not exist")
-            return self._queues[name]
+            return self._queues[name.lower()]
+
+    def sender(self, identity: str, may_send: Iterable[str]) -> BusSender:
+        """A principal with Data Sender on these entities only: what the app, or another team, may send to."""
+        return BusSender(self, identity, frozenset(name.lower() for name in may_send))
 
     def send(self, message: OutgoingMessage) -> None:
-        """Enqueue (or schedule); a message id seen within the duplicate window is dropped, as Service Bus does."""
+        """Enqueue (or schedule) as the namespace owner; a message id seen within the duplicate window is dropped,
+        as Service Bus does."""
         for name, value in (("message_id", message.message_id), ("session_id", message.session_id or "")):
             if len(value) > MAX_ID_LENGTH:  # the SDK's ValueError, which the outbox reports as Undeliverable
                 raise Undeliverable(f"{name} cannot be longer than {MAX_ID_LENGTH} characters.")
-        if self._observer is not None:
-            self._observer.sent(message)
         with self._lock:
             queue = self.queue(message.queue)
+            if queue.disabled:
+                raise EntityDisabled(f"queue {queue.name!r} is disabled")
             if queue.requires_session and not message.session_id:
-                raise ValueError(f"queue {queue.name} requires sessions: the message has no session id")
+                raise SessionRequired(f"queue {queue.name} requires sessions: the message has no session id")
+            if self._observer is not None:  # what the entity accepted (a refused message was never sent)
+                self._observer.sent(message)
             now = self._clock()
             if now - queue.seen_ids.get(message.message_id, -1e18) < self.duplicate_window:
                 queue.duplicates_dropped += 1
@@ -137,11 +163,19 @@ class LocalBus:
                        max_deliveries: int = 10_000, until: float | None = None) -> int:
         """Deliver until nothing is left (or nothing is due by `until`, the clock then moved to it), moving the clock
         to each scheduled message; returns deliveries made."""
+        return self.run_all_until_idle({queue: function}, workers=workers, max_deliveries=max_deliveries, until=until)
+
+    def run_all_until_idle(self, functions: Mapping[str, Callable[[Any], None]], *, workers: int = 1,
+                           max_deliveries: int = 10_000, until: float | None = None) -> int:
+        """`run_until_idle` over several queues, each with its function (a host listening on all of them): due
+        messages of the queues in the order given first, then the clock moves to the earliest scheduled one."""
         delivered = 0
         while delivered < max_deliveries:
-            batch = self._take(queue, workers)
+            name, function, batch = next(((q, f, b) for q, f in functions.items() if (b := self._take(q, workers))),
+                                         ("", None, []))
             if not batch:
-                due = self._next_due(queue)
+                dues = [d for d in map(self._next_due, functions) if d is not None]
+                due = min(dues) if dues else None
                 if until is not None and (due is None or due > until):
                     self._wait_until(until)
                     return delivered
@@ -149,13 +183,13 @@ class LocalBus:
                     return delivered
                 self._wait_until(due)
                 continue
-            threads = [threading.Thread(target=self._deliver, args=(queue, env, function)) for env in batch]
+            threads = [threading.Thread(target=self._deliver, args=(name, env, function)) for env in batch]
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
             delivered += len(batch)
-        raise RuntimeError(f"queue {queue} did not go idle after {max_deliveries} deliveries")
+        raise RuntimeError(f"queues {', '.join(functions)} did not go idle after {max_deliveries} deliveries")
 
     def deliver_one(self, queue: str, function: Callable[[Any], None]) -> bool:
         """Deliver the first message that is due now, if any (the clock does not move)."""
@@ -250,6 +284,19 @@ class LocalBus:
             raise AssertionError("messages not settled exactly once:\n  " + "\n  ".join(self.settlement_violations))
 
 
+class BusSender:
+    """A principal's sends: refused on any entity it holds no Send right on, then as the namespace's `send`."""
+
+    def __init__(self, bus: LocalBus, identity: str, may_send: frozenset[str]) -> None:
+        self._bus, self.identity, self.may_send = bus, identity, may_send
+
+    def send(self, message: OutgoingMessage) -> None:
+        if message.queue.lower() not in self.may_send:
+            raise Unauthorized(f"Unauthorized access. 'Send' claim(s) are required to perform this operation. "
+                               f"Resource: 'sb://localbus/{message.queue}'. Principal: {self.identity}")
+        self._bus.send(message)
+
+
 class BusSettler:
     """The host's settlement actions for messages this bus delivered (see handlers.settlement)."""
 
@@ -270,6 +317,7 @@ def _functions_message(env: Envelope, lock_token: str) -> FunctionsServiceBusMes
     m = env.message
     return FunctionsServiceBusMessage(
         body=m.body, message_id=m.message_id, session_id=m.session_id, reply_to=m.reply_to,
+        reply_to_session_id=m.reply_to_session_id,
         correlation_id=m.correlation_id, content_type=m.content_type, delivery_count=env.delivery_count,
         application_properties=dict(m.application_properties), user_properties=dict(m.application_properties),
         lock_token=lock_token, sequence_number=env.sequence_number,

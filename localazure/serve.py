@@ -22,7 +22,7 @@ from localazure.arm.server import Server
 from localazure.arm.subscriptions import PROVIDER_PRESETS
 from localazure.control import ControlApp
 from localazure.daemon import DEFAULT_SPEED, LOG_FILE, DaemonState, remove_state, write_state
-from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
+from localazure.stack import SUBSCRIPTION, LocalAzure
 
 log = logging.getLogger("localazure.serve")
 WORKERS = 4
@@ -40,11 +40,11 @@ def scale_timings(arm: ArmEmulator, speed: float) -> None:
 
 
 class QueueWorkers:
-    """The Functions host's queue listener: deliver each due message to the function, one per session at a time."""
+    """The Functions host's queue listeners: deliver each due message to its queue's function (the request queue's
+    intake, the work queue's reconcile), one per session at a time."""
 
     def __init__(self, az: LocalAzure, stop: threading.Event, count: int = WORKERS) -> None:
         assert az.host is not None
-        self._function = az.host.functions["install_requests"].get_user_function()
         self._az = az
         self._stop = stop
         self._threads = [threading.Thread(target=self._work, name=f"queue-worker-{i}", daemon=True)
@@ -61,7 +61,7 @@ class QueueWorkers:
     def _work(self) -> None:
         while not self._stop.is_set():
             try:
-                delivered = self._az.bus.deliver_one(QUEUE, self._function)
+                delivered = self._az.deliver_one()
             except Exception:  # the function's own failures are the bus's to handle; this is the stand-in failing
                 log.exception("the local bus failed to deliver a message; this worker carries on")
                 delivered = False

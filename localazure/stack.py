@@ -20,8 +20,10 @@ from localazure.contract import MessageContract
 from localazure.functions_host import FunctionsHost
 from localazure.keyvault import LocalKeyVault
 
-QUEUE = "install-requests"
-REPLIES = "replies"  # a reply queue that exists, for the tests, the demo and the CLI's --reply-to
+QUEUE = "install-requests"  # the public request queue: what other teams send to
+WORK = "argoboot-work"  # the internal work queue: only the app sends to it
+REPLIES = "replies"  # a reply queue that exists and replies may go to, for the tests, the demo and the CLI's --reply-to
+SESSION_REPLIES = "session-replies"  # a session-enabled reply queue, also allowed
 SUBSCRIPTION = "6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01"
 OTHER_SUBSCRIPTION = "0d9e4b7a-53c1-4f0e-8e2b-7c6a5d4f3e21"
 
@@ -42,7 +44,7 @@ class LocalAzure:
         for subscription in allowed_subscriptions:
             self.arm.add_subscription(subscription)
         self.keyvault = LocalKeyVault(self.arm, self.clock)
-        self.contract = MessageContract(QUEUE)
+        self.contract = MessageContract((QUEUE, WORK))
         advance = self.clock.advance_to if isinstance(self.clock, VirtualClock) else None
         self.bus = LocalBus(self.clock, advance=advance, observer=self.contract)
         self._own_azurite = azurite is None
@@ -59,6 +61,8 @@ class LocalAzure:
             **self.arm.environ(),
             **self.keyvault.environ(),
             "INSTALL_QUEUE_NAME": QUEUE,
+            "WORK_QUEUE_NAME": WORK,
+            "ALLOWED_REPLY_ENTITIES": f"{REPLIES},{SESSION_REPLIES}",
             "ALLOWED_SUBSCRIPTIONS": ",".join(self._allowed),
             "LEDGER_CONNECTION_STRING": self.azurite.connection_string,
             "LEDGER_TABLE_PREFIX": "t" + secrets.token_hex(6),
@@ -86,8 +90,11 @@ class LocalAzure:
             self._saved_env.setdefault(name, os.environ.get(name))
             os.environ[name] = value
         self.bus.create_queue(QUEUE, requires_session=True)
+        self.bus.create_queue(WORK, requires_session=True)
         self.bus.create_queue(REPLIES)
-        self.services = build_services(Settings.from_env(), outbox=self.bus, clock=self.clock)
+        self.bus.create_queue(SESSION_REPLIES, requires_session=True)
+        self.services = build_services(Settings.from_env(), outbox=self.app_sender(), clock=self.clock)
+        self.outside = self.bus.sender("team-a", [QUEUE])  # another team: Data Sender on the request queue only
         install(self.services)
         use_settler(self.bus.settler())
         import function_app
@@ -121,9 +128,17 @@ class LocalAzure:
         from shared.services import build_services, install
 
         ledger = None if "ledger_table_prefix" in changes else self.services.ledger  # a new prefix: new tables
-        self.services = build_services(replace(self.services.settings, **changes), outbox=self.bus,
-                                       ledger=ledger, clock=self.clock)
+        settings = replace(self.services.settings, **changes)
+        self.services = build_services(settings, outbox=self.app_sender(settings.reply_entities), ledger=ledger,
+                                       clock=self.clock)
         install(self.services)
+
+    def app_sender(self, reply_entities: tuple[str, ...] | None = None) -> Any:
+        """The app's identity on the bus: Data Sender on the work queue and the reply entities only (as
+        infra/modules/servicebus.bicep grants it), never on the request queue or the rest of the namespace."""
+        allowed = self.app_settings.get("ALLOWED_REPLY_ENTITIES", "").split(",") if reply_entities is None \
+            else list(reply_entities)
+        return self.bus.sender("argoboot-app", [WORK, *(e for e in allowed if e and "*" not in e)])
 
     def deliver_event(self, event: dict[str, Any]) -> Any:
         assert self.host is not None
@@ -135,12 +150,21 @@ class LocalAzure:
         assert self.host is not None
         return self.host.http(method, path, params, headers)
 
-    def drain(self, *, workers: int = 1, max_deliveries: int = 10_000, until: float | None = None) -> int:
-        """Run the queue function until no message is left (scheduled ones included, by moving the clock), or, with
-        `until`, until none is due by then."""
+    def functions(self) -> dict[str, Callable[[Any], None]]:
+        """The queue functions by queue, as the host listens: the request queue's intake, then the work queue's."""
         assert self.host is not None
-        function = self.host.functions["install_requests"].get_user_function()
-        return self.bus.run_until_idle(QUEUE, function, workers=workers, max_deliveries=max_deliveries, until=until)
+        return {QUEUE: self.host.functions["install_requests"].get_user_function(),
+                WORK: self.host.functions["work_items"].get_user_function()}
+
+    def drain(self, *, workers: int = 1, max_deliveries: int = 10_000, until: float | None = None) -> int:
+        """Run both queue functions until no message is left (scheduled ones included, by moving the clock), or,
+        with `until`, until none is due by then."""
+        return self.bus.run_all_until_idle(self.functions(), workers=workers, max_deliveries=max_deliveries,
+                                           until=until)
+
+    def deliver_one(self) -> bool:
+        """Deliver one message that is due now (a request waiting at the intake first; the clock does not move)."""
+        return any(self.bus.deliver_one(queue, function) for queue, function in self.functions().items())
 
 
 _hosts: dict[int, FunctionsHost] = {}

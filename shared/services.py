@@ -21,7 +21,9 @@ from shared.azure.table_ledger import TableLedger
 from shared.bootstrap.poll_planner import PollPlanner
 from shared.bootstrap.profiles import ProfileCatalog, ProfileError
 from shared.bootstrap.reconciler import ProviderCache, Reconciler
+from shared.pipeline.intake import RequestIntake
 from shared.pipeline.processing import RequestProcessor
+from shared.pipeline.replies import Replier
 from shared.pipeline.sweep import Sweeper
 from shared.settings import Settings, SettingsError
 
@@ -33,6 +35,7 @@ class Services:
     settings: Settings
     ledger: Ledger
     outbox: Outbox
+    intake: RequestIntake
     processor: RequestProcessor
     sweeper: Sweeper
     clock: Callable[[], float]
@@ -83,11 +86,14 @@ def build_services(settings: Settings, *, outbox: Outbox | None = None, api: Azu
     reconciler = Reconciler(api=api, directory=directory, settings=settings,
                             providers=ProviderCache(clock=clock, ttl=settings.provider_cache_seconds), secrets=secrets)
     planner = PollPlanner(settings=settings, clock=clock, history=ledger, headroom=pacer.headroom)
+    replier = Replier(settings=settings, ledger=ledger, outbox=outbox, clock=clock)
+    intake = RequestIntake(settings=settings, outbox=outbox, replier=replier, profiles=profiles)
     processor = RequestProcessor(settings=settings, ledger=ledger, outbox=outbox, reconciler=reconciler,
-                                 profiles=profiles, clock=clock, planner=planner)
+                                 profiles=profiles, clock=clock, planner=planner, replier=replier)
     sweeper = Sweeper(api=api, ledger=ledger, outbox=outbox, settings=settings, profiles=profiles, clock=clock,
                       secrets=secrets)
-    return Services(settings=settings, ledger=ledger, outbox=outbox, processor=processor, sweeper=sweeper,
+    return Services(settings=settings, ledger=ledger, outbox=outbox, intake=intake, processor=processor,
+                    sweeper=sweeper,
                     clock=clock)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.azure.pacing import ARM_LIMITS, Limit
+from shared.bootstrap.cluster_ids import RESOURCE_GROUP_RULE, canonical_group, is_resource_group
 from shared.bootstrap.gitops_profile import DEFAULT_VAULT_SUFFIX
 from shared.bootstrap.identity_placement import IdentityPlacement, PlacementError
 
@@ -62,8 +63,22 @@ def _resource_groups(raw: str, subscriptions: frozenset[str]) -> dict[str, froze
         if not group or subscription not in subscriptions:
             raise SettingsError(f"app setting ALLOWED_RESOURCE_GROUPS: {item!r} must be <subscription>/<group> with "
                                 "a subscription listed in ALLOWED_SUBSCRIPTIONS")
-        groups.setdefault(subscription, set()).add(group.lower())
+        if not is_resource_group(group):
+            raise SettingsError(f"app setting ALLOWED_RESOURCE_GROUPS: {group!r} is not a resource group name "
+                                f"({RESOURCE_GROUP_RULE})")
+        groups.setdefault(subscription, set()).add(canonical_group(group))  # compared as scope.out_of_scope does
     return {subscription: frozenset(names) for subscription, names in groups.items()}
+
+
+def _reply_entities(raw: str) -> tuple[str, ...]:
+    """`replies-team-a,replies-*`: the queues and topics replies may go to (a pattern's `*` is any characters); empty:
+    no replies at all. The app's Data Sender right must cover them (infra/modules/servicebus.bicep)."""
+    entries = tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+    for entry in entries:
+        if not re.fullmatch(r"[a-z0-9*][a-z0-9._/*-]{0,259}", entry) or entry.strip("*") == "":
+            raise SettingsError(f"app setting ALLOWED_REPLY_ENTITIES: {entry!r} is not a queue or topic name "
+                                "(letters, digits, '.', '-', '_', '/'), or a pattern of one with '*'")
+    return entries
 
 
 def _opt_default(raw: str) -> bool:
@@ -77,7 +92,9 @@ def _opt_default(raw: str) -> bool:
 class Settings:
     """What the service needs to know about where it runs; see the README's settings table."""
 
-    queue_name: str = "install-requests"
+    queue_name: str = "install-requests"  # the public request queue: other teams send here (Data Sender on it only)
+    work_queue_name: str = "argoboot-work"  # the internal work queue: only the app sends here (one session a cluster)
+    reply_entities: tuple[str, ...] = ()  # where replies may go: entity names or patterns (`*`), case-insensitive
     servicebus_namespace: str | None = None
     arm_endpoint: str = ARM_PUBLIC
     arm_ca_bundle: str | None = None
@@ -118,6 +135,8 @@ class Settings:
                                 "(comma-separated) the service may act on")
         return cls(
             queue_name=env.get("INSTALL_QUEUE_NAME") or cls.queue_name,
+            work_queue_name=env.get("WORK_QUEUE_NAME") or cls.work_queue_name,
+            reply_entities=_reply_entities(env.get("ALLOWED_REPLY_ENTITIES", "")),
             servicebus_namespace=env.get("ServiceBusConnection__fullyQualifiedNamespace") or None,
             arm_endpoint=(env.get("ARM_ENDPOINT") or ARM_PUBLIC).rstrip("/"),
             arm_ca_bundle=env.get("ARM_CA_BUNDLE") or None,

@@ -21,9 +21,9 @@ from shared.azure.ledger import ClusterRecord, RequestRecord
 from shared.azure.outbox import OutgoingMessage
 from shared.azure.table_ledger import TableLedger
 from shared.bootstrap.cluster_ids import ClusterRef
-from shared.bootstrap.names import reply_queue_problem
 from shared.errors import RequestRejected
 from shared.pipeline.install_request import InstallRequest, parse_install_request
+from shared.pipeline.replies import reply_refusal
 from shared.untrusted import echo
 
 _CLUSTER_ROW_GRACE = 3.0  # seconds to wait for the cluster row once the request row says the run ended
@@ -50,7 +50,7 @@ def submit(args: argparse.Namespace, out: Output) -> Exit:
     settings = target.settings(cluster)
     if args.profile:
         profile_for(args.profile, settings)  # refused here rather than dead-lettered there
-    problem = reply_queue_problem(args.reply_to, settings.queue_name) if args.reply_to else None
+    problem = reply_refusal(args.reply_to, settings) if args.reply_to else None
     if problem is not None:  # the service would not answer there
         raise CliError(Exit.BAD_INPUT, "InvalidReplyTo", f"--reply-to {echo(args.reply_to)} {problem}")
     request_id = args.request_id or f"cli-{uuid.uuid4().hex[:12]}"

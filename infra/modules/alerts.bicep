@@ -10,6 +10,7 @@ param applicationInsightsId string
 @description('Resource id of the Service Bus namespace holding the request queue.')
 param serviceBusNamespaceId string
 param installQueueName string
+param workQueueName string
 @description('Resource id of an action group to notify (e-mail, Teams, a pager); empty: alerts fire in the portal only.')
 param actionGroupId string = ''
 @minValue(1)
@@ -32,7 +33,7 @@ resource deadLetters 'Microsoft.Insights/metricAlerts@2018-03-01' = {
   location: 'global'
   tags: tags
   properties: {
-    description: 'Messages in the dead-letter queue of ${installQueueName}. docs/deploy.md: Reading the dead-letter queue.'
+    description: 'Messages in the dead-letter queues of ${installQueueName} and ${workQueueName}. docs/deploy.md: Reading the dead-letter queue.'
     severity: 2
     enabled: true
     scopes: [
@@ -55,6 +56,7 @@ resource deadLetters 'Microsoft.Insights/metricAlerts@2018-03-01' = {
               operator: 'Include'
               values: [
                 installQueueName
+                workQueueName
               ]
             }
           ]

@@ -13,6 +13,8 @@ param ledgerTableEndpoint string
 param ledgerTablePrefix string
 param serviceBusNamespace string
 param installQueueName string
+param workQueueName string
+param allowedReplyEntities string
 param allowedSubscriptions string
 param defaultProfile string
 param applicationInsightsConnectionString string
@@ -45,6 +47,8 @@ var appSettings = {
   AZURE_CLIENT_ID: identityClientId
   // shared/settings.py
   INSTALL_QUEUE_NAME: installQueueName
+  WORK_QUEUE_NAME: workQueueName
+  ALLOWED_REPLY_ENTITIES: allowedReplyEntities
   ALLOWED_SUBSCRIPTIONS: allowedSubscriptions
   LEDGER_TABLE_ENDPOINT: ledgerTableEndpoint
   LEDGER_TABLE_PREFIX: ledgerTablePrefix

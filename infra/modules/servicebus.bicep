@@ -1,10 +1,18 @@
-// The request queue (and a default reply queue), reached only with Entra ID: no SAS rules, local auth off.
+// Two entities, reached only with Entra ID (no SAS rules, local auth off): the public request queue, where other
+// services send (Data Sender on it and nothing else), and the internal work queue, where only the app sends (forwarded
+// requests, events, the sweep, continuations), so the authority its messages carry cannot be forged. Plus a default
+// reply queue. The app may send to the work queue and the reply entities only, never the whole namespace.
 param location string
 param tags object
 param name string
 param installQueueName string
+param workQueueName string
 param repliesQueueName string
+@description('Other existing queues or topics of this namespace replies may go to (ALLOWED_REPLY_ENTITIES).')
+param replyEntityNames array = []
 param appPrincipalId string
+@description('Services that may post install requests: Azure Service Bus Data Sender on the request queue only.')
+param requestSenderPrincipalIds array = []
 @description('Optional: a person or group that may send requests and read replies and dead letters. Empty: nobody.')
 param operatorPrincipalId string = ''
 param operatorPrincipalType string = 'User'
@@ -29,8 +37,8 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
   }
 }
 
-// One session per cluster (session id = lower-cased cluster id); message ids are deterministic, so duplicates
-// from Event Grid retries and repeated requests are dropped. Lock 5 min = host.json maxAutoLockRenewalDuration.
+// The public request queue: sessions as senders have always set them (a sender's requests on one session stay in
+// order); the intake validates each request and forwards it to the work queue, so its lock is short-lived work.
 resource installQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
   parent: namespace
   name: installQueueName
@@ -47,7 +55,26 @@ resource installQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview
   }
 }
 
-// Where replies go when a sender names it in ReplyTo; senders may use any queue of this namespace instead.
+// The internal work queue: one session per cluster (the id the service derives from the cluster id, whatever the
+// sender chose); message ids are deterministic, so duplicates from Event Grid retries and repeated requests are
+// dropped. Lock 5 min = host.json maxAutoLockRenewalDuration.
+resource workQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
+  parent: namespace
+  name: workQueueName
+  properties: {
+    requiresSession: true
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: 'PT1H'
+    maxDeliveryCount: 10
+    lockDuration: 'PT5M'
+    deadLetteringOnMessageExpiration: true
+    defaultMessageTimeToLive: 'P14D'
+    enablePartitioning: false
+    maxSizeInMegabytes: 1024
+  }
+}
+
+// Where replies go when a sender names it in ReplyTo; other entities only when listed in replyEntityNames.
 resource repliesQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
   parent: namespace
   name: repliesQueueName
@@ -62,10 +89,10 @@ resource repliesQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview
   }
 }
 
-// Azure Service Bus Data Owner on the request queue only: the trigger receives from it and the app schedules
-// continuations on it, and target-based scaling needs Manage on it too (the scale controller reads the queue's
-// message count with the app's identity; with Receiver + Sender only, the platform cannot see the backlog and a
-// session queue does not scale out). Owner on this one queue, not the namespace: nothing else is managed.
+// Azure Service Bus Data Owner on each of the two queues the app's triggers read: it receives there, forwards to and
+// schedules continuations on the work queue, and target-based scaling needs Manage too (the scale controller reads
+// a queue's message count with the app's identity; with Receiver + Sender only, the platform cannot see the backlog
+// and a session queue does not scale out). Owner on these queues, not the namespace: nothing else is managed.
 resource appQueueAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(installQueue.id, appPrincipalId, dataOwner)
   scope: installQueue
@@ -76,10 +103,21 @@ resource appQueueAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// Data Sender on the namespace: replies go to whatever queue of the namespace a sender names in ReplyTo.
+resource appWorkQueueAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(workQueue.id, appPrincipalId, dataOwner)
+  scope: workQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', dataOwner)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Data Sender on the reply entities only (ReplyTo is an address, not a right: a reply anywhere else is refused by
+// the app, and by Service Bus too). Not on the namespace: no confused deputy sending into other teams' queues.
 resource appReplyAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(namespace.id, appPrincipalId, dataSender)
-  scope: namespace
+  name: guid(repliesQueue.id, appPrincipalId, dataSender)
+  scope: repliesQueue
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', dataSender)
     principalId: appPrincipalId
@@ -87,10 +125,56 @@ resource appReplyAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
+resource replyEntities 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' existing = [
+  for entity in replyEntityNames: {
+    parent: namespace
+    name: entity
+  }
+]
+
+resource appOtherReplyAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (entity, i) in replyEntityNames: {
+    name: guid(namespace.id, entity, appPrincipalId, dataSender)
+    scope: replyEntities[i]
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', dataSender)
+      principalId: appPrincipalId
+      principalType: 'ServicePrincipal'
+    }
+  }
+]
+
+// Other services: Data Sender on the request queue and nothing else (not the work queue, not the namespace).
+resource requestSenderAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for principalId in requestSenderPrincipalIds: {
+    name: guid(installQueue.id, principalId, dataSender)
+    scope: installQueue
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', dataSender)
+      principalId: principalId
+      principalType: 'ServicePrincipal'
+    }
+  }
+]
+
+// The operator reads replies and dead letters anywhere (Receiver on the namespace) and may send requests, on the
+// request queue only, like any other sender.
 resource operatorAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for roleId in (empty(operatorPrincipalId) ? [] : [dataReceiver, dataSender]): {
+  for roleId in (empty(operatorPrincipalId) ? [] : [dataReceiver]): {
     name: guid(namespace.id, operatorPrincipalId, roleId)
     scope: namespace
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleId)
+      principalId: operatorPrincipalId
+      principalType: operatorPrincipalType
+    }
+  }
+]
+
+resource operatorSendAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for roleId in (empty(operatorPrincipalId) ? [] : [dataSender]): {
+    name: guid(installQueue.id, operatorPrincipalId, roleId)
+    scope: installQueue
     properties: {
       roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleId)
       principalId: operatorPrincipalId
@@ -102,5 +186,8 @@ resource operatorAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
 output name string = namespace.name
 output id string = namespace.id
 output installQueueName string = installQueue.name
+output workQueueName string = workQueue.name
+// ALLOWED_REPLY_ENTITIES: exactly the entities the app may send replies to.
+output allowedReplyEntities string = join(concat([repliesQueue.name], replyEntityNames), ',')
 // https://<name>.servicebus.windows.net:443/ -> <name>.servicebus.windows.net (whatever the cloud's suffix)
 output fullyQualifiedNamespace string = split(replace(namespace.properties.serviceBusEndpoint, 'https://', ''), ':')[0]

@@ -31,6 +31,9 @@ class Waiter:
     reply_to: str | None
     correlation_id: str | None
     action: str = "bootstrap"
+    reply_to_session_id: str | None = None  # the requester's ReplyToSessionId: the reply's SessionId
+    reply_error: str | None = None  # why no reply goes where it asked (recorded on its request's row)
+    explicit: bool = False  # a request someone sent: the chain it waits on does not honour the opt-out tag
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ class RequestRecord:
     error_code: str | None = None
     error_message: str | None = None
     message_id: str | None = None  # the message's id as it arrived, when the request id was derived from it
+    reply_error: str | None = None  # why its reply was refused or could not be delivered (the request still ran)
     etag: str | None = field(default=None, compare=False)
 
 

@@ -21,6 +21,7 @@ class OutgoingMessage:
     session_id: str | None = None
     correlation_id: str | None = None
     reply_to: str | None = None
+    reply_to_session_id: str | None = None
     scheduled_at: float | None = None
     application_properties: dict[str, str | int] = field(default_factory=dict)
     content_type: str = "application/json"

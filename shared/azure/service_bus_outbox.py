@@ -38,12 +38,18 @@ class ServiceBusOutbox:
 
     def send(self, message: OutgoingMessage) -> None:
         from azure.servicebus import ServiceBusMessage
-        from azure.servicebus.exceptions import MessagingEntityDisabledError, MessagingEntityNotFoundError
+        from azure.servicebus.exceptions import (
+            MessagingEntityDisabledError,
+            MessagingEntityNotFoundError,
+            ServiceBusAuthorizationError,
+            ServiceBusError,
+        )
 
         try:
             sb_message = ServiceBusMessage(
                 message.body, message_id=message.message_id, session_id=message.session_id,
-                correlation_id=message.correlation_id, reply_to=message.reply_to, content_type=message.content_type,
+                correlation_id=message.correlation_id, reply_to=message.reply_to,
+                reply_to_session_id=message.reply_to_session_id, content_type=message.content_type,
                 application_properties=dict(message.application_properties),  # type: ignore[arg-type]
             )
         except ValueError as exc:  # e.g. an id past 128 characters: the same message always fails
@@ -60,6 +66,11 @@ class ServiceBusOutbox:
             with self._lock:
                 self._senders.pop(message.queue, None)
             sender.close()
-            if isinstance(exc, MessagingEntityNotFoundError | MessagingEntityDisabledError):
+            refused = MessagingEntityNotFoundError | MessagingEntityDisabledError | ServiceBusAuthorizationError
+            if isinstance(exc, refused):
+                raise Undeliverable(f"queue {message.queue}: {exc}") from exc
+            # A plain ServiceBusError the SDK marks not retryable is the entity refusing this message as it is (e.g.
+            # no SessionId for a session-enabled entity): sending it again cannot help.
+            if type(exc) is ServiceBusError and not getattr(exc, "_retryable", True):
                 raise Undeliverable(f"queue {message.queue}: {exc}") from exc
             raise

@@ -42,3 +42,30 @@ def collides(a: HelmPath, b: HelmPath) -> bool:
 def reaches(path: HelmPath, rendered: HelmPath) -> bool:
     """Whether a key would set, replace or nest into a key the service renders (names only: see above)."""
     return collides(tuple(p for p in path if isinstance(p, str)), rendered)
+
+
+# The argo-cd chart's maps whose entries it renders into Kubernetes Secrets (argo-helm's values.yaml:
+# configs.credentialTemplates.<name>, configs.repositories.<name>, configs.clusterCredentials.<name>.config), and the
+# names of their entries that are credentials (Argo CD's repository and cluster Secret fields).
+_SECRET_MAPS = frozenset({("configs", "credentialTemplates"), ("configs", "repositories"),
+                          ("configs", "clusterCredentials")})
+_CREDENTIAL_NAMES = frozenset(name.lower() for name in (
+    "password", "sshPrivateKey", "tlsClientCertKey", "tlsClientCertData", "githubAppPrivateKey", "bearerToken",
+    "gcpServiceAccountKey", "keyData", "certData", "clientSecret", "token"))
+KEY_VAULT_ROUTE = ("put it in Key Vault and name it in the profile (gitops.repository: auth: keyVault, keyVaultSecret: "
+                   "https://<vault>.vault.azure.net/secrets/<name>): the service reads it with its identity and sends "
+                   "it only in configurationProtectedSettings, which Azure never returns")
+
+
+def credential(path: HelmPath) -> str | None:
+    """Why a chart key holds a credential (None: it does not). Such a key in plain `configurationSettings` would be
+    readable by anyone who can read the extension, and would land in the ledger and the status API."""
+    names = [p for p in path if isinstance(p, str)]
+    if tuple(names[:2]) == ("configs", "secret"):
+        return "configs.secret is the chart's argocd-secret (admin password, webhook secrets)"
+    found = next((n for n in names[2:] if n.lower() in _CREDENTIAL_NAMES), None) \
+        if tuple(names[:2]) in _SECRET_MAPS else None
+    if found is None and names and (names[-1].lower() in _CREDENTIAL_NAMES - {"token", "certdata"}
+                                    or names[-1].lower().endswith("password")):
+        found = names[-1]
+    return None if found is None else f"{found} is a credential"

@@ -4,15 +4,19 @@ Resource ids arrive in many casings (`resourcegroups`, `ManagedClusters`, `Conne
 everything here compares case-insensitively and keys on the lower-cased id, which is also the
 Service Bus session id that serialises work per cluster.
 
-One grammar, `CLUSTER_ID_PATTERN`, is what every entry point accepts and what
-`schemas/install-request.v1.schema.json` publishes: ASCII only and ASCII-case-insensitive only (a Kelvin sign
-is not a `K`, so no reader can fold a look-alike into a provider name), and no segment that a URL would
-collapse (`.` or `..`: a resource group cannot end with a dot, as in Azure).
+One grammar, `parse_cluster_id`, is what every entry point accepts: ASCII only and ASCII-case-insensitive only
+(a Kelvin sign is not a `K`, so no reader can fold a look-alike into a provider name), except the resource group,
+which follows Azure's rule: Unicode letters and digits, `-`, `_`, `.`, `(`, `)`, 1-90 characters, not ending with
+a dot (so no segment a URL would collapse, `.` or `..`). A group is passed to ARM as it came and compared in one
+canonical form (`canonical_group`: NFC, case-folded), so `rg-café` in any casing or normal form is one group while
+a Cyrillic look-alike is another. `CLUSTER_ID_PATTERN` (published in `schemas/install-request.v1.schema.json`) is
+the ASCII subset: a JSON Schema pattern cannot say "Unicode letter" in a way every validator reads alike.
 """
 from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,7 +35,24 @@ GUID_PATTERN = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9
 #: 1-90 characters, not ending with '.' (Azure's rule, which also keeps out the segments '.' and '..').
 RESOURCE_GROUP_PATTERN = "[-A-Za-z0-9._()]{0,89}[-A-Za-z0-9_()]"
 CLUSTER_NAME_PATTERN = "[a-zA-Z0-9]|[a-zA-Z0-9][-_a-zA-Z0-9]{0,61}[a-zA-Z0-9]"
-RESOURCE_GROUP_RULE = "1-90 ASCII letters, digits, '-', '_', '.', '(' or ')', not ending with '.'"
+RESOURCE_GROUP_RULE = "1-90 letters or digits (Unicode ones too), '-', '_', '.', '(' or ')', not ending with '.'"
+_GROUP_PUNCTUATION = frozenset("-_.()")
+_LETTERS_AND_DIGITS = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nd"})
+
+
+def is_resource_group(name: object) -> bool:
+    """Azure's rule for resource group names (read in NFC, so a decomposed `é` is the letter it composes to)."""
+    if not isinstance(name, str):
+        return False
+    text = unicodedata.normalize("NFC", name)
+    return 1 <= len(text) <= 90 and not text.endswith(".") and all(
+        ch in _GROUP_PUNCTUATION or unicodedata.category(ch) in _LETTERS_AND_DIGITS for ch in text)
+
+
+def canonical_group(name: str) -> str:
+    """The one form two spellings of a resource group are compared in (ledger keys, sessions, allowlists): NFC,
+    case-folded. The same as `.lower()` for ASCII names."""
+    return unicodedata.normalize("NFC", name).casefold()
 
 
 def _any_case(word: str) -> str:
@@ -45,7 +66,6 @@ CLUSTER_ID_PATTERN = (
     f"/{_any_case('providers')}/({_any_case('Microsoft.ContainerService/managedClusters')}"
     f"|{_any_case('Microsoft.Kubernetes/connectedClusters')})/({CLUSTER_NAME_PATTERN})/*$")
 
-_RESOURCE_GROUP = re.compile(RESOURCE_GROUP_PATTERN, re.ASCII)
 _CLUSTER_NAME = re.compile(CLUSTER_NAME_PATTERN, re.ASCII)
 _GUID = re.compile(GUID_PATTERN, re.ASCII)
 _CLUSTER_ID = re.compile(CLUSTER_ID_PATTERN.removesuffix("$") + r"\Z", re.ASCII)
@@ -80,8 +100,10 @@ class ClusterRef:
 
     @property
     def key(self) -> str:
-        """Lower-cased id: the ledger key, the thing two casings of one cluster share."""
-        return self.id.lower()
+        """Lower-cased id (the group in its canonical form): the ledger key, the thing two casings of one cluster
+        share."""
+        rest = f"/providers/{self.namespace}/{self.resource_type}/{self.name}".lower()
+        return f"/subscriptions/{self.subscription}/resourcegroups/{canonical_group(self.resource_group)}{rest}"
 
     @property
     def session_id(self) -> str:
@@ -129,8 +151,12 @@ def parse_cluster_id(resource_id: str) -> ClusterRef:
                                "/subscriptions/<id>/resourceGroups/<group>/providers/"
                                "Microsoft.ContainerService/managedClusters/<name> (or an Arc connectedClusters id)")
     quoted = echo(resource_id)
-    odd = next((i for i, ch in enumerate(resource_id) if not " " < ch < "\x7f"), None)
-    if odd is not None:  # before any case-insensitive matching: only ASCII may be folded
+    segments = resource_id.split("/")
+    group_at = 4 if len(segments) > 4 and segments[3].lower() == "resourcegroups" else -1
+    # Before any case-insensitive matching: only ASCII may be folded. The group is Azure's own rule, below.
+    odd = next((sum(len(s) + 1 for s in segments[:n]) + i for n, segment in enumerate(segments) if n != group_at
+                for i, ch in enumerate(segment) if not " " < ch < "\x7f"), None)
+    if odd is not None:
         raise InvalidClusterId(f"'{quoted}' has {shown(resource_id[odd])} (U+{ord(resource_id[odd]):04X}) at position "
                                f"{odd}: an ARM id of a cluster "
                                "is printable ASCII (no spaces, no control characters, no look-alike letters)")
@@ -140,7 +166,7 @@ def parse_cluster_id(resource_id: str) -> ClusterRef:
     if not _GUID.fullmatch(subscription):
         raise InvalidClusterId(f"'{quoted}' does not start with /subscriptions/<subscription GUID>")
     group = parts.get("resource_group") or ""
-    if not _RESOURCE_GROUP.fullmatch(group):
+    if group_at < 0 or group != segments[group_at] or not is_resource_group(group):
         raise InvalidClusterId(f"'{quoted}' has no valid resourceGroups/<name> segment: {shown(group)} is not "
                                f"{RESOURCE_GROUP_RULE}")
     full_type = f"{parts.get('namespace') or ''}/{parts.get('type') or ''}".lower()
@@ -155,7 +181,8 @@ def parse_cluster_id(resource_id: str) -> ClusterRef:
     if not _CLUSTER_NAME.fullmatch(name):
         raise InvalidClusterId(f"'{echo(name)}' is not a valid cluster name (1-63 ASCII letters, digits, '-' and "
                                "'_', starting and ending with a letter or digit)")
-    if not _CLUSTER_ID.match(resource_id):  # anything the lenient parser let through (e.g. '//' inside)
+    ascii_form = "/".join("rg" if n == group_at else s for n, s in enumerate(segments))
+    if not _CLUSTER_ID.match(ascii_form):  # anything the lenient parser let through (e.g. '//' inside)
         raise InvalidClusterId(f"'{quoted}' is not of the form /subscriptions/<id>/resourceGroups/<group>/providers/"
                                "Microsoft.ContainerService/managedClusters/<name> (or an Arc connectedClusters id)")
     return ClusterRef(subscription=subscription.lower(), resource_group=group, kind=kind, name=name)

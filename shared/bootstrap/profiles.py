@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from shared.bootstrap.chart_keys import LEGACY_CONFIG_MAPS, HelmPath, collides, helm_path, reaches
+from shared.bootstrap.chart_keys import (
+    KEY_VAULT_ROUTE,
+    LEGACY_CONFIG_MAPS,
+    HelmPath,
+    collides,
+    credential,
+    helm_path,
+    reaches,
+)
 from shared.bootstrap.cluster_ids import InvalidClusterId, parse_resource_id
 from shared.bootstrap.gitops_profile import (
     DEFAULT_VAULT_SUFFIX,
@@ -438,6 +446,8 @@ def _helm_values(value: Any, source: str) -> dict[str, str]:
                      "dots between names, [n] for a list index)"
             raise ProfileError(source, where, f"is not a valid key{hint}")
         path = helm_path(key)
+        if (secret := credential(path)) is not None:
+            raise ProfileError(source, where, f"{secret}: never a plain setting; {KEY_VAULT_ROUTE}")
         owned = _owned_conflict(path)
         if owned is not None:
             raise ProfileError(source, where, f"is set by the service from the profile (or would replace or nest "

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from shared.bootstrap.cluster_ids import ClusterRef
+from shared.bootstrap.cluster_ids import ClusterRef, canonical_group
 from shared.settings import Settings
 
 
@@ -17,7 +17,7 @@ def out_of_scope(cluster: ClusterRef, settings: Settings) -> tuple[str, str] | N
         return ("SubscriptionNotAllowed", f"subscription {cluster.subscription} is not in ALLOWED_SUBSCRIPTIONS; "
                 "ask the platform team to onboard it")
     groups = settings.allowed_resource_groups.get(cluster.subscription)
-    if groups is not None and cluster.resource_group.lower() not in groups:
+    if groups is not None and canonical_group(cluster.resource_group) not in groups:  # one canonical form
         return ("ResourceGroupNotAllowed", f"resource group {cluster.resource_group} of subscription "
                 f"{cluster.subscription} is not in ALLOWED_RESOURCE_GROUPS; ask the platform team to add it")
     return None

@@ -7,12 +7,17 @@ everything else is ignored with a reason the handler logs at debug level.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from shared.bootstrap.cluster_ids import ClusterRef, InvalidClusterId, parse_cluster_id
 from shared.bootstrap.names import derived_id
+
+# A resource id whose last type is a cluster's: an event about a cluster itself, whatever its id's other parts.
+_NAMES_A_CLUSTER = re.compile(r"/providers/(microsoft\.containerservice/managedclusters|microsoft\.kubernetes/"
+                              r"connectedclusters)/[^/]+/*\Z", re.IGNORECASE)
 
 _KINDS: dict[str, Literal["write", "delete"]] = {
     "microsoft.resources.resourcewritesuccess": "write",
@@ -79,3 +84,11 @@ def cluster_event(event_id: Any, event_type: Any, subject: Any, data: Any,
     except InvalidClusterId as exc:
         return f"not a cluster: {exc}"
     return ClusterEvent(event_id=event_id, kind=kind, cluster=cluster, event_time=event_time)
+
+
+def cluster_target(subject: Any, data: Any) -> str | None:
+    """The resource of an event the service ignored when it was a cluster (so ignoring it is worth a warning, not a
+    debug line): a managed or connected cluster by type, though its id did not parse. None for anything else."""
+    target = data.get("resourceUri") if isinstance(data, dict) else None
+    target = target or subject
+    return target if isinstance(target, str) and _NAMES_A_CLUSTER.search(target) is not None else None

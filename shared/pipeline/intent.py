@@ -14,7 +14,20 @@ from typing import Any, Literal
 from shared.pipeline.install_request import InstallRequest
 
 Intent = Literal["installed", "absent"]
+
+#: The window a time read from a message (or an old ledger row) is bounded to: Event Grid retries an event for up
+#: to 24 hours, so an event time two days old is the oldest that can be true; five minutes ahead covers clock skew.
+TIME_PAST_LIMIT = 2 * 86400.0
+TIME_FUTURE_LIMIT = 300.0
 Source = Literal["request", "event", "sweep", "continuation"]
+
+
+def bounded_time(moment: float | None, now: float) -> float | None:
+    """`moment` within [now - TIME_PAST_LIMIT, now + TIME_FUTURE_LIMIT]: no message can date a cluster's deletion a
+    century ahead (hiding a re-created cluster for ever) or in 1970 (undone by the next sweep)."""
+    if moment is None:
+        return None
+    return min(max(moment, now - TIME_PAST_LIMIT), now + TIME_FUTURE_LIMIT)
 
 
 @dataclass(frozen=True)

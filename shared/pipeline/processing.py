@@ -1,9 +1,11 @@
-"""What the queue handler does with one message: validate, reconcile, record, continue or reply.
+"""What the work queue's handler does with one message: validate, reconcile, record, continue or reply.
 
-Called by `handlers.install_requests` with a plain `InboundMessage` (no azure.functions types here).
-Per-cluster ordering comes from Service Bus sessions; the ledger coalesces concurrent waits so that
-however many requests arrive for one cluster, one continuation chain polls Azure and every sender
-gets its reply when the outcome is known.
+Called by `handlers.work_items` with a plain `InboundMessage` (no azure.functions types here). Only the app sends to
+the work queue (requests forwarded by `shared.pipeline.intake`, events, the sweep, continuations), so the
+`argoboot*` properties read here carry the service's own authority; times read from them are still bounded to a
+window around now. Per-cluster ordering comes from the work queue's sessions (one per cluster, the id the service
+derives); the ledger coalesces concurrent waits so that however many requests arrive for one cluster, one
+continuation chain polls Azure and every sender gets its reply when the outcome is known.
 """
 from __future__ import annotations
 
@@ -12,13 +14,11 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any
 
 from shared.azure.ledger import ClusterRecord, Ledger, LedgerConflict, RequestRecord, Waiter
-from shared.azure.outbox import Outbox, OutgoingMessage, Undeliverable
+from shared.azure.outbox import Outbox, OutgoingMessage
 from shared.bootstrap.cluster_ids import ClusterRef
-from shared.bootstrap.names import derived_id, message_request_id, reply_queue_problem
 from shared.bootstrap.outcome import Outcome, Phase
 from shared.bootstrap.poll_planner import REGISTRATION_TIMED_OUT, WAIT_TIMED_OUT, PollPlanner, Tracked, resumed
 from shared.bootstrap.profiles import Profile, ProfileCatalog
@@ -26,17 +26,21 @@ from shared.bootstrap.reconciler import Reconciler
 from shared.bootstrap.scope import out_of_scope
 from shared.errors import RequestRejected
 from shared.log_context import add_log_ids, get_logger, log_scope
-from shared.pipeline.install_request import SCHEMA_VERSION, InstallRequest, parse_install_request
-from shared.pipeline.intent import Decision, Remembered, Source, decide
+from shared.pipeline.install_request import InstallRequest, parse_install_request
+from shared.pipeline.intent import Decision, Remembered, Source, bounded_time, decide
 from shared.pipeline.outcome_record import install_seconds, log_run
+from shared.pipeline.replies import Replier, ReplyAddress, result_body
 from shared.settings import Settings
 from shared.telemetry import span
 
 log = get_logger("argoboot.requests")
 
 CONTINUATION_PROPERTY = "argobootContinuation"
-SOURCE_PROPERTY = "argobootSource"  # "event" or "sweep"; absent on requests someone sent
+SOURCE_PROPERTY = "argobootSource"  # "request" (forwarded by the intake), "event" or "sweep"
 EVENT_TIME_PROPERTY = "argobootEventTime"  # epoch seconds of the Event Grid event
+ORIGIN_PROPERTY = "argobootOrigin"  # on a continuation: the source of the message that began its chain
+SENDER_MESSAGE_ID_PROPERTY = "argobootSenderMessageId"  # the requester's message id: the reply's CorrelationId
+REPLY_REFUSED_PROPERTY = "argobootReplyRefused"  # why the intake refused the requester's ReplyTo
 DUE_PROPERTY = "argobootDueMs"  # epoch milliseconds a continuation is scheduled for (the poll schedule's next check)
 _LEDGER_RETRIES = 5
 
@@ -49,6 +53,7 @@ class InboundMessage:
     message_id: str | None = None
     session_id: str | None = None
     reply_to: str | None = None
+    reply_to_session_id: str | None = None
     correlation_id: str | None = None
     delivery_count: int | None = None
     application_properties: Mapping[str, Any] = field(default_factory=dict)
@@ -67,6 +72,25 @@ class InboundMessage:
             return "continuation"
         source = self.application_properties.get(SOURCE_PROPERTY)
         return source if source in ("event", "sweep") else "request"
+
+    @property
+    def origin(self) -> Source:
+        """The source of the message that began this chain (a continuation's is in its properties)."""
+        if not self.continuation:
+            return self.source
+        origin = self.application_properties.get(ORIGIN_PROPERTY)
+        return origin if origin in ("request", "event", "sweep") else "event"
+
+    @property
+    def sender_message_id(self) -> str | None:
+        """The requester's own message id (the intake forwards it); the reply's CorrelationId."""
+        value = self.application_properties.get(SENDER_MESSAGE_ID_PROPERTY)
+        return value if isinstance(value, str) and value else self.message_id
+
+    @property
+    def reply_refused(self) -> str | None:
+        value = self.application_properties.get(REPLY_REFUSED_PROPERTY)
+        return value if isinstance(value, str) and value else None
 
     @property
     def event_time(self) -> float | None:
@@ -101,6 +125,7 @@ class RequestProcessor:
     profiles: ProfileCatalog
     clock: Callable[[], float]
     planner: PollPlanner
+    replier: Replier
 
     def process(self, msg: InboundMessage) -> Settlement:
         """Handle one install-request message; raise only for failures worth a redelivery (ledger/bus down).
@@ -125,16 +150,14 @@ class RequestProcessor:
             if refusal is not None:
                 raise RequestRejected(*refusal)
             record = self.ledger.get_cluster(request.cluster.key)
-            decision = decide(request, msg.source, _remembered(record), msg.event_time)
+            now = self.clock()
+            decision = decide(request, msg.source, _remembered(record, now), bounded_time(msg.event_time, now))
             profile = self.profiles.resolve(decision.profile, decision.overrides) \
                 if decision.work == "reconcile" else None
-        except RequestRejected as exc:
-            return self._reject(msg, exc)
+        except RequestRejected as exc:  # in scope at the intake, and not now: the settings changed in between
+            self.replier.reject(msg.sender_message_id, msg.reply_to, msg.reply_to_session_id, exc)
+            return Settlement(dead_letter_reason=exc.reason, dead_letter_description=exc.description)
         add_log_ids(cluster_id=request.cluster.key, request_id=request.request_id)
-        if msg.session_id and msg.session_id != request.cluster.session_id:
-            log.warning("request=%s cluster=%s arrived in session %r; send requests with session id %s (the "
-                        "lower-cased cluster id, or its digest past 128 characters) so they are serialised",
-                        request.request_id, request.cluster.key, msg.session_id, request.cluster.session_id)
         if decision.work is None:
             log.info("cluster=%s request=%s source=%s ignored: %s", request.cluster.key, request.request_id,
                      msg.source, decision.reason)
@@ -145,7 +168,8 @@ class RequestProcessor:
             attempts = 0 if decision.explicit or record is None else record.attempts
             outcome = self.reconciler.reconcile(
                 request.cluster, profile, may_reinstall=attempts < self.settings.max_install_attempts,
-                waiting_on=waiting_on, honour_opt_out=not decision.explicit, adopt=decision.explicit and request.adopt,
+                waiting_on=waiting_on, honour_opt_out=not _on_request(decision, msg, record),
+                adopt=decision.explicit and request.adopt,
                 created=record.created if record else (),
                 applied_protected_hash=record.protected_hash if record else None,
                 not_due=self.planner.not_due(record.wait if record else None, request.cluster.subscription),
@@ -177,7 +201,8 @@ class RequestProcessor:
                 record = self.ledger.get_cluster(request.cluster.key)
                 continue
             self.planner.remember(tracked)
-            noticed = msg.event_time if msg.source == "event" else None  # an event's first run: its latency
+            # An event's first run: its latency.
+            noticed = bounded_time(msg.event_time, now) if msg.source == "event" else None
             log_run(request.cluster, updated.phase, error_code=updated.last_error_code, profile=updated.profile,
                     source=msg.source, detail=f"request={request.request_id} continuation={msg.continuation} "
                     f"waiting_on={updated.waiting_on} {updated.last_error_message or ''}".rstrip(),
@@ -201,8 +226,10 @@ class RequestProcessor:
             profile_digest=profile.digest if profile else None,
             request_id=request.request_id if decision.explicit else None), polls=polls, wait=tracked.wait)
         if msg.continuation == 0:
-            record = record.with_waiter(Waiter(request.request_id, self._reply_address(msg), msg.message_id,
-                                               request.action))
+            record = record.with_waiter(Waiter(
+                request.request_id, msg.reply_to, msg.sender_message_id, request.action,
+                reply_to_session_id=msg.reply_to_session_id if msg.reply_to else None,
+                reply_error=msg.reply_refused, explicit=decision.explicit))
         if outcome.phase is not Phase.WAITING:
             return replace(record, waiters=(), continuation_due=None), None, record.waiters, tracked
         grace = max(60.0, tracked.delay * 2)
@@ -218,12 +245,13 @@ class RequestProcessor:
         # restarts a chain whose ledger row was never saved (a ledger outage): the old ids may still be in the
         # duplicate-detection window, and the new chain would be dropped.
         follow_up = OutgoingMessage(
-            queue=self.settings.queue_name, body=json.dumps(body).encode(),
+            queue=self.settings.work_queue_name, body=json.dumps(body).encode(),
             message_id=f"cont-{_digest(request.cluster.key)}-{generation}-{_digest(msg.message_id or '')[:8]}",
             session_id=request.cluster.session_id,
             correlation_id=_correlation(msg),  # the chain's log lines share the id of the message that began it
             scheduled_at=due,
-            application_properties={CONTINUATION_PROPERTY: generation, DUE_PROPERTY: round(due * 1000)})
+            application_properties={CONTINUATION_PROPERTY: generation, DUE_PROPERTY: round(due * 1000),
+                                    ORIGIN_PROPERTY: "request" if decision.explicit else msg.origin})
         return replace(record, continuation=generation, continuation_due=due), follow_up, (), tracked
 
     def _bound(self, outcome: Outcome, polls: int, waited: float) -> Outcome:
@@ -251,7 +279,7 @@ class RequestProcessor:
                 continue  # unchanged: no write
             base = existing or RequestRecord(request_id=waiter.request_id, cluster_key=record.key,
                                              action=waiter.action, status="accepted", created=now, updated=now,
-                                             message_id=waiter.correlation_id)
+                                             message_id=waiter.correlation_id, reply_error=waiter.reply_error)
             try:
                 self.ledger.save_request(replace(base, status=record.phase, updated=now,
                                                  error_code=record.last_error_code,
@@ -267,63 +295,8 @@ class RequestProcessor:
         body = result_body(waiter.request_id, cluster.id, waiter.action, record.phase,
                            [h["step"] for h in record.history], error, now, list(record.actions_required),
                            record.gitops_root)
-        self._send_reply(waiter.reply_to, body, waiter.request_id, waiter.correlation_id)
-
-    def _reply_address(self, msg: InboundMessage) -> str | None:
-        """The message's ReplyTo when the service may answer there, else None (and a warning that says why)."""
-        if not msg.reply_to:
-            return None
-        problem = reply_queue_problem(msg.reply_to, self.settings.queue_name)
-        if problem is not None:
-            log.warning("message=%s: no reply will be sent: ReplyTo %s %s", msg.message_id, msg.reply_to, problem)
-            return None
-        return msg.reply_to
-
-    def _send_reply(self, queue: str, body: dict[str, Any], request_id: str, correlation_id: str | None) -> None:
-        """Send one reply. A reply never decides how the request is settled: one that cannot be delivered (a queue
-        that does not exist, or refuses it) is logged, and the outcome stays readable in the ledger. The bus being
-        unreachable is another matter: that raises, and the redelivered request sends the reply again."""
-        try:
-            self.outbox.send(OutgoingMessage(queue=queue, body=json.dumps(body).encode(),
-                                             message_id=derived_id("reply-", request_id),
-                                             correlation_id=correlation_id))
-        except Undeliverable as exc:
-            log.warning("request=%s: the reply to queue %s could not be sent (%s: %s); the outcome is in the "
-                        "ledger (GET /api/requests/%s)", request_id, queue, type(exc).__name__, exc, request_id)
-
-    def _reject(self, msg: InboundMessage, exc: RequestRejected) -> Settlement:
-        log.error("message=%s rejected: %s: %s", msg.message_id, exc.reason, exc.description)
-        log_run(None, "rejected", error_code=exc.reason, profile=None, source=msg.source)
-        now = self.clock()
-        request_id = message_request_id(msg.message_id) if msg.message_id else None
-        if request_id is not None:
-            try:
-                self.ledger.save_request(RequestRecord(
-                    request_id=request_id, cluster_key="", action="unknown", status="rejected", created=now,
-                    updated=now, error_code=exc.reason, error_message=exc.description, message_id=msg.message_id))
-            except LedgerConflict:
-                log.info("message=%s was already recorded as rejected", msg.message_id)
-        reply_to = self._reply_address(msg)
-        if reply_to and request_id is not None:
-            body = result_body(request_id, None, None, "rejected", [],
-                               {"code": exc.reason, "message": exc.description}, now)
-            self._send_reply(reply_to, body, request_id, msg.message_id)
-        return Settlement(dead_letter_reason=exc.reason, dead_letter_description=exc.description)
-
-
-def result_body(request_id: str, cluster_id: str | None, action: str | None, outcome: str, steps: list[str],
-                error: dict[str, str | None] | None, now: float,
-                actions_required: list[str] | None = None,
-                gitops_root: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The reply to a request (result schema v1); `actionsRequired` lists what a person still has to do;
-    `gitopsRoot` is the root Application (repoURL, path, targetRevision, applied) when the profile has one."""
-    body = {"schemaVersion": SCHEMA_VERSION, "requestId": request_id, "clusterResourceId": cluster_id,
-            "action": action, "outcome": outcome, "steps": steps, "error": error,
-            "actionsRequired": actions_required or [],
-            "completedAt": datetime.fromtimestamp(now, tz=UTC).isoformat()}
-    if gitops_root is not None:
-        body["gitopsRoot"] = dict(gitops_root)
-    return body
+        self.replier.send(ReplyAddress(waiter.reply_to, waiter.reply_to_session_id), body, waiter.request_id,
+                          waiter.correlation_id)
 
 
 def fold_outcome(base: ClusterRecord, outcome: Outcome, now: float, *, intent: str, deleted_at: float | None,
@@ -359,12 +332,22 @@ def _waiting_since(base: ClusterRecord, outcome: Outcome, now: float) -> float |
     return base.waiting_since if same_wait and base.waiting_since is not None else now
 
 
-def _remembered(record: ClusterRecord | None) -> Remembered | None:
+def _remembered(record: ClusterRecord | None, now: float) -> Remembered | None:
+    """What the record says is desired; a deletion time from outside the sane window (written before times were
+    bounded) is read within it, so it can neither hide a re-created cluster for ever nor be undone at once."""
     if record is None:
         return None
     return Remembered(intent="absent" if record.intent == "absent" else "installed", profile=record.profile,
                       overrides=record.overrides,
-                      deleted_at=record.deleted_at)
+                      deleted_at=bounded_time(record.deleted_at, now))
+
+
+def _on_request(decision: Decision, msg: InboundMessage, record: ClusterRecord | None) -> bool:
+    """Whether this run works for someone's explicit request: that request's own run, a follow-up of a chain it
+    began, or a follow-up an explicit request is waiting on. Only events and the sweep honour the opt-out tag."""
+    if decision.explicit or msg.origin == "request":
+        return True
+    return msg.continuation > 0 and record is not None and any(w.explicit for w in record.waiters)
 
 
 def _created(before: tuple[str, ...], outcome: Outcome) -> tuple[str, ...]:

@@ -19,7 +19,12 @@ REQUEST_INTERNAL_FIELDS = frozenset({"etag", "message_id"})  # the message id is
 
 
 def _time(epoch: float | None) -> str | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC).isoformat()
+    """ISO 8601; a time no calendar date can show (a row written before message times were bounded) is None, so
+    one bad row never makes the whole list answer 500."""
+    try:
+        return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC).isoformat()
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def cluster_summary(record: ClusterRecord) -> dict[str, Any]:
@@ -62,6 +67,7 @@ def request_view(record: RequestRecord) -> dict[str, Any]:
         "action": None if record.action == "unknown" else record.action,
         "status": record.status,
         "error": {"code": record.error_code, "message": record.error_message} if record.error_code else None,
+        "replyError": record.reply_error,
         "created": _time(record.created),
         "updated": _time(record.updated),
     }

@@ -168,7 +168,7 @@ class Sweeper:
                                  cluster=cluster)
         slot = int(now // 60)  # two sweeps in the same minute send the same message id: one is dropped
         self.outbox.send(OutgoingMessage(
-            queue=self.settings.queue_name, body=json.dumps(request.to_body()).encode(),
+            queue=self.settings.work_queue_name, body=json.dumps(request.to_body()).encode(),
             message_id=f"sweep-{_digest(cluster.key)}-{slot}", session_id=cluster.session_id,
             application_properties={SOURCE_PROPERTY: "sweep", EVENT_TIME_PROPERTY: str(now)}))
         report.enqueued[cluster.key] = why

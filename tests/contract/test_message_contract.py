@@ -10,7 +10,7 @@ from localazure.bus import LocalBus
 from localazure.clock import VirtualClock
 from localazure.contract import RESULT_SCHEMA, ContractViolation, MessageContract, violations
 from shared.azure.outbox import OutgoingMessage
-from shared.pipeline.processing import result_body
+from shared.pipeline.replies import result_body
 
 AKS = ("/subscriptions/6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01/resourceGroups/rg/providers/"
        "Microsoft.ContainerService/managedClusters/aks-1")
@@ -40,7 +40,7 @@ def test_result_schema_refuses_inconsistent_replies(change: dict[str, Any], frag
 
 def test_the_bus_flags_bad_replies_and_accepted_bad_requests_but_not_refused_ones() -> None:
     clock = VirtualClock(start=1000.0)
-    contract = MessageContract("requests")
+    contract = MessageContract(("requests",))
     bus = LocalBus(clock, advance=clock.advance_to, observer=contract)
     bus.create_queue("replies")
     bus.create_queue("requests")

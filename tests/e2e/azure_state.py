@@ -13,7 +13,7 @@ from typing import Any
 
 from localazure.arm.subscriptions import REGISTERED
 from localazure.azurite import Azurite
-from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
+from localazure.stack import QUEUE, SUBSCRIPTION, WORK, LocalAzure
 from shared.bootstrap.cluster_ids import parse_cluster_id
 from shared.bootstrap.workload_identity import identity_for
 from tests.conftest import ROOT, SSO_CLIENT_ID
@@ -141,5 +141,5 @@ def assert_requests_terminal(az: LocalAzure, request_ids: list[str]) -> None:
 
 def assert_clean_bus(az: LocalAzure, *, errors: int = 0) -> None:
     assert len(az.bus.errors) == errors, az.bus.errors
-    assert az.bus.dead_letters(QUEUE) == []
-    assert az.bus.messages(QUEUE) == []
+    assert az.bus.dead_letters(QUEUE) == [] and az.bus.dead_letters(WORK) == []
+    assert az.bus.messages(QUEUE) == [] and az.bus.messages(WORK) == []

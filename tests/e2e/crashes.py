@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from localazure.stack import QUEUE, LocalAzure
+from localazure.stack import WORK, LocalAzure
 from shared.services import build_services, install
 
 
@@ -105,7 +105,7 @@ def restart(az: LocalAzure, plan: CrashPlan) -> None:
 def run_with_restarts(az: LocalAzure, plan: CrashPlan, *, workers: int = 1) -> int:
     """`az.drain()`, except that a process death restarts the services before the bus redelivers."""
     assert az.host is not None
-    function: Callable[[Any], None] = az.host.functions["install_requests"].get_user_function()
+    function: Callable[[Any], None] = az.host.functions["work_items"].get_user_function()
 
     def host(msg: Any) -> None:
         try:
@@ -114,4 +114,4 @@ def run_with_restarts(az: LocalAzure, plan: CrashPlan, *, workers: int = 1) -> i
             restart(az, plan)
             raise
 
-    return az.bus.run_until_idle(QUEUE, host, workers=workers)
+    return az.bus.run_all_until_idle({**az.functions(), WORK: host}, workers=workers)

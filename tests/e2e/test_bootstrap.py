@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from localazure.functions_host import as_cloud_event
-from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
+from localazure.stack import QUEUE, SUBSCRIPTION, WORK, LocalAzure
 from tests.e2e.helpers import MARKER, RG, arc_id, extension_puts, record, replies, send_request
 
 
@@ -103,7 +103,7 @@ def test_duplicate_events_and_requests_make_exactly_one_install(local_azure: Loc
     for request_id in ("team-a-1", "team-b-1", f"evt-{event['id']}"):
         row = az.services.ledger.get_request(request_id)
         assert row is not None and row.status == "succeeded", request_id
-    assert az.bus.queue(QUEUE).duplicates_dropped == 2
+    assert az.bus.queue(WORK).duplicates_dropped == 2  # the same event thrice is one message
 
 
 def test_failed_install_is_retried_up_to_the_bound_then_reported_with_azures_code(local_azure: LocalAzure) -> None:
@@ -167,7 +167,7 @@ def test_no_reconcile_reads_the_same_thing_twice(local_azure: LocalAzure) -> Non
     az.arm.set_provider(SUBSCRIPTION, "Microsoft.Kubernetes", "NotRegistered")
     event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-frugal", provisioning_state="Creating", ready_after=120)
     az.deliver_event(event)
-    function = az.host.functions["install_requests"].get_user_function()  # type: ignore[union-attr]
+    function = az.host.functions["work_items"].get_user_function()  # type: ignore[union-attr]
     per_delivery: list[list[str]] = []
 
     def counted(msg: object) -> None:
@@ -175,7 +175,7 @@ def test_no_reconcile_reads_the_same_thing_twice(local_azure: LocalAzure) -> Non
         function(msg)
         per_delivery.append([r.path for r in az.arm.requests[start:] if r.method == "GET"])
 
-    az.bus.run_until_idle(QUEUE, counted)
+    az.bus.run_until_idle(WORK, counted)
     assert record(az, event["data"]["resourceUri"]).phase == "succeeded"
     assert len(per_delivery) > 5
     for reads in per_delivery:

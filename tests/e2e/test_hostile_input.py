@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from localazure.stack import QUEUE, REPLIES, SUBSCRIPTION, LocalAzure
+from localazure.stack import QUEUE, REPLIES, SUBSCRIPTION, WORK, LocalAzure
 from shared.azure.outbox import OutgoingMessage
 from shared.bootstrap.names import derived_id
 from tests.e2e.helpers import RG, aks_id, arc_id, extension_puts, replies, send_request
@@ -97,12 +97,12 @@ def test_an_event_id_with_any_characters_becomes_a_request_the_queue_accepts(loc
     az = local_azure
     event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-evt")
     az.deliver_event(dict(event, id="tenant/evt#1?\n" + "x" * 200))
-    [queued] = az.bus.messages(QUEUE)
+    [queued] = az.bus.messages(WORK)  # events go straight to the work queue
     body = json.loads(queued.body)
     assert body["requestId"].startswith("evt-") and len(body["requestId"]) <= 128
     assert queued.correlation_id == body["requestId"]  # not printable in 128 characters: the derived id
     az.drain()
-    assert az.bus.dead_letters(QUEUE) == [] and extension_puts(az) == 1
+    assert az.bus.dead_letters(WORK) == [] and extension_puts(az) == 1
 
 
 # 3. Configuration keys and values

@@ -106,11 +106,11 @@ def test_alerts_and_workbook_query_only_fields_the_service_emits(produced: list[
             "notice_seconds", "install_seconds"} <= shown
 
 
-def test_the_dead_letter_alerts_watch_the_request_queue_and_the_event_subscription() -> None:
+def test_the_dead_letter_alerts_watch_both_queues_and_the_event_subscription() -> None:
     resources = parse(ALERTS)["resources"]
     criteria = resources["deadLetters"]["config"]["properties"]["criteria"]["allOf"][0]
     assert criteria["metricName"] == "DeadletteredMessages" and criteria["dimensions"][0]["values"] == \
-        ["installQueueName"]
+        ["installQueueName", "workQueueName"]  # refused requests, and work that kept failing
     events = parse(INFRA / "modules" / "cluster-events.bicep")["resources"]["deadLetterAlert"]["config"]
     metric = events["properties"]["criteria"]["allOf"][0]
     assert metric["metricName"] == "DeadLetteredCount"

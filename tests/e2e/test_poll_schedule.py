@@ -8,7 +8,7 @@ import pytest
 
 from localazure.arm.timing import Durations, Lognormal
 from localazure.clock import VirtualClock
-from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
+from localazure.stack import SUBSCRIPTION, WORK, LocalAzure
 from shared.bootstrap.poll_schedule import (
     DEFAULT_READ_BUDGET,
     FIRST_CHECK,
@@ -36,7 +36,7 @@ def _extension_gets_after_the_put(az: LocalAzure, name: str) -> tuple[float, lis
 
 def _first_message(az: LocalAzure) -> None:
     assert az.host is not None
-    assert az.bus.deliver_one(QUEUE, az.host.functions["install_requests"].get_user_function())
+    assert az.deliver_one()
 
 
 def test_the_continuation_is_due_exactly_when_the_schedule_says_and_carries_that_time(local_azure: LocalAzure) -> None:
@@ -45,7 +45,7 @@ def test_the_continuation_is_due_exactly_when_the_schedule_says_and_carries_that
     az.deliver_event(event)
     _first_message(az)  # providers, cluster, PUT: the install is waited for
     rec = record(az, event["data"]["resourceUri"])
-    [continuation] = az.bus.queue(QUEUE).active
+    [continuation] = az.bus.queue(WORK).active
     assert rec.phase == "waiting" and rec.wait is not None and rec.wait.kind == "install"
     assert rec.wait.group == GROUP and rec.wait.witnessed
     assert rec.continuation_due == rec.wait.began + FIRST_CHECK  # no history yet: the fast start

@@ -13,7 +13,7 @@ import pytest
 
 from localazure.azurite import Azurite
 from localazure.clock import VirtualClock
-from localazure.stack import OTHER_SUBSCRIPTION, QUEUE, SUBSCRIPTION, LocalAzure
+from localazure.stack import OTHER_SUBSCRIPTION, QUEUE, SUBSCRIPTION, WORK, LocalAzure
 from shared.bootstrap.cluster_ids import parse_cluster_id
 from shared.bootstrap.planning import make_plan
 from shared.pipeline.sweep import SweepReport
@@ -49,11 +49,10 @@ def run_for(az: LocalAzure, seconds: float) -> None:
     """Deliver what comes due in the next `seconds` of Azure time, then stop (a wait is still going on)."""
     assert az.host is not None and isinstance(az.clock, VirtualClock)
     end = az.clock() + seconds
-    function = az.host.functions["install_requests"].get_user_function()
     while True:
-        if az.bus.deliver_one(QUEUE, function):
+        if az.deliver_one():
             continue
-        pending = [m.scheduled_at or az.clock() for m in az.bus.messages(QUEUE)]
+        pending = [m.scheduled_at or az.clock() for q in (QUEUE, WORK) for m in az.bus.messages(q)]
         if not pending or min(pending) > end:
             az.clock.advance_to(end)
             return

@@ -14,7 +14,8 @@ import re
 import pytest
 from azure.core.exceptions import ServiceRequestError
 
-from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
+from localazure.stack import QUEUE, SUBSCRIPTION, WORK, LocalAzure
+from shared.pipeline.intake import forwarded_id
 from tests.e2e.azure_state import (
     assert_bootstrapped,
     assert_clean_bus,
@@ -224,7 +225,7 @@ def test_aks_refusing_the_install_while_the_cluster_updates_is_waited_out(platfo
     plan = CrashPlan(hooks={"arm.put_extension": lambda: az.arm.set_cluster_state(cluster_id, "Updating")})
     install_crash_plan(az, plan)
     send_request(az, cluster_id, message_id="m-1", requestId="r-1", profile="platform")
-    function = az.host.functions["install_requests"].get_user_function()  # type: ignore[union-attr]
+    function = az.host.functions["work_items"].get_user_function()  # type: ignore[union-attr]
     updated_at: list[float] = []
 
     def host(msg: object) -> None:
@@ -234,7 +235,7 @@ def test_aks_refusing_the_install_while_the_cluster_updates_is_waited_out(platfo
             updated_at.append(az.clock())
             az.arm.set_cluster_state(cluster_id, "Succeeded")  # the update finished
 
-    az.bus.run_until_idle(QUEUE, host)
+    az.bus.run_all_until_idle({**az.functions(), WORK: host})
 
     assert_bootstrapped(az, cluster_id)
     puts = [r for r in az.arm.requests if kind_of(r.method, r.path) == "extension PUT"]
@@ -287,9 +288,9 @@ def test_twenty_concurrent_requests_for_one_cluster_make_one_install_and_twenty_
     request_ids = [f"r-{n:02d}" for n in range(20)]
     for request_id in request_ids[:10]:
         send_request(az, cluster_id, message_id=f"m{request_id}", requestId=request_id, profile="platform")
-    function = az.host.functions["install_requests"].get_user_function()  # type: ignore[union-attr]
+    az.bus.run_until_idle(QUEUE, az.functions()[QUEUE])  # all forwarded to the work queue
     for _ in range(6):  # the install is under way when the other ten arrive
-        az.bus.deliver_one(QUEUE, function)
+        az.bus.deliver_one(WORK, az.functions()[WORK])
     for request_id in request_ids[10:]:
         send_request(az, cluster_id, message_id=f"m{request_id}", requestId=request_id, profile="platform")
     az.drain(workers=4)
@@ -321,10 +322,10 @@ def test_a_poison_message_is_dead_lettered_after_the_max_delivery_count(platform
     send_request(az, cluster_id, message_id="m-poison", requestId="r-poison", profile="platform")
     az.drain()
 
-    [dead] = az.bus.dead_letters(QUEUE)
-    max_deliveries = az.bus.queue(QUEUE).max_delivery_count
+    [dead] = az.bus.dead_letters(WORK)  # forwarded at once; the work on the work queue is what failed
+    max_deliveries = az.bus.queue(WORK).max_delivery_count
     assert (dead.reason, dead.envelope.message.message_id, dead.envelope.delivery_count) == \
-        ("MaxDeliveryCountExceeded", "m-poison", max_deliveries)
+        ("MaxDeliveryCountExceeded", forwarded_id("m-poison"), max_deliveries)
     assert dead.description == f"Message could not be consumed after {max_deliveries} delivery attempts."
     assert len(az.bus.errors) == max_deliveries and all(e is outage for e in az.bus.errors)
     assert replies(az) == []  # with the ledger down nothing can be promised (the sender sees the dead letter)
@@ -336,7 +337,7 @@ def test_a_poison_message_is_dead_lettered_after_the_max_delivery_count(platform
     assert_nothing_created_twice(az)
     # The follow-up the first delivery scheduled found no ledger record: it did nothing (with no record it
     # would have re-applied the default profile over the request's).
-    assert az.arm.count("PATCH", r"/extensions/") == 0 and az.bus.messages(QUEUE) == []
+    assert az.arm.count("PATCH", r"/extensions/") == 0 and az.bus.messages(WORK) == []
 
     az.services.processor.ledger = az.services.ledger  # the ledger is back; the sender asks again
     send_request(az, cluster_id, message_id="m-again", requestId="r-again", profile="platform")
@@ -345,7 +346,7 @@ def test_a_poison_message_is_dead_lettered_after_the_max_delivery_count(platform
     assert az.arm.count("PATCH", r"/extensions/") == 0
     assert_nothing_created_twice(az)
     assert_replied_once(az, {"r-again": "succeeded"})
-    assert len(az.bus.dead_letters(QUEUE)) == 1 and az.bus.messages(QUEUE) == []
+    assert len(az.bus.dead_letters(WORK)) == 1 and az.bus.messages(WORK) == []
 
 
 WRITES = [kind for kind, (method, _) in CALLS.items() if method != "GET"]

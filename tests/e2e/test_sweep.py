@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from localazure.arm.subscriptions import REGISTERED
-from localazure.stack import OTHER_SUBSCRIPTION, QUEUE, SUBSCRIPTION, LocalAzure
+from localazure.stack import OTHER_SUBSCRIPTION, SUBSCRIPTION, WORK, LocalAzure
 from shared.bootstrap.workload_identity import CLUSTER_TAG, MANAGED_BY_TAG
 from shared.pipeline.sweep import SweepReport
 from tests.e2e.helpers import MARKER, RG, aks_id, record, send_request
@@ -78,9 +78,9 @@ def test_a_wait_whose_follow_up_was_lost_is_picked_up(local_azure: LocalAzure) -
     az = local_azure
     event = az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-stuck", provisioning_state="Creating", ready_after=120)
     az.deliver_event(event)
-    az.bus.deliver_one(QUEUE, az.host.functions["install_requests"].get_user_function())  # type: ignore[union-attr]
+    az.deliver_one()
     assert record(az, aks_id("aks-stuck")).phase == "waiting"
-    az.bus.queue(QUEUE).active.clear()  # the scheduled follow-up is lost
+    az.bus.queue(WORK).active.clear()  # the scheduled follow-up is lost
     assert sweep(az).enqueued == {}  # not stuck yet
     az.clock.advance(az.services.settings.stuck_after_seconds + 1)
     assert sweep(az).enqueued == {aks_id("aks-stuck").lower(): "stuck waiting"}

@@ -140,13 +140,14 @@ def test_request_queue_matches_the_trigger_and_host_json() -> None:
     assert "Microsoft.ServiceBus/namespaces/authorizationRules" not in servicebus.read_text(), "no SAS rules"
     queues = [r["config"] for r in parse(servicebus)["resources"].values()
               if r["type"] == "Microsoft.ServiceBus/namespaces/queues"]
-    install = next(q for q in queues if q["name"] == "installQueueName")["properties"]
-    assert install["requiresSession"] is True  # the trigger has is_sessions_enabled=True
-    assert install["requiresDuplicateDetection"] is True  # message ids are deterministic
-    assert install["deadLetteringOnMessageExpiration"] is True and 3 <= install["maxDeliveryCount"] <= 20
     renewal = json.loads((ROOT / "host.json").read_text())["extensions"]["serviceBus"]["maxAutoLockRenewalDuration"]
     hours, minutes, seconds = (int(x) for x in renewal.split(":"))
-    assert install["lockDuration"] == f"PT{hours * 60 + minutes}M" and seconds == 0
+    for name in ("installQueueName", "workQueueName"):  # both triggers have is_sessions_enabled=True
+        queue = next(q for q in queues if q["name"] == name)["properties"]
+        assert queue["requiresSession"] is True
+        assert queue["requiresDuplicateDetection"] is True  # message ids are deterministic
+        assert queue["deadLetteringOnMessageExpiration"] is True and 3 <= queue["maxDeliveryCount"] <= 20
+        assert queue["lockDuration"] == f"PT{hours * 60 + minutes}M" and seconds == 0
 
 
 # main.bicep parameter -> the Settings field whose default it must repeat.
@@ -156,7 +157,7 @@ DEFAULTS = {
     "maxWaitPolls": "max_wait_polls", "identityRetrySeconds": "identity_retry_seconds",
     "maxInstallAttempts": "max_install_attempts", "providerRegistrationTimeoutSeconds": "provider_registration_timeout",
     "stuckAfterSeconds": "stuck_after_seconds", "optTag": "opt_tag", "defaultProfile": "default_profile",
-    "installQueueName": "queue_name", "ledgerTablePrefix": "ledger_table_prefix",
+    "installQueueName": "queue_name", "workQueueName": "work_queue_name", "ledgerTablePrefix": "ledger_table_prefix",
     "requestRetentionDays": "request_retention_days",
 }
 
@@ -238,19 +239,26 @@ SERVICE_BUS_ROLES = {"090c5cfd-751d-490a-894a-3ce6f1109419": "Azure Service Bus 
                      "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39": "Azure Service Bus Data Sender"}
 
 
-def test_app_owns_the_request_queue_for_target_based_scaling_and_only_sends_elsewhere() -> None:
+def test_app_owns_its_two_queues_for_target_based_scaling_and_sends_only_to_reply_entities() -> None:
     servicebus = INFRA / "modules" / "servicebus.bicep"
     variables = {name: v["value"] for name, v in parse(servicebus)["variables"].items()}
     granted = set()
     for resource in parse(servicebus)["resources"].values():
         if resource["type"] != "Microsoft.Authorization/roleAssignments" or "loop_type" in resource["config"]:
-            continue  # the loop is the operator's (optional) access
+            continue  # the loops: the operator's (optional) access, other senders', other reply entities'
         config = resource["config"]
         role = config["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
         assert config["properties"]["principalId"] == "appPrincipalId"
         granted.add((SERVICE_BUS_ROLES[variables[role]], config["scope"]))
-    # Scaling reads the queue's message count (Manage); receive and schedule continuations there; reply anywhere.
-    assert granted == {("Azure Service Bus Data Owner", "installQueue"), ("Azure Service Bus Data Sender", "namespace")}
+    # Scaling reads each queue's message count (Manage); receive on both, send to the work queue; reply only where
+    # allowed. Nothing on the namespace: no confused deputy.
+    assert granted == {("Azure Service Bus Data Owner", "installQueue"), ("Azure Service Bus Data Owner", "workQueue"),
+                       ("Azure Service Bus Data Sender", "repliesQueue")}
+    text = servicebus.read_text()
+    loops = {name: r["config"] for name, r in parse(servicebus)["resources"].items()
+             if r["type"] == "Microsoft.Authorization/roleAssignments" and "loop_type" in r["config"]}
+    assert set(loops) == {"appOtherReplyAccess", "requestSenderAccess", "operatorAccess", "operatorSendAccess"}, text
+    assert "scope: installQueue" in text.split("resource requestSenderAccess")[1].split("]")[0]  # senders: one queue
 
 
 def test_the_status_api_is_behind_entra_id_and_needs_its_app_role() -> None:

@@ -137,3 +137,45 @@ def test_session_queue_refuses_messages_without_session() -> None:
     b, _ = bus()
     with pytest.raises(ValueError, match="requires sessions"):
         b.send(OutgoingMessage(queue="q", body=b"x", message_id="x"))
+
+
+def test_entities_refuse_what_service_bus_refuses_and_rights_are_per_entity() -> None:
+    """Sessions required, a disabled entity, names compared case-insensitively, and a sender's Send right on named
+    entities only (RBAC at entity scope): all Undeliverable, so a reply that hits one never retries the request."""
+    from localazure.bus import EntityDisabled, SessionRequired, Unauthorized
+
+    b, _ = bus()
+    b.create_queue("Replies")
+    with pytest.raises(SessionRequired):
+        b.send(msg("no-session", session=""))
+    b.send(OutgoingMessage(queue="REPLIES", body=b"x", message_id="any-case"))
+    assert [m.message_id for m in b.messages("replies")] == ["any-case"]
+    b.queue("replies").disabled = True
+    with pytest.raises(EntityDisabled):
+        b.send(OutgoingMessage(queue="replies", body=b"x", message_id="disabled"))
+    team = b.sender("team-a", ["q"])
+    team.send(msg("allowed"))
+    with pytest.raises(Unauthorized) as refused:
+        team.send(OutgoingMessage(queue="replies", body=b"x", message_id="elsewhere"))
+    assert "team-a" in str(refused.value) and isinstance(refused.value, Undeliverable)
+    assert [m.message_id for m in b.messages("q")] == ["allowed"]
+
+
+def test_a_host_on_several_queues_delivers_each_to_its_function_in_clock_order() -> None:
+    b, clock = bus()
+    b.create_queue("work", requires_session=True)
+    seen: list[tuple[str, str, float]] = []
+
+    def on(queue: str) -> Any:
+        def handler(m: Any) -> None:
+            seen.append((queue, m.message_id, clock()))
+            if m.message_id == "r1":  # the first queue's function forwards to the second, scheduled later
+                b.send(OutgoingMessage(queue="work", body=b"", message_id="w1", session_id="c", scheduled_at=1060.0))
+            b.settler().complete(m)
+        return handler
+
+    b.send(msg("r1"))
+    b.send(OutgoingMessage(queue="work", body=b"", message_id="w0", session_id="c", scheduled_at=1030.0))
+    assert b.run_all_until_idle({"q": on("q"), "work": on("work")}) == 3
+    assert seen == [("q", "r1", 1000.0), ("work", "w0", 1030.0), ("work", "w1", 1060.0)]
+    b.assert_settled_once()

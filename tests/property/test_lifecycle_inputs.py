@@ -20,7 +20,7 @@ from hypothesis import event as label
 from hypothesis import strategies as st
 
 from localazure.azurite import Azurite
-from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
+from localazure.stack import QUEUE, REPLIES, SUBSCRIPTION, LocalAzure
 from shared.azure.outbox import OutgoingMessage
 from shared.bootstrap.cluster_ids import session_id_of
 from tests.e2e.azure_state import TERMINAL, copy_profiles, platform_stack, quick
@@ -105,7 +105,6 @@ def stack(azurite: Azurite, tmp_path: Path) -> Iterator[LocalAzure]:
     with platform_stack(azurite, copy_profiles(tmp_path)) as az:
         quick(az)
         az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-prop")
-        az.bus.create_queue("prop-replies")
         yield az
 
 
@@ -121,11 +120,11 @@ def test_any_lifecycle_request_is_processed_or_refused_clearly(stack: LocalAzure
     az = stack
     message_id = f"prop-{next(_ids)}"
     az.bus.send(OutgoingMessage(queue=QUEUE, body=json.dumps(body).encode(), message_id=message_id,
-                                session_id=session_id_of(CLUSTER.lower()), reply_to="prop-replies"))
+                                session_id=session_id_of(CLUSTER.lower()), reply_to=REPLIES))
     az.drain()
     assert az.bus.errors == []  # never an unhandled exception
     dead = _settled(az, message_id)
-    answers = [json.loads(m.body) for m in az.bus.messages("prop-replies") if m.correlation_id == message_id]
+    answers = [json.loads(m.body) for m in az.bus.messages(REPLIES) if m.correlation_id == message_id]
     assert len(answers) <= 1
     if dead is not None:
         assert dead["reason"] != "MaxDeliveryCountExceeded" and dead["reason"] and dead["description"]

@@ -20,7 +20,8 @@ CLUSTER_SHOWN = {"cluster_id": "clusterResourceId", "kind": "kind", "phase": "ph
                  "profile_digest": "profileDigest", "config_hash": "configHash", "created": "created",
                  "actions_required": "actionsRequired", "gitops_root": "gitopsRoot"}
 REQUEST_SHOWN = {"request_id": "requestId", "cluster_key": "clusterKey", "action": "action", "status": "status",
-                 "created": "created", "updated": "updated", "error_code": "error", "error_message": "error"}
+                 "created": "created", "updated": "updated", "error_code": "error", "error_message": "error",
+                 "reply_error": "replyError"}
 
 
 def test_every_ledger_field_is_shown_or_kept_internal_on_purpose() -> None:
@@ -51,6 +52,12 @@ def test_request_view_whole() -> None:
     rejected = RequestRecord("m 1", "", "unknown", "rejected", 0.0, 1.0, "InvalidJson", "send JSON", etag="W/y")
     assert request_view(rejected) == {
         "requestId": "m 1", "clusterKey": None, "action": None, "status": "rejected",
-        "error": {"code": "InvalidJson", "message": "send JSON"},
+        "error": {"code": "InvalidJson", "message": "send JSON"}, "replyError": None,
         "created": "1970-01-01T00:00:00+00:00", "updated": "1970-01-01T00:00:01+00:00"}
     assert set(REQUEST_SHOWN.values()) == set(request_view(rejected))
+
+
+def test_a_time_no_calendar_can_show_is_none_not_an_error() -> None:
+    """A deletedAt of 1e15 (written by a forged message before times were bounded) broke GET /api/clusters."""
+    record = replace(ClusterRecord.new(parse_cluster_id(AKS), 0.0), deleted_at=1e15, intent="absent")
+    assert cluster_view(record)["deletedAt"] is None
