@@ -25,12 +25,19 @@ from shared.bootstrap.workload_identity import FederatedCredential, IdentityRef,
 from shared.log_context import get_logger
 
 ARM_SCOPE = "https://management.azure.com/.default"
-# Pinned API versions (see the ARM reference): Arc 2024-01-01 does not return the OIDC issuer.
-CLUSTER_API_VERSIONS = {"aks": "2025-10-01", "arc": "2026-03-01"}
+#: Pinned API versions, each one Microsoft's specs publish (../shared/reference/azure-contract/api-versions.md;
+#: tests/contract/test_azure_contract.py fails on any other). AKS 2025-10-01: a stable version that reports the
+#: OIDC issuer and workload identity. Arc 2026-05-01: the hybridkubernetes readme's default (stable) tag and the
+#: newest stable; Arc's stable 2024-01-01 does not return `oidcIssuerProfile` (2026-03-01 was a draft, never published).
+CLUSTER_API_VERSIONS = {"aks": "2025-10-01", "arc": "2026-05-01"}
 #: The extension-types API (not in azure-mgmt-kubernetesconfiguration 3.x, whose newest extension-types version is
-#: 2022-01-15-preview with another shape): one GET, sent through the resources client's pipeline (auth, retries,
-#: pacing), so no package is added for it.
-EXTENSION_TYPES_API_VERSION = "2026-04-01"
+#: 2022-01-15-preview, without the by-location versions path or its filters): one GET, sent through the resources
+#: client's pipeline (auth, retries, pacing), so no package is added for it, and no client validates the type name
+#: against the spec's `^[a-zA-Z][a-zA-Z0-9-_]*$`, which `Microsoft.ArgoCD`'s dot would fail. 2024-11-01-preview:
+#: the newest version on the specs' main that serves `locations/{region}/extensionTypes/{type}/versions` with the
+#: `releaseTrain` filter (2026-05-01 is in the extension-types readme but had not reached main when checked;
+#: 2026-04-01 never did).
+EXTENSION_TYPES_API_VERSION = "2024-11-01-preview"
 T = TypeVar("T")
 
 log = get_logger("argoboot.arm")
