@@ -43,6 +43,24 @@ T = TypeVar("T")
 log = get_logger("argoboot.arm")
 
 
+def without_auto_registration(client: T) -> T:
+    """The client with azure-mgmt-core's ARMAutoResourceProviderRegistrationPolicy unlinked from its pipeline.
+
+    Every ARM client carries it (ARMPipelineClient adds it, generated clients list it). On a 409
+    MissingSubscriptionRegistration it registers the provider itself, a write nobody asked for (and one `plan` must
+    never make), then sleeps 10 s at a time inside the request until Azure says Registered. The service registers
+    what it needs as a step of its own that never blocks. No client option turns the policy off, hence the unlink."""
+    from azure.mgmt.core.policies import ARMAutoResourceProviderRegistrationPolicy
+
+    policies = client._client._pipeline._impl_policies  # type: ignore[attr-defined]
+    for i, policy in enumerate(policies):
+        if isinstance(policy, ARMAutoResourceProviderRegistrationPolicy) and i > 0:
+            policies[i - 1].next = policy.next
+            del policies[i]
+            break
+    return client
+
+
 @contextmanager
 def _azure_errors() -> Iterator[None]:
     """Translate azure-core exceptions into AzureError (status 0 when no response came back)."""
@@ -86,7 +104,8 @@ class ArmGateway:
                     from shared.azure.pacing_policy import PacingPolicy
 
                     options["per_retry_policies"] = [PacingPolicy(self._pacer)]  # one per pipeline: chained by next
-                client = self._clients[(kind, subscription)] = build(self._credential, subscription, **options)
+                client = build(self._credential, subscription, **options)
+                self._clients[(kind, subscription)] = without_auto_registration(client)
             return client
 
     def _resources(self, subscription: str) -> Any:

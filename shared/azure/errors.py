@@ -6,6 +6,10 @@ chained as the cause); the reconciler decides from `status` and `code` alone.
 from __future__ import annotations
 
 
+#: ARM's answer to a request for a resource type whose provider the subscription has not registered.
+UNREGISTERED = "MissingSubscriptionRegistration"
+
+
 class AzureError(Exception):
     """An error response from Azure (or no response at all: status 0)."""
 
@@ -23,7 +27,9 @@ class AzureError(Exception):
 
     @property
     def not_found(self) -> bool:
-        return self.status == 404
+        """404, or 409 MissingSubscriptionRegistration: a provider the subscription has not registered holds nothing
+        there (ARM refuses to unregister one while resources of it exist), so a read or a delete finds nothing."""
+        return self.status == 404 or (self.status == 409 and self.code == UNREGISTERED)
 
     @property
     def retryable(self) -> bool:
