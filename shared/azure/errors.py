@@ -5,7 +5,6 @@ chained as the cause); the reconciler decides from `status` and `code` alone.
 """
 from __future__ import annotations
 
-
 #: ARM's answer to a request for a resource type whose provider the subscription has not registered.
 UNREGISTERED = "MissingSubscriptionRegistration"
 
