@@ -63,7 +63,8 @@ def _show(result: Plan, where: str, out: Output) -> None:
     if facts is not None:
         # Arc agents always use the cluster's own identity: what the plan read there is their connectivity.
         identity = (f"agents {facts.connectivity_status or 'connectivity unknown'}" if result.cluster.kind == "arc"
-                    else "managed identity" if facts.managed_identity else "service principal")
+                    else "managed identity" if facts.managed_identity else "identity unknown"
+                    if facts.managed_identity is None else "service principal")
         shape = f", Kubernetes {facts.kubernetes_version}" if facts.kubernetes_version else ""
         sku = ", AKS Automatic" if (facts.sku or "").lower() == "automatic" else ""
         out.line(f"  cluster: {facts.provisioning_state}, {capacity_text(facts)}, {identity}{shape}{sku}")

@@ -19,7 +19,7 @@ from shared.azure.pacing import Pacer
 from shared.bootstrap.argocd_extension import RELEASE_TRAIN, ExtensionSpec, ExtensionState, VersionPin
 from shared.bootstrap.cluster_facts import ClusterFacts, cluster_facts
 from shared.bootstrap.cluster_ids import CLUSTER_TYPES, ClusterRef, InvalidClusterId, ListedCluster, parse_cluster_id
-from shared.bootstrap.extension_versions import ExtensionTypeVersion, parse_versions
+from shared.bootstrap.extension_versions import TYPE_NOT_FOUND, ExtensionTypeVersion, parse_versions
 from shared.bootstrap.gitops import Protected
 from shared.bootstrap.workload_identity import FederatedCredential, IdentityRef, ManagedIdentity
 from shared.log_context import get_logger
@@ -165,8 +165,10 @@ class ArmGateway:
 
     def extension_type_versions(self, subscription: str, location: str, extension_type: str,
                                 release_train: str) -> list[ExtensionTypeVersion] | None:
-        """What the region offers of the extension type on the train; None when Azure does not know the type
-        there (404)."""
+        """What the region offers of the extension type on the train; None when Azure says the type is not there
+        (404 `ExtensionTypeNotFound`, naming it). Any other failure, the API itself not found (404
+        `InvalidResourceType`, as in regions that do not serve it) among them, or an answer without a `value` list,
+        raises AzureError: the pre-flight cannot tell, and says so."""
         from urllib.parse import quote, urlencode
 
         from azure.core.exceptions import HttpResponseError
@@ -183,10 +185,13 @@ class ArmGateway:
                 if response.status_code != 200:
                     raise HttpResponseError(response=response, error_format=ARMErrorFormat)
         except AzureError as exc:
-            if exc.not_found:
+            if exc.status == 404 and exc.code == TYPE_NOT_FOUND:
                 return None
             raise
-        return parse_versions(response.json())
+        try:
+            return parse_versions(response.json())
+        except ValueError as exc:
+            raise AzureError(response.status_code, "UnreadableAnswer", f"{path}: {exc}") from exc
 
     def list_clusters(self, subscription: str) -> list[ListedCluster]:
         """Every AKS and Arc cluster in the subscription, with its tags (one paged list call)."""

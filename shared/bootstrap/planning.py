@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shared.azure.api import AzureApi, DirectoryApi, SecretsApi
+from shared.azure.errors import UNREGISTERED, AzureError
 from shared.bootstrap.argocd_extension import EXTENSION_NAME, ExtensionSpec, ExtensionState, VersionPin
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import ClusterRef, ListedCluster
@@ -113,6 +114,10 @@ class PlanningApi:
 
     def extension_type_versions(self, subscription: str, location: str, extension_type: str,
                                 release_train: str) -> list[ExtensionTypeVersion] | None:
+        if self._registers(subscription, EXTENSIONS_NAMESPACE):
+            raise AzureError(409, UNREGISTERED, f"{EXTENSIONS_NAMESPACE} is not registered in subscription "
+                             f"{subscription} (the plan registers it), so what region {location} offers cannot be "
+                             "read without registering it")
         return self._api.extension_type_versions(subscription, location, extension_type, release_train)
 
     def resource_group_exists(self, subscription: str, name: str) -> bool:

@@ -241,7 +241,7 @@ class Reconciler:
             run.step(f"cluster opted out (tag {self.settings.opt_tag}={facts.tags.get(self.settings.opt_tag, '')!r}"
                      f", default {'in' if self.settings.opt_in_by_default else 'out'}); nothing done")
             return run.done(Phase.SKIPPED)
-        waiting = self.preflight.refusals(cluster, profile, facts)
+        waiting = self.preflight.refusals(cluster, profile, facts, run.step)
         if waiting is not None:
             return run.wait("connectivity", waiting, Awaited("connectivity", facts.location))
         # Extensions cannot exist before their provider is registered, and reading them then would register it.
@@ -256,14 +256,17 @@ class Reconciler:
                 run.step(f"adopting extension {ext.name} ({ext.extension_type}, {ext.provisioning_state}), which the "
                          'service did not create: the request says "adopt": true')
             run.created.append(extension_id(cluster, EXTENSION_NAME))  # ours from now on (the ledger keeps it)
-        if readable and (ext is None or ext.provisioning_state.lower() == "failed"
-                         or (profile.version is not None and ext.pinned_version != profile.version)):
-            self.preflight.availability(cluster, profile, facts)  # before the first install, or a new pin
+        offer = ext is None or ext.provisioning_state.lower() == "failed" or \
+            (profile.version is not None and ext.pinned_version != profile.version)  # a first install, or a new pin
+        if readable and offer:
+            self.preflight.availability(cluster, profile, facts, run.step)
         if profile.workload_identity.enabled:
             self.preflight.identity_group(cluster)
         pending = self._register(run, cluster.subscription, states, job.not_due)  # the first write
         if pending.phase is Phase.WAITING:
             return pending
+        if not readable and offer:  # registered just now (in a plan: would be, so the check is unknown)
+            self.preflight.availability(cluster, profile, facts, run.step)
         client_id = None
         if profile.workload_identity.enabled:
             if not oidc(cluster, profile, facts):
