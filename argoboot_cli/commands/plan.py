@@ -12,6 +12,7 @@ from typing import Any
 from argoboot_cli.exit_codes import CliError, Exit
 from argoboot_cli.output import Output
 from argoboot_cli.target import open_job
+from shared.azure.ledger import Owned
 from shared.bootstrap.cluster_shape import capacity_text
 from shared.bootstrap.outcome import Phase
 from shared.bootstrap.planning import Plan, PlannedChange, make_plan
@@ -34,14 +35,16 @@ def plan(args: argparse.Namespace, out: Output) -> Exit:
     job = open_job(args.emulator, args.cluster_id, args.profile, out)
     target, cluster, settings, profile = job.target, job.cluster, job.settings, job.profile
     api, directory, secrets = target.arm(settings), target.directory(settings), target.secrets(settings)
-    result = make_plan(api, directory, settings, cluster, profile, secrets, adopt=args.adopt)
+    # What the service owns, read from the ledger as `run` and the queue read it: one decision, the same inputs.
+    ledger = Owned.of(target.ledger().get_cluster(cluster.key)) if target.has_ledger else Owned()
+    result = make_plan(api, directory, settings, cluster, profile, secrets, adopt=args.adopt, ledger=ledger)
     outcome = result.outcome
     if outcome.waiting_on == "azure":
         raise CliError(Exit.AZURE, "AzureUnavailable", outcome.steps[-1])
     _show(result, target.where, out)
     document = _document(result)
     if outcome.error_code == "ExtensionNotOwned":  # show what adopting it would change
-        adopted = make_plan(api, directory, settings, cluster, profile, secrets, adopt=True)
+        adopted = make_plan(api, directory, settings, cluster, profile, secrets, adopt=True, ledger=ledger)
         out.line()
         out.line(f"If adopted (argoboot run {cluster.id} --adopt):")
         for change in adopted.changes:

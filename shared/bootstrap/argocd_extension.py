@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_shape import automatic_resources, capacity_text
-from shared.bootstrap.gitops import GitOpsSettings, Protected, ui_settings
+from shared.bootstrap.gitops import ROOT_KEY, GitOpsSettings, Protected, ui_settings
 from shared.bootstrap.ownership import MARKER_KEY, MARKER_VALUE
 from shared.bootstrap.profiles import LEGACY_KEYS, Profile, Sso
 from shared.errors import PermanentError
@@ -153,6 +153,22 @@ def settings_patch(installed: Mapping[str, str], desired: Mapping[str, str]) -> 
     patch: dict[str, str | None] = {k: v for k, v in desired.items() if installed.get(k) != v}
     patch.update({k: None for k in installed if k not in desired})
     return patch
+
+
+def patch_step(installed: Mapping[str, str], spec: ExtensionSpec, patch: Mapping[str, str | None],
+                protected: bool, changed: bool) -> str:
+    """How a PATCH reads in the steps: the root Application's first apply says so; secrets by label only."""
+    parts = []
+    if ROOT_KEY in patch and ROOT_KEY not in installed and ROOT_KEY in spec.deferred:
+        parts.append(f"root Application added ({ROOT_KEY}), now that Argo CD's CRDs are installed")
+    drifted = sorted(k for k in patch if not (k == ROOT_KEY and ROOT_KEY not in installed))
+    if drifted:
+        parts.append(f"extension settings drifted from the profile; patched {', '.join(drifted)}")
+    if protected:
+        labels = ", ".join(f"{k} {v.label}" for k, v in sorted(spec.protected.items()))
+        parts.append(f"protected settings sent ({labels}): " + ("new, or the secret changed in Key Vault" if changed
+                     else "again, as Azure drops those an update leaves out"))
+    return "; ".join(parts)
 
 
 def config_hash(settings: Mapping[str, str]) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from shared.azure.api import AzureApi, DirectoryApi, SecretsApi
 from shared.azure.errors import UNREGISTERED, AzureError
+from shared.azure.ledger import Owned
 from shared.bootstrap.argocd_extension import EXTENSION_NAME, ExtensionSpec, ExtensionState, VersionPin
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import ClusterRef, ListedCluster
@@ -268,14 +269,17 @@ class PlanningDirectory:
 
 def make_plan(api: AzureApi, directory: DirectoryApi, settings: Settings, cluster: ClusterRef,
               profile: Profile, secrets: SecretsApi | None = None, *, adopt: bool = False,
-              created: tuple[str, ...] = ()) -> Plan:
+              ledger: Owned | None = None) -> Plan:
     """One reconcile as a new request would run it (a failed install is re-installed), writes withheld. A Key
     Vault secret is read (a read), and shown only by its label. `adopt` plans the take-over of an Argo CD
-    extension the service did not create."""
+    extension the service did not create; `ledger` is what the ledger says the service owns, as `run` reads it,
+    so the plan decides ownership (and whether protected settings need sending) from the same inputs."""
     planning = PlanningApi(api)
     reconciler = Reconciler(api=planning, directory=PlanningDirectory(directory, planning.changes), settings=settings,
                             providers=ProviderCache(clock=time.time, ttl=0), secrets=secrets)
-    outcome = reconciler.reconcile(cluster, profile, may_reinstall=True, adopt=adopt, created=created)
+    owned = ledger or Owned()
+    outcome = reconciler.reconcile(cluster, profile, may_reinstall=True, adopt=adopt, created=owned.created,
+                                   applied_protected_hash=owned.protected_hash)
     return Plan(cluster=cluster, profile=profile.name, facts=planning.facts.get(cluster.key),
                 extension=planning.extension(cluster, EXTENSION_NAME), changes=tuple(planning.changes),
                 outcome=outcome)

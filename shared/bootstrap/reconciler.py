@@ -8,7 +8,7 @@ WAITING outcome; the caller schedules a continuation instead of holding the mess
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shared.azure.api import AzureApi, DirectoryApi, SecretsApi
@@ -23,13 +23,14 @@ from shared.bootstrap.argocd_extension import (
     config_hash,
     desired_extension,
     legacy_installation,
+    patch_step,
     settings_patch,
     version_pin,
 )
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import ClusterRef
 from shared.bootstrap.cluster_shape import capacity_text, is_automatic
-from shared.bootstrap.gitops import ROOT_KEY, GitOpsSettings, protected_hash, render_gitops
+from shared.bootstrap.gitops import GitOpsSettings, protected_hash, render_gitops
 from shared.bootstrap.identity_steps import IdentitySteps
 from shared.bootstrap.install_failures import argocd_already_present
 from shared.bootstrap.outcome import Awaited, Outcome, Phase, Run
@@ -398,15 +399,17 @@ class Reconciler:
             return self._install(run, cluster, spec, group, f"had failed ({ext.error_code}); install restarted")
         patch = settings_patch(ext.settings, spec.full_settings)
         wanted_hash = protected_hash(cluster, spec.protected)
-        protected = spec.protected if wanted_hash != run.protected_hash else None
+        changed = wanted_hash != run.protected_hash  # new, or the secret changed in Key Vault
         pin = version_pin(ext, spec)
-        if patch or protected or pin is not None:
+        if patch or (changed and spec.protected) or pin is not None:
+            # Azure deletes protected settings an update leaves out (as whoever drifted the settings did): all, always.
+            protected = spec.protected or None
             self.api.patch_extension(cluster, EXTENSION_NAME, patch, protected, pin)
             run.protected_hash = wanted_hash
             if adopting:
                 run.step("adopted: changed " + "; ".join(changed_settings(ext.settings, patch)))
             elif patch or protected:
-                run.step(_patch_step(ext.settings, spec, patch, protected is not None))
+                run.step(patch_step(ext.settings, spec, patch, protected is not None, changed))
             if pin is not None:
                 run.step(f"version: {ext.pinned_version or 'the train'} -> {pin.version or 'the train'}")
             return run.wait("extension", "waiting for the update to finish", Awaited("update", group, began=True))
@@ -427,21 +430,6 @@ class Reconciler:
         later = " (the root Application follows once Argo CD and its CRDs are installed)" if spec.deferred else ""
         run.step(f"extension {EXTENSION_NAME} ({EXTENSION_TYPE}) {what}: {created.provisioning_state}{later}")
         return run.wait("extension", "waiting for the install to finish", Awaited("install", group, began=True))
-
-
-def _patch_step(installed: Mapping[str, str], spec: ExtensionSpec, patch: Mapping[str, str | None],
-                protected: bool) -> str:
-    """How a PATCH reads in the steps: the root Application's first apply says so; secrets by label only."""
-    parts = []
-    if ROOT_KEY in patch and ROOT_KEY not in installed and ROOT_KEY in spec.deferred:
-        parts.append(f"root Application added ({ROOT_KEY}), now that Argo CD's CRDs are installed")
-    drifted = sorted(k for k in patch if not (k == ROOT_KEY and ROOT_KEY not in installed))
-    if drifted:
-        parts.append(f"extension settings drifted from the profile; patched {', '.join(drifted)}")
-    if protected:
-        labels = ", ".join(f"{k} {v.label}" for k, v in sorted(spec.protected.items()))
-        parts.append(f"protected settings sent ({labels}): new, or the secret changed in Key Vault")
-    return "; ".join(parts)
 
 
 def _in_progress(ext: ExtensionState, group: str = "") -> Awaited:
