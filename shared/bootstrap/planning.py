@@ -17,7 +17,7 @@ from shared.azure.errors import UNREGISTERED, AzureError
 from shared.azure.ledger import Owned
 from shared.bootstrap.argocd_extension import EXTENSION_NAME, ExtensionSpec, ExtensionState, VersionPin
 from shared.bootstrap.cluster_facts import ClusterFacts
-from shared.bootstrap.cluster_ids import ClusterRef, ListedCluster
+from shared.bootstrap.cluster_ids import CLUSTER_TYPES, ClusterRef, ListedCluster
 from shared.bootstrap.extension_versions import ExtensionTypeVersion
 from shared.bootstrap.gitops import ROOT_KEY, Protected
 from shared.bootstrap.outcome import Outcome
@@ -28,6 +28,7 @@ from shared.settings import Settings
 
 EXTENSIONS_NAMESPACE = "Microsoft.KubernetesConfiguration"  # where cluster extensions live
 ASSIGNED_BY_AZURE = "(assigned by Azure)"  # ids a planned create would get
+CLUSTER_NAMESPACES = {ns.lower() for ns, _ in CLUSTER_TYPES.values()}  # AKS's and Arc's providers
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,11 @@ class PlanningApi:
 
     def register_provider(self, subscription: str, namespace: str) -> str:
         self._registered.add((subscription, namespace.lower()))
+        if namespace.lower() in CLUSTER_NAMESPACES:  # the plan cannot read the cluster: it stops there, as run waits
+            self._plan("register-provider", namespace, f"register {namespace} in subscription {subscription} "
+                       "(Azure takes a few minutes); the cluster cannot be read before, so every pre-flight check "
+                       "is unknown until then")
+            return "Registering"
         self._plan("register-provider", namespace, f"register {namespace} in subscription {subscription} "
                    "(Azure takes a few minutes; the install waits for it)")
         return "Registered"  # assumed done, so the plan goes on to the cluster and the extension

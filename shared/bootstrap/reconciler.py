@@ -223,7 +223,9 @@ class Reconciler:
             states = self._provider_states(cluster.subscription, job.not_due)
         if not _registered(states, cluster.namespace):
             # A cluster cannot be read before its own provider is registered (and none can exist until it is).
-            return self._register(run, cluster.subscription, states, job.not_due)
+            pending = self._register(run, cluster.subscription, states, job.not_due)
+            if pending.phase is Phase.WAITING:
+                return pending  # else registered at once (Azure may answer so; a plan assumes it): read on
         facts = self.api.get_cluster(cluster)
         if facts is None:
             return run.fail("ClusterNotFound", f"{cluster.id} does not exist (deleted, or a typo in the id). "
@@ -357,7 +359,7 @@ class Reconciler:
         pending, registered = [], False
         for namespace, state in states.items():
             if state.lower() in ("notregistered", "unregistered"):
-                state = self.api.register_provider(subscription, namespace)
+                state = states[namespace] = self.api.register_provider(subscription, namespace)
                 registered = True
                 run.step(f"registered provider {namespace} ({state})")
             if state.lower() == "registered":

@@ -75,3 +75,15 @@ def test_plan_says_availability_is_unknown_while_the_provider_is_unregistered(lo
     [step] = [s for s in plan.outcome.steps if s.startswith(UNKNOWN)]
     assert "MissingSubscriptionRegistration" in step and "not registered" in step, step
     assert [r for r in az.arm.requests if r.method != "GET"] == [] and az.arm.count("GET", TYPES) == 0
+
+
+def test_plan_where_the_clusters_own_provider_is_unregistered_says_its_checks_are_unknown(
+        local_azure: LocalAzure) -> None:
+    """Before, the plan registered the provider, assumed it done and ended `succeeded` having checked nothing."""
+    az = local_azure
+    az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-no-cs")
+    az.arm.set_provider(SUBSCRIPTION, "Microsoft.ContainerService", "NotRegistered")
+    plan = _plan(az, aks_id("aks-no-cs"))
+    assert plan.outcome.phase.value == "waiting" and plan.outcome.waiting_on == "providers", plan.outcome
+    [change] = plan.changes
+    assert change.action == "register-provider" and "every pre-flight check is unknown" in change.detail
