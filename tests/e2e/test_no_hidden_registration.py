@@ -3,6 +3,8 @@ service builds, so a subscription with unregistered providers gets no registrati
 sleeps 10 s at a time waiting for one."""
 from __future__ import annotations
 
+import inspect
+
 import pytest
 from azure.mgmt.core.policies import ARMAutoResourceProviderRegistrationPolicy
 
@@ -11,7 +13,9 @@ from shared.azure.arm_gateway import ArmGateway
 from tests.e2e.helpers import RG, aks_id
 from tests.e2e.test_lifecycle import ask
 
-CLIENTS = ("_resources", "_extensions", "_identities", "_authorization")
+#: Every builder of the gateway's clients (whatever calls `self._client(`), found rather than listed.
+CLIENTS = sorted(name for name, f in inspect.getmembers(ArmGateway, inspect.isfunction)
+                 if name != "_client" and "self._client(" in inspect.getsource(f))
 
 
 def _chain(client: object) -> list[object]:
@@ -27,6 +31,10 @@ def _chain(client: object) -> list[object]:
 class _Token:
     def get_token(self, *scopes: str, **kwargs: object) -> None:
         raise AssertionError("no request is sent")
+
+
+def test_the_builders_are_found() -> None:
+    assert set(CLIENTS) >= {"_resources", "_extensions", "_identities", "_authorization"}
 
 
 @pytest.mark.parametrize("kind", CLIENTS)
