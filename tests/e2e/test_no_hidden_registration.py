@@ -65,3 +65,15 @@ def test_uninstall_with_unregistered_providers_registers_nothing(local_azure: Lo
 
     assert reply["outcome"] == "uninstalled", reply
     assert [f"{r.method} {r.path}" for r in az.arm.requests if r.method != "GET"] == []  # no register POST
+
+
+def test_no_arm_client_is_built_outside_the_gateway() -> None:
+    """The gateway's `_client` is where the policy is unlinked: a client built anywhere else would keep it."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    built = re.compile(r"\b(\w*ManagementClient|\w*ConfigurationClient|\w*IdentityClient|ARMPipelineClient)\(")
+    files = [p for d in ("shared", "handlers", "argoboot_cli") for p in (root / d).rglob("*.py")]
+    offenders = [str(p.relative_to(root)) for p in files if built.search(p.read_text())]
+    assert offenders == []
