@@ -160,7 +160,7 @@ class Reconciler:
                 return self._full(run, job, states=states)
             return self._full(run, job)
         except (PermanentError, AzureError) as exc:
-            return self._failed(run, exc)
+            return self._failed(run, exc, cluster.subscription)
 
     def remove(self, cluster: ClusterRef, created: tuple[str, ...], *, adopt: bool = False) -> Outcome:
         """Uninstall: the extension first (asynchronous, polled), then the SSO credential, the role assignments,
@@ -197,10 +197,17 @@ class Reconciler:
         except (PermanentError, AzureError) as exc:
             return self._failed(run, exc)
 
-    def _failed(self, run: Run, exc: PermanentError | AzureError) -> Outcome:
-        """A permanent error fails the run; a passing Azure error makes it wait and try again."""
+    def _failed(self, run: Run, exc: PermanentError | AzureError, subscription: str | None = None) -> Outcome:
+        """A permanent error fails the run; a passing Azure error makes it wait and try again. A provider Azure says
+        is not registered (e.g. Microsoft.ManagedIdentity) is registered as a step, and waited for, when installing
+        (`subscription` given; an uninstall registers nothing)."""
         if isinstance(exc, PermanentError):
             return run.fail(exc.code, exc.message)
+        if subscription is not None and (namespace := exc.unregistered_namespace) is not None:
+            run.step(f"registered provider {namespace} ({self.api.register_provider(subscription, namespace)}): "
+                     f"Azure answered {exc.code}")
+            return run.wait("providers", f"waiting for {namespace} to finish registering",
+                            Awaited("providers", namespace, began=True))
         if exc.retryable:
             on = "throttled" if exc.status == 429 else "azure"  # throttled: ARM's limits, or pacing to them
             when = f"retrying in {round(exc.retry_after, 1):g}s" if exc.retry_after is not None else "retrying"

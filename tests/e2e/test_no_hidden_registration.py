@@ -77,3 +77,19 @@ def test_no_arm_client_is_built_outside_the_gateway() -> None:
     files = [p for d in ("shared", "handlers", "argoboot_cli") for p in (root / d).rglob("*.py")]
     offenders = [str(p.relative_to(root)) for p in files if built.search(p.read_text())]
     assert offenders == []
+
+
+def test_a_provider_azure_says_is_missing_is_registered_as_a_step_and_waited_for(platform_azure: LocalAzure) -> None:
+    """Microsoft.ManagedIdentity is not among the providers a run registers up front; when Azure answers 409
+    MissingSubscriptionRegistration for it, the run registers it itself (a step, visible) and waits: no request
+    sleeps inside the SDK."""
+    az = platform_azure
+    az.arm.set_provider(SUBSCRIPTION, "Microsoft.ManagedIdentity", "NotRegistered")
+    az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-mi")
+
+    reply = ask(az, aks_id("aks-mi"), "r-mi", profile="workload-identity")
+
+    assert reply["outcome"] == "succeeded", (reply["error"], reply["steps"])
+    assert any(s.startswith("registered provider Microsoft.ManagedIdentity") for s in reply["steps"]), reply["steps"]
+    assert az.arm.count("POST", r"/providers/Microsoft\.ManagedIdentity/register$") >= 1
+    assert [i for i in az.arm.identities() if i["tags"].get("managed-by") == "argoboot"]

@@ -25,7 +25,7 @@ EXTENSION_TYPE_READS = {"microsoft.kubernetesconfiguration/locations/extensionty
                         "microsoft.kubernetesconfiguration/extensiontypes"}
 # Namespaces the service registers (POST .../providers/{ns}/register needs {ns}/register/action).
 NAMESPACES = {ns.lower(): ns for ns in ("Microsoft.Kubernetes", "Microsoft.ContainerService",
-                                        "Microsoft.KubernetesConfiguration")}
+                                        "Microsoft.KubernetesConfiguration", "Microsoft.ManagedIdentity")}
 VERBS = {"GET": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete"}
 
 
