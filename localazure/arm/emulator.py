@@ -437,6 +437,13 @@ class ArmEmulator(ArmRoutes):
             extension = None if cluster is None else cluster.extensions.get(name.lower())
             return None if extension is None else extension.body()
 
+    def protected_settings(self, cluster_id: str, name: str) -> dict[str, str]:
+        """What the extension holds in configurationProtectedSettings, which ARM never returns (tests only)."""
+        with self._lock:
+            cluster = self._clusters.get(_key(cluster_id))
+            extension = None if cluster is None else cluster.extensions.get(name.lower())
+            return {} if extension is None else dict(extension.protected)
+
     def identities(self) -> list[Json]:
         with self._lock:
             return [identity.body("2023-01-31") for identity in self._identities.values()]
