@@ -78,9 +78,23 @@ def _versions(cell: str) -> set[str]:
     return found
 
 
+#: Types the reference does not cover yet, with the published versions the service may send and where they are
+#: published (add the type to api-versions.md at its next refresh, then drop it here).
+NOT_IN_REFERENCE: dict[str, tuple[set[str], str]] = {
+    "microsoft.containerregistry/registries": (
+        {"2025-05-01-preview", "2025-04-01", "2025-03-01-preview", "2024-11-01-preview", "2023-11-01-preview",
+         "2023-08-01-preview", "2023-07-01", "2023-06-01-preview", "2023-01-01-preview", "2022-12-01", "2021-09-01",
+         "2019-05-01"},
+        "Azure/azure-rest-api-specs specification/containerregistry/resource-manager/Microsoft.ContainerRegistry/"
+        "ContainerRegistry/readme.md @ 28e6b59a: default tag package-2025-05-preview (the first with "
+        "properties.roleAssignmentMode)"),
+}
+
+
 def published_api_versions() -> dict[str, set[str]]:
-    """Lower-cased `namespace/type` -> every api-version a readme tag publishes for it (api-versions.md)."""
-    published: dict[str, set[str]] = {}
+    """Lower-cased `namespace/type` -> every api-version a readme tag publishes for it (api-versions.md), and the
+    types listed in NOT_IN_REFERENCE with their cited source."""
+    published: dict[str, set[str]] = {t: set(versions) for t, (versions, _) in NOT_IN_REFERENCE.items()}
 
     def add(types: tuple[str, ...], versions: set[str]) -> None:
         for t in types:
@@ -111,9 +125,19 @@ def published_api_versions() -> dict[str, set[str]]:
     return published
 
 
+#: Operations the reference does not list yet, with where Microsoft publishes them (add them to operations.md at its
+#: next refresh, then drop them here).
+OPERATIONS_NOT_IN_REFERENCE = {
+    "microsoft.containerregistry/registries/read":
+        "MicrosoftDocs/azure-docs articles/role-based-access-control/permissions/containers.md: \"Gets the properties "
+        "of the specified container registry or lists all the container registries ...\"",
+}
+
+
 def published_operations() -> set[str]:
-    """Every RBAC operation operations.md lists (lower-cased; `a/b, /c` rows expand to one per suffix)."""
-    found: set[str] = set()
+    """Every RBAC operation operations.md lists (lower-cased; `a/b, /c` rows expand to one per suffix), and those in
+    OPERATIONS_NOT_IN_REFERENCE with their cited source."""
+    found: set[str] = set(OPERATIONS_NOT_IN_REFERENCE)
     for table in _tables((CONTRACT / "operations.md").read_text()):
         if not table.header or table.header[0].lower() != "operation":
             continue

@@ -52,6 +52,7 @@ ARGUMENTS: dict[str, Any] = {
     "principal_id": "00000000-0000-0000-0000-000000000001", "ref": IDENTITY, "settings": {"a": "b"},
     "protected": None, "pin": VersionPin("1.0.0"), "spec": ExtensionSpec(settings={"a": "b"}), "tags": {"t": "v"},
     "credential": FederatedCredential("fc", "https://issuer", "system:serviceaccount:argocd:x"),
+    "registry": f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/acr",
 }
 #: Role names in infra/ that builtin-roles.md does not list (their ids cannot be checked against it yet).
 UNLISTED_ROLES = {"queuedatacontributor": "Storage Queue Data Contributor (the Functions host's queues)",
@@ -166,7 +167,8 @@ def test_a_wildcard_counts_only_when_it_matches_a_published_operation() -> None:
 
 
 _GUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-_NAMED = [re.compile(rf"(\w+)\s*[:=]\s*['\"]({_GUID})['\"]"), re.compile(rf"['\"]({_GUID})['\"]\s*//\s*(\w+)")]
+_NAMED = [re.compile(rf"(\w+)\s*[:=]\s*['\"]({_GUID})['\"]"),
+          re.compile(rf"['\"]({_GUID})['\"]\s*//\s*([A-Za-z][\w ]*\w)")]
 
 
 def _role_ids_in_code() -> list[tuple[str, str, str]]:
