@@ -42,7 +42,7 @@ _HEADLINE = {"bootstrap": "Bootstrapping", "update": "Updating", "uninstall": "U
 
 #: One pass of the reconciler: (waiting_on, may_reinstall, what the service owns, protected hash, the registering
 #: providers not due for a check) -> outcome.
-Pass = Callable[[str | None, bool, tuple[str, ...], str | None, frozenset[str]], Outcome]
+Pass = Callable[[str | None, bool, Owned, frozenset[str]], Outcome]
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -112,13 +112,12 @@ def run(args: argparse.Namespace, out: Output) -> Exit:
 def passes(reconciler: Reconciler, cluster: ClusterRef, profile: Profile, action: str = "bootstrap", *,
            adopt: bool = False, reinstall: bool = False) -> Pass:
     """One pass of `action` on the cluster, as `follow` calls it."""
-    def once(waiting_on: str | None, may_reinstall: bool, created: tuple[str, ...],
-             applied_hash: str | None, not_due: frozenset[str]) -> Outcome:
+    def once(waiting_on: str | None, may_reinstall: bool, owned: Owned, not_due: frozenset[str]) -> Outcome:
         if action == "uninstall":
-            return reconciler.remove(cluster, created, adopt=adopt)
+            return reconciler.remove(cluster, owned.created, adopt=adopt)
         return reconciler.reconcile(cluster, profile, may_reinstall=may_reinstall, waiting_on=waiting_on,
-                                    adopt=adopt, created=created, applied_protected_hash=applied_hash,
-                                    not_due=not_due, reinstall=reinstall)
+                                    adopt=adopt, created=owned.created, applied_protected_hash=owned.protected_hash,
+                                    not_due=not_due, reinstall=reinstall, extension_seen=owned.extension_seen)
     return once
 
 
@@ -131,14 +130,14 @@ def follow(once: Pass, subscription: str, settings: Settings, progress: Progress
     recorded: tuple[str, ...] | None = None
     # What the service owns: the ledger's record when there is one, plus what each pass created.
     owned = recorder.owned() if recorder is not None else Owned()
-    created, applied_hash = owned.created, owned.protected_hash
     while True:
         # The first pass is a new request (a Failed install is installed again); later ones follow the service's
         # bound on installs per request (MAX_INSTALL_ATTEMPTS).
         may_reinstall = polls == 0 or installs < settings.max_install_attempts
-        outcome = once(waiting_on, may_reinstall, created, applied_hash, planner.not_due(wait, subscription))
-        created = (*created, *(item for item in outcome.created if item not in created))
-        applied_hash = outcome.protected_hash or applied_hash
+        outcome = once(waiting_on, may_reinstall, owned, planner.not_due(wait, subscription))
+        owned = Owned((*owned.created, *(item for item in outcome.created if item not in owned.created)),
+                      outcome.protected_hash or owned.protected_hash,
+                      outcome.extension_seen if outcome.config_hash else owned.extension_seen)
         installs += outcome.installs
         polls += 1
         if not outcome.terminal and polls > settings.max_wait_polls:

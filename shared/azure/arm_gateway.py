@@ -401,4 +401,10 @@ def _extension_state(ext: Any) -> ExtensionState:
         settings=dict(ext.configuration_settings or {}), version=ext.current_version or ext.version,
         error_code=error.code if error is not None else None,
         error_message=error.message if error is not None else None, name=str(ext.name or ""),
-        pinned_version=ext.version, auto_upgrade=ext.auto_upgrade_minor_version is not False)
+        pinned_version=ext.version, auto_upgrade=ext.auto_upgrade_minor_version is not False,
+        modified_at=_when(ext.system_data.last_modified_at if ext.system_data is not None else None))
+
+
+def _when(moment: Any) -> str | None:
+    """A systemData time as ISO 8601 text (the SDK gives a datetime), for comparing one reading with the next."""
+    return moment.isoformat() if moment is not None else None

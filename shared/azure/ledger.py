@@ -44,6 +44,7 @@ class Owned:
 
     created: tuple[str, ...] = ()
     protected_hash: str | None = None
+    extension_seen: str | None = None  # the extension's lastModifiedAt when the service last saw it converged
 
     @staticmethod
     def of(record: ClusterRecord | None) -> Owned:
@@ -67,6 +68,7 @@ class ClusterRecord:
     overrides: dict[str, Any] | None = None
     config_hash: str | None = None
     protected_hash: str | None = None  # salted hash of the protected settings last sent (never the values)
+    extension_seen: str | None = None  # the extension's lastModifiedAt when last seen converged (`Owned`)
     gitops_root: dict[str, Any] | None = None  # the root Application: repoURL, path, targetRevision, applied
     created: tuple[str, ...] = ()
     actions_required: tuple[str, ...] = ()
@@ -86,7 +88,7 @@ class ClusterRecord:
 
     @property
     def owned(self) -> Owned:
-        return Owned(self.created, self.protected_hash)
+        return Owned(self.created, self.protected_hash, self.extension_seen)
 
     @classmethod
     def new(cls, cluster: ClusterRef, now: float) -> ClusterRecord:

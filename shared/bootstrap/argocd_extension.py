@@ -70,6 +70,9 @@ class ExtensionState:
     name: str = EXTENSION_NAME
     pinned_version: str | None = None  # `version` as written (a pin); `version` above is what runs
     auto_upgrade: bool = True
+    #: `systemData.lastModifiedAt`: an update by someone else shows here even when it changed no setting (and Azure
+    #: drops the protected settings an update leaves out, so the service must send them again).
+    modified_at: str | None = None
 
     @property
     def in_progress(self) -> bool:

@@ -54,6 +54,7 @@ class Outcome:
     config_hash: str | None = None
     actions_required: tuple[str, ...] = ()
     protected_hash: str | None = None  # of the protected settings this run found applied or sent
+    extension_seen: str | None = None  # the extension's lastModifiedAt, once this run found it converged
     gitops_root: dict[str, str | bool] | None = None  # the root Application's repo, path, revision, applied
 
     @property
@@ -72,6 +73,7 @@ class Run:
         self.config_hash: str | None = None
         self.actions_required: list[str] = []
         self.protected_hash: str | None = None
+        self.extension_seen: str | None = None
         self.gitops_root: dict[str, str | bool] | None = None
         self.created_principal = False  # this run created an identity: its principal's replication starts now
 
@@ -100,4 +102,4 @@ class Run:
                        error_message=error_message, installs=self.installs, created=tuple(self.created),
                        removed=tuple(self.removed), config_hash=self.config_hash,
                        actions_required=tuple(self.actions_required), protected_hash=self.protected_hash,
-                       gitops_root=self.gitops_root)
+                       extension_seen=self.extension_seen, gitops_root=self.gitops_root)

@@ -130,7 +130,8 @@ class Reconciler:
     def reconcile(self, cluster: ClusterRef, profile: Profile, *, may_reinstall: bool,
                   waiting_on: str | None = None, honour_opt_out: bool = False, adopt: bool = False,
                   created: tuple[str, ...] = (), applied_protected_hash: str | None = None,
-                  not_due: frozenset[str] = frozenset(), reinstall: bool = False) -> Outcome:
+                  not_due: frozenset[str] = frozenset(), reinstall: bool = False,
+                  extension_seen: str | None = None) -> Outcome:
         """Run the steps. `may_reinstall`: a Failed extension is installed again (a new request, or attempts
         left under MAX_INSTALL_ATTEMPTS); `honour_opt_out`: skip a cluster tagged out (events and the sweep);
         `adopt`: take over an Argo CD extension the service did not create; `created`: what the ledger says the
@@ -138,9 +139,10 @@ class Reconciler:
         `applied_protected_hash`: the ledger's hash of the protected settings last sent (Azure never returns them);
         `not_due`: registering providers whose next check is not due yet (the poll planner's `not_due`): not read on
         this pass, they count as still registering; `reinstall`: a 0.0.x extension may be uninstalled (and every
-        Application with it) to install 1.x."""
+        Application with it) to install 1.x; `extension_seen`: the extension's lastModifiedAt when the service last
+        saw it converged (a later one: someone else updated it, so the protected settings go again)."""
         run = Run()
-        run.protected_hash = applied_protected_hash
+        run.protected_hash, run.extension_seen = applied_protected_hash, extension_seen
         job = _Job(cluster, profile, may_reinstall, honour_opt_out, adopt, reinstall, created, not_due)
         with paced_pass(cluster.id, "poll" if waiting_on in ("extension", "providers") else "reconcile"):
             return self._reconcile(run, job, waiting_on)
@@ -421,8 +423,10 @@ class Reconciler:
         patch = settings_patch(ext.settings, target)
         wanted_hash = protected_hash(cluster, spec.protected)
         changed = wanted_hash != run.protected_hash  # new, or the secret changed in Key Vault
+        touched = run.extension_seen not in (None, ext.modified_at)  # updated by someone else since: Azure dropped
         pin = version_pin(ext, spec)
-        if patch or (changed and spec.protected) or pin is not None:
+        run.extension_seen = None  # seen again once converged after this run's write, if any
+        if patch or ((changed or touched) and spec.protected) or pin is not None:
             # Azure deletes protected settings an update leaves out (as whoever drifted the settings did): all, always.
             protected = spec.protected or None
             self.api.patch_extension(cluster, EXTENSION_NAME, patch, protected, pin)
@@ -434,6 +438,7 @@ class Reconciler:
             if pin is not None:
                 run.step(f"version: {ext.pinned_version or 'the train'} -> {pin.version or 'the train'}")
             return run.wait("extension", "waiting for the update to finish", Awaited("update", group, began=True))
+        run.extension_seen = ext.modified_at
         if run.gitops_root is not None:
             run.gitops_root = {**run.gitops_root, "applied": True}
         run.step(f"extension {EXTENSION_NAME} {ext.provisioning_state}"

@@ -172,6 +172,7 @@ class RequestProcessor:
                 waiting_on=waiting_on, honour_opt_out=not _on_request(decision, msg, record),
                 adopt=decision.explicit and request.adopt,
                 created=owned.created, applied_protected_hash=owned.protected_hash,
+                extension_seen=owned.extension_seen,
                 not_due=self.planner.not_due(record.wait if record else None, request.cluster.subscription),
                 reinstall=decision.explicit and request.reinstall)
         else:
@@ -312,6 +313,7 @@ def fold_outcome(base: ClusterRecord, outcome: Outcome, now: float, *, intent: s
         waiting_since=_waiting_since(base, outcome, now), intent=intent, deleted_at=deleted_at, profile=profile,
         overrides=overrides, last_changed=now, config_hash=None if removed else outcome.config_hash or base.config_hash,
         protected_hash=None if removed else outcome.protected_hash or base.protected_hash,
+        extension_seen=outcome.extension_seen if outcome.config_hash or removed else base.extension_seen,
         gitops_root=None if removed else outcome.gitops_root if outcome.config_hash else base.gitops_root,
         profile_digest=profile_digest if profile_digest and outcome.phase is Phase.SUCCEEDED else base.profile_digest,
         created=_created(base.created, outcome),

@@ -12,9 +12,10 @@ from typing import Any
 from shared.azure.ledger import ClusterRecord, RequestRecord
 
 # Kept out of the API on purpose: who to answer and how (waiters), the continuation chain, storage details.
-# protected_hash: derived from a secret; salted and slow, still nobody outside needs it.
+# protected_hash: derived from a secret; salted and slow, still nobody outside needs it. extension_seen: bookkeeping
+# of the extension's lastModifiedAt (the sweep's "updated by someone else").
 CLUSTER_INTERNAL_FIELDS = frozenset({"key", "polls", "continuation", "continuation_due", "wait", "waiters", "etag",
-                                     "protected_hash"})
+                                     "protected_hash", "extension_seen"})
 REQUEST_INTERNAL_FIELDS = frozenset({"etag", "message_id"})  # the message id is the reply's CorrelationId
 
 

@@ -124,6 +124,8 @@ class Sweeper:
             return "extension failed"
         if record.config_hash and config_hash(ext.settings) != record.config_hash:
             return "extension settings drifted from the profile"
+        if record.protected_hash and record.extension_seen not in (None, ext.modified_at):
+            return "extension updated by someone else (Azure drops protected settings an update leaves out)"
         return self._secret_rotated(cluster.ref, profile, record)
 
     def _secret_rotated(self, cluster: ClusterRef, profile: Profile, record: ClusterRecord) -> str | None:

@@ -23,8 +23,9 @@ from tests.e2e.helpers import RG, aks_id, ask, record
 CREDENTIAL = "configs.credentialTemplates.root.password"
 
 
-def _person_updates(az: LocalAzure, cluster_id: str, settings: dict[str, str]) -> None:
-    """What `az k8s-extension update --config k=v` sends: the settings, and always an empty protected map."""
+def _person_updates(az: LocalAzure, cluster_id: str, settings: dict[str, str] | None) -> None:
+    """What `az k8s-extension update --config k=v` sends: the settings (none for an update of other properties,
+    e.g. `--auto-upgrade`), and always an empty protected map."""
     client = SourceControlConfigurationClient(DefaultAzureCredential(), SUBSCRIPTION, base_url=az.arm.url,
                                               connection_verify=az.arm.ca_path,
                                               credential_scopes=["https://management.azure.com/.default"])
@@ -73,6 +74,41 @@ def test_a_persons_update_drops_the_key_vault_credential_and_the_next_sweep_rest
     assert az.arm.protected_settings(cluster_id, "argocd") == {CREDENTIAL: token}
     assert any("protected settings sent" in h["step"] and "again" in h["step"]
                for h in record(az, cluster_id).history)
+
+
+def test_an_update_that_changes_no_setting_still_brings_the_credential_back(platform_azure: LocalAzure) -> None:
+    """`az k8s-extension update --auto-upgrade true` changes no setting, so no drift shows; the extension's
+    `systemData.lastModifiedAt` does. The ledger keeps the one the service last saw converged: a later one means
+    someone else updated it, and the protected settings go again."""
+    az = platform_azure
+    token = f"ghp_{secrets.token_hex(16)}"
+    az.keyvault.set_secret("kv-fleet", "fleet-token", token)
+    az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-auto")
+    cluster_id = aks_id("aks-auto")
+    assert ask(az, cluster_id, "r-1", profile="gitops-keyvault")["outcome"] == "succeeded"
+    seen = record(az, cluster_id).extension_seen
+    assert seen is not None
+    assert az.services.sweeper.run().enqueued == {}  # converged: nothing to do
+
+    az.clock.advance(5)
+    _person_updates(az, cluster_id, None)
+    assert az.arm.protected_settings(cluster_id, "argocd") == {}  # dropped, with no setting changed
+
+    az.arm.clear_log()
+    report = az.services.sweeper.run()
+    assert report.enqueued == {cluster_id.lower(): "extension updated by someone else (Azure drops protected "
+                                                   "settings an update leaves out)"}
+    az.drain()
+    [repair] = [r.body["properties"] for r in az.arm.requests if r.method == "PATCH"]
+    assert repair["configurationProtectedSettings"] == {CREDENTIAL: token}
+    assert az.arm.protected_settings(cluster_id, "argocd") == {CREDENTIAL: token}
+    assert any("protected settings sent" in h["step"] and "again" in h["step"]
+               for h in record(az, cluster_id).history)
+    after = record(az, cluster_id).extension_seen
+    assert after not in (None, seen)  # the service's own repair, seen converged, is the new reference
+    az.arm.clear_log()
+    assert az.services.sweeper.run().enqueued == {}  # its own update does not bring it back again
+    assert az.arm.count("PATCH") == 0
 
 
 def test_plan_and_run_agree_after_someone_elses_put_dropped_the_marker(platform_azure: LocalAzure) -> None:
