@@ -74,3 +74,17 @@ def module_paths(path: Path) -> set[Path]:
 def required_parameters(path: Path) -> set[str]:
     """Parameters without a default (pycep gives those `default: None`), which every deployment must pass."""
     return {name for name, p in parse(path).get("parameters", {}).items() if p.get("default") is None}
+
+
+def sweep_window(sweep_interval_minutes: int) -> str:
+    """The no-sweep alert's window for this interval, by evaluating alerts.bicep's `var sweepWindow` chain."""
+    text = (INFRA / "modules" / "alerts.bicep").read_text()
+    chain = re.search(r"^var sweepWindow = (.*)$", text, re.MULTILINE)
+    assert chain, "alerts.bicep: `var sweepWindow = ...` is gone"
+    wanted = 2 * sweep_interval_minutes
+    for limit, window in re.findall(r"wanted <= (\d+) \? '(\w+)'", chain.group(1)):
+        if wanted <= int(limit):
+            return window
+    last = re.search(r": '(\w+)'$", chain.group(1).strip())
+    assert last, "alerts.bicep: sweepWindow has no last choice"
+    return last.group(1)
