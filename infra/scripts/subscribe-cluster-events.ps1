@@ -1,6 +1,6 @@
 # azd postdeploy hook (Windows): the same as subscribe-cluster-events.sh.
 # JSON never goes to az inline: Windows PowerShell strips the double quotes inside native command arguments, so the
-# topic's identity PATCH and the tags go through files (--body @file, --parameters @file).
+# topic's identity PATCH and the tags go through files (a body file, a deployment parameters file).
 $ErrorActionPreference = 'Stop'
 . "$PSScriptRoot/lib.ps1"
 Require-AzLogin postdeploy

@@ -18,9 +18,11 @@ RESOURCE_TYPES = {
     "microsoft.authorization/roleassignments": "Microsoft.Authorization/roleAssignments",
     # Which pull role a profile's registry takes: its roleAssignmentMode (ABAC repository permissions or not).
     "microsoft.containerregistry/registries": "Microsoft.ContainerRegistry/registries",
-    # Pre-flight: which Microsoft.ArgoCD versions a region offers (the extension-types API, by location).
+    # Pre-flight: which Microsoft.ArgoCD versions a region offers (the extension-types API, by location). Azure
+    # publishes no locations/... operation: the one extension-type action is extensionTypes/read
+    # (/work/shared/reference/azure-contract/operations.md, Microsoft.KubernetesConfiguration).
     "microsoft.kubernetesconfiguration/locations/extensiontypes/versions":
-        "Microsoft.KubernetesConfiguration/locations/extensionTypes/versions",
+        "Microsoft.KubernetesConfiguration/extensionTypes",
 }
 # Namespaces the service registers (POST .../providers/{ns}/register needs {ns}/register/action).
 NAMESPACES = {ns.lower(): ns for ns in ("Microsoft.Kubernetes", "Microsoft.ContainerService",

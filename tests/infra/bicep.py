@@ -58,9 +58,10 @@ def app_settings() -> dict[str, Any]:
 
 
 def role_actions(*, enable_workload_identity_on_clusters: bool = True) -> list[str]:
-    """The custom role's actions as deployed: by default with every optional feature on (the most it may hold)."""
+    """The custom roles' actions as deployed (the cluster role's and the identity role's, which together are what the
+    app may do where both are assigned): by default with every optional feature on (the most it may hold)."""
     role = json.loads(ROLE_JSON.read_text())
-    actions: list[str] = role["actions"]
+    actions: list[str] = role["actions"] + role["identityRole"]["actions"]
     if enable_workload_identity_on_clusters:
         actions = actions + role["enableWorkloadIdentityOnClusters"]["actions"]
     return actions
