@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from shared.azure.ledger import ClusterRecord, Ledger, LedgerConflict, RequestRecord
+from shared.azure.ledger import ClusterRecord, Ledger, LedgerConflict, Owned, RequestRecord
 from shared.bootstrap.cluster_ids import ClusterRef
 from shared.bootstrap.outcome import Outcome
 from shared.bootstrap.profiles import Profile
@@ -34,15 +34,9 @@ class RunRecorder:
         self._installs = 0
         self.written = False
 
-    def created(self) -> tuple[str, ...]:
-        """What the ledger says the service created for the cluster (its extension among them, once it has one)."""
-        record = self._ledger.get_cluster(self._cluster.key)
-        return record.created if record is not None else ()
-
-    def applied_protected_hash(self) -> str | None:
-        """The ledger's hash of the protected settings last sent to this cluster's extension."""
-        record = self._ledger.get_cluster(self._cluster.key)
-        return record.protected_hash if record else None
+    def owned(self) -> Owned:
+        """What the ledger says the service owns on the cluster (as the queue and `argoboot plan` read it)."""
+        return Owned.of(self._ledger.get_cluster(self._cluster.key))
 
     def record(self, outcome: Outcome) -> None:
         """Fold one reconcile pass into the cluster's record and the run's request row."""

@@ -12,6 +12,7 @@ from typing import Any
 from argoboot_cli.exit_codes import CliError, Exit
 from argoboot_cli.output import Output
 from argoboot_cli.target import open_job
+from shared.azure.ledger import Owned
 from shared.bootstrap.cluster_shape import capacity_text
 from shared.bootstrap.outcome import Phase
 from shared.bootstrap.planning import Plan, PlannedChange, make_plan
@@ -37,8 +38,10 @@ def plan(args: argparse.Namespace, out: Output) -> Exit:
     job = open_job(args.emulator, args.cluster_id, args.profile, out)
     target, cluster, settings, profile = job.target, job.cluster, job.settings, job.profile
     api, directory, secrets = target.arm(settings), target.directory(settings), target.secrets(settings)
+    # What the service owns, read from the ledger as `run` and the queue read it: one decision, the same inputs.
+    ledger = Owned.of(target.ledger().get_cluster(cluster.key)) if target.has_ledger else Owned()
     result = make_plan(api, directory, settings, cluster, profile, secrets, adopt=args.adopt,
-                       reinstall=args.reinstall)
+                       reinstall=args.reinstall, ledger=ledger)
     outcome = result.outcome
     if outcome.waiting_on == "azure":
         raise CliError(Exit.AZURE, "AzureUnavailable", outcome.steps[-1])
@@ -46,7 +49,7 @@ def plan(args: argparse.Namespace, out: Output) -> Exit:
     document = _document(result)
     if outcome.error_code == "ExtensionNotOwned":  # show what adopting it would change
         adopted = make_plan(api, directory, settings, cluster, profile, secrets, adopt=True,
-                            reinstall=args.reinstall)
+                            reinstall=args.reinstall, ledger=ledger)
         out.line()
         out.line(f"If adopted (argoboot run {cluster.id} --adopt):")
         for change in adopted.changes:
@@ -68,7 +71,8 @@ def _show(result: Plan, where: str, out: Output) -> None:
     if facts is not None:
         # Arc agents always use the cluster's own identity: what the plan read there is their connectivity.
         identity = (f"agents {facts.connectivity_status or 'connectivity unknown'}" if result.cluster.kind == "arc"
-                    else "managed identity" if facts.managed_identity else "service principal")
+                    else "managed identity" if facts.managed_identity else "identity unknown"
+                    if facts.managed_identity is None else "service principal")
         shape = f", Kubernetes {facts.kubernetes_version}" if facts.kubernetes_version else ""
         sku = ", AKS Automatic" if (facts.sku or "").lower() == "automatic" else ""
         out.line(f"  cluster: {facts.provisioning_state}, {capacity_text(facts)}, {identity}{shape}{sku}")

@@ -25,6 +25,7 @@ from argoboot_cli.output import Output
 from argoboot_cli.progress import Progress
 from argoboot_cli.recording import RunRecorder
 from argoboot_cli.target import open_job
+from shared.azure.ledger import Owned
 from shared.bootstrap.cluster_ids import ClusterRef
 from shared.bootstrap.outcome import Outcome, Phase
 from shared.bootstrap.poll_planner import WAIT_TIMED_OUT, PollPlanner, resumed
@@ -129,8 +130,8 @@ def follow(once: Pass, subscription: str, settings: Settings, progress: Progress
     polls = azure_errors = installs = 0
     recorded: tuple[str, ...] | None = None
     # What the service owns: the ledger's record when there is one, plus what each pass created.
-    created = recorder.created() if recorder is not None else ()
-    applied_hash = recorder.applied_protected_hash() if recorder is not None else None
+    owned = recorder.owned() if recorder is not None else Owned()
+    created, applied_hash = owned.created, owned.protected_hash
     while True:
         # The first pass is a new request (a Failed install is installed again); later ones follow the service's
         # bound on installs per request (MAX_INSTALL_ATTEMPTS).

@@ -4,8 +4,10 @@ ARM routes every request by `api-version` before a resource provider sees it: no
 `MissingApiVersionParameter`; a malformed one is 400 `InvalidApiVersionParameter`; a well-formed one that
 the type does not offer is 400 `InvalidApiVersionParameter` for ARM's own types (subscriptions, resource
 groups, providers) and 400 `NoRegisteredProviderFound` for a provider's, both listing the supported
-versions. The lists hold the versions of the Azure REST specs that the service, the tests and the Azure
-CLI send, newest first; the providers' GET bodies list the same ones.
+versions. The lists hold versions the Azure REST specs publish for each type (its readme tags), newest first;
+the providers' GET bodies list the same ones. tests/contract/test_azure_contract.py checks every list against
+Microsoft's published table (../shared/reference/azure-contract/api-versions.md), so a test cannot pass here on a
+version Azure would refuse.
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ import re
 
 from localazure.arm.request import ArmError, Call
 
-#: Microsoft.Resources' own types (the front door: subscriptions, tenants, resource groups, providers).
+#: Microsoft.Resources' own types: the resources readme (providers, resource groups, resources) ...
 _RESOURCES_API = (
-    "2025-04-01", "2025-03-01", "2024-11-01", "2024-07-01", "2024-03-01", "2023-07-01", "2022-12-01",
-    "2022-09-01", "2022-06-01", "2022-01-01", "2021-04-01", "2021-01-01", "2020-10-01", "2020-06-01",
-    "2020-01-01", "2019-11-01", "2019-10-01", "2019-08-01", "2019-07-01", "2019-06-01", "2019-05-10",
-    "2019-05-01", "2019-03-01", "2018-05-01", "2018-02-01", "2017-05-10", "2016-09-01", "2016-06-01",
-    "2016-02-01", "2015-11-01", "2015-01-01",
+    "2025-04-01", "2025-03-01", "2024-11-01", "2024-07-01", "2024-03-01", "2023-07-01", "2022-09-01", "2021-04-01",
+    "2021-01-01", "2020-10-01", "2020-08-01", "2020-06-01", "2019-10-01", "2019-08-01", "2019-07-01", "2019-05-10",
+    "2019-05-01", "2019-03-01", "2018-05-01", "2018-02-01", "2017-05-10", "2016-09-01", "2016-07-01", "2016-02-01",
+    "2015-11-01",
+)  # fmt: skip
+#: ... and the subscriptions readme (subscriptions, tenants, locations).
+_SUBSCRIPTIONS_API = (
+    "2022-12-01", "2021-01-01", "2020-01-01", "2019-11-01", "2019-06-01", "2018-06-01", "2016-06-01", "2015-11-01",
 )  # fmt: skip
 
 _AKS_API = (
@@ -28,14 +33,16 @@ _AKS_API = (
     "2025-01-01", "2024-10-01", "2024-09-01", "2024-08-01", "2024-07-01", "2024-05-01", "2024-02-01",
     "2024-01-01", "2023-11-01", "2023-10-01", "2023-09-01", "2023-08-01", "2023-07-01", "2023-06-01",
     "2023-05-01", "2023-04-01", "2023-03-01", "2023-02-01", "2023-01-01", "2022-11-01", "2022-09-01",
-    "2022-08-01", "2022-07-01", "2022-06-01", "2022-04-01", "2022-03-02-preview", "2022-03-01",
+    "2022-07-01", "2022-06-01", "2022-04-01", "2022-03-02-preview", "2022-03-01",
     "2022-02-01", "2022-01-01", "2021-10-01", "2021-08-01", "2021-05-01", "2021-03-01", "2021-02-01",
 )  # fmt: skip
 
+#: Every version the hybridkubernetes readme publishes (default 2026-05-01; 2026-03-01 was a draft, never published).
 _ARC_API = (
-    "2026-03-01", "2025-08-01-preview", "2024-12-01-preview", "2024-07-15-preview", "2024-07-01-preview",
-    "2024-06-01-preview", "2024-02-01-preview", "2024-01-01", "2023-11-01-preview", "2022-10-01-preview",
-    "2022-05-01-preview", "2021-10-01", "2021-04-01-preview", "2021-03-01", "2020-01-01-preview",
+    "2026-05-01", "2026-02-01-preview", "2025-12-01-preview", "2025-08-01-preview", "2024-12-01-preview",
+    "2024-07-15-preview", "2024-07-01-preview", "2024-06-01-preview", "2024-02-01-preview", "2024-01-01",
+    "2023-11-01-preview", "2022-10-01-preview", "2022-05-01-preview", "2021-10-01", "2021-04-01-preview", "2021-03-01",
+    "2020-01-01-preview",
 )  # fmt: skip
 
 #: The extension-types versions that serve `locations/{region}/extensionTypes/{type}/versions` with its filters
@@ -53,7 +60,7 @@ _MSI_API = (
 )  # fmt: skip
 
 _AUTHORIZATION_API = (
-    "2022-04-01", "2022-01-01-preview", "2020-10-01-preview", "2020-08-01-preview", "2020-04-01-preview",
+    "2022-04-01", "2020-10-01-preview", "2020-08-01-preview", "2020-04-01-preview",
     "2020-03-01-preview", "2018-09-01-preview", "2018-01-01-preview", "2017-10-01-preview", "2015-07-01",
 )  # fmt: skip
 
@@ -66,14 +73,15 @@ _ACR_API = (
 
 #: (namespace, resource type), lower-cased -> the api-versions it offers.
 SUPPORTED: dict[tuple[str, str], tuple[str, ...]] = {
-    **{("microsoft.resources", t): _RESOURCES_API for t in
-       ("subscriptions", "tenants", "resourcegroups", "providers", "resources")},
+    **{("microsoft.resources", t): _RESOURCES_API for t in ("resourcegroups", "providers", "resources")},
+    **{("microsoft.resources", t): _SUBSCRIPTIONS_API for t in ("subscriptions", "tenants")},
     ("microsoft.containerservice", "managedclusters"): _AKS_API,
     ("microsoft.kubernetes", "connectedclusters"): _ARC_API,
     ("microsoft.kubernetesconfiguration", "extensions"): _EXTENSIONS_API,
     ("microsoft.kubernetesconfiguration", "extensions/operations"): _EXTENSIONS_API,
+    ("microsoft.kubernetesconfiguration", "locations/extensiontypes/versions"): _EXTENSION_TYPES_API,
     ("microsoft.managedidentity", "userassignedidentities"): _MSI_API,
-    ("microsoft.managedidentity", "userassignedidentities/federatedidentitycredentials"): _MSI_API,
+    ("microsoft.managedidentity", "userassignedidentities/federatedidentitycredentials"): _MSI_API[:6],
     ("microsoft.authorization", "roleassignments"): _AUTHORIZATION_API,
     ("microsoft.containerregistry", "registries"): _ACR_API,
 }

@@ -49,7 +49,7 @@ ARC = ClusterKind(
     "connectedClusters",
     "Microsoft.Kubernetes/connectedClusters",
     "ConnectedClusters",
-    "2026-03-01",
+    "2026-05-01",
 )
 CLUSTER_KINDS = {(k.namespace.lower(), k.resource_type.lower()): k for k in (AKS, ARC)}
 

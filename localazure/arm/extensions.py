@@ -250,7 +250,10 @@ class ExtensionRoutes(ClusterRoutes, ExtensionTypeRoutes):
 
     def _patch_extension(self, call: Call, extension: Extension) -> Reply:
         """PATCH: 200 when nothing changes, else 202 and an update. A setting patched to null is removed
-        (the reference is silent on null; this follows JSON merge-patch, which ARM PATCH generally uses)."""
+        (the reference is silent on null; this follows JSON merge-patch, which ARM PATCH generally uses).
+        Protected settings are not merged: Azure's documentation says those left out of an update are deleted, and
+        `az k8s-extension update` always sends `configurationProtectedSettings: {}`, so a PATCH without them (absent
+        or empty) drops them all, and one with them keeps exactly those it sends."""
         properties = _properties(call.body, required=False)
         _refuse_busy_extension(extension)
         new_type = properties.get("extensionType")
@@ -261,9 +264,7 @@ class ExtensionRoutes(ClusterRoutes, ExtensionTypeRoutes):
         ) != extension.scope:
             raise ArmError(400, "BadRequest", "The property 'scope' cannot be patched.")
         settings = _merge(extension.settings, properties.get("configurationSettings"), "configurationSettings")
-        protected = _merge(
-            extension.protected, properties.get("configurationProtectedSettings"), "configurationProtectedSettings"
-        )
+        protected = _merge({}, properties.get("configurationProtectedSettings") or {}, "configurationProtectedSettings")
         release_train = str(properties.get("releaseTrain") or extension.release_train)
         auto_upgrade = bool(properties.get("autoUpgradeMinorVersion", extension.auto_upgrade))
         # Back on the train (autoUpgradeMinorVersion true) without a version: the pin is dropped.

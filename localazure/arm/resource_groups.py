@@ -4,11 +4,11 @@
 `/subscriptions/{s}/operationresults/{id}`) and a `Retry-After`; the group reads `Deleting` meanwhile and
 refuses writes (409 `ResourceGroupBeingDeleted`). Polling the Location answers 202 until the operation ends
 (resource_group_delete_seconds later, on the emulator's clock), then 200; from then on the group, its clusters (with
-their extensions and the AKS node resource groups they manage), identities (with their federated credentials)
-the container registries and the role assignments at or under its scope are gone (404). A group that does not exist is 404
-`ResourceGroupNotFound`. `HEAD` on a group is 204 or 404 (CheckExistence). Source: the ResourceGroups_Delete
-operation of the resources spec (200/202, long-running by `Location`) and ARM's async-operation guide (202 +
-Location + Retry-After while running, 200 when done).
+their extensions and the AKS node resource groups they manage), identities (with their federated credentials),
+the container registries and the role assignments at or under its scope are gone (404). A group that does not
+exist is 404 `ResourceGroupNotFound`. `HEAD` on a group is 204 or 404 (CheckExistence). Source: the
+ResourceGroups_Delete operation of the resources spec (200/202, long-running by `Location`) and ARM's
+async-operation guide (202 + Location + Retry-After while running, 200 when done).
 """
 
 from __future__ import annotations

@@ -19,18 +19,25 @@ from shared.azure.pacing import Pacer
 from shared.bootstrap.argocd_extension import ExtensionSpec, ExtensionState, VersionPin
 from shared.bootstrap.cluster_facts import ClusterFacts, cluster_facts
 from shared.bootstrap.cluster_ids import CLUSTER_TYPES, ClusterRef, InvalidClusterId, ListedCluster, parse_cluster_id
-from shared.bootstrap.extension_versions import ExtensionTypeVersion, parse_versions
+from shared.bootstrap.extension_versions import TYPE_NOT_FOUND, ExtensionTypeVersion, parse_versions
 from shared.bootstrap.gitops import Protected
 from shared.bootstrap.workload_identity import FederatedCredential, IdentityRef, ManagedIdentity
 from shared.log_context import get_logger
 
 ARM_SCOPE = "https://management.azure.com/.default"
-# Pinned API versions (see the ARM reference): Arc 2024-01-01 does not return the OIDC issuer.
-CLUSTER_API_VERSIONS = {"aks": "2025-10-01", "arc": "2026-03-01"}
+#: Pinned API versions, each one Microsoft's specs publish (../shared/reference/azure-contract/api-versions.md;
+#: tests/contract/test_azure_contract.py fails on any other). AKS 2025-10-01: a stable version that reports the
+#: OIDC issuer and workload identity. Arc 2026-05-01: the hybridkubernetes readme's default (stable) tag and the
+#: newest stable; Arc's stable 2024-01-01 does not return `oidcIssuerProfile` (2026-03-01 was a draft, never published).
+CLUSTER_API_VERSIONS = {"aks": "2025-10-01", "arc": "2026-05-01"}
 #: The extension-types API (not in azure-mgmt-kubernetesconfiguration 3.x, whose newest extension-types version is
-#: 2022-01-15-preview with another shape): one GET, sent through the resources client's pipeline (auth, retries,
-#: pacing), so no package is added for it.
-EXTENSION_TYPES_API_VERSION = "2026-04-01"
+#: 2022-01-15-preview, without the by-location versions path or its filters): one GET, sent through the resources
+#: client's pipeline (auth, retries, pacing), so no package is added for it, and no client validates the type name
+#: against the spec's `^[a-zA-Z][a-zA-Z0-9-_]*$`, which `Microsoft.ArgoCD`'s dot would fail. 2024-11-01-preview:
+#: the newest version on the specs' main that serves `locations/{region}/extensionTypes/{type}/versions` with the
+#: `releaseTrain` filter (2026-05-01 is in the extension-types readme but had not reached main when checked;
+#: 2026-04-01 never did).
+EXTENSION_TYPES_API_VERSION = "2024-11-01-preview"
 #: A registry's `properties.roleAssignmentMode` (AbacRepositoryPermissions | LegacyRegistryPermissions) is in
 #: Microsoft.ContainerRegistry 2025-05-01-preview (not in the stable 2025-04-01): azure-rest-api-specs via
 #: Azure/bicep-types-az generated/containerregistry/microsoft.containerregistry/2025-05-01-preview/types.md.
@@ -38,6 +45,24 @@ REGISTRY_API_VERSION = "2025-05-01-preview"
 T = TypeVar("T")
 
 log = get_logger("argoboot.arm")
+
+
+def without_auto_registration(client: T) -> T:
+    """The client with azure-mgmt-core's ARMAutoResourceProviderRegistrationPolicy unlinked from its pipeline.
+
+    Every ARM client carries it (ARMPipelineClient adds it, generated clients list it). On a 409
+    MissingSubscriptionRegistration it registers the provider itself, a write nobody asked for (and one `plan` must
+    never make), then sleeps 10 s at a time inside the request until Azure says Registered. The service registers
+    what it needs as a step of its own that never blocks. No client option turns the policy off, hence the unlink."""
+    from azure.mgmt.core.policies import ARMAutoResourceProviderRegistrationPolicy
+
+    policies = client._client._pipeline._impl_policies  # type: ignore[attr-defined]
+    for i, policy in enumerate(policies):
+        if isinstance(policy, ARMAutoResourceProviderRegistrationPolicy) and i > 0:
+            policies[i - 1].next = policy.next
+            del policies[i]
+            break
+    return client
 
 
 @contextmanager
@@ -83,7 +108,8 @@ class ArmGateway:
                     from shared.azure.pacing_policy import PacingPolicy
 
                     options["per_retry_policies"] = [PacingPolicy(self._pacer)]  # one per pipeline: chained by next
-                client = self._clients[(kind, subscription)] = build(self._credential, subscription, **options)
+                client = build(self._credential, subscription, **options)
+                self._clients[(kind, subscription)] = without_auto_registration(client)
             return client
 
     def _resources(self, subscription: str) -> Any:
@@ -144,7 +170,10 @@ class ArmGateway:
     def extension_type_versions(self, subscription: str, location: str, extension_type: str,
                                 release_train: str | None) -> list[ExtensionTypeVersion] | None:
         """What the region offers of the extension type on the train (None: Azure's default train, no
-        `releaseTrain` in the query); None when Azure does not know the type there (404)."""
+        `releaseTrain` in the query); None when Azure says the type is not there (404 `ExtensionTypeNotFound`,
+        naming it). Any other failure, the API itself not found (404 `InvalidResourceType`, as in regions that do
+        not serve it) among them, or an answer without a `value` list, raises AzureError: the pre-flight cannot
+        tell, and says so."""
         from urllib.parse import quote, urlencode
 
         from azure.core.exceptions import HttpResponseError
@@ -162,10 +191,13 @@ class ArmGateway:
                 if response.status_code != 200:
                     raise HttpResponseError(response=response, error_format=ARMErrorFormat)
         except AzureError as exc:
-            if exc.not_found:
+            if exc.status == 404 and exc.code == TYPE_NOT_FOUND:
                 return None
             raise
-        return parse_versions(response.json())
+        try:
+            return parse_versions(response.json())
+        except ValueError as exc:
+            raise AzureError(response.status_code, "UnreadableAnswer", f"{path}: {exc}") from exc
 
     def registry_role_mode(self, subscription: str, registry: str) -> str | None:
         """The registry's roleAssignmentMode (`LegacyRegistryPermissions` when it reports none, Azure's default), or

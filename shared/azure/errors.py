@@ -5,6 +5,11 @@ chained as the cause); the reconciler decides from `status` and `code` alone.
 """
 from __future__ import annotations
 
+import re
+
+#: ARM's answer to a request for a resource type whose provider the subscription has not registered.
+UNREGISTERED = "MissingSubscriptionRegistration"
+
 
 class AzureError(Exception):
     """An error response from Azure (or no response at all: status 0)."""
@@ -23,7 +28,16 @@ class AzureError(Exception):
 
     @property
     def not_found(self) -> bool:
-        return self.status == 404
+        """404, or 409 MissingSubscriptionRegistration: a provider the subscription has not registered holds nothing
+        there (ARM refuses to unregister one while resources of it exist), so a read or a delete finds nothing."""
+        return self.status == 404 or (self.status == 409 and self.code == UNREGISTERED)
+
+    @property
+    def unregistered_namespace(self) -> str | None:
+        """The provider a 409 MissingSubscriptionRegistration names (ARM quotes it in the message), else None."""
+        found = re.search(r"namespace '([\w.]+)'", self.message) if self.status == 409 and self.code == UNREGISTERED \
+            else None
+        return found.group(1) if found else None
 
     @property
     def retryable(self) -> bool:

@@ -37,6 +37,20 @@ class Waiter:
 
 
 @dataclass(frozen=True)
+class Owned:
+    """What the ledger says the service owns on a cluster, the input every decision about ownership takes, the
+    same for the queue's runs, `argoboot run` and `argoboot plan`: what it created (its extension among them) and
+    the hash of the protected settings it last sent (Azure never returns them)."""
+
+    created: tuple[str, ...] = ()
+    protected_hash: str | None = None
+
+    @staticmethod
+    def of(record: ClusterRecord | None) -> Owned:
+        return record.owned if record is not None else Owned()
+
+
+@dataclass(frozen=True)
 class ClusterRecord:
     """One cluster's row. `continuation` numbers the scheduled follow-up that is live, if any."""
 
@@ -69,6 +83,10 @@ class ClusterRecord:
     waiters: tuple[Waiter, ...] = ()
     history: tuple[dict[str, Any], ...] = ()
     etag: str | None = field(default=None, compare=False)
+
+    @property
+    def owned(self) -> Owned:
+        return Owned(self.created, self.protected_hash)
 
     @classmethod
     def new(cls, cluster: ClusterRef, now: float) -> ClusterRecord:

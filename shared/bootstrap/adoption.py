@@ -106,8 +106,9 @@ def kept_text(installed: Mapping[str, str]) -> str:
 
 
 def patch_step(installed: Mapping[str, str], spec: ExtensionSpec, patch: Mapping[str, str | None],
-               protected: bool) -> str:
-    """How a PATCH reads in the steps: the root Application's first apply says so; secrets by label only."""
+               protected: bool, changed: bool) -> str:
+    """How a PATCH reads in the steps: the root Application's first apply says so; secrets by label only (sent
+    `changed` when new or rotated, or again because Azure drops protected settings an update leaves out)."""
     parts = []
     if ROOT_KEY in patch and ROOT_KEY not in installed and ROOT_KEY in spec.deferred:
         parts.append(f"root Application added ({ROOT_KEY}), now that Argo CD's CRDs are installed")
@@ -116,5 +117,6 @@ def patch_step(installed: Mapping[str, str], spec: ExtensionSpec, patch: Mapping
         parts.append(f"extension settings drifted from the profile; patched {', '.join(drifted)}")
     if protected:
         labels = ", ".join(f"{k} {v.label}" for k, v in sorted(spec.protected.items()))
-        parts.append(f"protected settings sent ({labels}): new, or the secret changed in Key Vault")
+        parts.append(f"protected settings sent ({labels}): " + ("new, or the secret changed in Key Vault" if changed
+                     else "again, as Azure drops those an update leaves out"))
     return "; ".join(parts)

@@ -19,7 +19,7 @@ class ClusterFacts:
 
     provisioning_state: str
     location: str
-    managed_identity: bool
+    managed_identity: bool | None  # None: the answer names neither a managed identity nor a service principal
     node_count: int | None
     oidc_issuer_url: str | None
     workload_identity: bool
@@ -56,8 +56,9 @@ def cluster_facts(kind: ClusterKind, body: Mapping[str, Any]) -> ClusterFacts:
         pools = [p for p in props.get("agentPoolProfiles") or [] if isinstance(p, Mapping)]
         nodes: int | None = sum(_count(p) for p in pools)
         schedulable, excluded = _schedulable(pools)
-        msi = identity_type.lower() in ("systemassigned", "userassigned") or \
-            str(_dict(props.get("servicePrincipalProfile")).get("clientId") or "").lower() == "msi"
+        client_id = str(_dict(props.get("servicePrincipalProfile")).get("clientId") or "").lower()
+        msi: bool | None = identity_type.lower() in ("systemassigned", "userassigned") or client_id == "msi" or \
+            (None if not client_id else False)  # False only on evidence: a service principal's client id
         issuer = oidc.get("issuerURL") if oidc.get("enabled") else None
         version = props.get("currentKubernetesVersion") or props.get("kubernetesVersion")
         distribution: object = "AKS"

@@ -15,6 +15,9 @@ from typing import Any
 
 from shared.bootstrap.cluster_ids import ClusterKind
 
+#: The extension-types API's 404 code when it knows of no such type in the region (the emulator's, as Azure's is not
+#: documented): Azure saying no. Other 404s (`InvalidResourceType`: the API is not served there) say nothing.
+TYPE_NOT_FOUND = "ExtensionTypeNotFound"
 #: The API's names for the cluster types (`supportedClusterTypes`, keys of `unsupportedKubernetesVersions`).
 CLUSTER_TYPES: dict[ClusterKind, str] = {"aks": "managedCluster", "arc": "connectedCluster"}
 
@@ -48,9 +51,13 @@ class ExtensionTypeVersion:
 
 
 def parse_versions(body: Any) -> list[ExtensionTypeVersion]:
-    """The `value` of a versions list (ExtensionTypeVersionsList), ignoring entries without a version."""
+    """The `value` of a versions list (ExtensionTypeVersionsList), ignoring entries without a version; ValueError
+    for an answer of another shape (no `value` list), which says nothing about what is offered."""
+    items = body.get("value") if isinstance(body, Mapping) else None
+    if not isinstance(items, list):
+        raise ValueError("the answer has no `value` list of versions")
     found = []
-    for item in (body.get("value") if isinstance(body, Mapping) else None) or []:
+    for item in items:
         props = item.get("properties") if isinstance(item, Mapping) else None
         if not isinstance(props, Mapping) or not isinstance(props.get("version"), str):
             continue

@@ -13,9 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shared.azure.api import AzureApi, DirectoryApi, SecretsApi
+from shared.azure.errors import UNREGISTERED, AzureError
+from shared.azure.ledger import Owned
 from shared.bootstrap.argocd_extension import EXTENSION_NAME, ExtensionSpec, ExtensionState, VersionPin, train_text
 from shared.bootstrap.cluster_facts import ClusterFacts
-from shared.bootstrap.cluster_ids import ClusterRef, ListedCluster
+from shared.bootstrap.cluster_ids import CLUSTER_TYPES, ClusterRef, ListedCluster
 from shared.bootstrap.extension_versions import ExtensionTypeVersion
 from shared.bootstrap.gitops import ROOT_KEY, Protected
 from shared.bootstrap.outcome import Outcome
@@ -26,6 +28,7 @@ from shared.settings import Settings
 
 EXTENSIONS_NAMESPACE = "Microsoft.KubernetesConfiguration"  # where cluster extensions live
 ASSIGNED_BY_AZURE = "(assigned by Azure)"  # ids a planned create would get
+CLUSTER_NAMESPACES = {ns.lower() for ns, _ in CLUSTER_TYPES.values()}  # AKS's and Arc's providers
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,10 @@ class PlanningApi:
 
     def extension_type_versions(self, subscription: str, location: str, extension_type: str,
                                 release_train: str | None) -> list[ExtensionTypeVersion] | None:
+        if self._registers(subscription, EXTENSIONS_NAMESPACE):
+            raise AzureError(409, UNREGISTERED, f"{EXTENSIONS_NAMESPACE} is not registered in subscription "
+                             f"{subscription} (the plan registers it), so what region {location} offers cannot be "
+                             "read without registering it")
         return self._api.extension_type_versions(subscription, location, extension_type, release_train)
 
     def resource_group_exists(self, subscription: str, name: str) -> bool:
@@ -149,6 +156,11 @@ class PlanningApi:
 
     def register_provider(self, subscription: str, namespace: str) -> str:
         self._registered.add((subscription, namespace.lower()))
+        if namespace.lower() in CLUSTER_NAMESPACES:  # the plan cannot read the cluster: it stops there, as run waits
+            self._plan("register-provider", namespace, f"register {namespace} in subscription {subscription} "
+                       "(Azure takes a few minutes); the cluster cannot be read before, so every pre-flight check "
+                       "is unknown until then")
+            return "Registering"
         self._plan("register-provider", namespace, f"register {namespace} in subscription {subscription} "
                    "(Azure takes a few minutes; the install waits for it)")
         return "Registered"  # assumed done, so the plan goes on to the cluster and the extension
@@ -275,15 +287,18 @@ class PlanningDirectory:
 
 def make_plan(api: AzureApi, directory: DirectoryApi, settings: Settings, cluster: ClusterRef,
               profile: Profile, secrets: SecretsApi | None = None, *, adopt: bool = False,
-              created: tuple[str, ...] = (), reinstall: bool = False) -> Plan:
+              reinstall: bool = False, ledger: Owned | None = None) -> Plan:
     """One reconcile as a new request would run it (a failed install is re-installed), writes withheld. A Key
     Vault secret is read (a read), and shown only by its label. `adopt` plans the take-over of an Argo CD
-    extension the service did not create; `reinstall` the removal of a 0.0.x one."""
+    extension the service did not create; `reinstall` the removal of a 0.0.x one; `ledger` is what the ledger
+    says the service owns, as `run` reads it, so the plan decides ownership (and whether protected settings need
+    sending) from the same inputs."""
     planning = PlanningApi(api)
     reconciler = Reconciler(api=planning, directory=PlanningDirectory(directory, planning.changes), settings=settings,
                             providers=ProviderCache(clock=time.time, ttl=0), secrets=secrets)
-    outcome = reconciler.reconcile(cluster, profile, may_reinstall=True, adopt=adopt, created=created,
-                                   reinstall=reinstall)
+    owned = ledger or Owned()
+    outcome = reconciler.reconcile(cluster, profile, may_reinstall=True, adopt=adopt, created=owned.created,
+                                   applied_protected_hash=owned.protected_hash, reinstall=reinstall)
     return Plan(cluster=cluster, profile=profile.name, facts=planning.facts.get(cluster.key),
                 extension=planning.extension(cluster, EXTENSION_NAME), changes=tuple(planning.changes),
                 outcome=outcome)

@@ -7,6 +7,11 @@ cluster whose agents are connected; the OIDC issuer a workload-identity profile 
 run on for HA; `Microsoft.ArgoCD` offered in the cluster's region, for its Kubernetes version, in the pinned
 version; and the identity's resource group. Reads Azure's answers cannot change within a run (extension types
 per region and train, a resource group that exists) are cached like providers.
+
+A check refuses only on Azure's evidence (a service principal's client id, agents reported offline, a region's list
+of versions without a fitting one). What it cannot evaluate (an answer that is missing, an API not served in the
+region, a 5xx or throttling past the retries, a shape it does not know) is *unknown*: the install goes ahead, and a
+step naming the check and why goes to the steps, hence the reply, the ledger, the status API and `plan`.
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.azure.api import ClusterApi
+from shared.azure.errors import AzureError
 from shared.bootstrap.argocd_extension import EXTENSION_TYPE, high_availability, train_text
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import ClusterRef
@@ -26,6 +32,8 @@ from shared.errors import PermanentError
 #: Arc agent states in which an extension operation cannot finish (the agents pull it from Azure).
 DISCONNECTED = ("offline", "expired", "agentnotinstalled")
 CONNECTING = "connecting"
+#: Where a check's outcome is told when it is unknown (the run's steps).
+Note = Callable[[str], None]
 VERSIONS_COMMAND = ("az k8s-extension extension-types list-versions-by-location --location {location} "
                     f"--extension-type {EXTENSION_TYPE}")
 
@@ -56,24 +64,30 @@ class Preflight:
     placement: IdentityPlacement
     cache: ReadCache
 
-    def refusals(self, cluster: ClusterRef, profile: Profile, facts: ClusterFacts) -> str | None:
+    def refusals(self, cluster: ClusterRef, profile: Profile, facts: ClusterFacts, note: Note) -> str | None:
         """Raise PermanentError for a cluster the extension cannot go on; return a reason to wait, or None."""
-        managed_identity(cluster, facts)
-        waiting = connectivity(cluster, profile, facts)
+        managed_identity(cluster, facts, note)
+        waiting = connectivity(cluster, profile, facts, note)
         if profile.workload_identity.enabled:
             oidc(cluster, profile, facts)
         high_availability(profile, facts)  # refuses `ha: on` below HA's nodes, with the numbers
         return waiting
 
-    def availability(self, cluster: ClusterRef, profile: Profile, facts: ClusterFacts) -> list[str]:
+    def availability(self, cluster: ClusterRef, profile: Profile, facts: ClusterFacts, note: Note) -> list[str]:
         """The versions this cluster can take on the train; refuse a region, Kubernetes version or pinned version
-        Azure does not offer (a permanent failure that names them, not a Helm time-out)."""
+        Azure does not offer (a permanent failure that names them, not a Helm time-out). [] when Azure's answer
+        cannot be read: the check is unknown (noted), not a refusal."""
         location, train = facts.location.lower().replace(" ", ""), profile.release_train
-        offered: list[ExtensionTypeVersion] | None = self.cache.get(
-            ("extension-types", location, (train or "").lower()),
-            lambda: self.api.extension_type_versions(cluster.subscription, location, EXTENSION_TYPE, train))
         command = VERSIONS_COMMAND.format(location=location) + (f" --release-train {train}" if train else "")
         on_train = train_text(train)
+        try:
+            offered: list[ExtensionTypeVersion] | None = self.cache.get(
+                ("extension-types", location, (train or "").lower()),
+                lambda: self.api.extension_type_versions(cluster.subscription, location, EXTENSION_TYPE, train))
+        except AzureError as exc:
+            note(unknown("availability", f"Azure's extension-types API answered {exc.status} {exc.code} for "
+                         f"region {location} ({exc.message}); installing anyway (`{command}` shows what it offers)"))
+            return []
         if not offered:
             raise PermanentError(
                 "ExtensionNotOffered",
@@ -116,8 +130,16 @@ class Preflight:
                 f"{self.placement.fix(cluster)}")
 
 
-def managed_identity(cluster: ClusterRef, facts: ClusterFacts) -> None:
-    if not facts.managed_identity:
+def unknown(check: str, why: str) -> str:
+    """How a check that could not be made reads in the steps (and the reply, the ledger, the status API, a plan)."""
+    return f"pre-flight check {check} unknown: {why}"
+
+
+def managed_identity(cluster: ClusterRef, facts: ClusterFacts, note: Note) -> None:
+    if facts.managed_identity is None:
+        note(unknown("managed-identity", "the cluster's answer names neither a managed identity nor a service "
+                     "principal; installing anyway"))
+    elif not facts.managed_identity:
         raise PermanentError(
             "ClusterNotManagedIdentity",
             "the AKS cluster uses a service principal; the Argo CD extension needs a managed-identity cluster. "
@@ -125,10 +147,12 @@ def managed_identity(cluster: ClusterRef, facts: ClusterFacts) -> None:
             " (then `az aks nodepool upgrade --node-image-only` per pool), and send the request again")
 
 
-def connectivity(cluster: ClusterRef, profile: Profile, facts: ClusterFacts) -> str | None:
+def connectivity(cluster: ClusterRef, profile: Profile, facts: ClusterFacts, note: Note) -> str | None:
     """An Arc cluster's agents must be Connected for an extension operation to finish: Connecting is waited out;
     Offline, Expired or no agents fail with the fix, or wait when the profile says `arc.whenDisconnected: wait`."""
     status = (facts.connectivity_status or "").lower()
+    if cluster.kind == "arc" and not status:
+        note(unknown("connectivity", "the Arc cluster's answer has no connectivityStatus; installing anyway"))
     if cluster.kind != "arc" or not status or status == "connected":
         return None
     if status == CONNECTING:

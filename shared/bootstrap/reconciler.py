@@ -163,7 +163,7 @@ class Reconciler:
                 return self._full(run, job, states=states)
             return self._full(run, job)
         except (PermanentError, AzureError) as exc:
-            return self._failed(run, exc)
+            return self._failed(run, exc, cluster.subscription)
 
     def remove(self, cluster: ClusterRef, created: tuple[str, ...], *, adopt: bool = False) -> Outcome:
         """Uninstall: the extension first (asynchronous, polled), then the SSO credential, the role assignments,
@@ -200,10 +200,17 @@ class Reconciler:
         except (PermanentError, AzureError) as exc:
             return self._failed(run, exc)
 
-    def _failed(self, run: Run, exc: PermanentError | AzureError) -> Outcome:
-        """A permanent error fails the run; a passing Azure error makes it wait and try again."""
+    def _failed(self, run: Run, exc: PermanentError | AzureError, subscription: str | None = None) -> Outcome:
+        """A permanent error fails the run; a passing Azure error makes it wait and try again. A provider Azure says
+        is not registered (e.g. Microsoft.ManagedIdentity) is registered as a step, and waited for, when installing
+        (`subscription` given; an uninstall registers nothing)."""
         if isinstance(exc, PermanentError):
             return run.fail(exc.code, exc.message)
+        if subscription is not None and (namespace := exc.unregistered_namespace) is not None:
+            run.step(f"registered provider {namespace} ({self.api.register_provider(subscription, namespace)}): "
+                     f"Azure answered {exc.code}")
+            return run.wait("providers", f"waiting for {namespace} to finish registering",
+                            Awaited("providers", namespace, began=True))
         if exc.retryable:
             on = "throttled" if exc.status == 429 else "azure"  # throttled: ARM's limits, or pacing to them
             when = f"retrying in {round(exc.retry_after, 1):g}s" if exc.retry_after is not None else "retrying"
@@ -226,7 +233,9 @@ class Reconciler:
             states = self._provider_states(cluster.subscription, job.not_due)
         if not _registered(states, cluster.namespace):
             # A cluster cannot be read before its own provider is registered (and none can exist until it is).
-            return self._register(run, cluster.subscription, states, job.not_due)
+            pending = self._register(run, cluster.subscription, states, job.not_due)
+            if pending.phase is Phase.WAITING:
+                return pending  # else registered at once (Azure may answer so; a plan assumes it): read on
         facts = self.api.get_cluster(cluster)
         if facts is None:
             return run.fail("ClusterNotFound", f"{cluster.id} does not exist (deleted, or a typo in the id). "
@@ -245,7 +254,7 @@ class Reconciler:
             run.step(f"cluster opted out (tag {self.settings.opt_tag}={facts.tags.get(self.settings.opt_tag, '')!r}"
                      f", default {'in' if self.settings.opt_in_by_default else 'out'}); nothing done")
             return run.done(Phase.SKIPPED)
-        waiting = self.preflight.refusals(cluster, profile, facts)
+        waiting = self.preflight.refusals(cluster, profile, facts, run.step)
         if waiting is not None:
             return run.wait("connectivity", waiting, Awaited("connectivity", facts.location))
         # Extensions cannot exist before their provider is registered, and reading them then would register it.
@@ -262,14 +271,17 @@ class Reconciler:
                          'service did not create: the request says "adopt": true')
                 adopting = True
             run.created.append(extension_id(cluster, EXTENSION_NAME))  # ours from now on (the ledger keeps it)
-        if readable and (ext is None or ext.provisioning_state.lower() == "failed"
-                         or (profile.version is not None and ext.pinned_version != profile.version)):
-            self.preflight.availability(cluster, profile, facts)  # before the first install, or a new pin
+        offer = ext is None or ext.provisioning_state.lower() == "failed" or \
+            (profile.version is not None and ext.pinned_version != profile.version)  # a first install, or a new pin
+        if readable and offer:
+            self.preflight.availability(cluster, profile, facts, run.step)
         if profile.workload_identity.enabled:
             self.preflight.identity_group(cluster)
         pending = self._register(run, cluster.subscription, states, job.not_due)  # the first write
         if pending.phase is Phase.WAITING:
             return pending
+        if not readable and offer:  # registered just now (in a plan: would be, so the check is unknown)
+            self.preflight.availability(cluster, profile, facts, run.step)
         client_id = None
         if profile.workload_identity.enabled:
             if not oidc(cluster, profile, facts):
@@ -360,7 +372,7 @@ class Reconciler:
         pending, registered = [], False
         for namespace, state in states.items():
             if state.lower() in ("notregistered", "unregistered"):
-                state = self.api.register_provider(subscription, namespace)
+                state = states[namespace] = self.api.register_provider(subscription, namespace)
                 registered = True
                 run.step(f"registered provider {namespace} ({state})")
             if state.lower() == "registered":
@@ -408,15 +420,17 @@ class Reconciler:
         run.config_hash = config_hash(target)  # what it holds once converged, kept settings too (the sweep compares)
         patch = settings_patch(ext.settings, target)
         wanted_hash = protected_hash(cluster, spec.protected)
-        protected = spec.protected if wanted_hash != run.protected_hash else None
+        changed = wanted_hash != run.protected_hash  # new, or the secret changed in Key Vault
         pin = version_pin(ext, spec)
-        if patch or protected or pin is not None:
+        if patch or (changed and spec.protected) or pin is not None:
+            # Azure deletes protected settings an update leaves out (as whoever drifted the settings did): all, always.
+            protected = spec.protected or None
             self.api.patch_extension(cluster, EXTENSION_NAME, patch, protected, pin)
             run.protected_hash = wanted_hash
             if adopting:
                 run.step("adopted: changed " + "; ".join(changed_settings(ext.settings, patch)))
             elif patch or protected:
-                run.step(patch_step(ext.settings, spec, patch, protected is not None))
+                run.step(patch_step(ext.settings, spec, patch, protected is not None, changed))
             if pin is not None:
                 run.step(f"version: {ext.pinned_version or 'the train'} -> {pin.version or 'the train'}")
             return run.wait("extension", "waiting for the update to finish", Awaited("update", group, began=True))

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from shared.azure.ledger import ClusterRecord, Ledger, LedgerConflict, RequestRecord, Waiter
+from shared.azure.ledger import ClusterRecord, Ledger, LedgerConflict, Owned, RequestRecord, Waiter
 from shared.azure.outbox import Outbox, OutgoingMessage
 from shared.bootstrap.cluster_ids import ClusterRef
 from shared.bootstrap.outcome import Outcome, Phase
@@ -164,18 +164,18 @@ class RequestProcessor:
             return Settlement()
         live = msg.continuation > 0 and record is not None and msg.continuation >= record.continuation
         waiting_on = resumed(record.waiting_on, record.wait) if live and record is not None else None
+        owned = Owned.of(record)  # what `argoboot plan` and `argoboot run` read from the ledger too
         if profile is not None:
             attempts = 0 if decision.explicit or record is None else record.attempts
             outcome = self.reconciler.reconcile(
                 request.cluster, profile, may_reinstall=attempts < self.settings.max_install_attempts,
                 waiting_on=waiting_on, honour_opt_out=not _on_request(decision, msg, record),
                 adopt=decision.explicit and request.adopt,
-                created=record.created if record else (),
-                applied_protected_hash=record.protected_hash if record else None,
+                created=owned.created, applied_protected_hash=owned.protected_hash,
                 not_due=self.planner.not_due(record.wait if record else None, request.cluster.subscription),
                 reinstall=decision.explicit and request.reinstall)
         else:
-            outcome = self.reconciler.remove(request.cluster, record.created if record else (),
+            outcome = self.reconciler.remove(request.cluster, owned.created,
                                              adopt=decision.explicit and request.adopt)
         self._record(request, decision, profile, msg, outcome, record)
         return Settlement()

@@ -117,9 +117,13 @@ def test_server_errors_then_dropped_connections_on_any_call_are_retried_to_the_s
     cluster_id, _ = bootstrap_and_uninstall(az)
 
     statuses = calls_of(az, kind)
+    steps = [h["step"] for h in record(az, cluster_id).history] + [s for r in replies(az) for s in r["steps"]]
+    if kind == "extension types GET":  # a pre-flight answer: past azure-core's retries it is unknown, not awaited
+        assert statuses == [503] * 4, statuses
+        assert any(s.startswith("pre-flight check availability unknown") and "503" in s for s in steps), steps
+        return
     assert statuses.count(503) == 4 and statuses.count(0) == 4, statuses
     assert statuses[-1] in (200, 201, 202, 204, 404), statuses  # and then it went through
-    steps = [h["step"] for h in record(az, cluster_id).history] + [s for r in replies(az) for s in r["steps"]]
     assert any("503 ServiceUnavailable" in s for s in steps) and any("ConnectionError" in s for s in steps)
 
 

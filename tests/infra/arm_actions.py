@@ -18,15 +18,16 @@ RESOURCE_TYPES = {
     "microsoft.authorization/roleassignments": "Microsoft.Authorization/roleAssignments",
     # Which pull role a profile's registry takes: its roleAssignmentMode (ABAC repository permissions or not).
     "microsoft.containerregistry/registries": "Microsoft.ContainerRegistry/registries",
-    # Pre-flight: which Microsoft.ArgoCD versions a region offers (the extension-types API, by location). Azure
-    # publishes no locations/... operation: the one extension-type action is extensionTypes/read
-    # (/work/shared/reference/azure-contract/operations.md, Microsoft.KubernetesConfiguration).
-    "microsoft.kubernetesconfiguration/locations/extensiontypes/versions":
-        "Microsoft.KubernetesConfiguration/extensionTypes",
 }
+# Pre-flight: which Microsoft.ArgoCD versions a region offers (the extension-types API, by location). Microsoft
+# publishes one extension-type operation, `extensionTypes/read`, for every extension-types read (by location, by
+# cluster, versions): ../shared/reference/azure-contract/operations.md.
+EXTENSION_TYPE_READS = {"microsoft.kubernetesconfiguration/locations/extensiontypes/versions",
+                        "microsoft.kubernetesconfiguration/locations/extensiontypes",
+                        "microsoft.kubernetesconfiguration/extensiontypes"}
 # Namespaces the service registers (POST .../providers/{ns}/register needs {ns}/register/action).
 NAMESPACES = {ns.lower(): ns for ns in ("Microsoft.Kubernetes", "Microsoft.ContainerService",
-                                        "Microsoft.KubernetesConfiguration")}
+                                        "Microsoft.KubernetesConfiguration", "Microsoft.ManagedIdentity")}
 VERBS = {"GET": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete"}
 
 
@@ -69,6 +70,8 @@ def rbac_action(method: str, path: str) -> str:
     types, names = pairs[0::2], pairs[1::2]
     if not types:
         raise UnmappedRequest(f"no resource type: {request}")
+    if method == "GET" and "/".join([namespace, *types]) in EXTENSION_TYPE_READS:
+        return "Microsoft.KubernetesConfiguration/extensionTypes/read"
     resource_type = RESOURCE_TYPES.get("/".join([namespace, *types]))
     if resource_type is None:
         raise UnmappedRequest(f"resource type {'/'.join([namespace, *types])} is not mapped: {request}")

@@ -266,7 +266,7 @@ def test_arc_cluster_bodies(emu: ArmEmulator, resources: ResourceManagementClien
     event = emu.add_arc_cluster(SUB, RG, "arc-1", node_count=2)
     assert event["data"]["operationName"] == "Microsoft.Kubernetes/connectedClusters/write"
 
-    arc = resources.resources.get_by_id(f"{ARC}/arc-1", api_version="2026-03-01")
+    arc = resources.resources.get_by_id(f"{ARC}/arc-1", api_version="2026-05-01")
     assert arc.id == f"{ARC}/arc-1" and arc.type == "Microsoft.Kubernetes/connectedClusters"
     props = arc.properties
     assert props["totalNodeCount"] == 2 and props["connectivityStatus"] == "Connected"
@@ -795,7 +795,7 @@ def test_extension_type_versions_by_region_and_pinned_versions(
 ) -> None:
     def versions(location: str, train: str = "preview") -> Any:
         path = (f"/subscriptions/{SUB}/providers/Microsoft.KubernetesConfiguration/locations/{location}/"
-                f"extensionTypes/Microsoft.ArgoCD/versions?releaseTrain={train}&api-version=2026-04-01")
+                f"extensionTypes/Microsoft.ArgoCD/versions?releaseTrain={train}&api-version=2024-11-01-preview")
         return resources.send_request(HttpRequest("GET", emu.url + path))
 
     emu.offer_argocd("1.1.0-preview", unsupported={"managedCluster": [(["AKS"], ["<1.30"])]})

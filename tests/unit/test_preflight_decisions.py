@@ -37,7 +37,10 @@ def test_a_version_takes_clusters_by_type_distribution_and_kubernetes_version() 
     [aks_only] = parse_versions({"value": [{"properties": {"version": "1.0.0",
                                                            "supportedClusterTypes": ["managedCluster"]}}]})
     assert not aks_only.takes("arc", "k3s", "1.31.4")
-    assert parse_versions({"value": [{"properties": {}}, "junk"]}) == [] and parse_versions(None) == []
+    assert parse_versions({"value": [{"properties": {}}, "junk"]}) == []
+    for unreadable in (None, {}, {"value": "1.0.0"}, []):  # a shape that says nothing of what is offered
+        with pytest.raises(ValueError, match="no `value` list"):
+            parse_versions(unreadable)
 
 
 def test_tainted_windows_stopped_and_spot_pools_do_not_count() -> None:
@@ -104,3 +107,26 @@ def test_only_the_messages_of_an_argocd_already_there_are_recognised() -> None:
                                   "imported into the current release: invalid ownership metadata") is not None
     assert argocd_already_present("Helm installation failed : context deadline exceeded") is None
     assert argocd_already_present(None) is None
+
+
+def test_a_cluster_answer_that_says_nothing_is_unknown_never_a_refusal() -> None:
+    """No identity and no servicePrincipalProfile is not evidence of a service principal; no connectivityStatus
+    is not evidence of offline agents: both checks are noted as unknown and pass."""
+    from shared.bootstrap.preflight import connectivity, managed_identity
+    from shared.bootstrap.profiles import Profile
+    from shared.errors import PermanentError
+
+    clusters = "/subscriptions/6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01/resourceGroups/rg/providers"
+
+    aks = parse_cluster_id(f"{clusters}/Microsoft.ContainerService/managedClusters/a")
+    arc = parse_cluster_id(f"{clusters}/Microsoft.Kubernetes/connectedClusters/c")
+    notes: list[str] = []
+    silent = cluster_facts("aks", {"location": "eastus", "properties": {"provisioningState": "Succeeded"}})
+    assert silent.managed_identity is None
+    managed_identity(aks, silent, notes.append)
+    assert connectivity(arc, Profile(name="default"), cluster_facts("arc", {"properties": {}}), notes.append) is None
+    assert [n.split(" unknown:")[0] for n in notes] == ["pre-flight check managed-identity",
+                                                       "pre-flight check connectivity"]
+    spn = cluster_facts("aks", {"properties": {"servicePrincipalProfile": {"clientId": "2f3c9d1e-0000"}}})
+    with pytest.raises(PermanentError, match="service principal"):  # evidence: a service principal's client id
+        managed_identity(aks, spn, notes.append)
