@@ -12,11 +12,10 @@ from typing import Any
 
 from localazure.stack import SUBSCRIPTION, LocalAzure
 from tests.infra.arm_actions import rbac_action
-from tests.infra.bicep import INFRA, MAIN, ROLE_ASSIGNMENT, ROLE_JSON, ROLE_MODULE, ROOT, parse, role_actions
+from tests.infra.bicep import INFRA, MAIN, ROLE_ASSIGNMENT, ROLE_JSON, ROLE_MODULE, parse, role_actions
 
 STORAGE = INFRA / "modules" / "storage.bicep"
 IDENTITY_ASSIGNMENT = INFRA / "modules" / "bootstrapper-identity-role-assignment.bicep"
-OPERATIONS = ROOT.parent / "shared" / "reference" / "azure-contract" / "operations.md"
 
 
 def _role() -> dict[str, Any]:
@@ -56,12 +55,6 @@ def test_the_identity_role_is_assigned_at_the_identity_group_and_at_the_subscrip
     assert tree["resources"]["assignment"]["config"]["properties"]["roleDefinitionId"] == "roleDefinitionId"
     assert parse(IDENTITY_ASSIGNMENT)["globals"]["scope"]["value"] == "resourceGroup"
     assert "IDENTITY_ROLE_DEFINITION_ID" in parse(MAIN)["outputs"]
-
-
-def test_every_action_of_both_roles_is_a_published_operation() -> None:
-    published = OPERATIONS.read_text().lower()
-    for action in role_actions():
-        assert f"| {action.lower()} |" in published, action
 
 
 def test_the_role_cannot_list_every_resource_of_the_subscription() -> None:
