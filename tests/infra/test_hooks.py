@@ -112,7 +112,8 @@ def option(call: Sequence[str], name: str) -> str:
     return call[list(call).index(name) + 1]
 
 
-def run_hook(tmp_path: Path, script: Path, az: list[dict[str, Any]], env: dict[str, str] | None = None) -> Run:
+def run_hook(tmp_path: Path, script: Path, az: list[dict[str, Any]], env: dict[str, str] | None = None,
+             shell: str = "sh") -> Run:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
     for name in ("az", "azd"):
@@ -120,7 +121,7 @@ def run_hook(tmp_path: Path, script: Path, az: list[dict[str, Any]], env: dict[s
         stub.write_text(_STUB.format(python=sys.executable, name=name))
         stub.chmod(0o755)
     (bin_dir / "az-answers.json").write_text(json.dumps(az))
-    result = subprocess.run(["sh", str(script)], cwd=ROOT, capture_output=True, text=True, timeout=60,
+    result = subprocess.run([shell, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=60,
                             env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path), **ENV, **(env or {})})
     log = bin_dir / "calls.jsonl"
     calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
