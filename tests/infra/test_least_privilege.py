@@ -30,7 +30,7 @@ def test_identity_rights_are_a_role_of_their_own_and_nothing_else_is_in_it() -> 
     assert "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/write" in identity
     # The subscription-wide role keeps no identity right; assign/action (the cluster's own control-plane identity,
     # wherever it is) stays with the workload-identity feature, at the subscription.
-    assert not [a for a in role["actions"] if a.startswith("Microsoft.ManagedIdentity/")]
+    assert not [a for a in role["actions"] if a.startswith("Microsoft.ManagedIdentity/userAssignedIdentities")]
     assert role["enableWorkloadIdentityOnClusters"]["actions"] == [
         "Microsoft.ContainerService/managedClusters/write",
         "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"]
@@ -99,7 +99,8 @@ def test_storage_roles_sit_on_the_containers_and_tables_the_app_uses() -> None:
         role = config["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
         app_scopes[name] = (role["operator"]["operands"]["operand_2"], json.dumps(config["scope"]))
     assert {name: role for name, (role, _) in app_scopes.items()} == {
-        "appPackageAccess": "blobDataOwner", "appHostAccess": "blobDataOwner", "appLedgerAccess": "tableDataContributor"}
+        "appPackageAccess": "blobDataOwner", "appHostAccess": "blobDataOwner",
+        "appLedgerAccess": "tableDataContributor"}
     assert app_scopes["appPackageAccess"][1] == '"deploymentContainer"' and app_scopes["appLedgerAccess"][1] == \
         '"tables"'
     assert "hostContainer" in app_scopes["appHostAccess"][1]

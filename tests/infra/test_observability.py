@@ -15,7 +15,7 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 from tests.infra.bicep import CLUSTER_EVENTS, INFRA, MAIN, ROOT, one_resource, parse, resources_of_type, sweep_window
-from tests.infra.test_hooks import option, run_hook
+from tests.infra.test_hooks import run_hook
 
 STATUS_AUTH = INFRA / "modules" / "status-auth.bicep"
 CREATE_APP = INFRA / "scripts" / "create-status-api-app.sh"
@@ -160,7 +160,8 @@ def test_alerts_use_the_stable_api_valid_windows_and_reach_someone() -> None:
 
 
 def _diagnostics(path: Path) -> dict[str, Any]:
-    return {name: r for name, r in parse(path)["resources"].items() if r["type"] == "Microsoft.Insights/diagnosticSettings"}
+    return {name: r for name, r in parse(path)["resources"].items()
+            if r["type"] == "Microsoft.Insights/diagnosticSettings"}
 
 
 def test_the_workspace_takes_no_shared_keys_and_the_services_send_it_their_logs() -> None:
