@@ -3,8 +3,10 @@
 //   az deployment sub create -l <region> -f infra/main.bicep -p environmentName=<name> location=<region>   (docs/deploy.md)
 // Creates a resource group with the function app (Flex Consumption, Python 3.11), its user-assigned identity,
 // storage (host + ledger tables), Service Bus (request queue), Application Insights with alerts and a workbook, and in
-// this subscription the app's custom role and the Event Grid subscription for cluster events (the role's assignment and,
-// on the first run, the event subscription come from the azd hooks). Other subscriptions: onboard-subscription.bicep.
+// this subscription this environment's custom roles and the Event Grid subscription for cluster events on the service's
+// own topic (the roles' assignments, the event subscription on the first run, and on another team's topic always, come
+// from the azd hooks). Everything it deploys is in its own resource group or at subscription scope, never in a group
+// it does not create: `azd down` deletes every group the deployment touched. Other subscriptions: onboard-subscription.bicep.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -33,7 +35,7 @@ param allowedResourceGroups string = ''
 @description('Profile for events and for requests that name none (DEFAULT_PROFILE).')
 param defaultProfile string = 'default'
 
-@description('Resource group for the per-cluster Argo CD identities (IDENTITY_RESOURCE_GROUP); it must exist in each subscription. Empty: the cluster\'s own group.')
+@description('Resource group for the per-cluster Argo CD identities (IDENTITY_RESOURCE_GROUP); it must exist in each subscription. Recommended: the identity role is then assigned there only (the postprovision hook). Empty: the cluster\'s own group, and the identity role on the subscription.')
 param identityResourceGroup string = ''
 
 @description('The tag a cluster opts out (or in) with (OPT_TAG).')
@@ -69,7 +71,7 @@ param requestSenderPrincipalIds array = []
 @description('Prefix of the ledger tables <prefix>clusters and <prefix>requests: letters and digits, starting with a letter.')
 param ledgerTablePrefix string = 'argoboot'
 
-@description('Subscribe the cluster_events function to this subscription\'s cluster events. Event Grid checks that the function exists, so the first deployment (before the code is published) sets false; azd\'s postdeploy hook turns it on.')
+@description('Subscribe the cluster_events function to this subscription\'s cluster events. Event Grid checks that the function exists, so the first deployment (before the code is published) sets false; azd\'s postdeploy hook turns it on (the service\'s own topic only), the predown hook off.')
 param subscribeClusterEvents bool = false
 
 @description('Let the app turn on the OIDC issuer and workload identity of AKS clusters itself (profiles with workloadIdentity.enableOnCluster: true). Adds managedClusters/write and userAssignedIdentities/assign/action to its role; off, those profiles fail with the command to run instead.')
