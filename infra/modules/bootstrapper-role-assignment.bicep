@@ -15,6 +15,9 @@ param roleDefinitionId string
 @description('Resource id of the identity role: output identityRoleDefinitionId (main.bicep: IDENTITY_ROLE_DEFINITION_ID).')
 param identityRoleDefinitionId string
 
+@description('Assign the identity role from this subscription. False when this subscription\'s identities live in a group of another subscription: the identity role defined there is assigned there (a role is assignable only in its own subscription).')
+param assignIdentityRole bool = true
+
 @description('Subscription of the identity resource group (empty: this one).')
 param identitySubscriptionId string = ''
 
@@ -44,7 +47,7 @@ resource assignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-resource identityRoleAtSubscription 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (empty(identityResourceGroup)) {
+resource identityRoleAtSubscription 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (assignIdentityRole && empty(identityResourceGroup)) {
   name: guid(subscription().id, principalId, identityRoleDefinitionId)
   properties: {
     roleDefinitionId: identityRoleDefinitionId
@@ -54,7 +57,7 @@ resource identityRoleAtSubscription 'Microsoft.Authorization/roleAssignments@202
   }
 }
 
-module identityRole 'bootstrapper-identity-role-assignment.bicep' = if (!empty(identityResourceGroup)) {
+module identityRole 'bootstrapper-identity-role-assignment.bicep' = if (assignIdentityRole && !empty(identityResourceGroup)) {
   name: take('argoboot-identity-role-${uniqueString(principalId, identityRoleDefinitionId)}', 64)
   scope: resourceGroup(empty(identitySubscriptionId) ? subscription().subscriptionId : identitySubscriptionId, empty(identityResourceGroup) ? 'unused' : identityResourceGroup)
   params: {

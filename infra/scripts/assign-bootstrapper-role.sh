@@ -10,7 +10,12 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 require_az_login provision
 home=$(identity_home "$AZURE_SUBSCRIPTION_ID")
-if [ -z "$home" ]; then
+assign_identity_role=true
+if [ -n "$home" ] && [ "$(printf %s "${home%% *}" | tr 'A-Z' 'a-z')" != "$(printf %s "$AZURE_SUBSCRIPTION_ID" | tr 'A-Z' 'a-z')" ]; then
+  # A role is assignable only in the subscription that defines it: that subscription's run of this hook assigns it.
+  assign_identity_role=false
+  echo "argoboot: the identities of subscription $AZURE_SUBSCRIPTION_ID live in subscription ${home%% *} (group ${home#* }): onboard that subscription and run this hook for it, which assigns the identity role there" >&2
+elif [ -z "$home" ]; then
   echo "argoboot: no IDENTITY_RESOURCE_GROUP for subscription $AZURE_SUBSCRIPTION_ID: the identity role (create, federate and delete managed identities) is assigned on the whole subscription. For least privilege, 'azd env set ARGOBOOT_IDENTITY_RESOURCE_GROUP <group>' (docs/deploy.md)" >&2
 fi
 retry_on "assigning the argoboot roles in subscription $AZURE_SUBSCRIPTION_ID" \
@@ -23,6 +28,7 @@ retry_on "assigning the argoboot roles in subscription $AZURE_SUBSCRIPTION_ID" \
     --template-file infra/modules/bootstrapper-role-assignment.bicep \
     --parameters \
       principalId="$APP_PRINCIPAL_ID" \
+      assignIdentityRole="$assign_identity_role" \
       roleDefinitionId="$ROLE_DEFINITION_ID" \
       identityRoleDefinitionId="$IDENTITY_ROLE_DEFINITION_ID" \
       identitySubscriptionId="${home%% *}" \

@@ -278,7 +278,8 @@ def test_the_role_assignment_waits_for_the_new_definition_to_replicate(tmp_path:
     assert option(calls[-1], "--template-file") == "infra/modules/bootstrapper-role-assignment.bicep"
     assert option(calls[-1], "--location") == "swedencentral"
     assert parameters(calls[-1]) == {
-        "principalId": ENV["APP_PRINCIPAL_ID"], "roleDefinitionId": ENV["ROLE_DEFINITION_ID"],
+        "principalId": ENV["APP_PRINCIPAL_ID"], "assignIdentityRole": "true",
+        "roleDefinitionId": ENV["ROLE_DEFINITION_ID"],
         "identityRoleDefinitionId": ENV["IDENTITY_ROLE_DEFINITION_ID"], "identitySubscriptionId": "",
         "identityResourceGroup": ""}
     assert "RoleDefinitionDoesNotExist" in run.stderr and "holds its roles" in run.stdout
@@ -303,13 +304,16 @@ def test_two_environments_in_one_subscription_deploy_under_names_of_their_own(tm
     assert names == ["roleassign-prod-aaa", "roleassign-staging-bbb"]
 
 
+CENTRAL = "99999999-0000-4000-8000-000000000000"
+
+
 @pytest.mark.parametrize(("setting", "home"), [
     ("rg-identities", (SUB, "rg-identities")),
-    ("/subscriptions/99999999-0000-4000-8000-000000000000/resourceGroups/rg-central",
-     ("99999999-0000-4000-8000-000000000000", "rg-central")),
+    (f"/subscriptions/{SUB}/resourceGroups/rg-central", (SUB, "rg-central")),
+    (f"/subscriptions/{CENTRAL}/resourceGroups/rg-central", (CENTRAL, "rg-central")),
     (f"11111111-2222-3333-4444-555555555555=rg-other, {SUB.upper()}=rg-mine", (SUB, "rg-mine")),
     ("11111111-2222-3333-4444-555555555555=rg-other", ("", "")),
-], ids=["name", "group-id", "per-subscription", "other-subscription-only"])
+], ids=["name", "group-id", "group-in-another-subscription", "per-subscription", "other-subscription-only"])
 def test_the_identity_role_goes_to_the_identity_group_identity_resource_group_names(
         tmp_path: Path, setting: str, home: tuple[str, str]) -> None:
     """Row 6: the identity rights at the group IDENTITY_RESOURCE_GROUP gives this subscription, read as the app does."""
@@ -319,6 +323,9 @@ def test_the_identity_role_goes_to_the_identity_group_identity_resource_group_na
     params = parameters(call)
     assert (params["identitySubscriptionId"], params["identityResourceGroup"]) == home
     assert ("ARGOBOOT_IDENTITY_RESOURCE_GROUP" in run.stderr) == (home == ("", ""))
+    # A role is assignable only where it is defined: a group in another subscription gets that one's identity role.
+    assert params["assignIdentityRole"] == ("false" if home[0] == CENTRAL else "true")
+    assert (f"live in subscription {CENTRAL}" in run.stderr) == (home[0] == CENTRAL)
 
 
 def _their_topic_listed(identities: str) -> list[dict[str, Any]]:

@@ -44,12 +44,13 @@ def test_the_identity_role_is_assigned_at_the_identity_group_and_at_the_subscrip
     tree = parse(ROLE_ASSIGNMENT)
     (module,) = tree["modules"].values()
     assert (ROLE_ASSIGNMENT.parent / module["detail"]["path"]).resolve() == IDENTITY_ASSIGNMENT.resolve()
-    assert "module identityRole 'bootstrapper-identity-role-assignment.bicep' = if (!empty(identityResourceGroup))" \
-        in ROLE_ASSIGNMENT.read_text()
+    text = ROLE_ASSIGNMENT.read_text()
+    assert "module identityRole 'bootstrapper-identity-role-assignment.bicep' = if (assignIdentityRole && !empty(" \
+           "identityResourceGroup))" in text
     assert module["config"]["config"]["params"]["roleDefinitionId"] == "identityRoleDefinitionId"
     at_subscription = tree["resources"]["identityRoleAtSubscription"]["config"]
-    assert "identityRoleAtSubscription 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (empty(" \
-        "identityResourceGroup))" in ROLE_ASSIGNMENT.read_text()
+    assert "identityRoleAtSubscription 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (assignIdentityRole " \
+           "&& empty(identityResourceGroup))" in text
     assert at_subscription["config"]["properties"]["roleDefinitionId"] == "identityRoleDefinitionId"
     # The cluster role (subscription scope, with constrained delegation) is the other assignment.
     assert tree["resources"]["assignment"]["config"]["properties"]["roleDefinitionId"] == "roleDefinitionId"
