@@ -3,8 +3,10 @@
 //   az deployment sub create -l <region> -f infra/main.bicep -p environmentName=<name> location=<region>   (docs/deploy.md)
 // Creates a resource group with the function app (Flex Consumption, Python 3.11), its user-assigned identity,
 // storage (host + ledger tables), Service Bus (request queue), Application Insights with alerts and a workbook, and in
-// this subscription the app's custom role and the Event Grid subscription for cluster events (the role's assignment and,
-// on the first run, the event subscription come from the azd hooks). Other subscriptions: onboard-subscription.bicep.
+// this subscription this environment's custom roles and the Event Grid subscription for cluster events on the service's
+// own topic (the roles' assignments, the event subscription on the first run, and on another team's topic always, come
+// from the azd hooks). Everything it deploys is in its own resource group or at subscription scope, never in a group
+// it does not create: `azd down` deletes every group the deployment touched. Other subscriptions: onboard-subscription.bicep.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -33,7 +35,7 @@ param allowedResourceGroups string = ''
 @description('Profile for events and for requests that name none (DEFAULT_PROFILE).')
 param defaultProfile string = 'default'
 
-@description('Resource group for the per-cluster Argo CD identities (IDENTITY_RESOURCE_GROUP); it must exist in each subscription. Empty: the cluster\'s own group.')
+@description('Resource group for the per-cluster Argo CD identities (IDENTITY_RESOURCE_GROUP); it must exist in each subscription. Recommended: the identity role is then assigned there only (the postprovision hook). Empty: the cluster\'s own group, and the identity role on the subscription.')
 param identityResourceGroup string = ''
 
 @description('The tag a cluster opts out (or in) with (OPT_TAG).')
@@ -69,17 +71,11 @@ param requestSenderPrincipalIds array = []
 @description('Prefix of the ledger tables <prefix>clusters and <prefix>requests: letters and digits, starting with a letter.')
 param ledgerTablePrefix string = 'argoboot'
 
-@description('Subscribe the cluster_events function to this subscription\'s cluster events. Event Grid checks that the function exists, so the first deployment (before the code is published) sets false; azd\'s postdeploy hook turns it on.')
+@description('Subscribe the cluster_events function to this subscription\'s cluster events. Event Grid checks that the function exists, so the first deployment (before the code is published) sets false; azd\'s postdeploy hook turns it on (the service\'s own topic only), the predown hook off.')
 param subscribeClusterEvents bool = false
 
 @description('Let the app turn on the OIDC issuer and workload identity of AKS clusters itself (profiles with workloadIdentity.enableOnCluster: true). Adds managedClusters/write and userAssignedIdentities/assign/action to its role; off, those profiles fail with the command to run instead.')
 param enableWorkloadIdentityOnClusters bool = false
-
-@description('Name of the subscription\'s existing Event Grid system topic to add the event subscription to (Azure allows one per subscription); the postdeploy hook finds it and sets ARGOBOOT_SYSTEM_TOPIC_NAME. Empty: create evgt-argoboot-<token>.')
-param existingSystemTopicName string = ''
-
-@description('Resource group of that existing system topic (ARGOBOOT_SYSTEM_TOPIC_RESOURCE_GROUP).')
-param existingSystemTopicResourceGroup string = ''
 
 @description('Optional: object id of a person or group who may send requests, read replies and dead letters (Service Bus Data Sender and Receiver) and read the ledger (Storage Table Data Reader).')
 param operatorPrincipalId string = ''
@@ -91,14 +87,18 @@ param operatorPrincipalId string = ''
 ])
 param operatorPrincipalType string = 'User'
 
-@description('Optional: resource id of an Azure Monitor action group the alerts notify (ARGOBOOT_ALERT_ACTION_GROUP_ID). Empty: they fire in the portal only.')
+@description('Optional: resource id of an existing Azure Monitor action group the alerts notify (ARGOBOOT_ALERT_ACTION_GROUP_ID).')
 param alertActionGroupId string = ''
+
+@description('Optional: an e-mail address the alerts notify (ARGOBOOT_ALERT_EMAIL), through an action group created for it, unless alertActionGroupId is given. Both empty: the alerts fire in the portal only.')
+param alertEmail string = ''
 
 @minValue(1)
 @description('Failed runs in an hour that raise the failed-runs alert.')
 param failedRunsPerHourThreshold int = 5
 
 @minValue(5)
+@maxValue(1440)
 @description('Minutes between sweeps, as sweepSchedule says: the no-sweep alert fires when none succeeded in twice that.')
 param sweepIntervalMinutes int = 30
 
@@ -143,6 +143,11 @@ param requestRetentionDays int = 30
 param statusApiClientId string = ''
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+// Subscription-scope deployments are named per environment and region: one name deployed from two regions fails
+// InvalidDeploymentLocation, and a shared name lets one environment overwrite another's (at most 64 characters).
+var deploymentSuffix = '${take(environmentName, 32)}-${resourceToken}'
+// The event subscription carries the environment too: two environments on one system topic keep one each.
+var eventSubscriptionName = 'argoboot-${environmentName}'
 var tags = {
   'azd-env-name': environmentName
   application: 'argoboot'
@@ -190,6 +195,7 @@ module storage 'modules/storage.bicep' = {
     deploymentContainerName: deploymentContainerName
     deadLetterContainerName: deadLetterContainerName
     ledgerTablePrefix: ledgerTablePrefix
+    logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
     appPrincipalId: identities.outputs.appPrincipalId
     eventsPrincipalId: identities.outputs.eventsPrincipalId
     operatorPrincipalId: operatorPrincipalId
@@ -209,6 +215,7 @@ module serviceBus 'modules/servicebus.bicep' = {
     repliesQueueName: repliesQueueName
     replyEntityNames: replyEntityNames
     requestSenderPrincipalIds: requestSenderPrincipalIds
+    logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
     appPrincipalId: identities.outputs.appPrincipalId
     operatorPrincipalId: operatorPrincipalId
     operatorPrincipalType: operatorPrincipalType
@@ -285,6 +292,7 @@ module alerts 'modules/alerts.bicep' = {
     installQueueName: installQueueName
     workQueueName: workQueueName
     actionGroupId: alertActionGroupId
+    alertEmail: alertEmail
     failedRunsPerHourThreshold: failedRunsPerHourThreshold
     sweepIntervalMinutes: sweepIntervalMinutes
   }
@@ -301,29 +309,33 @@ module workbook 'modules/workbook.bicep' = {
   }
 }
 
-// The app's custom role in this subscription (other subscriptions: onboard-subscription.bicep). Its assignment is a
-// deployment of its own, once the definition has replicated: infra/scripts/assign-bootstrapper-role.sh (postprovision).
+// The app's custom roles in this subscription, this environment's own (other subscriptions:
+// onboard-subscription.bicep). Their assignments are a deployment of their own, once the definitions have
+// replicated: infra/scripts/assign-bootstrapper-role.sh (postprovision).
 module role 'modules/bootstrapper-role.bicep' = {
-  name: 'bootstrapper-role'
+  name: 'role-${deploymentSuffix}'
   params: {
+    roleKey: deploymentSuffix
     enableWorkloadIdentityOnClusters: enableWorkloadIdentityOnClusters
   }
 }
 
-var reuseTopic = !empty(existingSystemTopicName)
-
+// Only the service's own topic, in its own resource group. Where the subscription has a system topic already (another
+// team's), the postdeploy hook adds the event subscription to it with a deployment of its own: a module here would
+// make `azd down` delete that team's resource group (azd deletes every group the deployment touched).
 module clusterEvents 'modules/cluster-events.bicep' = if (subscribeClusterEvents) {
   name: 'cluster-events'
-  scope: resourceGroup(reuseTopic ? existingSystemTopicResourceGroup : rg.name)
+  scope: rg
   params: {
     tags: tags
-    systemTopicName: reuseTopic ? existingSystemTopicName : 'evgt-argoboot-${resourceToken}'
-    reuseExistingTopic: reuseTopic
+    systemTopicName: 'evgt-argoboot-${resourceToken}'
+    eventSubscriptionName: eventSubscriptionName
+    logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
     functionAppId: app.outputs.id
     eventsIdentityId: identities.outputs.eventsIdentityId
     deadLetterStorageAccountId: storage.outputs.id
     deadLetterContainerName: deadLetterContainerName
-    alertActionGroupId: alertActionGroupId
+    alertActionGroupId: alerts.outputs.actionGroupId
   }
 }
 
@@ -344,4 +356,10 @@ output INSTALL_QUEUE_NAME string = installQueueName
 output REPLIES_QUEUE_NAME string = repliesQueueName
 output LEDGER_TABLE_ENDPOINT string = storage.outputs.tableEndpoint
 output ALLOWED_SUBSCRIPTIONS string = allowedSubscriptions
-output ALERT_ACTION_GROUP_ID string = alertActionGroupId
+output ALERT_ACTION_GROUP_ID string = alerts.outputs.actionGroupId
+output LOG_ANALYTICS_WORKSPACE_ID string = monitoring.outputs.workspaceId
+output DEPLOYMENT_SUFFIX string = deploymentSuffix
+output EVENT_SUBSCRIPTION_NAME string = eventSubscriptionName
+output ROLE_DEFINITION_ID string = role.outputs.roleDefinitionId
+output IDENTITY_ROLE_DEFINITION_ID string = role.outputs.identityRoleDefinitionId
+output IDENTITY_RESOURCE_GROUP string = identityResourceGroup

@@ -1,8 +1,18 @@
-// Onboard one more subscription: the app's custom role there (created if needed) and (by default) a system topic
-// sending that subscription's cluster events to the same function app. Run it in the subscription to onboard, with
-// values from the main deployment's outputs, then assign the role with infra/scripts/assign-bootstrapper-role.sh and
-// add the subscription to ALLOWED_SUBSCRIPTIONS (main.bicep's otherSubscriptions); docs/deploy.md has the commands.
+// Onboard one more subscription: the app's custom roles there (this environment's own) and (by default) the event
+// subscription sending that subscription's cluster events to the same function app, on a system topic of its own or
+// on the one the subscription has already (Azure allows one per subscription). Run it in the subscription to onboard,
+// with values from the main deployment's outputs, then assign the roles with infra/scripts/assign-bootstrapper-role.sh
+// and add the subscription to ALLOWED_SUBSCRIPTIONS (main.bicep's otherSubscriptions); docs/deploy.md has the commands.
+// Not an azd deployment: `azd down` never sees it (docs/deploy.md, "Removing", says how to take it back).
 targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(40)
+@description('The main deployment\'s environment name (AZURE_ENV_NAME): the roles, deployments and event subscription carry it.')
+param environmentName string
+
+@description('The main deployment\'s DEPLOYMENT_SUFFIX output: names its roles here, as in its own subscription.')
+param deploymentSuffix string
 
 @description('As in main.bicep: let the app turn on workload identity of this subscription\'s AKS clusters.')
 param enableWorkloadIdentityOnClusters bool = false
@@ -21,39 +31,54 @@ param deadLetterStorageAccountId string = ''
 
 param deadLetterContainerName string = 'cluster-events-deadletter'
 
-@description('Resource id of the action group the dead-letter alert notifies: output ALERT_ACTION_GROUP_ID (empty: none).')
+@description('Resource id of the action group the alerts notify: output ALERT_ACTION_GROUP_ID (empty: none).')
 param alertActionGroupId string = ''
 
-@description('Resource group created in this subscription for the system topic.')
+@description('Name of the subscription\'s existing system topic (az eventgrid system-topic list, source /subscriptions/<id>): add the event subscription to it. It must carry the events identity (docs/deploy.md). Empty: create one.')
+param existingSystemTopicName string = ''
+
+@description('Resource group of that existing system topic.')
+param existingSystemTopicResourceGroup string = ''
+
+@description('Resource group created in this subscription for a system topic of the service\'s own.')
 param resourceGroupName string = 'rg-argoboot-events'
 
 @description('Region of that resource group (the system topic itself is global).')
 param location string = deployment().location
 
 var tags = {
+  'azd-env-name': environmentName
   application: 'argoboot'
 }
+var reuseTopic = !empty(existingSystemTopicName)
+var ownTopic = subscribeClusterEvents && !reuseTopic
 
-// The definition here; its assignment once it has replicated: infra/scripts/assign-bootstrapper-role.sh.
+// The definitions here; their assignment once they have replicated: infra/scripts/assign-bootstrapper-role.sh.
 module role 'modules/bootstrapper-role.bicep' = {
-  name: 'argoboot-bootstrapper-role'
+  name: 'role-${deploymentSuffix}'
   params: {
+    roleKey: deploymentSuffix
     enableWorkloadIdentityOnClusters: enableWorkloadIdentityOnClusters
   }
 }
 
-resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = if (subscribeClusterEvents) {
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = if (ownTopic) {
   name: resourceGroupName
   location: location
   tags: tags
 }
 
 module clusterEvents 'modules/cluster-events.bicep' = if (subscribeClusterEvents) {
-  name: 'argoboot-cluster-events'
-  scope: rg
+  name: 'events-${deploymentSuffix}'
+  scope: resourceGroup(reuseTopic ? existingSystemTopicResourceGroup : resourceGroupName)
+  dependsOn: [
+    rg
+  ]
   params: {
     tags: tags
-    systemTopicName: 'evgt-argoboot-${uniqueString(subscription().id, functionAppId)}'
+    systemTopicName: reuseTopic ? existingSystemTopicName : 'evgt-argoboot-${uniqueString(subscription().id, functionAppId)}'
+    reuseExistingTopic: reuseTopic
+    eventSubscriptionName: 'argoboot-${environmentName}'
     functionAppId: functionAppId
     eventsIdentityId: eventsIdentityId
     deadLetterStorageAccountId: deadLetterStorageAccountId
@@ -63,3 +88,4 @@ module clusterEvents 'modules/cluster-events.bicep' = if (subscribeClusterEvents
 }
 
 output roleDefinitionId string = role.outputs.roleDefinitionId
+output identityRoleDefinitionId string = role.outputs.identityRoleDefinitionId

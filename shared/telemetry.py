@@ -2,7 +2,9 @@
 
 Every function entry point calls `start_telemetry()` first; the first call of an instance configures
 the Azure Monitor distro (traces of the Azure SDK calls through azure-core, and the `argoboot` loggers'
-records with their ids as custom dimensions), later calls cost a flag check. Never on the import path:
+records with their ids as custom dimensions), later calls cost a flag check. Ingestion signs in with Entra ID: the
+exporter reads APPLICATIONINSIGHTS_AUTHENTICATION_STRING (hence the distro floor 1.6.11 in requirements.txt), as
+Application Insights with local auth off requires. Never on the import path:
 the distro loads the whole OpenTelemetry SDK, and indexing must stay fast and unable to fail on it.
 """
 from __future__ import annotations

@@ -11,18 +11,47 @@ param applicationInsightsId string
 param serviceBusNamespaceId string
 param installQueueName string
 param workQueueName string
-@description('Resource id of an action group to notify (e-mail, Teams, a pager); empty: alerts fire in the portal only.')
+@description('Resource id of an existing action group to notify (e-mail, Teams, a pager). Empty: alertEmail\'s, or none.')
 param actionGroupId string = ''
+@description('An e-mail address: without actionGroupId, an action group that mails it is created here. Both empty: alerts fire in the portal only.')
+param alertEmail string = ''
 @minValue(1)
 @description('Failed runs in an hour that raise the alert (a run: one reconcile of one cluster).')
 param failedRunsPerHourThreshold int = 5
 @minValue(5)
+@maxValue(1440)
 @description('Minutes between sweeps (SWEEP_SCHEDULE); the alert fires when no sweep succeeded in twice that.')
 param sweepIntervalMinutes int = 30
 
-var actions = empty(actionGroupId) ? [] : [
+// An action group for the e-mail address, unless an existing group is given. api-version: Microsoft.Insights/
+// actionGroups 2023-01-01, the newest stable one (/work/shared/reference/azure-contract/api-versions.md).
+resource emailGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (empty(actionGroupId) && !empty(alertEmail)) {
+  name: '${namePrefix}-notify'
+  location: 'global'
+  tags: tags
+  properties: {
+    groupShortName: 'argoboot'
+    enabled: true
+    emailReceivers: [
+      {
+        name: 'operator'
+        emailAddress: alertEmail
+        useCommonAlertSchema: true
+      }
+    ]
+  }
+}
+
+var notify = !empty(actionGroupId) ? actionGroupId : (empty(alertEmail) ? '' : emailGroup.id)
+
+// A log alert's window is one of the durations Azure Monitor offers (5 min to 2 days): the smallest at least twice
+// the sweep interval, and never shorter than the 15-minute evaluation frequency.
+var wanted = 2 * sweepIntervalMinutes
+var sweepWindow = wanted <= 15 ? 'PT15M' : wanted <= 30 ? 'PT30M' : wanted <= 45 ? 'PT45M' : wanted <= 60 ? 'PT1H' : wanted <= 120 ? 'PT2H' : wanted <= 180 ? 'PT3H' : wanted <= 240 ? 'PT4H' : wanted <= 300 ? 'PT5H' : wanted <= 360 ? 'PT6H' : wanted <= 1440 ? 'P1D' : 'P2D'
+
+var actions = empty(notify) ? [] : [
   {
-    actionGroupId: actionGroupId
+    actionGroupId: notify
   }
 ]
 
@@ -94,16 +123,18 @@ var logAlerts = [
   {
     name: 'no-sweep'
     severity: 1
-    description: 'No sweep succeeded in ${2 * sweepIntervalMinutes} minutes: missed events are no longer caught up. docs/deploy.md: Alerts.'
+    description: 'No sweep succeeded in ${sweepWindow} (at least twice the ${sweepIntervalMinutes}-minute sweep interval): missed events are no longer caught up. docs/deploy.md: Alerts.'
     query: 'traces | where customDimensions.record_type == "argoboot.sweep" and customDimensions.outcome == "succeeded"'
     frequency: 'PT15M'
-    window: 'PT${2 * sweepIntervalMinutes}M'
+    window: sweepWindow
     operator: 'LessThan'
     threshold: 1
   }
 ]
 
-resource logAlert 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [
+// api-version: Microsoft.Insights/scheduledQueryRules 2023-12-01, the stable one before 2026-03-01 with this shape
+// (/work/shared/reference/azure-contract/api-versions.md; azure-rest-api-specs monitor stable/2023-12-01).
+resource logAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [
   for alert in logAlerts: {
     name: '${namePrefix}-${alert.name}'
     location: location
@@ -135,10 +166,12 @@ resource logAlert 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = 
         ]
       }
       actions: {
-        actionGroups: empty(actionGroupId) ? [] : [
-          actionGroupId
+        actionGroups: empty(notify) ? [] : [
+          notify
         ]
       }
     }
   }
 ]
+
+output actionGroupId string = notify

@@ -6,6 +6,10 @@
 // resource group with its name and reuseExistingTopic=true (the hook does), and only the event subscription is added.
 param tags object = {}
 param systemTopicName string
+@description('Name of the event subscription: argoboot-<environment> (main.bicep output EVENT_SUBSCRIPTION_NAME), so two environments on one topic keep one each.')
+param eventSubscriptionName string = 'argoboot-cluster-events'
+@description('Resource id of the Log Analytics workspace the service\'s own topic sends its delivery logs to; empty, or a reused topic (another team\'s settings): none.')
+param logAnalyticsWorkspaceId string = ''
 @description('The subscription already has a system topic (this name, in this resource group): add the event subscription to it instead of creating one. It must carry the events identity (the hook adds it).')
 param reuseExistingTopic bool = false
 @description('Resource id of the function app (Microsoft.Web/sites); events go to its cluster_events function.')
@@ -35,7 +39,7 @@ resource topic 'Microsoft.EventGrid/systemTopics@2022-06-15' = if (!reuseExistin
 
 // Named through the topic (not `parent:`), so the same declaration adds to a new topic or to the reused one.
 resource toFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = {
-  name: '${systemTopicName}/argoboot-cluster-events'
+  name: '${systemTopicName}/${eventSubscriptionName}'
   dependsOn: [
     topic // when it is created here; a reused topic exists already
   ]
@@ -89,53 +93,106 @@ resource toFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06
   }
 }
 
-// Events Event Grid gave up on (24 h of retries) land as blobs in the dead-letter container: each is a cluster write
-// or delete the service never saw (the sweep still catches writes). docs/deploy.md: Alerts.
-resource deadLetterAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
-  name: '${systemTopicName}-argoboot-dead-letters'
-  location: 'global'
-  tags: tags
-  dependsOn: [
-    toFunction
-  ]
-  properties: {
-    description: 'Cluster events dead-lettered into ${deadLetterContainerName}. docs/deploy.md: Alerts.'
+// What tells an operator events do not arrive (docs/deploy.md: Alerts). Dead letters come a day after the first
+// failure (30 attempts over 1440 minutes), and never if the dead-letter write fails; failed delivery attempts and
+// dropped events show a broken endpoint within minutes. One alert each: the criteria of one alert must all hold.
+var deliveryAlerts = [
+  {
+    name: 'dead-letters'
+    metric: 'DeadLetteredCount'
+    description: 'Cluster events dead-lettered into ${deadLetterContainerName}: Event Grid gave up after a day of retries.'
     severity: 2
-    enabled: true
-    scopes: [
-      resourceId('Microsoft.EventGrid/systemTopics', systemTopicName)
+    frequency: 'PT15M'
+    window: 'PT1H'
+  }
+  {
+    name: 'delivery-failures'
+    metric: 'DeliveryAttemptFailCount'
+    description: 'Event Grid could not deliver cluster events to cluster_events (the app down, the function missing, 401): it keeps retrying for a day, then dead-letters.'
+    severity: 1
+    frequency: 'PT5M'
+    window: 'PT15M'
+  }
+  {
+    name: 'dropped-events'
+    metric: 'DroppedEventCount'
+    description: 'Event Grid dropped cluster events it could neither deliver nor dead-letter: those cluster writes reach the service only through the sweep.'
+    severity: 1
+    frequency: 'PT5M'
+    window: 'PT15M'
+  }
+]
+
+resource deliveryAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = [
+  for alert in deliveryAlerts: {
+    name: '${systemTopicName}-${eventSubscriptionName}-${alert.name}'
+    location: 'global'
+    tags: tags
+    dependsOn: [
+      toFunction
     ]
-    evaluationFrequency: 'PT15M'
-    windowSize: 'PT1H'
-    autoMitigate: true
-    criteria: {
-      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
-      allOf: [
+    properties: {
+      description: '${alert.description} docs/deploy.md: Alerts.'
+      severity: alert.severity
+      enabled: true
+      scopes: [
+        resourceId('Microsoft.EventGrid/systemTopics', systemTopicName)
+      ]
+      evaluationFrequency: alert.frequency
+      windowSize: alert.window
+      autoMitigate: true
+      criteria: {
+        'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+        allOf: [
+          {
+            criterionType: 'StaticThresholdCriterion'
+            name: alert.metric
+            metricNamespace: 'Microsoft.EventGrid/systemTopics'
+            metricName: alert.metric
+            dimensions: [
+              {
+                name: 'EventSubscriptionName'
+                operator: 'Include'
+                // Event Grid reports event subscription names upper-cased in its metrics.
+                values: [
+                  eventSubscriptionName
+                  toUpper(eventSubscriptionName)
+                ]
+              }
+            ]
+            operator: 'GreaterThan'
+            threshold: 0
+            timeAggregation: 'Total'
+          }
+        ]
+      }
+      actions: empty(alertActionGroupId) ? [] : [
         {
-          criterionType: 'StaticThresholdCriterion'
-          name: 'deadLettered'
-          metricNamespace: 'Microsoft.EventGrid/systemTopics'
-          metricName: 'DeadLetteredCount'
-          dimensions: [
-            {
-              name: 'EventSubscriptionName'
-              operator: 'Include'
-              // Event Grid reports event subscription names upper-cased in its metrics.
-              values: [
-                'argoboot-cluster-events'
-                'ARGOBOOT-CLUSTER-EVENTS'
-              ]
-            }
-          ]
-          operator: 'GreaterThan'
-          threshold: 0
-          timeAggregation: 'Total'
+          actionGroupId: alertActionGroupId
         }
       ]
     }
-    actions: empty(alertActionGroupId) ? [] : [
+  }
+]
+
+// Delivery failures with their reasons, in the service's workspace; only on the service's own topic (a reused one's
+// diagnostic settings are its owner's). api-version: Microsoft.Insights/diagnosticSettings 2021-05-01-preview, the
+// newest in azure-rest-api-specs (monitor/resource-manager/Microsoft.Insights/preview/2021-05-01-preview).
+resource topicDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (!reuseExistingTopic && !empty(logAnalyticsWorkspaceId)) {
+  name: 'argoboot-logs'
+  scope: topic
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
       {
-        actionGroupId: alertActionGroupId
+        categoryGroup: 'allLogs'
+        enabled: true
+      }
+    ]
+    metrics: [
+      {
+        category: 'AllMetrics'
+        enabled: true
       }
     ]
   }

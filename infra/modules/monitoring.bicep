@@ -16,6 +16,10 @@ resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
       name: 'PerGB2018'
     }
     retentionInDays: 30
+    features: {
+      // Entra ID only, as for Application Insights: no shared workspace keys (queries and agents sign in).
+      disableLocalAuth: true
+    }
   }
 }
 
@@ -44,3 +48,4 @@ resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' =
 output connectionString string = appInsights.properties.ConnectionString
 output name string = appInsights.name
 output id string = appInsights.id
+output workspaceId string = workspace.id

@@ -11,6 +11,8 @@ param repliesQueueName string
 @description('Other existing queues or topics of this namespace replies may go to (ALLOWED_REPLY_ENTITIES).')
 param replyEntityNames array = []
 param appPrincipalId string
+@description('Resource id of the Log Analytics workspace for the namespace\'s logs (dead-letter reasons, throttling, errors).')
+param logAnalyticsWorkspaceId string
 @description('Services that may post install requests: Azure Service Bus Data Sender on the request queue only.')
 param requestSenderPrincipalIds array = []
 @description('Optional: a person or group that may send requests and read replies and dead letters. Empty: nobody.')
@@ -182,6 +184,29 @@ resource operatorSendAccess 'Microsoft.Authorization/roleAssignments@2022-04-01'
     }
   }
 ]
+
+// Operational and runtime logs and the metrics (throttled requests, server errors, dead-lettered counts per queue) in
+// the service's workspace. api-version: Microsoft.Insights/diagnosticSettings 2021-05-01-preview, the newest in
+// azure-rest-api-specs (monitor/resource-manager/Microsoft.Insights/preview/2021-05-01-preview).
+resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'argoboot-logs'
+  scope: namespace
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      {
+        categoryGroup: 'allLogs'
+        enabled: true
+      }
+    ]
+    metrics: [
+      {
+        category: 'AllMetrics'
+        enabled: true
+      }
+    ]
+  }
+}
 
 output name string = namespace.name
 output id string = namespace.id

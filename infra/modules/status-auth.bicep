@@ -31,8 +31,10 @@ resource auth 'Microsoft.Web/sites/config@2024-04-01' = {
     globalValidation: {
       requireAuthentication: true
       unauthenticatedClientAction: 'Return401'
-      // Event Grid cannot present an Entra token: its deliveries carry the Functions system key instead.
+      // Event Grid cannot present an Entra token: its deliveries carry the Functions system key instead. Event Grid
+      // calls /runtime/webhooks/EventGrid?functionName=...; both spellings, should the match be case-sensitive.
       excludedPaths: [
+        '/runtime/webhooks/EventGrid'
         '/runtime/webhooks/eventgrid'
       ]
     }
@@ -41,10 +43,15 @@ resource auth 'Microsoft.Web/sites/config@2024-04-01' = {
         enabled: true
         registration: {
           clientId: clientId
+          // The v2.0 issuer, because create-status-api-app.sh sets the registration's requestedAccessTokenVersion to
+          // 2: Entra then issues v2 access tokens (iss <login endpoint>/<tenant>/v2.0, aud the client id). A
+          // registration left at v1 would issue iss https://sts.windows.net/<tenant>/, which this issuer refuses.
           openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
         }
         validation: {
+          // v2 tokens carry the client id as audience; api://<client id> is what callers ask a token for.
           allowedAudiences: [
+            clientId
             'api://${clientId}'
           ]
         }

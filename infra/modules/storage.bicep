@@ -9,6 +9,8 @@ param deadLetterContainerName string
 param ledgerTablePrefix string
 param appPrincipalId string
 param eventsPrincipalId string
+@description('Resource id of the Log Analytics workspace for the blob and table logs (reads, writes, deletes; throttling).')
+param logAnalyticsWorkspaceId string
 @description('Optional: a person or group that may read the ledger (Storage Table Data Reader). Empty: nobody.')
 param operatorPrincipalId string = ''
 param operatorPrincipalType string = 'User'
@@ -16,15 +18,17 @@ param operatorPrincipalType string = 'User'
 var roles = {
   blobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   blobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
-  queueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   tableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   tableDataReader: '76199698-9eea-4c19-bc75-cec21354c6b6'
 }
-// Host (blobs: deployment package and leases; queues: the host's own bookkeeping) and ledger (tables).
-var appRoles = [
-  roles.blobDataOwner
-  roles.queueDataContributor
-  roles.tableDataContributor
+// The blob containers the Functions host writes (Flex Consumption's package; the host's leases, timer schedules and
+// keys) and nothing else: Blob Data Owner on each of them, not on the account, so the app cannot read the dead
+// letters or anything added later. No queue role: no trigger or binding of the app uses Storage queues.
+// The ledger: Table Data Contributor on the table service (the ledger creates its tables if missing, which table-scoped
+// roles do not allow); the account holds no other tables.
+var hostContainers = [
+  'azure-webjobs-hosts'
+  'azure-webjobs-secrets'
 ]
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
@@ -96,17 +100,89 @@ resource ledgerTables 'Microsoft.Storage/storageAccounts/tableServices/tables@20
   }
 ]
 
-resource appAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for roleId in appRoles: {
-    name: guid(account.id, appPrincipalId, roleId)
-    scope: account
+resource hostContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [
+  for container in hostContainers: {
+    parent: blobs
+    name: container
     properties: {
-      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleId)
+      publicAccess: 'None'
+    }
+  }
+]
+
+resource appPackageAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(deploymentContainer.id, appPrincipalId, roles.blobDataOwner)
+  scope: deploymentContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataOwner)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appHostAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (container, i) in hostContainers: {
+    name: guid(hostContainer[i].id, appPrincipalId, roles.blobDataOwner)
+    scope: hostContainer[i]
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataOwner)
       principalId: appPrincipalId
       principalType: 'ServicePrincipal'
     }
   }
 ]
+
+resource appLedgerAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(tables.id, appPrincipalId, roles.tableDataContributor)
+  scope: tables
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.tableDataContributor)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Reads, writes, deletes and throttling of the blobs and the ledger, in the service's workspace. api-version:
+// Microsoft.Insights/diagnosticSettings 2021-05-01-preview, the newest in azure-rest-api-specs.
+resource blobDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'argoboot-logs'
+  scope: blobs
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      {
+        categoryGroup: 'allLogs'
+        enabled: true
+      }
+    ]
+    metrics: [
+      {
+        category: 'Transaction'
+        enabled: true
+      }
+    ]
+  }
+}
+
+resource tableDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'argoboot-logs'
+  scope: tables
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      {
+        categoryGroup: 'allLogs'
+        enabled: true
+      }
+    ]
+    metrics: [
+      {
+        category: 'Transaction'
+        enabled: true
+      }
+    ]
+  }
+}
 
 // Event Grid writes undeliverable events into this one container, nowhere else.
 resource eventsDeadLetterAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {

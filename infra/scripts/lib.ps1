@@ -32,3 +32,21 @@ function Retry-On([string]$What, [string]$Pattern, [string]$Hint, [scriptblock]$
         Start-Sleep -Seconds $delay
     }
 }
+
+# Identity-Home subscription: @(subscription, group) of the identity resource group IDENTITY_RESOURCE_GROUP gives that
+# subscription's clusters (as lib.sh's identity_home), or @('', '') when it gives none.
+function Identity-Home([string]$Subscription) {
+    $target = ''
+    foreach ($entry in "$env:IDENTITY_RESOURCE_GROUP".Split(',', [StringSplitOptions]::RemoveEmptyEntries)) {
+        $entry = $entry.Trim()
+        if ($entry.Contains('=')) {
+            $key, $value = $entry.Split('=', 2)
+            if ($key.Trim() -ieq $Subscription) { $target = $value.Trim(); break }
+        } else {
+            $target = $entry
+        }
+    }
+    if (-not $target) { return @('', '') }
+    if ($target -match '^/subscriptions/([^/]+)/resourceGroups/([^/]+)') { return @($Matches[1], $Matches[2]) }
+    return @($Subscription, $target)
+}

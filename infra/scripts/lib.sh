@@ -46,3 +46,23 @@ retry_on() {
     sleep "$delay"
   done
 }
+
+# identity_home <subscription>: "<subscription> <group>" of the identity resource group IDENTITY_RESOURCE_GROUP gives
+# that subscription's clusters (a name, a resource group id, or <subscription>=<either> entries, as
+# shared/bootstrap/identity_placement.py reads it), or nothing when it gives none (identities in each cluster's group).
+identity_home() {
+  target=""
+  for entry in $(printf %s "${IDENTITY_RESOURCE_GROUP:-}" | tr ',' ' '); do
+    case "$entry" in
+      *=*) if [ "$(printf %s "${entry%%=*}" | tr 'A-Z' 'a-z')" = "$(printf %s "$1" | tr 'A-Z' 'a-z')" ]; then
+             target=${entry#*=}; break
+           fi ;;
+      *) target=$entry ;;
+    esac
+  done
+  [ -n "$target" ] || return 0
+  case "$target" in
+    /subscriptions/*) printf %s "$target" | awk -F/ '{ print $3, $5 }' ;;
+    *) echo "$1 $target" ;;
+  esac
+}

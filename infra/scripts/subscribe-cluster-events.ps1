@@ -1,4 +1,6 @@
 # azd postdeploy hook (Windows): the same as subscribe-cluster-events.sh.
+# JSON never goes to az inline: Windows PowerShell strips the double quotes inside native command arguments, so the
+# topic's identity PATCH and the tags go through files (a body file, a deployment parameters file).
 $ErrorActionPreference = 'Stop'
 . "$PSScriptRoot/lib.ps1"
 Require-AzLogin postdeploy
@@ -29,36 +31,44 @@ if ($existing -and "$($existing.name)/$($existing.resourceGroup)" -ine "$topicNa
         }
         $identities = @{}
         foreach ($id in @($assigned) + $env:EVENTS_IDENTITY_ID) { $identities[$id] = @{} }
-        $body = @{ identity = @{ type = 'UserAssigned'; userAssignedIdentities = $identities } } | ConvertTo-Json -Depth 5 -Compress
-        az rest --method patch --url "$($existing.id)?api-version=2022-06-15" --body $body --output none
-        if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+        $bodyFile = New-TemporaryFile
+        @{ identity = @{ type = 'UserAssigned'; userAssignedIdentities = $identities } } |
+          ConvertTo-Json -Depth 5 -Compress | Set-Content -Path $bodyFile -Encoding ascii
+        az rest --method patch --url "$($existing.id)?api-version=2022-06-15" --body "@$bodyFile" --output none
+        $status = $LASTEXITCODE
+        Remove-Item $bodyFile
+        if ($status -ne 0) { exit $status }
         Write-Host "argoboot: added the events identity to $($existing.id) (it dead-letters undeliverable cluster events with it)"
     }
 }
 
-$tags = @{ 'azd-env-name' = $env:AZURE_ENV_NAME; application = 'argoboot' } | ConvertTo-Json -Compress
+# The tags object as a deployment parameters file.
+$tagsFile = New-TemporaryFile
+@{ '$schema' = 'https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#'
+   contentVersion = '1.0.0.0'
+   parameters = @{ tags = @{ value = @{ 'azd-env-name' = $env:AZURE_ENV_NAME; application = 'argoboot' } } } } |
+  ConvertTo-Json -Depth 5 -Compress | Set-Content -Path $tagsFile -Encoding ascii
+$deployment = if ($reuse -eq 'true') { "events-$env:DEPLOYMENT_SUFFIX" } else { 'cluster-events' }
 Retry-On "subscribing $env:AZURE_FUNCTION_APP_NAME/cluster_events to the cluster events" `
   'Destination endpoint not found|endpoint.*not found' `
   "Event Grid still cannot see the function; check that 'azd deploy' published it ('az functionapp function list -g $env:AZURE_RESOURCE_GROUP -n $env:AZURE_FUNCTION_APP_NAME' lists cluster_events), then run 'azd hooks run postdeploy'" {
   az deployment group create `
     --subscription $env:AZURE_SUBSCRIPTION_ID `
     --resource-group $topicGroup `
-    --name argoboot-cluster-events `
+    --name $deployment `
     --template-file infra/modules/cluster-events.bicep `
     --parameters `
       systemTopicName=$topicName `
       reuseExistingTopic=$reuse `
+      eventSubscriptionName=$env:EVENT_SUBSCRIPTION_NAME `
       functionAppId=$env:AZURE_FUNCTION_APP_ID `
       eventsIdentityId=$env:EVENTS_IDENTITY_ID `
       deadLetterStorageAccountId=$env:STORAGE_ACCOUNT_ID `
       deadLetterContainerName=$env:DEAD_LETTER_CONTAINER `
       alertActionGroupId=$env:ALERT_ACTION_GROUP_ID `
-      tags=$tags `
+      "@$tagsFile" `
     --output none
 }
-azd env set SUBSCRIBE_CLUSTER_EVENTS true
-if ($reuse -eq 'true') {
-    azd env set ARGOBOOT_SYSTEM_TOPIC_NAME $topicName
-    azd env set ARGOBOOT_SYSTEM_TOPIC_RESOURCE_GROUP $topicGroup
-}
+Remove-Item $tagsFile
+if ($reuse -ne 'true') { azd env set SUBSCRIBE_CLUSTER_EVENTS true }
 Write-Host "argoboot: cluster events of subscription $env:AZURE_SUBSCRIPTION_ID now reach $env:AZURE_FUNCTION_APP_NAME/cluster_events"

@@ -2,8 +2,10 @@
 # azd postdeploy hook: subscribe the cluster_events function to this subscription's cluster events.
 # Event Grid refuses a function endpoint that is not deployed yet, so the first `azd provision` leaves the event
 # subscription out (subscribeClusterEvents=false). Now the code is deployed: add it, and keep it in later provisions.
-# Azure allows one system topic per subscription: if the subscription has one already, the event subscription goes
-# on that topic (with the events identity added to it for dead-lettering), and later provisions reuse it too.
+# Azure allows one system topic per subscription: if the subscription has one already (another team's), the event
+# subscription goes on that topic (with the events identity added to it for dead-lettering) by a deployment of this
+# hook's, on every `azd deploy`; main.bicep never deploys into that team's resource group, so `azd down` cannot delete
+# it (the predown hook, remove-cluster-events.sh, takes the event subscription off their topic).
 # The values are main.bicep's outputs, which azd passes to hooks as environment variables. Idempotent.
 set -eu
 . "$(dirname "$0")/lib.sh"
@@ -41,34 +43,44 @@ if [ -n "$existing" ]; then
       fi
       identities=""
       for identity in $assigned; do identities="$identities\"$identity\": {}, "; done
-      az rest --method patch --url "$topic_id?api-version=2022-06-15" --output none \
-        --body "{\"identity\": {\"type\": \"UserAssigned\", \"userAssignedIdentities\": {$identities\"$EVENTS_IDENTITY_ID\": {}}}}"
+      body=$(mktemp)
+      printf '{"identity": {"type": "UserAssigned", "userAssignedIdentities": {%s"%s": {}}}}' \
+        "$identities" "$EVENTS_IDENTITY_ID" >"$body"
+      az rest --method patch --url "$topic_id?api-version=2022-06-15" --output none --body "@$body"
+      rm -f "$body"
       echo "argoboot: added the events identity to $topic_id (it dead-letters undeliverable cluster events with it)"
     fi
   fi
 fi
 
+# The service's own topic: the deployment main.bicep's module makes too, which later provisions keep (with
+# SUBSCRIBE_CLUSTER_EVENTS=true). Another team's: a deployment named for this environment, this hook's alone.
+deployment=cluster-events
+tags_file=$(mktemp)
+printf '{"parameters": {"tags": {"value": {"azd-env-name": "%s", "application": "argoboot"}}}}' "$AZURE_ENV_NAME" \
+  >"$tags_file"
+[ "$reuse" = false ] || deployment="events-$DEPLOYMENT_SUFFIX"
 retry_on "subscribing $AZURE_FUNCTION_APP_NAME/cluster_events to the cluster events" \
   "Destination endpoint not found|endpoint.*not found" \
   "Event Grid still cannot see the function; check that 'azd deploy' published it ('az functionapp function list -g $AZURE_RESOURCE_GROUP -n $AZURE_FUNCTION_APP_NAME' lists cluster_events), then run 'azd hooks run postdeploy'" \
   az deployment group create \
     --subscription "$AZURE_SUBSCRIPTION_ID" \
     --resource-group "$topic_group" \
-    --name argoboot-cluster-events \
+    --name "$deployment" \
     --template-file infra/modules/cluster-events.bicep \
     --parameters \
       systemTopicName="$topic_name" \
       reuseExistingTopic="$reuse" \
+      eventSubscriptionName="$EVENT_SUBSCRIPTION_NAME" \
       functionAppId="$AZURE_FUNCTION_APP_ID" \
       eventsIdentityId="$EVENTS_IDENTITY_ID" \
       deadLetterStorageAccountId="$STORAGE_ACCOUNT_ID" \
       deadLetterContainerName="$DEAD_LETTER_CONTAINER" \
       alertActionGroupId="${ALERT_ACTION_GROUP_ID:-}" \
-      tags="{\"azd-env-name\": \"$AZURE_ENV_NAME\", \"application\": \"argoboot\"}" \
+      "@$tags_file" \
     --output none
-azd env set SUBSCRIBE_CLUSTER_EVENTS true
-if [ "$reuse" = true ]; then
-  azd env set ARGOBOOT_SYSTEM_TOPIC_NAME "$topic_name"
-  azd env set ARGOBOOT_SYSTEM_TOPIC_RESOURCE_GROUP "$topic_group"
-fi
+rm -f "$tags_file"
+# Only the service's own topic is main.bicep's to keep; another team's stays this hook's (main.bicep could not create
+# a second topic for the subscription).
+[ "$reuse" = true ] || azd env set SUBSCRIBE_CLUSTER_EVENTS true
 echo "argoboot: cluster events of subscription $AZURE_SUBSCRIPTION_ID now reach $AZURE_FUNCTION_APP_NAME/cluster_events"

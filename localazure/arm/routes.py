@@ -128,8 +128,9 @@ class ArmRoutes(ResourceGroupRoutes, AssociatedResourceRoutes, ExtensionTypeCata
 
 
     def _resources(self, call: Call) -> Reply:
-        """`GET /subscriptions/{s}/resources?$filter=resourceType eq '...' [or ...]`: the generic list, which
-        the sweep uses to find clusters (ids, locations and tags; properties only with `$expand`)."""
+        """`GET /subscriptions/{s}/resources?$filter=resourceType eq '...' [or ...]`: the generic list (ids,
+        locations and tags; properties only with `$expand`). The sweep lists per cluster type instead (`_list`): this
+        needs subscriptions/resources/read, which the app's role does not hold."""
         allow(call, "GET")
         wanted = {t.lower() for t in re.findall(r"resourceType eq '([^']+)'", call.query.get("$filter", ""))}
         if call.query.get("$filter") and not wanted:

@@ -223,17 +223,37 @@ class ArmGateway:
         return str(properties.get("roleAssignmentMode") or "LegacyRegistryPermissions")
 
     def list_clusters(self, subscription: str) -> list[ListedCluster]:
-        """Every AKS and Arc cluster in the subscription, with its tags (one paged list call)."""
-        wanted = " or ".join(f"resourceType eq '{ns}/{t}'" for ns, t in CLUSTER_TYPES.values())
+        """Every AKS and Arc cluster in the subscription, with its tags: one paged list per cluster type, which the
+        role's cluster read actions allow (the generic resource list would need subscriptions/resources/read, the
+        right to list every resource of the subscription)."""
+        from urllib.parse import urlencode
+
+        from azure.core.exceptions import HttpResponseError
+        from azure.core.rest import HttpRequest
+        from azure.mgmt.core.exceptions import ARMErrorFormat
+
+        client = self._resources(subscription)
         found = []
-        with _azure_errors():
-            for resource in self._resources(subscription).resources.list(filter=wanted):
+        for kind, (namespace, resource_type) in CLUSTER_TYPES.items():
+            query = urlencode({"api-version": CLUSTER_API_VERSIONS[kind]})
+            url: str | None = f"{self._options['base_url']}/subscriptions/{subscription}/providers/{namespace}/" \
+                              f"{resource_type}?{query}"
+            while url:
                 try:
-                    ref = parse_cluster_id(str(resource.id))
-                except InvalidClusterId as exc:  # e.g. a resource group with non-ASCII letters, which Azure allows
-                    log.warning("cluster %s is outside the ids the service accepts, left alone: %s", resource.id, exc)
-                    continue
-                found.append(ListedCluster(ref=ref, tags=dict(resource.tags or {})))
+                    with _azure_errors():
+                        response = client.send_request(HttpRequest("GET", url))
+                        if response.status_code != 200:
+                            raise HttpResponseError(response=response, error_format=ARMErrorFormat)
+                except AzureError as exc:
+                    if exc.code == "MissingSubscriptionRegistration":  # the provider unused here: none of its type
+                        break
+                    raise
+                page = response.json() or {}
+                for resource in page.get("value") or []:
+                    listed = _listed(resource)
+                    if listed is not None:
+                        found.append(listed)
+                url = page.get("nextLink")
         return found
 
     def list_extensions(self, cluster: ClusterRef) -> list[ExtensionState]:
@@ -408,3 +428,12 @@ def _extension_state(ext: Any) -> ExtensionState:
 def _when(moment: Any) -> str | None:
     """A systemData time as ISO 8601 text (the SDK gives a datetime), for comparing one reading with the next."""
     return moment.isoformat() if moment is not None else None
+
+
+def _listed(resource: Mapping[str, Any]) -> ListedCluster | None:
+    try:
+        ref = parse_cluster_id(str(resource.get("id")))
+    except InvalidClusterId as exc:  # e.g. a resource group with non-ASCII letters, which Azure allows
+        log.warning("cluster %s is outside the ids the service accepts, left alone: %s", resource.get("id"), exc)
+        return None
+    return ListedCluster(ref=ref, tags=dict(resource.get("tags") or {}))

@@ -138,16 +138,18 @@ def test_the_emulator_accepts_only_published_api_versions() -> None:
 
 
 def _role_permissions() -> dict[str, list[str]]:
-    """Every action-like string of the custom role: the JSON's lists and the Bicep definition's literals."""
+    """Every action-like string of the custom roles (the cluster role and the identity role): the JSON's lists and the
+    Bicep definitions' literals."""
     import json
 
     role = json.loads((ROOT / "infra" / "bootstrapper-role.json").read_text())
-    found = {"actions": list(role["actions"]) + list(role["enableWorkloadIdentityOnClusters"]["actions"])}
+    found = {"actions": list(role["actions"]) + list(role["enableWorkloadIdentityOnClusters"]["actions"]) +
+             list(role["identityRole"]["actions"])}
     bicep = (ROOT / "infra" / "modules" / "bootstrapper-role.bicep").read_text()
     for kind in ("notActions", "dataActions", "notDataActions"):
-        listed = re.search(rf"{kind}:\s*\[(.*?)\]", bicep, re.S)
-        assert listed is not None, f"{kind} missing from the role definition"
-        found[kind] = re.findall(r"'([^']+)'", listed.group(1))
+        listed = re.findall(rf"{kind}:\s*\[(.*?)\]", bicep, re.S)
+        assert len(listed) == 2, f"{kind} missing from a role definition"
+        found[kind] = [a for one in listed for a in re.findall(r"'([^']+)'", one)]
     return found
 
 

@@ -17,7 +17,7 @@ import pytest
 from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
 from shared.pipeline.outcome_record import RUN, SWEEP
 from tests.e2e.helpers import RG, aks_id, replies, send_request
-from tests.infra.bicep import INFRA, parse
+from tests.infra.bicep import INFRA, parse, sweep_window
 
 WORKBOOK = INFRA / "workbook.json"
 ALERTS = INFRA / "modules" / "alerts.bicep"
@@ -111,10 +111,10 @@ def test_the_dead_letter_alerts_watch_both_queues_and_the_event_subscription() -
     criteria = resources["deadLetters"]["config"]["properties"]["criteria"]["allOf"][0]
     assert criteria["metricName"] == "DeadletteredMessages" and criteria["dimensions"][0]["values"] == \
         ["installQueueName", "workQueueName"]  # refused requests, and work that kept failing
-    events = parse(INFRA / "modules" / "cluster-events.bicep")["resources"]["deadLetterAlert"]["config"]
-    metric = events["properties"]["criteria"]["allOf"][0]
-    assert metric["metricName"] == "DeadLetteredCount"
-    assert "argoboot-cluster-events" in [v.lower() for v in metric["dimensions"][0]["values"]]
+    events = parse(INFRA / "modules" / "cluster-events.bicep")
+    assert "DeadLetteredCount" in [a["metric"] for a in events["variables"]["deliveryAlerts"]["value"]]
+    metric = events["resources"]["deliveryAlert"]["config"]["config"]["properties"]["criteria"]["allOf"][0]
+    assert "eventSubscriptionName" in metric["dimensions"][0]["values"]  # and its upper case, as Event Grid reports
     workbook = parse(INFRA / "modules" / "workbook.bicep")["resources"]["workbook"]["config"]["properties"]
     assert workbook["sourceId"] == "applicationInsightsId"
 
@@ -125,4 +125,5 @@ def test_no_sweep_alert_waits_two_schedules_of_the_deployed_sweep() -> None:
     assert main["sweepIntervalMinutes"]["default"] == minutes
     (no_sweep,) = [a for a in parse(ALERTS)["variables"]["logAlerts"]["value"] if a["name"] == "no-sweep"]
     assert (no_sweep["operator"], no_sweep["threshold"]) == ("LessThan", 1)
-    assert "2 * sweepIntervalMinutes" in ALERTS.read_text() and "PT${2 * sweepIntervalMinutes}M" in ALERTS.read_text()
+    assert no_sweep["window"] == "sweepWindow" and "var wanted = 2 * sweepIntervalMinutes" in ALERTS.read_text()
+    assert sweep_window(minutes) == "PT1H"

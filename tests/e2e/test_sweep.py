@@ -140,7 +140,8 @@ def test_a_subscription_that_fails_does_not_stop_the_others(azurite: Any) -> Non
     with LocalAzure(azurite=azurite, provider_states=REGISTERED,
                     allowed_subscriptions=(SUBSCRIPTION, OTHER_SUBSCRIPTION)) as az:
         az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-fine")
-        az.arm.inject(method="GET", path_regex=f"/subscriptions/{OTHER_SUBSCRIPTION}/resources$", status=403,
+        az.arm.inject(method="GET", path_regex=f"/subscriptions/{OTHER_SUBSCRIPTION}/providers/"
+                      "Microsoft.ContainerService/managedClusters$", status=403,
                       code="AuthorizationFailed", message="no read on this subscription", times=1)
         report = sweep(az)
         assert list(report.enqueued) == [aks_id("aks-fine").lower()]

@@ -44,7 +44,8 @@ def rbac_action(method: str, path: str) -> str:
     segments = [s for s in path.split("/") if s]
     lower = [s.lower() for s in segments]
     request = f"{method} {path}"
-    # Generic resource lists (the sweep: GET /subscriptions/{s}/resources?$filter=resourceType eq '...').
+    # Generic resource lists (GET /subscriptions/{s}/resources): the sweep lists per cluster type instead; mapped so a
+    # return to it fails the role coverage test (the role has no subscriptions/resources/read, issue 24 row 7).
     if method == "GET" and len(lower) == 3 and lower[0] == "subscriptions" and lower[2] == "resources":
         return "Microsoft.Resources/subscriptions/resources/read"
     # Pre-flight: the identity's resource group exists (GET /subscriptions/{s}/resourcegroups/{g}).

@@ -58,9 +58,10 @@ def app_settings() -> dict[str, Any]:
 
 
 def role_actions(*, enable_workload_identity_on_clusters: bool = True) -> list[str]:
-    """The custom role's actions as deployed: by default with every optional feature on (the most it may hold)."""
+    """The custom roles' actions as deployed (the cluster role's and the identity role's, which together are what the
+    app may do where both are assigned): by default with every optional feature on (the most it may hold)."""
     role = json.loads(ROLE_JSON.read_text())
-    actions: list[str] = role["actions"]
+    actions: list[str] = role["actions"] + role["identityRole"]["actions"]
     if enable_workload_identity_on_clusters:
         actions = actions + role["enableWorkloadIdentityOnClusters"]["actions"]
     return actions
@@ -74,3 +75,17 @@ def module_paths(path: Path) -> set[Path]:
 def required_parameters(path: Path) -> set[str]:
     """Parameters without a default (pycep gives those `default: None`), which every deployment must pass."""
     return {name for name, p in parse(path).get("parameters", {}).items() if p.get("default") is None}
+
+
+def sweep_window(sweep_interval_minutes: int) -> str:
+    """The no-sweep alert's window for this interval, by evaluating alerts.bicep's `var sweepWindow` chain."""
+    text = (INFRA / "modules" / "alerts.bicep").read_text()
+    chain = re.search(r"^var sweepWindow = (.*)$", text, re.MULTILINE)
+    assert chain, "alerts.bicep: `var sweepWindow = ...` is gone"
+    wanted = 2 * sweep_interval_minutes
+    for limit, window in re.findall(r"wanted <= (\d+) \? '(\w+)'", chain.group(1)):
+        if wanted <= int(limit):
+            return window
+    last = re.search(r": '(\w+)'$", chain.group(1).strip())
+    assert last, "alerts.bicep: sweepWindow has no last choice"
+    return last.group(1)

@@ -10,9 +10,11 @@ import yaml
 
 from tests.infra.bicep import INFRA, MAIN, ROOT, parse, required_parameters
 
-HOOKS = [INFRA / "scripts" / f"{name}.{suffix}" for name in ("subscribe-cluster-events", "assign-bootstrapper-role")
+DEPLOYING_HOOKS = ("subscribe-cluster-events", "assign-bootstrapper-role")
+HOOKS = [INFRA / "scripts" / f"{name}.{suffix}" for name in (*DEPLOYING_HOOKS, "remove-cluster-events")
          for suffix in ("sh", "ps1")]
 AZD_PROVIDES = {"AZURE_ENV_NAME", "AZURE_SUBSCRIPTION_ID"}  # azd's own environment values, not main.bicep outputs
+AZD_SETTINGS = {"ARGOBOOT_RETRY_SECONDS", "ARGOBOOT_RETRY_ATTEMPTS"}  # the hooks' own knobs (lib.sh)
 
 
 def test_azure_yaml_deploys_this_folder_as_a_python_function_app_with_main_bicep() -> None:
@@ -42,7 +44,7 @@ def _deployed_parameters(text: str) -> tuple[Path, set[str]]:
 
 def test_hooks_pass_their_modules_their_parameters_from_main_outputs() -> None:
     config = yaml.safe_load((ROOT / "azure.yaml").read_text())
-    assert set(config["hooks"]) == {"postprovision", "postdeploy"}
+    assert set(config["hooks"]) == {"postprovision", "postdeploy", "predown"}
     outputs = set(parse(MAIN)["outputs"])
     for event, scripts in config["hooks"].items():
         for hook in scripts.values():
@@ -50,16 +52,17 @@ def test_hooks_pass_their_modules_their_parameters_from_main_outputs() -> None:
             assert path in {h.resolve() for h in HOOKS}, f"{event}: {hook['run']} is not a known hook"
     for hook in HOOKS:
         text = hook.read_text()
-        module, passed = _deployed_parameters(text)
-        module_params = parse(module)["parameters"]
-        required = required_parameters(module)
-        assert passed - set(module_params) == set() and required - passed == set(), hook.name
+        if hook.stem in DEPLOYING_HOOKS:
+            module, passed = _deployed_parameters(text)
+            module_params = parse(module)["parameters"]
+            required = required_parameters(module)
+            assert passed - set(module_params) == set() and required - passed == set(), hook.name
         variable = r"\$env:([A-Z][A-Z0-9_]+)" if hook.suffix == ".ps1" else r"\$\{?([A-Z][A-Z0-9_]+)"
-        used = set(re.findall(variable, text)) - AZD_PROVIDES
+        used = set(re.findall(variable, text)) - AZD_PROVIDES - AZD_SETTINGS
         assert used, hook.name
         assert used - outputs == set(), f"{hook.name} reads values main.bicep does not output"
     # The sh and the pwsh twin of each hook deploy the same module with the same parameters.
-    for sh in (h for h in HOOKS if h.suffix == ".sh"):
+    for sh in (h for h in HOOKS if h.suffix == ".sh" and h.stem in DEPLOYING_HOOKS):
         assert _deployed_parameters(sh.read_text()) == _deployed_parameters(sh.with_suffix(".ps1").read_text())
 
 

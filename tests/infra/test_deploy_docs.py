@@ -144,7 +144,8 @@ def test_the_checker_catches_the_documented_deployment_without_location() -> Non
     assert any("needs -l/--location" in p for p in problems_with(typo))
     [script] = commands_in("```bash\nAZURE_LOCATION=x infra/scripts/assign-bootstrapper-role.sh\n```\n")
     assert {p.split(" reads ")[1].split(",")[0] for p in problems_with(script)} == \
-        {"AZURE_SUBSCRIPTION_ID", "APP_PRINCIPAL_ID"}
+        {"AZURE_SUBSCRIPTION_ID", "APP_PRINCIPAL_ID", "DEPLOYMENT_SUFFIX", "ROLE_DEFINITION_ID",
+         "IDENTITY_ROLE_DEFINITION_ID"}
 
 
 def test_every_command_in_the_deployment_guide_matches_what_it_drives() -> None:
@@ -156,7 +157,12 @@ def test_every_command_in_the_deployment_guide_matches_what_it_drives() -> None:
     assert {"infra/main.bicep", "infra/onboard-subscription.bicep"} <= templates
     main_runs = [c.parameters() for c in deployments if c.option("-f") == "infra/main.bicep"]
     assert any(p.get("subscribeClusterEvents") == "true" for p in main_runs)
-    assert any(p.get("existingSystemTopicName") for p in main_runs)  # the reuse of an existing topic
+    # The reuse of an existing topic: by the event subscription's own deployment, and when onboarding.
+    assert not any(p.get("existingSystemTopicName") for p in main_runs)
+    assert any(c.parameters().get("reuseExistingTopic") == "true" for c in deployments
+               if c.option("-f") == "infra/modules/cluster-events.bicep" and c.words[2] == "group")
+    assert any(c.parameters().get("existingSystemTopicName") for c in deployments
+               if c.option("-f") == "infra/onboard-subscription.bicep")
     scripts = {c.words[0] for c in commands if c.words[0].startswith("infra/scripts/")}
     assert scripts == {"infra/scripts/assign-bootstrapper-role.sh", "infra/scripts/create-status-api-app.sh"}
     assert len(commands) >= 20, f"only {len(commands)} commands found: is the parser still reading the blocks?"

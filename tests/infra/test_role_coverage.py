@@ -83,8 +83,6 @@ def test_the_action_map(arm_recorder: ArmRequestRecorder) -> None:
     assert rbac_action("PUT", f"{cluster}/providers/Microsoft.Authorization/roleAssignments/1") == \
         "Microsoft.Authorization/roleAssignments/write"
     assert is_graph("/v1.0/applications/1e84e2d9/federatedIdentityCredentials") and not is_graph(cluster)
-    assert rbac_action("GET", f"/subscriptions/{SUBSCRIPTION}/resources") == \
-        "Microsoft.Resources/subscriptions/resources/read"
     subscription = f"/subscriptions/{SUBSCRIPTION}"
     for method, path in (("POST", f"{cluster}/runCommand"), ("GET", f"{subscription}/resourcegroups"),
                          ("PUT", f"{subscription}/resourceGroups/{RG}/providers/Microsoft.Compute/virtualMachines/vm"),
