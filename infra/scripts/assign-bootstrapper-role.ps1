@@ -13,7 +13,7 @@ if ($identityGroup -and $identitySubscription -ine $env:AZURE_SUBSCRIPTION_ID) {
     Write-Warning "argoboot: no IDENTITY_RESOURCE_GROUP for subscription $env:AZURE_SUBSCRIPTION_ID: the identity role (create, federate and delete managed identities) is assigned on the whole subscription. For least privilege, 'azd env set ARGOBOOT_IDENTITIES_IN_CLUSTER_GROUPS false' (the default: a group of its own per environment) or 'azd env set ARGOBOOT_IDENTITY_RESOURCE_GROUP <group>' (docs/deploy.md)"
 } else {
     if ($env:AZURE_RESOURCE_GROUP -and $identityGroup -ieq $env:AZURE_RESOURCE_GROUP) {
-        Write-Error "argoboot: IDENTITY_RESOURCE_GROUP names $identityGroup, this environment's own resource group, which 'azd down' deletes with the clusters' Argo CD identities in it; name a group of its own ('azd env set ARGOBOOT_IDENTITY_RESOURCE_GROUP <group>', or unset it for rg-$env:AZURE_ENV_NAME-argocd-identities), then 'azd provision'"
+        Write-Error "argoboot: IDENTITY_RESOURCE_GROUP names $identityGroup, this environment's own resource group, which 'azd down' deletes with the clusters' Argo CD identities in it; name a group of its own ('azd env set ARGOBOOT_IDENTITY_RESOURCE_GROUP <group>', or unset it for rg-$($env:AZURE_ENV_NAME)-argocd-identities), then 'azd provision'"
         exit 1
     }
     Ensure-IdentityGroup $env:AZURE_SUBSCRIPTION_ID $identityGroup
