@@ -35,8 +35,11 @@ param allowedResourceGroups string = ''
 @description('Profile for events and for requests that name none (DEFAULT_PROFILE).')
 param defaultProfile string = 'default'
 
-@description('Resource group for the per-cluster Argo CD identities (IDENTITY_RESOURCE_GROUP); it must exist in each subscription. Recommended: the identity role is then assigned there only (the postprovision hook). Empty: the cluster\'s own group, and the identity role on the subscription.')
+@description('Resource group for the per-cluster Argo CD identities (IDENTITY_RESOURCE_GROUP): a name (that group in each allowed subscription), a resource group id, or <subscription>=<group> entries. Empty (the default): rg-<environmentName>-argocd-identities. The postprovision hook creates it in each subscription if missing (never this deployment: `azd down` would delete it, and with it the identities every cluster\'s Argo CD signs in with) and assigns the identity role there only.')
 param identityResourceGroup string = ''
+
+@description('Explicit opt-out of the identity group: each cluster\'s identity in the cluster\'s own group (IDENTITY_RESOURCE_GROUP unset), and the identity role (create, federate, delete managed identities) on the whole subscription; the postprovision hook warns.')
+param identitiesInClusterGroups bool = false
 
 @description('The tag a cluster opts out (or in) with (OPT_TAG).')
 param optTag string = 'argoboot'
@@ -154,6 +157,8 @@ var tags = {
 }
 var deploymentContainerName = 'app-package'
 var deadLetterContainerName = 'cluster-events-deadletter'
+// The identity group this environment's app setting names: its own per environment (and, a plain name, per subscription).
+var identityGroup = identitiesInClusterGroups ? '' : (empty(trim(identityResourceGroup)) ? 'rg-${environmentName}-argocd-identities' : trim(identityResourceGroup))
 var allowedSubscriptions = empty(trim(otherSubscriptions)) ? subscription().subscriptionId : '${subscription().subscriptionId},${replace(trim(otherSubscriptions), ' ', '')}'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -243,7 +248,7 @@ module app 'modules/functionapp.bicep' = {
     allowedSubscriptions: allowedSubscriptions
     allowedResourceGroups: allowedResourceGroups
     defaultProfile: defaultProfile
-    identityResourceGroup: identityResourceGroup
+    identityResourceGroup: identityGroup
     optTag: optTag
     optDefault: optDefault
     sweepSchedule: sweepSchedule
@@ -362,4 +367,4 @@ output DEPLOYMENT_SUFFIX string = deploymentSuffix
 output EVENT_SUBSCRIPTION_NAME string = eventSubscriptionName
 output ROLE_DEFINITION_ID string = role.outputs.roleDefinitionId
 output IDENTITY_ROLE_DEFINITION_ID string = role.outputs.identityRoleDefinitionId
-output IDENTITY_RESOURCE_GROUP string = identityResourceGroup
+output IDENTITY_RESOURCE_GROUP string = identityGroup

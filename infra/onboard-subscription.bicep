@@ -2,7 +2,9 @@
 // subscription sending that subscription's cluster events to the same function app, on a system topic of its own or
 // on the one the subscription has already (Azure allows one per subscription). Run it in the subscription to onboard,
 // with values from the main deployment's outputs, then assign the roles with infra/scripts/assign-bootstrapper-role.sh
-// and add the subscription to ALLOWED_SUBSCRIPTIONS (main.bicep's otherSubscriptions); docs/deploy.md has the commands.
+// (which first creates this subscription's identity group, IDENTITY_RESOURCE_GROUP, if missing: as in the main
+// subscription, not here, so no deployment owns the group the clusters' identities live in) and add the subscription
+// to ALLOWED_SUBSCRIPTIONS (main.bicep's otherSubscriptions); docs/deploy.md has the commands.
 // Not an azd deployment: `azd down` never sees it (docs/deploy.md, "Removing", says how to take it back).
 targetScope = 'subscription'
 

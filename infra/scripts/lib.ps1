@@ -50,3 +50,15 @@ function Identity-Home([string]$Subscription) {
     if ($target -match '^/subscriptions/([^/]+)/resourceGroups/([^/]+)') { return @($Matches[1], $Matches[2]) }
     return @($Subscription, $target)
 }
+
+# Ensure-IdentityGroup subscription group: as lib.sh's ensure_identity_group (no azd-env-name tag: azd down deletes by it).
+function Ensure-IdentityGroup([string]$Subscription, [string]$Group) {
+    $exists = az group exists --subscription $Subscription --name $Group
+    if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+    if ("$exists".Trim() -ne 'true') {
+        az group create --subscription $Subscription --name $Group --location $env:AZURE_LOCATION `
+          --tags application=argoboot "argoboot-identity-group=$env:AZURE_ENV_NAME" --output none
+        if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+        Write-Host "argoboot: created the identity resource group $Group in subscription $Subscription ('azd down' leaves it: it holds the clusters' Argo CD identities)"
+    }
+}

@@ -66,3 +66,14 @@ identity_home() {
     *) echo "$1 $target" ;;
   esac
 }
+
+# ensure_identity_group <subscription> <group>: create the identity resource group if it is missing, tagged as this
+# environment's argoboot identity group. Never tagged azd-env-name: azd finds groups to delete by that tag too.
+ensure_identity_group() {
+  exists=$(az group exists --subscription "$1" --name "$2")
+  if [ "$exists" != true ]; then
+    az group create --subscription "$1" --name "$2" --location "$AZURE_LOCATION" \
+      --tags application=argoboot "argoboot-identity-group=$AZURE_ENV_NAME" --output none
+    echo "argoboot: created the identity resource group $2 in subscription $1 ('azd down' leaves it: it holds the clusters' Argo CD identities)"
+  fi
+}

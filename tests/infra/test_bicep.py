@@ -170,6 +170,8 @@ def test_defaults_in_bicep_are_the_codes_defaults() -> None:
     assert params["optDefault"]["default"] == ("in" if Settings.opt_in_by_default else "out")
     template = json.loads((ROOT / "local.settings.json.template").read_text())["Values"]
     assert params["sweepSchedule"]["default"] == template["SWEEP_SCHEDULE"]  # no code default: the template's
+    # Unset in the code (the cluster's own group); the deployment's empty default means rg-<env>-argocd-identities
+    # on purpose (least privilege, tests/infra/test_identity_group.py).
     assert params["identityResourceGroup"]["default"] == "" and Settings.identity_resource_group is None
 
 

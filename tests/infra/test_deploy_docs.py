@@ -144,7 +144,7 @@ def test_the_checker_catches_the_documented_deployment_without_location() -> Non
     assert any("needs -l/--location" in p for p in problems_with(typo))
     [script] = commands_in("```bash\nAZURE_LOCATION=x infra/scripts/assign-bootstrapper-role.sh\n```\n")
     assert {p.split(" reads ")[1].split(",")[0] for p in problems_with(script)} == \
-        {"AZURE_SUBSCRIPTION_ID", "APP_PRINCIPAL_ID", "DEPLOYMENT_SUFFIX", "ROLE_DEFINITION_ID",
+        {"AZURE_SUBSCRIPTION_ID", "AZURE_ENV_NAME", "APP_PRINCIPAL_ID", "DEPLOYMENT_SUFFIX", "ROLE_DEFINITION_ID",
          "IDENTITY_ROLE_DEFINITION_ID"}
 
 
