@@ -16,9 +16,9 @@ from shared.bootstrap.poll_schedule import next_check
 SIGMA = 0.3
 WAITS = 2000
 #: kind: (typical duration in seconds, the caps to try)
-KINDS = {"install (EXTENSION_POLL_SECONDS)": (150.0, (5.0, 10.0, 15.0, 30.0)),
+KINDS = {"install (EXTENSION_POLL_SECONDS)": (180.0, (5.0, 10.0, 15.0, 30.0)),
          "registration (PROVIDER_POLL_SECONDS)": (80.0, (5.0, 10.0, 20.0, 30.0)),
-         "create (CLUSTER_POLL_SECONDS)": (300.0, (15.0, 30.0, 60.0)),
+         "create (CLUSTER_POLL_SECONDS)": (320.0, (15.0, 20.0, 30.0, 60.0)),
          "replication (IDENTITY_RETRY_SECONDS)": (20.0, (5.0, 10.0, 20.0))}
 
 

@@ -112,7 +112,7 @@ param providerPollSeconds int = 10
 @description('Longest gap between checks of a cluster still creating (CLUSTER_POLL_SECONDS).')
 param clusterPollSeconds int = 30
 @description('Longest gap between checks of an install in progress: the poll schedule doubles its gaps from 0.5 s up to it (EXTENSION_POLL_SECONDS).')
-param extensionPollSeconds int = 10
+param extensionPollSeconds int = 15
 @description('Seconds an instance trusts a provider it saw Registered (PROVIDER_CACHE_SECONDS).')
 param providerCacheSeconds int = 3600
 @description('Checks before a wait is declared failed (MAX_WAIT_POLLS).')

@@ -62,11 +62,20 @@ def test_gaps_stretch_only_when_the_read_budget_is_scarce(elapsed: float, cap: f
         assert plain <= paced <= min(cap, plain * MAX_STRETCH)
 
 
+@given(done=st.floats(0.0, 2000.0), cap=st.floats(0.5, 120.0), headroom=st.floats(0.0, 1.0))
+def test_a_stretched_schedule_skips_checks_never_moves_them(done: float, cap: float, headroom: float) -> None:
+    paced = checks_until(done, cap, headroom)
+    assert set(paced) <= set(checks_until(paced[-1], cap))
+    if done >= 2 * cap:  # once the gaps are at the cap (by 2 caps), no check is skipped: the end is seen as soon
+        assert paced[-1] == checks_until(done, cap)[-1]
+
+
 def test_the_stretch_rises_as_the_budget_runs_out() -> None:
     assert stretch(1.0) == stretch(SCARCE_BELOW) == 1.0
     assert 1.0 < stretch(SCARCE_BELOW / 2) < stretch(0.0) == MAX_STRETCH
-    assert next_check(elapsed=1.5, cap=10.0, headroom=0.0) == 8.0  # 2 s, four times as long
-    assert checks_until(60.0, cap=10.0, headroom=0.0)[:3] == [2.0, 12.0, 22.0]  # at the cap at once
+    assert next_check(elapsed=1.5, cap=10.0, headroom=0.0) == 6.0  # up to 8 s: the check at 3.5 s is skipped
+    assert checks_until(60.0, cap=10.0, headroom=0.0) == [1.5, 7.5, 15.5, 25.5, 35.5, 45.5, 55.5, 65.5]
+    assert checks_until(60.0, cap=10.0) == [0.5, 1.5, 3.5, 7.5, 15.5, 25.5, 35.5, 45.5, 55.5, 65.5]
 
 
 class Clock:
@@ -92,7 +101,7 @@ def test_the_planner_times_a_wait_from_its_start_across_runs() -> None:
         clock.now += tracked.delay
         tracked = planner.track(tracked.wait, waiting("install"), SUB)
         delays.append(tracked.delay)
-    assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]  # EXTENSION_POLL_SECONDS caps them
+    assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0]  # EXTENSION_POLL_SECONDS caps them
     assert tracked.wait == WaitState("install", 1000.0, clock.now)
     assert planner.track(tracked.wait, Outcome(Phase.SUCCEEDED), SUB).wait is None
     assert planner.track(tracked.wait, Outcome(Phase.FAILED, error_code=WAIT_TIMED_OUT), SUB).wait is None
@@ -152,7 +161,7 @@ def test_a_burst_that_drains_the_read_budget_stretches_the_checks() -> None:
         pacer.acquire(f"GET /{i}", ((SUB, "reads"),))
     assert pacer.headroom(SUB) == 0.0
     scarce = planner.track(started.wait, waiting("install"), SUB).delay
-    assert relaxed == 2.0 and scarce == 2.0 * MAX_STRETCH
+    assert relaxed == 2.0 and scarce == 6.0  # the check at 3.5 s skipped: the next at 7.5 s
     assert planner.track(started.wait, waiting("install", retry_after=1.0), SUB).delay == 1.0  # Azure's word wins
 
 
