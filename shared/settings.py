@@ -113,7 +113,7 @@ class Settings:
     # and its `--trade-off` (docs/performance.md, "The caps").
     identity_retry_seconds: float = 10.0
     provider_poll_seconds: float = 10.0
-    cluster_poll_seconds: float = 30.0
+    cluster_poll_seconds: float = 15.0
     extension_poll_seconds: float = 15.0
     provider_cache_seconds: float = 3600.0
     max_wait_polls: int = 240
