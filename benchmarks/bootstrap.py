@@ -52,7 +52,7 @@ def arm_requests() -> None:
         print(f"  new cluster, providers already cached  : {_summary(az.arm.requests)}")
         polls = sum(1 for r in az.arm.requests if r.method == "GET" and r.path.endswith("/extensions/argocd")) - 1
         print(f"    of which extension status polls     : {polls} (install {az.arm.extension_install_seconds:.0f}s, "
-              f"no history yet: the poll schedule's fast start, then every "
+              f"the poll schedule's fast start, then every "
               f"{az.services.settings.extension_poll_seconds:.0f}s at most)")
         az.arm.clear_log()
         cluster_id = later["data"]["resourceUri"]

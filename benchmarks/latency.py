@@ -1,21 +1,19 @@
-"""How soon the service notices that Azure is done, and how many reads that costs: the poll schedule against
-today's fixed intervals, on the queue path and on `argoboot run`'s loop (issue 14).
+"""How soon the service notices that Azure is done, and how many reads that costs: the poll schedule against the
+fixed intervals it replaced, on the queue path and on `argoboot run`'s loop, for every kind of wait (issues 14, 27).
 
-Run with `./dev bench latency` (`--clusters N`, `--sigma S`, `--seed N`). Prints figures; asserts nothing
-(tests/unit/test_poll_schedule.py and tests/e2e/test_poll_schedule.py assert the behaviour). docs/performance.md has
-the figures and what they assume.
+Run with `./dev bench latency` (`--clusters N`, `--sigmas S,S,...`, `--seed N`). Prints figures for each spread;
+asserts nothing (tests/unit/test_poll_schedule.py and tests/e2e/test_poll_schedule.py assert the behaviour).
+docs/performance.md has the figures and what they assume.
 
 Azure's times are drawn per operation from seeded lognormals (`localazure.arm.timing`): provider registrations by
 namespace, installs by region and by HA or not, clipped to 30-180 s and 60-400 s. Every cluster is in a subscription
 of its own with two providers unregistered, so each run waits for two registrations and one install; clusters arrive
-every `ARRIVAL_GAP` seconds, so later ones find the history earlier ones left in the ledger. Everything runs on the
-local Azure's virtual clock. From the emulator's request log: the moment Azure is done (the register POST or the
-PUT, plus its drawn duration), the first GET that sees it (the service acting on it), and the GETs in between.
-Each wait's figures go in the "history" row when its group's past waits placed its checks, in the "learning" row
-when it followed the back-off (a check `FIRST_CHECK` after it began).
+every `ARRIVAL_GAP` seconds. Everything runs on the local Azure's virtual clock. From the emulator's request log:
+the moment Azure is done (the register POST or the PUT, plus its drawn duration), the first GET that sees it (the
+service acting on it), and the GETs in between. Then the other kinds of wait (`benchmarks.other_waits`).
 
 Last, `argoboot run` against a zero-latency local Azure on the real clock (workload-identity profile, two providers
-unregistered, no history): wall time and ARM requests, with the schedule and with today's intervals.
+unregistered): wall time and ARM requests, with the schedule and with the fixed intervals.
 """
 from __future__ import annotations
 
@@ -23,13 +21,13 @@ import argparse
 import io
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from argoboot_cli.commands.run import follow, passes
 from argoboot_cli.output import Output
 from argoboot_cli.progress import Progress
-from benchmarks import schedule_alone
+from benchmarks import trade_off
 from benchmarks.other_waits import CREATES, KINDS, REPLICATION, UNINSTALL
 from benchmarks.wait_figures import (
     ARRIVAL_GAP,
@@ -37,6 +35,7 @@ from benchmarks.wait_figures import (
     FixedIntervals,
     Waits,
     outcomes,
+    run_here,
     subscription_of,
     use_fixed_intervals,
 )
@@ -147,34 +146,13 @@ def queue_path(azurite: Azurite, clusters: int, seed: int, sigma: float, fixed: 
         return measure(az.arm.requests, durations)
 
 
-class _VirtualProgress(Progress):
-    """`argoboot run`'s progress, whose waits move the virtual clock instead of sleeping."""
-
-    def __init__(self, clock: VirtualClock) -> None:
-        super().__init__(Output("text", io.StringIO(), io.StringIO()), live=False)
-        self._clock = clock
-
-    def wait(self, seconds: float, why: str) -> None:
-        self._clock.advance(seconds)
-
-
 def cli_path(azurite: Azurite, clusters: int, seed: int, sigma: float, fixed: bool) -> tuple[Waits, Waits]:
-    """`argoboot run`'s loop, one cluster after another, with the ledger's history."""
+    """`argoboot run`'s loop, one cluster after another."""
     with _local_azure(azurite, clusters, seed, sigma) as (az, durations):
         assert isinstance(az.clock, VirtualClock)
-        settings = az.services.settings
-        profiles = ProfileCatalog.load(settings.profiles_dir, settings.default_profile)
-        kind: Callable[..., PollPlanner] = FixedIntervals if fixed else PollPlanner
-        planner = kind(settings, az.clock, az.services.ledger)
-        reconciler = Reconciler(api=az.services.processor.reconciler.api, directory=az.services.processor.reconciler
-                                .directory, settings=settings, providers=ProviderCache(az.clock, 3600.0))
-        ends: list[tuple[str, str | None]] = []
+        ends = []
         for i, cluster_id in enumerate(_add_clusters(az, clusters)):
-            profile = profiles.resolve(_cluster(i)[2], None)
-            cluster = parse_cluster_id(cluster_id)
-            outcome = follow(passes(reconciler, cluster, profile), cluster.subscription, settings,
-                             _VirtualProgress(az.clock), None, None, planner)
-            ends.append((outcome.phase.value, outcome.error_code))
+            ends.append(run_here(az, cluster_id, fixed, profile=_cluster(i)[2]))
             az.clock.advance(ARRIVAL_GAP)
         outcomes(ends)
         return measure(az.arm.requests, durations)
@@ -193,7 +171,7 @@ def zero_latency_run(azurite: Azurite, fixed: bool) -> tuple[float, int, str]:
         cluster = parse_cluster_id(arm.add_aks_cluster(subscription, "rg-zero", "aks-zero")["data"]["resourceUri"])
         settings = az.services.settings
         profile = ProfileCatalog.load(settings.profiles_dir, settings.default_profile).resolve(None, None)
-        planner = (FixedIntervals if fixed else PollPlanner)(settings, time.time, None)
+        planner = (FixedIntervals if fixed else PollPlanner)(settings, time.time)
         reconciler = Reconciler(api=az.services.processor.reconciler.api,
                                 directory=az.services.processor.reconciler.directory, settings=settings,
                                 providers=ProviderCache(time.time, 3600.0))
@@ -205,54 +183,58 @@ def zero_latency_run(azurite: Azurite, fixed: bool) -> tuple[float, int, str]:
 
 
 def other_waits(azurite: Azurite, clusters: int, seed: int, sigma: float) -> None:
-    """The other kinds of wait (`benchmarks.other_waits`), on the queue path."""
-    print(f"\nother waits, queue path, {clusters} clusters each: AKS creates by region (medians " + ", ".join(
+    """The other kinds of wait (`benchmarks.other_waits`), on both paths."""
+    print(f"\nother waits, {clusters} clusters each: AKS creates by region (medians " + ", ".join(
         f"{r} {m:g}s" for r, m in CREATES.items()) + f"), uninstalls (median {UNINSTALL:g}s), principal replication "
         f"(median {REPLICATION:g}s), sigma {sigma:g}; 'reads' of a replication are its role-assignment PUTs")
-    for kind, run in KINDS.items():
+    for path, cli in (("queue", False), ("run", True)):
+        for kind, run in KINDS.items():
+            for name, fixed in (("poll schedule", False), ("fixed intervals (before)", True)):
+                waits = run(azurite, clusters, seed, sigma, fixed, cli)
+                print(f"  {path:<6} {name:<25} {kind:<31} {waits.row()}")
+
+
+def one_spread(azurite: Azurite, clusters: int, seed: int, sigma: float, others: bool) -> None:
+    """Every kind of wait, both paths, both schedules, at one spread."""
+    print(f"\n=== sigma {sigma:g}: {clusters} clusters, one subscription each with {len(UNREGISTERED)} providers "
+          f"unregistered, a request every {ARRIVAL_GAP:g}s (virtual clock)")
+    print("  installs:      lognormal by region and HA, medians " + ", ".join(
+        f"{r}/{'HA' if ha else 'no HA'} {m:g}s" for (r, ha), m in INSTALL_MEDIANS.items())
+          + f", sigma {sigma:g}, clipped to 60-400s")
+    print("  registrations: lognormal by namespace, medians " + ", ".join(
+        f"{ns} {m:g}s" for ns, m in REGISTRATION_MEDIANS.items()) + f", sigma {sigma:g}, clipped to 30-180s")
+    for path, run in (("queue path (continuations)", queue_path), ("argoboot run's loop", cli_path)):
+        print(f"\n{path}")
         for name, fixed in (("poll schedule", False), ("fixed intervals (before)", True)):
-            waits = run(azurite, clusters, seed, sigma, fixed)
-            for i, (label, row) in enumerate(waits.rows(fixed)):
-                print(f"  {name if i == 0 else '':<25} {kind if i == 0 else '':<31} {label:<8} {row}")
+            registrations, installs = run(azurite, clusters, seed, sigma, fixed)
+            for kind, waits in (("provider registered", registrations), ("extension installed", installs)):
+                print(f"  {name if kind.startswith('provider') else '':<25} {kind:<20} {waits.row()}")
+    if others:
+        other_waits(azurite, min(clusters, OTHER_CLUSTERS), seed, sigma)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--clusters", type=int, default=120)
-    parser.add_argument("--sigma", type=float, default=0.05,
-                        help="spread of one region's (and HA's) install times and one namespace's registrations, "
-                        "on the log scale (default 0.05)")
+    parser.add_argument("--clusters", type=int, default=120, help="clusters per run (default 120; fewer: quicker)")
+    parser.add_argument("--sigmas", default="0.05,0.1,0.3",
+                        help="spreads of one region's (and HA's) install times and one namespace's registrations, "
+                        "on the log scale, comma-separated (default 0.05,0.1,0.3)")
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--skip-zero-latency", action="store_true", help="leave out the real-clock runs (35 s)")
     parser.add_argument("--skip-other-waits", action="store_true",
                         help="leave out clusters still creating, uninstalls and principals replicating")
-    parser.add_argument("--schedule-alone", action="store_true",
-                        help="only the schedule, simulated: checks per window against spread (seconds)")
+    parser.add_argument("--trade-off", action="store_true",
+                        help="only the schedule, simulated: latency and reads against the cap (seconds)")
     args = parser.parse_args()
-    if args.schedule_alone:
-        schedule_alone.main()
+    if args.trade_off:
+        trade_off.main()
         return
-    print(f"Notice latency and reads: {args.clusters} clusters, one subscription each with "
-          f"{len(UNREGISTERED)} providers unregistered, a request every {ARRIVAL_GAP:g}s (virtual clock)")
-    print("  installs:      lognormal by region and HA, medians " + ", ".join(
-        f"{r}/{'HA' if ha else 'no HA'} {m:g}s" for (r, ha), m in INSTALL_MEDIANS.items())
-          + f", sigma {args.sigma:g}, clipped to 60-400s")
-    print("  registrations: lognormal by namespace, medians " + ", ".join(
-        f"{ns} {m:g}s" for ns, m in REGISTRATION_MEDIANS.items()) + f", sigma {args.sigma:g}, clipped to 30-180s")
     with Azurite() as azurite:
-        for path, run in (("queue path (continuations)", queue_path), ("argoboot run's loop", cli_path)):
-            print(f"\n{path}")
-            for name, fixed in (("poll schedule", False), ("fixed intervals (before)", True)):
-                registrations, installs = run(azurite, args.clusters, args.seed, args.sigma, fixed)
-                for kind, waits in (("provider registered", registrations), ("extension installed", installs)):
-                    for i, (label, row) in enumerate(waits.rows(fixed)):
-                        print(f"  {name if kind.startswith('provider') and i == 0 else '':<25} "
-                              f"{kind if i == 0 else '':<20} {label:<8} {row}")
-        if not args.skip_other_waits:
-            other_waits(azurite, min(args.clusters, OTHER_CLUSTERS), args.seed, args.sigma)
+        for sigma in (float(s) for s in args.sigmas.split(",")):
+            one_spread(azurite, args.clusters, args.seed, sigma, not args.skip_other_waits)
         if not args.skip_zero_latency:
-            print("\nargoboot run, zero-latency local Azure, workload-identity profile, 2 providers unregistered, "
-                  "no history (real clock)")
+            print("\nargoboot run, zero-latency local Azure, workload-identity profile, 2 providers unregistered "
+                  "(real clock)")
             for name, fixed in (("poll schedule", False), ("fixed intervals (before)", True)):
                 wall, requests, phase = zero_latency_run(azurite, fixed)
                 print(f"  {name:<25} {phase} in {wall:5.2f}s wall, {requests} ARM requests")

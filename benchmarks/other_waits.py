@@ -1,13 +1,13 @@
-"""The other waits of issue 14, on the queue path: a cluster still creating when its request arrives, an uninstall
-(until the extension is gone), and a new identity's principal replicating before its AcrPull role assignment can
-name it (`PrincipalNotFound`). `benchmarks.latency` prints them next to installs and registrations, poll schedule
-against fixed intervals.
+"""The other waits of issue 14, on the queue path and on `argoboot run`'s loop: a cluster still creating when its
+request arrives, an uninstall (until the extension is gone), and a new identity's principal replicating before its
+AcrPull role assignment can name it (`PrincipalNotFound`). `benchmarks.latency` prints them next to installs and
+registrations, poll schedule against fixed intervals.
 
-Each kind gets its own local Azure and `clusters` clusters, one subscription each, a request every `ARRIVAL_GAP`
-seconds on the virtual clock; Azure's times are drawn from seeded lognormals (`CREATES` by region, `UNINSTALL`,
-`REPLICATION`). From the emulator's request log: the moment Azure was done, the first request that saw it, and the
-requests about it until then (cluster GETs; extension GETs after the DELETE; role-assignment PUT attempts, which are
-writes: Azure offers nothing to read whether a principal has replicated).
+Each kind gets its own local Azure and `clusters` clusters, one subscription each, a request (or a run, one cluster
+after another) every `ARRIVAL_GAP` seconds on the virtual clock; Azure's times are drawn from seeded lognormals
+(`CREATES` by region, `UNINSTALL`, `REPLICATION`). From the emulator's request log: the moment Azure was done, the
+first request that saw it, and the requests about it until then (cluster GETs; extension GETs after the DELETE;
+role-assignment PUT attempts, which are writes: Azure offers nothing to read whether a principal has replicated).
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from benchmarks.wait_figures import (
     REGIONS,
     Waits,
     outcomes,
+    run_here,
     subscription_of,
     use_fixed_intervals,
 )
@@ -74,18 +75,22 @@ def _request(az: LocalAzure, cluster_id: str, message_id: str, at: float, **fiel
                                 session_id=parse_cluster_id(cluster_id).session_id, scheduled_at=at))
 
 
-def _finish(az: LocalAzure, ids: list[str], phase: str) -> None:
+def _finish(az: LocalAzure, ids: list[str], phase: str, ends: list[tuple[str, str | None]] | None = None) -> None:
+    """Run the queue until it is idle and say whether every cluster ended in `phase` (or every run, `ends`)."""
+    if ends is not None:
+        outcomes(ends, phase)
+        return
     az.drain(workers=8)
     records = [az.services.ledger.get_cluster(c.lower()) for c in ids]
     outcomes([(r.phase, r.last_error_code) if r else ("missing", None) for r in records], phase)
 
 
-def creates(azurite: Azurite, clusters: int, seed: int, sigma: float, fixed: bool) -> Waits:
-    """Each cluster's create starts at its arrival, with its request (as its event would); cluster GETs until one
-    sees it Succeeded."""
+def creates(azurite: Azurite, clusters: int, seed: int, sigma: float, fixed: bool, cli: bool) -> Waits:
+    """Each cluster's create starts at its arrival, with its request (as its event would) or its run; cluster GETs
+    until one sees it Succeeded."""
     rng = random.Random(seed)
     with _local_azure(azurite, clusters, seed, sigma, fixed) as (az, _):
-        ids, done = [], {}
+        ids, done, ends = [], {}, []
         for i in range(clusters):
             region = REGIONS[i % len(REGIONS)]
             seconds = Lognormal(CREATES[region], sigma, 120.0, 900.0).draw(rng)
@@ -93,13 +98,16 @@ def creates(azurite: Azurite, clusters: int, seed: int, sigma: float, fixed: boo
                                            provisioning_state="Creating", ready_after=seconds)
             ids.append(event["data"]["resourceUri"])
             done[ids[-1].lower()] = (az.clock(), az.clock() + seconds)
+            if cli:
+                ends.append(run_here(az, ids[-1], fixed))
+                continue
             _request(az, ids[-1], f"create-{i}", az.clock(), action="bootstrap")
             az.drain(workers=8, until=az.clock() + ARRIVAL_GAP)  # the waits so far go on until the next create
-        _finish(az, ids, "succeeded")
+        _finish(az, ids, "succeeded", ends if cli else None)
         return _measure(az, done, lambda r: r.method == "GET", lambda path: path)
 
 
-def uninstalls(azurite: Azurite, clusters: int, seed: int, sigma: float, fixed: bool) -> Waits:
+def uninstalls(azurite: Azurite, clusters: int, seed: int, sigma: float, fixed: bool, cli: bool) -> Waits:
     """Every cluster bootstrapped first; then an uninstall request for each; extension GETs after the DELETE until
     one finds it gone."""
     with _local_azure(azurite, clusters, seed, sigma, fixed) as (az, drawn):
@@ -109,10 +117,13 @@ def uninstalls(azurite: Azurite, clusters: int, seed: int, sigma: float, fixed: 
         for i, cluster_id in enumerate(ids):
             _request(az, cluster_id, f"install-{i}", az.clock(), action="bootstrap")
         _finish(az, ids, "succeeded")
-        start = az.clock()
-        for i, cluster_id in enumerate(ids):
-            _request(az, cluster_id, f"remove-{i}", start + i * ARRIVAL_GAP, action="uninstall")
-        _finish(az, ids, "uninstalled")
+        if cli:
+            ends = [run_here(az, cluster_id, fixed, "uninstall") for cluster_id in ids]
+        else:
+            start = az.clock()
+            for i, cluster_id in enumerate(ids):
+                _request(az, cluster_id, f"remove-{i}", start + i * ARRIVAL_GAP, action="uninstall")
+        _finish(az, ids, "uninstalled", ends if cli else None)
         done = {}
         for r in az.arm.requests:
             seconds = drawn.uninstalls.get(r.path.lower())
@@ -121,18 +132,23 @@ def uninstalls(azurite: Azurite, clusters: int, seed: int, sigma: float, fixed: 
         return _measure(az, done, lambda r: r.method == "GET", lambda path: path)
 
 
-def replications(azurite: Azurite, clusters: int, seed: int, sigma: float, fixed: bool) -> Waits:
+def replications(azurite: Azurite, clusters: int, seed: int, sigma: float, fixed: bool, cli: bool) -> Waits:
     """Workload-identity clusters with a registry to pull from: AcrPull PUTs from the identity's creation until one
     is accepted."""
     with _local_azure(azurite, clusters, seed, sigma, fixed) as (az, drawn):
-        ids = []
+        ids, ends = [], []
         for i in range(clusters):
             registry = az.arm.add_registry(subscription_of(i), RG, f"acr{i:03d}")
             ids.append(az.arm.add_aks_cluster(subscription_of(i), RG, f"aks-acr-{i:03d}",
                                               location=REGIONS[i % len(REGIONS)])["data"]["resourceUri"])
+            overrides = {"containerRegistries": [registry]}
+            if cli:
+                ends.append(run_here(az, ids[-1], fixed, profile="workload-identity", overrides=overrides))
+                az.clock.advance(ARRIVAL_GAP)  # type: ignore[attr-defined]  # a VirtualClock (run_here asserts it)
+                continue
             _request(az, ids[-1], f"acr-{i}", az.clock() + i * ARRIVAL_GAP, action="bootstrap",
-                     profile="workload-identity", overrides={"containerRegistries": [registry]})
-        _finish(az, ids, "succeeded")
+                     profile="workload-identity", overrides=overrides)
+        _finish(az, ids, "succeeded", ends if cli else None)
         created = {r.path.lower(): r.started for r in az.arm.requests if r.method == "PUT" and r.status == 201}
         done = {}
         for identity in az.arm.identities():
@@ -158,7 +174,7 @@ def _measure(az: LocalAzure, done: Mapping[str, tuple[float, float]],
     return waits
 
 
-KINDS: dict[str, Callable[[Azurite, int, int, float, bool], Waits]] = {
+KINDS: dict[str, Callable[[Azurite, int, int, float, bool, bool], Waits]] = {
     "cluster Creating -> Succeeded": creates,
     "extension gone (uninstall)": uninstalls,
     "principal replicated (AcrPull)": replications,

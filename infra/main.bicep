@@ -110,11 +110,11 @@ param sweepIntervalMinutes int = 30
 @description('Flex Consumption scale-out limit.')
 param maximumInstanceCount int = 40
 
-@description('Longest gap between checks of a registering provider; the poll schedule decides within it (PROVIDER_POLL_SECONDS).')
-param providerPollSeconds int = 20
+@description('Longest gap between checks of a registering provider: the poll schedule doubles its gaps from 0.5 s up to it (PROVIDER_POLL_SECONDS).')
+param providerPollSeconds int = 10
 @description('Longest gap between checks of a cluster still creating (CLUSTER_POLL_SECONDS).')
-param clusterPollSeconds int = 60
-@description('Longest gap between checks of an install in progress; the poll schedule decides within it (EXTENSION_POLL_SECONDS).')
+param clusterPollSeconds int = 15
+@description('Longest gap between checks of an install in progress: the poll schedule doubles its gaps from 0.5 s up to it (EXTENSION_POLL_SECONDS).')
 param extensionPollSeconds int = 15
 @description('Seconds an instance trusts a provider it saw Registered (PROVIDER_CACHE_SECONDS).')
 param providerCacheSeconds int = 3600

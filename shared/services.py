@@ -85,7 +85,7 @@ def build_services(settings: Settings, *, outbox: Outbox | None = None, api: Azu
         outbox = ServiceBusOutbox(settings.servicebus_namespace, credential)
     reconciler = Reconciler(api=api, directory=directory, settings=settings,
                             providers=ProviderCache(clock=clock, ttl=settings.provider_cache_seconds), secrets=secrets)
-    planner = PollPlanner(settings=settings, clock=clock, history=ledger, headroom=pacer.headroom)
+    planner = PollPlanner(settings=settings, clock=clock, headroom=pacer.headroom)
     replier = Replier(settings=settings, ledger=ledger, outbox=outbox, clock=clock)
     intake = RequestIntake(settings=settings, outbox=outbox, replier=replier, profiles=profiles)
     processor = RequestProcessor(settings=settings, ledger=ledger, outbox=outbox, reconciler=reconciler,

@@ -109,9 +109,11 @@ class Settings:
     identity_resource_group: str | None = None
     identity_placement: IdentityPlacement = field(default_factory=IdentityPlacement)  # the same, parsed
     graph_endpoint: str = GRAPH_PUBLIC
+    # The caps of the poll schedule's gaps (shared.bootstrap.poll_schedule), chosen with `./dev bench latency`
+    # and its `--trade-off` (docs/performance.md, "The caps").
     identity_retry_seconds: float = 10.0
-    provider_poll_seconds: float = 20.0
-    cluster_poll_seconds: float = 60.0
+    provider_poll_seconds: float = 10.0
+    cluster_poll_seconds: float = 15.0
     extension_poll_seconds: float = 15.0
     provider_cache_seconds: float = 3600.0
     max_wait_polls: int = 240

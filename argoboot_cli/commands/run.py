@@ -7,7 +7,7 @@ over an Argo CD extension the service did not create, as a request's `"adopt": t
 removes a 0.0.x one (with every Application) to install 1.x, as `"reinstall": true` does. Outcomes and exit
 codes are the queue's. The reconciler never blocks on Azure; it returns WAITING, so this loop sleeps until the
 poll schedule's next check (`shared.bootstrap.poll_planner`, the one the service's continuations follow:
-Retry-After first, else where past waits in the ledger ended) and reconciles again (one GET while the install runs).
+Retry-After first, else 0.5 s then doubling up to the kind's cap) and reconciles again (one GET while the install runs).
 Transient Azure errors are retried a few times, then end the command with the Azure exit code: at a terminal
 nobody wants the service's hour of patience. The run is recorded in the ledger when one is configured (always
 with --emulator), under a request id `run-...`, and what the ledger says the service created is what it owns.
@@ -42,7 +42,7 @@ _HEADLINE = {"bootstrap": "Bootstrapping", "update": "Updating", "uninstall": "U
 
 #: One pass of the reconciler: (waiting_on, may_reinstall, what the service owns, protected hash, the registering
 #: providers not due for a check) -> outcome.
-Pass = Callable[[str | None, bool, Owned, frozenset[str]], Outcome]
+Pass = Callable[[str | None, bool, Owned], Outcome]
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace, out: Output) -> Exit:
     request_id = f"run-{uuid.uuid4().hex[:12]}"
     ledger = target.ledger() if target.has_ledger else None
     recorder = RunRecorder(ledger, cluster, profile, request_id, action=action) if ledger is not None else None
-    planner = PollPlanner(settings=settings, clock=time.time, history=ledger)
+    planner = PollPlanner(settings=settings, clock=time.time)
     reconciler = Reconciler(api=api, directory=target.directory(settings), settings=settings,
                             providers=ProviderCache(clock=time.time, ttl=settings.provider_cache_seconds),
                             secrets=target.secrets(settings))
@@ -112,12 +112,11 @@ def run(args: argparse.Namespace, out: Output) -> Exit:
 def passes(reconciler: Reconciler, cluster: ClusterRef, profile: Profile, action: str = "bootstrap", *,
            adopt: bool = False, reinstall: bool = False) -> Pass:
     """One pass of `action` on the cluster, as `follow` calls it."""
-    def once(waiting_on: str | None, may_reinstall: bool, owned: Owned, not_due: frozenset[str]) -> Outcome:
+    def once(waiting_on: str | None, may_reinstall: bool, owned: Owned) -> Outcome:
         if action == "uninstall":
             return reconciler.remove(cluster, owned.created, adopt=adopt)
         return reconciler.reconcile(cluster, profile, may_reinstall=may_reinstall, waiting_on=waiting_on,
-                                    adopt=adopt, created=owned.created, applied_protected_hash=owned.protected_hash,
-                                    not_due=not_due, reinstall=reinstall, extension_seen=owned.extension_seen)
+                                    adopt=adopt, owned=owned, reinstall=reinstall)
     return once
 
 
@@ -134,7 +133,7 @@ def follow(once: Pass, subscription: str, settings: Settings, progress: Progress
         # The first pass is a new request (a Failed install is installed again); later ones follow the service's
         # bound on installs per request (MAX_INSTALL_ATTEMPTS).
         may_reinstall = polls == 0 or installs < settings.max_install_attempts
-        outcome = once(waiting_on, may_reinstall, owned, planner.not_due(wait, subscription))
+        outcome = once(waiting_on, may_reinstall, owned)
         owned = Owned((*owned.created, *(item for item in outcome.created if item not in owned.created)),
                       outcome.protected_hash or owned.protected_hash,
                       outcome.extension_seen if outcome.config_hash else owned.extension_seen)
@@ -145,7 +144,6 @@ def follow(once: Pass, subscription: str, settings: Settings, progress: Progress
                               error_message=f"still waiting on {outcome.waiting_on} after {polls - 1} checks; "
                               "look at the cluster in the portal, then run again", installs=outcome.installs)
         tracked = planner.track(wait, outcome, subscription)
-        planner.remember(tracked)
         wait = tracked.wait
         for step in outcome.steps:
             progress.step(step)
@@ -156,7 +154,9 @@ def follow(once: Pass, subscription: str, settings: Settings, progress: Progress
             recorded = outcome.steps
         if outcome.terminal:
             return outcome
-        azure_errors = azure_errors + 1 if outcome.waiting_on == "azure" else 0
+        # Azure's identity races (a principal replicating) clear by themselves: waits, not errors to give up on.
+        race = outcome.awaited is not None and outcome.awaited.kind == "race"
+        azure_errors = azure_errors + 1 if outcome.waiting_on == "azure" and not race else 0
         if azure_errors > AZURE_RETRIES:
             raise CliError(Exit.AZURE, "AzureUnavailable", f"{outcome.steps[-1]}; gave up after "
                            f"{AZURE_RETRIES + 1} tries")

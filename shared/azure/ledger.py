@@ -12,11 +12,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from shared.bootstrap.cluster_ids import ClusterRef
-from shared.bootstrap.poll_schedule import Sample, WaitState
+from shared.bootstrap.poll_schedule import WaitState
 
 HISTORY_LIMIT = 20
 WAITERS_LIMIT = 50
-WAIT_SAMPLES_LIMIT = 50  # past waits kept per kind and group: the recent ones predict the next
 
 
 class LedgerConflict(Exception):
@@ -48,7 +47,11 @@ class Owned:
 
     @staticmethod
     def of(record: ClusterRecord | None) -> Owned:
-        return record.owned if record is not None else Owned()
+        return record.owned if record is not None else NOTHING_OWNED
+
+
+#: No ledger (or no record): only the extension's marker says it is the service's.
+NOTHING_OWNED = Owned()
 
 
 @dataclass(frozen=True)
@@ -126,16 +129,7 @@ class RequestRecord:
     etag: str | None = field(default=None, compare=False)
 
 
-class WaitHistory(Protocol):
-    """How long past waits took, per kind (install, update, uninstall, providers) and group (region/profile, the
-    namespaces): the poll schedule checks where they ended."""
-
-    def wait_samples(self, kind: str, group: str) -> list[Sample]: ...
-    def wait_groups(self, kind: str) -> dict[str, list[Sample]]: ...
-    def add_wait_sample(self, kind: str, group: str, sample: Sample) -> None: ...
-
-
-class Ledger(WaitHistory, Protocol):
+class Ledger(Protocol):
     def get_cluster(self, key: str) -> ClusterRecord | None: ...
     def save_cluster(self, record: ClusterRecord) -> ClusterRecord: ...
     def get_request(self, request_id: str) -> RequestRecord | None: ...

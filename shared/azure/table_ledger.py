@@ -10,8 +10,8 @@ import re
 from dataclasses import asdict, replace
 from typing import Any
 
-from shared.azure.ledger import WAIT_SAMPLES_LIMIT, ClusterRecord, LedgerConflict, RequestRecord, Waiter
-from shared.bootstrap.poll_schedule import Sample, WaitState
+from shared.azure.ledger import ClusterRecord, LedgerConflict, RequestRecord, Waiter
+from shared.bootstrap.poll_schedule import WaitState
 
 _NOT_IN_TABLE_KEYS = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
 
@@ -21,14 +21,9 @@ def _row_key(key: str) -> str:
     return key.replace("/", "|")
 
 
-def _wait_row(group: str) -> str:
-    """A wait group as a row key (a region/profile or namespaces: nothing a key forbids but '/'); `-` for none."""
-    return _NOT_IN_TABLE_KEYS.sub("|", group) or "-"
-
-
 class TableLedger:
-    """The ledger over `azure-data-tables`: Azurite locally, a storage account reached by identity in Azure. Also the
-    `WaitHistory`: one row per kind and group of wait in `<prefix>waits`, holding its last durations."""
+    """The ledger over `azure-data-tables`: Azurite locally, a storage account reached by identity in Azure. (A
+    `<prefix>waits` table that earlier versions kept, of past waits, is no longer read and may be deleted.)"""
 
     def __init__(self, *, connection_string: str | None, endpoint: str | None, prefix: str,
                  credential: Any = None) -> None:
@@ -42,7 +37,6 @@ class TableLedger:
             raise ValueError("set LEDGER_CONNECTION_STRING (local) or LEDGER_TABLE_ENDPOINT (identity-based)")
         self._clusters = service.create_table_if_not_exists(f"{prefix}clusters")
         self._requests = service.create_table_if_not_exists(f"{prefix}requests")
-        self._waits = service.create_table_if_not_exists(f"{prefix}waits")
 
     def get_cluster(self, key: str) -> ClusterRecord | None:
         entity = self._get(self._clusters, key.split("/")[2], _row_key(key))
@@ -63,7 +57,8 @@ class TableLedger:
         fields["history"] = tuple(fields["history"])
         fields["created"] = tuple(fields.get("created", ()))
         fields["actions_required"] = tuple(fields.get("actions_required", ()))
-        fields["wait"] = WaitState(**fields["wait"]) if fields.get("wait") else None
+        wait = fields.get("wait")  # rows of earlier versions hold more of the wait than its kind and clock
+        fields["wait"] = WaitState(wait["kind"], wait["began"], wait["seen"]) if wait else None
         return ClusterRecord(**fields, etag=entity.metadata["etag"])
 
     def save_cluster(self, record: ClusterRecord) -> ClusterRecord:
@@ -105,29 +100,6 @@ class TableLedger:
                 continue
             deleted += 1
         return deleted
-
-    def wait_samples(self, kind: str, group: str) -> list[Sample]:
-        entity = self._get(self._waits, kind, _wait_row(group))
-        return [] if entity is None else [Sample(after, by) for after, by in json.loads(entity["Samples"])]
-
-    def wait_groups(self, kind: str) -> dict[str, list[Sample]]:
-        """Every group's past waits of one kind (one partition)."""
-        entities = self._waits.query_entities("PartitionKey eq @kind", parameters={"kind": kind})
-        return {entity["Group"]: [Sample(after, by) for after, by in json.loads(entity["Samples"])]
-                for entity in entities}
-
-    def add_wait_sample(self, kind: str, group: str, sample: Sample) -> None:
-        """Append (ETag-conditional, so instances finishing waits at once all count), keeping the last ones."""
-        for _ in range(5):
-            entity = self._get(self._waits, kind, _wait_row(group))
-            samples = [] if entity is None else json.loads(entity["Samples"])
-            samples = [*samples, [round(sample.after, 3), round(sample.by, 3)]][-WAIT_SAMPLES_LIMIT:]
-            row = {"PartitionKey": kind, "RowKey": _wait_row(group), "Group": group, "Samples": json.dumps(samples)}
-            try:
-                self._write(self._waits, row, None if entity is None else entity.metadata["etag"])
-                return
-            except LedgerConflict:
-                continue
 
     @staticmethod
     def _get(table: Any, partition: str, row: str) -> Any:

@@ -17,19 +17,13 @@ class Phase(StrEnum):
 
 @dataclass(frozen=True)
 class Awaited:
-    """What a WAITING run waits for, so the poll schedule can fit it (`shared.bootstrap.poll_schedule`): `kind`
-    (install, update, uninstall, providers, cluster, race, azure, throttled), `group` (whose past waits predict this
-    one: region/profile for the extension, the namespaces for providers; empty when this run did not learn it),
-    `began`: this run started what is awaited (a PUT, a register), so the wait's clock starts now, and `unread`: the
-    parts of the group this run did not read because their next check was not due (they count as still in
-    progress; their last real check stays the one their history brackets from). `since`: when what is awaited
-    began, when Azure says so (a cluster's `systemData.createdAt` while it is created): the wait's clock starts
-    then, and its duration joins the history as if this service had started it."""
+    """What a WAITING run waits for, so the poll schedule can time it (`shared.bootstrap.poll_schedule`): `kind`
+    (install, update, uninstall, providers, create, cluster, race, azure, throttled: its cap), `began`: this run
+    started what is awaited (a PUT, a register), so the wait's clock starts now; `since`: when what is awaited began,
+    when Azure says so (a cluster's `systemData.createdAt` while it is created): the wait's clock starts then."""
 
     kind: str
-    group: str = ""
     began: bool = False
-    unread: tuple[str, ...] = ()
     since: float | None = None
 
 

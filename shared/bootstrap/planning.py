@@ -296,10 +296,8 @@ def make_plan(api: AzureApi, directory: DirectoryApi, settings: Settings, cluste
     planning = PlanningApi(api)
     reconciler = Reconciler(api=planning, directory=PlanningDirectory(directory, planning.changes), settings=settings,
                             providers=ProviderCache(clock=time.time, ttl=0), secrets=secrets)
-    owned = ledger or Owned()
-    outcome = reconciler.reconcile(cluster, profile, may_reinstall=True, adopt=adopt, created=owned.created,
-                                   applied_protected_hash=owned.protected_hash, reinstall=reinstall,
-                                   extension_seen=owned.extension_seen)
+    outcome = reconciler.reconcile(cluster, profile, may_reinstall=True, adopt=adopt, owned=ledger or Owned(),
+                                   reinstall=reinstall)
     return Plan(cluster=cluster, profile=profile.name, facts=planning.facts.get(cluster.key),
                 extension=planning.extension(cluster, EXTENSION_NAME), changes=tuple(planning.changes),
                 outcome=outcome)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from shared.azure.api import AzureApi, DirectoryApi, SecretsApi
 from shared.azure.errors import AzureError
+from shared.azure.ledger import NOTHING_OWNED, Owned
 from shared.azure.pacing import paced_pass
 from shared.bootstrap.adoption import kept_text, legacy_message, patch_step, target_settings
 from shared.bootstrap.argocd_extension import (
@@ -44,9 +45,7 @@ from shared.settings import Settings
 
 EXTENSIONS_NAMESPACE = "Microsoft.KubernetesConfiguration"  # where cluster extensions (and their types) live
 REQUIRED_PROVIDERS = ("Microsoft.Kubernetes", "Microsoft.ContainerService", EXTENSIONS_NAMESPACE)
-_READY = "succeeded"
-_CREATING = "creating"
-_REGISTERING = "Registering"  # what a provider not read on this pass counts as (its check is not due yet)
+_READY, _CREATING = "succeeded", "creating"
 _BROKEN_CLUSTER_STATES = ("failed", "canceled", "deleting")
 #: Azure's races that clear by themselves within seconds: retried sooner than other waits.
 _REPLICATION = "PrincipalNotFound"  # a new principal not yet replicated to where role assignments are checked
@@ -72,7 +71,6 @@ class _Job:
     adopt: bool
     reinstall: bool
     created: tuple[str, ...]
-    not_due: frozenset[str]
 
 
 def _registered(states: dict[str, str], namespace: str) -> bool:
@@ -127,23 +125,16 @@ class Reconciler:
         self.preflight = Preflight(self.api, self.settings.identity_placement,
                                    ReadCache(clock=self.providers.clock, ttl=self.providers.ttl))
 
-    def reconcile(self, cluster: ClusterRef, profile: Profile, *, may_reinstall: bool,
-                  waiting_on: str | None = None, honour_opt_out: bool = False, adopt: bool = False,
-                  created: tuple[str, ...] = (), applied_protected_hash: str | None = None,
-                  not_due: frozenset[str] = frozenset(), reinstall: bool = False,
-                  extension_seen: str | None = None) -> Outcome:
+    def reconcile(self, cluster: ClusterRef, profile: Profile, *, may_reinstall: bool, waiting_on: str | None = None,
+                  honour_opt_out: bool = False, adopt: bool = False, owned: Owned = NOTHING_OWNED,
+                  reinstall: bool = False) -> Outcome:
         """Run the steps. `may_reinstall`: a Failed extension is installed again (a new request, or attempts
-        left under MAX_INSTALL_ATTEMPTS); `honour_opt_out`: skip a cluster tagged out (events and the sweep);
-        `adopt`: take over an Argo CD extension the service did not create; `created`: what the ledger says the
-        service created for the cluster (its extension among them, once it installed or adopted one);
-        `applied_protected_hash`: the ledger's hash of the protected settings last sent (Azure never returns them);
-        `not_due`: registering providers whose next check is not due yet (the poll planner's `not_due`): not read on
-        this pass, they count as still registering; `reinstall`: a 0.0.x extension may be uninstalled (and every
-        Application with it) to install 1.x; `extension_seen`: the extension's lastModifiedAt when the service last
-        saw it converged (a later one: someone else updated it, so the protected settings go again)."""
+        left under MAX_INSTALL_ATTEMPTS); `honour_opt_out`: skip a cluster tagged out (events and the sweep); `adopt`:
+        take over an Argo CD extension the service did not create; `owned`: what the ledger says the service owns;
+        `reinstall`: a 0.0.x extension may be uninstalled (and every Application with it) to install 1.x."""
         run = Run()
-        run.protected_hash, run.extension_seen = applied_protected_hash, extension_seen
-        job = _Job(cluster, profile, may_reinstall, honour_opt_out, adopt, reinstall, created, not_due)
+        run.protected_hash, run.extension_seen = owned.protected_hash, owned.extension_seen
+        job = _Job(cluster, profile, may_reinstall, honour_opt_out, adopt, reinstall, owned.created)
         with paced_pass(cluster.id, "poll" if waiting_on in ("extension", "providers") else "reconcile"):
             return self._reconcile(run, job, waiting_on)
 
@@ -159,9 +150,9 @@ class Reconciler:
                 return self._full(run, job, known=ext)
             if waiting_on == "providers":
                 # Polling registrations: the pass that started them ran the checks; until all are done, only states.
-                states = self._provider_states(cluster.subscription, job.not_due)
+                states = self._provider_states(cluster.subscription)
                 if not all(_registered(states, namespace) for namespace in REQUIRED_PROVIDERS):
-                    return self._register(run, cluster.subscription, states, job.not_due)
+                    return self._register(run, cluster.subscription, states)
                 return self._full(run, job, states=states)
             return self._full(run, job)
         except (PermanentError, AzureError) as exc:
@@ -212,14 +203,14 @@ class Reconciler:
             run.step(f"registered provider {namespace} ({self.api.register_provider(subscription, namespace)}): "
                      f"Azure answered {exc.code}")
             return run.wait("providers", f"waiting for {namespace} to finish registering",
-                            Awaited("providers", namespace, began=True))
+                            Awaited("providers", began=True))
         if exc.retryable:
             on = "throttled" if exc.status == 429 else "azure"  # throttled: ARM's limits, or pacing to them
             when = f"retrying in {round(exc.retry_after, 1):g}s" if exc.retry_after is not None else "retrying"
             if exc.code in _RACES:
-                # A principal this run created: its replication is witnessed from now, and learned (by code).
+                # A principal this run created: its replication's clock starts now.
                 began = exc.code == _REPLICATION and run.created_principal
-                return run.wait(on, f"{exc.summary}; {when}", Awaited("race", exc.code, began=began), exc.retry_after)
+                return run.wait(on, f"{exc.summary}; {when}", Awaited("race", began=began), exc.retry_after)
             return run.wait(on, f"{exc.summary}; {when}", Awaited(on), exc.retry_after)
         return run.fail(exc.code, exc.message)
 
@@ -232,10 +223,10 @@ class Reconciler:
         it is), writes after: a cluster that is refused, or skipped, costs Azure nothing."""
         cluster, profile = job.cluster, job.profile
         if states is None:
-            states = self._provider_states(cluster.subscription, job.not_due)
+            states = self._provider_states(cluster.subscription)
         if not _registered(states, cluster.namespace):
             # A cluster cannot be read before its own provider is registered (and none can exist until it is).
-            pending = self._register(run, cluster.subscription, states, job.not_due)
+            pending = self._register(run, cluster.subscription, states)
             if pending.phase is Phase.WAITING:
                 return pending  # else registered at once (Azure may answer so; a plan assumes it): read on
         facts = self.api.get_cluster(cluster)
@@ -247,18 +238,18 @@ class Reconciler:
             return run.fail("ClusterNotReady", f"the cluster's provisioningState is {facts.provisioning_state}; "
                             "repair or recreate it, then send the request again")
         if state == _CREATING and facts.created_at is not None:
-            # ARM says when the create began: the wait is timed from then, and learned per region.
+            # ARM says when the create began: the wait is timed from then.
             return run.wait("cluster", f"cluster is {facts.provisioning_state}",
-                            Awaited("create", facts.location.lower(), since=facts.created_at))
+                            Awaited("create", since=facts.created_at))
         if state != _READY:
-            return run.wait("cluster", f"cluster is {facts.provisioning_state}", Awaited("cluster", facts.location))
+            return run.wait("cluster", f"cluster is {facts.provisioning_state}", Awaited("cluster"))
         if job.honour_opt_out and not opted_in(facts.tags, self.settings):
             run.step(f"cluster opted out (tag {self.settings.opt_tag}={facts.tags.get(self.settings.opt_tag, '')!r}"
                      f", default {'in' if self.settings.opt_in_by_default else 'out'}); nothing done")
             return run.done(Phase.SKIPPED)
         waiting = self.preflight.refusals(cluster, profile, facts, run.step)
         if waiting is not None:
-            return run.wait("connectivity", waiting, Awaited("connectivity", facts.location))
+            return run.wait("connectivity", waiting, Awaited("connectivity"))
         # Extensions cannot exist before their provider is registered, and reading them then would register it.
         readable = _registered(states, EXTENSIONS_NAMESPACE)
         ext = (self._read_extension(cluster) if isinstance(known, _NotRead) else known) if readable else None
@@ -279,7 +270,7 @@ class Reconciler:
             self.preflight.availability(cluster, profile, facts, run.step)
         if profile.workload_identity.enabled:
             self.preflight.identity_group(cluster)
-        pending = self._register(run, cluster.subscription, states, job.not_due)  # the first write
+        pending = self._register(run, cluster.subscription, states)  # the first write
         if pending.phase is Phase.WAITING:
             return pending
         if not readable and offer:  # registered just now (in a plan: would be, so the check is unknown)
@@ -289,7 +280,7 @@ class Reconciler:
             if not oidc(cluster, profile, facts):
                 self._enable_workload_identity(run, cluster, facts)
                 return run.wait("cluster", "waiting for AKS to finish enabling the OIDC issuer and workload identity",
-                                Awaited("cluster", facts.location, began=True))
+                                Awaited("cluster", began=True))
             issuer = facts.oidc_issuer_url or ""
             client_id = self.identities.ensure_identity(run, cluster, profile, facts, issuer).client_id
             self.identities.ensure_sso(run, cluster, profile, issuer)
@@ -298,8 +289,7 @@ class Reconciler:
         run.step(f"cluster checked: {capacity_text(facts)}; {ha_reason(profile, facts)}"
                  + (", AKS Automatic: resource requests and limits for every component" if is_automatic(facts)
                     else ""))
-        group = f"{facts.location.lower()}/{profile.name}"  # installs take as long as others in the region, profile
-        return self._extension(run, cluster, spec, ext, group, may_reinstall=job.may_reinstall, adopting=adopting,
+        return self._extension(run, cluster, spec, ext, may_reinstall=job.may_reinstall, adopting=adopting,
                                reinstall=job.reinstall)
 
     def _read_extension(self, cluster: ClusterRef) -> ExtensionState | None:
@@ -353,15 +343,12 @@ class Reconciler:
                                  "send the request again") from exc
         run.step(f"enabling {missing} on the AKS cluster (workloadIdentity.enableOnCluster)")
 
-    def _provider_states(self, subscription: str, not_due: frozenset[str]) -> dict[str, str]:
-        """Each required provider's registration state (reads; a provider seen Registered recently is not read, and
-        one still registering whose next check is not due counts as registering without a read)."""
+    def _provider_states(self, subscription: str) -> dict[str, str]:
+        """Each required provider's registration state (reads; a provider seen Registered recently is not read)."""
         states = {}
         for namespace in REQUIRED_PROVIDERS:
             if self.providers.fresh(subscription, namespace):
                 state = "Registered"
-            elif namespace in not_due:
-                state = _REGISTERING
             else:
                 state = self.api.provider_state(subscription, namespace)
             if state.lower() == "registered":
@@ -369,7 +356,7 @@ class Reconciler:
             states[namespace] = state
         return states
 
-    def _register(self, run: Run, subscription: str, states: dict[str, str], not_due: frozenset[str]) -> Outcome:
+    def _register(self, run: Run, subscription: str, states: dict[str, str]) -> Outcome:
         """Register what is not registered; WAITING while any provider is still registering, else SUCCEEDED."""
         pending, registered = [], False
         for namespace, state in states.items():
@@ -383,20 +370,19 @@ class Reconciler:
                 pending.append(namespace)
         if pending:
             return run.wait("providers", f"waiting for {', '.join(pending)} to finish registering",
-                            Awaited("providers", "+".join(pending), began=registered,
-                                    unread=tuple(n for n in pending if n in not_due)))
+                            Awaited("providers", began=registered))
         return Outcome(Phase.SUCCEEDED)
 
-    def _extension(self, run: Run, cluster: ClusterRef, spec: ExtensionSpec, ext: ExtensionState | None, group: str,
+    def _extension(self, run: Run, cluster: ClusterRef, spec: ExtensionSpec, ext: ExtensionState | None,
                    *, may_reinstall: bool, adopting: bool, reinstall: bool) -> Outcome:
         if ext is None:
-            return self._install(run, cluster, spec, group, "install started")
+            return self._install(run, cluster, spec, "install started")
         if ext.extension_type.lower() != EXTENSION_TYPE.lower():
             return run.fail("ExtensionNameTaken", f"an extension named {EXTENSION_NAME!r} of type "
                             f"{ext.extension_type} already exists on the cluster; remove it or rename it")
         if ext.in_progress:
             return run.wait("extension", f"extension {EXTENSION_NAME} {ext.provisioning_state}",
-                            _in_progress(ext, group))
+                            _in_progress(ext))
         legacy = legacy_installation(ext)
         if legacy is not None:
             # 0.0.x cannot be upgraded in place: Microsoft's path is uninstall, then install 1.x with the new keys.
@@ -407,7 +393,7 @@ class Reconciler:
             run.step(f"legacy Argo CD extension found ({legacy}): uninstalling it, as the request asks (reinstall), "
                      "with every Application on the cluster, to reinstall 1.x with the new keys")
             return run.wait("extension", "waiting for the legacy extension to be removed",
-                            Awaited("uninstall", group, began=True))
+                            Awaited("uninstall", began=True))
         if ext.provisioning_state.lower() == "failed":
             present = argocd_already_present(ext.error_message)
             if present is not None:
@@ -417,7 +403,7 @@ class Reconciler:
                                 (ext.error_message or "the extension install failed without an error message")
                                 + f" (after {self.settings.max_install_attempts} attempts; send a request to try "
                                 "again)")
-            return self._install(run, cluster, spec, group, f"had failed ({ext.error_code}); install restarted")
+            return self._install(run, cluster, spec, f"had failed ({ext.error_code}); install restarted")
         target = target_settings(ext.settings, spec.full_settings, adopting=adopting)
         run.config_hash = config_hash(target)  # what it holds once converged, kept settings too (the sweep compares)
         patch = settings_patch(ext.settings, target)
@@ -437,7 +423,7 @@ class Reconciler:
                 run.step(patch_step(ext.settings, spec, patch, protected is not None, changed))
             if pin is not None:
                 run.step(f"version: {ext.pinned_version or 'the train'} -> {pin.version or 'the train'}")
-            return run.wait("extension", "waiting for the update to finish", Awaited("update", group, began=True))
+            return run.wait("extension", "waiting for the update to finish", Awaited("update", began=True))
         run.extension_seen = ext.modified_at
         if run.gitops_root is not None:
             run.gitops_root = {**run.gitops_root, "applied": True}
@@ -446,7 +432,7 @@ class Reconciler:
                  + (" (adopted: its settings already match the profile)" if adopting else kept_text(ext.settings)))
         return run.done()
 
-    def _install(self, run: Run, cluster: ClusterRef, spec: ExtensionSpec, group: str, what: str) -> Outcome:
+    def _install(self, run: Run, cluster: ClusterRef, spec: ExtensionSpec, what: str) -> Outcome:
         """PUT without the deferred settings: Helm refuses a first install holding a custom resource of the CRDs
         the chart itself installs, so the root Application follows in a PATCH once the extension is Succeeded."""
         created = self.api.put_extension(cluster, EXTENSION_NAME, spec)
@@ -455,9 +441,9 @@ class Reconciler:
         run.created.append(extension_id(cluster, EXTENSION_NAME))
         later = " (the root Application follows once Argo CD and its CRDs are installed)" if spec.deferred else ""
         run.step(f"extension {EXTENSION_NAME} ({EXTENSION_TYPE}) {what}: {created.provisioning_state}{later}")
-        return run.wait("extension", "waiting for the install to finish", Awaited("install", group, began=True))
+        return run.wait("extension", "waiting for the install to finish", Awaited("install", began=True))
 
 
-def _in_progress(ext: ExtensionState, group: str = "") -> Awaited:
+def _in_progress(ext: ExtensionState) -> Awaited:
     """An operation found running (maybe not ours): what it awaits, its clock unknown."""
-    return Awaited(_ACTIVITY.get(ext.provisioning_state.lower(), "install"), group)
+    return Awaited(_ACTIVITY.get(ext.provisioning_state.lower(), "install"))

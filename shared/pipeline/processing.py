@@ -20,7 +20,7 @@ from shared.azure.ledger import ClusterRecord, Ledger, LedgerConflict, Owned, Re
 from shared.azure.outbox import Outbox, OutgoingMessage
 from shared.bootstrap.cluster_ids import ClusterRef
 from shared.bootstrap.outcome import Outcome, Phase
-from shared.bootstrap.poll_planner import REGISTRATION_TIMED_OUT, WAIT_TIMED_OUT, PollPlanner, Tracked, resumed
+from shared.bootstrap.poll_planner import REGISTRATION_TIMED_OUT, WAIT_TIMED_OUT, PollPlanner, resumed
 from shared.bootstrap.profiles import Profile, ProfileCatalog
 from shared.bootstrap.reconciler import Reconciler
 from shared.bootstrap.scope import out_of_scope
@@ -170,10 +170,7 @@ class RequestProcessor:
             outcome = self.reconciler.reconcile(
                 request.cluster, profile, may_reinstall=attempts < self.settings.max_install_attempts,
                 waiting_on=waiting_on, honour_opt_out=not _on_request(decision, msg, record),
-                adopt=decision.explicit and request.adopt,
-                created=owned.created, applied_protected_hash=owned.protected_hash,
-                extension_seen=owned.extension_seen,
-                not_due=self.planner.not_due(record.wait if record else None, request.cluster.subscription),
+                adopt=decision.explicit and request.adopt, owned=owned,
                 reinstall=decision.explicit and request.reinstall)
         else:
             outcome = self.reconciler.remove(request.cluster, owned.created,
@@ -187,7 +184,7 @@ class RequestProcessor:
         for _ in range(_LEDGER_RETRIES):
             now = self.clock()
             base = record or ClusterRecord.new(request.cluster, now)
-            updated, follow_up, answered, tracked = self._fold(base, request, decision, profile, msg, outcome, now)
+            updated, follow_up, answered = self._fold(base, request, decision, profile, msg, outcome, now)
             # Everything else before saving the cluster's row: a crash in between leaves a duplicate (the same
             # message ids, dropped by duplicate detection), never a gap. Saved first, the row would forget the
             # waiters, and the redelivered message would answer nobody.
@@ -201,7 +198,6 @@ class RequestProcessor:
             except LedgerConflict:
                 record = self.ledger.get_cluster(request.cluster.key)
                 continue
-            self.planner.remember(tracked)
             # An event's first run: its latency.
             noticed = bounded_time(msg.event_time, now) if msg.source == "event" else None
             log_run(request.cluster, updated.phase, error_code=updated.last_error_code, profile=updated.profile,
@@ -214,7 +210,7 @@ class RequestProcessor:
 
     def _fold(self, base: ClusterRecord, request: InstallRequest, decision: Decision, profile: Profile | None,
               msg: InboundMessage, outcome: Outcome,
-              now: float) -> tuple[ClusterRecord, OutgoingMessage | None, tuple[Waiter, ...], Tracked]:
+              now: float) -> tuple[ClusterRecord, OutgoingMessage | None, tuple[Waiter, ...]]:
         live = msg.continuation > 0 and msg.continuation >= base.continuation
         # A throttled run checked nothing: throttling slows a cluster down, it never uses up its MAX_WAIT_POLLS.
         polls = base.polls + (outcome.waiting_on != "throttled") if live else 0
@@ -232,11 +228,11 @@ class RequestProcessor:
                 reply_to_session_id=msg.reply_to_session_id if msg.reply_to else None,
                 reply_error=msg.reply_refused, explicit=decision.explicit))
         if outcome.phase is not Phase.WAITING:
-            return replace(record, waiters=(), continuation_due=None), None, record.waiters, tracked
+            return replace(record, waiters=(), continuation_due=None), None, record.waiters
         grace = max(60.0, tracked.delay * 2)
         chain_lost = base.continuation_due is None or now > base.continuation_due + grace
         if not (live or chain_lost):
-            return record, None, (), tracked  # a live follow-up is already scheduled; it will answer this request too
+            return record, None, ()  # a live follow-up is already scheduled; it will answer this request too
         generation = max(base.continuation, msg.continuation) + 1
         due = now + tracked.delay  # the poll schedule's next check, and exactly when the follow-up is delivered
         # Follow-ups carry no profile or action: they work toward what the ledger says is desired when they run.
@@ -253,7 +249,7 @@ class RequestProcessor:
             scheduled_at=due,
             application_properties={CONTINUATION_PROPERTY: generation, DUE_PROPERTY: round(due * 1000),
                                     ORIGIN_PROPERTY: "request" if decision.explicit else msg.origin})
-        return replace(record, continuation=generation, continuation_due=due), follow_up, (), tracked
+        return replace(record, continuation=generation, continuation_due=due), follow_up, ()
 
     def _bound(self, outcome: Outcome, polls: int, waited: float) -> Outcome:
         """Waits end: providers after their deadline, anything after MAX_WAIT_POLLS checks."""

@@ -212,9 +212,9 @@ def test_409_on_federated_credential_writes_is_retried_soon_backing_off_under_th
     writes = [r for r in az.arm.requests if r.method == "PUT" and re.search(ARM_FIC + "/", r.path)]
     assert [r.status for r in writes] == [409, 409, 409, 201, 201]  # azure-core does not retry a 409: the service
     gaps = [b.started - a.started for a, b in itertools.pairwise(writes[:4])]
-    # A race clears within seconds: retried at once and then less often (the poll schedule's back-off), never
-    # further apart than IDENTITY_RETRY_SECONDS, its cap.
-    assert gaps == [0.5, 0.5, 1.0], gaps
+    # A race clears within seconds: retried at once and then less often (the poll schedule's back-off: 0.5 s, then
+    # doubling), never further apart than IDENTITY_RETRY_SECONDS, its cap.
+    assert gaps == [0.5, 1.0, 2.0], gaps
     assert all(gap <= az.services.settings.identity_retry_seconds for gap in gaps)
     assert_nothing_created_twice(az)
     assert_replied_once(az, {"r-1": "succeeded"})

@@ -129,15 +129,11 @@ def test_role_assignment_waits_for_the_new_principal_to_replicate(platform_azure
     attempts = [r for r in az.arm.requests if r.method == "PUT" and "/roleAssignments/" in r.path]
     statuses = [r.status for r in attempts]
     assert statuses[-1] == 201 and set(statuses[:-1]) == {400}  # PrincipalNotFound until Entra replicated it
-    # Retried soon and then less often (the poll schedule's back-off), never further apart than
+    # Retried soon and then less often (the poll schedule's back-off, 0.5 s doubling), never further apart than
     # IDENTITY_RETRY_SECONDS: noticed within that of the principal being there.
     gaps = [b.started - a.started for a, b in itertools.pairwise(attempts)]
     assert gaps == sorted(gaps) and max(gaps) <= az.services.settings.identity_retry_seconds, gaps
     assert 25 <= attempts[-1].started - attempts[0].started <= 25 + az.services.settings.identity_retry_seconds
-    # The service created the principal, so the race is timed from then and learned, bracketed by the attempts.
-    [learned] = az.services.ledger.wait_samples("race", "PrincipalNotFound")
-    assert (learned.after, learned.by) == pytest.approx((attempts[-2].started - attempts[0].started,
-                                                         attempts[-1].started - attempts[0].started), abs=1e-3)
     assert len(az.arm.role_assignments(REGISTRY)) == 1
     assert record(az, aks_id("aks-acr")).last_error_code is None
 

@@ -1,6 +1,7 @@
 """The ledger on Azurite: records round-trip, stale writes are refused, and the processor recovers from them."""
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import replace
 
@@ -8,10 +9,10 @@ import pytest
 
 from localazure.azurite import Azurite
 from localazure.stack import SUBSCRIPTION, LocalAzure
-from shared.azure.ledger import WAIT_SAMPLES_LIMIT, ClusterRecord, LedgerConflict, RequestRecord, Waiter
+from shared.azure.ledger import ClusterRecord, LedgerConflict, RequestRecord, Waiter
 from shared.azure.table_ledger import TableLedger
 from shared.bootstrap.cluster_ids import parse_cluster_id
-from shared.bootstrap.poll_schedule import Sample, WaitState
+from shared.bootstrap.poll_schedule import WaitState
 from tests.e2e.helpers import RG, aks_id, record, replies, send_request
 
 
@@ -27,7 +28,7 @@ def test_cluster_record_round_trips(azurite: Azurite) -> None:
         Waiter("r-1", "replies", "m-1"))
     saved = book.save_cluster(replace(rec, phase="waiting", waiting_on="extension", continuation=3,
                                       continuation_due=160.0,
-                                      wait=WaitState("install", "eastus/default", 100.0, 101.0, witnessed=True)))
+                                      wait=WaitState("install", 100.0, 101.0)))
     loaded = book.get_cluster(cluster.key)
     assert loaded == saved and loaded is not None and loaded.etag == saved.etag
     assert loaded.waiters == (Waiter("r-1", "replies", "m-1"),) and loaded.history[0]["step"] == "step one"
@@ -81,15 +82,23 @@ def test_processor_rereads_and_reapplies_after_a_conflict(local_azure: LocalAzur
     assert [r["outcome"] for r in replies(az)] == ["succeeded"]
 
 
-def test_past_waits_are_kept_per_kind_and_group_the_most_recent_ones(azurite: Azurite) -> None:
-    book = ledger(azurite)
-    assert book.wait_samples("install", "eastus/default") == []
-    for i in range(WAIT_SAMPLES_LIMIT + 5):
-        book.add_wait_sample("install", "eastus/default", Sample(100.0 + i, 101.0 + i))
-    book.add_wait_sample("providers", "Microsoft.KubernetesConfiguration", Sample(110.0, 120.5))
-    book.add_wait_sample("uninstall", "", Sample(50.0, 51.0))
-    kept = book.wait_samples("install", "eastus/default")
-    assert len(kept) == WAIT_SAMPLES_LIMIT and kept[0] == Sample(105.0, 106.0) and kept[-1] == Sample(154.0, 155.0)
-    assert book.wait_samples("providers", "Microsoft.KubernetesConfiguration") == [Sample(110.0, 120.5)]
-    assert book.wait_samples("install", "westeurope/default") == []
-    assert book.wait_samples("uninstall", "") == [Sample(50.0, 51.0)]
+def test_a_row_of_the_learned_schedule_loads_and_no_table_of_past_waits_is_made(azurite: Azurite) -> None:
+    """Rows written before issue 27 hold the wait's group, scout and parts: read as the wait's kind and clock."""
+    from azure.data.tables import TableServiceClient
+
+    prefix = "l" + secrets.token_hex(5)
+    book = TableLedger(connection_string=azurite.connection_string, endpoint=None, prefix=prefix)
+    cluster = parse_cluster_id(aks_id("aks-older"))
+    saved = book.save_cluster(replace(ClusterRecord.new(cluster, 100.0), phase="waiting",
+                                      wait=WaitState("install", 100.0, 101.0)))
+    service = TableServiceClient.from_connection_string(azurite.connection_string)
+    table = service.get_table_client(f"{prefix}clusters")
+    entity = table.get_entity(cluster.key.split("/")[2], cluster.key.replace("/", "|"))
+    fields = json.loads(entity["Record"])
+    fields["wait"] = {"kind": "install", "group": "eastus/default", "began": 100.0, "seen": 101.0, "witnessed": True,
+                      "parts_seen": {}, "scout": True}
+    entity["Record"] = json.dumps(fields)
+    table.upsert_entity(entity)
+    loaded = book.get_cluster(cluster.key)
+    assert loaded is not None and loaded.wait == saved.wait == WaitState("install", 100.0, 101.0)
+    assert f"{prefix}waits" not in {t.name for t in service.list_tables()}
