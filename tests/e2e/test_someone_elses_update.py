@@ -44,15 +44,21 @@ def _plan(az: LocalAzure, cluster_id: str, profile: str, *, ledger: bool = True)
                      az.services.processor.profiles.resolve(profile), reconciler.secrets, ledger=owned)
 
 
+def _installed_with_a_vault_credential(az: LocalAzure, name: str) -> tuple[str, str]:
+    """A cluster bootstrapped with the gitops-keyvault profile: its id and the repository token it holds."""
+    token = f"ghp_{secrets.token_hex(16)}"
+    az.keyvault.set_secret("kv-fleet", "fleet-token", token)
+    az.arm.add_aks_cluster(SUBSCRIPTION, RG, name)
+    cluster_id = aks_id(name)
+    assert ask(az, cluster_id, "r-1", profile="gitops-keyvault")["outcome"] == "succeeded"
+    assert az.arm.protected_settings(cluster_id, "argocd") == {CREDENTIAL: token}
+    return cluster_id, token
+
+
 def test_a_persons_update_drops_the_key_vault_credential_and_the_next_sweep_restores_it(
         platform_azure: LocalAzure) -> None:
     az = platform_azure
-    token = f"ghp_{secrets.token_hex(16)}"
-    az.keyvault.set_secret("kv-fleet", "fleet-token", token)
-    az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-kv")
-    cluster_id = aks_id("aks-kv")
-    assert ask(az, cluster_id, "r-1", profile="gitops-keyvault")["outcome"] == "succeeded"
-    assert az.arm.protected_settings(cluster_id, "argocd") == {CREDENTIAL: token}
+    cluster_id, token = _installed_with_a_vault_credential(az, "aks-kv")
     assert _plan(az, cluster_id, "gitops-keyvault").changes == ()  # plan agrees: nothing to do
 
     _person_updates(az, cluster_id, {"x": "y"})
@@ -81,11 +87,7 @@ def test_an_update_that_changes_no_setting_still_brings_the_credential_back(plat
     `systemData.lastModifiedAt` does. The ledger keeps the one the service last saw converged: a later one means
     someone else updated it, and the protected settings go again."""
     az = platform_azure
-    token = f"ghp_{secrets.token_hex(16)}"
-    az.keyvault.set_secret("kv-fleet", "fleet-token", token)
-    az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-auto")
-    cluster_id = aks_id("aks-auto")
-    assert ask(az, cluster_id, "r-1", profile="gitops-keyvault")["outcome"] == "succeeded"
+    cluster_id, token = _installed_with_a_vault_credential(az, "aks-auto")
     seen = record(az, cluster_id).extension_seen
     assert seen is not None
     assert az.services.sweeper.run().enqueued == {}  # converged: nothing to do
