@@ -10,6 +10,7 @@ from argoboot_cli.commands.run import AZURE_RETRIES, Pass, follow
 from argoboot_cli.exit_codes import CliError
 from argoboot_cli.output import Output
 from argoboot_cli.progress import Progress
+from shared.azure.ledger import Owned
 from shared.bootstrap.outcome import Awaited, Outcome, Phase
 from shared.bootstrap.poll_planner import PollPlanner
 from shared.settings import Settings
@@ -36,7 +37,7 @@ def answers(*outcomes: Outcome) -> Pass:
     """A pass that answers these outcomes in turn."""
     left = list(outcomes)
 
-    def once(waiting_on: str | None, may_reinstall: bool, created: tuple[str, ...], applied: str | None) -> Outcome:
+    def once(waiting_on: str | None, may_reinstall: bool, owned: Owned) -> Outcome:
         return left.pop(0)
     return once
 
