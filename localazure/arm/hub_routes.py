@@ -27,6 +27,10 @@ class HubAccessRoutes(ClusterRoutes):
 
     _lock: threading.Lock  # the emulator's (ArmEmulator.__init__)
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.issued_user_tokens: list[str] = []  # every token a kubeconfig carried (tests: none may be kept)
+
     def _user_credential(self, call: Call) -> Reply:
         allow(call, "POST")
         key = "/" + "/".join(call.lower[:-1])
@@ -36,6 +40,7 @@ class HubAccessRoutes(ClusterRoutes):
             raise ArmError(404, "ResourceNotFound", not_found_message(s[5], s[6], s[7], s[3]))
         self._permissions.require(call.caller, LIST_USER_CREDENTIAL, cluster.resource_uri)
         token = hashlib.sha256(f"token:{cluster.key}:{call.now}".encode()).hexdigest()
+        self.issued_user_tokens.append(token)
         value = base64.b64encode(user_kubeconfig(cluster, token).encode()).decode()
         return Reply(200, {"kubeconfigs": [{"name": "clusterUser", "value": value}]})
 

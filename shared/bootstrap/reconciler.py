@@ -32,6 +32,7 @@ from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import ClusterRef
 from shared.bootstrap.cluster_shape import capacity_text, is_automatic
 from shared.bootstrap.gitops import GitOpsSettings, protected_hash, render_gitops
+from shared.bootstrap.hub import HubSteps, hub_spec
 from shared.bootstrap.identity_steps import IdentitySteps
 from shared.bootstrap.install_failures import argocd_already_present
 from shared.bootstrap.outcome import Awaited, Outcome, Phase, Run
@@ -121,11 +122,13 @@ class Reconciler:
     secrets: SecretsApi | None = None  # Key Vault, for profiles whose repository credential lives there
     identities: IdentitySteps = field(init=False)
     preflight: Preflight = field(init=False)
+    hub: HubSteps = field(init=False)  # spokes registered on a hub Argo CD (shared.bootstrap.hub)
 
     def __post_init__(self) -> None:
         self.identities = IdentitySteps(self.api, self.directory, self.settings.identity_placement)
         self.preflight = Preflight(self.api, self.settings.identity_placement,
                                    ReadCache(clock=self.providers.clock, ttl=self.providers.ttl))
+        self.hub = HubSteps(self.api, self.settings.identity_placement)
 
     def reconcile(self, cluster: ClusterRef, profile: Profile, *, may_reinstall: bool,
                   waiting_on: str | None = None, honour_opt_out: bool = False, adopt: bool = False,
@@ -191,6 +194,8 @@ class Reconciler:
                                 Awaited("uninstall", began=True))
             else:
                 run.removed.append(extension_id(cluster, EXTENSION_NAME))
+            if (pending := self.hub.deregister(run, created)) is not None:
+                return pending
             self.identities.remove(run, cluster, created)
             if self.api.get_cluster(cluster) is None:
                 run.step("cluster is gone; what the service created for it is removed")
@@ -254,6 +259,8 @@ class Reconciler:
             run.step(f"cluster opted out (tag {self.settings.opt_tag}={facts.tags.get(self.settings.opt_tag, '')!r}"
                      f", default {'in' if self.settings.opt_in_by_default else 'out'}); nothing done")
             return run.done(Phase.SKIPPED)
+        if (ended := self.hub.spoke(run, cluster, profile, facts)) is not None:
+            return ended
         waiting = self.preflight.refusals(cluster, profile, facts, run.step)
         if waiting is not None:
             return run.wait("connectivity", waiting, Awaited("connectivity", facts.location))
@@ -292,6 +299,7 @@ class Reconciler:
             client_id = self.identities.ensure_identity(run, cluster, profile, facts, issuer).client_id
             self.identities.ensure_sso(run, cluster, profile, issuer)
         spec = desired_extension(profile, facts, client_id, self._gitops(run, cluster, profile, facts, client_id))
+        spec = hub_spec(profile, spec, ext)
         run.config_hash = config_hash(spec.full_settings)
         run.step(f"cluster checked: {capacity_text(facts)}; {ha_reason(profile, facts)}"
                  + (", AKS Automatic: resource requests and limits for every component" if is_automatic(facts)
