@@ -66,9 +66,6 @@ def parse_hub(value: Any, source: str, *, workload_identity: bool,
     if not isinstance(value, Mapping):
         raise ProfileError(source, "hub", "must be a mapping: serve: true (a hub), or cluster: <the hub's AKS "
                            "resource id> (spokes)")
-    for key in value:
-        if key not in HUB_KEYS:
-            raise ProfileError(source, f"hub.{shown(str(key))}", f"is not a hub key; use {', '.join(sorted(HUB_KEYS))}")
     serve = _flag(value, "serve", source, False)
     if serve:
         if "cluster" in value:

@@ -22,7 +22,7 @@ from localazure.stack import SUBSCRIPTION, LocalAzure
 from shared.bootstrap.cluster_ids import parse_cluster_id
 from shared.bootstrap.hub_profile import CLUSTER_ADMIN_ROLE, WRITER_ROLE
 from shared.bootstrap.workload_identity import identity_for
-from tests.e2e.helpers import aks_id, arc_id, ask, record
+from tests.e2e.helpers import aks_id, arc_id, ask, record, replies, send_request
 
 ROOT = Path(__file__).resolve().parents[2]
 HUB = aks_id("aks-hub")
@@ -92,7 +92,7 @@ def test_a_spoke_is_registered_on_the_hub_with_its_ca_and_no_token(hub_azure: Lo
     az.arm.add_aks_cluster(SUBSCRIPTION, "rg-platform", "aks-spoke", tags={"environment": "prod"})
     spoke = aks_id("aks-spoke")
     reply = ask(az, spoke, "r-spoke", profile="spokes")
-    assert reply["outcome"] == "succeeded", json.dumps(reply)
+    assert reply["outcome"] == "succeeded", reply
     assert any("registered on hub aks-hub" in s for s in reply["steps"]), reply["steps"]
     assert az.arm.extension(spoke, "argocd") is None  # a spoke gets no Argo CD of its own
     [assignment] = az.arm.role_assignments(spoke)
@@ -175,3 +175,40 @@ def test_two_spokes_of_one_name_and_a_removal(hub_azure: LocalAzure) -> None:
     assert reply["outcome"] == "uninstalled", reply
     assert [s["metadata"]["annotations"]["cluster_id"] for s in hub_secrets(az)] == [second]
     assert az.arm.role_assignments(first) == [] and len(az.arm.role_assignments(second)) == 1
+
+
+def test_a_hub_patch_azure_refuses_is_retried_and_one_hub_operation_runs_at_a_time(hub_azure: LocalAzure) -> None:
+    az = hub_azure
+    bootstrap_hub(az)
+    az.arm.inject(method="PATCH", path_regex=r"/managedClusters/aks-hub/providers/.*/extensions/argocd", status=409,
+                  code="Conflict", message="An operation (update) is already in progress on extension 'argocd'. "
+                  "Please wait for the operation to complete before starting a new operation.")
+    for name in ("aks-one", "aks-two"):
+        az.arm.add_aks_cluster(SUBSCRIPTION, "rg-platform", name)
+    for name in ("aks-one", "aks-two"):
+        send_request(az, aks_id(name), message_id=f"r-{name}", profile="spokes")
+    az.drain()
+    outcomes = {r["requestId"]: r["outcome"] for r in replies(az)}
+    assert outcomes == {"r-hub": "succeeded", "r-aks-one": "succeeded", "r-aks-two": "succeeded"}, outcomes
+    assert len(hub_secrets(az)) == 2
+    # Never a PATCH while the hub's extension ran an operation: the emulator would have answered 409 (only the one
+    # injected above was refused).
+    patches = [r for r in az.arm.requests if r.method == "PATCH" and "aks-hub" in r.path]
+    assert sum(1 for r in patches if r.status == 409) == 1, [(r.path, r.status) for r in patches]
+
+
+def test_a_spoke_deleted_while_its_registration_is_in_flight_leaves_nothing(hub_azure: LocalAzure) -> None:
+    az = hub_azure
+    bootstrap_hub(az)
+    az.arm.add_aks_cluster(SUBSCRIPTION, "rg-platform", "aks-brief")
+    spoke = aks_id("aks-brief")
+    send_request(az, spoke, message_id="r-brief", profile="spokes")
+    while az.deliver_one():  # up to the registration's PATCH: the hub is Updating now
+        pass
+    ext = az.arm.extension(HUB, "argocd")
+    assert ext is not None and ext["properties"]["provisioningState"] == "Updating"
+    az.deliver_event(az.arm.delete_cluster(spoke))
+    az.drain()
+    assert hub_secrets(az) == []
+    assert az.arm.role_assignments(spoke) == []
+    assert record(az, spoke).phase == "deleted"
