@@ -10,6 +10,7 @@ import re
 from dataclasses import asdict, replace
 from typing import Any
 
+from shared.azure.hub_batches import HubBatch
 from shared.azure.ledger import WAIT_SAMPLES_LIMIT, ClusterRecord, LedgerConflict, RequestRecord, Waiter
 from shared.bootstrap.poll_schedule import Sample, WaitState
 
@@ -43,6 +44,7 @@ class TableLedger:
         self._clusters = service.create_table_if_not_exists(f"{prefix}clusters")
         self._requests = service.create_table_if_not_exists(f"{prefix}requests")
         self._waits = service.create_table_if_not_exists(f"{prefix}waits")
+        self._hubs = service.create_table_if_not_exists(f"{prefix}hubs")
 
     def get_cluster(self, key: str) -> ClusterRecord | None:
         entity = self._get(self._clusters, key.split("/")[2], _row_key(key))
@@ -105,6 +107,31 @@ class TableLedger:
                 continue
             deleted += 1
         return deleted
+
+    def get_hub_batch(self, hub_key: str) -> HubBatch | None:
+        """The head row ("batch": since, claimed_at) and one row per queued spoke ("spoke|<name>"), one partition."""
+        head, pending = None, {}
+        for entity in self._hubs.query_entities("PartitionKey eq @hub", parameters={"hub": _row_key(hub_key)}):
+            if entity["RowKey"] == "batch":
+                head = entity
+            else:
+                pending[entity["RowKey"][len("spoke|"):]] = entity["Manifest"]
+        if head is None:
+            return None
+        return HubBatch(hub_key, dict(pending), head.get("Since"), head.get("ClaimedAt"), head.metadata["etag"],
+                        known=dict(pending))
+
+    def save_hub_batch(self, batch: HubBatch) -> HubBatch:
+        """The head first (conditional: a stale batch raises LedgerConflict), then the spokes' rows that changed."""
+        partition = _row_key(batch.hub_key)
+        head = {"PartitionKey": partition, "RowKey": "batch", "Since": batch.since, "ClaimedAt": batch.claimed_at}
+        etag = self._write(self._hubs, head, batch.etag)
+        for name, manifest in batch.pending.items():
+            if batch.known.get(name) != manifest:
+                self._hubs.upsert_entity({"PartitionKey": partition, "RowKey": f"spoke|{name}", "Manifest": manifest})
+        for name in batch.known.keys() - batch.pending.keys():
+            self._hubs.delete_entity(partition, f"spoke|{name}")
+        return replace(batch, etag=etag, known=dict(batch.pending))
 
     def wait_samples(self, kind: str, group: str) -> list[Sample]:
         entity = self._get(self._waits, kind, _wait_row(group))

@@ -17,15 +17,9 @@ from shared.azure.api import AzureApi
 from shared.bootstrap.argocd_extension import EXTENSION_NAME, RELEASE_NAMESPACE, ExtensionSpec, ExtensionState
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import ClusterRef, parse_cluster_id
+from shared.bootstrap.hub_batching import HubSender
 from shared.bootstrap.hub_profile import Hub
-from shared.bootstrap.hub_registration import (
-    REGISTRATIONS_KEY,
-    check_size,
-    kept_on_hub,
-    parse_registrations,
-    registration,
-    registration_settings,
-)
+from shared.bootstrap.hub_registration import kept_on_hub, parse_registrations, registration
 from shared.bootstrap.identity_placement import IdentityPlacement
 from shared.bootstrap.outcome import Awaited, Outcome, Run
 from shared.bootstrap.profiles import Profile
@@ -61,6 +55,7 @@ def parse_registration_ref(item: str) -> tuple[ClusterRef, str] | None:
 class HubSteps:
     api: AzureApi
     placement: IdentityPlacement
+    sender: HubSender  # batches registration changes into hub PATCHes (shared.bootstrap.hub_batching)
 
     def spoke(self, run: Run, spoke: ClusterRef, profile: Profile, facts: ClusterFacts) -> Outcome | None:
         """Register the spoke on its hub. An Outcome ends the run (waiting, refused, or done when the spoke gets no
@@ -101,17 +96,10 @@ class HubSteps:
             run.created.append(ref)
             run.step(f"registered on hub {hub.cluster.name} as {mine.name} ({len(current)} spokes on the hub)")
             return None if hub.own_argocd else run.done()
-        wanted = {**current, mine.name: mine.manifest}
-        size = check_size(wanted, hub.cluster)
-        settings = registration_settings(ready.settings, wanted)
-        self.api.patch_extension(hub.cluster, EXTENSION_NAME, {k: v for k, v in settings.items()
-                                                               if ready.settings.get(k) != v})
         run.created.append(ref)
-        what = "updated" if mine.name in current else "new"
-        run.step(f"registration on hub {hub.cluster.name} sent as {mine.name} ({what}; the hub's registrations: "
-                 f"{len(wanted)} spokes, {size} bytes)")
-        return run.wait("hub", f"waiting for hub {hub.cluster.name} to apply the registration",
-                        Awaited("update", f"hub/{hub.cluster.key}", began=True))
+        run.step(f"registration on hub {hub.cluster.name} as {mine.name} "
+                 f"({'updated' if mine.name in current else 'new'}, {mine.size} bytes)")
+        return self.sender.send(run, hub.cluster, ready.settings, {mine.name: mine.manifest})
 
     def _hub_identity(self, hub: ClusterRef, client_id: str) -> ManagedIdentity:
         """The identity the service made for the hub's Argo CD: the one whose client id the hub's extension uses."""
@@ -147,19 +135,19 @@ class HubSteps:
             if parsed is None:
                 continue
             hub, name = parsed
+            if not self.sender.cancel(hub, name):
+                return run.wait("hub", f"hub {hub.name}'s batch holding {name} is being sent", Awaited(
+                    "update", f"hub/{hub.key}"))
             ext = self.api.get_extension(hub, EXTENSION_NAME) if self.api.get_cluster(hub) is not None else None
-            current = parse_registrations(ext.settings) if ext is not None else {}
-            if name not in current:
+            if ext is None or name not in parse_registrations(ext.settings):
                 run.removed.append(item)
+                run.step(f"registration {name} is not on hub {hub.name} (any more)")
                 continue
-            if ext is not None and ext.in_progress:
+            if ext.in_progress:
                 return run.wait("hub", f"hub {hub.name}'s extension is {ext.provisioning_state}: one hub operation "
                                 "at a time", Awaited("update", f"hub/{hub.key}"))
-            rest = {k: v for k, v in current.items() if k != name}
-            settings = registration_settings(ext.settings if ext else {}, rest)
-            self.api.patch_extension(hub, EXTENSION_NAME, {REGISTRATIONS_KEY: settings[REGISTRATIONS_KEY]})
-            run.removed.append(item)
-            run.step(f"registration {name} removed from hub {hub.name} ({len(rest)} spokes left)")
+            run.step(f"removing registration {name} from hub {hub.name}")
+            return self.sender.send(run, hub, ext.settings, {name: ""})
         return None
 
 

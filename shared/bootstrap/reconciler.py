@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from shared.azure.api import AzureApi, DirectoryApi, SecretsApi
 from shared.azure.errors import AzureError
+from shared.azure.hub_batches import HubBatches
 from shared.azure.pacing import paced_pass
 from shared.bootstrap.adoption import kept_text, legacy_message, patch_step, target_settings
 from shared.bootstrap.argocd_extension import (
@@ -33,6 +34,7 @@ from shared.bootstrap.cluster_ids import ClusterRef
 from shared.bootstrap.cluster_shape import capacity_text, is_automatic
 from shared.bootstrap.gitops import GitOpsSettings, protected_hash, render_gitops
 from shared.bootstrap.hub import HubSteps, hub_spec
+from shared.bootstrap.hub_batching import HubSender
 from shared.bootstrap.identity_steps import IdentitySteps
 from shared.bootstrap.install_failures import argocd_already_present
 from shared.bootstrap.outcome import Awaited, Outcome, Phase, Run
@@ -120,6 +122,7 @@ class Reconciler:
     settings: Settings
     providers: ProviderCache
     secrets: SecretsApi | None = None  # Key Vault, for profiles whose repository credential lives there
+    batches: HubBatches | None = None  # the ledger's hub batches (None: each hub change in a PATCH of its own)
     identities: IdentitySteps = field(init=False)
     preflight: Preflight = field(init=False)
     hub: HubSteps = field(init=False)  # spokes registered on a hub Argo CD (shared.bootstrap.hub)
@@ -128,7 +131,8 @@ class Reconciler:
         self.identities = IdentitySteps(self.api, self.directory, self.settings.identity_placement)
         self.preflight = Preflight(self.api, self.settings.identity_placement,
                                    ReadCache(clock=self.providers.clock, ttl=self.providers.ttl))
-        self.hub = HubSteps(self.api, self.settings.identity_placement)
+        self.hub = HubSteps(self.api, self.settings.identity_placement,
+                            HubSender(self.api, self.batches, self.providers.clock))
 
     def reconcile(self, cluster: ClusterRef, profile: Profile, *, may_reinstall: bool,
                   waiting_on: str | None = None, honour_opt_out: bool = False, adopt: bool = False,

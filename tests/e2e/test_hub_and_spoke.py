@@ -172,7 +172,7 @@ def test_two_spokes_of_one_name_and_a_removal(hub_azure: LocalAzure) -> None:
     names = sorted(s["stringData"]["name"] for s in hub_secrets(az))
     assert len(names) == 2 and names[0] != names[1] and all(n.startswith("aks-app-") for n in names)
     reply = ask(az, first, "r-rm", action="uninstall")
-    assert reply["outcome"] == "uninstalled", reply
+    assert reply["outcome"] == "uninstalled", (reply["steps"], reply.get("error"))
     assert [s["metadata"]["annotations"]["cluster_id"] for s in hub_secrets(az)] == [second]
     assert az.arm.role_assignments(first) == [] and len(az.arm.role_assignments(second)) == 1
 
@@ -197,18 +197,38 @@ def test_a_hub_patch_azure_refuses_is_retried_and_one_hub_operation_runs_at_a_ti
     assert sum(1 for r in patches if r.status == 409) == 1, [(r.path, r.status) for r in patches]
 
 
-def test_a_spoke_deleted_while_its_registration_is_in_flight_leaves_nothing(hub_azure: LocalAzure) -> None:
+@pytest.mark.parametrize("stage", ["queued", "sent"])
+def test_a_spoke_deleted_while_its_registration_is_in_flight_leaves_nothing(hub_azure: LocalAzure,
+                                                                            stage: str) -> None:
     az = hub_azure
     bootstrap_hub(az)
     az.arm.add_aks_cluster(SUBSCRIPTION, "rg-platform", "aks-brief")
     spoke = aks_id("aks-brief")
     send_request(az, spoke, message_id="r-brief", profile="spokes")
-    while az.deliver_one():  # up to the registration's PATCH: the hub is Updating now
+    while az.deliver_one():  # its registration is queued in the hub's batch, sent once the window passes
         pass
-    ext = az.arm.extension(HUB, "argocd")
-    assert ext is not None and ext["properties"]["provisioningState"] == "Updating"
+    if stage == "sent":
+        az.drain(until=az.clock() + 5.5)
+        ext = az.arm.extension(HUB, "argocd")
+        assert ext is not None and ext["properties"]["provisioningState"] == "Updating"
     az.deliver_event(az.arm.delete_cluster(spoke))
     az.drain()
     assert hub_secrets(az) == []
     assert az.arm.role_assignments(spoke) == []
     assert record(az, spoke).phase == "deleted"
+
+
+def test_a_burst_of_spokes_shares_hub_patches(hub_azure: LocalAzure) -> None:
+    az = hub_azure
+    bootstrap_hub(az)
+    before = az.arm.count("PATCH", r"/aks-hub/providers/.*/extensions/argocd$")
+    names = [f"aks-burst-{i:02d}" for i in range(30)]
+    for name in names:
+        az.arm.add_aks_cluster(SUBSCRIPTION, "rg-platform", name)
+        send_request(az, aks_id(name), message_id=f"r-{name}", profile="spokes")
+    az.drain(workers=4)
+    outcomes = {r["requestId"]: r["outcome"] for r in replies(az) if r["requestId"] != "r-hub"}
+    assert set(outcomes.values()) == {"succeeded"} and len(outcomes) == 30
+    assert len(hub_secrets(az)) == 30
+    patches = az.arm.count("PATCH", r"/aks-hub/providers/.*/extensions/argocd$") - before
+    assert 1 <= patches <= 2, patches  # one PATCH per window, not one per spoke
