@@ -41,6 +41,7 @@ from shared.errors import PermanentError, ProfileError
 IN_CLUSTER = "https://kubernetes.default.svc"
 SECRET_KEY = "extraObjects[0]"  # the cluster Secret: in every install (a Secret needs no CRD)
 ROOT_KEY = "extraObjects[1]"  # the root Application: only once the chart's CRDs exist
+REGISTRATIONS_KEY = "extraObjects[2]"  # on a hub: its spokes' cluster Secrets (shared.bootstrap.hub_registration)
 REPOSITORY = "root"  # the key under configs.repositories and configs.credentialTemplates
 INTERNAL_LB = "service.beta.kubernetes.io/azure-load-balancer-internal"
 _HASH_ITERATIONS = 60_000

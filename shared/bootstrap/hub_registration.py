@@ -24,11 +24,17 @@ from dataclasses import dataclass
 
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import ClusterRef
-from shared.bootstrap.gitops import ROOT_KEY, SECRET_KEY, bridge_metadata, root_view, tpl_escape
+from shared.bootstrap.gitops import (
+    REGISTRATIONS_KEY,
+    ROOT_KEY,
+    SECRET_KEY,
+    bridge_metadata,
+    root_view,
+    tpl_escape,
+)
 from shared.bootstrap.profiles import Profile
 from shared.errors import PermanentError
 
-REGISTRATIONS_KEY = "extraObjects[2]"
 #: The hub's registrations stay under this many bytes (see docs/hub-and-spoke.md, "Limits"): Helm keeps each release
 #: revision in a Kubernetes Secret of at most 1 MiB (gzip'd values and manifests), and Azure's extension keeps the
 #: settings in its own resource. A spoke's Secret measures about 2 KB, so about 250 spokes fit a hub.

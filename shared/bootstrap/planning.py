@@ -19,8 +19,7 @@ from shared.bootstrap.argocd_extension import EXTENSION_NAME, ExtensionSpec, Ext
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import CLUSTER_TYPES, ClusterRef, ListedCluster
 from shared.bootstrap.extension_versions import ExtensionTypeVersion
-from shared.bootstrap.gitops import ROOT_KEY, Protected
-from shared.bootstrap.hub_registration import REGISTRATIONS_KEY
+from shared.bootstrap.gitops import REGISTRATIONS_KEY, ROOT_KEY, Protected
 from shared.bootstrap.outcome import Outcome
 from shared.bootstrap.profiles import Profile
 from shared.bootstrap.reconciler import ProviderCache, Reconciler

@@ -21,6 +21,7 @@ from localazure.azurite import Azurite
 from localazure.stack import SUBSCRIPTION, LocalAzure
 from shared.bootstrap.cluster_ids import parse_cluster_id
 from shared.bootstrap.hub_profile import CLUSTER_ADMIN_ROLE, WRITER_ROLE
+from shared.bootstrap.hub_registration import REGISTRATIONS_KEY, parse_registrations
 from shared.bootstrap.workload_identity import identity_for
 from tests.e2e.helpers import aks_id, arc_id, ask, record, replies, send_request
 
@@ -232,3 +233,29 @@ def test_a_burst_of_spokes_shares_hub_patches(hub_azure: LocalAzure) -> None:
     assert len(hub_secrets(az)) == 30
     patches = az.arm.count("PATCH", r"/aks-hub/providers/.*/extensions/argocd$") - before
     assert 1 <= patches <= 2, patches  # one PATCH per window, not one per spoke
+
+
+def test_the_sweep_repairs_a_removed_registration_and_a_deleted_role_assignment(hub_azure: LocalAzure) -> None:
+    az = hub_azure
+    bootstrap_hub(az)
+    for name in ("aks-kept", "aks-unregistered", "aks-unassigned"):
+        az.arm.add_aks_cluster(SUBSCRIPTION, "rg-platform", name)
+        assert ask(az, aks_id(name), f"r-{name}", profile="spokes")["outcome"] == "succeeded"
+    assert az.host is not None
+    az.host.run_timer("sweep")
+    assert az.services.sweeper.last_report.enqueued == {}  # converged: nothing to do
+    api = az.services.processor.reconciler.api
+    hub_ref = parse_cluster_id(HUB)
+    ext = az.arm.extension(HUB, "argocd")
+    assert ext is not None
+    kept = {n: m for n, m in parse_registrations(ext["properties"]["configurationSettings"]).items()
+            if not n.startswith("aks-unregistered")}
+    api.patch_extension(hub_ref, "argocd", {REGISTRATIONS_KEY: "\n---\n".join(kept.values())})  # someone's edit
+    az.drain()
+    [assignment] = az.arm.role_assignments(aks_id("aks-unassigned"))
+    api.delete_role_assignment(SUBSCRIPTION, aks_id("aks-unassigned"), assignment["name"])
+    az.host.run_timer("sweep")
+    assert set(az.services.sweeper.last_report.enqueued) == {aks_id("aks-unregistered").lower(),
+                                                             aks_id("aks-unassigned").lower()}
+    az.drain()
+    assert len(hub_secrets(az)) == 3 and len(az.arm.role_assignments(aks_id("aks-unassigned"))) == 1
