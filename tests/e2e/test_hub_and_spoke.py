@@ -259,3 +259,28 @@ def test_the_sweep_repairs_a_removed_registration_and_a_deleted_role_assignment(
                                                              aks_id("aks-unassigned").lower()}
     az.drain()
     assert len(hub_secrets(az)) == 3 and len(az.arm.role_assignments(aks_id("aks-unassigned"))) == 1
+
+
+def test_plan_shows_the_role_assignment_and_the_hub_patch_and_status_shows_both_sides(hub_azure: LocalAzure) -> None:
+    from shared.azure.ledger import Owned
+    from shared.bootstrap.planning import make_plan
+
+    az = hub_azure
+    bootstrap_hub(az)
+    az.arm.add_aks_cluster(SUBSCRIPTION, "rg-platform", "aks-planned")
+    spoke = aks_id("aks-planned")
+    reconciler = az.services.processor.reconciler
+    plan = make_plan(reconciler.api, reconciler.directory, az.services.settings, parse_cluster_id(spoke),
+                     az.services.processor.profiles.resolve("spokes"), reconciler.secrets, ledger=Owned())
+    actions = [(c.action, c.target) for c in plan.changes]
+    assert ("create-role-assignment" in [a for a, _ in actions]) and ("update-extension", "argocd") in actions
+    [hub_patch] = [c for c in plan.changes if c.action == "update-extension"]
+    assert "on hub aks-hub" in hub_patch.detail
+    assert any(s.key == REGISTRATIONS_KEY and s.kind == "add" for s in hub_patch.settings)
+    assert az.arm.role_assignments(spoke) == [] and hub_secrets(az) == []  # a plan writes nothing
+    assert ask(az, spoke, "r-planned", profile="spokes")["outcome"] == "succeeded"
+    spoke_view = json.loads(az.http("GET", f"/api/clusters{spoke}").get_body())
+    [entry] = spoke_view["registeredOn"]
+    assert entry["hub"].lower() == HUB.lower() and entry["name"].startswith("aks-planned-")
+    hub_view = json.loads(az.http("GET", f"/api/clusters{HUB}").get_body())
+    assert [s["clusterResourceId"] for s in hub_view["spokes"]] == [spoke]
