@@ -10,7 +10,7 @@ import re
 from dataclasses import asdict, replace
 from typing import Any
 
-from shared.azure.hub_batches import HubBatch
+from shared.azure.hub_batches import HubBatch, QueuedChange
 from shared.azure.ledger import WAIT_SAMPLES_LIMIT, ClusterRecord, LedgerConflict, RequestRecord, Waiter
 from shared.bootstrap.poll_schedule import Sample, WaitState
 
@@ -108,30 +108,39 @@ class TableLedger:
             deleted += 1
         return deleted
 
-    def get_hub_batch(self, hub_key: str) -> HubBatch | None:
-        """The head row ("batch": since, claimed_at) and one row per queued spoke ("spoke|<name>"), one partition."""
+    def hub_batch(self, hub_key: str) -> HubBatch:
+        """The head row ("batch": the claim) and one row per queued spoke ("spoke|<name>"): one partition."""
         head, pending = None, {}
         for entity in self._hubs.query_entities("PartitionKey eq @hub", parameters={"hub": _row_key(hub_key)}):
             if entity["RowKey"] == "batch":
                 head = entity
             else:
-                pending[entity["RowKey"][len("spoke|"):]] = entity["Manifest"]
-        if head is None:
-            return None
-        return HubBatch(hub_key, dict(pending), head.get("Since"), head.get("ClaimedAt"), head.metadata["etag"],
-                        known=dict(pending))
+                pending[entity["RowKey"][len("spoke|"):]] = QueuedChange(entity["Manifest"], entity["QueuedAt"],
+                                                                         str(entity.metadata["etag"]))
+        return HubBatch(hub_key, pending, head.get("ClaimedAt") if head else None,
+                        head.metadata["etag"] if head else None)
 
-    def save_hub_batch(self, batch: HubBatch) -> HubBatch:
-        """The head first (conditional: a stale batch raises LedgerConflict), then the spokes' rows that changed."""
-        partition = _row_key(batch.hub_key)
-        head = {"PartitionKey": partition, "RowKey": "batch", "Since": batch.since, "ClaimedAt": batch.claimed_at}
-        etag = self._write(self._hubs, head, batch.etag)
-        for name, manifest in batch.pending.items():
-            if batch.known.get(name) != manifest:
-                self._hubs.upsert_entity({"PartitionKey": partition, "RowKey": f"spoke|{name}", "Manifest": manifest})
-        for name in batch.known.keys() - batch.pending.keys():
-            self._hubs.delete_entity(partition, f"spoke|{name}")
-        return replace(batch, etag=etag, known=dict(batch.pending))
+    def queue_hub_change(self, hub_key: str, name: str, manifest: str, at: float) -> None:
+        self._hubs.upsert_entity({"PartitionKey": _row_key(hub_key), "RowKey": f"spoke|{name}", "Manifest": manifest,
+                                  "QueuedAt": float(at)})
+
+    def drop_hub_change(self, hub_key: str, name: str) -> None:
+        self._hubs.delete_entity(_row_key(hub_key), f"spoke|{name}")
+
+    def claim_hub_batch(self, batch: HubBatch, at: float | None) -> HubBatch:
+        head = {"PartitionKey": _row_key(batch.hub_key), "RowKey": "batch", "ClaimedAt": at}
+        return replace(batch, claimed_at=at, etag=self._write(self._hubs, head, batch.etag))
+
+    def release_hub_changes(self, batch: HubBatch) -> None:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+        for name, change in batch.pending.items():
+            try:
+                self._hubs.delete_entity(_row_key(batch.hub_key), f"spoke|{name}", etag=change.etag,
+                                         match_condition=MatchConditions.IfNotModified)
+            except (ResourceModifiedError, ResourceNotFoundError):
+                continue  # queued again since (a newer change: the next batch's), or dropped
 
     def wait_samples(self, kind: str, group: str) -> list[Sample]:
         entity = self._get(self._waits, kind, _wait_row(group))

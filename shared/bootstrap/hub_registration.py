@@ -53,7 +53,12 @@ class Registration:
 
     @property
     def size(self) -> int:
-        return len(self.manifest.encode()) + len(_SEPARATOR)
+        return entry_size(self.manifest)
+
+
+def entry_size(manifest: str) -> int:
+    """What one registration adds to the hub's setting, in bytes (nothing for "", a removal)."""
+    return len(manifest.encode()) + len(_SEPARATOR) if manifest else 0
 
 
 def spoke_name(spoke: ClusterRef) -> str:
@@ -129,7 +134,7 @@ def registration_settings(installed: Mapping[str, str], registrations: Mapping[s
 
 def check_size(registrations: Mapping[str, str], hub: ClusterRef) -> int:
     """The registrations' size in bytes; refused with the reason before REGISTRATIONS_LIMIT, not after a Helm error."""
-    size = sum(len(m.encode()) + len(_SEPARATOR) for m in registrations.values())
+    size = sum(entry_size(m) for m in registrations.values())
     if size > REGISTRATIONS_LIMIT:
         raise PermanentError("HubFull", f"hub {hub.name} would hold {len(registrations)} spokes in {size} bytes of "
                              f"settings, over the limit of {REGISTRATIONS_LIMIT} (docs/hub-and-spoke.md, Limits): "

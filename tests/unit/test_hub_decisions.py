@@ -160,3 +160,16 @@ def test_a_hub_is_refused_before_its_settings_pass_the_limit() -> None:
     with pytest.raises(PermanentError) as caught:
         check_size(many, HUB)
     assert caught.value.code == "HubFull" and "hub of its own" in caught.value.message
+
+
+def test_a_batch_that_would_overflow_the_hub_sends_what_fits_oldest_first() -> None:
+    from shared.azure.hub_batches import QueuedChange
+    from shared.bootstrap.hub_batching import fitting
+
+    mine = registration(SPOKE, facts(), spoke_profile(), "app.hcp.eastus.azmk8s.io", CA, "cid", "argocd")
+    room = REGISTRATIONS_LIMIT // mine.size
+    current = {f"old-{i}": mine.manifest for i in range(room - 2)}
+    pending = {f"new-{i}": QueuedChange(mine.manifest, float(i)) for i in range(5)}
+    pending["old-0"] = QueuedChange("", 9.0)  # a removal: always fits, and makes room
+    sent = fitting(current, pending)
+    assert set(sent) == {"new-0", "new-1", "new-2", "old-0"}
