@@ -101,6 +101,16 @@ class HubSteps:
                  f"({'updated' if mine.name in current else 'new'}, {mine.size} bytes)")
         return self.sender.send(run, hub.cluster, ready.settings, {mine.name: mine.manifest})
 
+    def busy(self, run: Run, profile: Profile) -> Outcome | None:
+        """A spoke waiting on its hub: one read of the hub's extension, a wait while it still runs an operation;
+        None to run the whole pass."""
+        hub = profile.hub.cluster if profile.hub is not None else None
+        ext = self.api.get_extension(hub, EXTENSION_NAME) if hub is not None else None
+        if hub is None or ext is None or not ext.in_progress:
+            return None
+        return run.wait("hub", f"hub {hub.name}'s extension is {ext.provisioning_state}: one hub operation at a time",
+                        Awaited("update", f"hub/{hub.key}"))
+
     def _hub_identity(self, hub: ClusterRef, client_id: str) -> ManagedIdentity:
         """The identity the service made for the hub's Argo CD: the one whose client id the hub's extension uses."""
         identity = self.api.get_identity(identity_for(hub, self.placement))

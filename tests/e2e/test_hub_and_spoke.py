@@ -284,3 +284,14 @@ def test_plan_shows_the_role_assignment_and_the_hub_patch_and_status_shows_both_
     assert entry["hub"].lower() == HUB.lower() and entry["name"].startswith("aks-planned-")
     hub_view = json.loads(az.http("GET", f"/api/clusters{HUB}").get_body())
     assert [s["clusterResourceId"] for s in hub_view["spokes"]] == [spoke]
+
+
+def test_a_hub_identity_not_yet_replicated_is_waited_for_and_said(hub_azure: LocalAzure) -> None:
+    az = hub_azure
+    az.arm.principal_replication_seconds = 600.0  # longer than the hub's install: the spoke's assignment meets it
+    bootstrap_hub(az)
+    az.arm.add_aks_cluster(SUBSCRIPTION, "rg-platform", "aks-early")
+    reply = ask(az, aks_id("aks-early"), "r-early", profile="spokes")
+    assert reply["outcome"] == "succeeded", reply
+    assert any("PrincipalNotFound" in step for step in reply["steps"]), reply["steps"]
+    assert len(az.arm.role_assignments(aks_id("aks-early"))) == 1
