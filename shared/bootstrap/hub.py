@@ -19,7 +19,7 @@ from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import ClusterRef, parse_cluster_id
 from shared.bootstrap.hub_batching import HubSender
 from shared.bootstrap.hub_profile import Hub
-from shared.bootstrap.hub_registration import kept_on_hub, parse_registrations, registration
+from shared.bootstrap.hub_registration import kept_on_hub, parse_registrations, registration, spoke_name
 from shared.bootstrap.identity_placement import IdentityPlacement
 from shared.bootstrap.outcome import Awaited, Outcome, Run
 from shared.bootstrap.profiles import Profile
@@ -101,15 +101,21 @@ class HubSteps:
                  f"({'updated' if mine.name in current else 'new'}, {mine.size} bytes)")
         return self.sender.send(run, hub.cluster, ready.settings, {mine.name: mine.manifest})
 
-    def busy(self, run: Run, profile: Profile) -> Outcome | None:
-        """A spoke waiting on its hub: one read of the hub's extension, a wait while it still runs an operation;
-        None to run the whole pass."""
+    def busy(self, run: Run, spoke: ClusterRef, profile: Profile) -> Outcome | None:
+        """A spoke waiting on its hub: one read of the hub's extension (and the ledger's batch), a wait while the hub
+        runs an operation or the spoke's change is still queued and not due; None to run the whole pass."""
         hub = profile.hub.cluster if profile.hub is not None else None
         ext = self.api.get_extension(hub, EXTENSION_NAME) if hub is not None else None
-        if hub is None or ext is None or not ext.in_progress:
+        if hub is None or ext is None:
             return None
-        return run.wait("hub", f"hub {hub.name}'s extension is {ext.provisioning_state}: one hub operation at a time",
-                        Awaited("update", f"hub/{hub.key}"))
+        group = f"hub/{hub.key}"
+        if ext.in_progress:
+            return run.wait("hub", f"hub {hub.name}'s extension is {ext.provisioning_state}: one hub operation at a "
+                            "time", Awaited("update", group))
+        later = self.sender.queued(hub, spoke_name(spoke))
+        if later is None:
+            return None
+        return run.wait("hub", f"still queued for hub {hub.name}'s next PATCH", Awaited("update", group), later)
 
     def _hub_identity(self, hub: ClusterRef, client_id: str) -> ManagedIdentity:
         """The identity the service made for the hub's Argo CD: the one whose client id the hub's extension uses."""

@@ -113,6 +113,20 @@ class HubSender:
                                                             if left else ""))
         return run.wait("hub", f"waiting for hub {hub.name} to apply its batch", Awaited("update", group, began=True))
 
+    def queued(self, hub: ClusterRef, name: str) -> float | None:
+        """Seconds until this spoke's queued change can be sent (its batch not due yet, or being sent by another
+        run), or None when it is not queued or the batch is due now (the run goes on and may send it)."""
+        if self.batches is None:
+            return None
+        batch = self.batches.hub_batch(hub.key)
+        if name not in batch.pending:
+            return None
+        now = self.clock()
+        if batch.claimed_at is not None and now - batch.claimed_at < CLAIM_SECONDS:
+            return BATCH_WINDOW_SECONDS
+        due = (batch.since or now) + BATCH_WINDOW_SECONDS
+        return due - now if now < due else None
+
     def cancel(self, hub: ClusterRef, name: str) -> bool:
         """Take a spoke's queued registration off the hub's batch (its cluster is going); False while a claimed batch
         holds it (its PATCH may be landing: the removal waits for it rather than miss it)."""

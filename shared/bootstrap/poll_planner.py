@@ -181,7 +181,7 @@ def resumed(waiting_on: str | None, wait: WaitState | None) -> str | None:
     """What the next pass follows: once throttling or a passing Azure error interrupted a wait, the wait underneath,
     so that a poll of the extension that was paced comes back as one read, not as a whole pass."""
     if waiting_on in INTERRUPTIONS and wait is not None and wait.kind in EXTENSION_WAITS:
-        return "extension"
+        return "hub" if wait.group.startswith("hub/") else "extension"  # a spoke's wait is on its hub's extension
     return waiting_on
 
 

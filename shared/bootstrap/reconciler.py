@@ -162,7 +162,7 @@ class Reconciler:
                     return run.wait("extension", f"extension {EXTENSION_NAME} still {ext.provisioning_state}",
                                     _in_progress(ext))
                 return self._full(run, job, known=ext)
-            if waiting_on == "hub" and (busy := self.hub.busy(run, job.profile)) is not None:
+            if waiting_on == "hub" and (busy := self.hub.busy(run, cluster, job.profile)) is not None:
                 return busy  # one GET while the hub's extension still runs an operation
             if waiting_on == "providers":
                 # Polling registrations: the pass that started them ran the checks; until all are done, only states.
