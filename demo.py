@@ -45,7 +45,13 @@ def main() -> int:
     parser.add_argument("--nodes", type=int, default=HA_MIN_NODES, help="node count of the new cluster (HA from "
                         f"{HA_MIN_NODES}: {HA_SOURCE})")
     parser.add_argument("--arc", action="store_true", help="an Azure Arc connected cluster instead of AKS")
+    parser.add_argument("--hub", action="store_true", help="hub and spoke: a hub Argo CD and two new clusters, one "
+                        "registered on it, one refused (demo_hub.py)")
     args = parser.parse_args()
+    if args.hub:
+        from demo_hub import main as hub_demo
+
+        return hub_demo()
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("argoboot").setLevel(logging.WARNING)
 

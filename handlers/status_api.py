@@ -22,9 +22,12 @@ from typing import Any
 
 import azure.functions as func
 
+from shared.azure.ledger import ClusterRecord
 from shared.bootstrap.cluster_ids import InvalidClusterId, parse_cluster_id
 from shared.bootstrap.names import REQUEST_ID_RULE, is_request_id
 from shared.bootstrap.outcome import Phase
+from shared.errors import RequestRejected
+from shared.pipeline.hub_view import spokes_of
 from shared.pipeline.status_view import cluster_summary, cluster_view, request_view
 from shared.services import services
 from shared.telemetry import start_telemetry
@@ -91,7 +94,16 @@ def status_cluster(req: func.HttpRequest) -> func.HttpResponse:
     if record is None:
         return _error(404, "ClusterNotFound", f"the service has no record of {echo(cluster.id)}: no event or request "
                       "for it has reached it (is its subscription in ALLOWED_SUBSCRIPTIONS?)")
-    return _json(200, cluster_view(record))
+    return _json(200, cluster_view(record, _spokes(record)))
+
+
+def _spokes(record: ClusterRecord) -> list[dict[str, str]] | None:
+    """A hub's spokes (one ledger scan, only for a cluster whose profile makes it a hub)."""
+    try:
+        hub = services().processor.profiles.resolve(record.profile, record.overrides).hub
+    except RequestRejected:
+        return None
+    return spokes_of(record.key, services().ledger.list_clusters()) if hub is not None and hub.serve else None
 
 
 @bp.function_name("status_request")

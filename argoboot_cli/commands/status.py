@@ -15,6 +15,7 @@ from argoboot_cli.target import Target, parse_cluster
 from shared.azure.ledger import ClusterRecord, RequestRecord
 from shared.azure.table_ledger import TableLedger
 from shared.bootstrap.outcome import Phase
+from shared.pipeline.hub_view import registered_on, spokes_of
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -36,8 +37,9 @@ def status(args: argparse.Namespace, out: Output) -> Exit:
         if record is None:
             raise CliError(Exit.NOT_FOUND, "ClusterNotInLedger", f"the ledger has no record of {cluster.id}: "
                            "the service has not seen it (submit or run it)")
-        _show_cluster(record, out)
-        out.result({"cluster": cluster_document(record)})
+        spokes = spokes_of(record.key, target.ledger().list_clusters())
+        _show_cluster(record, out, spokes)
+        out.result({"cluster": cluster_document(record) | ({"spokes": spokes} if spokes else {})})
     elif args.request:
         ledger = target.ledger()
         request = ledger.get_request(args.request)
@@ -59,6 +61,7 @@ def cluster_document(record: ClusterRecord) -> dict[str, Any]:
             "waitingOn": record.waiting_on, "profile": record.profile, "attempts": record.attempts,
             "lastError": error, "lastRequestId": record.last_request_id, "firstSeen": timestamp(record.first_seen),
             "lastChanged": timestamp(record.last_changed), "gitopsRoot": record.gitops_root,
+            "registeredOn": registered_on(record),
             "history": [{"at": timestamp(h["at"]), "step": h["step"]} for h in record.history]}
 
 
@@ -69,7 +72,7 @@ def request_document(request: RequestRecord) -> dict[str, Any]:
             "updated": timestamp(request.updated)}
 
 
-def _show_cluster(record: ClusterRecord, out: Output) -> None:
+def _show_cluster(record: ClusterRecord, out: Output, spokes: list[dict[str, str]] | None = None) -> None:
     out.line(record.cluster_id)
     rows = [("phase", record.phase + (f" (waiting on {record.waiting_on})" if record.waiting_on else "")),
             ("profile", record.profile or "-"), ("attempts", str(record.attempts)),
@@ -81,6 +84,10 @@ def _show_cluster(record: ClusterRecord, out: Output) -> None:
         root = record.gitops_root
         rows.append(("root app", f"{root['repoURL']} {root['path']}@{root['targetRevision']} "
                      f"({'applied' if root['applied'] else 'not applied yet'})"))
+    rows += [("hub", f"registered on hub {entry['hub'].rsplit('/', 1)[-1]} as {entry['name']}")
+             for entry in registered_on(record)]
+    if spokes:
+        rows.append(("spokes", f"{len(spokes)}: " + ", ".join(f"{s['name']} ({s['phase']})" for s in spokes)))
     for name, value in rows:
         out.line(f"  {name:<13} {value}")
     if record.history:

@@ -24,10 +24,13 @@ param identitySubscriptionId string = ''
 @description('The identity resource group for this subscription\'s clusters (IDENTITY_RESOURCE_GROUP); empty: none, the identity role is assigned at the subscription.')
 param identityResourceGroup string = ''
 
-@description('Role definition ids the app may grant and revoke (constrained delegation). Default: the two pull roles for Argo CD\'s identity on registries: AcrPull, and Container Registry Repository Reader for registries with ABAC repository permissions.')
+@description('Role definition ids the app may grant and revoke (constrained delegation). Default: the two pull roles for Argo CD\'s identity on registries (AcrPull, and Container Registry Repository Reader for registries with ABAC repository permissions), and the three roles a hub Argo CD\'s identity may get on its spokes (docs/hub-and-spoke.md).')
 param delegableRoleIds array = [
   '7f951dda-4ed3-4680-a7ca-43fe172d538d' // AcrPull
-  'b93aa761-3e63-49ed-ac28-beffa264f7ac' // Container Registry Repository Reader
+  'b93aa761-3e63-49ed-ac28-beffa264f7ac' // ContainerRegistryRepositoryReader
+  'b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b' // AzureKubernetesServiceRbacClusterAdmin
+  '3498e952-d568-435e-9b2c-8d77e338d7f7' // AzureKubernetesServiceRbacAdmin
+  'a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb' // AzureKubernetesServiceRbacWriter
 ]
 
 var delegable = 'ForAnyOfAnyValues:GuidEquals {${join(delegableRoleIds, ', ')}}'

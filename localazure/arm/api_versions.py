@@ -94,6 +94,10 @@ SUPPORTED.update({("microsoft.kubernetesconfiguration", t): _EXTENSION_TYPES_API
 _WELL_FORMED = re.compile(r"^\d{4}-\d{2}-\d{2}(-(preview|privatepreview|alpha|beta))?$", re.IGNORECASE)
 
 
+#: Actions (POST `<resource>/<action>`) the service sends: addressed at their resource's type and versions.
+_ACTIONS = {"listclusterusercredential"}
+
+
 def addressed_type(segments: list[str]) -> tuple[str, str] | None:
     """The (namespace, type) a path addresses, as sent (ARM's own types lower-cased), or None if ARM routes no
     such path."""
@@ -114,6 +118,8 @@ def addressed_type(segments: list[str]) -> tuple[str, str] | None:
     if not providers:
         return None
     i = providers[-1]
+    if len(lower) - i > 4 and lower[-1] in _ACTIONS:  # a POST on a resource: its type's api-versions
+        segments = segments[:-1]
     return (segments[i + 1], "/".join(segments[i + 2 :: 2]))
 
 

@@ -111,15 +111,15 @@ def tpl(text: str) -> str:
 
 
 def extra_objects(values: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """`extraObjects` as manifests: a string entry through `tpl` and parsed as YAML, a mapping taken as it is."""
-    objects = []
+    """`extraObjects` as manifests: a string entry through `tpl` and parsed as YAML (a stream of documents, as Helm
+    splits the rendered template on `---`), a mapping taken as it is."""
+    objects: list[dict[str, Any]] = []
     for entry in values.get("extraObjects") or []:
         try:
-            parsed = yaml.safe_load(tpl(entry)) if isinstance(entry, str) else entry
+            parsed = list(yaml.safe_load_all(tpl(entry))) if isinstance(entry, str) else [entry]
         except yaml.YAMLError as error:
             raise ChartError(f"extraObjects: YAML parse error: {error}") from None
-        if isinstance(parsed, dict):
-            objects.append(parsed)
+        objects.extend(p for p in parsed if isinstance(p, dict))
     return objects
 
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from localazure.arm.cluster_access import access_properties
 from localazure.arm.common import Json, iso, new_guid, not_found_message, resource_key, version_date
 from localazure.arm.request import ArmError, Call, allow
 from localazure.arm.server import Reply
@@ -90,6 +91,8 @@ class Cluster:
     connectivity: str = "Connected"  # Arc agents: Connected, Connecting, Offline, Expired, AgentNotInstalled
     disconnected_at: float | None = None  # since when extension operations cannot progress (agents away)
     oss_argocd: bool = False  # an open-source Argo CD already runs in the `argocd` namespace (Helm or manifests)
+    aad_rbac: bool = True  # AKS: Entra integration with Azure RBAC for Kubernetes authorization (aadProfile)
+    private: bool = False  # AKS: a private API server (apiServerAccessProfile.enablePrivateCluster)
 
     @property
     def untainted_nodes(self) -> int:
@@ -173,6 +176,7 @@ class Cluster:
             "servicePrincipalProfile": {"clientId": "msi" if msi else self.client_id},
             "nodeResourceGroup": self.node_resource_group,
             "enableRBAC": True,
+            **access_properties(self),
             "maxAgentPools": 100,
             "networkProfile": {
                 "networkPlugin": "azure",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from localazure.arm.access import object_id
 from localazure.arm.common import Json, not_found_message
 from localazure.arm.identities import IdentityRoutes
 from localazure.arm.request import ArmError, Call, allow
@@ -53,6 +54,9 @@ class RoleAssignmentRoutes(IdentityRoutes):
         self._role_assignments: dict[str, RoleAssignment] = {}  # by lower-cased id
         self._registries: dict[str, Json] = {}  # lower-cased container registry id -> its GET body
         self._replications: dict[str, float] = {}  # principal id -> seconds it takes, when drawn
+        #: Constrained delegation (the condition on a caller's own assignment, infra/modules/bootstrapper-role-
+        #: assignment.bicep): the role definition ids each caller (client id) may grant and revoke; absent: any.
+        self.delegation: dict[str, frozenset[str]] = {}
 
     def _replication(self, principal: str) -> float:
         """Seconds from a principal's creation until role assignments can name it (drawn once per principal when a
@@ -77,10 +81,12 @@ class RoleAssignmentRoutes(IdentityRoutes):
         if call.method == "DELETE":
             if existing is None:
                 return Reply(204)
+            self._delegable(call, existing.role_definition_id, "delete")
             del self._role_assignments[key]
             return Reply(200, existing.body())
         self._require_scope(scope)
         assignment = self._assignment_from(call, scope, name)
+        self._delegable(call, assignment.role_definition_id, "write")
         if existing is not None:
             if (existing.principal_id, existing.role_definition_id.lower()) != (
                 assignment.principal_id,
@@ -100,6 +106,22 @@ class RoleAssignmentRoutes(IdentityRoutes):
                 raise ArmError(409, "RoleAssignmentExists", "The role assignment already exists.")
         self._role_assignments[key] = assignment
         return Reply(201, assignment.body())
+
+    def _delegable(self, call: Call, role_definition_id: str, action: str) -> None:
+        """ARM's 403 when the caller's delegation condition does not let it grant (or revoke) this role; a write
+        must also name principalType ServicePrincipal (the condition's second clause)."""
+        allowed = self.delegation.get(call.caller)
+        if allowed is None:
+            return
+        role = role_definition_id.rstrip("/").rsplit("/", 1)[-1].lower()
+        principal_type = ((call.body or {}).get("properties") or {}).get("principalType") if action == "write" else None
+        if role in allowed and (action == "delete" or str(principal_type).lower() == "serviceprincipal"):
+            return
+        raise ArmError(
+            403, "AuthorizationFailed", f"The client '{call.caller}' with object id '{object_id(call.caller)}' does "
+            f"not have authorization or an ABAC condition not fulfilled to perform action 'Microsoft.Authorization/"
+            f"roleAssignments/{action}' over scope '{call.path.split('?')[0]}' or the scope is invalid."
+        )  # fmt: skip
 
     def _assignment_from(self, call: Call, scope: str, name: str) -> RoleAssignment:
         properties = call.body.get("properties") if isinstance(call.body, dict) else None

@@ -10,6 +10,7 @@ from localazure.arm.common import Json
 from localazure.arm.extension_type_catalog import ExtensionTypeCatalogRoutes
 from localazure.arm.extensions import ExtensionRoutes
 from localazure.arm.graph import GraphRoutes
+from localazure.arm.hub_routes import HubAccessRoutes
 from localazure.arm.identities import IdentityRoutes
 from localazure.arm.operations import operations_list
 from localazure.arm.providers import ProviderRoutes, unknown
@@ -20,7 +21,7 @@ from localazure.arm.server import Reply
 
 
 class ArmRoutes(ResourceGroupRoutes, AssociatedResourceRoutes, ExtensionTypeCatalogRoutes, ProviderRoutes,
-                ExtensionRoutes, ClusterRoutes, RoleAssignmentRoutes, IdentityRoutes, GraphRoutes):
+                ExtensionRoutes, HubAccessRoutes, ClusterRoutes, RoleAssignmentRoutes, IdentityRoutes, GraphRoutes):
     """All the families; each one that reads another's resources comes before it (the MRO requires it).
     `SubscriptionRoutes` (subscriptions, tenants, resource groups) comes in through those that live in them."""
 
@@ -59,6 +60,9 @@ class ArmRoutes(ResourceGroupRoutes, AssociatedResourceRoutes, ExtensionTypeCata
                 resource_type,
             ) in CLUSTER_KINDS:
                 return self._cluster(call)
+            case ["subscriptions", _, "resourcegroups", _, "providers", "microsoft.containerservice", "managedclusters",
+                  _, "listclusterusercredential"]:
+                return self._user_credential(call)
             case [*_, "providers", "microsoft.kubernetesconfiguration", "extensions"] if len(call.lower) == 11:
                 return self._extension_list(call)
             case [*_, "providers", "microsoft.kubernetesconfiguration", "extensions", _] if len(call.lower) == 12:

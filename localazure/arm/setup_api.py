@@ -55,6 +55,10 @@ class ArmSetup(ArmRoutes):
         with self._lock:
             self._permissions.set(client_id or self._app.client_id, actions)
 
+    def set_delegation(self, role_ids: Iterable[str]) -> None:
+        """The delegation condition on the app's role: the role definition ids it may grant and revoke."""
+        self.delegation[self._app.client_id] = frozenset(r.lower() for r in role_ids)
+
     def set_provider(self, subscription: str, namespace: str, state: str) -> None:
         """Set a namespace's registration; `Registering` completes provider_registration_seconds from now."""
         if state not in PROVIDER_STATES:

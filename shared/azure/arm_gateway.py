@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from shared.azure.errors import AzureError
+from shared.azure.hub_gateway import HubAccess
 from shared.azure.pacing import Pacer
 from shared.bootstrap.argocd_extension import ExtensionSpec, ExtensionState, VersionPin
 from shared.bootstrap.cluster_facts import ClusterFacts, cluster_facts
@@ -84,7 +85,7 @@ def _azure_errors() -> Iterator[None]:
         raise AzureError(0, "ConnectionError", str(exc)) from exc
 
 
-class ArmGateway:
+class ArmGateway(HubAccess):
     """The reconciler's window on ARM: providers, clusters (AKS and Arc), cluster extensions, identities,
     federated credentials and role assignments."""
 

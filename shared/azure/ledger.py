@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from shared.azure.hub_batches import HubBatches
 from shared.bootstrap.cluster_ids import ClusterRef
 from shared.bootstrap.poll_schedule import WaitState
 
@@ -129,7 +130,7 @@ class RequestRecord:
     etag: str | None = field(default=None, compare=False)
 
 
-class Ledger(Protocol):
+class Ledger(HubBatches, Protocol):
     def get_cluster(self, key: str) -> ClusterRecord | None: ...
     def save_cluster(self, record: ClusterRecord) -> ClusterRecord: ...
     def get_request(self, request_id: str) -> RequestRecord | None: ...

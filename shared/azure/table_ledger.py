@@ -10,6 +10,7 @@ import re
 from dataclasses import asdict, replace
 from typing import Any
 
+from shared.azure.hub_batches import HubBatch, QueuedChange
 from shared.azure.ledger import ClusterRecord, LedgerConflict, RequestRecord, Waiter
 from shared.bootstrap.poll_schedule import WaitState
 
@@ -37,6 +38,7 @@ class TableLedger:
             raise ValueError("set LEDGER_CONNECTION_STRING (local) or LEDGER_TABLE_ENDPOINT (identity-based)")
         self._clusters = service.create_table_if_not_exists(f"{prefix}clusters")
         self._requests = service.create_table_if_not_exists(f"{prefix}requests")
+        self._hubs = service.create_table_if_not_exists(f"{prefix}hubs")
 
     def get_cluster(self, key: str) -> ClusterRecord | None:
         entity = self._get(self._clusters, key.split("/")[2], _row_key(key))
@@ -100,6 +102,40 @@ class TableLedger:
                 continue
             deleted += 1
         return deleted
+
+    def hub_batch(self, hub_key: str) -> HubBatch:
+        """The head row ("batch": the claim) and one row per queued spoke ("spoke|<name>"): one partition."""
+        head, pending = None, {}
+        for entity in self._hubs.query_entities("PartitionKey eq @hub", parameters={"hub": _row_key(hub_key)}):
+            if entity["RowKey"] == "batch":
+                head = entity
+            else:
+                pending[entity["RowKey"][len("spoke|"):]] = QueuedChange(entity["Manifest"], entity["QueuedAt"],
+                                                                         str(entity.metadata["etag"]))
+        return HubBatch(hub_key, pending, head.get("ClaimedAt") if head else None,
+                        head.metadata["etag"] if head else None)
+
+    def queue_hub_change(self, hub_key: str, name: str, manifest: str, at: float) -> None:
+        self._hubs.upsert_entity({"PartitionKey": _row_key(hub_key), "RowKey": f"spoke|{name}", "Manifest": manifest,
+                                  "QueuedAt": float(at)})
+
+    def drop_hub_change(self, hub_key: str, name: str) -> None:
+        self._hubs.delete_entity(_row_key(hub_key), f"spoke|{name}")
+
+    def claim_hub_batch(self, batch: HubBatch, at: float | None) -> HubBatch:
+        head = {"PartitionKey": _row_key(batch.hub_key), "RowKey": "batch", "ClaimedAt": at}
+        return replace(batch, claimed_at=at, etag=self._write(self._hubs, head, batch.etag))
+
+    def release_hub_changes(self, batch: HubBatch) -> None:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+        for name, change in batch.pending.items():
+            try:
+                self._hubs.delete_entity(_row_key(batch.hub_key), f"spoke|{name}", etag=change.etag,
+                                         match_condition=MatchConditions.IfNotModified)
+            except (ResourceModifiedError, ResourceNotFoundError):
+                continue  # queued again since (a newer change: the next batch's), or dropped
 
     @staticmethod
     def _get(table: Any, partition: str, row: str) -> Any:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from shared.bootstrap.adoption import is_legacy_version
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_shape import automatic_resources, capacity_text
-from shared.bootstrap.gitops import GitOpsSettings, Protected, ui_settings
+from shared.bootstrap.gitops import REGISTRATIONS_KEY, GitOpsSettings, Protected, ui_settings
 from shared.bootstrap.metrics import metrics_settings
 from shared.bootstrap.ownership import MARKER_KEY, MARKER_VALUE
 from shared.bootstrap.profiles import Profile, Sso
@@ -185,8 +185,11 @@ def settings_patch(installed: Mapping[str, str], desired: Mapping[str, str]) -> 
 
 
 def config_hash(settings: Mapping[str, str]) -> str:
-    """A short fingerprint of the desired configuration, for the ledger and for spotting drift at a glance."""
-    return hashlib.sha256(json.dumps(dict(sorted(settings.items()))).encode()).hexdigest()[:16]
+    """A short fingerprint of the desired configuration, for the ledger and for spotting drift at a glance. A hub's
+    spokes' registrations (and the empty slots before them) change with its spokes, not its profile: left out."""
+    own = {k: v for k, v in settings.items() if k != REGISTRATIONS_KEY and not (k.startswith("extraObjects[") and
+                                                                                 v == "")}
+    return hashlib.sha256(json.dumps(dict(sorted(own.items()))).encode()).hexdigest()[:16]
 
 
 def legacy_installation(ext: ExtensionState) -> str | None:

@@ -33,11 +33,23 @@ class ClusterFacts:
     unschedulable_pools: tuple[str, ...] = ()  # why the other nodes do not count, one line per pool
     created_at: float | None = None  # epoch seconds ARM says the cluster was created (`systemData.createdAt`)
     kubelet_client_id: str | None = None  # AKS `identityProfile.kubeletidentity.clientId`: the nodes' identity
+    access: ApiAccess | None = None  # AKS: how others reach its API server (None: Arc, or ARM sent no properties)
 
     @property
     def argocd_nodes(self) -> int | None:
         """The nodes Argo CD's pods can be scheduled on (it carries no tolerations and runs on Linux)."""
         return self.node_count if self.schedulable_nodes is None else self.schedulable_nodes
+
+
+@dataclass(frozen=True)
+class ApiAccess:
+    """How a hub may reach an AKS cluster's API server, as its ARM body says (None where it says nothing)."""
+
+    entra: bool  # aadProfile.managed: Microsoft Entra integration (an absent aadProfile: off)
+    azure_rbac: bool  # aadProfile.enableAzureRBAC: Azure RBAC for Kubernetes authorization
+    private: bool  # apiServerAccessProfile.enablePrivateCluster
+    fqdn: str | None  # the API server's FQDN: privateFQDN on a private cluster, else fqdn
+    tenant_id: str | None  # aadProfile.tenantID
 
 
 def _dict(value: Any) -> Mapping[str, Any]:
@@ -87,7 +99,15 @@ def cluster_facts(kind: ClusterKind, body: Mapping[str, Any]) -> ClusterFacts:
         created_at=_moment(_dict(body.get("systemData")).get("createdAt")),
         kubelet_client_id=_text(_dict(_dict(props.get("identityProfile")).get("kubeletidentity")).get("clientId"))
         if kind == "aks" else None,
+        access=_access(props) if kind == "aks" and props else None,
     )
+
+
+def _access(props: Mapping[str, Any]) -> ApiAccess:
+    aad = _dict(props.get("aadProfile"))
+    private = _dict(props.get("apiServerAccessProfile")).get("enablePrivateCluster") is True
+    return ApiAccess(entra=aad.get("managed") is True, azure_rbac=aad.get("enableAzureRBAC") is True, private=private,
+                     fqdn=_text(props.get("privateFQDN" if private else "fqdn")), tenant_id=_text(aad.get("tenantID")))
 
 
 def _moment(value: object) -> float | None:

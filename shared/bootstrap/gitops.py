@@ -41,6 +41,7 @@ from shared.errors import PermanentError, ProfileError
 IN_CLUSTER = "https://kubernetes.default.svc"
 SECRET_KEY = "extraObjects[0]"  # the cluster Secret: in every install (a Secret needs no CRD)
 ROOT_KEY = "extraObjects[1]"  # the root Application: only once the chart's CRDs exist
+REGISTRATIONS_KEY = "extraObjects[2]"  # on a hub: its spokes' cluster Secrets (shared.bootstrap.hub_registration)
 REPOSITORY = "root"  # the key under configs.repositories and configs.credentialTemplates
 INTERNAL_LB = "service.beta.kubernetes.io/azure-load-balancer-internal"
 _HASH_ITERATIONS = 60_000
@@ -129,8 +130,7 @@ def render_gitops(gitops: GitOps, cluster: ClusterRef, facts: ClusterFacts, iden
                   secret: str | None, namespace: str) -> GitOpsSettings:
     """All the gitops keys for this cluster; `secret` is the Key Vault value when the repository uses one."""
     root = gitops.root
-    view = RootView(repo_url=root.repo_url, path=_checked_path(fill(root.path, cluster, facts), root),
-                    target_revision=_checked_revision(fill(root.target_revision, cluster, facts), root))
+    view = root_view(root, cluster, facts)
     base = {SECRET_KEY: cluster_secret(gitops, cluster, facts, identity_client_id, view, namespace),
             **_repository(gitops, root.repo_url)}
     protected = repository_protected(gitops, secret)
@@ -208,8 +208,31 @@ def cluster_secret(gitops: GitOps, cluster: ClusterRef, facts: ClusterFacts, ide
                    view: RootView, namespace: str) -> str:
     """The in-cluster cluster Secret as an `extraObjects` string, with the labels and annotations GitOps Bridge and
     the AKS platform-engineering sample read (docs/integration.md, GitOps Bridge)."""
+    labels, annotations = bridge_metadata(gitops, cluster, facts, identity_client_id, view)
+    key = cluster_key(cluster)
+    return _manifest({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": f"argocd-cluster-{key}", "namespace": namespace,
+                     "labels": {"argocd.argoproj.io/secret-type": "cluster", **labels}, "annotations": annotations},
+        "type": "Opaque",
+        "stringData": {"name": key, "server": IN_CLUSTER,
+                       "config": json.dumps({"tlsClientConfig": {"insecure": False}})},
+    })
+
+
+def root_view(root: RootApp, cluster: ClusterRef, facts: ClusterFacts) -> RootView:
+    """The root Application's repository, path and revision for this cluster (tags filled in, checked)."""
+    return RootView(repo_url=root.repo_url, path=_checked_path(fill(root.path, cluster, facts), root),
+                    target_revision=_checked_revision(fill(root.target_revision, cluster, facts), root))
+
+
+def bridge_metadata(gitops: GitOps | None, cluster: ClusterRef, facts: ClusterFacts, identity_client_id: str | None,
+                    view: RootView | None) -> tuple[dict[str, str], dict[str, str]]:
+    """A cluster Secret's labels and annotations in the GitOps Bridge style (for the in-cluster Secret, and for a
+    spoke's Secret on its hub): the cluster's own, then the profile's gitops metadata when it has a gitops section."""
     labels = {"cluster_name": cluster.name, "cluster_kind": cluster.kind, "location": facts.location}
-    labels.update({k: fill(v, cluster, facts) for k, v in gitops.labels.items()})
+    if gitops is not None:
+        labels.update({k: fill(v, cluster, facts) for k, v in gitops.labels.items()})
     annotations = {"cluster_name": cluster.name, "cluster_kind": cluster.kind,
                    "subscription_id": cluster.subscription, "resource_group": cluster.resource_group,
                    "location": facts.location}
@@ -219,6 +242,20 @@ def cluster_secret(gitops: GitOps, cluster: ClusterRef, facts: ClusterFacts, ide
         annotations["workload_identity_client_id"] = annotations["akspe_identity_id"] = identity_client_id
     if facts.kubelet_client_id:
         annotations["kubelet_identity_client_id"] = facts.kubelet_client_id
+    if gitops is not None and view is not None:
+        _gitops_metadata(gitops, view, labels, annotations, cluster, facts)
+    for name, raw in labels.items():
+        labels[name] = label_value(raw)
+        if labels[name] != raw:
+            annotations.setdefault(name, raw)  # what a label cannot hold exactly is kept whole as an annotation
+    if "environment" in labels:  # GitOps Bridge reads it both ways (selectors, and values files by environment)
+        annotations.setdefault("environment", labels["environment"])
+    return labels, annotations
+
+
+def _gitops_metadata(gitops: GitOps, view: RootView, labels: dict[str, str], annotations: dict[str, str],
+                     cluster: ClusterRef, facts: ClusterFacts) -> None:
+    """The profile's addons, workload folder and own labels and annotations (GitOps Bridge), added in place."""
     if gitops.addons is not None:
         annotations.update(_folder("addons", gitops.addons.folder, view))
         labels.update(addon_labels(gitops.addons))
@@ -231,21 +268,6 @@ def cluster_secret(gitops: GitOps, cluster: ClusterRef, facts: ClusterFacts, ide
     if gitops.workload is not None:
         annotations.update(_folder("workload", gitops.workload, view))
     annotations.update({k: fill(v, cluster, facts) for k, v in gitops.annotations.items()})
-    for name, raw in labels.items():
-        labels[name] = label_value(raw)
-        if labels[name] != raw:
-            annotations.setdefault(name, raw)  # what a label cannot hold exactly is kept whole as an annotation
-    if "environment" in labels:  # GitOps Bridge reads it both ways (selectors, and values files by environment)
-        annotations.setdefault("environment", labels["environment"])
-    key = cluster_key(cluster)
-    return _manifest({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": f"argocd-cluster-{key}", "namespace": namespace,
-                     "labels": {"argocd.argoproj.io/secret-type": "cluster", **labels}, "annotations": annotations},
-        "type": "Opaque",
-        "stringData": {"name": key, "server": IN_CLUSTER,
-                       "config": json.dumps({"tlsClientConfig": {"insecure": False}})},
-    })
 
 
 def _folder(prefix: str, folder: RepoFolder, view: RootView) -> dict[str, str]:

@@ -19,7 +19,7 @@ from shared.bootstrap.argocd_extension import EXTENSION_NAME, ExtensionSpec, Ext
 from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import CLUSTER_TYPES, ClusterRef, ListedCluster
 from shared.bootstrap.extension_versions import ExtensionTypeVersion
-from shared.bootstrap.gitops import ROOT_KEY, Protected
+from shared.bootstrap.gitops import REGISTRATIONS_KEY, ROOT_KEY, Protected
 from shared.bootstrap.outcome import Outcome
 from shared.bootstrap.profiles import Profile
 from shared.bootstrap.reconciler import ProviderCache, Reconciler
@@ -76,7 +76,7 @@ class PlanningApi:
 
     Reads: provider_state, get_cluster, get_extension, list_extensions, extension_type_versions,
     resource_group_exists, list_clusters, get_identity, list_identities, list_credentials,
-    role_assignment_exists, registry_role_mode. Writes: register_provider, enable_workload_identity,
+    role_assignment_exists, registry_role_mode, spoke_ca. Writes: register_provider, enable_workload_identity,
     put_extension, patch_extension, delete_extension, put_identity, delete_identity, put_credential,
     delete_credential, create_role_assignment, delete_role_assignment.
     """
@@ -143,6 +143,9 @@ class PlanningApi:
     def registry_role_mode(self, subscription: str, registry: str) -> str | None:
         return self._api.registry_role_mode(subscription, registry)
 
+    def spoke_ca(self, spoke: ClusterRef) -> str:
+        return self._api.spoke_ca(spoke)  # an ARM action, but it changes nothing: the spoke's CA, read
+
     def extension(self, cluster: ClusterRef, name: str) -> ExtensionState | None:
         """The extension as last read (None: absent, or not read)."""
         return self._extensions.get((cluster.key, name.lower()))
@@ -200,6 +203,8 @@ class PlanningApi:
         if pin is not None:
             old = (current.pinned_version if current is not None else None) or "the release train"
             why += f"; version {old} -> {pin.version or 'the release train'}"
+        if REGISTRATIONS_KEY in settings:
+            why = f"on hub {cluster.name}: its spokes' registrations (cluster Secrets) change"
         self._plan("update-extension", name, f"update {name}: {why}", changes)
         after = {k: v for k, v in {**before, **settings}.items() if v is not None}
         return ExtensionState(extension_type=current.extension_type if current else "", provisioning_state="Updating",

@@ -42,6 +42,7 @@ class PollPlanner:
         s = self.settings
         return {"providers": s.provider_poll_seconds, "install": s.extension_poll_seconds,
                 "update": s.extension_poll_seconds, "uninstall": s.extension_poll_seconds,
+                "hub": s.extension_poll_seconds,
                 "race": s.identity_retry_seconds}.get(kind, s.cluster_poll_seconds)
 
     def track(self, previous: WaitState | None, outcome: Outcome, subscription: str) -> Tracked:
@@ -72,4 +73,6 @@ def resumed(waiting_on: str | None, wait: WaitState | None) -> str | None:
     so that a poll of the extension that was paced comes back as one read, not as a whole pass."""
     if waiting_on in INTERRUPTIONS and wait is not None and wait.kind in EXTENSION_WAITS:
         return "extension"
+    if waiting_on in INTERRUPTIONS and wait is not None and wait.kind == "hub":
+        return "hub"  # a spoke's wait on its hub's extension: one read of the hub
     return waiting_on

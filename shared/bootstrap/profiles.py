@@ -35,6 +35,7 @@ from shared.bootstrap.gitops_profile import (
     parse_gitops,
     parse_ui,
 )
+from shared.bootstrap.hub_profile import HUB_KEYS, Hub, parse_hub
 from shared.bootstrap.metrics import Metrics, check_metrics_helm_values, parse_metrics
 from shared.bootstrap.names import is_profile_name
 from shared.bootstrap.ownership import MARKER_KEY
@@ -74,6 +75,7 @@ _LAYOUT: dict[str, frozenset[str] | None] = {
     "releaseTrain": None,
     "metrics": None,
     "arc": frozenset({"whenDisconnected"}),
+    "hub": HUB_KEYS,
 }
 
 PROFILE_KEYS = tuple(_LAYOUT)
@@ -151,6 +153,7 @@ class Profile:
     release_train: str | None = None  # a pinned release train; None: Azure's default train, as Microsoft's docs do
     metrics: Metrics = "off"  # Argo CD's metrics, and Azure Managed Prometheus (shared.bootstrap.metrics)
     when_disconnected: Disconnected = "fail"
+    hub: Hub | None = None  # a hub Argo CD, or spokes of one (shared.bootstrap.hub_profile)
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     vault_suffix: str = field(default=DEFAULT_VAULT_SUFFIX, compare=False, repr=False)  # KEY_VAULT_DNS_SUFFIX
 
@@ -247,7 +250,8 @@ def parse_profile(name: str, data: Any, *, source: str, vault_suffix: str = DEFA
         ui_expose=ui_expose, document=data, vault_suffix=vault_suffix,
         version=_version(data.get("version"), source), release_train=_train(data.get("releaseTrain"), source),
         metrics=metrics,
-        when_disconnected=_disconnected(data.get("arc"), source))
+        when_disconnected=_disconnected(data.get("arc"), source),
+        hub=parse_hub(data.get("hub"), source, workload_identity=wi.enabled, service_accounts=wi.service_accounts))
 
 
 def _check_layout(data: Mapping[str, Any], source: str) -> None:

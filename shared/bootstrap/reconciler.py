@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from shared.azure.api import AzureApi, DirectoryApi, SecretsApi
 from shared.azure.errors import AzureError
+from shared.azure.hub_batches import HubBatches
 from shared.azure.ledger import NOTHING_OWNED, Owned
 from shared.azure.pacing import paced_pass
 from shared.bootstrap.adoption import kept_text, legacy_message, patch_step, target_settings
@@ -33,6 +34,8 @@ from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import ClusterRef
 from shared.bootstrap.cluster_shape import capacity_text, is_automatic
 from shared.bootstrap.gitops import GitOpsSettings, protected_hash, render_gitops
+from shared.bootstrap.hub import HubSteps, hub_spec
+from shared.bootstrap.hub_batching import HubSender
 from shared.bootstrap.identity_steps import IdentitySteps
 from shared.bootstrap.install_failures import argocd_already_present
 from shared.bootstrap.outcome import Awaited, Outcome, Phase, Run
@@ -117,13 +120,17 @@ class Reconciler:
     settings: Settings
     providers: ProviderCache
     secrets: SecretsApi | None = None  # Key Vault, for profiles whose repository credential lives there
+    batches: HubBatches | None = None  # the ledger's hub batches (None: each hub change in a PATCH of its own)
     identities: IdentitySteps = field(init=False)
     preflight: Preflight = field(init=False)
+    hub: HubSteps = field(init=False)  # spokes registered on a hub Argo CD (shared.bootstrap.hub)
 
     def __post_init__(self) -> None:
         self.identities = IdentitySteps(self.api, self.directory, self.settings.identity_placement)
         self.preflight = Preflight(self.api, self.settings.identity_placement,
                                    ReadCache(clock=self.providers.clock, ttl=self.providers.ttl))
+        self.hub = HubSteps(self.api, self.settings.identity_placement,
+                            HubSender(self.api, self.batches, self.providers.clock))
 
     def reconcile(self, cluster: ClusterRef, profile: Profile, *, may_reinstall: bool, waiting_on: str | None = None,
                   honour_opt_out: bool = False, adopt: bool = False, owned: Owned = NOTHING_OWNED,
@@ -148,6 +155,8 @@ class Reconciler:
                     return run.wait("extension", f"extension {EXTENSION_NAME} still {ext.provisioning_state}",
                                     _in_progress(ext))
                 return self._full(run, job, known=ext)
+            if waiting_on == "hub" and (busy := self.hub.busy(run, cluster, job.profile)) is not None:
+                return busy  # one GET while the hub's extension still runs an operation
             if waiting_on == "providers":
                 # Polling registrations: the pass that started them ran the checks; until all are done, only states.
                 states = self._provider_states(cluster.subscription)
@@ -184,6 +193,8 @@ class Reconciler:
                                 Awaited("uninstall", began=True))
             else:
                 run.removed.append(extension_id(cluster, EXTENSION_NAME))
+            if (pending := self.hub.deregister(run, created)) is not None:
+                return pending
             self.identities.remove(run, cluster, created)
             if self.api.get_cluster(cluster) is None:
                 run.step("cluster is gone; what the service created for it is removed")
@@ -247,6 +258,8 @@ class Reconciler:
             run.step(f"cluster opted out (tag {self.settings.opt_tag}={facts.tags.get(self.settings.opt_tag, '')!r}"
                      f", default {'in' if self.settings.opt_in_by_default else 'out'}); nothing done")
             return run.done(Phase.SKIPPED)
+        if (ended := self.hub.spoke(run, cluster, profile, facts)) is not None:
+            return ended
         waiting = self.preflight.refusals(cluster, profile, facts, run.step)
         if waiting is not None:
             return run.wait("connectivity", waiting, Awaited("connectivity"))
@@ -285,6 +298,7 @@ class Reconciler:
             client_id = self.identities.ensure_identity(run, cluster, profile, facts, issuer).client_id
             self.identities.ensure_sso(run, cluster, profile, issuer)
         spec = desired_extension(profile, facts, client_id, self._gitops(run, cluster, profile, facts, client_id))
+        spec = hub_spec(profile, spec, ext)
         run.config_hash = config_hash(spec.full_settings)
         run.step(f"cluster checked: {capacity_text(facts)}; {ha_reason(profile, facts)}"
                  + (", AKS Automatic: resource requests and limits for every component" if is_automatic(facts)

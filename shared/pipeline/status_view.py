@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.azure.ledger import ClusterRecord, RequestRecord
+from shared.pipeline.hub_view import registered_on
 
 # Kept out of the API on purpose: who to answer and how (waiters), the continuation chain, storage details.
 # protected_hash: derived from a secret; salted and slow, still nobody outside needs it. extension_seen: bookkeeping
@@ -45,6 +46,7 @@ def cluster_summary(record: ClusterRecord) -> dict[str, Any]:
         "created": list(record.created),
         "actionsRequired": list(record.actions_required),
         "gitopsRoot": record.gitops_root,
+        "registeredOn": registered_on(record),  # hub and spoke: the hubs this cluster is a spoke of
         "attempts": record.attempts,
         "lastError": {"code": record.last_error_code, "message": record.last_error_message}
         if record.last_error_code else None,
@@ -54,10 +56,10 @@ def cluster_summary(record: ClusterRecord) -> dict[str, Any]:
     }
 
 
-def cluster_view(record: ClusterRecord) -> dict[str, Any]:
-    """One cluster in full: the summary and its recent history of steps."""
+def cluster_view(record: ClusterRecord, spokes: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """One cluster in full: the summary and its recent history of steps; a hub's spokes when given."""
     history = [{"at": _time(entry["at"]), "step": entry["step"]} for entry in record.history]
-    return cluster_summary(record) | {"history": history}
+    return cluster_summary(record) | {"history": history} | ({"spokes": spokes} if spokes is not None else {})
 
 
 def request_view(record: RequestRecord) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from shared.bootstrap.scope import opted_in, out_of_scope
 from shared.bootstrap.workload_identity import CLUSTER_ID_TAG, CLUSTER_TAG, MANAGED_BY, MANAGED_BY_TAG, cluster_digest
 from shared.errors import RequestRejected
 from shared.log_context import get_logger
+from shared.pipeline.hub_sweep import HubDrift
 from shared.pipeline.install_request import InstallRequest
 from shared.pipeline.outcome_record import log_sweep
 from shared.pipeline.processing import EVENT_TIME_PROPERTY, SOURCE_PROPERTY
@@ -57,9 +58,14 @@ class Sweeper:
     clock: Callable[[], float]
     secrets: SecretsApi | None = None  # Key Vault: a rotated repository secret is re-applied
     last_report: SweepReport = field(default_factory=SweepReport)
+    hubs: HubDrift = field(init=False)  # spokes: their registration and role assignments (shared.pipeline.hub_sweep)
+
+    def __post_init__(self) -> None:
+        self.hubs = HubDrift(self.api)
 
     def run(self) -> SweepReport:
         report = self.last_report = SweepReport()
+        self.hubs.reset()
         records = {r.key: r for r in self.ledger.list_clusters()}
         for subscription in sorted(self.settings.allowed_subscriptions):
             try:
@@ -117,6 +123,11 @@ class Sweeper:
             return None
         if profile.digest != record.profile_digest:
             return f"profile {profile.name!r} changed since it was applied"
+        hub = profile.hub
+        if hub is not None and hub.cluster is not None and cluster.ref.kind == "aks":
+            drift = self.hubs.why(cluster.ref, record)
+            if drift is not None or not hub.own_argocd:
+                return drift
         ext = self.api.get_extension(cluster.ref, EXTENSION_NAME)
         if ext is None:
             return "extension missing"

@@ -53,6 +53,7 @@ ARGUMENTS: dict[str, Any] = {
     "protected": None, "pin": VersionPin("1.0.0"), "spec": ExtensionSpec(settings={"a": "b"}), "tags": {"t": "v"},
     "credential": FederatedCredential("fc", "https://issuer", "system:serviceaccount:argocd:x"),
     "registry": f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/acr",
+    "spoke": AKS,  # a spoke is an AKS cluster (a hub cannot reach an Arc one)
 }
 #: Role names in infra/ that builtin-roles.md does not list (their ids cannot be checked against it yet).
 UNLISTED_ROLES = {"queuedatacontributor": "Storage Queue Data Contributor (the Functions host's queues)",

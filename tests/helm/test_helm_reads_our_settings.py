@@ -127,3 +127,43 @@ def test_helm_types_a_label_sent_through_cluster_credentials_as_a_boolean_which_
 def test_the_model_types_each_value_as_helm_does(value: str) -> None:
     settings = {"k": value}
     assert list(differences(render(settings).values, argocd_chart.values_tree(settings))) == []
+
+
+def test_a_hub_with_registrations_reads_back_through_real_helm() -> None:
+    """A hub's own settings plus its spokes' cluster Secrets (GitOps Bridge labels, hostile tags, a CA) in one
+    extraObjects stream: Helm and the model agree, every Secret comes out, labels stay strings."""
+    import base64
+    import json
+
+    from shared.bootstrap.argocd_extension import ExtensionState
+    from shared.bootstrap.cluster_facts import ApiAccess
+    from shared.bootstrap.hub import hub_spec
+    from shared.bootstrap.hub_registration import registration, registration_settings
+
+    hub_profile = parse_profile("hub", {"workloadIdentity": {"enabled": True, "serviceAccounts": [
+        "argocd-application-controller", "argocd-server"]}, "hub": {"serve": True}}, source="hub.yaml")
+    client = "0b1f6a2e-4c3d-4e5f-8a9b-1c2d3e4f5a6b"
+    spec = desired_extension(hub_profile, _facts("aks", 5, TAGS), client)
+    bridge = dict(_profiles())["gitops-bridge"]
+    spokes = parse_profile("spokes", {**bridge.document, "hub": {"cluster": AKS.id}}, source="spokes.yaml")
+    ca = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").decode()
+    access = ApiAccess(True, True, False, "x.hcp.westeurope.azmk8s.io", None)
+    found = {}
+    for i, tags in enumerate((TAGS, HOSTILE)):
+        spoke = parse_cluster_id(AKS.id.replace("aks-payments-01", f"spoke-{i}"))
+        facts = ClusterFacts("Succeeded", "westeurope", True, 3, None, False, tags=tags, access=access)
+        mine = registration(spoke, facts, spokes, "x.hcp.westeurope.azmk8s.io", ca, client, "argocd")
+        found[mine.name] = mine.manifest
+    installed = ExtensionState("Microsoft.ArgoCD", "Succeeded", registration_settings(spec.settings, found))
+    settings = hub_spec(hub_profile, spec, installed).settings
+    helm = render(settings)
+    model = argocd_chart.values_tree(settings)
+    assert list(differences(helm.values, model)) == []
+    assert helm.extra_objects == argocd_chart.extra_objects(model)
+    secrets = argocd_chart.cluster_secrets(helm.values)
+    assert sorted(s["stringData"]["name"] for s in secrets) == sorted(found)
+    for secret in secrets:
+        assert argocd_chart.invalid_labels(secret) == []
+        assert secret["metadata"]["labels"]["enable_cert_manager"] == "true"
+        assert json.loads(secret["stringData"]["config"])["tlsClientConfig"]["caData"] == ca
+    assert helm.values["controller"]["serviceAccount"]["annotations"]["azure.workload.identity/client-id"] == client

@@ -25,6 +25,9 @@ RESOURCE_TYPES = {
 EXTENSION_TYPE_READS = {"microsoft.kubernetesconfiguration/locations/extensiontypes/versions",
                         "microsoft.kubernetesconfiguration/locations/extensiontypes",
                         "microsoft.kubernetesconfiguration/extensiontypes"}
+# Actions (POST <resource>/<action>): a hub registration reads a spoke's CA from its user kubeconfig.
+POST_ACTIONS = {"microsoft.containerservice/managedclusters/listclusterusercredential":
+                "Microsoft.ContainerService/managedClusters/listClusterUserCredential/action"}
 # Namespaces the service registers (POST .../providers/{ns}/register needs {ns}/register/action).
 NAMESPACES = {ns.lower(): ns for ns in ("Microsoft.Kubernetes", "Microsoft.ContainerService",
                                         "Microsoft.KubernetesConfiguration", "Microsoft.ManagedIdentity")}
@@ -71,6 +74,8 @@ def rbac_action(method: str, path: str) -> str:
     types, names = pairs[0::2], pairs[1::2]
     if not types:
         raise UnmappedRequest(f"no resource type: {request}")
+    if method == "POST" and "/".join([namespace, *types]) in POST_ACTIONS:
+        return POST_ACTIONS["/".join([namespace, *types])]
     if method == "GET" and "/".join([namespace, *types]) in EXTENSION_TYPE_READS:
         return "Microsoft.KubernetesConfiguration/extensionTypes/read"
     resource_type = RESOURCE_TYPES.get("/".join([namespace, *types]))

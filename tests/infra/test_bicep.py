@@ -220,9 +220,12 @@ def test_role_module_deploys_the_json_actions_and_the_assignment_constrained_del
     condition = assignment_tree["variables"]["delegationCondition"]["value"].replace("\\'", "'")  # Bicep's \' escapes
     for action in ("roleAssignments/write", "roleAssignments/delete"):
         assert f"ActionMatches{{'Microsoft.Authorization/{action}'}}" in condition
-    # Exactly the two pull roles: AcrPull, and Container Registry Repository Reader (registries with ABAC).
+    # Exactly the two pull roles (AcrPull, and Container Registry Repository Reader for registries with ABAC) and the
+    # three AKS RBAC roles a hub's identity may get on a spoke (Cluster Admin, Admin, Writer).
     assert assignment_tree["parameters"]["delegableRoleIds"]["default"] == [
-        "7f951dda-4ed3-4680-a7ca-43fe172d538d", "b93aa761-3e63-49ed-ac28-beffa264f7ac"]
+        "7f951dda-4ed3-4680-a7ca-43fe172d538d", "b93aa761-3e63-49ed-ac28-beffa264f7ac",
+        "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b", "3498e952-d568-435e-9b2c-8d77e338d7f7",
+        "a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb"]
     # The definitions' names are the environment's own (roleKey); the assignment takes the ids main.bicep outputs.
     assert "guid(subscription().id, 'argoboot-cluster-bootstrapper', roleKey)" in ROLE_MODULE.read_text()
     assert assignment_tree["parameters"]["roleDefinitionId"]["default"] is None

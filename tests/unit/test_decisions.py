@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from shared.bootstrap.argocd_extension import desired_extension
-from shared.bootstrap.cluster_facts import ClusterFacts, cluster_facts
+from shared.bootstrap.cluster_facts import ApiAccess, ClusterFacts, cluster_facts
 from shared.bootstrap.profiles import ProfileCatalog
 from shared.errors import PermanentError
 from shared.settings import REPOSITORY_PROFILES
@@ -29,7 +29,9 @@ def aks_body(**props: object) -> dict[str, object]:
 def test_aks_facts_sum_pools_and_keep_the_issuer_exactly() -> None:
     facts = cluster_facts("aks", aks_body())
     assert facts == ClusterFacts("Succeeded", "eastus", True, 3, "https://eastus.oic.prod-aks.azure.com/t/g/", True,
-                                 distribution="AKS", schedulable_nodes=3)
+                                 distribution="AKS", schedulable_nodes=3,
+                                 access=ApiAccess(entra=False, azure_rbac=False, private=False, fqdn=None,
+                                                  tenant_id=None))
 
 
 def test_aks_with_a_service_principal_is_not_managed_identity() -> None:
