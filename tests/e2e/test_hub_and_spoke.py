@@ -232,7 +232,10 @@ def test_a_burst_of_spokes_shares_hub_patches(hub_azure: LocalAzure) -> None:
     assert set(outcomes.values()) == {"succeeded"} and len(outcomes) == 30
     assert len(hub_secrets(az)) == 30
     patches = az.arm.count("PATCH", r"/aks-hub/providers/.*/extensions/argocd$") - before
-    assert 1 <= patches <= 2, patches  # one PATCH per window, not one per spoke
+    # One PATCH per window, not one per spoke. How many windows 30 spokes span depends on the order in which four
+    # workers reach the hub (under load, a few spokes queue after a window was claimed): at most one per ten spokes,
+    # the ratio for 200 (at most 10 PATCHes).
+    assert 1 <= patches <= 3, patches
 
 
 def test_the_sweep_repairs_a_removed_registration_and_a_deleted_role_assignment(hub_azure: LocalAzure) -> None:
