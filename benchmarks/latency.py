@@ -48,7 +48,8 @@ from shared.azure.outbox import OutgoingMessage
 from shared.bootstrap.cluster_ids import parse_cluster_id
 from shared.bootstrap.poll_planner import PollPlanner
 from shared.bootstrap.profiles import ProfileCatalog
-from shared.bootstrap.reconciler import ProviderCache, Reconciler
+from shared.bootstrap.providers import ProviderCache
+from shared.bootstrap.reconciler import Reconciler
 
 UNREGISTERED = ("Microsoft.Kubernetes", "Microsoft.KubernetesConfiguration")
 #: Install medians by region and HA (redis-ha takes longer); the fleet's spread comes from the groups.

@@ -22,7 +22,8 @@ from shared.bootstrap.outcome import Outcome
 from shared.bootstrap.poll_planner import PollPlanner, Tracked
 from shared.bootstrap.poll_schedule import WaitState
 from shared.bootstrap.profiles import ProfileCatalog
-from shared.bootstrap.reconciler import ProviderCache, Reconciler
+from shared.bootstrap.providers import ProviderCache
+from shared.bootstrap.reconciler import Reconciler
 
 ARRIVAL_GAP = 20.0  # seconds between two clusters' requests
 REGIONS = ("eastus", "westeurope", "southeastasia")

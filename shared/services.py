@@ -20,7 +20,8 @@ from shared.azure.service_bus_outbox import ServiceBusOutbox
 from shared.azure.table_ledger import TableLedger
 from shared.bootstrap.poll_planner import PollPlanner
 from shared.bootstrap.profiles import ProfileCatalog, ProfileError
-from shared.bootstrap.reconciler import ProviderCache, Reconciler
+from shared.bootstrap.providers import ProviderCache
+from shared.bootstrap.reconciler import Reconciler
 from shared.pipeline.intake import RequestIntake
 from shared.pipeline.processing import RequestProcessor
 from shared.pipeline.replies import Replier

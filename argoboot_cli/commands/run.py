@@ -31,7 +31,8 @@ from shared.bootstrap.outcome import Outcome, Phase
 from shared.bootstrap.poll_planner import WAIT_TIMED_OUT, PollPlanner, resumed
 from shared.bootstrap.poll_schedule import WaitState
 from shared.bootstrap.profiles import Profile
-from shared.bootstrap.reconciler import ProviderCache, Reconciler
+from shared.bootstrap.providers import ProviderCache
+from shared.bootstrap.reconciler import Reconciler
 from shared.settings import Settings
 
 AZURE_RETRIES = 3  # consecutive transient Azure errors before giving up

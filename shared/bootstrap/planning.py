@@ -22,11 +22,11 @@ from shared.bootstrap.extension_versions import ExtensionTypeVersion
 from shared.bootstrap.gitops import REGISTRATIONS_KEY, ROOT_KEY, Protected
 from shared.bootstrap.outcome import Outcome
 from shared.bootstrap.profiles import Profile
-from shared.bootstrap.reconciler import ProviderCache, Reconciler
+from shared.bootstrap.providers import EXTENSIONS_NAMESPACE, ProviderCache
+from shared.bootstrap.reconciler import Reconciler
 from shared.bootstrap.workload_identity import FederatedCredential, IdentityRef, ManagedIdentity
 from shared.settings import Settings
 
-EXTENSIONS_NAMESPACE = "Microsoft.KubernetesConfiguration"  # where cluster extensions live
 ASSIGNED_BY_AZURE = "(assigned by Azure)"  # ids a planned create would get
 CLUSTER_NAMESPACES = {ns.lower() for ns, _ in CLUSTER_TYPES.values()}  # AKS's and Arc's providers
 

@@ -8,7 +8,6 @@ WAITING outcome; the caller schedules a continuation instead of holding the mess
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shared.azure.api import AzureApi, DirectoryApi, SecretsApi
@@ -42,12 +41,17 @@ from shared.bootstrap.outcome import Awaited, Outcome, Phase, Run
 from shared.bootstrap.ownership import changed_settings, extension_id, foreign_message, owned
 from shared.bootstrap.preflight import Preflight, ReadCache, oidc
 from shared.bootstrap.profiles import Profile
+from shared.bootstrap.providers import (
+    EXTENSIONS_NAMESPACE,
+    REQUIRED_PROVIDERS,
+    ProviderCache,
+    ProviderSteps,
+    registered,
+)
 from shared.bootstrap.scope import opted_in
 from shared.errors import PermanentError
 from shared.settings import Settings
 
-EXTENSIONS_NAMESPACE = "Microsoft.KubernetesConfiguration"  # where cluster extensions (and their types) live
-REQUIRED_PROVIDERS = ("Microsoft.Kubernetes", "Microsoft.ContainerService", EXTENSIONS_NAMESPACE)
 _READY, _CREATING = "succeeded", "creating"
 _BROKEN_CLUSTER_STATES = ("failed", "canceled", "deleting")
 #: Azure's races that clear by themselves within seconds: retried sooner than other waits.
@@ -76,10 +80,6 @@ class _Job:
     created: tuple[str, ...]
 
 
-def _registered(states: dict[str, str], namespace: str) -> bool:
-    return next((s for n, s in states.items() if n.lower() == namespace.lower()), "").lower() == "registered"
-
-
 def _foreign_elsewhere(run: Run, cluster: ClusterRef, ext: ExtensionState, adopt: bool) -> Outcome:
     """An Argo CD extension under another name than the service's: never changed; adopting it needs a rename."""
     if not adopt:
@@ -96,22 +96,6 @@ def _cli_type(cluster: ClusterRef) -> str:
 
 
 @dataclass
-class ProviderCache:
-    """Providers seen Registered recently, per subscription (per instance): a later cluster skips their GETs."""
-
-    clock: Callable[[], float]
-    ttl: float
-    _seen: dict[tuple[str, str], float] = field(default_factory=dict)
-
-    def fresh(self, subscription: str, namespace: str) -> bool:
-        seen = self._seen.get((subscription, namespace))
-        return seen is not None and self.clock() - seen < self.ttl
-
-    def mark(self, subscription: str, namespace: str) -> None:
-        self._seen[(subscription, namespace)] = self.clock()
-
-
-@dataclass
 class Reconciler:
     """One reconcile = providers -> cluster checks -> identity -> extension; `steps` narrates it."""
 
@@ -124,8 +108,10 @@ class Reconciler:
     identities: IdentitySteps = field(init=False)
     preflight: Preflight = field(init=False)
     hub: HubSteps = field(init=False)  # spokes registered on a hub Argo CD (shared.bootstrap.hub)
+    provider_steps: ProviderSteps = field(init=False)
 
     def __post_init__(self) -> None:
+        self.provider_steps = ProviderSteps(self.api, self.providers)
         self.identities = IdentitySteps(self.api, self.directory, self.settings.identity_placement)
         self.preflight = Preflight(self.api, self.settings.identity_placement,
                                    ReadCache(clock=self.providers.clock, ttl=self.providers.ttl))
@@ -159,9 +145,9 @@ class Reconciler:
                 return busy  # one GET while the hub's extension still runs an operation
             if waiting_on == "providers":
                 # Polling registrations: the pass that started them ran the checks; until all are done, only states.
-                states = self._provider_states(cluster.subscription)
-                if not all(_registered(states, namespace) for namespace in REQUIRED_PROVIDERS):
-                    return self._register(run, cluster.subscription, states)
+                states = self.provider_steps.states(cluster.subscription)
+                if not all(registered(states, namespace) for namespace in REQUIRED_PROVIDERS):
+                    return self.provider_steps.register(run, cluster.subscription, states)
                 return self._full(run, job, states=states)
             return self._full(run, job)
         except (PermanentError, AzureError) as exc:
@@ -234,10 +220,10 @@ class Reconciler:
         it is), writes after: a cluster that is refused, or skipped, costs Azure nothing."""
         cluster, profile = job.cluster, job.profile
         if states is None:
-            states = self._provider_states(cluster.subscription)
-        if not _registered(states, cluster.namespace):
+            states = self.provider_steps.states(cluster.subscription)
+        if not registered(states, cluster.namespace):
             # A cluster cannot be read before its own provider is registered (and none can exist until it is).
-            pending = self._register(run, cluster.subscription, states)
+            pending = self.provider_steps.register(run, cluster.subscription, states)
             if pending.phase is Phase.WAITING:
                 return pending  # else registered at once (Azure may answer so; a plan assumes it): read on
         facts = self.api.get_cluster(cluster)
@@ -264,7 +250,7 @@ class Reconciler:
         if waiting is not None:
             return run.wait("connectivity", waiting, Awaited("connectivity"))
         # Extensions cannot exist before their provider is registered, and reading them then would register it.
-        readable = _registered(states, EXTENSIONS_NAMESPACE)
+        readable = registered(states, EXTENSIONS_NAMESPACE)
         ext = (self._read_extension(cluster) if isinstance(known, _NotRead) else known) if readable else None
         adopting = False  # taking it over on this pass (kept settings are recorded in it from then on)
         if ext is not None and ext.extension_type.lower() == EXTENSION_TYPE.lower():
@@ -283,7 +269,7 @@ class Reconciler:
             self.preflight.availability(cluster, profile, facts, run.step)
         if profile.workload_identity.enabled:
             self.preflight.identity_group(cluster)
-        pending = self._register(run, cluster.subscription, states)  # the first write
+        pending = self.provider_steps.register(run, cluster.subscription, states)  # the first write
         if pending.phase is Phase.WAITING:
             return pending
         if not readable and offer:  # registered just now (in a plan: would be, so the check is unknown)
@@ -356,36 +342,6 @@ class Reconciler:
                                  f"{cluster.name} --enable-oidc-issuer --enable-workload-identity` yourself, then "
                                  "send the request again") from exc
         run.step(f"enabling {missing} on the AKS cluster (workloadIdentity.enableOnCluster)")
-
-    def _provider_states(self, subscription: str) -> dict[str, str]:
-        """Each required provider's registration state (reads; a provider seen Registered recently is not read)."""
-        states = {}
-        for namespace in REQUIRED_PROVIDERS:
-            if self.providers.fresh(subscription, namespace):
-                state = "Registered"
-            else:
-                state = self.api.provider_state(subscription, namespace)
-            if state.lower() == "registered":
-                self.providers.mark(subscription, namespace)
-            states[namespace] = state
-        return states
-
-    def _register(self, run: Run, subscription: str, states: dict[str, str]) -> Outcome:
-        """Register what is not registered; WAITING while any provider is still registering, else SUCCEEDED."""
-        pending, registered = [], False
-        for namespace, state in states.items():
-            if state.lower() in ("notregistered", "unregistered"):
-                state = states[namespace] = self.api.register_provider(subscription, namespace)
-                registered = True
-                run.step(f"registered provider {namespace} ({state})")
-            if state.lower() == "registered":
-                self.providers.mark(subscription, namespace)
-            else:
-                pending.append(namespace)
-        if pending:
-            return run.wait("providers", f"waiting for {', '.join(pending)} to finish registering",
-                            Awaited("providers", began=registered))
-        return Outcome(Phase.SUCCEEDED)
 
     def _extension(self, run: Run, cluster: ClusterRef, spec: ExtensionSpec, ext: ExtensionState | None,
                    *, may_reinstall: bool, adopting: bool, reinstall: bool) -> Outcome:
