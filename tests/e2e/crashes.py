@@ -89,6 +89,7 @@ def install_crash_plan(az: LocalAzure, plan: CrashPlan) -> None:
     processor.reconciler.api = api
     processor.reconciler.directory = directory
     processor.reconciler.identities.api = api
+    processor.reconciler.provider_steps.api = api
     processor.reconciler.identities.directory = directory
     processor.ledger = Counted(az.services.ledger, plan, "ledger")
     processor.outbox = Counted(az.services.outbox, plan, "bus")
