@@ -9,22 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from shared.bootstrap.chart_keys import (
-    KEY_VAULT_ROUTE,
-    LEGACY_CONFIG_MAPS,
-    HelmPath,
-    collides,
-    credential,
-    helm_path,
-    reaches,
-)
 from shared.bootstrap.cluster_ids import InvalidClusterId, parse_resource_id
 from shared.bootstrap.gitops_profile import (
     DEFAULT_VAULT_SUFFIX,
@@ -35,10 +25,16 @@ from shared.bootstrap.gitops_profile import (
     parse_gitops,
     parse_ui,
 )
+from shared.bootstrap.helm_values import (
+    LEGACY_KEYS,
+    MULTI_LINE,
+    checked_string,
+    legacy_config_map,
+    parse_helm_values,
+)
 from shared.bootstrap.hub_profile import HUB_KEYS, Hub, parse_hub
 from shared.bootstrap.metrics import Metrics, check_metrics_helm_values, parse_metrics
 from shared.bootstrap.names import is_profile_name
-from shared.bootstrap.ownership import MARKER_KEY
 from shared.errors import ProfileError as ProfileError  # defined there for gitops_profile; importable from here
 from shared.errors import RequestRejected
 from shared.untrusted import echo, has_control, printable, shown
@@ -51,11 +47,8 @@ MAX_SERVICE_ACCOUNTS = 19  # 20 federated credentials per identity, one kept spa
 # Matched whole (fullmatch) and ASCII only: `$` would let a trailing newline through, `\d` Unicode digits.
 _GUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", re.ASCII)
 _SERVICE_ACCOUNT = re.compile(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?", re.ASCII)
-_HELM_KEY = re.compile(r"[A-Za-z0-9_-]+(?:\[\d+\])?(?:(?:\.|\\\.)[A-Za-z0-9_/-]+(?:\[\d+\])?)*", re.ASCII)
 _URL = re.compile(r"https://[^\s/]+(/\S*)?")
 _ROLE = re.compile(r"role:[A-Za-z0-9_.-]+|", re.ASCII)
-MULTI_LINE = "\n\r\t"  # what multi-line text (a policy CSV, a chart value holding YAML) may hold besides text
-_COUNT_LIMIT = 1000
 
 #: The sections a profile may have, and under each the keys (None: a leaf).
 _LAYOUT: dict[str, frozenset[str] | None] = {
@@ -84,30 +77,6 @@ PROFILE_KEYS = tuple(_LAYOUT)
 OVERRIDABLE = frozenset({"ha", "url", "applicationNamespaces", "rbac", "rbac.policyDefault", "rbac.policyCsv",
                          "containerRegistries", "workloadIdentity.serviceAccounts", "helmValues",
                          "gitops.addons.enable"})  # a request adds addons (GitOps Bridge: per cluster); never removes
-
-#: Extension keys the service renders from the profile's own fields: setting them in helmValues is refused.
-OWNED_KEYS = {
-    "redis-ha.enabled": "ha",
-    "azure.workloadIdentity.enabled": "workloadIdentity.enabled",
-    "azure.workloadIdentity.clientId": "workloadIdentity.enabled (the service sets the client id of the identity "
-                                       "it creates)",
-    "azure.workloadIdentity.entraSSOClientId": "sso.clientId",
-    "configs.cm.url": "url",
-    "configs.cm.oidc\\.config": "sso (the service renders the OIDC config)",
-    "configs.rbac.policy\\.default": "rbac.policyDefault",
-    "configs.rbac.policy\\.csv": "rbac.policyCsv",
-    "configs.params.application\\.namespaces": "applicationNamespaces",
-    MARKER_KEY: "nothing: the service writes it into every extension it installs, to mark it as its own",
-}
-
-#: Keys of the extension's 0.0.x releases, refused with what replaced them.
-LEGACY_KEYS = {
-    "deployWithHighAvailability": "ha (rendered as redis-ha.enabled)",
-    "namespaceInstall": "nothing: 1.x installs Argo CD cluster-wide; restrict it with applicationNamespaces and rbac",
-    "workloadIdentity.enable": "workloadIdentity.enabled (rendered as azure.workloadIdentity.enabled)",
-    "workloadIdentity.clientId": "workloadIdentity.enabled (the service sets azure.workloadIdentity.clientId)",
-    "workloadIdentity.entraSSOClientId": "sso.clientId (rendered as azure.workloadIdentity.entraSSOClientId)",
-}
 
 
 @dataclass(frozen=True)
@@ -236,7 +205,7 @@ def parse_profile(name: str, data: Any, *, source: str, vault_suffix: str = DEFA
     gitops = parse_gitops(data.get("gitops"), source, workload_identity=wi.enabled,
                           service_accounts=wi.service_accounts, vault_suffix=vault_suffix)
     ui_expose = parse_ui(data.get("ui"), source)
-    helm_values = _helm_values(data.get("helmValues"), source)
+    helm_values = parse_helm_values(data.get("helmValues"), source)
     check_helm_values(helm_values, gitops, ui_expose, source)
     metrics = parse_metrics(data.get("metrics"), source)
     check_metrics_helm_values(helm_values, metrics, source)
@@ -246,7 +215,7 @@ def parse_profile(name: str, data: Any, *, source: str, vault_suffix: str = DEFA
         application_namespaces=_strings(data.get("applicationNamespaces"), source, "applicationNamespaces"),
         container_registries=registries, helm_values=helm_values,
         overridable=_overridable(data.get("overridable"), source),
-        description=_string(data.get("description", ""), source, "description", allow=MULTI_LINE), gitops=gitops,
+        description=checked_string(data.get("description", ""), source, "description", allow=MULTI_LINE), gitops=gitops,
         ui_expose=ui_expose, document=data, vault_suffix=vault_suffix,
         version=_version(data.get("version"), source), release_train=_train(data.get("releaseTrain"), source),
         metrics=metrics,
@@ -258,7 +227,7 @@ def _check_layout(data: Mapping[str, Any], source: str) -> None:
     for key, value in data.items():
         if key in LEGACY_KEYS or str(key).startswith("config-maps"):
             raise ProfileError(source, str(key), f"is a key of the extension's 0.0.x releases; use "
-                               f"{LEGACY_KEYS.get(key) or _legacy_config_map(str(key))} instead")
+                               f"{LEGACY_KEYS.get(key) or legacy_config_map(str(key))} instead")
         if key not in _LAYOUT:
             raise ProfileError(source, str(key), f"unknown key; a profile has {', '.join(_LAYOUT)}. Extension "
                                "settings not covered by these go under helmValues")
@@ -272,13 +241,6 @@ def _check_layout(data: Mapping[str, Any], source: str) -> None:
                 if f"{key}.{sub}" in LEGACY_KEYS:
                     raise ProfileError(source, f"{key}.{sub}", f"is a 0.0.x key; use {LEGACY_KEYS[f'{key}.{sub}']}")
                 raise ProfileError(source, f"{key}.{sub}", f"unknown key; {key} has {', '.join(sorted(allowed))}")
-
-
-def _legacy_config_map(key: str) -> str:
-    parts = key.split(".")
-    if len(parts) >= 4 and parts[2] == "data" and parts[1] in LEGACY_CONFIG_MAPS:
-        return f"{LEGACY_CONFIG_MAPS[parts[1]]}.{'.'.join(parts[3:])}"
-    return "the configs.* keys of the argo-helm argo-cd chart"
 
 
 def _ha(value: Any, source: str) -> HaPolicy:
@@ -318,16 +280,6 @@ def _bool(value: Any, source: str, key: str, default: bool) -> bool:
         return default
     if not isinstance(value, bool):
         raise ProfileError(source, key, f"{value!r} is not true or false")
-    return value
-
-
-def _string(value: Any, source: str, key: str, *, allow: str = "") -> str:
-    """A string without control characters (but those in `allow`: multi-line text allows MULTI_LINE)."""
-    if not isinstance(value, str):
-        raise ProfileError(source, key, f"must be a string, not {type(value).__name__}")
-    if has_control(value, allow=allow):
-        raise ProfileError(source, key, f"{shown(value)} holds a control character"
-                           f"{' other than a newline or tab' if allow else ' (it must be one line)'}")
     return value
 
 
@@ -397,12 +349,12 @@ def _rbac(value: Any, source: str) -> Rbac:
     default = value.get("policyDefault")
     csv = value.get("policyCsv")
     if default is not None:
-        default = _string(default, source, "rbac.policyDefault")
+        default = checked_string(default, source, "rbac.policyDefault")
         if not _ROLE.fullmatch(default):
             raise ProfileError(source, "rbac.policyDefault", f"{shown(default)} is not a role (e.g. role:readonly), "
                                "on one line")
     if csv is not None:
-        csv = _string(csv, source, "rbac.policyCsv", allow=MULTI_LINE)
+        csv = checked_string(csv, source, "rbac.policyCsv", allow=MULTI_LINE)
         for number, line in enumerate(csv.splitlines(), 1):
             text = line.strip()
             if text and not text.startswith("#") and not re.match(r"^[pg],\s*\S", text):
@@ -424,78 +376,6 @@ def _registries(value: Any, source: str) -> tuple[str, ...]:
             raise ProfileError(source, "containerRegistries", f"{registry!r} is not the resource id of a container "
                                "registry (/subscriptions/.../providers/Microsoft.ContainerRegistry/registries/NAME)")
     return registries
-
-
-_OWNED_PATHS = {helm_path(key): field_name for key, field_name in OWNED_KEYS.items()}
-_LEGACY_PATHS = {helm_path(key): replacement for key, replacement in LEGACY_KEYS.items()}
-
-
-def _owned_conflict(path: HelmPath) -> str | None:
-    """The profile field whose rendered key this path would set, replace or nest into, if any."""
-    return next((field_name for owned, field_name in _OWNED_PATHS.items() if reaches(path, owned)), None)
-
-
-def _helm_values(value: Any, source: str) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ProfileError(source, "helmValues", "must be a mapping of argo-helm argo-cd chart keys to values")
-    values: dict[str, str] = {}
-    paths: dict[HelmPath, str] = {}
-    for key, raw in value.items():
-        where = f"helmValues.{printable(str(key))}"
-        if not isinstance(key, str) or not _HELM_KEY.fullmatch(key):
-            hint = " (one backslash before a literal dot, e.g. configs.cm.admin\\.enabled)" if "\\\\" in str(key) \
-                else " (a Helm --set path such as configs.cm.admin\\.enabled: ASCII letters, digits, '_', '-', '/', " \
-                     "dots between names, [n] for a list index)"
-            raise ProfileError(source, where, f"is not a valid key{hint}")
-        path = helm_path(key)
-        if (secret := credential(path)) is not None:
-            raise ProfileError(source, where, f"{secret}: never a plain setting; {KEY_VAULT_ROUTE}")
-        owned = _owned_conflict(path)
-        if owned is not None:
-            raise ProfileError(source, where, f"is set by the service from the profile (or would replace or nest "
-                               f"into a key it sets); use {owned}")
-        if path in _LEGACY_PATHS or path[0] == "config-maps":
-            raise ProfileError(source, where, f"is a key of the extension's 0.0.x releases; use "
-                               f"{_LEGACY_PATHS.get(path) or _legacy_config_map(key)} instead")
-        for other_path, other in paths.items():
-            if collides(path, other_path):
-                raise ProfileError(source, where, f"sets the same chart value as helmValues.{other} (or one inside "
-                                   "it); keep one of them")
-        paths[path] = key
-        values[key] = _helm_value(path, raw, source, where)
-    return values
-
-
-def _helm_value(path: HelmPath, raw: Any, source: str, where: str) -> str:
-    """The value as ARM takes it (a string), validated as its type where the key's last name says it: `enabled`
-    a boolean, `replicas` / `replicaCount` a count, `url` an http(s) URL; other text may span lines."""
-    if not isinstance(raw, str | int | float):  # bool is an int
-        raise ProfileError(source, where, "must be a string, number or boolean (one key per value; write "
-                           "lists as key[0], key[1])")
-    last = next((p for p in reversed(path) if isinstance(p, str)), "")
-    if last == "enabled":
-        if isinstance(raw, bool) or raw in ("true", "false"):
-            return raw if isinstance(raw, str) else "true" if raw else "false"
-        raise ProfileError(source, where, f"{shown(raw)} is not true or false")
-    if last in ("replicas", "replicaCount"):
-        count = raw if isinstance(raw, int) and not isinstance(raw, bool) else \
-            int(raw) if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 4 else -1
-        if not 0 <= count <= _COUNT_LIMIT:
-            raise ProfileError(source, where, f"{shown(raw)} is not a count (a whole number 0 to {_COUNT_LIMIT})")
-        return str(count)
-    if last == "url":
-        if not isinstance(raw, str) or not re.fullmatch(r"https?://[^\s/]+(/\S*)?", raw) or has_control(raw):
-            raise ProfileError(source, where, f"{shown(raw)} is not an http(s) URL on one line")
-        return raw
-    if isinstance(raw, bool):
-        return "true" if raw else "false"
-    if isinstance(raw, float) and not math.isfinite(raw):
-        raise ProfileError(source, where, f"{raw} is not a number a chart can take")
-    if isinstance(raw, int | float):
-        return str(raw)
-    return _string(raw, source, where, allow=MULTI_LINE)
 
 
 def _overridable(value: Any, source: str) -> frozenset[str]:
