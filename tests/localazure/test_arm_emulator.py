@@ -32,10 +32,9 @@ from azure.mgmt.resource.resources import ResourceManagementClient
 
 from localazure.arm.emulator import ArmEmulator
 from localazure.clock import VirtualClock
+from tests.localazure.arm_clients import SCOPE, SUB, options
 
-SUB = "6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01"
 RG = "rg-platform"
-SCOPE = "https://management.azure.com/.default"
 AKS = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.ContainerService/managedClusters"
 ARC = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Kubernetes/connectedClusters"
 AKS_AS_RETURNED = f"/subscriptions/{SUB}/resourcegroups/{RG}/providers/Microsoft.ContainerService/managedClusters"
@@ -56,10 +55,6 @@ def emu(clock: VirtualClock) -> Iterator[ArmEmulator]:
         running.add_subscription(SUB)
         running.add_resource_group(SUB, RG)
         yield running
-
-
-def options(emu: ArmEmulator, **extra: Any) -> dict[str, Any]:
-    return {"base_url": emu.url, "connection_verify": emu.ca_path, "credential_scopes": [SCOPE], **extra}
 
 
 @pytest.fixture

@@ -20,10 +20,9 @@ from azure.mgmt.resource.resources import ResourceManagementClient
 
 from localazure.arm.emulator import ArmEmulator
 from localazure.clock import VirtualClock
+from tests.localazure.arm_clients import SCOPE, SUB, options
 
-SUB = "6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01"
 RG = "rg-platform"
-SCOPE = "https://management.azure.com/.default"
 MSI = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities"
 KC = "Microsoft.KubernetesConfiguration"
 REGION = f"/subscriptions/{SUB}/providers/{KC}/locations/eastus/extensionTypes"
@@ -36,10 +35,6 @@ def emu(clock: VirtualClock) -> Iterator[ArmEmulator]:
         running.add_subscription(SUB, "Platform")
         running.add_resource_group(SUB, RG)
         yield running
-
-
-def options(emu: ArmEmulator, **extra: Any) -> dict[str, Any]:
-    return {"base_url": emu.url, "connection_verify": emu.ca_path, "credential_scopes": [SCOPE], **extra}
 
 
 @pytest.fixture
