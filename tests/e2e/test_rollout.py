@@ -1,0 +1,188 @@
+"""End to end: a profile change goes out in waves (canary by tag, then a share of the fleet, then the rest), halts on
+failures with Azure's messages, resumes, aborts; the clusters outside the open waves are never touched."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from localazure.stack import SUBSCRIPTION, LocalAzure
+from shared.azure.rollout_store import RolloutState
+from shared.bootstrap.rollout_plan import bucket
+from tests.e2e.helpers import RG, aks_id, record
+
+WAVES = """\
+rollout:
+  waves:
+    - {name: canary, selector: {tags: {ring: canary}}}
+    - {name: early, percent: 50}
+    - {name: rest, percent: 100}
+  maxFailures: 0
+"""
+GOOD = "ha: auto\n" + WAVES  # three nodes: redis-ha off
+# A cluster credential without its server: the argo-cd chart refuses to render it (Helm fails the update in Azure).
+BAD = "ha: auto\nhelmValues:\n  configs.clusterCredentials.bad.name: bad\n" + WAVES
+FIXED = "ha: auto\nhelmValues:\n  server.replicas: \"2\"\n" + WAVES
+
+
+def _fleet() -> tuple[list[str], list[str]]:
+    """Names for the early wave (bucket < 50) and the rest, two of each: the same every run."""
+    early, rest = [], []
+    for n in range(40):
+        name = f"aks-{n:02d}"
+        (early if bucket(aks_id(name).lower()) < 50 else rest).append(name)
+    return early[:2], rest[:2]
+
+
+EARLY, REST = _fleet()
+
+
+@pytest.fixture
+def staged(azurite: Any, tmp_path: Path) -> Iterator[LocalAzure]:
+    (tmp_path / "staged.yaml").write_text(GOOD)
+    with LocalAzure(azurite=azurite, provider_states={},
+                    settings={"PROFILES_DIR": str(tmp_path), "DEFAULT_PROFILE": "staged"}) as az:
+        for name in ("aks-canary", *EARLY, *REST):
+            tags = {"ring": "canary"} if name == "aks-canary" else {}
+            az.deliver_event(az.arm.add_aks_cluster(SUBSCRIPTION, RG, name, node_counts=(3,), tags=tags))
+        az.drain()
+        yield az
+
+
+def change(az: LocalAzure, text: str) -> None:
+    (Path(az.services.settings.profiles_dir) / "staged.yaml").write_text(text)
+    az.reconfigure()  # a deployment with the new file
+
+
+def sweep(az: LocalAzure, *, later: bool = True) -> dict[str, str]:
+    """A sweep, a minute after the last thing (`later=False`: a duplicate, in the same minute)."""
+    assert az.host is not None
+    if later:
+        az.clock.advance(60)
+    az.host.run_timer("sweep")
+    return az.services.sweeper.last_report.enqueued
+
+
+def state(az: LocalAzure) -> RolloutState:
+    found = az.services.ledger.rollouts.get_state("staged")
+    assert found is not None
+    return found
+
+
+def patched(az: LocalAzure) -> set[str]:
+    """The clusters whose extension got a PATCH or PUT since the log was cleared."""
+    return {r.path.split("/providers/Microsoft.KubernetesConfiguration")[0].rsplit("/", 1)[-1]
+            for r in az.arm.requests if r.method in ("PATCH", "PUT") and r.path.endswith("/extensions/argocd")}
+
+
+def digests(az: LocalAzure, names: tuple[str, ...]) -> set[str | None]:
+    return {record(az, aks_id(n)).profile_digest for n in names}
+
+
+def redis_ha(az: LocalAzure, name: str) -> str:
+    return str(az.arm.extension(aks_id(name), "argocd")["properties"]["configurationSettings"]["redis-ha.enabled"])
+
+
+def test_a_bad_change_stops_after_the_canary_and_touches_nobody_else(staged: LocalAzure) -> None:
+    az = staged
+    v1 = record(az, aks_id("aks-canary")).profile_digest
+    change(az, BAD)
+    az.arm.clear_log()
+    assert sweep(az) == {aks_id("aks-canary").lower(): "profile 'staged' changed since it was applied"}
+    az.drain()
+    canary = record(az, aks_id("aks-canary"))
+    assert canary.phase == "failed" and canary.last_error_code == "ExtensionOperationFailed"
+    halted = state(az)
+    assert (halted.status, halted.wave, halted.stable) == ("halted", 0, v1)
+    [failure] = halted.failures
+    assert failure.cluster_id == aks_id("aks-canary") and failure.code == "ExtensionOperationFailed"
+    assert failure.message == canary.last_error_message and "wave 'canary'" in (halted.reason or "")
+    for _ in range(3):  # later sweeps: the halt holds
+        assert set(sweep(az)) <= {aks_id("aks-canary").lower()}
+        az.drain()
+    others = (*EARLY, *REST)
+    assert patched(az) == {"aks-canary"}  # no PATCH (or PUT) on any other cluster
+    assert digests(az, others) == {v1} and {redis_ha(az, n) for n in others} == {"false"}
+    assert state(az).status == "halted"
+
+
+def break_canary(az: LocalAzure) -> str | None:
+    """Change the profile to the bad version and let the canary fail; the version everyone had."""
+    v1 = record(az, aks_id("aks-canary")).profile_digest
+    change(az, BAD)
+    sweep(az)
+    az.drain()
+    assert state(az).status == "halted"
+    return v1
+
+
+def test_a_new_cluster_during_a_halted_rollout_gets_the_last_version_that_passed(staged: LocalAzure) -> None:
+    az = staged
+    v1 = break_canary(az)
+    az.deliver_event(az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-new", node_counts=(3,)))
+    az.drain()
+    new = record(az, aks_id("aks-new"))
+    assert (new.phase, new.profile_digest, redis_ha(az, "aks-new")) == ("succeeded", v1, "false")
+
+
+def test_a_fix_goes_to_the_canary_first_then_wave_by_wave(staged: LocalAzure) -> None:
+    az = staged
+    break_canary(az)
+    change(az, FIXED)  # the fix is a new version: a new rollout, the broken canary first
+    enqueued = sweep(az)
+    assert set(enqueued) == {aks_id("aks-canary").lower()}
+    az.arm.clear_log()
+    az.drain()
+    v3 = state(az).target
+    assert record(az, aks_id("aks-canary")).profile_digest == v3 and patched(az) == {"aks-canary"}
+    az.deliver_event(az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-late", node_counts=(3,)))
+    az.drain()
+    assert record(az, aks_id("aks-late")).profile_digest != v3  # the canary wave has not been judged yet
+    az.arm.clear_log()
+    assert set(sweep(az)) == {aks_id(n).lower() for n in EARLY}  # canary done: the early 50 % (deterministic)
+    assert (state(az).wave, state(az).passed) == (1, v3)
+    # A duplicate sweep (the same minute: the bus drops its messages as duplicates) admits nobody more.
+    assert set(sweep(az, later=False)) == {aks_id(n).lower() for n in EARLY} and state(az).wave == 1
+    az.drain()
+    assert patched(az) == set(EARLY)
+    assert set(sweep(az)) == {aks_id(n).lower() for n in (*REST, "aks-late")}
+    az.drain()
+    sweep(az)
+    done = state(az)
+    assert (done.status, done.stable, done.passed) == ("completed", v3, v3)
+    assert digests(az, ("aks-canary", *EARLY, *REST, "aks-late")) == {v3}
+
+
+def test_abort_stops_the_rollout_where_it_is(staged: LocalAzure) -> None:
+    az = staged
+    v1 = break_canary(az)
+    aborted = az.services.sweeper.rollouts.abort("staged", by="test")
+    assert aborted.status == "aborted" and aborted.reason == "aborted by test"
+    az.arm.clear_log()
+    for _ in range(2):
+        sweep(az)
+        az.drain()
+    assert patched(az) <= {"aks-canary"} and digests(az, (*EARLY, *REST)) == {v1}
+    assert state(az).status == "aborted"
+
+
+def test_resume_retries_the_wave_after_a_passing_failure(staged: LocalAzure) -> None:
+    az = staged
+    change(az, FIXED)
+    canary_extension = aks_id("aks-canary").replace("/", r"\/") + r"/providers/Microsoft.KubernetesConfiguration/"
+    az.arm.inject(method="PATCH", path_regex=canary_extension, status=400, code="InvalidRequest",
+                  message="the cluster's extension manager refused the update", times=1)
+    sweep(az)
+    az.drain()
+    halted = state(az)
+    assert halted.status == "halted" and [f.code for f in halted.failures] == ["InvalidRequest"]
+    assert "extension manager refused" in (halted.failures[0].message or "")
+    resumed = az.services.sweeper.rollouts.resume("staged", by="test")
+    assert (resumed.status, resumed.failures, resumed.reason) == ("running", (), "resumed by test")
+    assert az.services.sweeper.rollouts.resume("staged", by="test").etag == resumed.etag  # a duplicate: no write
+    assert set(sweep(az)) == {aks_id("aks-canary").lower()}  # its wave again, nobody else
+    az.drain()
+    assert record(az, aks_id("aks-canary")).profile_digest == state(az).target
+    assert set(sweep(az)) == {aks_id(n).lower() for n in EARLY}
