@@ -16,7 +16,7 @@ import contextlib
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from shared.azure.ledger import ClusterRecord, LedgerConflict
 from shared.azure.rollout_store import (
@@ -284,37 +284,40 @@ class Rollouts:
     # --- the operator ----------------------------------------------------------------------------------------------
 
     def resume(self, name: str, by: str) -> RolloutState:
-        """A halted (or aborted) rollout runs again: the failed clusters of its waves are tried and counted anew."""
-        return self._operate(name, "resume", by)
+        return operate(self.store, name, "resume", by, self.clock)
 
     def abort(self, name: str, by: str) -> RolloutState:
-        """Stop: no further wave opens. Clusters that got the new version keep it; the rest keep theirs, and new
-        clusters get the last version that passed the first wave. Revert the profile file to roll back."""
-        return self._operate(name, "abort", by)
+        return operate(self.store, name, "abort", by, self.clock)
 
-    def _operate(self, name: str, action: str, by: str) -> RolloutState:
-        for _ in range(_RETRIES):
-            state = self.store.get_state(name)
-            if state is None or state.status == "completed":
-                raise RequestRejected("NoRollout", f"profile {name!r} has no rollout in progress (a rollout opens "
-                                      "when a profile with rollout: changes; argoboot rollout status shows it)")
-            wanted: Status = "running" if action == "resume" else "aborted"
-            if state.status == wanted:
-                return state  # a duplicate request: done already
-            if action == "resume":
-                for member in self.store.members(name, state.target):
-                    if member.status == "failed":
-                        with contextlib.suppress(LedgerConflict):  # its run recorded it meanwhile: that stands
-                            self.store.save_member(name, state.target, replace(
-                                member, status="admitted", code=None, message=None, attempts_from=None,
-                                updated=self.clock()))
-            done = "aborted" if action == "abort" else "resumed"
-            changed = replace(state, status=wanted, updated=self.clock(), reason=f"{done} by {by}",
-                              failures=() if action == "resume" else state.failures)
-            try:
-                saved = self.store.save_state(changed)
-            except LedgerConflict:
-                continue
-            log.info("rollout of profile %r: %s", name, saved.reason)
-            return saved
-        raise LedgerConflict(f"rollout of profile {name!r}: gave up after {_RETRIES} conflicting writes")
+
+def operate(store: RolloutStore, name: str, action: Literal["resume", "abort"], by: str,
+            clock: Callable[[], float]) -> RolloutState:
+    """`resume`: a halted (or aborted) rollout runs again, the failed clusters of its waves tried and counted anew.
+    `abort`: stop; no further wave opens. Clusters that got the new version keep it, the rest keep theirs, and new
+    clusters get the last version that passed the first wave; revert the profile file to roll back. Idempotent: a
+    duplicate finds it done. Called by `argoboot rollout` (the operator's own access to the ledger)."""
+    wanted: Status = "running" if action == "resume" else "aborted"
+    for _ in range(_RETRIES):
+        state = store.get_state(name)
+        if state is None or state.status == "completed":
+            raise RequestRejected("NoRollout", f"profile {name!r} has no rollout in progress (one opens when a "
+                                  "profile with rollout: changes; `argoboot rollout status` shows them)")
+        if state.status == wanted:
+            return state
+        if action == "resume":
+            for member in store.members(name, state.target):
+                if member.status == "failed":
+                    with contextlib.suppress(LedgerConflict):  # its run recorded it meanwhile: that stands
+                        store.save_member(name, state.target, replace(
+                            member, status="admitted", code=None, message=None, attempts_from=None,
+                            updated=clock()))
+        done = "aborted" if action == "abort" else "resumed"
+        changed = replace(state, status=wanted, updated=clock(), reason=f"{done} by {by}",
+                          failures=() if action == "resume" else state.failures)
+        try:
+            saved = store.save_state(changed)
+        except LedgerConflict:
+            continue
+        log.info("rollout of profile %r: %s", name, saved.reason)
+        return saved
+    raise LedgerConflict(f"rollout of profile {name!r}: gave up after {_RETRIES} conflicting writes")

@@ -2,6 +2,7 @@
 failures with Azure's messages, resumes, aborts; the clusters outside the open waves are never touched."""
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,17 @@ def test_a_bad_change_stops_after_the_canary_and_touches_nobody_else(staged: Loc
     assert patched(az) == {"aks-canary"}  # no PATCH (or PUT) on any other cluster
     assert digests(az, others) == {v1} and {redis_ha(az, n) for n in others} == {"false"}
     assert state(az).status == "halted"
+    shown = json.loads(az.http("GET", "/api/rollouts/staged").get_body())  # the status API says why
+    assert (shown["status"], shown["wave"], shown["previousVersion"], shown["newClustersGet"]) == \
+        ("halted", {"index": 0, "name": "canary", "of": 3}, v1, v1)
+    assert shown["clusters"] == {"waiting": 4, "admitted": 0, "succeeded": 0, "failed": 1}
+    [failed] = shown["failures"]
+    assert (failed["clusterResourceId"], failed["wave"], failed["code"]) == \
+        (aks_id("aks-canary"), "canary", "ExtensionOperationFailed")
+    assert "clusterCredentials.bad.server" in failed["message"] and "wave 'canary'" in shown["reason"]
+    assert json.loads(az.http("GET", "/api/rollouts").get_body())["rollouts"] == [shown]
+    assert az.http("GET", "/api/rollouts/Nope%0A").status_code == 400
+    assert az.http("GET", "/api/rollouts/nope").status_code == 404
 
 
 def break_canary(az: LocalAzure) -> str | None:
