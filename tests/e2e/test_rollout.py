@@ -167,20 +167,37 @@ def test_a_fix_goes_to_the_canary_first_then_wave_by_wave(staged: LocalAzure) ->
     assert digests(az, ("aks-canary", *EARLY, *REST, "aks-late")) == {v3}
 
 
-def test_abort_stops_the_rollout_where_it_is(staged: LocalAzure) -> None:
+def test_abort_stops_the_rollout_where_it_is(staged: LocalAzure, capsys: pytest.CaptureFixture[str]) -> None:
     az = staged
     v1 = break_canary(az)
-    aborted = az.services.sweeper.rollouts.abort("staged", by="test")
-    assert aborted.status == "aborted" and aborted.reason == "aborted by test"
+    code, aborted = argoboot(capsys, "rollout", "abort", "staged")  # the operator, with the ledger's own access
+    assert code == 0 and aborted["rollout"]["status"] == "aborted"
+    assert aborted["rollout"]["reason"].startswith("aborted by argoboot rollout abort")
+    assert argoboot(capsys, "rollout", "abort", "staged")[1] == aborted  # a duplicate: done already, no write
     az.arm.clear_log()
     for _ in range(2):
         sweep(az)
         az.drain()
     assert patched(az) <= {"aks-canary"} and digests(az, (*EARLY, *REST)) == {v1}
     assert state(az).status == "aborted"
+    az.deliver_event(az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-after", node_counts=(3,)))
+    az.drain()
+    assert record(az, aks_id("aks-after")).profile_digest == v1  # new clusters: the last version that passed
+    code, listed = argoboot(capsys, "status")
+    assert code == 0 and [r["status"] for r in listed["rollouts"]] == ["aborted"]
 
 
-def test_resume_retries_the_wave_after_a_passing_failure(staged: LocalAzure) -> None:
+def argoboot(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:
+    """The CLI in this process, against this local Azure's ledger (its app settings are in the environment)."""
+    from argoboot_cli.main import main
+
+    capsys.readouterr()
+    code = main([*args, "-o", "json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_resume_retries_the_wave_after_a_passing_failure(staged: LocalAzure,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
     az = staged
     change(az, FIXED)
     canary_extension = aks_id("aks-canary").replace("/", r"\/") + r"/providers/Microsoft.KubernetesConfiguration/"
@@ -191,9 +208,11 @@ def test_resume_retries_the_wave_after_a_passing_failure(staged: LocalAzure) -> 
     halted = state(az)
     assert halted.status == "halted" and [f.code for f in halted.failures] == ["InvalidRequest"]
     assert "extension manager refused" in (halted.failures[0].message or "")
-    resumed = az.services.sweeper.rollouts.resume("staged", by="test")
-    assert (resumed.status, resumed.failures, resumed.reason) == ("running", (), "resumed by test")
-    assert az.services.sweeper.rollouts.resume("staged", by="test").etag == resumed.etag  # a duplicate: no write
+    code, resumed = argoboot(capsys, "rollout", "resume", "staged")
+    assert code == 0 and (resumed["rollout"]["status"], resumed["rollout"]["failures"]) == ("running", [])
+    assert resumed["rollout"]["clusters"]["admitted"] == 1  # the failed canary, to be tried again
+    assert argoboot(capsys, "rollout", "resume", "staged")[1] == resumed  # a duplicate: done already
+    assert argoboot(capsys, "rollout", "resume", "nope")[0] == 3  # no such rollout: exit code "not found"
     assert set(sweep(az)) == {aks_id("aks-canary").lower()}  # its wave again, nobody else
     az.drain()
     assert record(az, aks_id("aks-canary")).profile_digest == state(az).target
