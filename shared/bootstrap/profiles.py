@@ -73,7 +73,7 @@ _LAYOUT: dict[str, frozenset[str] | None] = {
     "rollout": None,  # validated whole by shared.bootstrap.rollout_plan
 }
 
-PROFILE_KEYS = tuple(_LAYOUT)
+PROFILE_KEYS = tuple(k for k in _LAYOUT if k != "rollout")  # what a request's overrides may name: never the waves
 
 #: What a request may be allowed to override (`overridable:`); `helmValues.<key>` names one value.
 OVERRIDABLE = frozenset({"ha", "url", "applicationNamespaces", "rbac", "rbac.policyDefault", "rbac.policyCsv",

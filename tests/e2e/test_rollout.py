@@ -12,7 +12,7 @@ import pytest
 from localazure.stack import SUBSCRIPTION, LocalAzure
 from shared.azure.rollout_store import RolloutState
 from shared.bootstrap.rollout_plan import bucket
-from tests.e2e.helpers import RG, aks_id, record
+from tests.e2e.helpers import RG, aks_id, record, replies, send_request
 
 WAVES = """\
 rollout:
@@ -170,6 +170,12 @@ def test_a_fix_goes_to_the_canary_first_then_wave_by_wave(staged: LocalAzure) ->
 def test_abort_stops_the_rollout_where_it_is(staged: LocalAzure, capsys: pytest.CaptureFixture[str]) -> None:
     az = staged
     v1 = break_canary(az)
+    body = json.dumps({"schemaVersion": 1, "action": "rollout-resume", "profile": "staged", "requestId": "team-x"})
+    send_request(az, aks_id("aks-canary"), message_id="team-x", body=body.encode())  # another team may not
+    az.drain()
+    [refused] = [r for r in replies(az) if r["requestId"] == "team-x"]
+    assert refused["outcome"] == "rejected" and refused["error"]["code"] == "OperatorActionNotAllowed"
+    assert "argoboot rollout resume PROFILE" in refused["error"]["message"] and state(az).status == "halted"
     code, aborted = argoboot(capsys, "rollout", "abort", "staged")  # the operator, with the ledger's own access
     assert code == 0 and aborted["rollout"]["status"] == "aborted"
     assert aborted["rollout"]["reason"].startswith("aborted by argoboot rollout abort")
