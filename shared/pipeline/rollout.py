@@ -140,14 +140,14 @@ class Rollouts:
             except LedgerConflict:
                 continue
             log.info("profile %r changed: version %s, rollout %s", base.name, digest, saved.status)
-            if state is not None and state.status != "completed" and saved.status == "running":
+            if state is not None and state.status != "completed":  # a fix, or a roll-back, of an unfinished one
                 self._carry_failed(base.name, state.target, saved.target)
             return saved
         raise LedgerConflict(f"rollout of profile {base.name!r}: gave up after {_RETRIES} conflicting writes")
 
     def _carry_failed(self, name: str, before: str, target: str) -> None:
-        """A new version during a rollout (the fix of a broken one) goes first to the clusters the broken version
-        failed on: they are in their waves of the new rollout, and admitted."""
+        """A new version during a rollout (the fix of a broken one, or the way back to the last good one) goes
+        first to the clusters the broken version failed on, with fresh install attempts: they are admitted."""
         for member in self.store.members(name, before):
             if member.status == "failed":
                 with contextlib.suppress(LedgerConflict):  # written already by a concurrent opener
@@ -168,11 +168,13 @@ class Rollouts:
         state = self._ensure(base)  # every profile's versions are kept, so that waves added later have a start
         if base.rollout is None:
             self._tracked[base.name] = base.digest
-        if base.rollout is None or state.status == "completed":
+        if base.rollout is None:
             return current, 0
         member = self.store.get_member(base.name, state.target, cluster.key)
         if member is not None and member.status != "waiting":
             return current, self._attempts_from(base.name, state.target, member, record)
+        if state.status == "completed":
+            return current, 0
         return self._previous(base, state, overrides, record), 0
 
     def _attempts_from(self, name: str, target: str, member: Member, record: ClusterRecord | None) -> int:

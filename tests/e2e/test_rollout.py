@@ -223,3 +223,16 @@ def test_resume_retries_the_wave_after_a_passing_failure(staged: LocalAzure,
     az.drain()
     assert record(az, aks_id("aks-canary")).profile_digest == state(az).target
     assert set(sweep(az)) == {aks_id(n).lower() for n in EARLY}
+
+
+def test_reverting_the_file_rolls_back_at_once(staged: LocalAzure) -> None:
+    az = staged
+    v1 = break_canary(az)
+    change(az, GOOD)  # back to the last completed version: known to work, so everyone at once
+    assert set(sweep(az)) == {aks_id("aks-canary").lower()}  # the only cluster not on it
+    az.drain()
+    assert state(az).status == "completed" and state(az).target == v1
+    canary = record(az, aks_id("aks-canary"))
+    assert (canary.phase, canary.profile_digest, redis_ha(az, "aks-canary")) == ("succeeded", v1, "false")
+    settings = az.arm.extension(aks_id("aks-canary"), "argocd")["properties"]["configurationSettings"]
+    assert not any(key.startswith("configs.clusterCredentials") for key in settings)

@@ -1,9 +1,12 @@
 """A profile's `rollout:`: what it accepts, how it refuses (key and fix named), and who is in which wave."""
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from shared.bootstrap.profiles import ProfileError, parse_profile
 from shared.bootstrap.rollout_plan import RolloutPlan, Wave, bucket, parse_rollout
@@ -86,3 +89,10 @@ def test_the_rollout_section_is_not_part_of_the_version_and_requests_cannot_over
     with pytest.raises(RequestRejected) as caught:
         staged.with_overrides({"rollout": {"waves": [REST]}})
     assert caught.value.reason == "OverrideNotAllowed"
+
+
+def test_the_documented_example_is_a_valid_profile() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "rollouts.md").read_text()
+    [example] = re.findall(r"```yaml\n(.*?)```", doc, re.S)
+    profile = parse_profile("platform", yaml.safe_load(example), source="docs/rollouts.md")
+    assert profile.rollout is not None and [w.name for w in profile.rollout.waves] == ["canary", "early", "rest"]
