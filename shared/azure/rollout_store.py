@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 Status = Literal["running", "halted", "aborted", "completed"]
-MemberStatus = Literal["waiting", "admitted", "succeeded", "failed"]
+MemberStatus = Literal["waiting", "admitted", "succeeded", "failed", "gone"]  # gone: deleted under the rollout
 FAILURES_LIMIT = 20  # failed clusters kept on the state row (every one is on its member row)
 
 

@@ -130,7 +130,7 @@ class RequestProcessor:
     rollouts: Rollouts = field(init=False)  # staged profile changes: which version a run applies
 
     def __post_init__(self) -> None:
-        self.rollouts = Rollouts(self.ledger.rollouts, self.profiles, self.clock)
+        self.rollouts = Rollouts(self.ledger.rollouts, self.profiles, self.clock, self.ledger.get_cluster)
 
     def process(self, msg: InboundMessage) -> Settlement:
         """Handle one install-request message; raise only for failures worth a redelivery (ledger/bus down).

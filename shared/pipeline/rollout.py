@@ -35,6 +35,7 @@ from shared.errors import RequestRejected
 from shared.log_context import get_logger
 
 log = get_logger("argoboot.rollout")
+CLUSTER_GONE = "ClusterNotFound"  # the reconciler's code for a cluster deleted under it: no fault of the version
 _RETRIES = 5
 
 
@@ -43,6 +44,7 @@ class Rollouts:
     store: RolloutStore
     profiles: ProfileCatalog
     clock: Callable[[], float]
+    clusters: Callable[[str], ClusterRecord | None]  # the ledger's record of a cluster, by key
     _sweep: str = ""  # the id of the sweep in progress
     _states: dict[str, RolloutState] = field(default_factory=dict)  # read once per sweep
     _members: dict[str, dict[str, Member]] = field(default_factory=dict)
@@ -54,7 +56,7 @@ class Rollouts:
 
     # --- the sweep -------------------------------------------------------------------------------------------------
 
-    def admits(self, cluster: ListedCluster, record: ClusterRecord, profile: Profile) -> bool:
+    def admits(self, cluster: ListedCluster, profile: Profile) -> bool:
         """Whether the sweep may re-queue this converged cluster for its changed profile now."""
         base = self.profiles.profiles.get(profile.name)
         if base is None:
@@ -99,7 +101,7 @@ class Rollouts:
             wave = min(advanced.wave, last)
             in_wave = [m for m in members.values() if min(m.wave, last) == wave]
             failed = sum(m.status == "failed" for m in in_wave)
-            if any(m.status in ("waiting", "admitted") for m in in_wave) or failed > plan.tolerated(len(in_wave)):
+            if any(self._pending(name, m) for m in in_wave) or failed > plan.tolerated(len(in_wave)):
                 break
             passed = advanced.target if wave == 0 else advanced.passed
             if wave >= last:
@@ -111,6 +113,16 @@ class Rollouts:
         log.info("rollout of profile %r: wave %d -> %s", name, state.wave,
                  advanced.status if advanced.status == "completed" else advanced.wave)
         return self._save_or_reread(replace(advanced, updated=self.clock()))
+
+    def _pending(self, name: str, member: Member) -> bool:
+        """Whether the wave still waits for this cluster. Not for one deleted, uninstalled or moved to another
+        profile since it was listed, nor for one not converged (it joins when it is, in its wave)."""
+        if member.status in ("succeeded", "failed", "gone"):
+            return False
+        record = self.clusters(member.cluster_key)
+        if record is None or record.intent == "absent" or (record.profile or self.profiles.default) != name:
+            return False
+        return member.status == "admitted" or record.phase == "succeeded"
 
     def _save_or_reread(self, state: RolloutState) -> RolloutState:
         try:
@@ -233,8 +245,8 @@ class Rollouts:
             member = self.store.get_member(base.name, state.target, cluster.key)
             if member is None or member.status == "waiting":
                 return
-            failed = record.phase == "failed"
-            status: MemberStatus = "failed" if failed else "succeeded"
+            failed = record.phase == "failed" and record.last_error_code != CLUSTER_GONE
+            status: MemberStatus = "failed" if failed else "gone" if record.phase == "failed" else "succeeded"
             code = record.last_error_code if failed else None
             if (member.status, member.code) == (status, code):
                 return

@@ -101,7 +101,7 @@ def rollout_view(state: RolloutState, plan: RolloutPlan | None, members: list[Me
         "previousVersion": state.stable,
         "newClustersGet": state.passed,
         "reason": state.reason,
-        "clusters": {status: counts[status] for status in ("waiting", "admitted", "succeeded", "failed")},
+        "clusters": {status: counts[status] for status in ("waiting", "admitted", "succeeded", "failed", "gone")},
         "failures": failed,
         "started": _time(state.started),
         "updated": _time(state.updated),

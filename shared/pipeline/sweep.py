@@ -64,7 +64,7 @@ class Sweeper:
 
     def __post_init__(self) -> None:
         self.hubs = HubDrift(self.api)
-        self.rollouts = Rollouts(self.ledger.rollouts, self.profiles, self.clock)
+        self.rollouts = Rollouts(self.ledger.rollouts, self.profiles, self.clock, self.ledger.get_cluster)
 
     def run(self) -> SweepReport:
         report = self.last_report = SweepReport()
@@ -125,7 +125,7 @@ class Sweeper:
         except RequestRejected as exc:
             log.warning("sweep: cluster %s: its profile cannot be resolved (%s)", cluster.ref.key, exc.description)
             return None
-        if profile.digest != record.profile_digest and self.rollouts.admits(cluster, record, profile):
+        if profile.digest != record.profile_digest and self.rollouts.admits(cluster, profile):
             return f"profile {profile.name!r} changed since it was applied"
         hub = profile.hub
         if hub is not None and hub.cluster is not None and cluster.ref.kind == "aks":

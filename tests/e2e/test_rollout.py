@@ -110,7 +110,7 @@ def test_a_bad_change_stops_after_the_canary_and_touches_nobody_else(staged: Loc
     shown = json.loads(az.http("GET", "/api/rollouts/staged").get_body())  # the status API says why
     assert (shown["status"], shown["wave"], shown["previousVersion"], shown["newClustersGet"]) == \
         ("halted", {"index": 0, "name": "canary", "of": 3}, v1, v1)
-    assert shown["clusters"] == {"waiting": 4, "admitted": 0, "succeeded": 0, "failed": 1}
+    assert shown["clusters"] == {"waiting": 4, "admitted": 0, "succeeded": 0, "failed": 1, "gone": 0}
     [failed] = shown["failures"]
     assert (failed["clusterResourceId"], failed["wave"], failed["code"]) == \
         (aks_id("aks-canary"), "canary", "ExtensionOperationFailed")
@@ -236,3 +236,13 @@ def test_reverting_the_file_rolls_back_at_once(staged: LocalAzure) -> None:
     assert (canary.phase, canary.profile_digest, redis_ha(az, "aks-canary")) == ("succeeded", v1, "false")
     settings = az.arm.extension(aks_id("aks-canary"), "argocd")["properties"]["configurationSettings"]
     assert not any(key.startswith("configs.clusterCredentials") for key in settings)
+
+
+def test_a_cluster_deleted_in_its_wave_does_not_hold_the_rollout(staged: LocalAzure) -> None:
+    az = staged
+    change(az, FIXED)
+    assert set(sweep(az)) == {aks_id("aks-canary").lower()}
+    az.deliver_event(az.arm.delete_cluster(aks_id("aks-canary")))  # gone before its run
+    az.drain()
+    assert record(az, aks_id("aks-canary")).intent == "absent"
+    assert set(sweep(az)) == {aks_id(n).lower() for n in EARLY} and state(az).wave == 1

@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from localazure.azurite import Azurite
+from shared.azure.ledger import ClusterRecord
 from shared.azure.rollout_store import Member, RolloutState
 from shared.azure.table_ledger import TableLedger
 from shared.azure.table_rollouts import TableRollouts
@@ -53,7 +54,8 @@ def test_concurrent_judges_of_one_wave_advance_it_once_and_never_undo_a_halt(azu
     stale = rollouts.get_state("p")
     assert stale is not None and members["a"] == done
 
-    first, second = (Rollouts(rollouts, catalog, clock=lambda: 1.0) for _ in range(2))
+    converged = ClusterRecord(key="b", cluster_id="B", kind="aks", phase="succeeded", profile="p")
+    first, second = (Rollouts(rollouts, catalog, lambda: 1.0, {"b": converged}.get) for _ in range(2))
     first.reset(), second.reset()
     halted = rollouts.save_state(replace(stale, status="halted", reason="a run halted it"))
     assert first._advance("p", stale, base.rollout, members) == halted  # its write was refused: the halt stands
