@@ -8,7 +8,8 @@ is not (a duplicate event, another team's request), and the newest version that 
 cluster. After each run `record` notes how an admitted cluster did; failures past the plan's tolerance halt the
 rollout, with Azure's messages. A wave opens the next one when all its clusters succeeded (or failed within the
 tolerance), judged at the start of a sweep after the one that opened the rollout, so that the sweep has seen every
-cluster of the wave first. State, versions and members are in `shared.azure.rollout_store` (ETag-safe).
+cluster of the wave first. `operate` is the operator's resume and abort (`argoboot rollout`). State, versions and
+members are in `shared.azure.rollout_store` (ETag-safe).
 """
 from __future__ import annotations
 
@@ -294,14 +295,6 @@ class Rollouts:
                 continue
             log.warning("rollout of profile %r halted: %s", name, halted.reason)
             return
-
-    # --- the operator ----------------------------------------------------------------------------------------------
-
-    def resume(self, name: str, by: str) -> RolloutState:
-        return operate(self.store, name, "resume", by, self.clock)
-
-    def abort(self, name: str, by: str) -> RolloutState:
-        return operate(self.store, name, "abort", by, self.clock)
 
 
 def operate(store: RolloutStore, name: str, action: Literal["resume", "abort"], by: str,
