@@ -79,6 +79,7 @@ def show(view: dict[str, Any], out: Output) -> None:
     counts = ", ".join(f"{n} {status}" for status, n in view["clusters"].items())
     rows = [("version", f"{view['version']} (from {view['previousVersion']}; new clusters get "
              f"{view['newClustersGet']})"), ("clusters", counts), ("why", view["reason"] or "-"),
+            *([("soaking", f"until {view['soakingUntil']}")] if view["soakingUntil"] else []),
             ("updated", view["updated"] or "-")]
     for name, value in rows:
         out.line(f"  {name:<9} {value}")

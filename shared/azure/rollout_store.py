@@ -44,6 +44,7 @@ class RolloutState:
     started: float = 0.0
     updated: float = 0.0
     reason: str | None = None  # why it halted, or who aborted or resumed it
+    soaking_since: float | None = None  # when the current wave was first seen done (its soak runs from then)
     failures: tuple[Failure, ...] = ()
     etag: str | None = field(default=None, compare=False)
 

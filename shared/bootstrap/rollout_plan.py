@@ -10,6 +10,7 @@ membership is a function of the cluster's key and tags only, so every instance a
         - {name: early, percent: 10}                         # the same 10 % of the fleet every time
         - {name: rest, percent: 100}                         # the last wave takes everything
       maxFailures: 0          # failed clusters a wave tolerates before the rollout halts; or "10%" of the wave
+      soakMinutes: 60         # a done wave waits this long (watched, failures still halt) before the next opens
 """
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ _WAVE_NAME = re.compile(r"[a-z][a-z0-9-]{0,31}", re.ASCII)
 _TAG_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}", re.ASCII)
 _TAG_VALUE = re.compile(r"[ -~]{0,256}", re.ASCII)
 _PERCENT = re.compile(r"(100|[1-9]?[0-9])%", re.ASCII)
-_ROLLOUT_KEYS = frozenset({"waves", "maxFailures"})
+_ROLLOUT_KEYS = frozenset({"waves", "maxFailures", "soakMinutes"})
+MAX_SOAK_MINUTES = 7 * 24 * 60
 _WAVE_KEYS = frozenset({"name", "selector", "percent"})
 
 
@@ -48,6 +50,7 @@ class RolloutPlan:
     waves: tuple[Wave, ...]
     max_failures: int = 0  # absolute count, unless `max_failures_percent` is set
     max_failures_percent: int | None = None
+    soak_seconds: float = 0.0  # how long a wave stays done before the next one opens (AKS Fleet's wait after a stage)
 
     def tolerated(self, wave_size: int) -> int:
         """How many failed clusters a wave of this size may have before the rollout halts."""
@@ -99,7 +102,11 @@ def parse_rollout(value: Any, source: str) -> RolloutPlan | None:
         raise ProfileError(source, "rollout.waves", f"percentages {percents} go down; each percent wave is the "
                            "share of the fleet done by its end, so they only grow")
     count, percent = _max_failures(value.get("maxFailures", 0), source)
-    return RolloutPlan(waves=parsed, max_failures=count, max_failures_percent=percent)
+    soak = value.get("soakMinutes", 0)
+    if isinstance(soak, bool) or not isinstance(soak, int) or not 0 <= soak <= MAX_SOAK_MINUTES:
+        raise ProfileError(source, "rollout.soakMinutes", f"{shown(soak)} is not a whole number of minutes from 0 to "
+                           f"{MAX_SOAK_MINUTES} (a week)")
+    return RolloutPlan(waves=parsed, max_failures=count, max_failures_percent=percent, soak_seconds=soak * 60.0)
 
 
 def _wave(value: Any, key: str, source: str) -> Wave:

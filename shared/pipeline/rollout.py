@@ -103,12 +103,18 @@ class Rollouts:
             in_wave = [m for m in members.values() if min(m.wave, last) == wave]
             failed = sum(m.status == "failed" for m in in_wave)
             if any(self._pending(name, m) for m in in_wave) or failed > plan.tolerated(len(in_wave)):
+                advanced = replace(advanced, soaking_since=None)  # not done (any more): a soak starts again
                 break
             passed = advanced.target if wave == 0 else advanced.passed
             if wave >= last:
-                advanced = replace(advanced, status="completed", stable=advanced.target, passed=advanced.target)
+                advanced = replace(advanced, status="completed", stable=advanced.target, passed=advanced.target,
+                                   soaking_since=None)
                 break
-            advanced = replace(advanced, wave=wave + 1, passed=passed)
+            if plan.soak_seconds and advanced.soaking_since is None:
+                advanced = replace(advanced, soaking_since=self.clock())
+            if plan.soak_seconds and self.clock() - (advanced.soaking_since or 0.0) < plan.soak_seconds:
+                break
+            advanced = replace(advanced, wave=wave + 1, passed=passed, soaking_since=None)
         if advanced == state:
             return state
         log.info("rollout of profile %r: wave %d -> %s", name, state.wave,
@@ -147,7 +153,7 @@ class Rollouts:
             else:
                 stable = state.target if state.status == "completed" else state.stable
                 opened = replace(state, target=digest, stable=stable, wave=0, status="running", opened_by="",
-                                 started=now, updated=now, reason=None, failures=())
+                                 started=now, updated=now, reason=None, failures=(), soaking_since=None)
             try:
                 saved = self.store.save_state(opened)
             except LedgerConflict:

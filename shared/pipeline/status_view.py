@@ -101,6 +101,7 @@ def rollout_view(state: RolloutState, plan: RolloutPlan | None, members: list[Me
         "previousVersion": state.stable,
         "newClustersGet": state.passed,
         "reason": state.reason,
+        "soakingUntil": _time(state.soaking_since + plan.soak_seconds) if plan and state.soaking_since else None,
         "clusters": {status: counts[status] for status in ("waiting", "admitted", "succeeded", "failed", "gone")},
         "failures": failed,
         "started": _time(state.started),

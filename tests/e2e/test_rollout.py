@@ -246,3 +246,17 @@ def test_a_cluster_deleted_in_its_wave_does_not_hold_the_rollout(staged: LocalAz
     az.drain()
     assert record(az, aks_id("aks-canary")).intent == "absent"
     assert set(sweep(az)) == {aks_id(n).lower() for n in EARLY} and state(az).wave == 1
+
+
+def test_a_done_wave_soaks_before_the_next_one_opens(staged: LocalAzure) -> None:
+    az = staged
+    change(az, FIXED + "  soakMinutes: 30\n")
+    assert set(sweep(az)) == {aks_id("aks-canary").lower()}
+    az.drain()
+    assert sweep(az) == {}  # the canary is done: its soak begins, nobody else yet
+    soaking = json.loads(az.http("GET", "/api/rollouts/staged").get_body())
+    assert soaking["wave"]["name"] == "canary" and soaking["soakingUntil"] is not None
+    az.clock.advance(20 * 60)
+    assert sweep(az) == {} and state(az).wave == 0
+    az.clock.advance(10 * 60)
+    assert set(sweep(az)) == {aks_id(n).lower() for n in EARLY} and state(az).soaking_since is None

@@ -28,6 +28,7 @@ def test_waves_parse_into_selectors_and_shares() -> None:
                                               max_failures=1)
     assert parse_rollout(None, "p.yaml") is None  # no rollout: every cluster at once, as before
     assert plan(maxFailures="10%").tolerated(25) == 2 and plan().tolerated(25) == 0
+    assert plan(soakMinutes=90).soak_seconds == 5400.0 and plan().soak_seconds == 0
 
 
 @pytest.mark.parametrize(("rollout", "key", "fix"), [
@@ -60,6 +61,9 @@ def test_waves_parse_into_selectors_and_shares() -> None:
     ({"waves": [REST], "maxFailures": -1}, "rollout.maxFailures", "count"),
     ({"waves": [REST], "maxFailures": "110%"}, "rollout.maxFailures", "percentage"),
     ({"waves": [REST], "maxFailures": 1.5}, "rollout.maxFailures", "count"),
+    ({"waves": [REST], "soakMinutes": "1h"}, "rollout.soakMinutes", "minutes"),
+    ({"waves": [REST], "soakMinutes": 7 * 24 * 60 + 1}, "rollout.soakMinutes", "a week"),
+    ({"waves": [REST], "soakMinutes": True}, "rollout.soakMinutes", "minutes"),
 ])
 def test_bad_rollouts_are_refused_naming_the_key_and_the_fix(rollout: Any, key: str, fix: str) -> None:
     with pytest.raises(ProfileError) as caught:
