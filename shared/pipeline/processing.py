@@ -151,6 +151,7 @@ class RequestProcessor:
     def _process(self, msg: InboundMessage) -> Settlement:
         try:
             request = parse_install_request(msg.body, message_id=msg.message_id)
+            add_log_ids(cluster_id=request.cluster.key, request_id=request.request_id)
             refusal = out_of_scope(request.cluster, self.settings)
             if refusal is not None:
                 raise RequestRejected(*refusal)
@@ -163,7 +164,6 @@ class RequestProcessor:
         except RequestRejected as exc:  # in scope at the intake, and not now: the settings changed in between
             self.replier.reject(msg.sender_message_id, msg.reply_to, msg.reply_to_session_id, exc)
             return Settlement(dead_letter_reason=exc.reason, dead_letter_description=exc.description)
-        add_log_ids(cluster_id=request.cluster.key, request_id=request.request_id)
         if decision.work is None:
             log.info("cluster=%s request=%s source=%s ignored: %s", request.cluster.key, request.request_id,
                      msg.source, decision.reason)
