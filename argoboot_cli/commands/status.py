@@ -56,7 +56,8 @@ def status(args: argparse.Namespace, out: Output) -> Exit:
         rollouts = rollout_views(target.ledger().rollouts, unfinished=True)  # staged profile changes under way
         for view in rollouts:
             show_rollout(view, out)
-        out.result({"phase": args.phase, "clusters": [cluster_document(r) for r in records], "rollouts": rollouts})
+        out.result({"phase": args.phase, "clusters": [cluster_document(r) for r in records]}
+                   | ({"rollouts": rollouts} if rollouts else {}))
     return Exit.OK
 
 
