@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 
-from argoboot_cli.commands import emulator, plan, run, status, submit
+from argoboot_cli.commands import emulator, plan, rollout, run, status, submit
 from argoboot_cli.exit_codes import CliError, Exit
 from argoboot_cli.output import Output
 
@@ -24,11 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-o", "--output", choices=("text", "json"), default="text",
                         help="text for people (default) or one JSON document for scripts")
     parser = argparse.ArgumentParser(
-        prog="argoboot", description="Bootstrap Argo CD on AKS and Arc clusters: run, plan, submit, status.",
+        prog="argoboot", description="Bootstrap Argo CD on AKS and Arc clusters: run, plan, submit, status, "
+        "rollout.",
         epilog="exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 Azure unreachable or credential refused, "
         "5 still in progress, 130 interrupted, 141 stdout closed early")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (run, plan, submit, status, emulator):
+    for module in (run, plan, submit, status, rollout, emulator):
         module.register(commands, common)
     return parser
 

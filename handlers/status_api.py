@@ -9,6 +9,7 @@ Routes, under the host's `/api` prefix:
   GET clusters[?phase=failed]                          every cluster, or those in one phase
   GET clusters/subscriptions/{subscription}/{*rest}    one cluster: `/api/clusters` + its ARM id, any casing
   GET requests/{requestId}                             one request
+  GET rollouts[/{profile}]                             staged profile rollouts: wave, halt, failed clusters
 The one-cluster route starts with the literal `subscriptions` so that it never overlaps the list route:
 the Functions host picks among overlapping routes by function name, not by specificity. Records are
 rendered by `shared.pipeline.status_view`, which copies named fields only.
@@ -23,12 +24,13 @@ from typing import Any
 import azure.functions as func
 
 from shared.azure.ledger import ClusterRecord
+from shared.azure.rollout_store import RolloutState
 from shared.bootstrap.cluster_ids import InvalidClusterId, parse_cluster_id
-from shared.bootstrap.names import REQUEST_ID_RULE, is_request_id
+from shared.bootstrap.names import PROFILE_NAME_RULE, REQUEST_ID_RULE, is_profile_name, is_request_id
 from shared.bootstrap.outcome import Phase
 from shared.errors import RequestRejected
 from shared.pipeline.hub_view import spokes_of
-from shared.pipeline.status_view import cluster_summary, cluster_view, request_view
+from shared.pipeline.status_view import cluster_summary, cluster_view, request_view, rollout_view
 from shared.services import services
 from shared.telemetry import start_telemetry
 from shared.untrusted import echo, shown
@@ -122,3 +124,36 @@ def status_request(req: func.HttpRequest) -> func.HttpResponse:
         return _error(404, "RequestNotFound", f"no request {request_id!r}: never received, or older than the "
                       "retention (REQUEST_RETENTION_DAYS)")
     return _json(200, request_view(record))
+
+
+@bp.function_name("status_rollouts")
+@bp.route(route="rollouts", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def status_rollouts(req: func.HttpRequest) -> func.HttpResponse:
+    """Every profile's rollout (one each, completed ones too)."""
+    start_telemetry()
+    if (refusal := _refused(req)) is not None:
+        return refusal
+    views = [_rollout(state) for state in services().ledger.rollouts.list_states()]
+    return _json(200, {"count": len(views), "rollouts": views})
+
+
+@bp.function_name("status_rollout")
+@bp.route(route="rollouts/{profile}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def status_rollout(req: func.HttpRequest) -> func.HttpResponse:
+    start_telemetry()
+    if (refusal := _refused(req)) is not None:
+        return refusal
+    name = req.route_params.get("profile", "")
+    if not is_profile_name(name):
+        return _error(400, "InvalidProfile", f"{shown(name)} is not a profile name ({PROFILE_NAME_RULE})")
+    state = services().ledger.rollouts.get_state(name)
+    if state is None:
+        return _error(404, "RolloutNotFound", f"no rollout of profile {name!r}: the service has applied no version "
+                      "of it yet")
+    return _json(200, _rollout(state))
+
+
+def _rollout(state: RolloutState) -> dict[str, Any]:
+    profile = services().processor.profiles.profiles.get(state.profile)
+    members = services().ledger.rollouts.members(state.profile, state.target)
+    return rollout_view(state, profile.rollout if profile else None, members)

@@ -28,6 +28,8 @@ def test_functions_index_with_the_bindings_the_host_reads() -> None:
         "status_clusters": http_get("clusters"),
         "status_cluster": http_get("clusters/subscriptions/{subscription}/{*rest}"),
         "status_request": http_get("requests/{requestId}"),
+        "status_rollouts": http_get("rollouts"),
+        "status_rollout": http_get("rollouts/{profile}"),
         "purge_requests": [{"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "0 30 3 * * *",
                             "runOnStartup": False, "useMonitor": True}],
         "sweep": [{"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "%SWEEP_SCHEDULE%",

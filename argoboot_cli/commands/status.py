@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from argoboot_cli.commands.rollout import rollout_views
+from argoboot_cli.commands.rollout import show as show_rollout
 from argoboot_cli.exit_codes import CliError, Exit
 from argoboot_cli.output import Output, timestamp
 from argoboot_cli.target import Target, parse_cluster
@@ -51,7 +53,11 @@ def status(args: argparse.Namespace, out: Output) -> Exit:
     else:
         records = target.ledger().list_clusters(args.phase)
         _show_list(records, args.phase, out)
-        out.result({"phase": args.phase, "clusters": [cluster_document(r) for r in records]})
+        rollouts = rollout_views(target.ledger().rollouts, unfinished=True)  # staged profile changes under way
+        for view in rollouts:
+            show_rollout(view, out)
+        out.result({"phase": args.phase, "clusters": [cluster_document(r) for r in records]}
+                   | ({"rollouts": rollouts} if rollouts else {}))
     return Exit.OK
 
 

@@ -5,7 +5,7 @@ param tags object
 param name string
 param deploymentContainerName string
 param deadLetterContainerName string
-@description('Prefix of the ledger tables <prefix>clusters and <prefix>requests (LEDGER_TABLE_PREFIX).')
+@description('Prefix of the ledger tables <prefix>clusters, <prefix>requests and <prefix>rollouts (LEDGER_TABLE_PREFIX).')
 param ledgerTablePrefix string
 param appPrincipalId string
 param eventsPrincipalId string
@@ -95,7 +95,7 @@ resource tables 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
 
 // A '<prefix>waits' table made by versions before issue 27 is no longer used; an incremental deployment leaves it.
 resource ledgerTables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = [
-  for table in ['clusters', 'requests']: {
+  for table in ['clusters', 'requests', 'rollouts']: {  // rollouts: staged profile changes (docs/rollouts.md)
     parent: tables
     name: '${ledgerTablePrefix}${table}'
   }

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from shared.azure.hub_batches import HubBatches
+from shared.azure.rollout_store import RolloutStore
 from shared.bootstrap.cluster_ids import ClusterRef
 from shared.bootstrap.poll_schedule import WaitState
 
@@ -137,3 +138,5 @@ class Ledger(HubBatches, Protocol):
     def save_request(self, record: RequestRecord) -> RequestRecord: ...
     def list_clusters(self, phase: str | None = None) -> list[ClusterRecord]: ...
     def purge_requests(self, updated_before: float) -> int: ...
+    @property
+    def rollouts(self) -> RolloutStore: ...  # staged profile rollouts, in the same storage

@@ -12,6 +12,7 @@ from typing import Any
 
 from shared.azure.hub_batches import HubBatch, QueuedChange
 from shared.azure.ledger import ClusterRecord, LedgerConflict, RequestRecord, Waiter
+from shared.azure.table_rollouts import TableRollouts
 from shared.bootstrap.poll_schedule import WaitState
 
 _NOT_IN_TABLE_KEYS = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
@@ -39,6 +40,7 @@ class TableLedger:
         self._clusters = service.create_table_if_not_exists(f"{prefix}clusters")
         self._requests = service.create_table_if_not_exists(f"{prefix}requests")
         self._hubs = service.create_table_if_not_exists(f"{prefix}hubs")
+        self.rollouts = TableRollouts(service.create_table_if_not_exists(f"{prefix}rollouts"))
 
     def get_cluster(self, key: str) -> ClusterRecord | None:
         entity = self._get(self._clusters, key.split("/")[2], _row_key(key))

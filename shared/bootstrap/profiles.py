@@ -35,6 +35,7 @@ from shared.bootstrap.helm_values import (
 from shared.bootstrap.hub_profile import HUB_KEYS, Hub, parse_hub
 from shared.bootstrap.metrics import Metrics, check_metrics_helm_values, parse_metrics
 from shared.bootstrap.names import is_profile_name
+from shared.bootstrap.rollout_plan import RolloutPlan, parse_rollout
 from shared.errors import ProfileError as ProfileError  # defined there for gitops_profile; importable from here
 from shared.errors import RequestRejected
 from shared.untrusted import echo, has_control, printable, shown
@@ -69,9 +70,10 @@ _LAYOUT: dict[str, frozenset[str] | None] = {
     "metrics": None,
     "arc": frozenset({"whenDisconnected"}),
     "hub": HUB_KEYS,
+    "rollout": None,  # validated whole by shared.bootstrap.rollout_plan
 }
 
-PROFILE_KEYS = tuple(_LAYOUT)
+PROFILE_KEYS = tuple(k for k in _LAYOUT if k != "rollout")  # what a request's overrides may name: never the waves
 
 #: What a request may be allowed to override (`overridable:`); `helmValues.<key>` names one value.
 OVERRIDABLE = frozenset({"ha", "url", "applicationNamespaces", "rbac", "rbac.policyDefault", "rbac.policyCsv",
@@ -123,13 +125,16 @@ class Profile:
     metrics: Metrics = "off"  # Argo CD's metrics, and Azure Managed Prometheus (shared.bootstrap.metrics)
     when_disconnected: Disconnected = "fail"
     hub: Hub | None = None  # a hub Argo CD, or spokes of one (shared.bootstrap.hub_profile)
+    rollout: RolloutPlan | None = None  # the waves a change goes out in (shared.bootstrap.rollout_plan)
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     vault_suffix: str = field(default=DEFAULT_VAULT_SUFFIX, compare=False, repr=False)  # KEY_VAULT_DNS_SUFFIX
 
     @property
     def digest(self) -> str:
-        """Changes when the profile file (or a request's overrides) change: the sweep re-applies on a change."""
-        text = json.dumps({"name": self.name, "document": self.document}, sort_keys=True, default=str)
+        """Changes when the profile file (or a request's overrides) change: the sweep re-applies on a change. Its
+        `rollout:` is left out: it says how a change goes out, and changes nothing on a cluster."""
+        document = {k: v for k, v in self.document.items() if k != "rollout"}
+        text = json.dumps({"name": self.name, "document": document}, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Profile:
@@ -220,7 +225,8 @@ def parse_profile(name: str, data: Any, *, source: str, vault_suffix: str = DEFA
         version=_version(data.get("version"), source), release_train=_train(data.get("releaseTrain"), source),
         metrics=metrics,
         when_disconnected=_disconnected(data.get("arc"), source),
-        hub=parse_hub(data.get("hub"), source, workload_identity=wi.enabled, service_accounts=wi.service_accounts))
+        hub=parse_hub(data.get("hub"), source, workload_identity=wi.enabled, service_accounts=wi.service_accounts),
+        rollout=parse_rollout(data.get("rollout"), source))
 
 
 def _check_layout(data: Mapping[str, Any], source: str) -> None:

@@ -24,6 +24,7 @@ from shared.untrusted import echo, shown
 
 SCHEMA_VERSION = 1
 ACTIONS = ("bootstrap", "update", "uninstall")
+OPERATOR_ACTIONS = ("rollout-resume", "rollout-abort")  # refused here by name: `argoboot rollout` does them
 _FIELDS = {"schemaVersion", "action", "clusterResourceId", "profile", "overrides", "requestId", "adopt",
            "reinstall"}
 
@@ -68,6 +69,11 @@ def parse_install_request(body: bytes, *, message_id: str | None) -> InstallRequ
         raise RequestRejected("UnsupportedSchemaVersion",
                               f"schemaVersion is {shown(version)}; this service reads schemaVersion {SCHEMA_VERSION}")
     action = data.get("action")
+    if action in OPERATOR_ACTIONS:
+        raise RequestRejected("OperatorActionNotAllowed", f"{action} acts on every cluster of a profile, which is the "
+                              "platform team's to decide, and a message on this queue cannot prove who sent it: run "
+                              f"`argoboot {action.replace('-', ' ')} PROFILE` with access to the service's ledger "
+                              "(docs/integration.md, the trust boundary)")
     if action not in ACTIONS:
         raise RequestRejected("UnknownAction", f"action is {shown(action)}; supported: {', '.join(ACTIONS)}")
     raw_id = data.get("clusterResourceId")

@@ -30,6 +30,7 @@ from shared.pipeline.install_request import InstallRequest, parse_install_reques
 from shared.pipeline.intent import Decision, Remembered, Source, bounded_time, decide
 from shared.pipeline.outcome_record import install_seconds, log_run
 from shared.pipeline.replies import Replier, ReplyAddress, result_body
+from shared.pipeline.rollout import Rollouts
 from shared.settings import Settings
 from shared.telemetry import span
 
@@ -126,6 +127,10 @@ class RequestProcessor:
     clock: Callable[[], float]
     planner: PollPlanner
     replier: Replier
+    rollouts: Rollouts = field(init=False)  # staged profile changes: which version a run applies
+
+    def __post_init__(self) -> None:
+        self.rollouts = Rollouts(self.ledger.rollouts, self.profiles, self.clock, self.ledger.get_cluster)
 
     def process(self, msg: InboundMessage) -> Settlement:
         """Handle one install-request message; raise only for failures worth a redelivery (ledger/bus down).
@@ -146,18 +151,19 @@ class RequestProcessor:
     def _process(self, msg: InboundMessage) -> Settlement:
         try:
             request = parse_install_request(msg.body, message_id=msg.message_id)
+            add_log_ids(cluster_id=request.cluster.key, request_id=request.request_id)
             refusal = out_of_scope(request.cluster, self.settings)
             if refusal is not None:
                 raise RequestRejected(*refusal)
             record = self.ledger.get_cluster(request.cluster.key)
             now = self.clock()
             decision = decide(request, msg.source, _remembered(record, now), bounded_time(msg.event_time, now))
-            profile = self.profiles.resolve(decision.profile, decision.overrides) \
-                if decision.work == "reconcile" else None
+            # Mid-rollout: the version this cluster may have, and its install attempts since it was admitted.
+            profile, attempts_from = self.rollouts.resolve(decision.profile, decision.overrides, request.cluster,
+                                                           record) if decision.work == "reconcile" else (None, 0)
         except RequestRejected as exc:  # in scope at the intake, and not now: the settings changed in between
             self.replier.reject(msg.sender_message_id, msg.reply_to, msg.reply_to_session_id, exc)
             return Settlement(dead_letter_reason=exc.reason, dead_letter_description=exc.description)
-        add_log_ids(cluster_id=request.cluster.key, request_id=request.request_id)
         if decision.work is None:
             log.info("cluster=%s request=%s source=%s ignored: %s", request.cluster.key, request.request_id,
                      msg.source, decision.reason)
@@ -166,7 +172,7 @@ class RequestProcessor:
         waiting_on = resumed(record.waiting_on, record.wait) if live and record is not None else None
         owned = Owned.of(record)  # what `argoboot plan` and `argoboot run` read from the ledger too
         if profile is not None:
-            attempts = 0 if decision.explicit or record is None else record.attempts
+            attempts = 0 if decision.explicit or record is None else record.attempts - attempts_from
             outcome = self.reconciler.reconcile(
                 request.cluster, profile, may_reinstall=attempts < self.settings.max_install_attempts,
                 waiting_on=waiting_on, honour_opt_out=not _on_request(decision, msg, record),
@@ -175,11 +181,13 @@ class RequestProcessor:
         else:
             outcome = self.reconciler.remove(request.cluster, owned.created,
                                              adopt=decision.explicit and request.adopt)
-        self._record(request, decision, profile, msg, outcome, record)
+        updated = self._record(request, decision, profile, msg, outcome, record)
+        if profile is not None:
+            self.rollouts.record(request.cluster, profile, updated)
         return Settlement()
 
     def _record(self, request: InstallRequest, decision: Decision, profile: Profile | None, msg: InboundMessage,
-                outcome: Outcome, record: ClusterRecord | None) -> None:
+                outcome: Outcome, record: ClusterRecord | None) -> ClusterRecord:
         """Fold the outcome into the ledger (ETag-safe), schedule the follow-up or answer every waiter."""
         for _ in range(_LEDGER_RETRIES):
             now = self.clock()
@@ -205,7 +213,7 @@ class RequestProcessor:
                     f"waiting_on={updated.waiting_on} {updated.last_error_message or ''}".rstrip(),
                     notice_seconds=None if noticed is None else now - noticed,
                     install_seconds=install_seconds(record, updated, now))
-            return
+            return updated
         raise LedgerConflict(f"{request.cluster.key}: gave up after {_LEDGER_RETRIES} conflicting ledger writes")
 
     def _fold(self, base: ClusterRecord, request: InstallRequest, decision: Decision, profile: Profile | None,

@@ -6,10 +6,13 @@ record stays private until someone adds it here on purpose. Called by `handlers.
 """
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
 from shared.azure.ledger import ClusterRecord, RequestRecord
+from shared.azure.rollout_store import Member, RolloutState
+from shared.bootstrap.rollout_plan import RolloutPlan
 from shared.pipeline.hub_view import registered_on
 
 # Kept out of the API on purpose: who to answer and how (waiters), the continuation chain, storage details.
@@ -18,6 +21,7 @@ from shared.pipeline.hub_view import registered_on
 CLUSTER_INTERNAL_FIELDS = frozenset({"key", "polls", "continuation", "continuation_due", "wait", "waiters", "etag",
                                      "protected_hash", "extension_seen"})
 REQUEST_INTERNAL_FIELDS = frozenset({"etag", "message_id"})  # the message id is the reply's CorrelationId
+ROLLOUT_FAILURES_SHOWN = 100
 
 
 def _time(epoch: float | None) -> str | None:
@@ -73,4 +77,33 @@ def request_view(record: RequestRecord) -> dict[str, Any]:
         "replyError": record.reply_error,
         "created": _time(record.created),
         "updated": _time(record.updated),
+    }
+
+
+def rollout_view(state: RolloutState, plan: RolloutPlan | None, members: list[Member]) -> dict[str, Any]:
+    """A profile's rollout: how far it got, why it stopped, and every failed cluster with Azure's message."""
+    waves = [wave.name for wave in plan.waves] if plan else []
+    last = len(waves) - 1
+
+    def wave_name(index: int) -> str | None:
+        return waves[min(index, last)] if waves else None
+
+    counts: Counter[str] = Counter(m.status for m in members)
+    failed = [{"clusterResourceId": m.cluster_id, "wave": wave_name(m.wave), "code": m.code, "message": m.message,
+               "at": _time(m.updated)} for m in members if m.status == "failed"][:ROLLOUT_FAILURES_SHOWN]
+    return {
+        "profile": state.profile,
+        "status": state.status,
+        "wave": None if state.status == "completed" else {"index": state.wave, "name": wave_name(state.wave),
+                                                          "of": len(waves)},
+        "waves": waves,
+        "version": state.target,
+        "previousVersion": state.stable,
+        "newClustersGet": state.passed,
+        "reason": state.reason,
+        "soakingUntil": _time(state.soaking_since + plan.soak_seconds) if plan and state.soaking_since else None,
+        "clusters": {status: counts[status] for status in ("waiting", "admitted", "succeeded", "failed", "gone")},
+        "failures": failed,
+        "started": _time(state.started),
+        "updated": _time(state.updated),
     }

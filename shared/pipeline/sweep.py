@@ -31,6 +31,7 @@ from shared.pipeline.hub_sweep import HubDrift
 from shared.pipeline.install_request import InstallRequest
 from shared.pipeline.outcome_record import log_sweep
 from shared.pipeline.processing import EVENT_TIME_PROPERTY, SOURCE_PROPERTY
+from shared.pipeline.rollout import Rollouts
 from shared.settings import Settings
 
 log = get_logger("argoboot.sweep")
@@ -59,13 +60,16 @@ class Sweeper:
     secrets: SecretsApi | None = None  # Key Vault: a rotated repository secret is re-applied
     last_report: SweepReport = field(default_factory=SweepReport)
     hubs: HubDrift = field(init=False)  # spokes: their registration and role assignments (shared.pipeline.hub_sweep)
+    rollouts: Rollouts = field(init=False)  # staged profile changes (shared.pipeline.rollout)
 
     def __post_init__(self) -> None:
         self.hubs = HubDrift(self.api)
+        self.rollouts = Rollouts(self.ledger.rollouts, self.profiles, self.clock, self.ledger.get_cluster)
 
     def run(self) -> SweepReport:
         report = self.last_report = SweepReport()
         self.hubs.reset()
+        self.rollouts.reset()
         records = {r.key: r for r in self.ledger.list_clusters()}
         for subscription in sorted(self.settings.allowed_subscriptions):
             try:
@@ -121,7 +125,7 @@ class Sweeper:
         except RequestRejected as exc:
             log.warning("sweep: cluster %s: its profile cannot be resolved (%s)", cluster.ref.key, exc.description)
             return None
-        if profile.digest != record.profile_digest:
+        if profile.digest != record.profile_digest and self.rollouts.admits(cluster, profile):
             return f"profile {profile.name!r} changed since it was applied"
         hub = profile.hub
         if hub is not None and hub.cluster is not None and cluster.ref.kind == "aks":
