@@ -20,13 +20,8 @@ from shared.azure.hub_batches import HubBatches, QueuedChange
 from shared.azure.ledger import LedgerConflict
 from shared.bootstrap.argocd_extension import EXTENSION_NAME
 from shared.bootstrap.cluster_ids import ClusterRef
-from shared.bootstrap.hub_registration import (
-    REGISTRATIONS_LIMIT,
-    check_size,
-    entry_size,
-    parse_registrations,
-    registration_settings,
-)
+from shared.bootstrap.hub_registration import entry_size, parse_registrations, registration_settings
+from shared.bootstrap.hub_size import check_size, registrations_budget
 from shared.bootstrap.outcome import Awaited, Outcome, Run
 from shared.errors import PermanentError
 
@@ -43,15 +38,15 @@ def merged(current: Mapping[str, str], changes: Mapping[str, str]) -> dict[str, 
     return {name: manifest for name, manifest in result.items() if manifest}
 
 
-def fitting(current: Mapping[str, str], pending: Mapping[str, QueuedChange]) -> dict[str, QueuedChange]:
-    """The queued changes one PATCH can carry under REGISTRATIONS_LIMIT: removals first (they make room), then the
-    oldest: a batch that would overflow sends what fits, and the spokes left are refused one by one, never the
-    batch."""
+def fitting(current: Mapping[str, str], pending: Mapping[str, QueuedChange], budget: int) -> dict[str, QueuedChange]:
+    """The queued changes one PATCH can carry under the hub's budget (bytes of registrations, `hub_size`): removals
+    first (they make room), then the oldest: a batch that would overflow sends what fits, and the spokes left are
+    refused one by one, never the batch."""
     size = sum(entry_size(m) for m in current.values())
     chosen: dict[str, QueuedChange] = {}
     for name, change in sorted(pending.items(), key=lambda item: (item[1].manifest != "", item[1].queued_at, item[0])):
         delta = entry_size(change.manifest) - entry_size(current.get(name, ""))
-        if delta > 0 and size + delta > REGISTRATIONS_LIMIT:
+        if delta > 0 and size + delta > budget:
             continue
         chosen[name] = change
         size += delta
@@ -69,7 +64,7 @@ class HubSender:
         when due; the run waits for the hub to apply them either way."""
         current = parse_registrations(installed)
         try:
-            check_size(merged(current, changes), hub)  # this spoke is refused before it is queued, not the batch after
+            check_size(merged(current, changes), hub, installed)  # this spoke is refused before it is queued
         except PermanentError:
             for name in changes:
                 self.cancel(hub, name)  # queued on an earlier pass, when the hub still had room
@@ -99,9 +94,9 @@ class HubSender:
             return run.wait("hub", f"hub {hub.name}'s batch is being sent", Awaited("hub"),
                             BATCH_WINDOW_SECONDS)
         try:
-            sent = fitting(current, claimed.pending)
+            sent = fitting(current, claimed.pending, registrations_budget(installed))
             wanted = merged(current, {name: change.manifest for name, change in sent.items()})
-            size = check_size(wanted, hub)
+            size = check_size(wanted, hub, installed)
             self._patch(hub, installed, wanted)
             self.batches.release_hub_changes(replace(claimed, pending=sent))
         finally:
