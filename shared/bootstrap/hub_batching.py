@@ -18,8 +18,9 @@ from dataclasses import dataclass, replace
 from shared.azure.api import AzureApi
 from shared.azure.hub_batches import HubBatches, QueuedChange
 from shared.azure.ledger import LedgerConflict
-from shared.bootstrap.argocd_extension import EXTENSION_NAME
+from shared.bootstrap.argocd_extension import EXTENSION_NAME, ExtensionState
 from shared.bootstrap.cluster_ids import ClusterRef
+from shared.bootstrap.hub_protection import HubProtection
 from shared.bootstrap.hub_registration import entry_size, parse_registrations, registration_settings
 from shared.bootstrap.hub_size import check_size, registrations_budget
 from shared.bootstrap.outcome import Awaited, Outcome, Run
@@ -58,6 +59,7 @@ class HubSender:
     api: AzureApi
     batches: HubBatches | None
     clock: Callable[[], float]
+    protection: HubProtection | None = None  # the hub's protected settings in its PATCHes (None: `plan`, tests)
 
     def send(self, run: Run, hub: ClusterRef, installed: Mapping[str, str], changes: Mapping[str, str]) -> Outcome:
         """Queue these changes for the hub (whose extension is idle with `installed` settings) and send the batch
@@ -136,8 +138,18 @@ class HubSender:
         return True
 
     def _patch(self, hub: ClusterRef, installed: Mapping[str, str], registrations: Mapping[str, str]) -> None:
+        """One PATCH of the hub's registrations, carrying every protected setting of the hub (Azure deletes those an
+        update leaves out)."""
         settings = registration_settings(installed, registrations)
-        self.api.patch_extension(hub, EXTENSION_NAME, {k: v for k, v in settings.items() if installed.get(k) != v})
+        protected = self.protection.protected(hub) if self.protection is not None else {}
+        self.api.patch_extension(hub, EXTENSION_NAME, {k: v for k, v in settings.items() if installed.get(k) != v},
+                                 protected or None)
+        if self.protection is not None:
+            self.protection.sent(hub, protected)
+
+    def seen(self, hub: ClusterRef, ext: ExtensionState | None) -> None:
+        if self.protection is not None and ext is not None:
+            self.protection.seen(hub, ext)
 
     def _unclaim(self, hub: ClusterRef) -> None:
         """Drop the claim (the head as it stands: only the claimant writes it while the claim holds)."""

@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 HUB = aks_id("aks-hub")
 #: The role ids infra/modules/bootstrapper-role-assignment.bicep lets the app grant (its delegation condition).
 BICEP = ROOT / "infra" / "modules" / "bootstrapper-role-assignment.bicep"
+VAULT_SECRET = "https://kv-fleet.vault.localhost/secrets/fleet-token"
+CREDENTIAL = "configs.credentialTemplates.root.password"  # the protected setting a keyVault repository becomes
 
 
 def delegable_roles() -> list[str]:
@@ -47,6 +49,11 @@ def hub_azure(azurite: Azurite, tmp_path: Path) -> Iterator[LocalAzure]:
     (tmp_path / "hub.yaml").write_text("workloadIdentity:\n  enabled: true\n  serviceAccounts: [argocd-repo-server, "
                                        "argocd-application-controller, argocd-server]\nhub:\n  serve: true\n")
     (tmp_path / "spokes.yaml").write_text(f"hub:\n  cluster: {HUB}\n")
+    (tmp_path / "hub-keyvault.yaml").write_text(  # a hub syncing a private repository whose token is in Key Vault
+        "workloadIdentity:\n  enabled: true\n  serviceAccounts: [argocd-repo-server, argocd-application-controller, "
+        "argocd-server]\nhub:\n  serve: true\ngitops:\n  root:\n    repoURL: https://github.com/contoso/fleet.git\n"
+        "    path: hub\n    targetRevision: main\n  repository:\n    auth: keyVault\n"
+        f"    keyVaultSecret: {VAULT_SECRET}\n    username: argocd-bot\n")
     (tmp_path / "team-spokes.yaml").write_text(f"hub:\n  cluster: {HUB}\n  role: Writer\n  namespaces: [team-a]\n"
                                                "  arcClusters: refuse\n")
     with LocalAzure(azurite=azurite, provider_states=REGISTERED, settings={"PROFILES_DIR": str(tmp_path)}) as az:
@@ -236,6 +243,45 @@ def test_a_burst_of_spokes_shares_hub_patches(hub_azure: LocalAzure) -> None:
     # workers reach the hub (under load, a few spokes queue after a window was claimed): at most one per ten spokes,
     # the issue's ratio for 200 (at most 10 PATCHes).
     assert 1 <= patches <= 3, patches
+
+
+def test_a_spokes_batch_patch_keeps_the_hubs_key_vault_credential_and_is_not_taken_for_someone_elses(
+        hub_azure: LocalAzure, caplog: pytest.LogCaptureFixture) -> None:
+    """Azure drops protected settings an update leaves out (the emulator too): the hub PATCH that registers a spoke
+    carries the hub's own, read from Key Vault, and the hub's ledger record knows the service wrote last."""
+    import logging
+    import secrets
+
+    az = hub_azure
+    caplog.set_level(logging.DEBUG)
+    token = f"ghp_{secrets.token_hex(16)}"
+    az.keyvault.set_secret("kv-fleet", "fleet-token", token)
+    az.arm.add_aks_cluster(SUBSCRIPTION, "rg-platform", "aks-hub")
+    assert ask(az, HUB, "r-hub", profile="hub-keyvault")["outcome"] == "succeeded"
+    assert az.arm.protected_settings(HUB, "argocd") == {CREDENTIAL: token}
+    before = len(az.arm.requests)
+    az.arm.add_aks_cluster(SUBSCRIPTION, "rg-platform", "aks-spoke")
+    spoke = aks_id("aks-spoke")
+    assert ask(az, spoke, "r-spoke", profile="spokes")["outcome"] == "succeeded"
+    [batch] = [r for r in az.arm.requests[before:] if r.method == "PATCH" and "aks-hub" in r.path]
+    assert batch.body["properties"]["configurationProtectedSettings"] == {CREDENTIAL: token}
+    assert az.arm.protected_settings(HUB, "argocd") == {CREDENTIAL: token}
+    assert len(hub_secrets(az)) == 1
+    seen = repr(record(az, HUB)) + repr(record(az, spoke)) + caplog.text + json.dumps(replies(az))
+    assert token not in seen  # never in the ledger, a log or a reply
+    assert az.host is not None
+    az.host.run_timer("sweep")
+    assert az.services.sweeper.last_report.enqueued == {}  # the service's own PATCH is not someone else's
+    ext = az.services.processor.reconciler.api.get_extension(parse_cluster_id(HUB), "argocd")
+    assert ext is not None and record(az, HUB).extension_seen == ext.modified_at  # drift detection goes on
+    az.services.processor.reconciler.api.patch_extension(parse_cluster_id(HUB), "argocd", {})  # someone's update
+    assert az.arm.protected_settings(HUB, "argocd") == {}
+    az.clock.advance(az.arm.extension_update_seconds)
+    az.host.run_timer("sweep")
+    assert az.services.sweeper.last_report.enqueued == {HUB.lower(): "extension updated by someone else (Azure "
+                                                        "drops protected settings an update leaves out)"}
+    az.drain()
+    assert az.arm.protected_settings(HUB, "argocd") == {CREDENTIAL: token}
 
 
 def test_the_sweep_repairs_a_removed_registration_and_a_deleted_role_assignment(hub_azure: LocalAzure) -> None:
