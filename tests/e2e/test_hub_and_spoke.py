@@ -335,6 +335,21 @@ def test_a_spokes_batch_patch_keeps_the_hubs_key_vault_credential_and_is_not_tak
     assert az.arm.protected_settings(HUB, "argocd") == {CREDENTIAL: token}
 
 
+def test_a_spoke_is_refused_rather_than_patch_a_hub_whose_key_vault_secret_is_gone(hub_azure: LocalAzure) -> None:
+    az = hub_azure
+    az.keyvault.set_secret("kv-fleet", "fleet-token", "ghp_0123456789abcdef")
+    az.arm.add_aks_cluster(SUBSCRIPTION, "rg-platform", "aks-hub")
+    assert ask(az, HUB, "r-hub", profile="hub-keyvault")["outcome"] == "succeeded"
+    az.keyvault._secrets.clear()  # deleted from the vault (the local vault has no delete route)
+    before = az.arm.count("PATCH", r"/aks-hub/providers/.*/extensions/argocd$")
+    az.arm.add_aks_cluster(SUBSCRIPTION, "rg-platform", "aks-spoke")
+    reply = ask(az, aks_id("aks-spoke"), "r-spoke", profile="spokes")
+    assert reply["outcome"] == "failed" and reply["error"]["code"] == "KeyVaultSecretNotFound", reply
+    assert "hub aks-hub" in reply["error"]["message"] and "Key Vault Secrets User" in reply["error"]["message"]
+    assert az.arm.count("PATCH", r"/aks-hub/providers/.*/extensions/argocd$") == before  # none to drop it
+    assert az.arm.protected_settings(HUB, "argocd") == {CREDENTIAL: "ghp_0123456789abcdef"}
+
+
 def test_the_sweep_repairs_a_removed_registration_and_a_deleted_role_assignment(hub_azure: LocalAzure) -> None:
     az = hub_azure
     bootstrap_hub(az)
