@@ -84,6 +84,9 @@ def bench(spokes: int) -> None:
     print(f"Hub and spoke: {spokes} new AKS clusters at once, registered on one hub (profile spokes), "
           f"ARM limits on the virtual clock")
     print(f"  outcomes          = {dict(phases)}" + (f", errors {dict(errors)}" if errors else ""))
+    if errors.get("HubFull"):
+        print(f"                      {errors['HubFull']} refused HubFull: one hub's Helm release would pass "
+              "Kubernetes' 1 MiB Secret (docs/hub-and-spoke.md, Limits)")
     print(f"  on the hub        = {registered} spokes")
     print(f"  hub PATCHes       = {len(patches)} ({Counter(r.status for r in patches)}); aim <= 10")
     print(f"  lower bound       = role assignment writes {writes_bound:.1f}s + batch window {BATCH_WINDOW_SECONDS:g}s "
