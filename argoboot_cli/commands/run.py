@@ -27,11 +27,10 @@ from argoboot_cli.recording import RunRecorder
 from argoboot_cli.target import open_job
 from shared.azure.ledger import Owned
 from shared.bootstrap.cluster_ids import ClusterRef
-from shared.bootstrap.hub_protection import HubProtection
 from shared.bootstrap.outcome import Outcome, Phase
 from shared.bootstrap.poll_planner import WAIT_TIMED_OUT, PollPlanner, resumed
 from shared.bootstrap.poll_schedule import WaitState
-from shared.bootstrap.profiles import Profile, ProfileCatalog
+from shared.bootstrap.profiles import Profile
 from shared.bootstrap.providers import ProviderCache
 from shared.bootstrap.reconciler import Reconciler
 from shared.settings import Settings
@@ -81,11 +80,9 @@ def run(args: argparse.Namespace, out: Output) -> Exit:
     recorder = RunRecorder(ledger, cluster, profile, request_id, action=action) if ledger is not None else None
     planner = PollPlanner(settings=settings, clock=time.time)
     secrets = target.secrets(settings)
-    catalog = ProfileCatalog.load(settings.profiles_dir, settings.default_profile, settings.key_vault_dns_suffix)
     reconciler = Reconciler(api=api, directory=target.directory(settings), settings=settings,
                             providers=ProviderCache(clock=time.time, ttl=settings.provider_cache_seconds),
-                            secrets=secrets,  # and the hub's, for a spoke's PATCH on it (hub_protection)
-                            hub_protection=HubProtection(ledger, catalog, secrets) if ledger is not None else None)
+                            secrets=secrets, hub_protection=target.hub_protection(settings, secrets, records=True))
 
     once = passes(reconciler, cluster, profile, action, adopt=args.adopt,
                   reinstall=getattr(args, "reinstall", False))

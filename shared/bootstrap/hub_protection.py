@@ -28,6 +28,7 @@ class HubProtection:
     ledger: Ledger
     profiles: ProfileCatalog
     secrets: SecretsApi | None
+    records: bool = True  # False for `plan`: it reads the hub's settings to show them, and writes nothing
 
     def protected(self, hub: ClusterRef) -> dict[str, Protected]:
         """The protected settings the hub's profile gives its extension (none for a hub the ledger does not know or
@@ -65,7 +66,7 @@ class HubProtection:
                 only_if: Callable[[ClusterRecord], bool]) -> None:
         """An ETag-conditional change of the hub's record; a conflict is someone writing it (the hub's own run, which
         sets both fields itself), so a few tries, then left to the next pass."""
-        for _ in range(3):
+        for _ in range(3 if self.records else 0):
             record = self.ledger.get_cluster(hub.key)
             if record is None or not only_if(record):
                 return

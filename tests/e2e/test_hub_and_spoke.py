@@ -333,6 +333,24 @@ def test_a_spokes_batch_patch_keeps_the_hubs_key_vault_credential_and_is_not_tak
                                                         "drops protected settings an update leaves out)"}
     az.drain()
     assert az.arm.protected_settings(HUB, "argocd") == {CREDENTIAL: token}
+    plan_shows_the_hubs_protected_settings(az)
+
+
+def plan_shows_the_hubs_protected_settings(az: LocalAzure) -> None:
+    """`plan` of another spoke: its hub PATCH carries the hub's protected setting (by its label), and the plan
+    writes nothing, not even the hub's ledger record."""
+    from shared.bootstrap.hub_protection import HubProtection
+    from shared.bootstrap.planning import make_plan
+
+    az.arm.add_aks_cluster(SUBSCRIPTION, "rg-platform", "aks-planned")
+    reconciler, profiles = az.services.processor.reconciler, az.services.processor.profiles
+    hub_record = record(az, HUB)
+    plan = make_plan(reconciler.api, reconciler.directory, az.services.settings, parse_cluster_id(aks_id(
+        "aks-planned")), profiles.resolve("spokes"), reconciler.secrets, hub_protection=HubProtection(
+            az.services.ledger, profiles, reconciler.secrets, records=False))
+    [hub_patch] = [c for c in plan.changes if c.action == "update-extension"]
+    assert {s.key: s.desired for s in hub_patch.settings}[CREDENTIAL] == "<from Key Vault: fleet-token>"
+    assert record(az, HUB) == hub_record and record(az, HUB).etag == hub_record.etag
 
 
 def test_a_spoke_is_refused_rather_than_patch_a_hub_whose_key_vault_secret_is_gone(hub_azure: LocalAzure) -> None:
