@@ -60,7 +60,7 @@ class HubSender:
     api: AzureApi
     batches: HubBatches | None
     clock: Callable[[], float]
-    protection: HubProtection | None = None  # the hub's protected settings in its PATCHes (None: `plan`, tests)
+    protection: HubProtection | None = None  # the hub's protected settings in its PATCHes (None: no ledger)
 
     def send(self, run: Run, hub: ClusterRef, installed: Mapping[str, str], changes: Mapping[str, str]) -> Outcome:
         """Queue these changes for the hub (whose extension is idle with `installed` settings) and send the batch
