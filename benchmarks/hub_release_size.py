@@ -11,11 +11,16 @@ measurement.
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
+import subprocess
+from dataclasses import asdict
 
 from shared.bootstrap.gitops import REGISTRATIONS_KEY
 from shared.bootstrap.hub_registration import entry_size, parse_registrations
 from shared.bootstrap.hub_size import RELEASE_BUDGET, SECRET_LIMIT, registrations_budget, release_estimate
-from tests.helm.release_size import SPOKE_PROFILES, Measured, hub_settings, measure
+from tests.helm.helm import HELM, ROOT
+from tests.helm.release_size import CHART, MEASURED, SPOKE_PROFILES, Measured, hub_settings, measure
 
 
 def refused_at(kind: str) -> int:
@@ -47,13 +52,29 @@ def report(kind: str, rows: list[Measured]) -> None:
               "update shared/bootstrap/hub_size.py")
 
 
+def helm_version() -> str:
+    return subprocess.run([str(HELM), "version", "--short"], capture_output=True, text=True, check=True).stdout.strip()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--spokes", default="0,1,10,50,100,200", help="comma-separated spoke counts")
-    counts = sorted({int(n) for n in parser.parse_args().spokes.split(",")})
+    parser.add_argument("--record", action="store_true",
+                        help=f"write the figures to {MEASURED.relative_to(ROOT)} (checked by tests without the chart)")
+    args = parser.parse_args()
+    counts = sorted({int(n) for n in args.spokes.split(",")})
+    if not CHART.is_file():
+        raise SystemExit(f"{CHART} is missing: set ARGOCD_CHART to a packaged argo-cd chart "
+                         "(docs/hub-and-spoke.md, 'Measuring the hub's size')")
     print("A hub's Helm release by spokes: real Helm, argo-cd chart 10.1.1 (redis-ha 4.38.0), RSA-4096 CAs")
-    for kind in SPOKE_PROFILES:
-        report(kind, [measure(n, kind) for n in counts])
+    measured = {kind: [measure(n, kind) for n in counts] for kind in SPOKE_PROFILES}
+    for kind, rows in measured.items():
+        report(kind, rows)
+    if args.record:
+        record = {"chart": CHART.name, "helm": helm_version(), "measured": str(datetime.date.today()),
+                  "rows": {kind: [asdict(row) for row in rows] for kind, rows in measured.items()}}
+        MEASURED.write_text(json.dumps(record, indent=1) + "\n")
+        print(f"recorded in {MEASURED.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -8,11 +8,14 @@ that same release object (pkg/cmd/status.go, `output.EncodeJSON` of the v1 relea
 two differ by a few percent, which the service's margin covers (shared/bootstrap/hub_size.py).
 
 The chart: argo-helm's argo-cd 10.1.1 (app v3.4.4) with its redis-ha 4.38.0 dependency, packaged by `helm package`
-from the two public repositories (tests/fixtures/charts/argo-cd-10.1.1.tgz): Microsoft's extension wraps the
-community chart (argocd-2026.md section 2); its wrapper is not public. The settings are the service's: the hub's
-own (`hub_spec` of a hub profile) and each spoke's registration (`registration`), with a real-size CA per spoke: a
-self-signed RSA-4096 certificate (as AKS's cluster CA) whose key material is random for every spoke, so gzip finds
-nothing to share between spokes, as between real clusters.
+from the two public repositories: Microsoft's extension wraps the community chart (argocd-2026.md section 2); its
+wrapper is not public. The chart is not in this repository (the team commits no fetched code): `ARGOCD_CHART` names
+the packaged .tgz (default `.cache/charts/argo-cd-10.1.1.tgz`; docs/hub-and-spoke.md says how to make it). Without
+it the real-Helm measurement is skipped, and tests/unit/test_hub_size_measured.py checks the service's constants
+against the last measurement, recorded in tests/fixtures/hub_release_measured.json.
+The settings are the service's: the hub's own (`hub_spec` of a hub profile) and each spoke's registration
+(`registration`), with a real-size CA per spoke: a self-signed RSA-4096 certificate (as AKS's cluster CA) whose key
+material is random for every spoke, so gzip finds nothing to share between spokes, as between real clusters.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import base64
 import datetime
 import gzip
 import json
+import os
 import secrets
 import subprocess
 import tempfile
@@ -37,7 +41,9 @@ from shared.bootstrap.hub_registration import registration, registration_setting
 from shared.bootstrap.profiles import Profile, parse_profile
 from tests.helm.helm import HELM, ROOT, set_value
 
-CHART = ROOT / "tests" / "fixtures" / "charts" / "argo-cd-10.1.1.tgz"
+CHART = Path(os.environ.get("ARGOCD_CHART") or ROOT / ".cache" / "charts" / "argo-cd-10.1.1.tgz")
+#: The last measurement (`./dev bench hub --helm-size --record`), for the checks that run without the chart.
+MEASURED = ROOT / "tests" / "fixtures" / "hub_release_measured.json"
 SUBSCRIPTION = "6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01"
 HUB_ID = (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-platform/providers/Microsoft.ContainerService/"
           "managedClusters/aks-hub")

@@ -10,6 +10,10 @@ from benchmarks.hub_release_size import refused_at
 from shared.bootstrap.hub_size import RELEASE_BUDGET, SECRET_LIMIT, release_estimate
 from tests.helm.release_size import CHART, measure
 
+pytestmark = pytest.mark.skipif(
+    not CHART.is_file(), reason=f"{CHART} is missing: set ARGOCD_CHART to a packaged argo-cd chart "
+    "(docs/hub-and-spoke.md, 'Measuring the hub's size'); the recorded figures are checked without it")
+
 
 def test_the_chart_is_the_real_argo_cd_chart_with_its_crds() -> None:
     import tarfile
