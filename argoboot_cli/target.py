@@ -18,6 +18,7 @@ from localazure.daemon import DaemonState
 from shared.azure.outbox import Outbox
 from shared.azure.table_ledger import TableLedger
 from shared.bootstrap.cluster_ids import ClusterRef, InvalidClusterId, parse_cluster_id
+from shared.bootstrap.hub_protection import HubProtection
 from shared.bootstrap.profiles import Profile, ProfileCatalog, ProfileError
 from shared.errors import RequestRejected
 from shared.settings import Settings, SettingsError
@@ -129,6 +130,14 @@ class Target:
         return TableLedger(connection_string=self.env.get("LEDGER_CONNECTION_STRING"), endpoint=endpoint,
                            prefix=self.env.get("LEDGER_TABLE_PREFIX") or Settings.ledger_table_prefix,
                            credential=self.credential() if endpoint else None)
+
+    def hub_protection(self, settings: Settings, secrets: Any, *, records: bool) -> HubProtection | None:
+        """A hub's protected settings for a spoke's PATCH on it: the hub's ledger record names its profile (no
+        ledger: none, and such a PATCH would drop them). `records`: False for `plan`, which writes nothing."""
+        if not self.has_ledger:
+            return None
+        catalog = ProfileCatalog.load(settings.profiles_dir, settings.default_profile, settings.key_vault_dns_suffix)
+        return HubProtection(self.ledger(), catalog, secrets, records)
 
     def outbox(self, settings: Settings) -> Outbox:
         if self.local is not None:

@@ -18,6 +18,7 @@ from shared.azure.outbox import Outbox
 from shared.azure.pacing import Pacer
 from shared.azure.service_bus_outbox import ServiceBusOutbox
 from shared.azure.table_ledger import TableLedger
+from shared.bootstrap.hub_protection import HubProtection
 from shared.bootstrap.poll_planner import PollPlanner
 from shared.bootstrap.profiles import ProfileCatalog, ProfileError
 from shared.bootstrap.providers import ProviderCache
@@ -86,7 +87,7 @@ def build_services(settings: Settings, *, outbox: Outbox | None = None, api: Azu
         outbox = ServiceBusOutbox(settings.servicebus_namespace, credential)
     reconciler = Reconciler(api=api, directory=directory, settings=settings,
                             providers=ProviderCache(clock=clock, ttl=settings.provider_cache_seconds), secrets=secrets,
-                            batches=ledger)
+                            batches=ledger, hub_protection=HubProtection(ledger, profiles, secrets))
     planner = PollPlanner(settings=settings, clock=clock, headroom=pacer.headroom)
     replier = Replier(settings=settings, ledger=ledger, outbox=outbox, clock=clock)
     intake = RequestIntake(settings=settings, outbox=outbox, replier=replier, profiles=profiles)

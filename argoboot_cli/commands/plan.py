@@ -40,8 +40,9 @@ def plan(args: argparse.Namespace, out: Output) -> Exit:
     api, directory, secrets = target.arm(settings), target.directory(settings), target.secrets(settings)
     # What the service owns, read from the ledger as `run` and the queue read it: one decision, the same inputs.
     ledger = Owned.of(target.ledger().get_cluster(cluster.key)) if target.has_ledger else Owned()
+    hubs = target.hub_protection(settings, secrets, records=False)  # a spoke's hub PATCH shows the hub's protected
     result = make_plan(api, directory, settings, cluster, profile, secrets, adopt=args.adopt,
-                       reinstall=args.reinstall, ledger=ledger)
+                       reinstall=args.reinstall, ledger=ledger, hub_protection=hubs)
     outcome = result.outcome
     if outcome.waiting_on == "azure":
         raise CliError(Exit.AZURE, "AzureUnavailable", outcome.steps[-1])
@@ -49,7 +50,7 @@ def plan(args: argparse.Namespace, out: Output) -> Exit:
     document = _document(result)
     if outcome.error_code == "ExtensionNotOwned":  # show what adopting it would change
         adopted = make_plan(api, directory, settings, cluster, profile, secrets, adopt=True,
-                            reinstall=args.reinstall, ledger=ledger)
+                            reinstall=args.reinstall, ledger=ledger, hub_protection=hubs)
         out.line()
         out.line(f"If adopted (argoboot run {cluster.id} --adopt):")
         for change in adopted.changes:

@@ -79,9 +79,10 @@ def run(args: argparse.Namespace, out: Output) -> Exit:
     ledger = target.ledger() if target.has_ledger else None
     recorder = RunRecorder(ledger, cluster, profile, request_id, action=action) if ledger is not None else None
     planner = PollPlanner(settings=settings, clock=time.time)
+    secrets = target.secrets(settings)
     reconciler = Reconciler(api=api, directory=target.directory(settings), settings=settings,
                             providers=ProviderCache(clock=time.time, ttl=settings.provider_cache_seconds),
-                            secrets=target.secrets(settings))
+                            secrets=secrets, hub_protection=target.hub_protection(settings, secrets, records=True))
 
     once = passes(reconciler, cluster, profile, action, adopt=args.adopt,
                   reinstall=getattr(args, "reinstall", False))

@@ -93,6 +93,7 @@ class HubSteps:
         current = parse_registrations(ready.settings)
         ref = registration_ref(hub.cluster, mine.name)
         if current.get(mine.name) == mine.manifest:
+            self.sender.applied(hub.cluster, mine.name, mine.manifest, ext)
             run.created.append(ref)
             run.step(f"registered on hub {hub.cluster.name} as {mine.name} ({len(current)} spokes on the hub)")
             return None if hub.own_argocd else run.done()

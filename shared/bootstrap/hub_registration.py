@@ -35,10 +35,6 @@ from shared.bootstrap.gitops import (
 from shared.bootstrap.profiles import Profile
 from shared.errors import PermanentError
 
-#: The hub's registrations stay under this many bytes (see docs/hub-and-spoke.md, "Limits"): Helm keeps each release
-#: revision in a Kubernetes Secret of at most 1 MiB (gzip'd values and manifests), and Azure's extension keeps the
-#: settings in its own resource. A spoke's Secret measures about 2 KB, so about 250 spokes fit a hub.
-REGISTRATIONS_LIMIT = 512 * 1024
 SECRET_PREFIX = "argocd-spoke-"
 _SEPARATOR = "\n---\n"
 _PEM = re.compile(rb"-----BEGIN CERTIFICATE-----\s+[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----\s*", re.ASCII)
@@ -130,17 +126,6 @@ def registration_settings(installed: Mapping[str, str], registrations: Mapping[s
     settings = {key: "" for key in (SECRET_KEY, ROOT_KEY) if key not in installed}
     settings[REGISTRATIONS_KEY] = blob
     return settings
-
-
-def check_size(registrations: Mapping[str, str], hub: ClusterRef) -> int:
-    """The registrations' size in bytes; refused with the reason before REGISTRATIONS_LIMIT, not after a Helm error."""
-    size = sum(entry_size(m) for m in registrations.values())
-    if size > REGISTRATIONS_LIMIT:
-        raise PermanentError("HubFull", f"hub {hub.name} would hold {len(registrations)} spokes in {size} bytes of "
-                             f"settings, over the limit of {REGISTRATIONS_LIMIT} (docs/hub-and-spoke.md, Limits): "
-                             "give this group of clusters a hub of its own (another profile whose hub.cluster names "
-                             "it)")
-    return size
 
 
 def kept_on_hub(installed: Mapping[str, str], desired: Mapping[str, str]) -> dict[str, str]:

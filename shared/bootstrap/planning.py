@@ -20,6 +20,7 @@ from shared.bootstrap.cluster_facts import ClusterFacts
 from shared.bootstrap.cluster_ids import CLUSTER_TYPES, ClusterRef, ListedCluster
 from shared.bootstrap.extension_versions import ExtensionTypeVersion
 from shared.bootstrap.gitops import REGISTRATIONS_KEY, ROOT_KEY, Protected
+from shared.bootstrap.hub_protection import HubProtection
 from shared.bootstrap.outcome import Outcome
 from shared.bootstrap.profiles import Profile
 from shared.bootstrap.providers import EXTENSIONS_NAMESPACE, ProviderCache
@@ -292,15 +293,18 @@ class PlanningDirectory:
 
 def make_plan(api: AzureApi, directory: DirectoryApi, settings: Settings, cluster: ClusterRef,
               profile: Profile, secrets: SecretsApi | None = None, *, adopt: bool = False,
-              reinstall: bool = False, ledger: Owned | None = None) -> Plan:
+              reinstall: bool = False, ledger: Owned | None = None,
+              hub_protection: HubProtection | None = None) -> Plan:
     """One reconcile as a new request would run it (a failed install is re-installed), writes withheld. A Key
     Vault secret is read (a read), and shown only by its label. `adopt` plans the take-over of an Argo CD
     extension the service did not create; `reinstall` the removal of a 0.0.x one; `ledger` is what the ledger
     says the service owns, as `run` reads it, so the plan decides ownership (and whether protected settings need
-    sending) from the same inputs."""
+    sending) from the same inputs; `hub_protection` (records=False) shows a hub's protected settings in a spoke's
+    hub PATCH."""
     planning = PlanningApi(api)
     reconciler = Reconciler(api=planning, directory=PlanningDirectory(directory, planning.changes), settings=settings,
-                            providers=ProviderCache(clock=time.time, ttl=0), secrets=secrets)
+                            providers=ProviderCache(clock=time.time, ttl=0), secrets=secrets,
+                            hub_protection=hub_protection)
     outcome = reconciler.reconcile(cluster, profile, may_reinstall=True, adopt=adopt, owned=ledger or Owned(),
                                    reinstall=reinstall)
     return Plan(cluster=cluster, profile=profile.name, facts=planning.facts.get(cluster.key),

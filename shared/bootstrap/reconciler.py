@@ -35,6 +35,7 @@ from shared.bootstrap.cluster_shape import capacity_text, is_automatic
 from shared.bootstrap.gitops import GitOpsSettings, protected_hash, render_gitops
 from shared.bootstrap.hub import HubSteps, hub_spec
 from shared.bootstrap.hub_batching import HubSender
+from shared.bootstrap.hub_protection import HubProtection
 from shared.bootstrap.identity_steps import IdentitySteps
 from shared.bootstrap.install_failures import argocd_already_present
 from shared.bootstrap.outcome import Awaited, Outcome, Phase, Run
@@ -48,6 +49,7 @@ from shared.bootstrap.providers import (
     ProviderSteps,
     registered,
 )
+from shared.bootstrap.repository_secret import read_repository_secret
 from shared.bootstrap.scope import opted_in
 from shared.errors import PermanentError
 from shared.settings import Settings
@@ -105,6 +107,7 @@ class Reconciler:
     providers: ProviderCache
     secrets: SecretsApi | None = None  # Key Vault, for profiles whose repository credential lives there
     batches: HubBatches | None = None  # the ledger's hub batches (None: each hub change in a PATCH of its own)
+    hub_protection: HubProtection | None = None  # a hub's protected settings in spokes' PATCHes on it
     identities: IdentitySteps = field(init=False)
     preflight: Preflight = field(init=False)
     hub: HubSteps = field(init=False)  # spokes registered on a hub Argo CD (shared.bootstrap.hub)
@@ -116,7 +119,7 @@ class Reconciler:
         self.preflight = Preflight(self.api, self.settings.identity_placement,
                                    ReadCache(clock=self.providers.clock, ttl=self.providers.ttl))
         self.hub = HubSteps(self.api, self.settings.identity_placement,
-                            HubSender(self.api, self.batches, self.providers.clock))
+                            HubSender(self.api, self.batches, self.providers.clock, self.hub_protection))
 
     def reconcile(self, cluster: ClusterRef, profile: Profile, *, may_reinstall: bool, waiting_on: str | None = None,
                   honour_opt_out: bool = False, adopt: bool = False, owned: Owned = NOTHING_OWNED,
@@ -304,20 +307,8 @@ class Reconciler:
         if profile.gitops is None:
             return None
         vault_secret = profile.gitops.repository.key_vault_secret
-        secret = None
-        if vault_secret is not None:
-            if self.secrets is None:
-                raise ValueError("a keyVault repository needs the reconciler's Key Vault access")
-            try:
-                secret = self.secrets.get_secret(vault_secret)
-            except AzureError as exc:
-                if exc.status in (401, 403, 404):
-                    raise PermanentError(f"KeyVault{exc.code}", f"Key Vault answered {exc.status} {exc.code} for "
-                                         f"{vault_secret.url} (gitops.repository.keyVaultSecret of profile "
-                                         f"{profile.name!r}): create the secret, or give the service's identity "
-                                         "the Key Vault Secrets User role on the vault, then send the request "
-                                         "again") from None
-                raise
+        secret = None if vault_secret is None else read_repository_secret(
+            self.secrets, vault_secret, f"gitops.repository.keyVaultSecret of profile {profile.name!r}")
         gitops = render_gitops(profile.gitops, cluster, facts, client_id, secret, RELEASE_NAMESPACE)
         if gitops.view is not None:
             run.gitops_root = gitops.view.as_dict(applied=False)

@@ -21,7 +21,10 @@ import pytest
 
 from localazure.daemon import STATE_FILE, Control, DaemonState
 from localazure.stack import OTHER_SUBSCRIPTION, SUBSCRIPTION
-from shared.bootstrap.cluster_ids import session_id_of
+from shared.bootstrap.cluster_ids import parse_cluster_id, session_id_of
+from shared.bootstrap.gitops import REGISTRATIONS_KEY
+from shared.bootstrap.hub_registration import spoke_name
+from shared.settings import REPOSITORY_PROFILES
 
 ARGOBOOT = Path(sys.executable).parent / "argoboot"
 pytestmark = pytest.mark.slow
@@ -47,8 +50,8 @@ class Result:
 class Cli:
     state_dir: Path
 
-    def __call__(self, *args: str, timeout: float = 120) -> Result:
-        env = dict(os.environ, ARGOBOOT_STATE_DIR=str(self.state_dir))
+    def __call__(self, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> Result:
+        env = dict(os.environ, **(env or {}), ARGOBOOT_STATE_DIR=str(self.state_dir))
         done = subprocess.run([str(ARGOBOOT), *args], env=env, capture_output=True, text=True, timeout=timeout)
         return Result(done.returncode, done.stdout, done.stderr)
 
@@ -228,6 +231,33 @@ def test_status_lists_clusters_by_phase(cli: Cli) -> None:
     one = cli("status", failing, "--emulator")
     assert one.code == 0 and "  phase         failed" in one.stdout
     assert "  last error    NotEnoughNodesForHA: profile 'ha' requires HA" in one.stdout
+
+
+def test_status_of_a_hub_lists_its_spokes_and_of_a_spoke_names_its_hub(cli: Cli, tmp_path: Path) -> None:
+    import shutil
+
+    hub, spoke = cli.add_cluster("aks-cli-hub"), cli.add_cluster("aks-cli-spoke")
+    for profile in REPOSITORY_PROFILES.glob("*.yaml"):
+        shutil.copy(profile, tmp_path)
+    (tmp_path / "hub.yaml").write_text("workloadIdentity:\n  enabled: true\n  serviceAccounts: [argocd-repo-server, "
+                                       "argocd-application-controller, argocd-server]\nhub:\n  serve: true\n")
+    (tmp_path / "spokes.yaml").write_text(f"hub:\n  cluster: {hub}\n")
+    env = {"PROFILES_DIR": str(tmp_path)}
+    for cluster_id, profile in ((hub, "hub"), (spoke, "spokes")):
+        done = cli("run", cluster_id, "--profile", profile, "--emulator", "-o", "json", env=env, timeout=300)
+        assert done.code == 0, done.stdout + done.stderr
+    name = spoke_name(parse_cluster_id(spoke))
+    state = cli.control.call("GET", f"/clusters?id={hub}")  # the emulator's word: the spoke is on the hub
+    assert f"argocd-spoke-{name}" in state["extension"]["properties"]["configurationSettings"][REGISTRATIONS_KEY]
+
+    shown = cli("status", spoke, "--emulator", env=env)
+    assert shown.code == 0 and f"  hub           registered on hub aks-cli-hub as {name}" in shown.stdout
+    shown = cli("status", hub, "--emulator", env=env)
+    assert shown.code == 0 and f"  spokes        1: {name} (succeeded)" in shown.stdout
+    as_json = cli("status", hub, "--emulator", "-o", "json", env=env).json["cluster"]
+    assert as_json["spokes"] == [{"clusterResourceId": spoke, "name": name, "phase": "succeeded"}]
+    assert cli("status", spoke, "--emulator", "-o", "json", env=env).json["cluster"]["registeredOn"] == [
+        {"hub": hub, "name": name}]
 
 
 @pytest.mark.parametrize(("args", "code", "error"), [

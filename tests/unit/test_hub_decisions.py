@@ -14,15 +14,14 @@ from shared.bootstrap.cluster_ids import parse_cluster_id
 from shared.bootstrap.hub_profile import ADMIN_ROLE, CLUSTER_ADMIN_ROLE
 from shared.bootstrap.hub_registration import (
     REGISTRATIONS_KEY,
-    REGISTRATIONS_LIMIT,
     ca_from_kubeconfig,
-    check_size,
     kept_on_hub,
     parse_registrations,
     registration,
     registration_settings,
     spoke_name,
 )
+from shared.bootstrap.hub_size import check_size, registrations_budget
 from shared.bootstrap.profiles import parse_profile
 from shared.bootstrap.spoke_preflight import hub_ready, same_tenant, spoke_access
 from shared.errors import PermanentError, ProfileError
@@ -154,12 +153,25 @@ def test_the_registration_reads_back_and_the_hub_keeps_it() -> None:
 
 def test_a_hub_is_refused_before_its_settings_pass_the_limit() -> None:
     mine = registration(SPOKE, facts(), spoke_profile(), "app.hcp.eastus.azmk8s.io", CA, "cid", "argocd")
-    many = {f"s{i}": mine.manifest for i in range(REGISTRATIONS_LIMIT // mine.size)}
-    assert check_size(many, HUB) <= REGISTRATIONS_LIMIT
+    many = {f"s{i}": mine.manifest for i in range(registrations_budget({}) // mine.size)}
+    assert check_size(many, HUB, {}) <= registrations_budget({})
     many["one-more"] = mine.manifest
     with pytest.raises(PermanentError) as caught:
-        check_size(many, HUB)
+        check_size(many, HUB, {})
     assert caught.value.code == "HubFull" and "hub of its own" in caught.value.message
+
+
+def test_a_hubs_own_settings_leave_less_room_for_spokes_and_the_refusal_says_why() -> None:
+    from shared.bootstrap.hub_size import SECRET_LIMIT, settings_bytes
+
+    own = {"configs.rbac.policy\\.csv": "p, role:dev, applications, get, */*, allow\n" * 400}
+    assert registrations_budget(own) == registrations_budget({}) - settings_bytes(own)
+    mine = registration(SPOKE, facts(), spoke_profile(), "app.hcp.eastus.azmk8s.io", CA, "cid", "argocd")
+    many = {f"s{i}": mine.manifest for i in range(registrations_budget({}) // mine.size)}
+    check_size(many, HUB, {})
+    with pytest.raises(PermanentError) as caught:
+        check_size(many, HUB, own)
+    assert f"Kubernetes Secret of at most {SECRET_LIMIT}" in caught.value.message
 
 
 def test_a_batch_that_would_overflow_the_hub_sends_what_fits_oldest_first() -> None:
@@ -167,9 +179,9 @@ def test_a_batch_that_would_overflow_the_hub_sends_what_fits_oldest_first() -> N
     from shared.bootstrap.hub_batching import fitting
 
     mine = registration(SPOKE, facts(), spoke_profile(), "app.hcp.eastus.azmk8s.io", CA, "cid", "argocd")
-    room = REGISTRATIONS_LIMIT // mine.size
+    room = registrations_budget({}) // mine.size
     current = {f"old-{i}": mine.manifest for i in range(room - 2)}
     pending = {f"new-{i}": QueuedChange(mine.manifest, float(i)) for i in range(5)}
     pending["old-0"] = QueuedChange("", 9.0)  # a removal: always fits, and makes room
-    sent = fitting(current, pending)
+    sent = fitting(current, pending, registrations_budget({}))
     assert set(sent) == {"new-0", "new-1", "new-2", "old-0"}
