@@ -24,6 +24,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,7 @@ class ResourceGraphRoutes(ExtensionRoutes, IdentityRoutes):
     """Reads the clusters (with their extensions) and the identities; the lock is the emulator's."""
 
     _lock: threading.Lock
+    _clock: Callable[[], float]
 
     def __init__(self) -> None:
         super().__init__()
@@ -70,7 +72,8 @@ class ResourceGraphRoutes(ExtensionRoutes, IdentityRoutes):
         with self._lock:
             graph = self._graph_settings
             if lag is not None:
-                graph.lag, graph.indexed = lag, None
+                now = self._clock()
+                graph.lag, graph.indexed, graph.indexed_at = lag, self._rows(now), now
             if refuse is not None:
                 graph.refuse = refuse or None
             if quota is not None or unlimited:

@@ -117,8 +117,9 @@ class ResourceGraphGateway:
 
     def __init__(self, credential: Any, *, endpoint: str, ca_bundle: str | None = None, retry_backoff: float = 0.8,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                 max_sleep: float = MAX_SLEEP) -> None:
+                 max_sleep: float = MAX_SLEEP, page_size: int = PAGE_SIZE) -> None:
         self.quota = Quota(clock)
+        self.page_size = page_size
         self._policy = QuotaPolicy(self.quota, sleep=sleep, max_sleep=max_sleep)
         self._credential = credential
         self._options: dict[str, Any] = {"base_url": endpoint, "retry_backoff_factor": retry_backoff}
@@ -150,7 +151,7 @@ class ResourceGraphGateway:
         for start in range(0, len(ordered), SUBSCRIPTIONS_PER_QUERY):
             batch, token = ordered[start:start + SUBSCRIPTIONS_PER_QUERY], None
             while True:
-                options = QueryRequestOptions(top=PAGE_SIZE, skip_token=token, result_format="objectArray")
+                options = QueryRequestOptions(top=self.page_size, skip_token=token, result_format="objectArray")
                 with _azure_errors():
                     page = self._graph().resources(QueryRequest(subscriptions=batch, query=query, options=options))
                 if not isinstance(page.data, list):
