@@ -13,6 +13,7 @@ from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
 
 from localazure.arm.emulator import ArmEmulator
 from localazure.clock import VirtualClock
+from shared.azure.errors import AzureError
 from shared.azure.resource_graph import RESOURCE_GRAPH_API_VERSION, ResourceGraphGateway
 from shared.pipeline.fleet_view import CLUSTERS_QUERY, EXTENSIONS_QUERY, IDENTITIES_QUERY
 from tests.infra.bicep import role_actions
@@ -113,3 +114,27 @@ def test_quota_headers_count_down_and_the_gateway_waits_instead_of_being_throttl
         assert len(gateway.query(CLUSTERS_QUERY, [SUB])) == 1
     assert len(slept) == 1 and 0 < slept[0] <= 1.0  # the third query waited for the window, once
     assert [r.status for r in emu.requests] == [200, 200, 200]  # and was never answered 429
+
+
+def test_a_quota_spent_elsewhere_costs_one_429_then_the_gateway_stops_asking(
+        emu: ArmEmulator, credential: DefaultAzureCredential, client: ResourceGraphClient) -> None:
+    """Another instance of the app (the same principal) spent the window: the gateway meets one 429, does not retry
+    it, and refuses to send again before the reset."""
+    emu.set_resource_graph(quota=(2, 60.0))
+    _ask(client, CLUSTERS_QUERY, [SUB])
+    _ask(client, CLUSTERS_QUERY, [SUB])
+    gateway = ResourceGraphGateway(credential, endpoint=emu.url, ca_bundle=emu.ca_path, retry_backoff=0)
+    for _ in range(2):
+        with pytest.raises(AzureError) as throttled:
+            gateway.query(CLUSTERS_QUERY, [SUB])
+        assert throttled.value.status == 429 and (throttled.value.retry_after or 0) > 10
+    assert [r.status for r in emu.requests] == [200, 200, 429]
+
+
+def test_more_subscriptions_than_one_request_takes_are_queried_in_batches(
+        emu: ArmEmulator, credential: DefaultAzureCredential) -> None:
+    emu.add_aks_cluster(SUB, RG, "aks-1")
+    many = [SUB, *(f"00000000-0000-0000-0000-{i:012d}" for i in range(1, 1001))]
+    gateway = ResourceGraphGateway(credential, endpoint=emu.url, ca_bundle=emu.ca_path)
+    assert len(gateway.query(CLUSTERS_QUERY, many)) == 1
+    assert sorted(len(r.body["subscriptions"]) for r in emu.requests) == [1, 1000]
