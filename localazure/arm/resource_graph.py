@@ -31,7 +31,7 @@ from typing import Any
 from localazure.arm.common import Json, new_guid
 from localazure.arm.extensions import ExtensionRoutes
 from localazure.arm.identities import IdentityRoutes
-from localazure.arm.kql import parse
+from localazure.arm.kql import TABLES, parse
 from localazure.arm.request import ArmError, Call, allow
 from localazure.arm.server import Reply
 
@@ -142,23 +142,27 @@ class ResourceGraphRoutes(ExtensionRoutes, IdentityRoutes):
         """The table's rows: live, or as last indexed when the view lags."""
         graph = self._graph_settings
         if graph.lag <= 0:
-            return self._rows(now)[table]
+            return self._rows(now, (table,))[table]
         if graph.indexed is None or now - graph.indexed_at >= graph.lag:
             graph.indexed, graph.indexed_at = self._rows(now), now
         return graph.indexed[table]
 
-    def _rows(self, now: float) -> dict[str, list[Json]]:
+    def _rows(self, now: float, tables: tuple[str, ...] = TABLES) -> dict[str, list[Json]]:
+        """The tables' rows from ARM's state now (only those asked for: a body per resource is not free)."""
         self._settle(now)
-        resources: list[Json] = []
-        extensions: list[Json] = []
+        rows: dict[str, list[Json]] = {table: [] for table in tables}
         for cluster in self._clusters.values():
-            resources.append(self._row(cluster.body(cluster.kind.latest_api, now), cluster.subscription,
-                                       cluster.resource_group))
-            extensions.extend(self._row(e.body(), cluster.subscription, cluster.resource_group)
-                              for e in cluster.extensions.values())
-        resources.extend(self._row(i.body("2023-01-31"), i.subscription, i.resource_group)
-                         for i in self._identities.values())
-        return {"resources": resources, "kubernetesconfigurationresources": extensions}
+            if "resources" in rows:
+                rows["resources"].append(self._row(cluster.body(cluster.kind.latest_api, now), cluster.subscription,
+                                                   cluster.resource_group))
+            if "kubernetesconfigurationresources" in rows:
+                rows["kubernetesconfigurationresources"].extend(
+                    self._row(e.body(), cluster.subscription, cluster.resource_group)
+                    for e in cluster.extensions.values())
+        if "resources" in rows:
+            rows["resources"].extend(self._row(i.body("2023-01-31"), i.subscription, i.resource_group)
+                                     for i in self._identities.values())
+        return rows
 
     def _row(self, body: Json, subscription: str, resource_group: str) -> Json:
         row = {k: v for k, v in body.items() if k != "systemData"}
