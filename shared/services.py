@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.azure.api import AzureApi, DirectoryApi, SecretsApi
+from shared.azure.api import AzureApi, DirectoryApi, ResourceGraphApi, SecretsApi
 from shared.azure.ledger import Ledger
 from shared.azure.outbox import Outbox
 from shared.azure.pacing import Pacer
@@ -50,9 +50,10 @@ _lock = threading.Lock()
 def build_services(settings: Settings, *, outbox: Outbox | None = None, api: AzureApi | None = None,
                    directory: DirectoryApi | None = None, ledger: Ledger | None = None,
                    secrets: SecretsApi | None = None, clock: Callable[[], float] = time.time,
-                   credential: Any = None) -> Services:
-    """Wire the parts; anything not given is built for Azure from the settings. Invalid profiles fail here,
-    at the first invocation, with the file and key named."""
+                   credential: Any = None, graph: ResourceGraphApi | None = None) -> Services:
+    """Wire the parts; anything not given is built for Azure from the settings (Resource Graph, the sweep's view,
+    only with the ARM gateway: given an `api`, the sweep reads it alone). Invalid profiles fail here, at the first
+    invocation, with the file and key named."""
     try:
         profiles = ProfileCatalog.load(settings.profiles_dir, settings.default_profile, settings.key_vault_dns_suffix)
     except ProfileError as exc:
@@ -64,9 +65,13 @@ def build_services(settings: Settings, *, outbox: Outbox | None = None, api: Azu
     pacer = Pacer(settings.arm_pacing, clock=clock, max_sleep=settings.arm_pace_max_sleep)
     if api is None:
         from shared.azure.arm_gateway import ArmGateway
+        from shared.azure.resource_graph import ResourceGraphGateway
 
         api = ArmGateway(credential, endpoint=settings.arm_endpoint, ca_bundle=settings.arm_ca_bundle,
                          retry_backoff=settings.arm_retry_backoff, pacer=pacer)
+        graph = graph or ResourceGraphGateway(credential, endpoint=settings.arm_endpoint,
+                                              ca_bundle=settings.arm_ca_bundle,
+                                              retry_backoff=settings.arm_retry_backoff)
     if directory is None:
         from shared.azure.graph_gateway import GraphGateway
 
@@ -94,7 +99,7 @@ def build_services(settings: Settings, *, outbox: Outbox | None = None, api: Azu
     processor = RequestProcessor(settings=settings, ledger=ledger, outbox=outbox, reconciler=reconciler,
                                  profiles=profiles, clock=clock, planner=planner, replier=replier)
     sweeper = Sweeper(api=api, ledger=ledger, outbox=outbox, settings=settings, profiles=profiles, clock=clock,
-                      secrets=secrets)
+                      secrets=secrets, graph=graph)
     return Services(settings=settings, ledger=ledger, outbox=outbox, intake=intake, processor=processor,
                     sweeper=sweeper,
                     clock=clock)

@@ -71,6 +71,12 @@ _ACR_API = (
     "2019-05-01",
 )  # fmt: skip
 
+#: Microsoft.ResourceGraph's query API (POST /providers/Microsoft.ResourceGraph/resources; resourcegraph readme).
+_RESOURCE_GRAPH_API = (
+    "2024-04-01", "2023-09-01-preview", "2022-10-01", "2021-06-01-preview", "2021-03-01", "2020-04-01-preview",
+    "2019-04-01", "2018-09-01-preview",
+)  # fmt: skip
+
 #: (namespace, resource type), lower-cased -> the api-versions it offers.
 SUPPORTED: dict[tuple[str, str], tuple[str, ...]] = {
     **{("microsoft.resources", t): _RESOURCES_API for t in ("resourcegroups", "providers", "resources")},
@@ -84,6 +90,7 @@ SUPPORTED: dict[tuple[str, str], tuple[str, ...]] = {
     ("microsoft.managedidentity", "userassignedidentities/federatedidentitycredentials"): _MSI_API[:6],
     ("microsoft.authorization", "roleassignments"): _AUTHORIZATION_API,
     ("microsoft.containerregistry", "registries"): _ACR_API,
+    ("microsoft.resourcegraph", "resources"): _RESOURCE_GRAPH_API,
 }
 
 # The other extension-types routes (by region, L1-L4, and by cluster, C1-C4) at the same versions (§3b; the

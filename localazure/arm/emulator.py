@@ -18,7 +18,8 @@ This module is the servers, the token endpoint, faults and limits, the request l
 `resource_groups`, their deletion), `providers` (and `operations`), `clusters`, `extensions` (with
 `extension_echo`, `async_operations`, `extension_types`, `extension_type_catalog`), `identities` (and
 `associated_resources`), `roles` and `graph`, one module each with its resources, their bodies and their
-routes, over `state` (what they all read) and `common` (ids, timestamps); `api_versions` holds what each
+routes, and `resource_graph` (with `kql`), Resource Graph's query API over all of them, over `state` (what they
+all read) and `common` (ids, timestamps); `api_versions` holds what each
 type offers, `tokens` the JWTs, `limits` faults and token buckets, `request` the parsed request and error
 envelope, `server` the sockets.
 """

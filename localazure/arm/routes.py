@@ -15,13 +15,15 @@ from localazure.arm.identities import IdentityRoutes
 from localazure.arm.operations import operations_list
 from localazure.arm.providers import ProviderRoutes, unknown
 from localazure.arm.request import ArmError, Call, allow
+from localazure.arm.resource_graph import ResourceGraphRoutes
 from localazure.arm.resource_groups import ResourceGroupRoutes
 from localazure.arm.roles import RoleAssignmentRoutes
 from localazure.arm.server import Reply
 
 
-class ArmRoutes(ResourceGroupRoutes, AssociatedResourceRoutes, ExtensionTypeCatalogRoutes, ProviderRoutes,
-                ExtensionRoutes, HubAccessRoutes, ClusterRoutes, RoleAssignmentRoutes, IdentityRoutes, GraphRoutes):
+class ArmRoutes(ResourceGraphRoutes, ResourceGroupRoutes, AssociatedResourceRoutes, ExtensionTypeCatalogRoutes,
+                ProviderRoutes, ExtensionRoutes, HubAccessRoutes, ClusterRoutes, RoleAssignmentRoutes, IdentityRoutes,
+                GraphRoutes):
     """All the families; each one that reads another's resources comes before it (the MRO requires it).
     `SubscriptionRoutes` (subscriptions, tenants, resource groups) comes in through those that live in them."""
 
@@ -41,6 +43,8 @@ class ArmRoutes(ResourceGroupRoutes, AssociatedResourceRoutes, ExtensionTypeCata
                 return self._group_operation_result(call)
             case ["providers", _, "operations"]:
                 return operations_list(call)
+            case ["providers", "microsoft.resourcegraph", "resources"]:
+                return self._resource_graph(call)
             case ["subscriptions", _, "providers"]:
                 return self._provider_list(call)
             case [*_, "providers", "microsoft.authorization", "roleassignments", _]:

@@ -1,13 +1,14 @@
 """The Azure calls the reconciler makes, as protocols; the reconciler's decisions never see an SDK type.
 
-`shared.azure.arm_gateway.ArmGateway`, `shared.azure.graph_gateway.GraphGateway` and
+`shared.azure.arm_gateway.ArmGateway`, `shared.azure.resource_graph.ResourceGraphGateway`,
+`shared.azure.graph_gateway.GraphGateway` and
 `shared.azure.keyvault_gateway.KeyVaultGateway` implement them over the real SDKs,
 `shared.bootstrap.planning` wraps them for dry runs.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from shared.bootstrap.argocd_extension import ExtensionSpec, ExtensionState, VersionPin
 from shared.bootstrap.cluster_facts import ClusterFacts
@@ -58,6 +59,12 @@ class IdentityApi(Protocol):
 
 class AzureApi(ClusterApi, IdentityApi, Protocol):
     """Everything ARM: what `shared.azure.arm_gateway.ArmGateway` implements."""
+
+
+class ResourceGraphApi(Protocol):
+    """Azure Resource Graph: one query over many subscriptions, all its pages (`shared.azure.resource_graph`)."""
+
+    def query(self, query: str, subscriptions: Sequence[str]) -> list[dict[str, Any]]: ...
 
 
 class DirectoryApi(Protocol):

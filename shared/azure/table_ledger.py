@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -21,6 +22,13 @@ _NOT_IN_TABLE_KEYS = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
 def _row_key(key: str) -> str:
     # Table keys may not contain '/'; '|' cannot appear in an ARM id.
     return key.replace("/", "|")
+
+
+def _entity(record: ClusterRecord) -> dict[str, Any]:
+    data = asdict(record)
+    data.pop("etag")
+    return {"PartitionKey": record.key.split("/")[2], "RowKey": _row_key(record.key), "Phase": record.phase,
+            "ClusterId": record.cluster_id, "Record": json.dumps(data)}
 
 
 class TableLedger:
@@ -66,12 +74,18 @@ class TableLedger:
         return ClusterRecord(**fields, etag=entity.metadata["etag"])
 
     def save_cluster(self, record: ClusterRecord) -> ClusterRecord:
-        data = asdict(record)
-        data.pop("etag")
-        entity = {"PartitionKey": record.key.split("/")[2], "RowKey": _row_key(record.key),
-                  "Phase": record.phase, "ClusterId": record.cluster_id, "Record": json.dumps(data)}
-        etag = self._write(self._clusters, entity, record.etag)
+        etag = self._write(self._clusters, _entity(record), record.etag)
         return replace(record, etag=etag)
+
+    def add_clusters(self, records: Sequence[ClusterRecord]) -> None:
+        """New rows in bulk (a fleet restored, or built for `./dev bench sweep`): one transaction per 100 rows of a
+        partition, Table storage's limit."""
+        by_partition: dict[str, list[dict[str, Any]]] = {}
+        for record in records:
+            by_partition.setdefault(record.key.split("/")[2], []).append(_entity(record))
+        for entities in by_partition.values():
+            for start in range(0, len(entities), 100):
+                self._clusters.submit_transaction([("create", e) for e in entities[start:start + 100]])
 
     def get_request(self, request_id: str) -> RequestRecord | None:
         if not request_id or len(request_id) > 1024 or _NOT_IN_TABLE_KEYS.search(request_id):

@@ -49,11 +49,16 @@ def install_seconds(before: ClusterRecord | None, after: ClusterRecord, now: flo
 
 
 def log_sweep(*, clusters: int, enqueued: int, opted_out: int, out_of_scope: int, orphans_reported: int,
-              failed_subscriptions: int) -> None:
-    """The end of one sweep: `succeeded` when every allowed subscription was listed, else `partial`."""
+              failed_subscriptions: int, source: str = "arm", fallback: str | None = None,
+              deferred: str | None = None) -> None:
+    """The end of one sweep: `succeeded` when every allowed subscription was listed, else `partial`; `deferred`
+    when Resource Graph's quota was spent. `source` says where the fleet was read (resource-graph, or arm), and
+    `fallback` why not from Resource Graph."""
     counts = {"clusters": clusters, "enqueued": enqueued, "opted_out": opted_out, "out_of_scope": out_of_scope,
               "orphans_reported": orphans_reported, "failed_subscriptions": failed_subscriptions}
-    outcome = "partial" if failed_subscriptions else "succeeded"
+    outcome = "deferred" if deferred else "partial" if failed_subscriptions else "succeeded"
     log.info("sweep outcome=%s: %d clusters, %d enqueued, %d opted out, %d out of scope, %d orphans reported, "
-             "%d subscriptions failed", outcome, *counts.values(),
-             extra={"record_type": SWEEP, "outcome": outcome, **counts})
+             "%d subscriptions failed; read from %s%s", outcome, *counts.values(), source,
+             f" ({deferred or fallback})" if deferred or fallback else "",
+             extra={"record_type": SWEEP, "outcome": outcome, **counts, "source": source,
+                    "fallback": fallback or "", "deferred": deferred or ""})

@@ -3,10 +3,13 @@
 Event Grid can drop an event (a subscription created before the topic, a dead-lettered delivery, a
 deleted event subscription), and Azure can change under the service (an extension removed or edited
 by hand, a profile file changed by a deployment). The sweep is what catches all of that: run by a
-timer (`SWEEP_SCHEDULE`), it lists the clusters of each allowed subscription, compares them with
-the ledger, and enqueues a message only for a cluster that needs one, on the cluster's session,
-marked as coming from the sweep (so it never overrides an explicit request or an uninstall).
-Identities the service created for clusters that are gone are cleaned up the same way.
+timer (`SWEEP_SCHEDULE`), it reads the fleet of the allowed subscriptions from Azure Resource Graph
+(`shared.pipeline.fleet_view`: a few paged queries, not a read per cluster), compares it with the ledger, and
+enqueues a message only for a cluster that needs one, on the cluster's session, marked as coming from the sweep (so
+it never overrides an explicit request or an uninstall). Identities the service created for clusters that are gone
+are cleaned up the same way. When Resource Graph refuses (no rights, a cloud that does not serve it, an answer it
+cannot give), the sweep falls back to ARM's lists per subscription and a read per cluster, and says so in its
+record; when its quota is spent, the sweep waits for the next timer rather than spend ARM's budget instead.
 """
 from __future__ import annotations
 
@@ -15,18 +18,26 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shared.azure.api import AzureApi, SecretsApi
+from shared.azure.api import AzureApi, ResourceGraphApi, SecretsApi
 from shared.azure.errors import AzureError
 from shared.azure.ledger import ClusterRecord, Ledger
 from shared.azure.outbox import Outbox, OutgoingMessage
-from shared.bootstrap.argocd_extension import EXTENSION_NAME, EXTENSION_TYPE, config_hash
+from shared.bootstrap.argocd_extension import EXTENSION_NAME, EXTENSION_TYPE, ExtensionState, config_hash
 from shared.bootstrap.cluster_ids import ClusterRef, InvalidClusterId, ListedCluster, parse_cluster_id
 from shared.bootstrap.gitops import protected_hash, repository_protected
 from shared.bootstrap.profiles import Profile, ProfileCatalog
 from shared.bootstrap.scope import opted_in, out_of_scope
-from shared.bootstrap.workload_identity import CLUSTER_ID_TAG, CLUSTER_TAG, MANAGED_BY, MANAGED_BY_TAG, cluster_digest
+from shared.bootstrap.workload_identity import (
+    CLUSTER_ID_TAG,
+    CLUSTER_TAG,
+    MANAGED_BY,
+    MANAGED_BY_TAG,
+    ManagedIdentity,
+    cluster_digest,
+)
 from shared.errors import RequestRejected
 from shared.log_context import get_logger
+from shared.pipeline.fleet_view import FleetView, read_fleet
 from shared.pipeline.hub_sweep import HubDrift
 from shared.pipeline.install_request import InstallRequest
 from shared.pipeline.outcome_record import log_sweep
@@ -47,6 +58,9 @@ class SweepReport:
     out_of_scope: int = 0
     orphans_reported: list[str] = field(default_factory=list)  # identities we cannot attribute to a cluster
     failed_subscriptions: dict[str, str] = field(default_factory=dict)
+    source: str = "resource-graph"  # where the fleet was read: resource-graph, or arm (the fallback)
+    fallback: str | None = None  # why Resource Graph was not used (its answer), when the source is arm
+    deferred: str | None = None  # why the sweep did nothing this time (Resource Graph's quota spent)
 
 
 @dataclass
@@ -58,9 +72,11 @@ class Sweeper:
     profiles: ProfileCatalog
     clock: Callable[[], float]
     secrets: SecretsApi | None = None  # Key Vault: a rotated repository secret is re-applied
+    graph: ResourceGraphApi | None = None  # Resource Graph: the fleet in a few queries (None: ARM's lists only)
     last_report: SweepReport = field(default_factory=SweepReport)
     hubs: HubDrift = field(init=False)  # spokes: their registration and role assignments (shared.pipeline.hub_sweep)
     rollouts: Rollouts = field(init=False)  # staged profile changes (shared.pipeline.rollout)
+    view: FleetView | None = field(init=False, default=None)  # this sweep's Resource Graph view (None: ARM's lists)
 
     def __post_init__(self) -> None:
         self.hubs = HubDrift(self.api)
@@ -70,20 +86,40 @@ class Sweeper:
         report = self.last_report = SweepReport()
         self.hubs.reset()
         self.rollouts.reset()
-        records = {r.key: r for r in self.ledger.list_clusters()}
-        for subscription in sorted(self.settings.allowed_subscriptions):
-            try:
-                self._subscription(subscription, records, report)
-            except AzureError as exc:  # one subscription failing (e.g. not onboarded yet) must not stop the others
-                report.failed_subscriptions[subscription] = f"{exc.status} {exc.code}: {exc.message}"
-                log.warning("sweep: subscription %s skipped: %s %s", subscription, exc.code, exc.message)
+        self.view = self._read_view(report)
+        if report.deferred is None:
+            records = {r.key: r for r in self.ledger.list_clusters()}
+            for subscription in sorted(self.settings.allowed_subscriptions):
+                try:
+                    self._subscription(subscription, records, report)
+                except AzureError as exc:  # one subscription failing (e.g. not onboarded) must not stop the others
+                    report.failed_subscriptions[subscription] = f"{exc.status} {exc.code}: {exc.message}"
+                    log.warning("sweep: subscription %s skipped: %s %s", subscription, exc.code, exc.message)
         log_sweep(clusters=report.clusters, enqueued=len(report.enqueued), opted_out=report.opted_out,
                   out_of_scope=report.out_of_scope, orphans_reported=len(report.orphans_reported),
-                  failed_subscriptions=len(report.failed_subscriptions))
+                  failed_subscriptions=len(report.failed_subscriptions), source=report.source,
+                  fallback=report.fallback, deferred=report.deferred)
         return report
 
+    def _read_view(self, report: SweepReport) -> FleetView | None:
+        """Resource Graph's view of the fleet; None (and the reason in the report) when the sweep reads ARM."""
+        if self.graph is None:
+            report.source, report.fallback = "arm", "Resource Graph not configured"
+            return None
+        try:
+            return read_fleet(self.graph, sorted(self.settings.allowed_subscriptions))
+        except AzureError as exc:
+            if exc.status == 429:  # the quota is spent: ARM's listing would cost thousands of reads instead
+                report.deferred = f"Resource Graph throttled ({exc.code}); retry after {exc.retry_after or 0:.0f} s"
+                log.warning("sweep: deferred to the next timer: %s", report.deferred)
+                return None
+            report.source, report.fallback = "arm", f"Resource Graph refused: {exc.status} {exc.code}: {exc.message}"
+            log.warning("sweep: reading ARM per subscription instead; %s", report.fallback)
+            return None
+
     def _subscription(self, subscription: str, records: dict[str, ClusterRecord], report: SweepReport) -> None:
-        listed = self.api.list_clusters(subscription)
+        view = self.view
+        listed = view.clusters.get(subscription.lower(), []) if view else self.api.list_clusters(subscription)
         present = {c.ref.key for c in listed}
         for cluster in listed:
             report.clusters += 1
@@ -97,7 +133,8 @@ class Sweeper:
             if why:
                 self._enqueue(cluster.ref, "bootstrap", why, report)
         for record in records.values():  # the ledger knows resources for a cluster that is gone
-            if record.key.split("/")[2] == subscription and record.key not in present and record.created:
+            if record.key.split("/")[2] == subscription and record.key not in present and record.created and \
+                    self._gone(parse_cluster_id(record.cluster_id)):
                 self._enqueue(parse_cluster_id(record.cluster_id), "uninstall", "cluster is gone", report)
         self._orphaned_identities(subscription, present, records, report)
 
@@ -111,9 +148,7 @@ class Sweeper:
         if record.phase == "waiting":
             return "stuck waiting" if now - record.last_changed > self.settings.stuck_after_seconds else None
         if record.last_error_code == "ArcClusterDisconnected":  # retried when its agents are back, not before
-            facts = self.api.get_cluster(cluster.ref)
-            connected = facts is not None and (facts.connectivity_status or "").lower() == "connected"
-            return "Arc cluster connected again" if connected else None
+            return "Arc cluster connected again" if self._connected(cluster.ref) else None
         if record.last_error_code == "ExtensionNotOwned":  # left alone until it is adopted or removed
             return "the foreign Argo CD extension is gone" if self._read_argocd(cluster.ref) is None else None
         if record.phase in ("failed", "pending", "skipped"):
@@ -132,7 +167,7 @@ class Sweeper:
             drift = self.hubs.why(cluster.ref, record)
             if drift is not None or not hub.own_argocd:
                 return drift
-        ext = self.api.get_extension(cluster.ref, EXTENSION_NAME)
+        ext = self._extension(cluster.ref, record)
         if ext is None:
             return "extension missing"
         if ext.provisioning_state.lower() == "failed":
@@ -158,14 +193,35 @@ class Sweeper:
 
     def _read_argocd(self, cluster: ClusterRef) -> object | None:
         """Any Argo CD extension on the cluster, under whatever name."""
-        found = self.api.list_extensions(cluster)
+        found = self.view.argocd.get(cluster.key, []) if self.view else self.api.list_extensions(cluster)
         return next((e for e in found if e.extension_type.lower() == EXTENSION_TYPE.lower()), None)
+
+    def _extension(self, cluster: ClusterRef, record: ClusterRecord) -> ExtensionState | None:
+        """The service's extension as the view shows it; from ARM without a view, or when the extension holds
+        protected settings (an update by someone else that changed no public setting shows only in systemData's
+        lastModifiedAt, which Resource Graph's rows do not carry)."""
+        if self.view is None or record.protected_hash:
+            return self.api.get_extension(cluster, EXTENSION_NAME)
+        return self.view.extension(cluster.key, EXTENSION_NAME)
+
+    def _connected(self, cluster: ClusterRef) -> bool:
+        if self.view is not None:
+            return self.view.connected(cluster.key)
+        facts = self.api.get_cluster(cluster)
+        return facts is not None and (facts.connectivity_status or "").lower() == "connected"
+
+    def _gone(self, cluster: ClusterRef) -> bool:
+        """Missing from the view or the list: ARM confirms it is gone (Resource Graph lags; an uninstall of a
+        cluster it has not indexed yet would remove Argo CD from a live cluster)."""
+        return self.view is None or self.api.get_cluster(cluster) is None
 
     def _orphaned_identities(self, subscription: str, present: set[str], records: dict[str, ClusterRecord],
                              report: SweepReport) -> None:
         """Identities carrying our tags for a cluster that no longer exists and that the ledger does not know."""
         live = {cluster_digest(key) for key in present} | {cluster_digest(key) for key in records}
-        for identity in self.api.list_identities(subscription):
+        identities: list[ManagedIdentity] = self.view.identities.get(subscription.lower(), []) if self.view \
+            else self.api.list_identities(subscription)
+        for identity in identities:
             tags = identity.tags
             if tags.get(MANAGED_BY_TAG) != MANAGED_BY or tags.get(CLUSTER_TAG) in live:
                 continue
@@ -176,7 +232,7 @@ class Sweeper:
                 log.warning("sweep: identity %s is tagged as ours for a cluster that is gone, but names no cluster "
                             "id; delete it by hand if it is not needed", identity.id)
                 continue
-            if cluster_digest(cluster.key) == tags.get(CLUSTER_TAG):
+            if cluster_digest(cluster.key) == tags.get(CLUSTER_TAG) and self._gone(cluster):
                 self._enqueue(cluster, "uninstall", "cluster is gone; its identity is left", report)
 
     def _enqueue(self, cluster: ClusterRef, action: str, why: str, report: SweepReport) -> None:

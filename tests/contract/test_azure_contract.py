@@ -24,9 +24,11 @@ from azure.core.pipeline.transport import HttpResponse, HttpTransport
 
 from localazure.arm.api_versions import SUPPORTED, addressed_type
 from shared.azure.arm_gateway import ArmGateway
+from shared.azure.resource_graph import RESOURCE_GRAPH_API_VERSION, ResourceGraphGateway
 from shared.bootstrap.argocd_extension import ExtensionSpec, VersionPin
 from shared.bootstrap.cluster_ids import parse_cluster_id
 from shared.bootstrap.workload_identity import FederatedCredential, IdentityRef
+from shared.pipeline.fleet_view import CLUSTERS_QUERY
 from tests.contract.azure_contract import (
     CONTRACT,
     MISSING,
@@ -107,6 +109,13 @@ def _sent_by_the_gateway() -> Iterator[tuple[str, str]]:
                 getattr(gateway, name)(*[cluster if p == "cluster" else ARGUMENTS[p] for p in params])
             assert len(transport.sent) > before, f"{name} sent no request"
             yield from ((name, str(r.url)) for r in transport.sent[before:])
+    graph = ResourceGraphGateway(_Token(), endpoint="https://management.azure.com", retry_backoff=0)
+    graph._options.update(transport=transport, retry_total=0)
+    before = len(transport.sent)
+    with contextlib.suppress(Exception):
+        graph.query(CLUSTERS_QUERY, [SUB])
+    assert len(transport.sent) == before + 1, "the Resource Graph query sent no request"
+    yield ("ResourceGraphGateway.query", str(transport.sent[-1].url))
 
 
 def _type_and_version(url: str) -> tuple[str, str]:
@@ -128,7 +137,17 @@ def test_every_request_the_service_sends_uses_a_published_api_version() -> None:
             wrong.append(f"{method}: {resource_type} at {version} ({url})")
     assert not wrong, "api-versions Microsoft does not publish for the type:\n" + "\n".join(wrong)
     assert {"microsoft.kubernetes/connectedclusters", "microsoft.containerservice/managedclusters",
-            "microsoft.kubernetesconfiguration/locations/extensiontypes/versions"} <= seen
+            "microsoft.kubernetesconfiguration/locations/extensiontypes/versions",
+            "microsoft.resourcegraph/resources"} <= seen
+
+
+def test_resource_graph_versions_the_service_and_its_client_would_send_are_published() -> None:
+    """The pinned version (the newest stable) and azure-mgmt-resourcegraph's own default (sent if the pin went)."""
+    from azure.mgmt.resourcegraph._configuration import ResourceGraphClientConfiguration
+
+    published = published_api_versions()["microsoft.resourcegraph/resources"]
+    default = ResourceGraphClientConfiguration(_Token()).api_version
+    assert RESOURCE_GRAPH_API_VERSION in published and default in published, (default, sorted(published))
 
 
 def test_the_emulator_accepts_only_published_api_versions() -> None:

@@ -39,6 +39,13 @@ def is_graph(path: str) -> bool:
     return path.startswith(("/v1.0/", "/beta/"))
 
 
+def is_resource_graph(path: str) -> bool:
+    """A Resource Graph query (POST /providers/Microsoft.ResourceGraph/resources): it checks no action of its own;
+    it returns the rows of the resources the caller may read (Microsoft's "Permissions in Azure Resource Graph"), so
+    the role's cluster, extension and identity reads cover it, and the local Azure filters its rows by them."""
+    return path.rstrip("/").lower() == "/providers/microsoft.resourcegraph/resources"
+
+
 class UnmappedRequest(ValueError):
     """An ARM request this module cannot map to an RBAC action; the message names it."""
 

@@ -12,7 +12,7 @@ import pytest
 
 from localazure.stack import SUBSCRIPTION, LocalAzure
 from tests.e2e.helpers import replies, send_request
-from tests.infra.arm_actions import UnmappedRequest, is_graph, rbac_action
+from tests.infra.arm_actions import UnmappedRequest, is_graph, is_resource_graph, rbac_action
 from tests.infra.bicep import role_actions
 from tests.infra.conftest import ArmRequestRecorder
 
@@ -54,8 +54,8 @@ def _observed(requests: set[tuple[str, str]]) -> tuple[dict[str, str], list[str]
     actions: dict[str, str] = {}
     unmapped = []
     for method, path in sorted(requests):
-        if is_graph(path):
-            continue  # Microsoft Graph (the SSO application's credentials): Entra permissions, not Azure RBAC
+        if is_graph(path) or is_resource_graph(path):
+            continue  # Microsoft Graph (Entra permissions, not Azure RBAC); Resource Graph (the reads it returns)
         try:
             actions.setdefault(rbac_action(method, path).lower(), f"{method} {path}")
         except UnmappedRequest as exc:
@@ -83,6 +83,7 @@ def test_the_action_map(arm_recorder: ArmRequestRecorder) -> None:
     assert rbac_action("PUT", f"{cluster}/providers/Microsoft.Authorization/roleAssignments/1") == \
         "Microsoft.Authorization/roleAssignments/write"
     assert is_graph("/v1.0/applications/1e84e2d9/federatedIdentityCredentials") and not is_graph(cluster)
+    assert is_resource_graph("/providers/Microsoft.ResourceGraph/resources") and not is_resource_graph(cluster)
     subscription = f"/subscriptions/{SUBSCRIPTION}"
     for method, path in (("POST", f"{cluster}/runCommand"), ("GET", f"{subscription}/resourcegroups"),
                          ("PUT", f"{subscription}/resourceGroups/{RG}/providers/Microsoft.Compute/virtualMachines/vm"),
