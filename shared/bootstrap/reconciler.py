@@ -219,10 +219,12 @@ class Reconciler:
         Reads and refusals first (providers' states, the cluster, the pre-flight checks, the extension and whose
         it is), writes after: a cluster that is refused, or skipped, costs Azure nothing."""
         cluster, profile = job.cluster, job.profile
-        if states is None:
-            states = self.provider_steps.states(cluster.subscription)
-        if not registered(states, cluster.namespace):
+        # Only the cluster's own provider before the cluster: while it is created (or refused), the others' states
+        # change nothing, and they are read once it is ready (on their own schedule: `ProviderCache`).
+        own = states if states is not None else self.provider_steps.states(cluster.subscription, (cluster.namespace,))
+        if not registered(own, cluster.namespace):
             # A cluster cannot be read before its own provider is registered (and none can exist until it is).
+            states = states if states is not None else self.provider_steps.states(cluster.subscription)
             pending = self.provider_steps.register(run, cluster.subscription, states)
             if pending.phase is Phase.WAITING:
                 return pending  # else registered at once (Azure may answer so; a plan assumes it): read on
@@ -249,6 +251,8 @@ class Reconciler:
         waiting = self.preflight.refusals(cluster, profile, facts, run.step)
         if waiting is not None:
             return run.wait("connectivity", waiting, Awaited("connectivity"))
+        if states is None:
+            states = self.provider_steps.states(cluster.subscription)
         # Extensions cannot exist before their provider is registered, and reading them then would register it.
         readable = registered(states, EXTENSIONS_NAMESPACE)
         ext = (self._read_extension(cluster) if isinstance(known, _NotRead) else known) if readable else None
