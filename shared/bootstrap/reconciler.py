@@ -15,6 +15,7 @@ from shared.azure.errors import AzureError
 from shared.azure.hub_batches import HubBatches
 from shared.azure.ledger import NOTHING_OWNED, Owned
 from shared.azure.pacing import paced_pass
+from shared.azure.pass_memory import PassMemory, current_pass
 from shared.bootstrap.adoption import kept_text, legacy_message, patch_step, target_settings
 from shared.bootstrap.argocd_extension import (
     EXTENSION_NAME,
@@ -105,12 +106,14 @@ class Reconciler:
     providers: ProviderCache
     secrets: SecretsApi | None = None  # Key Vault, for profiles whose repository credential lives there
     batches: HubBatches | None = None  # the ledger's hub batches (None: each hub change in a PATCH of its own)
+    memory: PassMemory = field(init=False)  # a throttled pass's reads, for its continuation (per instance)
     identities: IdentitySteps = field(init=False)
     preflight: Preflight = field(init=False)
     hub: HubSteps = field(init=False)  # spokes registered on a hub Argo CD (shared.bootstrap.hub)
     provider_steps: ProviderSteps = field(init=False)
 
     def __post_init__(self) -> None:
+        self.memory = PassMemory(self.providers.clock)
         self.provider_steps = ProviderSteps(self.api, self.providers)
         self.identities = IdentitySteps(self.api, self.directory, self.settings.identity_placement)
         self.preflight = Preflight(self.api, self.settings.identity_placement,
@@ -128,8 +131,11 @@ class Reconciler:
         run = Run()
         run.protected_hash, run.extension_seen = owned.protected_hash, owned.extension_seen
         job = _Job(cluster, profile, may_reinstall, honour_opt_out, adopt, reinstall, owned.created)
-        with paced_pass(cluster.id, "poll" if waiting_on in ("extension", "providers") else "reconcile"):
-            return self._reconcile(run, job, waiting_on)
+        with paced_pass(cluster.id, "poll" if waiting_on in ("extension", "providers") else "reconcile"), \
+                self.memory.pass_of(cluster.id, resume=waiting_on == "throttled") as reads:
+            outcome = self._reconcile(run, job, waiting_on)
+            reads.keep = outcome.waiting_on == "throttled"  # its continuation resumes where it stopped
+            return outcome
 
     def _reconcile(self, run: Run, job: _Job, waiting_on: str | None) -> Outcome:
         cluster = job.cluster
@@ -293,6 +299,11 @@ class Reconciler:
         run.step(f"cluster checked: {capacity_text(facts)}; {ha_reason(profile, facts)}"
                  + (", AKS Automatic: resource requests and limits for every component" if is_automatic(facts)
                     else ""))
+        reads = current_pass()
+        if reads is not None and reads.afresh("extensions") and self._read_extension(cluster) != ext:
+            # A resumed pass's kept read of the extensions is confirmed before the extension is written.
+            return run.wait("azure", "the cluster's extensions changed since they were read; reading all again",
+                            Awaited("azure"))
         return self._extension(run, cluster, spec, ext, may_reinstall=job.may_reinstall, adopting=adopting,
                                reinstall=job.reinstall)
 
