@@ -48,8 +48,10 @@ log = get_logger("argoboot.pacing")
 BucketKey = tuple[str, str]
 KINDS = ("reads", "writes", "deletes", "identity-creates")
 PACED = "RequestsPaced"
-COST_SAMPLES = 16  # complete passes per shape whose median cost a deferred pass of that shape reserves
+COST_SAMPLES = 16  # complete passes per shape whose median cost a pass of that shape is admitted with
 SCARCE_AFTER_429 = 60.0  # seconds after ARM throttled a kind of request during which its budget counts as spent
+RATE_RECOVERY = 1.05  # a bucket's believed refill grows by this factor per request ARM grants (up to the setting)
+RATE_FLOOR = 1 / 1000  # the lowest believed refill, as a share of the setting's
 _KIND_BY_METHOD = {"GET": "reads", "HEAD": "reads", "PUT": "writes", "PATCH": "writes", "POST": "writes",
                    "DELETE": "deletes"}
 
@@ -113,21 +115,25 @@ def arm_request_keys(method: str, url: str) -> tuple[str, tuple[BucketKey, ...]]
 
 @dataclass
 class _Bucket:
-    """`tokens` is what ARM has left minus what is reserved (so it goes negative); at most `burst - reserved`."""
+    """`tokens` is what ARM has left minus what is reserved (so it goes negative); at most `burst - reserved`.
+    `rate` is the refill ARM is believed to grant: the setting's, halved by each round of 429s, and back up by
+    RATE_RECOVERY per request ARM grants (see `Pacer.throttled`)."""
 
     limit: Limit
     tokens: float
     updated: float
+    rate: float
     reserved: int = 0
+    lowered: float = float("-inf")  # when a 429 last halved `rate`
 
     def refill(self, now: float) -> None:
         elapsed = max(0.0, now - self.updated)  # a clock that steps back adds nothing
-        self.tokens = min(self.limit.burst - self.reserved, self.tokens + elapsed * self.limit.per_second)
+        self.tokens = min(self.limit.burst - self.reserved, self.tokens + elapsed * self.rate)
         self.updated = max(self.updated, now)
 
-    def wait(self) -> float:
-        """Seconds until one more token is there."""
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.limit.per_second
+    def wait(self, amount: float = 1.0) -> float:
+        """Seconds until `amount` tokens are there."""
+        return 0.0 if self.tokens >= amount else (amount - self.tokens) / self.rate
 
 
 @dataclass(frozen=True)
@@ -152,11 +158,13 @@ _PASS: ContextVar[_Pass | None] = ContextVar("argoboot_paced_pass", default=None
 
 
 @contextmanager
-def paced_pass(holder: str, shape: str) -> Iterator[None]:
-    """Pace the ARM requests made inside as one pass of `holder` (a cluster's reconcile, which starts over from its
-    first read when it comes back). A pass the pacer defers reserves tokens for what it will send again: every request
-    it made so far, and at least what passes of the same `shape` usually cost. Its continuation then goes through
-    without a second deferral a step later, and tokens it does not use are given back when the pass ends."""
+def paced_pass(holder: str, shape: str | None) -> Iterator[None]:
+    """Pace the ARM requests made inside as one pass of `holder` (a cluster's reconcile). The pass is admitted with
+    what passes of the same `shape` usually cost, taken at its first request, or deferred whole before it sends
+    anything; deferred half-way (it cost more than usual), it reserves the request that waited and the rest of what
+    its shape usually costs. Its continuation then goes through without a second deferral a step later, and tokens
+    it does not use are given back when the pass ends. `shape` None: a pass that resumes one ARM interrupted (its
+    reads are recalled, `shared.azure.pass_memory`), paced per request and not learned from."""
     current = _Pass(holder.lower(), shape)
     token = _PASS.set(current)
     try:
@@ -165,6 +173,14 @@ def paced_pass(holder: str, shape: str) -> Iterator[None]:
         _PASS.reset(token)
         for pacer in current.pacers:
             pacer.settle(current)
+
+
+def grow_pass(shape: str) -> None:
+    """The running pass turned out to be of `shape` (a poll that found the wait over goes on as a whole pass): a
+    deferral from now on reserves the rest of what that shape costs. A pass paced per request stays so."""
+    current = _PASS.get()
+    if current is not None and current.shape is not None:
+        current.shape = shape
 
 
 class Pacer:
@@ -199,6 +215,8 @@ class Pacer:
             if current is not None and self not in current.pacers:
                 current.pacers.append(self)
             wait = self._admit(run.holder, now)
+            if current is not None and not run.made and run.holder not in self._prepaid:
+                wait = max(wait, self._enter(run, tuple(keys), now))
             run.made.update(keys)
             wait = max(wait, self._draw(run, tuple(keys), now))
         if wait > 0:
@@ -219,13 +237,24 @@ class Pacer:
                 self._costs.setdefault(run.shape, deque(maxlen=COST_SAMPLES)).append(costs)
 
     def throttled(self, keys: Sequence[BucketKey], retry_after: float) -> None:
-        """ARM answered 429: no new request from these buckets before `retry_after` seconds."""
+        """ARM answered 429: no new request from these buckets before `retry_after` seconds, and ARM refills them
+        slower than believed (someone else spends from them, or the subscription's limits are lower): their rate is
+        halved, once per `retry_after` (the 429s of requests sent together are one round)."""
         with self._lock:
             now = self._clock()
             for key in keys:
                 self._throttled_at[key] = now
             for bucket in self._refilled(keys, now):
-                bucket.tokens = min(bucket.tokens, 1 - retry_after * bucket.limit.per_second)
+                if now - bucket.lowered >= retry_after:
+                    bucket.rate = max(bucket.limit.per_second * RATE_FLOOR, bucket.rate / 2)
+                    bucket.lowered = now
+                bucket.tokens = min(bucket.tokens, 1 - retry_after * bucket.rate)
+
+    def granted(self, keys: Sequence[BucketKey]) -> None:
+        """ARM answered a request without throttling it: the buckets' believed refill grows back towards the setting."""
+        with self._lock:
+            for bucket in self._refilled(keys, self._clock()):
+                bucket.rate = min(bucket.limit.per_second, bucket.rate * RATE_RECOVERY)
 
     def headroom(self, subscription: str, kind: str = "reads") -> float:
         """The share of the subscription's bucket left (1.0 when not paced; 0 for a while after ARM answered 429,
@@ -263,6 +292,32 @@ class Pacer:
             prepaid[key] += amount
         return max(0.0, wait)
 
+    def _enter(self, run: _Pass, keys: tuple[BucketKey, ...], now: float) -> float:
+        """A pass's first request: take at once what passes of its shape usually cost (its own tokens from then on),
+        or defer the whole pass, reserving that much, when the buckets will not hold it within the max sleep.
+        A shape with no complete pass yet is paced per request."""
+        size = self._size(run.shape, keys)
+        if not size:
+            return 0.0
+        buckets = {key: bucket for key in size for bucket in self._refilled((key,), now)}
+        wait = max((bucket.wait(min(size[key], bucket.limit.burst)) for key, bucket in buckets.items()), default=0.0)
+        if wait > self.max_sleep:
+            wait = self._reserve(run, size, keys, now)
+            log.info("paced %s: reserved a slot in %.1fs", run.holder, wait)
+            raise Paced(keys, wait)
+        prepaid = self._prepaid.setdefault(run.holder, Counter())
+        for key, bucket in buckets.items():
+            amount = min(size[key], bucket.limit.burst)
+            bucket.tokens -= amount
+            prepaid[key] += amount
+        return wait
+
+    def _size(self, shape: str | None, keys: tuple[BucketKey, ...]) -> Counter[BucketKey]:
+        """What a pass of `shape` usually costs in the request's subscription (nothing when it is not known)."""
+        usual = self._usual(shape)
+        subscription = keys[0][0]
+        return Counter({(subscription, kind): count for kind, count in usual.items() if count > 0})
+
     def _draw(self, run: _Pass, keys: tuple[BucketKey, ...], now: float) -> float:
         """Take the request's tokens (its pass's own first); defer the whole pass when a bucket is short too long."""
         prepaid = self._prepaid.get(run.holder, Counter())
@@ -283,22 +338,22 @@ class Pacer:
         return wait
 
     def _defer(self, run: _Pass, keys: tuple[BucketKey, ...], now: float) -> float:
-        """Reserve, for when the pass comes back, the reads it made so far and this request, or what its shape
-        usually costs, whichever is more, per bucket (its writes went: observed, not sent again); the tokens it was
-        let in with count towards it. Returns the seconds until every bucket has them."""
-        amounts = Counter(keys)  # what was sent before is done; the reads that led to it are made again
-        amounts.update({key: count - amounts[key] for key, count in run.made.items() if key[1] == "reads"})
-        subscription = keys[0][0]
-        for kind, usual in self._usual(run.shape).items():
-            key = (subscription, kind)
-            amounts[key] = max(amounts[key], usual)
+        """Reserve, for when the pass comes back, the request that waited and the rest of what its shape usually
+        costs (what it sent went: its writes are observed next time, its reads recalled, `shared.azure.pass_memory`),
+        per bucket; the tokens it was let in with count towards it. Returns the seconds until every bucket has them."""
+        amounts = Counter(keys)
+        for key, usual in self._size(run.shape, keys).items():
+            amounts[key] = max(amounts[key], usual - run.made[key])
+        return self._reserve(run, amounts, keys, now)
+
+    def _reserve(self, run: _Pass, amounts: Counter[BucketKey], keys: tuple[BucketKey, ...], now: float) -> float:
         held = self._prepaid.pop(run.holder, Counter())
         due = now
         reserved: dict[BucketKey, int] = {}
         for key in set(amounts) | set(held):
             for bucket in self._refilled((key,), now):
                 amount, have = min(amounts[key], bucket.limit.burst), held[key]  # ARM's bucket holds no more
-                due = max(due, now + max(0.0, amount - have - bucket.tokens) / bucket.limit.per_second)
+                due = max(due, now + max(0.0, amount - have - bucket.tokens) / bucket.rate)
                 bucket.tokens -= amount - have
                 bucket.reserved += amount
                 if amount:
@@ -333,7 +388,7 @@ class Pacer:
                 continue
             bucket = self._buckets.get(key)
             if bucket is None:
-                bucket = self._buckets[key] = _Bucket(limit, float(limit.burst), now)
+                bucket = self._buckets[key] = _Bucket(limit, float(limit.burst), now, limit.per_second)
             bucket.refill(now)
             buckets.append(bucket)
         return buckets

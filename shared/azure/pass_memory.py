@@ -16,10 +16,9 @@ Why that is safe:
   back after the `Retry-After` or the pacer's slot, seconds to tens of seconds later;
 - a write the pass made forgets the reads it changes (the resource, what is under it, its collection), so the
   continuation reads them again before deciding anything on them;
-- an extension itself (`…/extensions/argocd`, e.g. a hub's, which spokes' registrations PATCH) is never recalled;
-  the cluster's list of extensions may be, and then the reconciler reads it again before it writes the extension
-  (`PassReads.afresh`), and starts over if it changed: ownership and operations in progress are judged on ARM's
-  answer of the moment;
+- another cluster's extension (a hub's, which spokes' registrations PATCH) is never recalled; the cluster's own
+  extensions may be, and then the reconciler reads them again before it writes the extension (`PassReads.afresh`),
+  and starts over if they changed: ownership and operations in progress are judged on ARM's answer of the moment;
 - every other write a resumed pass may make on a recalled read is idempotent (a provider register, the identity,
   federated credential and role assignment PUTs): if the world changed within the bound, the write still converges
   it, and a change to the cluster raises an event whose own pass reads everything;
@@ -38,7 +37,7 @@ from urllib.parse import unquote, urlsplit
 
 RECALL_SECONDS = 60.0  # the oldest read a continuation gets back
 MAX_KEPT = 1000  # clusters whose reads are kept at once (the oldest interrupted pass is dropped first)
-_EXTENSIONS = "extensions"  # …/extensions (a cluster's list) may be recalled; …/extensions/<name> never
+_EXTENSIONS = "extensions"  # the path segment of cluster extensions
 
 
 @dataclass
@@ -46,6 +45,7 @@ class PassReads:
     """The reads of one pass: those recalled from its interrupted predecessor, and those it made itself."""
 
     clock: Callable[[], float]
+    holder: str  # the cluster's id, lower-cased: its own extension may be recalled, another cluster's never
     recalled: dict[str, tuple[float, Any]]  # url -> (when read, the azure-core HttpResponse)
     made: dict[str, tuple[float, Any]] = field(default_factory=dict)
     keep: bool = False  # set by the reconciler when the pass ends throttled
@@ -59,10 +59,17 @@ class PassReads:
         self.served.add(path_of(url))
         return kept[1]
 
-    def afresh(self, last_segment: str) -> bool:
-        """Whether a read whose path ends in `last_segment` was answered from memory; if so, it is forgotten, and
-        the next read of it goes to ARM."""
-        ends = [path for path in self.served if path.rsplit("/", 1)[-1] == last_segment.lower()]
+    def recallable(self, url: str) -> bool:
+        """Whether a GET of `url` may be answered from the kept reads: anything but another cluster's extension
+        (e.g. a hub's, which spokes' registrations PATCH)."""
+        path = path_of(url)
+        segments = path.split("/")
+        return len(segments) < 2 or segments[-2] != _EXTENSIONS or path.startswith(self.holder + "/")
+
+    def afresh(self, collection: str) -> bool:
+        """Whether a read of `collection` (a path's segment: e.g. extensions), or of one of its items, was answered
+        from memory; if so, those are forgotten, and the next reads of them go to ARM."""
+        ends = [path for path in self.served if collection.lower() in path.rsplit("/", 2)[-2:]]
         for path in ends:
             self.served.discard(path)
             for reads in (self.recalled, self.made):
@@ -94,7 +101,7 @@ class PassMemory:
         """Run a pass of `holder` (a cluster id); `resume`: it continues a pass that throttling interrupted."""
         with self._lock:
             kept = self._kept.pop(holder.lower(), {})
-        reads = PassReads(self._clock, kept if resume else {})
+        reads = PassReads(self._clock, holder.lower(), kept if resume else {})
         token = _CURRENT.set(reads)
         try:
             yield reads
@@ -123,9 +130,3 @@ def path_of(url: str) -> str:
 
 def _changed_by(path: str, written: str, parent: str) -> bool:
     return path in (written, parent) or path.startswith(written + "/")
-
-
-def recallable(url: str) -> bool:
-    """Whether a GET of `url` may be answered from a pass's kept reads (never one extension)."""
-    segments = path_of(url).split("/")
-    return len(segments) < 2 or segments[-2] != _EXTENSIONS

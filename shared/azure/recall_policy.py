@@ -10,7 +10,7 @@ from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import ContentDecodePolicy, HTTPPolicy
 
 from shared.azure.errors import AzureError
-from shared.azure.pass_memory import current_pass, path_of, recallable
+from shared.azure.pass_memory import current_pass, path_of
 
 _DECODE = ContentDecodePolicy()
 
@@ -25,7 +25,7 @@ class RecallPolicy(HTTPPolicy[Any, Any]):
             return self.next.send(request)
         method, url = request.http_request.method.upper(), request.http_request.url
         if method in ("GET", "HEAD"):
-            memorable = method == "GET" and recallable(url)
+            memorable = method == "GET" and reads.recallable(url)
             kept = reads.recall(url) if memorable else None
             if kept is not None:
                 answer: PipelineResponse[Any, Any] = PipelineResponse(request.http_request, kept, request.context)

@@ -14,7 +14,7 @@ from shared.azure.api import AzureApi, DirectoryApi, SecretsApi
 from shared.azure.errors import AzureError
 from shared.azure.hub_batches import HubBatches
 from shared.azure.ledger import NOTHING_OWNED, Owned
-from shared.azure.pacing import paced_pass
+from shared.azure.pacing import grow_pass, paced_pass
 from shared.azure.pass_memory import PassMemory, current_pass
 from shared.bootstrap.adoption import kept_text, legacy_message, patch_step, target_settings
 from shared.bootstrap.argocd_extension import (
@@ -123,16 +123,18 @@ class Reconciler:
 
     def reconcile(self, cluster: ClusterRef, profile: Profile, *, may_reinstall: bool, waiting_on: str | None = None,
                   honour_opt_out: bool = False, adopt: bool = False, owned: Owned = NOTHING_OWNED,
-                  reinstall: bool = False) -> Outcome:
+                  reinstall: bool = False, resuming: bool = False) -> Outcome:
         """Run the steps. `may_reinstall`: a Failed extension is installed again (a new request, or attempts
         left under MAX_INSTALL_ATTEMPTS); `honour_opt_out`: skip a cluster tagged out (events and the sweep); `adopt`:
         take over an Argo CD extension the service did not create; `owned`: what the ledger says the service owns;
-        `reinstall`: a 0.0.x extension may be uninstalled (and every Application with it) to install 1.x."""
+        `reinstall`: a 0.0.x extension may be uninstalled (and every Application with it) to install 1.x;
+        `resuming`: the pass continues one that ARM's throttling (or the pacer) interrupted, and gets its reads back."""
         run = Run()
         run.protected_hash, run.extension_seen = owned.protected_hash, owned.extension_seen
         job = _Job(cluster, profile, may_reinstall, honour_opt_out, adopt, reinstall, owned.created)
-        with paced_pass(cluster.id, "poll" if waiting_on in ("extension", "providers") else "reconcile"), \
-                self.memory.pass_of(cluster.id, resume=waiting_on == "throttled") as reads:
+        resuming = resuming or waiting_on == "throttled"
+        with paced_pass(cluster.id, None if resuming else _shape(waiting_on, owned.created)), \
+                self.memory.pass_of(cluster.id, resume=resuming) as reads:
             outcome = self._reconcile(run, job, waiting_on)
             reads.keep = outcome.waiting_on == "throttled"  # its continuation resumes where it stopped
             return outcome
@@ -225,6 +227,7 @@ class Reconciler:
         Reads and refusals first (providers' states, the cluster, the pre-flight checks, the extension and whose
         it is), writes after: a cluster that is refused, or skipped, costs Azure nothing."""
         cluster, profile = job.cluster, job.profile
+        grow_pass(_shape(None, job.created))
         # Only the cluster's own provider before the cluster: while it is created (or refused), the others' states
         # change nothing, and they are read once it is ready (on their own schedule: `ProviderCache`).
         own = states if states is not None else self.provider_steps.states(cluster.subscription, (cluster.namespace,))
@@ -427,6 +430,14 @@ class Reconciler:
         later = " (the root Application follows once Argo CD and its CRDs are installed)" if spec.deferred else ""
         run.step(f"extension {EXTENSION_NAME} ({EXTENSION_TYPE}) {what}: {created.provisioning_state}{later}")
         return run.wait("extension", "waiting for the install to finish", Awaited("install", began=True))
+
+
+def _shape(waiting_on: str | None, created: tuple[str, ...]) -> str:
+    """The kind of pass, which the pacer admits with what its kind usually costs: a poll, a first install (nothing
+    owned yet: reads, then the identity and extension writes), a reconcile."""
+    if waiting_on in ("extension", "providers"):
+        return "poll"
+    return "reconcile" if created else "install"
 
 
 def _in_progress(ext: ExtensionState) -> Awaited:
