@@ -150,6 +150,8 @@ class _Pass:
 
     holder: str
     shape: str | None = None  # what kind of pass (the caller's word): passes of a shape cost alike
+    resumed: bool = False  # it continues a pass ARM interrupted: its reads are recalled, it costs less than its shape
+    kept: int = 0  # reads it made that a continuation gets back (`shared.azure.pass_memory`), not made again
     made: Counter[BucketKey] = field(default_factory=Counter)
     pacers: list[Pacer] = field(default_factory=list)
 
@@ -158,14 +160,15 @@ _PASS: ContextVar[_Pass | None] = ContextVar("argoboot_paced_pass", default=None
 
 
 @contextmanager
-def paced_pass(holder: str, shape: str | None) -> Iterator[None]:
+def paced_pass(holder: str, shape: str, *, resumed: bool = False) -> Iterator[None]:
     """Pace the ARM requests made inside as one pass of `holder` (a cluster's reconcile). The pass is admitted with
     what passes of the same `shape` usually cost, taken at its first request, or deferred whole before it sends
-    anything; deferred half-way (it cost more than usual), it reserves the request that waited and the rest of what
-    its shape usually costs. Its continuation then goes through without a second deferral a step later, and tokens
-    it does not use are given back when the pass ends. `shape` None: a pass that resumes one ARM interrupted (its
-    reads are recalled, `shared.azure.pass_memory`), paced per request and not learned from."""
-    current = _Pass(holder.lower(), shape)
+    anything; deferred half-way (it cost more than usual), it reserves the request that waited and the reads it will
+    make again, or what its shape usually costs, whichever is more. Its continuation then goes through without a
+    second deferral a step later, and tokens it does not use are given back when the pass ends. `resumed`: the pass
+    continues one that ARM or the pacer interrupted (its reads are recalled, `shared.azure.pass_memory`): it comes
+    with its reservation, or is paced per request, and its cost says nothing about its shape's."""
+    current = _Pass(holder.lower(), shape, resumed)
     token = _PASS.set(current)
     try:
         yield
@@ -175,11 +178,18 @@ def paced_pass(holder: str, shape: str | None) -> Iterator[None]:
             pacer.settle(current)
 
 
+def keeps_reads(count: int) -> None:
+    """`count` reads of the running pass are kept for its continuation, which will not make them again."""
+    current = _PASS.get()
+    if current is not None:
+        current.kept = count
+
+
 def grow_pass(shape: str) -> None:
     """The running pass turned out to be of `shape` (a poll that found the wait over goes on as a whole pass): a
-    deferral from now on reserves the rest of what that shape costs. A pass paced per request stays so."""
+    deferral from now on reserves the rest of what that shape costs."""
     current = _PASS.get()
-    if current is not None and current.shape is not None:
+    if current is not None:
         current.shape = shape
 
 
@@ -215,7 +225,7 @@ class Pacer:
             if current is not None and self not in current.pacers:
                 current.pacers.append(self)
             wait = self._admit(run.holder, now)
-            if current is not None and not run.made and run.holder not in self._prepaid:
+            if current is not None and not run.made and not run.resumed and run.holder not in self._prepaid:
                 wait = max(wait, self._enter(run, tuple(keys), now))
             run.made.update(keys)
             wait = max(wait, self._draw(run, tuple(keys), now))
@@ -230,7 +240,7 @@ class Pacer:
             for key, left in self._prepaid.pop(run.holder, Counter()).items():
                 for bucket in self._refilled((key,), now):
                     bucket.tokens += left
-            if run.shape is not None and run.holder not in self._reservations:
+            if run.shape is not None and not run.resumed and run.holder not in self._reservations:
                 costs = Counter[str]()
                 for (_, kind), count in run.made.items():
                     costs[kind] += count
@@ -239,14 +249,17 @@ class Pacer:
     def throttled(self, keys: Sequence[BucketKey], retry_after: float) -> None:
         """ARM answered 429: no new request from these buckets before `retry_after` seconds, and ARM refills them
         slower than believed (someone else spends from them, or the subscription's limits are lower): their rate is
-        halved, once per `retry_after` (the 429s of requests sent together are one round)."""
+        halved, once per `retry_after` (the 429s of requests sent together are one round), but not below a request
+        per `retry_after` + 1 seconds (ARM's Retry-After is the time to its next token, in whole seconds)."""
         with self._lock:
             now = self._clock()
             for key in keys:
                 self._throttled_at[key] = now
             for bucket in self._refilled(keys, now):
                 if now - bucket.lowered >= retry_after:
-                    bucket.rate = max(bucket.limit.per_second * RATE_FLOOR, bucket.rate / 2)
+                    # ARM grants the next one within Retry-After (whole seconds, rounded up): never believed slower
+                    floor = max(bucket.limit.per_second * RATE_FLOOR, 1 / (retry_after + 1))
+                    bucket.rate = max(min(floor, bucket.rate), bucket.rate / 2)
                     bucket.lowered = now
                 bucket.tokens = min(bucket.tokens, 1 - retry_after * bucket.rate)
 
@@ -338,12 +351,16 @@ class Pacer:
         return wait
 
     def _defer(self, run: _Pass, keys: tuple[BucketKey, ...], now: float) -> float:
-        """Reserve, for when the pass comes back, the request that waited and the rest of what its shape usually
-        costs (what it sent went: its writes are observed next time, its reads recalled, `shared.azure.pass_memory`),
-        per bucket; the tokens it was let in with count towards it. Returns the seconds until every bucket has them."""
-        amounts = Counter(keys)
+        """Reserve, for when the pass comes back, the request that waited and the reads it made and will make again
+        (not those it gets back from `shared.azure.pass_memory`: `keeps_reads`; e.g. a poll of the extension), or
+        what its shape usually costs, whichever is more, per bucket; its writes went.
+        The tokens it was let in with count towards it. So a resumed pass always gets further than the last one.
+        Returns the seconds until every bucket has them."""
+        amounts = Counter(keys)  # `made` counts it already
+        amounts.update({key: max(0, count - amounts[key] - run.kept) for key, count in run.made.items()
+                        if key[1] == "reads"})
         for key, usual in self._size(run.shape, keys).items():
-            amounts[key] = max(amounts[key], usual - run.made[key])
+            amounts[key] = max(amounts[key], usual)
         return self._reserve(run, amounts, keys, now)
 
     def _reserve(self, run: _Pass, amounts: Counter[BucketKey], keys: tuple[BucketKey, ...], now: float) -> float:

@@ -45,11 +45,15 @@ class PassReads:
     """The reads of one pass: those recalled from its interrupted predecessor, and those it made itself."""
 
     clock: Callable[[], float]
-    holder: str  # the cluster's id, lower-cased: its own extension may be recalled, another cluster's never
     recalled: dict[str, tuple[float, Any]]  # url -> (when read, the azure-core HttpResponse)
     made: dict[str, tuple[float, Any]] = field(default_factory=dict)
     keep: bool = False  # set by the reconciler when the pass ends throttled
     served: set[str] = field(default_factory=set)  # paths answered without a request
+
+    @property
+    def kept(self) -> int:
+        """How many reads this pass made itself (not got back) that are kept for a continuation."""
+        return sum(1 for url in self.made if path_of(url) not in self.served)
 
     def recall(self, url: str) -> Any | None:
         kept = self.recalled.get(url)
@@ -60,16 +64,15 @@ class PassReads:
         return kept[1]
 
     def recallable(self, url: str) -> bool:
-        """Whether a GET of `url` may be answered from the kept reads: anything but another cluster's extension
-        (e.g. a hub's, which spokes' registrations PATCH)."""
-        path = path_of(url)
-        segments = path.split("/")
-        return len(segments) < 2 or segments[-2] != _EXTENSIONS or path.startswith(self.holder + "/")
+        """Whether a GET of `url` may be answered from the kept reads: anything but an extension by name (the one
+        an extension wait polls, or a hub's, which spokes' registrations PATCH)."""
+        segments = path_of(url).split("/")
+        return len(segments) < 2 or segments[-2] != _EXTENSIONS
 
     def afresh(self, collection: str) -> bool:
-        """Whether a read of `collection` (a path's segment: e.g. extensions), or of one of its items, was answered
-        from memory; if so, those are forgotten, and the next reads of them go to ARM."""
-        ends = [path for path in self.served if collection.lower() in path.rsplit("/", 2)[-2:]]
+        """Whether a read of `collection` (its path's last segment: e.g. extensions) was answered from memory; if so,
+        it is forgotten, and the next read of it goes to ARM."""
+        ends = [path for path in self.served if path.rsplit("/", 1)[-1] == collection.lower()]
         for path in ends:
             self.served.discard(path)
             for reads in (self.recalled, self.made):
@@ -101,7 +104,7 @@ class PassMemory:
         """Run a pass of `holder` (a cluster id); `resume`: it continues a pass that throttling interrupted."""
         with self._lock:
             kept = self._kept.pop(holder.lower(), {})
-        reads = PassReads(self._clock, holder.lower(), kept if resume else {})
+        reads = PassReads(self._clock, kept if resume else {})
         token = _CURRENT.set(reads)
         try:
             yield reads
@@ -109,7 +112,8 @@ class PassMemory:
             _CURRENT.reset(token)
             if reads.keep:
                 now = self._clock()
-                fresh = {url: read for url, read in reads.made.items() if now - read[0] < RECALL_SECONDS}
+                both = {**reads.recalled, **reads.made}  # what it got back and did not use is kept too
+                fresh = {url: read for url, read in both.items() if now - read[0] < RECALL_SECONDS}
                 with self._lock:
                     self._kept[holder.lower()] = fresh
                     while len(self._kept) > MAX_KEPT:

@@ -10,6 +10,7 @@ from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import ContentDecodePolicy, HTTPPolicy
 
 from shared.azure.errors import AzureError
+from shared.azure.pacing import keeps_reads
 from shared.azure.pass_memory import current_pass, path_of
 
 _DECODE = ContentDecodePolicy()
@@ -34,6 +35,7 @@ class RecallPolicy(HTTPPolicy[Any, Any]):
             response = self.next.send(request)
             if memorable and response.http_response.status_code in (200, 404):
                 reads.note(url, response.http_response)
+                keeps_reads(reads.kept)  # the pacer reserves no token for them if the pass is deferred
             return response
         path = path_of(url)
         written = path.rsplit("/", 1)[0] if method == "POST" else path  # a POST acts on its parent (…/register)
@@ -42,10 +44,13 @@ class RecallPolicy(HTTPPolicy[Any, Any]):
         except AzureError as exc:
             if exc.status != 429:  # paced or throttled: not sent, or refused; anything else: maybe done
                 reads.forget(written)
+                keeps_reads(reads.kept)
             raise
         except Exception:
             reads.forget(written)  # whether it went through is unknown
+            keeps_reads(reads.kept)
             raise
         if response.http_response.status_code != 429:  # a throttled write changed nothing
             reads.forget(written)
+        keeps_reads(reads.kept)
         return response

@@ -133,10 +133,11 @@ class Reconciler:
         run.protected_hash, run.extension_seen = owned.protected_hash, owned.extension_seen
         job = _Job(cluster, profile, may_reinstall, honour_opt_out, adopt, reinstall, owned.created)
         resuming = resuming or waiting_on == "throttled"
-        with paced_pass(cluster.id, None if resuming else _shape(waiting_on, owned.created)), \
-                self.memory.pass_of(cluster.id, resume=resuming) as reads:
+        with paced_pass(cluster.id, _shape(waiting_on, owned.created), resumed=resuming), \
+                self.memory.pass_of(cluster.id, resume=resuming or waiting_on == "extension") as reads:
             outcome = self._reconcile(run, job, waiting_on)
-            reads.keep = outcome.waiting_on == "throttled"  # its continuation resumes where it stopped
+            # Kept for the continuation: where throttling stopped it, or the pass that checks the extension's end.
+            reads.keep = outcome.waiting_on in ("throttled", "extension")
             return outcome
 
     def _reconcile(self, run: Run, job: _Job, waiting_on: str | None) -> Outcome:

@@ -153,9 +153,9 @@ READS = (SUB, "reads")
 
 
 def pass_of(p: Pacer, requests: list[tuple[tuple[str, str], ...]], holder: str = "cluster-a",
-            shape: str = "reconcile") -> float | int:
+            shape: str = "reconcile", *, resumed: bool = False) -> float | int:
     """Make the requests in one pass: how many went, or the retry_after of the Paced that ended it."""
-    with paced_pass(holder, shape):
+    with paced_pass(holder, shape, resumed=resumed):
         for sent, keys in enumerate(requests):
             try:
                 p.acquire(f"req {sent}", keys)
@@ -165,13 +165,15 @@ def pass_of(p: Pacer, requests: list[tuple[tuple[str, str], ...]], holder: str =
     return len(requests)
 
 
-def test_a_pass_deferred_half_way_reserves_the_request_that_waited_not_the_reads_it_made() -> None:
+def test_a_pass_deferred_half_way_reserves_the_reads_it_made_and_the_request_that_waited() -> None:
     p, clock, _ = pacer({"reads": Limit(6, 1.0), "writes": Limit(1, 1.0)})
     read, write = (READS,), (WRITES,)
-    assert pass_of(p, [read] * 3 + [write, write], "a") == 1.0  # the second write waits: it alone is reserved
-    assert pass_of(p, [read] * 3, "b") == 3  # a's reads are recalled when it resumes (pass_memory): none held
+    assert pass_of(p, [read] * 3 + [write, write], "a") == 1.0  # the second write waits; 3 reads and 1 write held
+    assert pass_of(p, [read] * 3, "b") == 1.0  # b's reads line up behind a's reservation
     clock.now += 1.0
-    assert pass_of(p, [write], "a", shape=None) == 1  # a resumes at the write, from its own token
+    # a resumes at the write (its reads recalled: the tokens held for them are given back when it ends)
+    assert pass_of(p, [write], "a", resumed=True) == 1
+    assert pass_of(p, [read] * 3, "c", shape="poll") == 3
 
 
 def test_a_pass_is_admitted_with_what_its_shape_usually_costs_and_is_not_starved_half_way() -> None:
