@@ -312,12 +312,15 @@ class Pacer:
         size = self._size(run.shape, keys)
         if not size:
             return 0.0
+        size |= Counter(keys)  # and at least the request itself
         buckets = {key: bucket for key in size for bucket in self._refilled((key,), now)}
-        wait = max((bucket.wait(min(size[key], bucket.limit.burst)) for key, bucket in buckets.items()), default=0.0)
+        waits = {key: bucket.wait(min(size[key], bucket.limit.burst)) for key, bucket in buckets.items()}
+        wait = max(waits.values(), default=0.0)
         if wait > self.max_sleep:
-            wait = self._reserve(run, size, keys, now)
+            short = tuple(key for key in sorted(waits, key=lambda k: KINDS.index(k[1])) if waits[key] > self.max_sleep)
+            wait = self._reserve(run, size, short, now)
             log.info("paced %s: reserved a slot in %.1fs", run.holder, wait)
-            raise Paced(keys, wait)
+            raise Paced(short, wait)  # named by the buckets it waits for
         prepaid = self._prepaid.setdefault(run.holder, Counter())
         for key, bucket in buckets.items():
             amount = min(size[key], bucket.limit.burst)
@@ -353,14 +356,15 @@ class Pacer:
     def _defer(self, run: _Pass, keys: tuple[BucketKey, ...], now: float) -> float:
         """Reserve, for when the pass comes back, the request that waited and the reads it made and will make again
         (not those it gets back from `shared.azure.pass_memory`: `keeps_reads`; e.g. a poll of the extension), or
-        what its shape usually costs, whichever is more, per bucket; its writes went.
+        what its shape usually costs (unless it resumes one: it got part of the way), whichever is more, per bucket;
+        its writes went.
         The tokens it was let in with count towards it. So a resumed pass always gets further than the last one.
         Returns the seconds until every bucket has them."""
         amounts = Counter(keys)  # `made` counts it already
         amounts.update({key: max(0, count - amounts[key] - run.kept) for key, count in run.made.items()
                         if key[1] == "reads"})
-        for key, usual in self._size(run.shape, keys).items():
-            amounts[key] = max(amounts[key], usual)
+        for key, usual in self._size(None if run.resumed else run.shape, keys).items():
+            amounts[key] = max(amounts[key], usual)  # a resumed pass has got part of its way already
         return self._reserve(run, amounts, keys, now)
 
     def _reserve(self, run: _Pass, amounts: Counter[BucketKey], keys: tuple[BucketKey, ...], now: float) -> float:
