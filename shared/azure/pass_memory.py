@@ -16,9 +16,10 @@ Why that is safe:
   back after the `Retry-After` or the pacer's slot, seconds to tens of seconds later;
 - a write the pass made forgets the reads it changes (the resource, what is under it, its collection), so the
   continuation reads them again before deciding anything on them;
-- another cluster's extension (a hub's, which spokes' registrations PATCH) is never recalled; the cluster's own
-  extensions may be, and then the reconciler reads them again before it writes the extension (`PassReads.afresh`),
-  and starts over if they changed: ownership and operations in progress are judged on ARM's answer of the moment;
+- another cluster's extension (a hub's, which spokes' registrations PATCH) is never recalled, nor the cluster's own
+  after a pass that ends waiting on it (the next poll asks ARM); when a resumed pass got the cluster's extensions
+  back, the reconciler reads them again before it writes the extension (`PassReads.afresh`), and starts over if they
+  changed: ownership and operations in progress are judged on ARM's answer of the moment;
 - every other write a resumed pass may make on a recalled read is idempotent (a provider register, the identity,
   federated credential and role assignment PUTs): if the world changed within the bound, the write still converges
   it, and a change to the cluster raises an event whose own pass reads everything;
@@ -47,7 +48,9 @@ class PassReads:
     clock: Callable[[], float]
     recalled: dict[str, tuple[float, Any]]  # url -> (when read, the azure-core HttpResponse)
     made: dict[str, tuple[float, Any]] = field(default_factory=dict)
+    holder: str = ""  # the cluster's id, lower-cased: its own extension may be recalled, another cluster's never
     keep: bool = False  # set by the reconciler when the pass ends throttled
+    keep_polled: bool = True  # False when the pass ends waiting on its extension: the next poll must ask ARM
     served: set[str] = field(default_factory=set)  # paths answered without a request
 
     @property
@@ -64,15 +67,14 @@ class PassReads:
         return kept[1]
 
     def recallable(self, url: str) -> bool:
-        """Whether a GET of `url` may be answered from the kept reads: anything but an extension by name (the one
-        an extension wait polls, or a hub's, which spokes' registrations PATCH)."""
-        segments = path_of(url).split("/")
-        return len(segments) < 2 or segments[-2] != _EXTENSIONS
+        """Whether a GET of `url` may be answered from the kept reads: anything but another cluster's extension (a
+        hub's, which spokes' registrations PATCH)."""
+        return not _polled(url) or path_of(url).startswith(self.holder + "/")
 
     def afresh(self, collection: str) -> bool:
-        """Whether a read of `collection` (its path's last segment: e.g. extensions) was answered from memory; if so,
-        it is forgotten, and the next read of it goes to ARM."""
-        ends = [path for path in self.served if path.rsplit("/", 1)[-1] == collection.lower()]
+        """Whether a read of `collection` (a path's segment: e.g. extensions) or of one of its items was answered from
+        memory; if so, those are forgotten, and the next reads of them go to ARM."""
+        ends = [path for path in self.served if collection.lower() in path.rsplit("/", 2)[-2:]]
         for path in ends:
             self.served.discard(path)
             for reads in (self.recalled, self.made):
@@ -104,7 +106,7 @@ class PassMemory:
         """Run a pass of `holder` (a cluster id); `resume`: it continues a pass that throttling interrupted."""
         with self._lock:
             kept = self._kept.pop(holder.lower(), {})
-        reads = PassReads(self._clock, kept if resume else {})
+        reads = PassReads(self._clock, kept if resume else {}, holder=holder.lower())
         token = _CURRENT.set(reads)
         try:
             yield reads
@@ -113,7 +115,8 @@ class PassMemory:
             if reads.keep:
                 now = self._clock()
                 both = {**reads.recalled, **reads.made}  # what it got back and did not use is kept too
-                fresh = {url: read for url, read in both.items() if now - read[0] < RECALL_SECONDS}
+                fresh = {url: read for url, read in both.items() if now - read[0] < RECALL_SECONDS
+                         and (reads.keep_polled or not _polled(url))}
                 with self._lock:
                     self._kept[holder.lower()] = fresh
                     while len(self._kept) > MAX_KEPT:
@@ -134,3 +137,9 @@ def path_of(url: str) -> str:
 
 def _changed_by(path: str, written: str, parent: str) -> bool:
     return path in (written, parent) or path.startswith(written + "/")
+
+
+def _polled(url: str) -> bool:
+    """An extension by name (…/extensions/argocd): what an extension wait polls."""
+    segments = path_of(url).split("/")
+    return len(segments) >= 2 and segments[-2] == _EXTENSIONS

@@ -138,6 +138,7 @@ class Reconciler:
             outcome = self._reconcile(run, job, waiting_on)
             # Kept for the continuation: where throttling stopped it, or the pass that checks the extension's end.
             reads.keep = outcome.waiting_on in ("throttled", "extension")
+            reads.keep_polled = outcome.waiting_on != "extension"
             return outcome
 
     def _reconcile(self, run: Run, job: _Job, waiting_on: str | None) -> Outcome:
