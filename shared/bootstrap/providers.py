@@ -85,7 +85,7 @@ class ProviderCache:
             self._pending[key] = _Pending(state, since, self._due(since, now))
 
     def _due(self, since: float, now: float) -> float:
-        return now + next_check(elapsed=now - since, cap=self.poll_cap)
+        return now + next_check(elapsed=now - since, cap=self.poll_cap) if self.poll_cap > 0 else now
 
 
 @dataclass
