@@ -91,8 +91,9 @@ def build_services(settings: Settings, *, outbox: Outbox | None = None, api: Azu
             raise SettingsError("app setting ServiceBusConnection__fullyQualifiedNamespace is empty")
         outbox = ServiceBusOutbox(settings.servicebus_namespace, credential)
     reconciler = Reconciler(api=api, directory=directory, settings=settings,
-                            providers=ProviderCache(clock=clock, ttl=settings.provider_cache_seconds), secrets=secrets,
-                            batches=ledger, hub_protection=HubProtection(ledger, profiles, secrets))
+                            providers=ProviderCache(clock=clock, ttl=settings.provider_cache_seconds,
+                                                    poll_cap=settings.provider_poll_seconds),
+                            secrets=secrets, batches=ledger, hub_protection=HubProtection(ledger, profiles, secrets))
     planner = PollPlanner(settings=settings, clock=clock, headroom=pacer.headroom)
     replier = Replier(settings=settings, ledger=ledger, outbox=outbox, clock=clock)
     intake = RequestIntake(settings=settings, outbox=outbox, replier=replier, profiles=profiles)

@@ -105,6 +105,9 @@ class ArmGateway(HubAccess):
             client = self._clients.get((kind, subscription))
             if client is None:
                 options = dict(self._options)
+                from shared.azure.recall_policy import RecallPolicy
+
+                options["per_call_policies"] = [RecallPolicy()]  # a resumed pass's reads (shared.azure.pass_memory)
                 if self._pacer is not None:
                     from shared.azure.pacing_policy import PacingPolicy
 

@@ -48,8 +48,10 @@ log = get_logger("argoboot.pacing")
 BucketKey = tuple[str, str]
 KINDS = ("reads", "writes", "deletes", "identity-creates")
 PACED = "RequestsPaced"
-COST_SAMPLES = 16  # complete passes per shape whose median cost a deferred pass of that shape reserves
+COST_SAMPLES = 16  # complete passes per shape whose median cost a pass of that shape is admitted with
 SCARCE_AFTER_429 = 60.0  # seconds after ARM throttled a kind of request during which its budget counts as spent
+RATE_RECOVERY = 1.05  # a bucket's believed refill grows by this factor per request ARM grants (up to the setting)
+RATE_FLOOR = 1 / 1000  # the lowest believed refill, as a share of the setting's
 _KIND_BY_METHOD = {"GET": "reads", "HEAD": "reads", "PUT": "writes", "PATCH": "writes", "POST": "writes",
                    "DELETE": "deletes"}
 
@@ -113,21 +115,25 @@ def arm_request_keys(method: str, url: str) -> tuple[str, tuple[BucketKey, ...]]
 
 @dataclass
 class _Bucket:
-    """`tokens` is what ARM has left minus what is reserved (so it goes negative); at most `burst - reserved`."""
+    """`tokens` is what ARM has left minus what is reserved (so it goes negative); at most `burst - reserved`.
+    `rate` is the refill ARM is believed to grant: the setting's, halved by each round of 429s, and back up by
+    RATE_RECOVERY per request ARM grants (see `Pacer.throttled`)."""
 
     limit: Limit
     tokens: float
     updated: float
+    rate: float
     reserved: int = 0
+    lowered: float = float("-inf")  # when a 429 last halved `rate`
 
     def refill(self, now: float) -> None:
         elapsed = max(0.0, now - self.updated)  # a clock that steps back adds nothing
-        self.tokens = min(self.limit.burst - self.reserved, self.tokens + elapsed * self.limit.per_second)
+        self.tokens = min(self.limit.burst - self.reserved, self.tokens + elapsed * self.rate)
         self.updated = max(self.updated, now)
 
-    def wait(self) -> float:
-        """Seconds until one more token is there."""
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.limit.per_second
+    def wait(self, amount: float = 1.0) -> float:
+        """Seconds until `amount` tokens are there."""
+        return 0.0 if self.tokens >= amount else (amount - self.tokens) / self.rate
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,8 @@ class _Pass:
 
     holder: str
     shape: str | None = None  # what kind of pass (the caller's word): passes of a shape cost alike
+    resumed: bool = False  # it continues a pass ARM interrupted: its reads are recalled, it costs less than its shape
+    kept: int = 0  # reads it made that a continuation gets back (`shared.azure.pass_memory`), not made again
     made: Counter[BucketKey] = field(default_factory=Counter)
     pacers: list[Pacer] = field(default_factory=list)
 
@@ -152,12 +160,15 @@ _PASS: ContextVar[_Pass | None] = ContextVar("argoboot_paced_pass", default=None
 
 
 @contextmanager
-def paced_pass(holder: str, shape: str) -> Iterator[None]:
-    """Pace the ARM requests made inside as one pass of `holder` (a cluster's reconcile, which starts over from its
-    first read when it comes back). A pass the pacer defers reserves tokens for what it will send again: every request
-    it made so far, and at least what passes of the same `shape` usually cost. Its continuation then goes through
-    without a second deferral a step later, and tokens it does not use are given back when the pass ends."""
-    current = _Pass(holder.lower(), shape)
+def paced_pass(holder: str, shape: str, *, resumed: bool = False) -> Iterator[None]:
+    """Pace the ARM requests made inside as one pass of `holder` (a cluster's reconcile). The pass is admitted with
+    what passes of the same `shape` usually cost, taken at its first request, or deferred whole before it sends
+    anything; deferred half-way (it cost more than usual), it reserves the request that waited and the reads it will
+    make again, or what its shape usually costs, whichever is more. Its continuation then goes through without a
+    second deferral a step later, and tokens it does not use are given back when the pass ends. `resumed`: the pass
+    continues one that ARM or the pacer interrupted (its reads are recalled, `shared.azure.pass_memory`): it comes
+    with its reservation, or is paced per request, and its cost says nothing about its shape's."""
+    current = _Pass(holder.lower(), shape, resumed)
     token = _PASS.set(current)
     try:
         yield
@@ -165,6 +176,21 @@ def paced_pass(holder: str, shape: str) -> Iterator[None]:
         _PASS.reset(token)
         for pacer in current.pacers:
             pacer.settle(current)
+
+
+def keeps_reads(count: int) -> None:
+    """`count` reads of the running pass are kept for its continuation, which will not make them again."""
+    current = _PASS.get()
+    if current is not None:
+        current.kept = count
+
+
+def grow_pass(shape: str) -> None:
+    """The running pass turned out to be of `shape` (a poll that found the wait over goes on as a whole pass): a
+    deferral from now on reserves the rest of what that shape costs."""
+    current = _PASS.get()
+    if current is not None:
+        current.shape = shape
 
 
 class Pacer:
@@ -199,6 +225,8 @@ class Pacer:
             if current is not None and self not in current.pacers:
                 current.pacers.append(self)
             wait = self._admit(run.holder, now)
+            if current is not None and not run.made and not run.resumed and run.holder not in self._prepaid:
+                wait = max(wait, self._enter(run, tuple(keys), now))
             run.made.update(keys)
             wait = max(wait, self._draw(run, tuple(keys), now))
         if wait > 0:
@@ -212,20 +240,34 @@ class Pacer:
             for key, left in self._prepaid.pop(run.holder, Counter()).items():
                 for bucket in self._refilled((key,), now):
                     bucket.tokens += left
-            if run.shape is not None and run.holder not in self._reservations:
+            if run.shape is not None and not run.resumed and run.holder not in self._reservations:
                 costs = Counter[str]()
                 for (_, kind), count in run.made.items():
                     costs[kind] += count
                 self._costs.setdefault(run.shape, deque(maxlen=COST_SAMPLES)).append(costs)
 
     def throttled(self, keys: Sequence[BucketKey], retry_after: float) -> None:
-        """ARM answered 429: no new request from these buckets before `retry_after` seconds."""
+        """ARM answered 429: no new request from these buckets before `retry_after` seconds, and ARM refills them
+        slower than believed (someone else spends from them, or the subscription's limits are lower): their rate is
+        halved, once per `retry_after` (the 429s of requests sent together are one round), but not below a request
+        per `retry_after` + 1 seconds (ARM's Retry-After is the time to its next token, in whole seconds)."""
         with self._lock:
             now = self._clock()
             for key in keys:
                 self._throttled_at[key] = now
             for bucket in self._refilled(keys, now):
-                bucket.tokens = min(bucket.tokens, 1 - retry_after * bucket.limit.per_second)
+                if now - bucket.lowered >= retry_after:
+                    # ARM grants the next one within Retry-After (whole seconds, rounded up): never believed slower
+                    floor = max(bucket.limit.per_second * RATE_FLOOR, 1 / (retry_after + 1))
+                    bucket.rate = max(min(floor, bucket.rate), bucket.rate / 2)
+                    bucket.lowered = now
+                bucket.tokens = min(bucket.tokens, 1 - retry_after * bucket.rate)
+
+    def granted(self, keys: Sequence[BucketKey]) -> None:
+        """ARM answered a request without throttling it: the buckets' believed refill grows back towards the setting."""
+        with self._lock:
+            for bucket in self._refilled(keys, self._clock()):
+                bucket.rate = min(bucket.limit.per_second, bucket.rate * RATE_RECOVERY)
 
     def headroom(self, subscription: str, kind: str = "reads") -> float:
         """The share of the subscription's bucket left (1.0 when not paced; 0 for a while after ARM answered 429,
@@ -263,6 +305,35 @@ class Pacer:
             prepaid[key] += amount
         return max(0.0, wait)
 
+    def _enter(self, run: _Pass, keys: tuple[BucketKey, ...], now: float) -> float:
+        """A pass's first request: take at once what passes of its shape usually cost (its own tokens from then on),
+        or defer the whole pass, reserving that much, when the buckets will not hold it within the max sleep.
+        A shape with no complete pass yet is paced per request."""
+        size = self._size(run.shape, keys)
+        if not size:
+            return 0.0
+        size |= Counter(keys)  # and at least the request itself
+        buckets = {key: bucket for key in size for bucket in self._refilled((key,), now)}
+        waits = {key: bucket.wait(min(size[key], bucket.limit.burst)) for key, bucket in buckets.items()}
+        wait = max(waits.values(), default=0.0)
+        if wait > self.max_sleep:
+            short = tuple(key for key in sorted(waits, key=lambda k: KINDS.index(k[1])) if waits[key] > self.max_sleep)
+            wait = self._reserve(run, size, short, now)
+            log.info("paced %s: reserved a slot in %.1fs", run.holder, wait)
+            raise Paced(short, wait)  # named by the buckets it waits for
+        prepaid = self._prepaid.setdefault(run.holder, Counter())
+        for key, bucket in buckets.items():
+            amount = min(size[key], bucket.limit.burst)
+            bucket.tokens -= amount
+            prepaid[key] += amount
+        return wait
+
+    def _size(self, shape: str | None, keys: tuple[BucketKey, ...]) -> Counter[BucketKey]:
+        """What a pass of `shape` usually costs in the request's subscription (nothing when it is not known)."""
+        usual = self._usual(shape)
+        subscription = keys[0][0]
+        return Counter({(subscription, kind): count for kind, count in usual.items() if count > 0})
+
     def _draw(self, run: _Pass, keys: tuple[BucketKey, ...], now: float) -> float:
         """Take the request's tokens (its pass's own first); defer the whole pass when a bucket is short too long."""
         prepaid = self._prepaid.get(run.holder, Counter())
@@ -283,22 +354,27 @@ class Pacer:
         return wait
 
     def _defer(self, run: _Pass, keys: tuple[BucketKey, ...], now: float) -> float:
-        """Reserve, for when the pass comes back, the reads it made so far and this request, or what its shape
-        usually costs, whichever is more, per bucket (its writes went: observed, not sent again); the tokens it was
-        let in with count towards it. Returns the seconds until every bucket has them."""
-        amounts = Counter(keys)  # what was sent before is done; the reads that led to it are made again
-        amounts.update({key: count - amounts[key] for key, count in run.made.items() if key[1] == "reads"})
-        subscription = keys[0][0]
-        for kind, usual in self._usual(run.shape).items():
-            key = (subscription, kind)
-            amounts[key] = max(amounts[key], usual)
+        """Reserve, for when the pass comes back, the request that waited and the reads it made and will make again
+        (not those it gets back from `shared.azure.pass_memory`: `keeps_reads`; e.g. a poll of the extension), or
+        what its shape usually costs (unless it resumes one: it got part of the way), whichever is more, per bucket;
+        its writes went.
+        The tokens it was let in with count towards it. So a resumed pass always gets further than the last one.
+        Returns the seconds until every bucket has them."""
+        amounts = Counter(keys)  # `made` counts it already
+        amounts.update({key: max(0, count - amounts[key] - run.kept) for key, count in run.made.items()
+                        if key[1] == "reads"})
+        for key, usual in self._size(None if run.resumed else run.shape, keys).items():
+            amounts[key] = max(amounts[key], usual)  # a resumed pass has got part of its way already
+        return self._reserve(run, amounts, keys, now)
+
+    def _reserve(self, run: _Pass, amounts: Counter[BucketKey], keys: tuple[BucketKey, ...], now: float) -> float:
         held = self._prepaid.pop(run.holder, Counter())
         due = now
         reserved: dict[BucketKey, int] = {}
         for key in set(amounts) | set(held):
             for bucket in self._refilled((key,), now):
                 amount, have = min(amounts[key], bucket.limit.burst), held[key]  # ARM's bucket holds no more
-                due = max(due, now + max(0.0, amount - have - bucket.tokens) / bucket.limit.per_second)
+                due = max(due, now + max(0.0, amount - have - bucket.tokens) / bucket.rate)
                 bucket.tokens -= amount - have
                 bucket.reserved += amount
                 if amount:
@@ -333,7 +409,7 @@ class Pacer:
                 continue
             bucket = self._buckets.get(key)
             if bucket is None:
-                bucket = self._buckets[key] = _Bucket(limit, float(limit.burst), now)
+                bucket = self._buckets[key] = _Bucket(limit, float(limit.burst), now, limit.per_second)
             bucket.refill(now)
             buckets.append(bucket)
         return buckets

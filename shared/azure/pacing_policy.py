@@ -3,9 +3,10 @@ of an ARM request and tells it what ARM answered.
 
 `shared.azure.arm_gateway.ArmGateway` puts one in every ARM client it builds, right after azure-core's RetryPolicy,
 so each attempt is paced and each reply seen. ARM's remaining-requests headers lower the pacer's buckets; a 429 empties
-them until its Retry-After. A Retry-After up to `ARM_PACE_MAX_SLEEP_SECONDS` is left to azure-core, which sleeps
-it and retries (at most 3 times); a longer one is not slept: it is raised at once as the `AzureError` ARM sent
-(status 429, with `retry_after`), which the reconciler turns into a WAITING outcome and a continuation.
+them until its Retry-After and halves their believed refill, which each request ARM grants raises again. A
+Retry-After up to `ARM_PACE_MAX_SLEEP_SECONDS` is left to azure-core, which sleeps it and retries (at most 3 times);
+a longer one is not slept: it is raised at once as the `AzureError` ARM sent (status 429, with `retry_after`), which
+the reconciler turns into a WAITING outcome and a continuation.
 """
 from __future__ import annotations
 
@@ -40,7 +41,9 @@ class PacingPolicy(HTTPPolicy[Any, Any]):
             if remaining is not None and remaining.isdigit():
                 self._pacer.remaining(key, int(remaining))
         retry_after = _retry_after(reply.headers)
-        if reply.status_code == 429 and retry_after is not None:
+        if reply.status_code != 429:
+            self._pacer.granted(keys)
+        elif retry_after is not None:
             self._pacer.throttled(keys, retry_after)
             if retry_after > self._pacer.max_sleep:
                 raise _throttled(reply, retry_after)

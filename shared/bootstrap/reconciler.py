@@ -14,7 +14,8 @@ from shared.azure.api import AzureApi, DirectoryApi, SecretsApi
 from shared.azure.errors import AzureError
 from shared.azure.hub_batches import HubBatches
 from shared.azure.ledger import NOTHING_OWNED, Owned
-from shared.azure.pacing import paced_pass
+from shared.azure.pacing import grow_pass, paced_pass
+from shared.azure.pass_memory import PassMemory, current_pass
 from shared.bootstrap.adoption import kept_text, legacy_message, patch_step, target_settings
 from shared.bootstrap.argocd_extension import (
     EXTENSION_NAME,
@@ -108,12 +109,14 @@ class Reconciler:
     secrets: SecretsApi | None = None  # Key Vault, for profiles whose repository credential lives there
     batches: HubBatches | None = None  # the ledger's hub batches (None: each hub change in a PATCH of its own)
     hub_protection: HubProtection | None = None  # a hub's protected settings in spokes' PATCHes on it
+    memory: PassMemory = field(init=False)  # a throttled pass's reads, for its continuation (per instance)
     identities: IdentitySteps = field(init=False)
     preflight: Preflight = field(init=False)
     hub: HubSteps = field(init=False)  # spokes registered on a hub Argo CD (shared.bootstrap.hub)
     provider_steps: ProviderSteps = field(init=False)
 
     def __post_init__(self) -> None:
+        self.memory = PassMemory(self.providers.clock)
         self.provider_steps = ProviderSteps(self.api, self.providers)
         self.identities = IdentitySteps(self.api, self.directory, self.settings.identity_placement)
         self.preflight = Preflight(self.api, self.settings.identity_placement,
@@ -123,16 +126,23 @@ class Reconciler:
 
     def reconcile(self, cluster: ClusterRef, profile: Profile, *, may_reinstall: bool, waiting_on: str | None = None,
                   honour_opt_out: bool = False, adopt: bool = False, owned: Owned = NOTHING_OWNED,
-                  reinstall: bool = False) -> Outcome:
+                  reinstall: bool = False, resuming: bool = False) -> Outcome:
         """Run the steps. `may_reinstall`: a Failed extension is installed again (a new request, or attempts
         left under MAX_INSTALL_ATTEMPTS); `honour_opt_out`: skip a cluster tagged out (events and the sweep); `adopt`:
         take over an Argo CD extension the service did not create; `owned`: what the ledger says the service owns;
-        `reinstall`: a 0.0.x extension may be uninstalled (and every Application with it) to install 1.x."""
+        `reinstall`: a 0.0.x extension may be uninstalled (and every Application with it) to install 1.x;
+        `resuming`: the pass continues one that ARM's throttling (or the pacer) interrupted, and gets its reads back."""
         run = Run()
         run.protected_hash, run.extension_seen = owned.protected_hash, owned.extension_seen
         job = _Job(cluster, profile, may_reinstall, honour_opt_out, adopt, reinstall, owned.created)
-        with paced_pass(cluster.id, "poll" if waiting_on in ("extension", "providers") else "reconcile"):
-            return self._reconcile(run, job, waiting_on)
+        resuming = resuming or waiting_on == "throttled"
+        with paced_pass(cluster.id, _shape(waiting_on, owned.created), resumed=resuming), \
+                self.memory.pass_of(cluster.id, resume=resuming or waiting_on == "extension") as reads:
+            outcome = self._reconcile(run, job, waiting_on)
+            # Kept for the continuation: where throttling stopped it, or the pass that checks the extension's end.
+            reads.keep = outcome.waiting_on in ("throttled", "extension")
+            reads.keep_polled = outcome.waiting_on != "extension"
+            return outcome
 
     def _reconcile(self, run: Run, job: _Job, waiting_on: str | None) -> Outcome:
         cluster = job.cluster
@@ -222,10 +232,13 @@ class Reconciler:
         Reads and refusals first (providers' states, the cluster, the pre-flight checks, the extension and whose
         it is), writes after: a cluster that is refused, or skipped, costs Azure nothing."""
         cluster, profile = job.cluster, job.profile
-        if states is None:
-            states = self.provider_steps.states(cluster.subscription)
-        if not registered(states, cluster.namespace):
+        grow_pass(_shape(None, job.created))
+        # Only the cluster's own provider before the cluster: while it is created (or refused), the others' states
+        # change nothing, and they are read once it is ready (on their own schedule: `ProviderCache`).
+        own = states if states is not None else self.provider_steps.states(cluster.subscription, (cluster.namespace,))
+        if not registered(own, cluster.namespace):
             # A cluster cannot be read before its own provider is registered (and none can exist until it is).
+            states = states if states is not None else self.provider_steps.states(cluster.subscription)
             pending = self.provider_steps.register(run, cluster.subscription, states)
             if pending.phase is Phase.WAITING:
                 return pending  # else registered at once (Azure may answer so; a plan assumes it): read on
@@ -252,6 +265,8 @@ class Reconciler:
         waiting = self.preflight.refusals(cluster, profile, facts, run.step)
         if waiting is not None:
             return run.wait("connectivity", waiting, Awaited("connectivity"))
+        if states is None:
+            states = self.provider_steps.states(cluster.subscription)
         # Extensions cannot exist before their provider is registered, and reading them then would register it.
         readable = registered(states, EXTENSIONS_NAMESPACE)
         ext = (self._read_extension(cluster) if isinstance(known, _NotRead) else known) if readable else None
@@ -292,6 +307,11 @@ class Reconciler:
         run.step(f"cluster checked: {capacity_text(facts)}; {ha_reason(profile, facts)}"
                  + (", AKS Automatic: resource requests and limits for every component" if is_automatic(facts)
                     else ""))
+        reads = current_pass()
+        if reads is not None and reads.afresh("extensions") and self._read_extension(cluster) != ext:
+            # A resumed pass's kept read of the extensions is confirmed before the extension is written.
+            return run.wait("azure", "the cluster's extensions changed since they were read; reading all again",
+                            Awaited("azure"))
         return self._extension(run, cluster, spec, ext, may_reinstall=job.may_reinstall, adopting=adopting,
                                reinstall=job.reinstall)
 
@@ -403,6 +423,14 @@ class Reconciler:
         later = " (the root Application follows once Argo CD and its CRDs are installed)" if spec.deferred else ""
         run.step(f"extension {EXTENSION_NAME} ({EXTENSION_TYPE}) {what}: {created.provisioning_state}{later}")
         return run.wait("extension", "waiting for the install to finish", Awaited("install", began=True))
+
+
+def _shape(waiting_on: str | None, created: tuple[str, ...]) -> str:
+    """The kind of pass, which the pacer admits with what its kind usually costs: a poll, a first install (nothing
+    owned yet: reads, then the identity and extension writes), a reconcile."""
+    if waiting_on in ("extension", "providers"):
+        return "poll"
+    return "reconcile" if created else "install"
 
 
 def _in_progress(ext: ExtensionState) -> Awaited:

@@ -177,7 +177,8 @@ class RequestProcessor:
                 request.cluster, profile, may_reinstall=attempts < self.settings.max_install_attempts,
                 waiting_on=waiting_on, honour_opt_out=not _on_request(decision, msg, record),
                 adopt=decision.explicit and request.adopt, owned=owned,
-                reinstall=decision.explicit and request.reinstall)
+                reinstall=decision.explicit and request.reinstall,
+                resuming=live and record is not None and record.waiting_on == "throttled")
         else:
             outcome = self.reconciler.remove(request.cluster, owned.created,
                                              adopt=decision.explicit and request.adopt)

@@ -111,9 +111,10 @@ def test_a_cluster_still_creating_is_checked_from_its_created_at_and_never_past_
 QUICK, SLOW = "Microsoft.Kubernetes", "Microsoft.KubernetesConfiguration"
 
 
-def test_namespaces_registering_together_are_one_wait_read_at_every_check(local_azure: LocalAzure) -> None:
-    """Two namespaces register together: both are read at each check of the one wait, whose clock runs on when the
-    quicker one is done, until the slower one is."""
+def test_namespaces_registering_together_are_one_wait_read_one_at_a_time(local_azure: LocalAzure) -> None:
+    """Two namespaces register together: one wait, whose clock runs on when the quicker one is done, until the slower
+    one is. While the first is registering, the other is not read (the run waits anyway, issue 28): from the check
+    that finds the first done, it is read at each check."""
     az = local_azure
     took = {QUICK: 45.0, SLOW: 120.0}
     cap = az.services.settings.provider_poll_seconds
@@ -124,13 +125,15 @@ def test_namespaces_registering_together_are_one_wait_read_at_every_check(local_
     az.deliver_event(event)
     az.drain()
     assert record(az, event["data"]["resourceUri"]).phase == "succeeded"
-    for namespace, seconds in took.items():
+    quick_done = doubling(cap, took[QUICK])[-1]
+    expected = {QUICK: doubling(cap, took[QUICK]), SLOW: [t for t in doubling(cap, took[SLOW]) if t >= quick_done]}
+    for namespace in took:
         provider = f"/subscriptions/{SUBSCRIPTION}/providers/{namespace}".lower()
         [register] = [r.started for r in az.arm.requests
                       if r.method == "POST" and r.path.lower() == f"{provider}/register"]
         reads = [r.started - register for r in az.arm.requests if r.method == "GET" and r.path.lower() == provider
                  and r.started > register]
-        assert reads == pytest.approx(doubling(cap, seconds), abs=1e-3), (namespace, reads)
+        assert reads == pytest.approx(expected[namespace], abs=1e-3), (namespace, reads)
 
 
 def test_a_create_is_timed_from_arms_created_at(local_azure: LocalAzure) -> None:

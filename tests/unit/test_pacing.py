@@ -1,6 +1,8 @@
 """Token-bucket pacing of ARM requests, on an injected clock: bursts, refill, reservations, ARM's own word."""
 from __future__ import annotations
 
+import contextvars
+
 import pytest
 
 from shared.azure.pacing import ARM_LIMITS, Limit, Paced, Pacer, arm_request_keys, paced_pass
@@ -151,9 +153,9 @@ READS = (SUB, "reads")
 
 
 def pass_of(p: Pacer, requests: list[tuple[tuple[str, str], ...]], holder: str = "cluster-a",
-            shape: str = "reconcile") -> float | int:
+            shape: str = "reconcile", *, resumed: bool = False) -> float | int:
     """Make the requests in one pass: how many went, or the retry_after of the Paced that ended it."""
-    with paced_pass(holder, shape):
+    with paced_pass(holder, shape, resumed=resumed):
         for sent, keys in enumerate(requests):
             try:
                 p.acquire(f"req {sent}", keys)
@@ -163,31 +165,69 @@ def pass_of(p: Pacer, requests: list[tuple[tuple[str, str], ...]], holder: str =
     return len(requests)
 
 
-def test_a_deferred_pass_reserves_for_the_reads_it_will_make_again_and_the_request_that_waited() -> None:
+def test_a_pass_deferred_half_way_reserves_the_reads_it_made_and_the_request_that_waited() -> None:
     p, clock, _ = pacer({"reads": Limit(6, 1.0), "writes": Limit(1, 1.0)})
     read, write = (READS,), (WRITES,)
     assert pass_of(p, [read] * 3 + [write, write], "a") == 1.0  # the second write waits; 3 reads and 1 write held
     assert pass_of(p, [read] * 3, "b") == 1.0  # b's reads line up behind a's reservation
     clock.now += 1.0
-    assert pass_of(p, [read] * 3 + [write], "a") == 4  # a, back on time (its first write done): its own tokens
+    # a resumes at the write (its reads recalled: the tokens held for them are given back when it ends)
+    assert pass_of(p, [write], "a", resumed=True) == 1
+    assert pass_of(p, [read] * 3, "c", shape="poll") == 3
 
 
-def test_a_pass_gives_back_the_reserved_tokens_it_did_not_use() -> None:
-    p, clock, _ = pacer({"reads": Limit(4, 1.0)})
-    assert pass_of(p, [(READS,)] * 2, "z") == 2
-    assert pass_of(p, [(READS,)] * 4, "a") == pytest.approx(3.0)  # reserves the 2 reads it sent and the 3rd
-    clock.now += 3.0
-    assert pass_of(p, [(READS,)], "a") == 1  # it went another way this time: one read of the three
-    assert pass_of(p, [(READS,)] * 2, "b") == 2  # the two it left are b's at once
-    assert pass_of(p, [(READS,)], "c", shape="poll") == 1.0  # and the bucket had no more
+def test_a_pass_is_admitted_with_what_its_shape_usually_costs_and_is_not_starved_half_way() -> None:
+    p, clock, _ = pacer({"reads": Limit(12, 1.0)})
+    for holder in ("x", "y"):
+        assert pass_of(p, [(READS,)] * 4, holder, shape="install") == 4  # an install costs 4 reads
+    with paced_pass("a", "install"):
+        p.acquire("GET /cluster", (READS,))  # admitted: the 4 left are a's now
+        # Someone else (a request of no pass) finds the bucket empty, and is deferred behind a's tokens...
+        assert contextvars.Context().run(wait_of, p, "GET /other", (READS,)) == 1.0
+        for _ in range(3):
+            p.acquire("GET /more", (READS,))  # ...while a's other reads go, however scarce the bucket is
+    clock.now += 1.0
+    assert wait_of(p, "GET /other", (READS,)) == 0
 
 
-def test_a_reservation_never_holds_more_than_the_bucket() -> None:
-    p, clock, _ = pacer({"reads": Limit(2, 1.0)})
-    assert pass_of(p, [(READS,)] * 5, "a") == pytest.approx(2.0)  # 3 made, but ARM's bucket holds 2 at most
+def test_a_pass_that_the_buckets_cannot_hold_now_is_deferred_whole_before_it_sends_anything() -> None:
+    p, clock, _ = pacer({"reads": Limit(10, 1.0)})
+    for holder in ("x", "y"):
+        assert pass_of(p, [(READS,)] * 4, holder, shape="install") == 4
+    assert pass_of(p, [(READS,)] * 4, "a", shape="install") == 2.0  # 2 left, 4 needed: deferred at its first read
+    assert pass_of(p, [(READS,)], "b", shape="poll") == 3.0  # a newcomer waits behind a's reservation
     clock.now += 2.0
-    assert pass_of(p, [(READS,)] * 2, "a") == 2
-    assert pass_of(p, [(READS,)], "b", shape="poll") == 1.0  # the slot held 2, not 3: nothing left over
+    assert pass_of(p, [(READS,)] * 4, "a", shape="install") == 4  # back in time for the whole pass
+
+
+def test_an_admission_never_holds_more_than_the_bucket() -> None:
+    p, clock, slept = pacer({"reads": Limit(2, 1.0)}, max_sleep=10.0)
+    assert pass_of(p, [(READS,)] * 5, "x", shape="install") == 5  # slept for 3 reads: a complete pass of 5
+    clock.now += slept[-1]  # the bucket is empty again
+    assert pass_of(p, [(READS,)] * 2, "a", shape="install") == 2
+    assert slept[-1] == pytest.approx(2.0)  # admitted once the bucket held its 2 (never 5: ARM's holds no more)
+
+
+def test_a_pass_gives_back_the_tokens_it_was_admitted_with_and_did_not_use() -> None:
+    p, _, _ = pacer({"reads": Limit(8, 1.0)})
+    assert pass_of(p, [(READS,)] * 3, "x", shape="install") == 3
+    assert pass_of(p, [(READS,)], "a", shape="install") == 1  # admitted with 3, used 1
+    assert pass_of(p, [(READS,)] * 4, "b", shape="poll") == 4  # the 2 it left are there at once
+
+
+def test_arms_429s_halve_the_believed_refill_once_a_round_and_granted_requests_raise_it_back() -> None:
+    p, clock, slept = pacer({"reads": Limit(10, 8.0)}, max_sleep=100.0)
+    p.throttled((READS,), 1.0)
+    p.throttled((READS,), 1.0)  # sent together: one round, one halving (8/s -> 4/s)
+    assert wait_of(p, "GET /a", (READS,)) == 0 and slept[-1] == pytest.approx(1.0)  # one token in Retry-After
+    clock.now += 1.0
+    p.throttled((READS,), 1.0)  # a new round: 2/s
+    assert wait_of(p, "GET /b", (READS,)) == 0 and slept[-1] == pytest.approx(1.0)  # 2 tokens short at 2/s
+    clock.now += 1.0
+    for _ in range(15):
+        p.granted((READS,))
+    assert wait_of(p, "GET /c", (READS,)) == 0
+    assert slept[-1] == pytest.approx(1 / (2 * 1.05 ** 15))  # back up by 5 % per granted request
 
 
 def test_a_deferred_pass_reserves_at_least_what_its_shape_usually_costs() -> None:
