@@ -99,7 +99,7 @@ def install_request_from(data: dict[str, Any], *, message_id: str | None) -> Ins
                               "profile), which is the platform team's to decide, and a message on this queue cannot "
                               f"prove who sent it: run `argoboot {action.replace('-', ' ')} PROFILE`, or send it to "
                               "the service's internal work queue (Send granted by Azure RBAC), or POST "
-                              "/api/rollouts/PROFILE/resume|abort with the host's admin key (docs/integration.md, "
+                              "/api/rollouts/PROFILE/resume|abort with the host's master key (docs/integration.md, "
                               "the trust boundary)")
     if action not in ACTIONS:
         raise RequestRejected("UnknownAction", f"action is {shown(action)}; supported: {', '.join(ACTIONS)}")
