@@ -1,4 +1,5 @@
-"""HTTP status API (auth level FUNCTION, read-only): what the ledger knows of clusters and requests.
+"""HTTP status API (auth level FUNCTION, read-only) and the rollout actions (auth level ADMIN): what the ledger knows
+of clusters, requests and rollouts; resume or abort a rollout.
 
 In Azure the app sits behind App Service authentication (infra/modules/status-auth.bicep): only callers with an
 Entra ID token for the status API reach it, and with STATUS_API_ROLE set (`Status.Read`) every route also checks
@@ -10,6 +11,8 @@ Routes, under the host's `/api` prefix:
   GET clusters/subscriptions/{subscription}/{*rest}    one cluster: `/api/clusters` + its ARM id, any casing
   GET requests/{requestId}                             one request
   GET rollouts[/{profile}]                             staged profile rollouts: wave, halt, failed clusters
+  POST rollouts/{profile}/resume|abort                 the operator's actions: the host's master key only (ADMIN),
+                                                       the rollout afterwards; 404 none, 409 completed
 The one-cluster route starts with the literal `subscriptions` so that it never overlaps the list route:
 the Functions host picks among overlapping routes by function name, not by specificity. Records are
 rendered by `shared.pipeline.status_view`, which copies named fields only.
@@ -30,6 +33,7 @@ from shared.bootstrap.names import PROFILE_NAME_RULE, REQUEST_ID_RULE, is_profil
 from shared.bootstrap.outcome import Phase
 from shared.errors import RequestRejected
 from shared.pipeline.hub_view import spokes_of
+from shared.pipeline.rollout_request import act
 from shared.pipeline.status_view import cluster_summary, cluster_view, request_view, rollout_view
 from shared.services import services
 from shared.telemetry import start_telemetry
@@ -150,6 +154,30 @@ def status_rollout(req: func.HttpRequest) -> func.HttpResponse:
     if state is None:
         return _error(404, "RolloutNotFound", f"no rollout of profile {name!r}: the service has applied no version "
                       "of it yet")
+    return _json(200, _rollout(state))
+
+
+@bp.function_name("rollout_action")
+@bp.route(route="rollouts/{profile}/{action}", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+def rollout_action(req: func.HttpRequest) -> func.HttpResponse:
+    """Resume or abort a rollout. ADMIN: the host's master key, not the function key the reads take (and, in Azure,
+    the status API's app role as well), because it acts on every cluster of the profile."""
+    start_telemetry()
+    if (refusal := _refused(req)) is not None:
+        return refusal
+    name, action = req.route_params.get("profile", ""), req.route_params.get("action", "")
+    if not is_profile_name(name):
+        return _error(400, "InvalidProfile", f"{shown(name)} is not a profile name ({PROFILE_NAME_RULE})")
+    if action not in ("resume", "abort"):
+        return _error(404, "UnknownRolloutAction", f"{shown(action)} is not a rollout action: POST "
+                      f"/api/rollouts/{name}/resume or /api/rollouts/{name}/abort")
+    who = req.headers.get("x-ms-client-principal-name")  # App Service authentication's, stripped from callers
+    by = f"POST /api/rollouts/{name}/{action}" + (f" ({echo(who)[:100]})" if who else "")
+    try:
+        state = act(services().ledger.rollouts, name, "resume" if action == "resume" else "abort", by,
+                    services().processor.clock)
+    except RequestRejected as exc:
+        return _error(404 if exc.reason == "RolloutNotFound" else 409, exc.reason, exc.description)
     return _json(200, _rollout(state))
 
 

@@ -1,10 +1,12 @@
 """Service Bus queue trigger on the internal work queue (sessions: one per cluster): runs the reconciler.
 
-Only the app sends to this queue: requests forwarded by `handlers.install_requests`, Event Grid's cluster events,
-the sweep's and the continuations' messages, each on the session the service derives from the cluster id. So one
+The app sends to this queue: requests forwarded by `handlers.install_requests`, Event Grid's cluster events, the
+sweep's and the continuations' messages, each on the session the service derives from the cluster id. So one
 cluster's work runs one message at a time whatever session a requester picked, and the `argoboot*` properties read
-here are the service's own. Waits are continued by scheduled messages, so every message is completed unless it is
-refused. Settlement (automatic completion off): `handlers.settlement.settle`.
+here are the service's own. Besides the app, only the platform team's groups granted Send here (infra:
+`rolloutOperatorPrincipalIds`) post, their rollout actions, on session `rollout-<profile>`. Waits are continued by
+scheduled messages, so every message is completed unless it is refused. Settlement (automatic completion off):
+`handlers.settlement.settle`.
 """
 from __future__ import annotations
 

@@ -69,6 +69,9 @@ param replyEntityNames array = []
 @description('Principal ids of the services that may post install requests (Data Sender on the request queue only).')
 param requestSenderPrincipalIds array = []
 
+@description('Optional: group ids that may send rollout actions to the internal work queue (Data Sender on it only).')
+param rolloutOperatorPrincipalIds array = []
+
 @minLength(1)
 @maxLength(50)
 @description('Prefix of the ledger tables <prefix>clusters and <prefix>requests: letters and digits, starting with a letter.')
@@ -220,6 +223,7 @@ module serviceBus 'modules/servicebus.bicep' = {
     repliesQueueName: repliesQueueName
     replyEntityNames: replyEntityNames
     requestSenderPrincipalIds: requestSenderPrincipalIds
+    rolloutOperatorPrincipalIds: rolloutOperatorPrincipalIds
     logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
     appPrincipalId: identities.outputs.appPrincipalId
     operatorPrincipalId: operatorPrincipalId

@@ -1,12 +1,16 @@
 """Calls the function app's functions the way the Functions host would, with real `azure.functions` inputs.
 
 The real host cannot be installed offline; this indexes the app with `app.get_functions()` (the
-same validation the worker runs) and decodes Event Grid payloads with the binding's own converter.
+same validation the worker runs) and decodes Event Grid payloads with the binding's own converter. HTTP routes
+check keys as the host does (learn.microsoft.com/azure/azure-functions/function-keys-how-to, "Authorization
+level"): `function` wants a function key or the master key, `admin` the master key only, in `x-functions-key` or
+`?code=`; otherwise 401. The keys are made per host, never written anywhere.
 """
 from __future__ import annotations
 
 import json
 import re
+import secrets
 from typing import Any
 from urllib.parse import unquote, urlencode
 
@@ -23,9 +27,11 @@ class FunctionsHost:
 
     def __init__(self, app: Any) -> None:
         self.functions = {f.get_function_name(): f for f in app.get_functions()}  # get_functions() only once
-        self.routes = [(name, _route_pattern(b["route"]), {m.upper() for m in b.get("methods") or ()})
+        self.routes = [(name, _route_pattern(b["route"]), {m.upper() for m in b.get("methods") or ()},
+                        str(b.get("authLevel", "function")).lower())
                        for name, f in sorted(self.functions.items())
                        for b in json.loads(f.get_function_json())["bindings"] if b["type"] == "httpTrigger"]
+        self.keys = {"function": secrets.token_urlsafe(32), "master": secrets.token_urlsafe(32)}
 
     def call(self, name: str, *args: Any) -> Any:
         return self.functions[name].get_user_function()(*args)
@@ -46,9 +52,11 @@ class FunctionsHost:
         and methods match (the host orders overlapping routes by name, not by specificity); 404 when none."""
         prefix = f"/{ROUTE_PREFIX}"
         if path.startswith(prefix + "/"):
-            for name, pattern, methods in self.routes:
+            for name, pattern, methods, level in self.routes:
                 found = pattern.fullmatch(path[len(prefix):])
                 if found and (not methods or method.upper() in methods):
+                    if not self._authorized(level, headers, params):
+                        return func.HttpResponse(status_code=401)
                     route_params = {k: unquote(v) for k, v in found.groupdict(default="").items()}
                     url = f"http://localhost{path}" + (f"?{urlencode(params)}" if params else "")
                     response: func.HttpResponse = self.call(name, func.HttpRequest(
@@ -56,6 +64,12 @@ class FunctionsHost:
                         headers=headers or {}))
                     return response
         return func.HttpResponse(status_code=404)
+
+    def _authorized(self, level: str, headers: dict[str, str] | None, params: dict[str, str] | None) -> bool:
+        given = {k.lower(): v for k, v in (headers or {}).items()}.get("x-functions-key") or (params or {}).get("code")
+        allowed = {"anonymous": None, "function": (self.keys["function"], self.keys["master"]),
+                   "admin": (self.keys["master"],)}.get(level, ())
+        return allowed is None or (given is not None and any(secrets.compare_digest(given, k) for k in allowed))
 
 
 def _route_pattern(template: str) -> re.Pattern[str]:

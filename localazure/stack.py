@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from localazure.arm.emulator import ArmEmulator
 from localazure.azurite import Azurite
@@ -145,10 +145,12 @@ class LocalAzure:
         return self.host.deliver_event(event)
 
     def http(self, method: str, path: str, params: dict[str, str] | None = None,
-             headers: dict[str, str] | None = None) -> Any:
-        """Call the app's HTTP functions by URL path (e.g. `/api/clusters`), as the host routes them."""
+             headers: dict[str, str] | None = None, *, key: Literal["function", "master"] | None = "function") -> Any:
+        """Call the app's HTTP functions by URL path (e.g. `/api/clusters`), as the host routes them, with the host's
+        function key (`key="master"`: its master key; None: no key)."""
         assert self.host is not None
-        return self.host.http(method, path, params, headers)
+        keyed = headers if key is None else {"x-functions-key": self.host.keys[key], **(headers or {})}
+        return self.host.http(method, path, params, keyed)
 
     def functions(self) -> dict[str, Callable[[Any], None]]:
         """The queue functions by queue, as the host listens: the request queue's intake, then the work queue's."""

@@ -30,6 +30,10 @@ def test_functions_index_with_the_bindings_the_host_reads() -> None:
         "status_request": http_get("requests/{requestId}"),
         "status_rollouts": http_get("rollouts"),
         "status_rollout": http_get("rollouts/{profile}"),
+        # Resume and abort: the master key only (ADMIN), stricter than the reads' function keys.
+        "rollout_action": [{"direction": "IN", "type": "httpTrigger", "name": "req", "methods": ["POST"],
+                            "authLevel": "ADMIN", "route": "rollouts/{profile}/{action}"},
+                           {"direction": "OUT", "type": "http", "name": "$return"}],
         "purge_requests": [{"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "0 30 3 * * *",
                             "runOnStartup": False, "useMonitor": True}],
         "sweep": [{"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "%SWEEP_SCHEDULE%",

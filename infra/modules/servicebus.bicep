@@ -18,6 +18,8 @@ param requestSenderPrincipalIds array = []
 @description('Optional: a person or group that may send requests and read replies and dead letters. Empty: nobody.')
 param operatorPrincipalId string = ''
 param operatorPrincipalType string = 'User'
+@description('Optional: groups that may send rollout-status|resume|abort to the internal work queue (Data Sender on it). Empty: nobody but the app.')
+param rolloutOperatorPrincipalIds array = []
 
 var dataReceiver = '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
 var dataSender = '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
@@ -181,6 +183,21 @@ resource operatorSendAccess 'Microsoft.Authorization/roleAssignments@2022-04-01'
       roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleId)
       principalId: operatorPrincipalId
       principalType: operatorPrincipalType
+    }
+  }
+]
+
+// Rollout operators: Data Sender on the work queue, the boundary Azure enforces for rollout-resume and -abort (the
+// request queue refuses them: anyone with Send there could write one). They can send any work item there too; grant
+// it to the platform team only (docs/rollouts.md).
+resource rolloutOperatorAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for principalId in rolloutOperatorPrincipalIds: {
+    name: guid(workQueue.id, principalId, dataSender)
+    scope: workQueue
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', dataSender)
+      principalId: principalId
+      principalType: 'Group'
     }
   }
 ]

@@ -24,7 +24,8 @@ from shared.untrusted import echo, shown
 
 SCHEMA_VERSION = 1
 ACTIONS = ("bootstrap", "update", "uninstall")
-OPERATOR_ACTIONS = ("rollout-resume", "rollout-abort")  # refused here by name: `argoboot rollout` does them
+# Refused here by name: the operator's, read from the internal work queue only (`shared.pipeline.rollout_request`).
+OPERATOR_ACTIONS = ("rollout-status", "rollout-resume", "rollout-abort")
 _FIELDS = {"schemaVersion", "action", "clusterResourceId", "profile", "overrides", "requestId", "adopt",
            "reinstall"}
 
@@ -57,23 +58,49 @@ class InstallRequest:
 
 def parse_install_request(body: bytes, *, message_id: str | None) -> InstallRequest:
     """Parse a message body; raise RequestRejected with a reason and a description naming the field."""
+    return install_request_from(load_object(body), message_id=message_id)
+
+
+def load_object(body: bytes) -> dict[str, Any]:
+    """The body's JSON object (the size, depth and encoding limits of `load_json`)."""
     data = load_json(body)
     if not isinstance(data, dict):
         raise RequestRejected("InvalidJson", f"the body is a JSON {type(data).__name__}; send a JSON object")
-    unknown = sorted(set(data) - _FIELDS)
+    return data
+
+
+def check_envelope(data: dict[str, Any], fields: set[str], what: str) -> None:
+    """Only the fields of `what` (e.g. "schema v1"), and schemaVersion 1: the same for every kind of request."""
+    unknown = sorted(set(data) - fields)
     if unknown:
-        raise RequestRejected("UnknownField", f"field(s) {echo(', '.join(unknown))} are not part of schema v1; "
-                              f"allowed: {', '.join(sorted(_FIELDS))}")
+        raise RequestRejected("UnknownField", f"field(s) {echo(', '.join(unknown))} are not part of {what}; "
+                              f"allowed: {', '.join(sorted(fields))}")
     version = data.get("schemaVersion")
     if version != SCHEMA_VERSION or isinstance(version, bool):
         raise RequestRejected("UnsupportedSchemaVersion",
                               f"schemaVersion is {shown(version)}; this service reads schemaVersion {SCHEMA_VERSION}")
+
+
+def request_id_of(data: dict[str, Any], message_id: str | None) -> str:
+    """The body's requestId, or one derived from the message id; of the request-id grammar."""
+    request_id = data.get("requestId", message_request_id(message_id) if message_id else None)
+    if not is_request_id(request_id):
+        raise RequestRejected("InvalidRequestId", f"requestId {shown(request_id)} must be {REQUEST_ID_RULE} (or omit "
+                              "it to use the message id)")
+    return request_id
+
+
+def install_request_from(data: dict[str, Any], *, message_id: str | None) -> InstallRequest:
+    """An install request from a body's object; the operator's rollout actions are refused by name."""
+    check_envelope(data, _FIELDS, "schema v1")
     action = data.get("action")
     if action in OPERATOR_ACTIONS:
-        raise RequestRejected("OperatorActionNotAllowed", f"{action} acts on every cluster of a profile, which is the "
-                              "platform team's to decide, and a message on this queue cannot prove who sent it: run "
-                              f"`argoboot {action.replace('-', ' ')} PROFILE` with access to the service's ledger "
-                              "(docs/integration.md, the trust boundary)")
+        raise RequestRejected("OperatorActionNotAllowed", f"{action} acts on a profile's rollout (every cluster of the "
+                              "profile), which is the platform team's to decide, and a message on this queue cannot "
+                              f"prove who sent it: run `argoboot {action.replace('-', ' ')} PROFILE`, or send it to "
+                              "the service's internal work queue (Send granted by Azure RBAC), or POST "
+                              "/api/rollouts/PROFILE/resume|abort with the host's master key (docs/integration.md, "
+                              "the trust boundary)")
     if action not in ACTIONS:
         raise RequestRejected("UnknownAction", f"action is {shown(action)}; supported: {', '.join(ACTIONS)}")
     raw_id = data.get("clusterResourceId")
@@ -94,10 +121,7 @@ def parse_install_request(body: bytes, *, message_id: str | None) -> InstallRequ
         raise RequestRejected("InvalidOverride", "overrides must be an object shaped like a profile, e.g. "
                               '{"rbac": {"policyCsv": "..."}}, with keys among ' + ", ".join(PROFILE_KEYS)
                               + "; the profile lists what may be overridden")
-    request_id = data.get("requestId", message_request_id(message_id) if message_id else None)
-    if not is_request_id(request_id):
-        raise RequestRejected("InvalidRequestId", f"requestId {shown(request_id)} must be {REQUEST_ID_RULE} (or omit "
-                              "it to use the message id)")
+    request_id = request_id_of(data, message_id)
     adopt = data.get("adopt", False)
     if not isinstance(adopt, bool):
         raise RequestRejected("InvalidAdopt", f"adopt is {shown(adopt)}; send true to take over an Argo CD extension "

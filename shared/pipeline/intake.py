@@ -5,9 +5,10 @@ The public queue is the trust boundary. Other teams hold `Azure Service Bus Data
 so whatever they set (any session id, any `argoboot*` application property, any ReplyTo) arrives here and goes no
 further: a request that passes validation is re-sent by the app, with a body it wrote from the parsed request, on
 the session the service derives from the cluster id (so one cluster's work is serialised whatever session the sender
-chose), with no property of the sender's. Only the app can send to the work queue, so the properties events, the
-sweep and continuations carry there (`shared.pipeline.processing`) cannot be forged. The sender's message id,
-CorrelationId, ReplyTo and ReplyToSessionId travel with the forwarded request for the reply.
+chose), with no property of the sender's. Only the app (and the platform team's rollout operators, if the deployment
+names them) can send to the work queue, so the properties events, the sweep and continuations carry there
+(`shared.pipeline.processing`) cannot be forged. The sender's message id, CorrelationId, ReplyTo and
+ReplyToSessionId travel with the forwarded request for the reply.
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """What the work queue's handler does with one message: validate, reconcile, record, continue or reply.
 
 Called by `handlers.work_items` with a plain `InboundMessage` (no azure.functions types here). Only the app sends to
-the work queue (requests forwarded by `shared.pipeline.intake`, events, the sweep, continuations), so the
+the work queue (requests forwarded by `shared.pipeline.intake`, events, the sweep, continuations), besides the
+operators granted Send on it for rollout actions (`shared.pipeline.rollout_request`), so the
 `argoboot*` properties read here carry the service's own authority; times read from them are still bounded to a
 window around now. Per-cluster ordering comes from the work queue's sessions (one per cluster, the id the service
 derives); the ledger coalesces concurrent waits so that however many requests arrive for one cluster, one
@@ -26,11 +27,12 @@ from shared.bootstrap.reconciler import Reconciler
 from shared.bootstrap.scope import out_of_scope
 from shared.errors import RequestRejected
 from shared.log_context import add_log_ids, get_logger, log_scope
-from shared.pipeline.install_request import InstallRequest, parse_install_request
+from shared.pipeline.install_request import InstallRequest
 from shared.pipeline.intent import Decision, Remembered, Source, bounded_time, decide
 from shared.pipeline.outcome_record import install_seconds, log_run
 from shared.pipeline.replies import Replier, ReplyAddress, result_body
 from shared.pipeline.rollout import Rollouts
+from shared.pipeline.rollout_request import RolloutActions, RolloutRequest, parse_work_item
 from shared.settings import Settings
 from shared.telemetry import span
 
@@ -128,9 +130,11 @@ class RequestProcessor:
     planner: PollPlanner
     replier: Replier
     rollouts: Rollouts = field(init=False)  # staged profile changes: which version a run applies
+    rollout_actions: RolloutActions = field(init=False)  # the operator's rollout-status|resume|abort messages
 
     def __post_init__(self) -> None:
         self.rollouts = Rollouts(self.ledger.rollouts, self.profiles, self.clock, self.ledger.get_cluster)
+        self.rollout_actions = RolloutActions(self.ledger, self.profiles, self.replier, self.clock)
 
     def process(self, msg: InboundMessage) -> Settlement:
         """Handle one install-request message; raise only for failures worth a redelivery (ledger/bus down).
@@ -150,7 +154,12 @@ class RequestProcessor:
 
     def _process(self, msg: InboundMessage) -> Settlement:
         try:
-            request = parse_install_request(msg.body, message_id=msg.message_id)
+            item = parse_work_item(msg.body, message_id=msg.message_id)
+            if isinstance(item, RolloutRequest):  # an operator's (Send on this queue is theirs and the app's only)
+                self.rollout_actions.handle(item, message_id=msg.message_id, session_id=msg.session_id,
+                                            reply_to=msg.reply_to, reply_to_session_id=msg.reply_to_session_id)
+                return Settlement()
+            request = item
             add_log_ids(cluster_id=request.cluster.key, request_id=request.request_id)
             refusal = out_of_scope(request.cluster, self.settings)
             if refusal is not None:

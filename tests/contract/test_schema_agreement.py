@@ -27,6 +27,7 @@ from shared.bootstrap.names import PROFILE_NAME_PATTERN, REQUEST_ID_PATTERN
 from shared.bootstrap.profiles import PROFILE_KEYS
 from shared.errors import RequestRejected
 from shared.pipeline.install_request import ACTIONS, parse_install_request
+from shared.pipeline.rollout_request import parse_work_item
 
 
 def schema_accepts(body: Any) -> bool:
@@ -122,6 +123,18 @@ def assert_agree(body: Any) -> None:
 @given(body=near_misses())
 def test_schema_and_parser_agree_on_near_misses(body: dict[str, Any]) -> None:
     assert_agree(body)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.one_of(valid_bodies, near_misses()))
+def test_what_the_public_queue_forwards_is_never_a_rollout_action(body: dict[str, Any]) -> None:
+    """The intake forwards `to_body()` of what it parsed; the work queue reads that back as the same install request,
+    never as an operator's rollout action (those are the work queue's, behind Azure's Send right on it)."""
+    try:
+        request = parse_install_request(json.dumps(body).encode(), message_id="m-1")
+    except RequestRejected:
+        return
+    assert parse_work_item(json.dumps(request.to_body()).encode(), message_id="m-2") == request
 
 
 @pytest.mark.parametrize("group", ["rg-café", "rg-cafe\u0301", "グループ", "rg-\u0660"])

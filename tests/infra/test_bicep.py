@@ -263,8 +263,18 @@ def test_app_owns_its_two_queues_for_target_based_scaling_and_sends_only_to_repl
     text = servicebus.read_text()
     loops = {name: r["config"] for name, r in parse(servicebus)["resources"].items()
              if r["type"] == "Microsoft.Authorization/roleAssignments" and "loop_type" in r["config"]}
-    assert set(loops) == {"appOtherReplyAccess", "requestSenderAccess", "operatorAccess", "operatorSendAccess"}, text
+    assert set(loops) == {"appOtherReplyAccess", "requestSenderAccess", "operatorAccess", "operatorSendAccess",
+                          "rolloutOperatorAccess"}, text
     assert "scope: installQueue" in text.split("resource requestSenderAccess")[1].split("]")[0]  # senders: one queue
+    # Rollout operators: Data Sender (the built-in id), on the work queue only, and nobody unless the deployment
+    # names them (the boundary rollout-resume and -abort rely on; the request queue refuses them).
+    rollout = loops["rolloutOperatorAccess"]["config"]
+    assert loops["rolloutOperatorAccess"]["loop_type"]["detail"]["array_name"] == "rolloutOperatorPrincipalIds"
+    assert rollout["scope"] == "workQueue"
+    role = rollout["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
+    assert SERVICE_BUS_ROLES[variables[role]] == "Azure Service Bus Data Sender"
+    assert parse(servicebus)["parameters"]["rolloutOperatorPrincipalIds"]["default"] == []
+    assert "rolloutOperatorPrincipalIds: rolloutOperatorPrincipalIds" in MAIN.read_text()
 
 
 def test_the_status_api_is_behind_entra_id_and_needs_its_app_role() -> None:
