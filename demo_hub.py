@@ -4,7 +4,8 @@ Everything goes through the production path (events, the work queue, the real SD
 the hub is bootstrapped with a hub profile (workload identity for its controller and server), then two clusters
 appear with the spokes profile as the default. Printed: each cluster's steps, the cluster Secret the hub's chart
 renders for the spoke (its CA, and no token: the kubeconfig's token is never kept), the hub identity's role
-assignment on the spoke, and the ineligible cluster's refusal with the `az aks update` that fixes it.
+assignment on the spoke; last, each cluster's outcome: the ineligible one refused with the `az aks update` that
+fixes it. Exits as `argoboot` does on the registered spoke's outcome (0 when it is registered).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import shutil
 
 import yaml
 
+from argoboot_cli.exit_codes import MEANING, for_outcome
 from benchmarks.hub import HUB_GROUP, profiles_dir
 from localazure.arm import argocd_chart
 from localazure.arm.subscriptions import REGISTERED
@@ -29,8 +31,17 @@ def _steps(az: LocalAzure, cluster_id: str) -> None:
     print(f"  {cluster_id.rsplit('/', 1)[-1]}: {record.phase}")
     for entry in record.history:
         print(f"    - {entry['step']}")
-    if record.last_error_code:
-        print(f"    error {record.last_error_code}: {record.last_error_message}")
+
+
+def _outcome(az: LocalAzure, cluster_id: str) -> int:
+    """One line of the closing block: the cluster, what it ended in, and the exit code `argoboot` would give."""
+    record = az.services.ledger.get_cluster(cluster_id.lower())
+    phase, error = (record.phase, record.last_error_code) if record else ("unknown", None)
+    code = for_outcome(phase, error)
+    said = f"{MEANING[code].split(':')[0].split(',')[0]}: {error}: {record.last_error_message}" \
+        if error and record else phase
+    print(f"  {cluster_id.rsplit('/', 1)[-1]:<11} {said} (exit {int(code)})")
+    return int(code)
 
 
 def main() -> int:
@@ -73,8 +84,11 @@ def main() -> int:
                   f"{sum(t in blob for t in tokens)}")
             patches = az.arm.count("PATCH", r"/aks-hub/providers/.*/extensions/argocd$")
             print(f"hub PATCHes: {patches} (the hub's own root settings, if any, and the spokes' batch)")
-            record = az.services.ledger.get_cluster(spoke_id.lower())
-            return 0 if record is not None and record.phase == "succeeded" else 1
+            print("\noutcome:")
+            _outcome(az, hub_id)
+            code = _outcome(az, spoke_id)
+            _outcome(az, bad["data"]["resourceUri"])
+            return code
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 

@@ -1,9 +1,7 @@
 """The `argoboot` console script: parse the command line, run one command, map what went wrong to an exit code.
 
-Exit codes (`argoboot_cli.exit_codes.Exit`): 0 success, 1 the bootstrap failed (or would fail),
-2 bad input or configuration, 3 not found, 4 Azure / ledger / queue / local Azure unreachable or
-the credential refused, 5 still in progress when the command stopped following, 130 interrupted,
-141 stdout closed early.
+Exit codes: `argoboot_cli.exit_codes` (done 0, failed 1, bad arguments 2, not found 3, Azure unreachable 4,
+still waiting 5, refused 6, skipped 7, interrupted 130, stdout closed 141); `argoboot --help` lists them.
 """
 from __future__ import annotations
 
@@ -13,7 +11,7 @@ import os
 import sys
 
 from argoboot_cli.commands import emulator, plan, rollout, run, status, submit
-from argoboot_cli.exit_codes import CliError, Exit
+from argoboot_cli.exit_codes import EXIT_CODES_HELP, CliError, Exit, HelpFormatter
 from argoboot_cli.output import Output
 
 
@@ -26,8 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="argoboot", description="Bootstrap Argo CD on AKS and Arc clusters: run, plan, submit, status, "
         "rollout.",
-        epilog="exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 Azure unreachable or credential refused, "
-        "5 still in progress, 130 interrupted, 141 stdout closed early")
+        epilog=EXIT_CODES_HELP, formatter_class=HelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (run, plan, submit, status, rollout, emulator):
         module.register(commands, common)

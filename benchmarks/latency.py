@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from argoboot_cli.commands.run import follow, passes
 from argoboot_cli.output import Output
 from argoboot_cli.progress import Progress
-from benchmarks import trade_off
+from benchmarks import poll_plot, trade_off
 from benchmarks.other_waits import CREATES, KINDS, REPLICATION, UNINSTALL
 from benchmarks.wait_figures import (
     ARRIVAL_GAP,
@@ -86,9 +86,12 @@ def _cluster(i: int) -> tuple[str, str, str]:
     return subscription_of(i), REGIONS[i % len(REGIONS)], PROFILES[(i // len(REGIONS)) % 2 == 0]
 
 
-def measure(requests: list[LoggedRequest], durations: RecordedDurations) -> tuple[Waits, Waits]:
-    """Registrations and installs: when Azure was done, when a GET first saw it, and the GETs until then."""
-    registrations, installs = Waits(), Waits()
+#: One wait as the request log shows it: its kind, when it began (the POST or PUT), when Azure was done, the GETs after.
+Wait = tuple[str, float, float, list[LoggedRequest]]
+
+
+def waits_of(requests: list[LoggedRequest], durations: RecordedDurations) -> Iterator[Wait]:
+    """Each registration and install: when it began, when Azure was done, and the GETs of it that followed."""
     gets: dict[str, list[LoggedRequest]] = {}
     for r in requests:
         if r.method == "GET":
@@ -99,12 +102,20 @@ def measure(requests: list[LoggedRequest], durations: RecordedDurations) -> tupl
             subscription, namespace = path.split("/")[2], path.split("/")[4]
             seconds = durations.registrations.pop((subscription, namespace), None)
             if seconds is not None:
-                registrations.add(r.started, r.started + seconds,
-                                  [g for g in gets.get(path[:-len("/register")], []) if g.started > r.started])
+                yield ("registration", r.started, r.started + seconds,
+                       [g for g in gets.get(path[:-len("/register")], []) if g.started > r.started])
         elif r.method == "PUT" and r.status == 201 and path.endswith("/extensions/argocd"):
             seconds = durations.installs.pop(path, None)
             if seconds is not None:
-                installs.add(r.started, r.started + seconds, [g for g in gets.get(path, []) if g.started > r.started])
+                yield ("install", r.started, r.started + seconds,
+                       [g for g in gets.get(path, []) if g.started > r.started])
+
+
+def measure(requests: list[LoggedRequest], durations: RecordedDurations) -> tuple[Waits, Waits]:
+    """Registrations and installs: when Azure was done, when a GET first saw it, and the GETs until then."""
+    registrations, installs = Waits(), Waits()
+    for kind, began, done, gets in waits_of(requests, durations):
+        (registrations if kind == "registration" else installs).add(began, done, gets)
     return registrations, installs
 
 
@@ -130,6 +141,12 @@ def _add_clusters(az: LocalAzure, clusters: int) -> list[str]:
 
 def queue_path(azurite: Azurite, clusters: int, seed: int, sigma: float, fixed: bool) -> tuple[Waits, Waits]:
     """Requests through the queue; the continuations carry the waits."""
+    return measure(*queue_run(azurite, clusters, seed, sigma, fixed))
+
+
+def queue_run(azurite: Azurite, clusters: int, seed: int, sigma: float,
+              fixed: bool) -> tuple[list[LoggedRequest], RecordedDurations]:
+    """The queue path's request log and Azure's drawn durations."""
     with _local_azure(azurite, clusters, seed, sigma) as (az, durations):
         if fixed:
             use_fixed_intervals(az)
@@ -144,7 +161,7 @@ def queue_path(azurite: Azurite, clusters: int, seed: int, sigma: float, fixed: 
         az.drain(workers=8)
         records = [az.services.ledger.get_cluster(c.lower()) for c in ids]
         outcomes([(r.phase, r.last_error_code) if r else ("missing", None) for r in records])
-        return measure(az.arm.requests, durations)
+        return list(az.arm.requests), durations
 
 
 def cli_path(azurite: Azurite, clusters: int, seed: int, sigma: float, fixed: bool) -> tuple[Waits, Waits]:
@@ -216,23 +233,34 @@ def one_spread(azurite: Azurite, clusters: int, seed: int, sigma: float, others:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--clusters", type=int, default=120, help="clusters per run (default 120; fewer: quicker)")
-    parser.add_argument("--sigmas", default="0.05,0.1,0.3",
-                        help="spreads of one region's (and HA's) install times and one namespace's registrations, "
-                        "on the log scale, comma-separated (default 0.05,0.1,0.3)")
+    parser.add_argument("--clusters", type=int,
+                        help=f"clusters per run (default 120, with --plot {poll_plot.CLUSTERS}; fewer: quicker)")
+    parser.add_argument("--sigmas", help="spreads of one region's (and HA's) install times and one namespace's "
+                        "registrations, on the log scale, comma-separated (default 0.05,0.1,0.3; with --plot "
+                        f"{poll_plot.SIGMA:g})")
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--skip-zero-latency", action="store_true", help="leave out the real-clock runs (35 s)")
     parser.add_argument("--skip-other-waits", action="store_true",
                         help="leave out clusters still creating, uninstalls and principals replicating")
     parser.add_argument("--trade-off", action="store_true",
                         help="only the schedule, simulated: latency and reads against the cap (seconds)")
+    parser.add_argument("--plot", nargs="?", const=poll_plot.DEFAULT_PATH, metavar="PNG",
+                        help="only the picture of docs/poll-schedule.md: when the checks of a group of installs "
+                        f"fall (queue path, --clusters, first sigma; default file {poll_plot.DEFAULT_PATH})")
     args = parser.parse_args()
     if args.trade_off:
         trade_off.main()
         return
+    if args.plot:
+        sigma = float(args.sigmas.split(",")[0]) if args.sigmas else poll_plot.SIGMA
+        with Azurite() as azurite:
+            waits = list(waits_of(*queue_run(azurite, args.clusters or poll_plot.CLUSTERS, args.seed, sigma,
+                                             fixed=False)))
+        poll_plot.plot(waits, args.plot, sigma)
+        return
     with Azurite() as azurite:
-        for sigma in (float(s) for s in args.sigmas.split(",")):
-            one_spread(azurite, args.clusters, args.seed, sigma, not args.skip_other_waits)
+        for sigma in (float(s) for s in (args.sigmas or "0.05,0.1,0.3").split(",")):
+            one_spread(azurite, args.clusters or 120, args.seed, sigma, not args.skip_other_waits)
         if not args.skip_zero_latency:
             print("\nargoboot run, zero-latency local Azure, workload-identity profile, 2 providers unregistered "
                   "(real clock)")

@@ -103,6 +103,8 @@ class ControlApp:
             self._az.arm.add_extension(event["data"]["resourceUri"], "argocd", settings={
                 "redis-ha.enabled": "true" if nodes >= HA_NODES else "false", "azure.workloadIdentity.enabled": "true",
                 "azure.workloadIdentity.clientId": str(body["argocdByHand"])})
+        if int(body.get("failInstalls") or 0) > 0:  # the local Azure's next installs, whichever cluster's
+            self._az.arm.fail_extension_installs(times=int(body["failInstalls"]))
         if body.get("event"):
             self._az.deliver_event(event)
         return Reply(201, {"clusterResourceId": parse_cluster_id(event["data"]["resourceUri"]).id,

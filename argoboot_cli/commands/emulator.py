@@ -42,6 +42,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                      help="an AKS cluster without managed identity (the bootstrap refuses it)")
     add.add_argument("--argocd-by-hand", metavar="CLIENT_ID",
                      help="with an argocd extension a person installed, using this workload identity client id")
+    add.add_argument("--fail-installs", type=int, default=0, metavar="N",
+                     help="the local Azure's next N extension installs end Failed (any cluster's: try a failure)")
     add.add_argument("--event", action="store_true",
                      help="announce it by Event Grid, so the service bootstraps it on its own")
     add.set_defaults(handler=_add_cluster)
@@ -89,7 +91,7 @@ def _add_cluster(args: argparse.Namespace, out: Output) -> Exit:
         added = Control(state).call("POST", "/clusters", {
             "name": args.name, "resourceGroup": args.resource_group, "nodes": args.nodes, "arc": args.arc,
             "creatingSeconds": args.creating, "servicePrincipal": args.service_principal, "event": args.event,
-            "argocdByHand": args.argocd_by_hand})
+            "argocdByHand": args.argocd_by_hand, "failInstalls": args.fail_installs})
     except ControlError as exc:
         raise CliError(Exit.BAD_INPUT, "InvalidCluster", str(exc)) from None
     cluster_id = added["clusterResourceId"]

@@ -9,7 +9,7 @@ import argparse
 import json
 from typing import Any
 
-from argoboot_cli.exit_codes import CliError, Exit
+from argoboot_cli.exit_codes import CliError, Exit, HelpFormatter, exit_codes_help, for_outcome
 from argoboot_cli.output import Output
 from argoboot_cli.target import open_job
 from shared.azure.ledger import Owned
@@ -23,7 +23,9 @@ _MARK = {"add": "+", "change": "~", "remove": "-", "keep": "="}
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser("plan", parents=[common], help="dry run: what run would create or change",
                             description="Show what `argoboot run` would create or change on a cluster, key by "
-                            "key for the extension settings. Sends only reads (GET) to Azure.")
+                            "key for the extension settings. Sends only reads (GET) to Azure.",
+                            epilog=exit_codes_help(*(c for c in Exit if c is not Exit.WAITING)),
+                            formatter_class=HelpFormatter)
     parser.add_argument("cluster_id", metavar="CLUSTER_ID", help="ARM id of an AKS or Arc cluster")
     parser.add_argument("--profile", help="profile name (default: DEFAULT_PROFILE, else 'default')")
     parser.add_argument("--adopt", action="store_true",
@@ -59,9 +61,8 @@ def plan(args: argparse.Namespace, out: Output) -> Exit:
             out.line(f"  nothing would change: {adopted.outcome.steps[-1] if adopted.outcome.steps else ''}")
         document["ifAdopted"] = _document(adopted)
     out.result(document)
-    if outcome.phase in (Phase.FAILED, Phase.SKIPPED):
-        return Exit.NOT_FOUND if outcome.error_code == "ClusterNotFound" else Exit.FAILED
-    return Exit.OK
+    # A plan that stops at a wait (the install Azure would run, a cluster still being created) is fine: 0.
+    return for_outcome(outcome.phase.value, outcome.error_code, (Phase.SUCCEEDED.value, Phase.WAITING.value))
 
 
 def _show(result: Plan, where: str, out: Output) -> None:

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from argoboot_cli.exit_codes import CliError, Exit
+from argoboot_cli.exit_codes import EXIT_CODES_HELP, CliError, Exit, HelpFormatter, for_outcome
 from argoboot_cli.output import Output
 from argoboot_cli.progress import Progress
 from argoboot_cli.recording import RunRecorder
@@ -53,7 +53,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
             ("uninstall", "uninstall", "remove Argo CD and what the service created for one cluster")):
         parser = sub.add_parser(command, parents=[common], help=summary,
                                 description=f"{summary[0].upper()}{summary[1:]}: the queue's {action!r} action, run "
-                                "here with your credential until it is done; no queue, no function app.")
+                                "here with your credential until it is done; no queue, no function app.",
+                                epilog=EXIT_CODES_HELP, formatter_class=HelpFormatter)
         parser.add_argument("cluster_id", metavar="CLUSTER_ID", help="ARM id of an AKS or Arc cluster")
         if action != "uninstall":
             parser.add_argument("--profile", help="profile name (default: DEFAULT_PROFILE, else 'default')")
@@ -66,7 +67,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                                 "it, and every Application, ApplicationSet and AppProject on the cluster (a 1.x "
                                 "extension is never removed)")
         parser.add_argument("--timeout", type=float, metavar="SECONDS",
-                            help="stop following after this long (exit 5); the install goes on in Azure")
+                            help="stop following after this long (exit 5, still waiting); the install goes on in Azure")
         parser.set_defaults(handler=run, action=action)
 
 
@@ -106,9 +107,7 @@ def run(args: argparse.Namespace, out: Output) -> Exit:
                 "outcome": outcome.phase.value, "steps": progress.steps, "error": error,
                 "seconds": round(progress.elapsed, 1), "requestId": request_id if recorded else None,
                 "recorded": recorded})
-    if outcome.phase in _DONE[action]:
-        return Exit.OK
-    return Exit.NOT_FOUND if outcome.error_code == "ClusterNotFound" else Exit.FAILED
+    return for_outcome(outcome.phase.value, outcome.error_code, tuple(p.value for p in _DONE[action]))
 
 
 def passes(reconciler: Reconciler, cluster: ClusterRef, profile: Profile, action: str = "bootstrap", *,
@@ -166,7 +165,7 @@ def follow(once: Pass, subscription: str, settings: Settings, progress: Progress
         if outcome.waiting_on == "azure":
             delay = min(delay, AZURE_RETRY_CAP)
         if deadline is not None and time.monotonic() + delay > deadline:
-            raise CliError(Exit.TIMEOUT, "StillWaiting", f"still waiting on {outcome.waiting_on} "
+            raise CliError(Exit.WAITING, "StillWaiting", f"still waiting on {outcome.waiting_on} "
                            f"({outcome.steps[-1]}); the install goes on in Azure: run again or "
                            "`argoboot status` to follow it")
         progress.wait(delay, outcome.steps[-1])

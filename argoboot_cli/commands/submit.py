@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import Any
 
-from argoboot_cli.exit_codes import CliError, Exit
+from argoboot_cli.exit_codes import EXIT_CODES_HELP, CliError, Exit, HelpFormatter, for_outcome
 from argoboot_cli.output import Output
 from argoboot_cli.progress import Progress
 from argoboot_cli.target import Target, parse_cluster, profile_for
@@ -33,12 +33,13 @@ ENDED = ("succeeded", "failed", "rejected", "uninstalled", "deleted", "skipped")
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser("submit", parents=[common], help="post an install request to the service's queue",
                             description="Post a bootstrap request to the service's queue; with --wait, follow it "
-                            "in the ledger until it ends.")
+                            "in the ledger until it ends.", epilog=EXIT_CODES_HELP,
+                            formatter_class=HelpFormatter)
     parser.add_argument("cluster_id", metavar="CLUSTER_ID", help="ARM id of an AKS or Arc cluster")
     parser.add_argument("--profile", help="profile name (default: the service's DEFAULT_PROFILE)")
     parser.add_argument("--wait", action="store_true", help="follow the request until it succeeds or fails")
     parser.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS",
-                        help="with --wait: stop following after this long (exit 5); default 1800")
+                        help="with --wait: stop following after this long (exit 5, still waiting); default 1800")
     parser.add_argument("--request-id", help="your own request id (default: cli-<random>); resending one is a no-op")
     parser.add_argument("--reply-to", metavar="QUEUE", help="queue for the service's reply (optional)")
     parser.set_defaults(handler=submit)
@@ -83,9 +84,7 @@ def submit(args: argparse.Namespace, out: Output) -> Exit:
     out.line(f"{record.status} after {progress.elapsed:.1f}s"
              + (f": {record.error_code}: {record.error_message}" if error else ""))
     out.result(document | {"status": record.status, "error": error, "steps": progress.steps})
-    if record.status == "succeeded":
-        return Exit.OK
-    return Exit.NOT_FOUND if record.error_code == "ClusterNotFound" else Exit.FAILED
+    return for_outcome(record.status, record.error_code)
 
 
 def _follow(ledger: TableLedger, request_id: str, cluster: ClusterRef, before: set[tuple[float, str]],
@@ -112,7 +111,7 @@ def _follow(ledger: TableLedger, request_id: str, cluster: ClusterRef, before: s
             continue
         status = "queued: waiting for the service to pick it up" if request is None else request.status
         if time.monotonic() + interval > deadline:
-            raise CliError(Exit.TIMEOUT, "StillWaiting", f"request {request_id} is still {status}; follow it with "
+            raise CliError(Exit.WAITING, "StillWaiting", f"request {request_id} is still {status}; follow it with "
                            f"`argoboot status --request {request_id}`")
         progress.wait(interval, f"request {request_id}: {status}")
 

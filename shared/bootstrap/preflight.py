@@ -34,6 +34,18 @@ DISCONNECTED = ("offline", "expired", "agentnotinstalled")
 CONNECTING = "connecting"
 #: Where a check's outcome is told when it is unknown (the run's steps).
 Note = Callable[[str], None]
+#: The error codes of a pre-flight refusal: the cluster (or its hub) cannot take the extension as asked, on Azure's
+#: evidence, and nothing was written. The CLI exits "refused" on them, not "failed" (`argoboot_cli.exit_codes`);
+#: tests/unit/test_exit_codes.py checks this lists every code the pre-flight checks raise.
+REFUSALS = frozenset({
+    "ClusterNotManagedIdentity", "ArcClusterDisconnected", "ClusterWorkloadIdentityDisabled", "NotEnoughNodesForHA",
+    "ExtensionNotOffered", "ExtensionNotOfferedForVersion", "ExtensionVersionNotAvailable",
+    "IdentityResourceGroupNotFound",
+    # a spoke its hub cannot take (shared.bootstrap.spoke_preflight, shared.bootstrap.hub)
+    "SpokeUnreadable", "SpokeWithoutEntra", "SpokeWithoutAzureRbac", "PrivateSpoke", "SpokeWithoutFqdn", "HubNotFound",
+    "HubNotReady", "HubWithoutArgoCD", "HubWithoutWorkloadIdentity", "SpokeInAnotherTenant", "ArcSpoke",
+    "SpokeIsItsHub", "HubIdentityUnknown", "HubFull",
+})
 VERSIONS_COMMAND = ("az k8s-extension extension-types list-versions-by-location --location {location} "
                     f"--extension-type {EXTENSION_TYPE}")
 

@@ -98,7 +98,13 @@ def test_the_console_script_is_installed_and_documents_its_exit_codes() -> None:
     assert done.returncode == 0
     for command in ("run", "plan", "submit", "status", "emulator"):
         assert command in done.stdout
-    assert "exit codes: 0 ok, 1 failed, 2 bad input, 3 not found" in done.stdout.replace("\n", " ")
+    table = done.stdout[done.stdout.index("exit codes:"):]
+    for line in ("    0  done:", "    1  failed:", "    2  bad arguments", "    3  not found:", "    4  Azure",
+                 "    5  still waiting", "    6  refused", "    7  skipped", "  130  interrupted", "  141  whoever"):
+        assert f"\n{line}" in table, table
+    for command, waits in (("run", True), ("submit", True), ("plan", False)):
+        sub = subprocess.run([str(ARGOBOOT), command, "--help"], capture_output=True, text=True, timeout=60).stdout
+        assert "\n    6  refused" in sub and "\n    7  skipped" in sub and ("\n    5  still waiting" in sub) is waits
 
 
 def test_run_and_plan_offer_reinstall_and_say_what_it_removes() -> None:
@@ -180,10 +186,10 @@ def test_plan_of_a_bootstrapped_cluster_has_no_changes(cli: Cli) -> None:
     assert "No changes. Extension settings:" in done.stdout and '= redis-ha.enabled: "true"' in done.stdout
 
 
-def test_plan_that_would_fail_says_why_with_exit_code_1(cli: Cli) -> None:
+def test_plan_that_would_be_refused_says_why_with_exit_code_6(cli: Cli) -> None:
     cluster_id = cli.add_cluster("aks-plan-ha", "--nodes", "2")
     done = cli("plan", cluster_id, "--profile", "ha", "--emulator")
-    assert done.code == 1
+    assert done.code == 6
     assert "Would fail: NotEnoughNodesForHA" in done.stdout
 
 
@@ -207,7 +213,7 @@ def test_submit_wait_follows_the_request_until_it_succeeds(cli: Cli) -> None:
 def test_submit_of_an_unallowed_subscription_is_rejected_by_the_service(cli: Cli) -> None:
     done = cli("submit", aks("aks-elsewhere", OTHER_SUBSCRIPTION), "--request-id", "team-b-7", "--wait",
                "--emulator", "-o", "json")
-    assert done.code == 1
+    assert done.code == 6  # refused: the service judged the request invalid
     assert done.json["status"] == "rejected" and done.json["error"]["code"] == "SubscriptionNotAllowed"
     dead = cli.control.call("GET", "/queues/install-requests")["deadLetters"]
     assert any(d["messageId"] == "team-b-7" and d["reason"] == "SubscriptionNotAllowed" for d in dead)
@@ -216,7 +222,7 @@ def test_submit_of_an_unallowed_subscription_is_rejected_by_the_service(cli: Cli
 def test_status_lists_clusters_by_phase(cli: Cli) -> None:
     failing = cli.add_cluster("aks-too-small", "--nodes", "2")
     done = cli("run", failing, "--profile", "ha", "--emulator", "-o", "json")
-    assert done.code == 1 and done.json["error"]["code"] == "NotEnoughNodesForHA"
+    assert done.code == 6 and done.json["error"]["code"] == "NotEnoughNodesForHA"  # a pre-flight refusal
 
     failed = cli("status", "--phase", "failed", "--emulator", "-o", "json")
     assert failed.code == 0
@@ -324,6 +330,18 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(cli: Cli) -> None:
     assert "Traceback" not in process.stderr.read()
 
 
+def test_a_failed_install_exits_1_and_a_refused_run_6(cli: Cli) -> None:
+    failing = cli.add_cluster("aks-install-fails", "--fail-installs", "3")  # MAX_INSTALL_ATTEMPTS: 3
+    done = cli("run", failing, "--emulator", "-o", "json", timeout=300)
+    assert done.code == 1, done.stdout + done.stderr
+    assert done.json["outcome"] == "failed" and done.json["error"]["code"] == "ExtensionOperationFailed"
+    small = cli.add_cluster("aks-run-ha-small", "--nodes", "3")
+    refused = cli("run", small, "--profile", "ha", "--emulator", "-o", "json")
+    assert refused.code == 6 and refused.json["error"]["code"] == "NotEnoughNodesForHA", refused.stdout
+    sent = cli.control.call("GET", "/arm/requests")["requests"]
+    assert not [r for r in sent if r["method"] != "GET" and "aks-run-ha-small" in r["path"]]  # nothing written
+
+
 def test_run_timeout_exits_5_while_the_cluster_is_still_creating(cli: Cli) -> None:
     cluster_id = cli.add_cluster("aks-slow", "--creating", "3600")
     done = cli("run", cluster_id, "--timeout", "1", "--emulator", "-o", "json")
@@ -334,7 +352,7 @@ def test_run_timeout_exits_5_while_the_cluster_is_still_creating(cli: Cli) -> No
 def test_service_principal_cluster_is_refused_with_the_fix(cli: Cli) -> None:
     cluster_id = cli.add_cluster("aks-sp", "--service-principal")
     done = cli("plan", cluster_id, "--emulator", "-o", "json")
-    assert done.code == 1
+    assert done.code == 6
     assert done.json["error"]["code"] == "ClusterNotManagedIdentity" and "--enable-managed-identity" in done.stdout
 
 
@@ -359,12 +377,12 @@ THEIR_CLIENT_ID = "0a1b2c3d-0000-4000-8000-00000000beef"
 def test_run_leaves_a_hand_made_extension_alone_and_run_adopt_takes_it_over(cli: Cli) -> None:
     cluster_id = cli.add_cluster("aks-theirs", "--argocd-by-hand", THEIR_CLIENT_ID)
     plan = cli("plan", cluster_id, "--profile", "workload-identity", "--emulator")
-    assert plan.code == 1
+    assert plan.code == 7
     assert "Would skip: ExtensionNotOwned" in plan.stdout and "If adopted (argoboot run" in plan.stdout
     assert f'~ azure.workloadIdentity.clientId: "{THEIR_CLIENT_ID}" -> "(assigned by Azure)"' in plan.stdout
 
     plain = cli("run", cluster_id, "--profile", "workload-identity", "--emulator", "-o", "json")
-    assert plain.code == 1 and plain.json["outcome"] == "skipped", plain.stdout + plain.stderr
+    assert plain.code == 7 and plain.json["outcome"] == "skipped", plain.stdout + plain.stderr
     assert plain.json["error"]["code"] == "ExtensionNotOwned" and "--adopt" in plain.json["error"]["message"]
     ext = cli.control.call("GET", f"/clusters?id={cluster_id}")["extension"]["properties"]
     assert ext["configurationSettings"]["azure.workloadIdentity.clientId"] == THEIR_CLIENT_ID  # untouched
