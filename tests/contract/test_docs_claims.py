@@ -6,6 +6,8 @@ on a mismatch the message prints the real output, so whoever changes the demo re
 from __future__ import annotations
 
 import ast
+import json
+import os
 import re
 import subprocess
 import sys
@@ -173,13 +175,37 @@ def test_the_demo_claims_in_the_readme_hold() -> None:
     assert "NotEnoughNodesForHA" in refused and not re.search(r"(PUT|POST|PATCH) +\d{3} ", refused), refused
 
 
-def _first_cluster_requests() -> Counter[str]:
-    """`./dev bench`'s first figure, the same way it measures it (benchmarks/bootstrap.py: arm_requests)."""
-    from localazure.stack import SUBSCRIPTION, LocalAzure
+def _bench_requests() -> dict[str, Counter[str]]:
+    """`./dev bench`'s first figures, measured the way it measures them (benchmarks/bootstrap.py: arm_requests):
+    a new cluster first in a fresh subscription, a second one with the providers cached, a no-op reconcile."""
+    from localazure.stack import QUEUE, SUBSCRIPTION, LocalAzure
+    from shared.azure.outbox import OutgoingMessage
+    from shared.bootstrap.cluster_ids import session_id_of
+
+    figures: dict[str, Counter[str]] = {}
     with LocalAzure() as az:
         az.deliver_event(az.arm.add_aks_cluster(SUBSCRIPTION, "rg-bench", "aks-first"))
         az.drain()
-        return Counter(r.method for r in az.arm.requests)
+        figures["first"] = Counter(r.method for r in az.arm.requests)
+        az.arm.clear_log()
+        later = az.arm.add_aks_cluster(SUBSCRIPTION, "rg-bench", "aks-later")
+        az.deliver_event(later)
+        az.drain()
+        figures["cached"] = Counter(r.method for r in az.arm.requests)
+        figures["polls"] = Counter(poll=sum(1 for r in az.arm.requests
+                                            if r.method == "GET" and r.path.endswith("/extensions/argocd")) - 1)
+        az.arm.clear_log()
+        cluster_id = later["data"]["resourceUri"]
+        body = json.dumps({"schemaVersion": 1, "action": "bootstrap", "clusterResourceId": cluster_id})
+        az.bus.send(OutgoingMessage(queue=QUEUE, body=body.encode(), message_id="noop",
+                                    session_id=session_id_of(cluster_id.lower())))
+        az.drain()
+        figures["noop"] = Counter(r.method for r in az.arm.requests)
+    return figures
+
+
+def _row(counts: Counter[str]) -> str:
+    return f"{sum(counts.values())} ({', '.join(f'{method} {n}' for method, n in sorted(counts.items()))}"
 
 
 def _demo_requests() -> tuple[int, int]:
@@ -196,12 +222,23 @@ def test_the_request_counts_the_docs_state_are_measured() -> None:
     """Catches the README's and performance.md's first-cluster count drifting from a run (exact: the local Azure
     runs on a virtual clock, so the count is deterministic), and the demo's larger count no longer being the
     benchmark's plus one GET per check of the create wait."""
-    counts = _first_cluster_requests()
-    total = sum(counts.values())
-    readme = text(README)
+    figures = _bench_requests()
+    total = sum(figures["first"].values())
+    readme, performance = text(README), text(ROOT / "docs" / "performance.md")
     assert f"costs {total} ARM requests (`./dev bench`" in readme
-    detail = ", ".join(f"{method} {n}" for method, n in sorted(counts.items()))
-    assert f"| {total} ({detail}:" in text(ROOT / "docs" / "performance.md"), (total, detail)
+    assert f"first of the deployment | {_row(figures['first'])}:" in performance, _row(figures["first"])
+    assert f"providers cached | {_row(figures['cached'])}:" in performance, _row(figures["cached"])
+    assert f"{figures['polls']['poll']} status polls of the 120 s install" in performance, figures["polls"]
+    assert f"converged cluster | {sum(figures['noop'].values())} (" in performance, figures["noop"]
     demo, create_checks = _demo_requests()
     assert demo == total + create_checks, (demo, total, create_checks)
     assert f"The demo shows\nmore ({demo})" in readme or f"The demo shows more ({demo})" in readme
+
+
+def test_the_exit_code_table_is_the_one_the_cli_lists() -> None:
+    """Catches docs/cli.md's exit codes drifting from those `argoboot --help` lists (and the CLI returns)."""
+    done = subprocess.run([str(Path(sys.executable).parent / "argoboot"), "--help"], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "COLUMNS": "80"})
+    listed = " ".join(done.stdout.split()).split("exit codes:")[1]
+    table = text(ROOT / "docs" / "cli.md").split("| Exit code | Meaning |")[1].split("\n\n")[0]
+    assert set(re.findall(r"^\| (\d+) \|", table, flags=re.M)) == set(re.findall(r"\b(\d+) ", listed)), listed

@@ -67,7 +67,7 @@ def run_block(steps: list[tuple[str, list[str]]], state_dir: Path) -> list[list[
     marker = f"@@{uuid.uuid4().hex}@@"
     script = "exec 2>&1\n" + "".join(f"echo '{marker}'\n{command}\n" for command, _ in steps)
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", ARGOBOOT_STATE_DIR=str(state_dir),
-               PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1", COLUMNS="80")  # argparse wraps --help to the terminal's width
     done = subprocess.run(["bash", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     parts = done.stdout.split(marker + "\n")[1:]
     assert len(parts) == len(steps), done.stdout
