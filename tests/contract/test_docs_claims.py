@@ -242,3 +242,29 @@ def test_the_exit_code_table_is_the_one_the_cli_lists() -> None:
     listed = " ".join(done.stdout.split()).split("exit codes:")[1]
     table = text(ROOT / "docs" / "cli.md").split("| Exit code | Meaning |")[1].split("\n\n")[0]
     assert set(re.findall(r"^\| (\d+) \|", table, flags=re.M)) == set(re.findall(r"\b(\d+) ", listed)), listed
+
+
+def test_the_complete_profile_example_is_valid_and_has_every_key() -> None:
+    """Catches docs/profiles.md's "every key, in one complete example" going stale: a key the parser refuses, a
+    section or key it gained that the example lacks (hub and rollout have their own pages), or the HA threshold in
+    its comment drifting from the code's."""
+    import yaml
+
+    from shared.bootstrap.gitops_profile import GITOPS_KEYS
+    from shared.bootstrap.profiles import _LAYOUT, parse_profile
+
+    page = text(ROOT / "docs" / "profiles.md")
+    block = re.search(r"```yaml\n(# profiles/platform.yaml\n.*?)```", page, flags=re.S)
+    assert block is not None
+    example = block.group(1)
+    for placeholder, value in {"<sub>": "6f1c2a44-0b7e-4d7e-9a55-2f3c9d1e8a01", "<rg>": "rg-platform",
+                               "<name>": "acrplatform", "<entra-group-object-id>": "group-1"}.items():
+        example = example.replace(placeholder, value)
+    data = yaml.safe_load(example)
+    parse_profile("platform", data, source="docs/profiles.md")
+    assert set(_LAYOUT) - {"hub", "rollout"} == set(data)
+    for section, keys in _LAYOUT.items():
+        if keys is not None and section in data and section != "gitops":
+            assert set(data[section]) == keys, section
+    assert set(data["gitops"]) == GITOPS_KEYS
+    assert f"# auto: redis-ha on {HA_MIN_NODES}+ schedulable nodes" in example
