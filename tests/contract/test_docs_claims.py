@@ -268,3 +268,13 @@ def test_the_complete_profile_example_is_valid_and_has_every_key() -> None:
             assert set(data[section]) == keys, section
     assert set(data["gitops"]) == GITOPS_KEYS
     assert f"# auto: redis-ha on {HA_MIN_NODES}+ schedulable nodes" in example
+
+
+def test_configuration_lists_every_setting_the_service_reads() -> None:
+    """Catches an app setting added to shared/settings.py that operators cannot find in docs/configuration.md."""
+    names = {node.value for node in ast.walk(ast.parse((ROOT / "shared" / "settings.py").read_text()))
+             if isinstance(node, ast.Constant) and isinstance(node.value, str)
+             and re.fullmatch(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+", node.value)}
+    assert {"ALLOWED_SUBSCRIPTIONS", "EXTENSION_POLL_SECONDS", "STATUS_API_ROLE"} <= names
+    page = text(ROOT / "docs" / "configuration.md")
+    assert sorted(name for name in names if f"`{name}`" not in page) == []
