@@ -292,3 +292,19 @@ def test_configuration_lists_every_setting_the_service_reads() -> None:
     assert {"ALLOWED_SUBSCRIPTIONS", "EXTENSION_POLL_SECONDS", "STATUS_API_ROLE"} <= names
     page = text(ROOT / "docs" / "configuration.md")
     assert sorted(name for name in names if f"`{name}`" not in page) == []
+
+
+def test_the_readmes_poll_schedule_sentence_is_the_rule() -> None:
+    """Catches the README's one sentence about the poll schedule drifting from `next_check`: a first check after
+    0.5 s, gaps doubling up to the cap, Azure's `Retry-After` taken exactly."""
+    from shared.bootstrap.poll_schedule import next_check
+
+    readme = " ".join(text(README).split())
+    assert ("a wait is checked after 0.5 s, then at doubling gaps up to a cap, and exactly when Azure says to come "
+            "back (`Retry-After`) when it does") in readme
+    at, gaps = 0.0, []
+    for _ in range(8):
+        gaps.append(next_check(elapsed=at, cap=15.0))
+        at += gaps[-1]
+    assert gaps == [min(15.0, 0.5 * 2 ** i) for i in range(8)]
+    assert next_check(elapsed=3.0, cap=15.0, retry_after=40.0) == 40.0
