@@ -1,6 +1,6 @@
 """App settings, read once at first use (never at import), so a missing setting fails only what needs it.
 
-Every name here is an app setting in `local.settings.json.template`, the README table and infra/.
+Every name here is an app setting in `local.settings.json.template`, docs/configuration.md's table and infra/.
 """
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def _opt_default(raw: str) -> bool:
 
 @dataclass(frozen=True)
 class Settings:
-    """What the service needs to know about where it runs; see the README's settings table."""
+    """What the service needs to know about where it runs; see docs/configuration.md's settings table."""
 
     queue_name: str = "install-requests"  # the public request queue: other teams send here (Data Sender on it only)
     work_queue_name: str = "argoboot-work"  # the internal work queue: only the app sends here (one session a cluster)

@@ -82,8 +82,9 @@ class PlanningApi:
     delete_credential, create_role_assignment, delete_role_assignment.
     """
 
-    def __init__(self, api: AzureApi) -> None:
+    def __init__(self, api: AzureApi, cluster: ClusterRef | None = None) -> None:
         self._api = api
+        self._cluster = cluster  # the cluster planned: only its own provider keeps it from being read
         self.changes: list[PlannedChange] = []
         self.facts: dict[str, ClusterFacts | None] = {}  # by cluster key, as last read
         self._extensions: dict[tuple[str, str], ExtensionState | None] = {}
@@ -160,7 +161,8 @@ class PlanningApi:
 
     def register_provider(self, subscription: str, namespace: str) -> str:
         self._registered.add((subscription, namespace.lower()))
-        if namespace.lower() in CLUSTER_NAMESPACES:  # the plan cannot read the cluster: it stops there, as run waits
+        own = self._cluster is None or self._cluster.namespace.lower() == namespace.lower()
+        if own and namespace.lower() in CLUSTER_NAMESPACES:  # the plan cannot read the cluster: it stops, as run waits
             self._plan("register-provider", namespace, f"register {namespace} in subscription {subscription} "
                        "(Azure takes a few minutes); the cluster cannot be read before, so every pre-flight check "
                        "is unknown until then")
@@ -301,7 +303,7 @@ def make_plan(api: AzureApi, directory: DirectoryApi, settings: Settings, cluste
     says the service owns, as `run` reads it, so the plan decides ownership (and whether protected settings need
     sending) from the same inputs; `hub_protection` (records=False) shows a hub's protected settings in a spoke's
     hub PATCH."""
-    planning = PlanningApi(api)
+    planning = PlanningApi(api, cluster)
     reconciler = Reconciler(api=planning, directory=PlanningDirectory(directory, planning.changes), settings=settings,
                             providers=ProviderCache(clock=time.time, ttl=0), secrets=secrets,
                             hub_protection=hub_protection)

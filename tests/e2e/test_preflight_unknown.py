@@ -87,3 +87,17 @@ def test_plan_where_the_clusters_own_provider_is_unregistered_says_its_checks_ar
     assert plan.outcome.phase.value == "waiting" and plan.outcome.waiting_on == "providers", plan.outcome
     [change] = plan.changes
     assert change.action == "register-provider" and "every pre-flight check is unknown" in change.detail
+
+
+def test_plan_of_an_aks_cluster_goes_on_past_arcs_unregistered_provider(local_azure: LocalAzure) -> None:
+    """Microsoft.Kubernetes (Arc's provider) holds no AKS cluster back: the plan registers it and goes on to the
+    checks and the install, and only the cluster's own provider (ContainerService) stops it (the test above).
+    Before, an AKS plan in a subscription without Arc's provider stopped at "waiting for Microsoft.Kubernetes"."""
+    az = local_azure
+    az.arm.add_aks_cluster(SUBSCRIPTION, RG, "aks-no-arc")
+    az.arm.set_provider(SUBSCRIPTION, "Microsoft.Kubernetes", "NotRegistered")
+    plan = _plan(az, aks_id("aks-no-arc"))
+    actions = [c.action for c in plan.changes]
+    assert "register-provider" in actions and "create-extension" in actions, plan.changes
+    assert not any("every pre-flight check is unknown" in c.detail for c in plan.changes), plan.changes
+    assert plan.outcome.waiting_on != "providers", plan.outcome
