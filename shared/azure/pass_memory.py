@@ -51,6 +51,7 @@ class PassReads:
     holder: str = ""  # the cluster's id, lower-cased: its own extension may be recalled, another cluster's never
     keep: bool = False  # set by the reconciler when the pass ends throttled
     keep_polled: bool = True  # False when the pass ends waiting on its extension: the next poll must ask ARM
+    keep_providers: bool = True  # False when the pass ends waiting on providers: their next check must ask ARM
     served: set[str] = field(default_factory=set)  # paths answered without a request
 
     @property
@@ -116,7 +117,8 @@ class PassMemory:
                 now = self._clock()
                 both = {**reads.recalled, **reads.made}  # what it got back and did not use is kept too
                 fresh = {url: read for url, read in both.items() if now - read[0] < RECALL_SECONDS
-                         and (reads.keep_polled or not _polled(url))}
+                         and (reads.keep_polled or not _polled(url))
+                         and (reads.keep_providers or not _provider(url))}
                 with self._lock:
                     self._kept[holder.lower()] = fresh
                     while len(self._kept) > MAX_KEPT:
@@ -137,6 +139,12 @@ def path_of(url: str) -> str:
 
 def _changed_by(path: str, written: str, parent: str) -> bool:
     return path in (written, parent) or path.startswith(written + "/")
+
+
+def _provider(url: str) -> bool:
+    """A resource provider's registration (/subscriptions/…/providers/Microsoft.X): what a providers wait polls."""
+    segments = path_of(url).split("/")
+    return len(segments) == 5 and segments[1] == "subscriptions" and segments[3] == "providers"
 
 
 def _polled(url: str) -> bool:
