@@ -6,8 +6,9 @@ credentials) and ARM throttles a subscription's reads first. Without this, a 429
 and its continuation read everything again from the providers on, into the same scarce bucket: with a few reads per
 second and several clusters, no pass ever got to its first write. Now the reconciler runs each pass inside
 `PassMemory.pass_of`; a `RecallPolicy` (`shared.azure.recall_policy`) in every ARM client's pipeline (before the
-pacer and the retries) notes the pass's successful GETs, and when the pass ends throttled (`waitingOn: throttled`)
-they are kept for the cluster. Its continuation (and only it: an event, a request or the sweep always reads afresh)
+pacer and the retries) notes the pass's successful GETs (and ARM's answers to its synchronous PUTs), and when the
+pass ends throttled (`waitingOn: throttled`), waiting on the providers it registered or on the extension it started,
+they are kept for the cluster (never what that wait polls: the providers, the extension). Its continuation (and only it: an event, a request or the sweep always reads afresh)
 gets those answers back for the same URLs, without a request, while they are younger than `RECALL_SECONDS`; what it
 had not read yet, it reads.
 

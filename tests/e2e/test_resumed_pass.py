@@ -56,3 +56,18 @@ def test_a_pass_throttled_at_the_extension_put_reads_again_only_what_it_wrote_an
             resumed
         assert [r for r in resumed if r.endswith("/extensions")] != []
         assert len(resumed) <= 3, resumed
+
+
+def test_the_continuation_gets_the_identity_from_arms_answer_to_its_put_not_a_read() -> None:
+    with LocalAzure(provider_states=REGISTERED) as az:
+        az.arm.inject(method="PUT", path_regex=EXTENSION, status=429, code="SubscriptionRequestsThrottled",
+                      retry_after=RETRY_AFTER)
+        _bootstrap(az, "aks-resumed-put-answer")
+        resumed = _between(az, "PUT", EXTENSION)
+        # ARM answered the identity's PUT (201, synchronous) with the identity as written: the continuation uses
+        # that answer (within RECALL_SECONDS); before, it read the identity again. The credential list, which the
+        # credential PUTs changed, is read again, as are the extensions before the extension PUT.
+        assert not [r for r in resumed if re.search(IDENTITY, r)], resumed
+        assert [r for r in resumed if r.endswith("/federatedIdentityCredentials")] != [], resumed
+        assert [r for r in resumed if r.endswith("/extensions")] != [], resumed
+        assert az.arm.count("GET", r"/extensions/argocd$") >= 1  # the extension's own PUT answer is never used
