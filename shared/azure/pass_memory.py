@@ -8,9 +8,9 @@ second and several clusters, no pass ever got to its first write. Now the reconc
 `PassMemory.pass_of`; a `RecallPolicy` (`shared.azure.recall_policy`) in every ARM client's pipeline (before the
 pacer and the retries) notes the pass's successful GETs (and ARM's answers to its synchronous PUTs), and when the
 pass ends throttled (`waitingOn: throttled`), waiting on the providers it registered or on the extension it started,
-they are kept for the cluster (never what that wait polls: the providers, the extension). Its continuation (and only it: an event, a request or the sweep always reads afresh)
-gets those answers back for the same URLs, without a request, while they are younger than `RECALL_SECONDS`; what it
-had not read yet, it reads.
+they are kept for the cluster (never what that wait polls: the providers, the extension). Its continuation (and
+only it: an event, a request or the sweep always reads afresh) gets those answers back for the same URLs, without a
+request, while they are younger than `RECALL_SECONDS`; what it had not read yet, it reads.
 
 Why that is safe:
 - only reads of the interrupted pass, and only for `RECALL_SECONDS` (60 s): a continuation of a throttled pass comes
