@@ -4,9 +4,10 @@ Run with `./dev bench throttled` (4 clusters, profile workload-identity, one fre
 Microsoft.Kubernetes and Microsoft.KubernetesConfiguration are not registered); `--clusters N`, `--share S` (the
 fraction of ARM's buckets, default 0.02), `--install SECONDS` (default 30: at 2 % the writes alone hold the last
 extension PUT back about 70 s, so the emulator's 120 s install would put any schedule past the issue's 150 s),
-`--runs N` (the threads take messages in another order each run: the figures vary; default 3). Prints figures and
-asserts nothing (tests/e2e/test_resumed_pass.py and tests/unit/test_pacing.py assert the behaviour). The figures
-before issue 28: the same file run against main's code (docs/performance.md says how).
+`--runs N` (the threads take messages in another order each run: the figures vary; default 3). Prints figures, with
+the makespan against the lower bound that ARM's buckets alone force (`lower_bound`), and asserts nothing
+(tests/e2e/test_resumed_pass.py and tests/unit/test_pacing.py assert the behaviour). The figures before issue 28: the
+same file run against main's code (docs/performance.md says how).
 
 ARM's buckets per subscription and principal (reads 250 then 25/s, writes and deletes 200 then 10/s) are Microsoft's
 published limits (../shared/reference/arm-reference.md §6.3, "request-limits-and-throttling"); at 2 % they are reads
@@ -22,6 +23,7 @@ import argparse
 import statistics
 import time
 from collections import Counter
+from typing import Any
 
 from localazure.stack import SUBSCRIPTION, LocalAzure
 
@@ -35,6 +37,23 @@ MAX_DELIVERIES = 2000  # a run that handles more messages than this for 4 cluste
 def scaled(share: float) -> dict[str, tuple[int, float]]:
     """ARM's buckets at `share` of their size and refill (a bucket holds at least one request)."""
     return {kind: (max(1, round(size * share)), rate * share) for kind, (size, rate) in ARM_BUCKETS.items()}
+
+
+def lower_bound(requests: list[Any], limits: dict[str, tuple[int, float]], *, registration: float,
+                install: float) -> tuple[float, str]:
+    """What the buckets alone force, whatever the schedule: the writes after the providers' registration (the
+    identities, credentials and extensions wait for it) start from a full bucket at best, then come at its refill,
+    and the last extension still installs; the reads this run made at best spend the whole bucket at once, then come
+    at its refill. Both counted from the request log (granted requests: a 429 took no token)."""
+    granted = [r for r in requests if r.status != 429]
+    (w_size, w_rate), (r_size, r_rate) = limits["writes"], limits["reads"]
+    writes = sum(1 for r in granted if r.kind in ("write", "action") and not r.path.lower().endswith("/register"))
+    reads = sum(1 for r in granted if r.kind == "read")
+    by_writes = registration + max(0, writes - w_size) / w_rate + install
+    by_reads = max(0, reads - r_size) / r_rate
+    return max(by_writes, by_reads), (
+        f"writes: {registration:.0f}s registration + ({writes} writes - {w_size}) / {w_rate:g}/s + {install:.0f}s "
+        f"install = {by_writes:.1f}s; reads: ({reads} granted - {r_size}) / {r_rate:g}/s = {by_reads:.1f}s")
 
 
 def throttled(clusters: int, *, share: float, install: float) -> dict[str, float]:
@@ -65,19 +84,22 @@ def throttled(clusters: int, *, share: float, install: float) -> dict[str, float
     provider_reads = sum(1 for r in requests if r.method == "GET" and "/providers/microsoft.kube" in r.path.lower()
                          and r.path.lower().rstrip("/").split("/")[-2] == "providers")
     kinds = Counter(r.kind for r in requests)
+    bound, bound_text = lower_bound(requests, limits, registration=registration, install=install)
     print(f"Throttled: {clusters} workload-identity clusters at once, one fresh subscription (2 providers to "
           f"register, {registration:.0f}s), installs of {install:.0f}s")
     print("  ARM's buckets at " + f"{share:.0%}: " + ", ".join(f"{k} {s} then {r:g}/s" for k, (s, r) in limits.items())
           + f"; identity creates {IDENTITY_CREATES[0]} then {IDENTITY_CREATES[1]:g}/s (MSI's own)")
     print(f"  makespan         = {makespan:.1f}s (virtual clock: events delivered -> last cluster recorded)"
           + unfinished)
+    print(f"  lower bound      = {bound:.1f}s ({bound_text}); makespan {makespan / bound:.3f} x the bound")
     print(f"  429s             = {sum(throttled_by.values())}" + (f" ({dict(throttled_by)})" if throttled_by else ""))
     print(f"  outcomes         = {dict(phases)}")
     print(f"  ARM requests     = {len(requests)} (reads {kinds['read']}, writes {kinds['write'] + kinds['action']}); "
           f"provider reads {provider_reads}")
     print(f"  messages handled = {deliveries}; wall time {wall:.1f}s")
-    return {"makespan": makespan, "throttled": float(sum(throttled_by.values())), "requests": float(len(requests)),
-            "provider_reads": float(provider_reads), "finished": float(not unfinished)}
+    return {"makespan": makespan, "bound": bound, "throttled": float(sum(throttled_by.values())),
+            "requests": float(len(requests)), "provider_reads": float(provider_reads),
+            "finished": float(not unfinished)}
 
 
 def main() -> None:
@@ -90,7 +112,8 @@ def main() -> None:
     runs = [throttled(args.clusters, share=args.share, install=args.install) for _ in range(args.runs)]
     if len(runs) > 1:
         print(f"Over {len(runs)} runs: makespan median {statistics.median(r['makespan'] for r in runs):.1f}s "
-              f"(min {min(r['makespan'] for r in runs):.1f}, max {max(r['makespan'] for r in runs):.1f}); "
+              f"(min {min(r['makespan'] for r in runs):.1f}, max {max(r['makespan'] for r in runs):.1f}; lower bound "
+              f"median {statistics.median(r['bound'] for r in runs):.1f}s); "
               f"429s median {statistics.median(r['throttled'] for r in runs):.0f} "
               f"(min {min(r['throttled'] for r in runs):.0f}, max {max(r['throttled'] for r in runs):.0f}); "
               f"finished {sum(int(r['finished']) for r in runs)} of {len(runs)}")

@@ -6,10 +6,11 @@ credentials) and ARM throttles a subscription's reads first. Without this, a 429
 and its continuation read everything again from the providers on, into the same scarce bucket: with a few reads per
 second and several clusters, no pass ever got to its first write. Now the reconciler runs each pass inside
 `PassMemory.pass_of`; a `RecallPolicy` (`shared.azure.recall_policy`) in every ARM client's pipeline (before the
-pacer and the retries) notes the pass's successful GETs, and when the pass ends throttled (`waitingOn: throttled`)
-they are kept for the cluster. Its continuation (and only it: an event, a request or the sweep always reads afresh)
-gets those answers back for the same URLs, without a request, while they are younger than `RECALL_SECONDS`; what it
-had not read yet, it reads.
+pacer and the retries) notes the pass's successful GETs (and ARM's answers to its synchronous PUTs), and when the
+pass ends throttled (`waitingOn: throttled`), waiting on the providers it registered or on the extension it started,
+they are kept for the cluster (never what that wait polls: the providers, the extension). Its continuation (and
+only it: an event, a request or the sweep always reads afresh) gets those answers back for the same URLs, without a
+request, while they are younger than `RECALL_SECONDS`; what it had not read yet, it reads.
 
 Why that is safe:
 - only reads of the interrupted pass, and only for `RECALL_SECONDS` (60 s): a continuation of a throttled pass comes
@@ -51,6 +52,7 @@ class PassReads:
     holder: str = ""  # the cluster's id, lower-cased: its own extension may be recalled, another cluster's never
     keep: bool = False  # set by the reconciler when the pass ends throttled
     keep_polled: bool = True  # False when the pass ends waiting on its extension: the next poll must ask ARM
+    keep_providers: bool = True  # False when the pass ends waiting on providers: their next check must ask ARM
     served: set[str] = field(default_factory=set)  # paths answered without a request
 
     @property
@@ -116,7 +118,8 @@ class PassMemory:
                 now = self._clock()
                 both = {**reads.recalled, **reads.made}  # what it got back and did not use is kept too
                 fresh = {url: read for url, read in both.items() if now - read[0] < RECALL_SECONDS
-                         and (reads.keep_polled or not _polled(url))}
+                         and (reads.keep_polled or not _polled(url))
+                         and (reads.keep_providers or not _provider(url))}
                 with self._lock:
                     self._kept[holder.lower()] = fresh
                     while len(self._kept) > MAX_KEPT:
@@ -137,6 +140,12 @@ def path_of(url: str) -> str:
 
 def _changed_by(path: str, written: str, parent: str) -> bool:
     return path in (written, parent) or path.startswith(written + "/")
+
+
+def _provider(url: str) -> bool:
+    """A resource provider's registration (/subscriptions/…/providers/Microsoft.X): what a providers wait polls."""
+    segments = path_of(url).split("/")
+    return len(segments) == 5 and segments[1] == "subscriptions" and segments[3] == "providers"
 
 
 def _polled(url: str) -> bool:

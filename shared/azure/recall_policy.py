@@ -1,9 +1,18 @@
 """The azure-core side of `shared.azure.pass_memory`: a pipeline policy, first in every ARM client's pipeline (before
 the retries and the pacer), that answers a resumed pass's GETs from the reads its interrupted predecessor made, notes
 the reads of the running pass, and forgets what the pass's writes change. Outside a pass it does nothing.
+
+ARM's answer to a synchronous PUT (200 or 201 with no operation to poll and no provisioning state but Succeeded: an
+identity, a federated credential, a role assignment) is the resource as it stands after the write, so it is noted as
+the pass's read of that URL, fresher than the GET before it, under the same bound; what the write changes around it
+(its collection) is still forgotten. An asynchronous PUT's answer (an extension `Creating`) is never noted. (A 201's
+`Location` naming the resource, as the Managed Identity provider sends, is not an operation: ARM's async pattern for
+PUT is `Azure-AsyncOperation`, in the resource provider contract.)
 """
 from __future__ import annotations
 
+import copy
+import json
 from typing import Any
 
 from azure.core.pipeline import PipelineRequest, PipelineResponse
@@ -14,6 +23,7 @@ from shared.azure.pacing import keeps_reads
 from shared.azure.pass_memory import current_pass, path_of
 
 _DECODE = ContentDecodePolicy()
+_ASYNC_HEADERS = ("Azure-AsyncOperation", "Operation-Location")  # an operation to poll (ARM's async pattern for PUT)
 
 
 class RecallPolicy(HTTPPolicy[Any, Any]):
@@ -52,5 +62,23 @@ class RecallPolicy(HTTPPolicy[Any, Any]):
             raise
         if response.http_response.status_code != 429:  # a throttled write changed nothing
             reads.forget(written)
+            if method == "PUT" and _synchronous(response) and reads.recallable(url):
+                read = copy.copy(response.http_response)
+                read.status_code = 200  # what a GET of it answers (a 201 is the create's alone)
+                reads.note(url, read)
         keeps_reads(reads.kept)
         return response
+
+
+def _synchronous(response: PipelineResponse[Any, Any]) -> bool:
+    """A PUT ARM answered with the resource as written: 200 or 201 and nothing to poll."""
+    reply = response.http_response
+    if reply.status_code not in (200, 201) or any(h in reply.headers for h in _ASYNC_HEADERS):
+        return False
+    try:
+        body = json.loads(reply.text() or "null")
+    except ValueError:
+        return False
+    properties = body.get("properties") if isinstance(body, dict) else None
+    state = properties.get("provisioningState", "Succeeded") if isinstance(properties, dict) else "Succeeded"
+    return isinstance(body, dict) and str(state).lower() == "succeeded"

@@ -27,6 +27,7 @@ from shared.bootstrap.cluster_ids import ClusterRef
 from shared.bootstrap.extension_versions import CLUSTER_TYPES, ExtensionTypeVersion
 from shared.bootstrap.identity_placement import IdentityPlacement
 from shared.bootstrap.profiles import Profile
+from shared.bootstrap.single_flight import SingleFlight
 from shared.errors import PermanentError
 
 #: Arc agent states in which an extension operation cannot finish (the agents pull it from Azure).
@@ -52,11 +53,13 @@ VERSIONS_COMMAND = ("az k8s-extension extension-types list-versions-by-location 
 
 @dataclass
 class ReadCache:
-    """Answers Azure gives the same way for a while (per instance), with when they were read."""
+    """Answers Azure gives the same way for a while (per instance), with when they were read; runs that miss the same
+    key at the same time share one read (`shared.bootstrap.single_flight`)."""
 
     clock: Callable[[], float]
     ttl: float
     _seen: dict[Hashable, tuple[float, Any]] = field(default_factory=dict)
+    flights: SingleFlight = field(default_factory=SingleFlight)
 
     def get(self, key: Hashable, read: Callable[[], Any], *, keep: Callable[[Any], bool] = lambda _: True) -> Any:
         """The cached answer while fresh, else a new read (cached when `keep` says: a missing resource group is
@@ -64,7 +67,7 @@ class ReadCache:
         seen = self._seen.get(key)
         if seen is not None and self.clock() - seen[0] < self.ttl:
             return seen[1]
-        value = read()
+        value = self.flights.read(key, read)
         if keep(value):
             self._seen[key] = (self.clock(), value)
         return value

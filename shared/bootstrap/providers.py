@@ -13,10 +13,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from shared.azure.api import AzureApi
 from shared.bootstrap.outcome import Awaited, Outcome, Phase, Run
 from shared.bootstrap.poll_schedule import next_check
+from shared.bootstrap.single_flight import SingleFlight
 
 EXTENSIONS_NAMESPACE = "Microsoft.KubernetesConfiguration"  # where cluster extensions (and their types) live
 REQUIRED_PROVIDERS = ("Microsoft.Kubernetes", "Microsoft.ContainerService", EXTENSIONS_NAMESPACE)
@@ -90,10 +92,12 @@ class ProviderCache:
 
 @dataclass
 class ProviderSteps:
-    """Reads and registers REQUIRED_PROVIDERS in a cluster's subscription."""
+    """Reads and registers REQUIRED_PROVIDERS in a cluster's subscription. Runs that read the same provider at the
+    same time share one request (`shared.bootstrap.single_flight`)."""
 
     api: AzureApi
     cache: ProviderCache
+    flights: SingleFlight = field(default_factory=SingleFlight)
 
     def states(self, subscription: str, namespaces: tuple[str, ...] = REQUIRED_PROVIDERS) -> dict[str, str]:
         """Each provider's registration state. Not read: a provider seen Registered recently, one whose next check is
@@ -110,7 +114,8 @@ class ProviderSteps:
             elif (remembered := self.cache.remembered(subscription, namespace)) is not None:
                 state = remembered
             else:
-                state = self.api.provider_state(subscription, namespace)
+                state = self.flights.read((subscription.lower(), namespace.lower()),
+                                          partial(self.api.provider_state, subscription, namespace))
                 self._saw(subscription, namespace, state)
             waiting = waiting or state.lower() == _REGISTERING
             states[namespace] = state

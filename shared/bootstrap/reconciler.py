@@ -61,6 +61,7 @@ _BROKEN_CLUSTER_STATES = ("failed", "canceled", "deleting")
 _REPLICATION = "PrincipalNotFound"  # a new principal not yet replicated to where role assignments are checked
 _RACES = {"ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity", _REPLICATION}
 _ACTIVITY = {"creating": "install", "updating": "update", "deleting": "uninstall"}
+_RESUMED_AFTER = ("extension", "providers")  # waits whose continuation gets the pass's reads back (within the bound)
 
 
 class _NotRead:
@@ -137,11 +138,13 @@ class Reconciler:
         job = _Job(cluster, profile, may_reinstall, honour_opt_out, adopt, reinstall, owned.created)
         resuming = resuming or waiting_on == "throttled"
         with paced_pass(cluster.id, _shape(waiting_on, owned.created), resumed=resuming), \
-                self.memory.pass_of(cluster.id, resume=resuming or waiting_on == "extension") as reads:
+                self.memory.pass_of(cluster.id, resume=resuming or waiting_on in _RESUMED_AFTER) as reads:
             outcome = self._reconcile(run, job, waiting_on)
-            # Kept for the continuation: where throttling stopped it, or the pass that checks the extension's end.
-            reads.keep = outcome.waiting_on in ("throttled", "extension")
+            # Kept for the continuation: where throttling stopped it, the pass that checks the extension's end, or
+            # the one that goes on once the providers are registered; never what that continuation polls.
+            reads.keep = outcome.waiting_on in ("throttled", *_RESUMED_AFTER)
             reads.keep_polled = outcome.waiting_on != "extension"
+            reads.keep_providers = outcome.waiting_on != "providers"
             return outcome
 
     def _reconcile(self, run: Run, job: _Job, waiting_on: str | None) -> Outcome:

@@ -61,3 +61,22 @@ def test_a_cluster_being_created_does_not_read_the_unregistered_providers_at_eac
         az.drain()
         record = az.services.ledger.get_cluster(event["data"]["resourceUri"].lower())
         assert record is not None and record.phase == "succeeded"
+
+
+def test_the_pass_after_the_providers_wait_gets_the_cluster_read_back() -> None:
+    with LocalAzure() as az:  # a fresh subscription: the first pass registers two providers and waits ~35 s
+        event = az.arm.add_aks_cluster(SUBSCRIPTION, "rg-bench", "aks-resumed")
+        az.deliver_event(event)
+        az.drain()
+        record = az.services.ledger.get_cluster(event["data"]["resourceUri"].lower())
+        assert record is not None and record.phase == "succeeded"
+        order = [(r.method, r.path.lower()) for r in az.arm.requests]
+        registered = max(i for i, (method, path) in enumerate(order) if method == "POST" and path.endswith("/register"))
+        installed = next(i for i, (method, path) in enumerate(order) if method == "PUT" and "/extensions/" in path)
+        between = [path for method, path in order[registered:installed] if method == "GET"]
+        # The cluster read before the wait (well within RECALL_SECONDS) is not read again before the install;
+        # before: the continuation read it again (the pass memory kept only throttled passes' reads).
+        assert not [path for path in between if path.endswith("/managedclusters/aks-resumed")], between
+        # ... but the providers it waited on are (their own schedule), and the extension list before the PUT.
+        assert any(path.endswith("/providers/microsoft.kubernetes") for path in between), between
+        assert any(path.endswith("/extensions") for path in between), between

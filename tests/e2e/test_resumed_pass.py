@@ -34,6 +34,14 @@ def _between(az: LocalAzure, method: str, pattern: str) -> list[str]:
     return [f"{r.method} {r.path}" for r in requests[throttled + 1:again]]
 
 
+def _throttled_at_the_extension_put(az: LocalAzure, name: str) -> list[str]:
+    """Bootstrap `name` with ARM throttling the extension's first PUT; the continuation's requests up to the PUT."""
+    az.arm.inject(method="PUT", path_regex=EXTENSION, status=429, code="SubscriptionRequestsThrottled",
+                  retry_after=RETRY_AFTER)
+    _bootstrap(az, name)
+    return _between(az, "PUT", EXTENSION)
+
+
 def test_a_pass_throttled_at_its_first_write_resumes_at_that_write() -> None:
     with LocalAzure(provider_states=REGISTERED) as az:
         az.arm.inject(method="PUT", path_regex=IDENTITY, status=429, code="SubscriptionRequestsThrottled",
@@ -46,13 +54,22 @@ def test_a_pass_throttled_at_its_first_write_resumes_at_that_write() -> None:
 
 def test_a_pass_throttled_at_the_extension_put_reads_again_only_what_it_wrote_and_the_extensions() -> None:
     with LocalAzure(provider_states=REGISTERED) as az:
-        az.arm.inject(method="PUT", path_regex=EXTENSION, status=429, code="SubscriptionRequestsThrottled",
-                      retry_after=RETRY_AFTER)
-        _bootstrap(az, "aks-resumed-extension")
-        resumed = _between(az, "PUT", EXTENSION)
+        resumed = _throttled_at_the_extension_put(az, "aks-resumed-extension")
         # Not again: the providers, the cluster, the extension versions. Again: the identity and its credentials
         # (the pass wrote them), and the cluster's extensions, read before the extension is written.
         assert not [r for r in resumed if re.search(r"/providers/[^/]+$|/managedClusters/[^/]+$|/versions$", r)], \
             resumed
         assert [r for r in resumed if r.endswith("/extensions")] != []
         assert len(resumed) <= 3, resumed
+
+
+def test_the_continuation_gets_the_identity_from_arms_answer_to_its_put_not_a_read() -> None:
+    with LocalAzure(provider_states=REGISTERED) as az:
+        resumed = _throttled_at_the_extension_put(az, "aks-resumed-put-answer")
+        # ARM answered the identity's PUT (201, synchronous) with the identity as written: the continuation uses
+        # that answer (within RECALL_SECONDS); before, it read the identity again. The credential list, which the
+        # credential PUTs changed, is read again, as are the extensions before the extension PUT.
+        assert not [r for r in resumed if re.search(IDENTITY, r)], resumed
+        assert [r for r in resumed if r.endswith("/federatedIdentityCredentials")] != [], resumed
+        assert [r for r in resumed if r.endswith("/extensions")] != [], resumed
+        assert az.arm.count("GET", r"/extensions/argocd$") >= 1  # the extension's own PUT answer is never used

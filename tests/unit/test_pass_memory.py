@@ -84,3 +84,17 @@ def test_another_clusters_extension_is_never_recalled_the_clusters_own_not_after
         assert resumed.recall(url(EXTENSIONS)) is not None
         assert resumed.afresh("extensions")  # recalled: read again before the extension is written
         assert resumed.recall(url(EXTENSIONS)) is None
+
+
+def test_a_pass_that_ended_waiting_on_providers_keeps_its_reads_but_not_the_providers() -> None:
+    memory = PassMemory(Clock())
+    provider = "/subscriptions/s/providers/Microsoft.Kubernetes"
+    versions = f"{provider}/locations/eastus/extensionTypes/Microsoft.ArgoCD/versions"
+    with memory.pass_of(CLUSTER, resume=False) as pass_reads:
+        for path in (provider, CLUSTER, versions):
+            pass_reads.note(url(path), path)
+        pass_reads.keep, pass_reads.keep_providers = True, False
+    with memory.pass_of(CLUSTER, resume=True) as resumed:
+        assert resumed.recall(url(provider)) is None  # the providers' next check asks ARM
+        assert resumed.recall(url(CLUSTER)) == CLUSTER
+        assert resumed.recall(url(versions)) == versions  # under a provider, not its registration
