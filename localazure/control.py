@@ -21,7 +21,7 @@ import threading
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from localazure.arm.extensions import HA_NODES
+from localazure.arm.helm_failures import HA_NODES
 from localazure.arm.server import Incoming, Reply
 from localazure.daemon import TOKEN_HEADER
 from localazure.stack import SUBSCRIPTION, LocalAzure

@@ -75,7 +75,7 @@ class ArmSetup(ArmRoutes):
         name: str,
         *,
         location: str = "eastus",
-        node_counts: Sequence[int] = (4,),  # enough for HA (HA_NODES in localazure.arm.extensions)
+        node_counts: Sequence[int] = (4,),  # enough for HA (HA_NODES in localazure.arm.helm_failures)
         identity: str = "SystemAssigned",
         oidc_issuer: bool = True,
         workload_identity: bool = True,
