@@ -33,7 +33,7 @@ from shared.bootstrap.names import PROFILE_NAME_RULE, REQUEST_ID_RULE, is_profil
 from shared.bootstrap.outcome import Phase
 from shared.errors import RequestRejected
 from shared.pipeline.hub_view import spokes_of
-from shared.pipeline.rollout_request import act
+from shared.pipeline.rollout_request import act, no_rollout
 from shared.pipeline.status_view import cluster_summary, cluster_view, request_view, rollout_view
 from shared.services import services
 from shared.telemetry import start_telemetry
@@ -148,12 +148,12 @@ def status_rollout(req: func.HttpRequest) -> func.HttpResponse:
     if (refusal := _refused(req)) is not None:
         return refusal
     name = req.route_params.get("profile", "")
-    if not is_profile_name(name):
-        return _error(400, "InvalidProfile", f"{shown(name)} is not a profile name ({PROFILE_NAME_RULE})")
+    if (invalid := _invalid_profile(name)) is not None:
+        return invalid
     state = services().ledger.rollouts.get_state(name)
     if state is None:
-        return _error(404, "RolloutNotFound", f"no rollout of profile {name!r}: the service has applied no version "
-                      "of it yet")
+        missing = no_rollout(name)
+        return _error(404, missing.reason, missing.description)
     return _json(200, _rollout(state))
 
 
@@ -166,8 +166,8 @@ def rollout_action(req: func.HttpRequest) -> func.HttpResponse:
     if (refusal := _refused(req)) is not None:
         return refusal
     name, action = req.route_params.get("profile", ""), req.route_params.get("action", "")
-    if not is_profile_name(name):
-        return _error(400, "InvalidProfile", f"{shown(name)} is not a profile name ({PROFILE_NAME_RULE})")
+    if (invalid := _invalid_profile(name)) is not None:
+        return invalid
     if action not in ("resume", "abort"):
         return _error(404, "UnknownRolloutAction", f"{shown(action)} is not a rollout action: POST "
                       f"/api/rollouts/{name}/resume or /api/rollouts/{name}/abort")
@@ -179,6 +179,12 @@ def rollout_action(req: func.HttpRequest) -> func.HttpResponse:
     except RequestRejected as exc:
         return _error(404 if exc.reason == "RolloutNotFound" else 409, exc.reason, exc.description)
     return _json(200, _rollout(state))
+
+
+def _invalid_profile(name: str) -> func.HttpResponse | None:
+    if is_profile_name(name):
+        return None
+    return _error(400, "InvalidProfile", f"{shown(name)} is not a profile name ({PROFILE_NAME_RULE})")
 
 
 def _rollout(state: RolloutState) -> dict[str, Any]:

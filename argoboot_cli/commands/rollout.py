@@ -22,7 +22,7 @@ from shared.bootstrap.names import PROFILE_NAME_RULE, is_profile_name
 from shared.bootstrap.profiles import ProfileCatalog, ProfileError
 from shared.bootstrap.rollout_plan import RolloutPlan
 from shared.errors import RequestRejected
-from shared.pipeline.rollout import operate
+from shared.pipeline.rollout_request import act, no_rollout
 from shared.pipeline.status_view import rollout_view
 from shared.settings import REPOSITORY_PROFILES
 from shared.untrusted import shown
@@ -47,7 +47,7 @@ def rollout(args: argparse.Namespace, out: Output) -> Exit:
     store = Target.open(args.emulator, out).ledger().rollouts
     if args.action != "status" and args.profile is not None:
         try:
-            operate(store, args.profile, args.action, f"argoboot rollout {args.action} ({_who()})", time.time)
+            act(store, args.profile, args.action, f"argoboot rollout {args.action} ({_who()})", time.time)
         except RequestRejected as exc:
             raise CliError(Exit.NOT_FOUND, exc.reason, exc.description) from None
     if args.profile is None:
@@ -55,8 +55,8 @@ def rollout(args: argparse.Namespace, out: Output) -> Exit:
     else:
         state = store.get_state(args.profile)
         if state is None:
-            raise CliError(Exit.NOT_FOUND, "RolloutNotFound", f"no rollout of profile {args.profile!r}: the service "
-                           "has applied no version of it yet")
+            missing = no_rollout(args.profile)
+            raise CliError(Exit.NOT_FOUND, missing.reason, missing.description)
         views = [rollout_view(state, _plans().get(state.profile), store.members(state.profile, state.target))]
     for view in views:
         show(view, out)

@@ -308,8 +308,8 @@ def operate(store: RolloutStore, name: str, action: Literal["resume", "abort"], 
     """`resume`: a halted (or aborted) rollout runs again, the failed clusters of its waves tried and counted anew.
     `abort`: stop; no further wave opens. Clusters that got the new version keep it, the rest keep theirs, and new
     clusters get the last version that passed the first wave; revert the profile file to roll back. Idempotent: a
-    duplicate finds it done. Called by `argoboot rollout` (the operator's own access to the ledger) and, through
-`shared.pipeline.rollout_request.act`, by the work queue's rollout actions and the status API's admin POSTs."""
+    duplicate finds it done. Called through `shared.pipeline.rollout_request.act` by `argoboot rollout` (the
+operator's own access to the ledger), the work queue's rollout actions and the status API's admin POSTs."""
     wanted: Status = "running" if action == "resume" else "aborted"
     for _ in range(_RETRIES):
         state = store.get_state(name)

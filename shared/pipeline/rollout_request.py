@@ -68,14 +68,19 @@ def parse_work_item(body: bytes, *, message_id: str | None) -> InstallRequest | 
     return RolloutRequest(request_id=request_id_of(data, message_id), action=data["action"], profile=profile)
 
 
+def no_rollout(name: str) -> RequestRejected:
+    """The refusal for a profile with no rollout: the work queue's, the CLI's and the status API's (404)."""
+    return RequestRejected("RolloutNotFound", f"no rollout of profile {name!r}: the service has applied no version "
+                           "of it yet")
+
+
 def act(store: RolloutStore, name: str, action: Literal["resume", "abort"], by: str,
         clock: Callable[[], float]) -> RolloutState:
     """Resume or abort a profile's rollout: RequestRejected RolloutNotFound (none) or RolloutCompleted (nothing
     left to resume or abort); otherwise `operate`, idempotent."""
     state = store.get_state(name)
     if state is None:
-        raise RequestRejected("RolloutNotFound", f"no rollout of profile {name!r}: the service has applied no "
-                              "version of it yet")
+        raise no_rollout(name)
     if state.status == "completed":
         raise RequestRejected("RolloutCompleted", f"the rollout of profile {name!r} is completed: there is nothing "
                               f"to {action}; a new version of the profile starts a new rollout")
@@ -108,8 +113,7 @@ class RolloutActions:
         if request.action == "rollout-status" or earlier is not None:  # a read, or a duplicate: done already
             state = store.get_state(request.profile)
             if state is None:
-                raise RequestRejected("RolloutNotFound", f"no rollout of profile {request.profile!r}: the service "
-                                      "has applied no version of it yet")
+                raise no_rollout(request.profile)
         else:
             verb: Literal["resume", "abort"] = "resume" if request.action == "rollout-resume" else "abort"
             state = act(store, request.profile, verb, f"{request.action} request {request.request_id}", self.clock)

@@ -202,17 +202,23 @@ def argoboot(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:
     return code, json.loads(capsys.readouterr().out)
 
 
-def test_resume_retries_the_wave_after_a_passing_failure(staged: LocalAzure,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    az = staged
+def halt(az: LocalAzure) -> None:
+    """A new version whose canary PATCH fails once: the rollout halts after the canary wave."""
     change(az, FIXED)
-    canary_extension = aks_id("aks-canary").replace("/", r"\/") + r"/providers/Microsoft.KubernetesConfiguration/"
-    az.arm.inject(method="PATCH", path_regex=canary_extension, status=400, code="InvalidRequest",
+    canary = aks_id("aks-canary").replace("/", r"\/") + r"/providers/Microsoft.KubernetesConfiguration/"
+    az.arm.inject(method="PATCH", path_regex=canary, status=400, code="InvalidRequest",
                   message="the cluster's extension manager refused the update", times=1)
     sweep(az)
     az.drain()
+    assert state(az).status == "halted"
+
+
+def test_resume_retries_the_wave_after_a_passing_failure(staged: LocalAzure,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    az = staged
+    halt(az)
     halted = state(az)
-    assert halted.status == "halted" and [f.code for f in halted.failures] == ["InvalidRequest"]
+    assert [f.code for f in halted.failures] == ["InvalidRequest"]
     assert "extension manager refused" in (halted.failures[0].message or "")
     code, resumed = argoboot(capsys, "rollout", "resume", "staged")
     assert code == 0 and (resumed["rollout"]["status"], resumed["rollout"]["failures"]) == ("running", [])

@@ -12,20 +12,9 @@ from shared.azure.outbox import OutgoingMessage
 from shared.bootstrap.cluster_ids import session_id_of
 from tests.e2e import test_rollout as rollout
 from tests.e2e.helpers import aks_id, replies
-from tests.e2e.test_rollout import FIXED, change, state, sweep
+from tests.e2e.test_rollout import halt, state, sweep
 
 staged = rollout.staged  # the same fleet: a canary, two early clusters and two others on profile `staged`
-
-
-def halt(az: LocalAzure) -> None:
-    """A new version whose canary PATCH fails once: the rollout halts after the canary wave."""
-    change(az, FIXED)
-    canary = aks_id("aks-canary").replace("/", r"\/") + r"/providers/Microsoft.KubernetesConfiguration/"
-    az.arm.inject(method="PATCH", path_regex=canary, status=400, code="InvalidRequest",
-                  message="the cluster's extension manager refused the update", times=1)
-    sweep(az)
-    az.drain()
-    assert state(az).status == "halted"
 
 
 def operator_sends(az: LocalAzure, action: str, message_id: str, *, session: str = "rollout-staged",
