@@ -21,10 +21,6 @@ def _numbers(text: str) -> list[float]:
     return [float(n) for n in re.findall(r"\d+(?:\.\d+)?", text)]
 
 
-def test_the_page_says_who_it_is_for_first() -> None:
-    assert PAGE.read_text().splitlines()[0].startswith("For ")
-
-
 def test_the_rule_as_stated_is_the_code() -> None:
     text = " ".join(PAGE.read_text().split())
     assert f"the first check is **{FIRST_CHECK:g} s** after the wait began" in text
